@@ -1,0 +1,122 @@
+/*
+ * balloonctl.c: the command-line client. Global options, then one
+ * subcommand from a single declarative table.
+ */
+#include "ctl.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+void ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("balloonctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "balloonctl %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'balloonctl --help'.\n");
+	return CTL_EXIT_USAGE;
+}
+
+static const struct ctl_command commands[] = {
+	{"qmp", "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND [ARGS-JSON]",
+	 "run one QMP command on a QEMU socket, or through balloond", ctl_qmp},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: balloonctl [--socket PATH] [--timeout S] COMMAND [ARGS...]\n"
+		"\n"
+		"Control balloond, the virtio-balloon memory daemon.\n"
+		"\n"
+		"Global options:\n"
+		"  -s, --socket PATH  balloond's control socket (default: $BALLOOND_SOCKET,\n"
+		"                     else %s)\n"
+		"  -t, --timeout S    give up on a request after S seconds (default 5)\n"
+		"  -h, --help         show this help\n"
+		"  -V, --version      show the version\n"
+		"\n"
+		"Commands:\n",
+		BALLOOND_DEFAULT_SOCKET);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s %s\n      %s\n", commands[i].name,
+			commands[i].usage, commands[i].help);
+	fprintf(out,
+		"\n"
+		"Exit status:\n"
+		"  0  success\n"
+		"  1  the request was refused: QEMU or balloond answered with an error\n"
+		"     (a QMP error prints its class and description on stderr)\n"
+		"  2  usage error\n"
+		"  3  no answer: cannot connect, protocol error, oversized message, timeout\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct ctl_globals g = {
+		.socket = getenv("BALLOOND_SOCKET"),
+		.timeout_s = 5,
+	};
+	char *end;
+	int o;
+
+	if (!g.socket || !*g.socket)
+		g.socket = BALLOOND_DEFAULT_SOCKET;
+	while ((o = getopt_long(argc, argv, "+s:t:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			g.socket = optarg;
+			break;
+		case 't':
+			g.timeout_s = strtod(optarg, &end);
+			if (*end || !(g.timeout_s > 0 && g.timeout_s <= 3600)) {
+				ctl_error("--timeout takes seconds (0 < N <= 3600), not '%s'", optarg);
+				return CTL_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_EXIT_OK;
+		case 'V':
+			printf("balloonctl %s\n", PACKAGE_VERSION);
+			return CTL_EXIT_OK;
+		default:
+			usage(stderr);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return commands[i].run(&g, argc - optind, argv + optind);
+	ctl_error("unknown command '%s'", name);
+	usage(stderr);
+	return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,36 @@
+/* ctl.h: what balloonctl's subcommands share. */
+#ifndef BALLOOND_CTL_H
+#define BALLOOND_CTL_H
+
+#include <stdbool.h>
+
+/* Exit codes, documented in balloonctl(8) and --help. */
+enum {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_REFUSED = 1,     /* QEMU or balloond answered with an error */
+	CTL_EXIT_USAGE = 2,       /* bad command line */
+	CTL_EXIT_UNREACHABLE = 3, /* no connection, protocol error, timeout */
+};
+
+/* Options that come before the subcommand. */
+struct ctl_globals {
+	const char *socket; /* balloond's control socket */
+	double timeout_s;   /* for every request */
+};
+
+struct ctl_command {
+	const char *name;
+	const char *usage; /* arguments after the name */
+	const char *help;  /* one line */
+	int (*run)(const struct ctl_globals *g, int argc, char **argv);
+};
+
+int ctl_qmp(const struct ctl_globals *g, int argc, char **argv);
+
+/* Print "balloonctl: <msg>" on stderr. */
+void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a usage error for a subcommand and return CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs every Debian 12 package that balloond's build, tests, benchmarks
+# and demo need. Idempotent; run as root. Nothing else is installed by hand.
+set -eu
+
+PACKAGES="
+  build-essential autoconf automake pkg-config git
+  libuv1-dev libjson-c-dev libinih-dev libsystemd-dev
+  libcmocka-dev valgrind
+  clang libclang-rt-14-dev
+  qemu-system-x86 busybox-static cpio gzip
+  python3
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q || true   # a third-party source may be unreachable
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
+
+# The test guest's kernel comes from Debian's linux-image-amd64, unpacked
+# into a cache rather than installed, so the host's /boot is left alone.
+"$(dirname "$0")/test-vm/fetch-kernel"

@@ -1,0 +1,47 @@
+# tap.sh: TAP output for shell tests. Source it, call tap_plan N (or
+# tap_done at the end), then ok/not_ok or check. POSIX sh.
+TAP_N=0
+TAP_FAILED=0
+TAP_PLANNED=
+
+tap_plan() { TAP_PLANNED=$1; echo "1..$1"; }
+
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+
+not_ok() {
+	TAP_N=$((TAP_N + 1))
+	TAP_FAILED=$((TAP_FAILED + 1))
+	echo "not ok $TAP_N - $*"
+}
+
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP $*"; }
+
+# check DESCRIPTION COMMAND...: one test point from a command's status.
+check() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# diag TEXT: a comment line, shown in the test's log.
+diag() { echo "# $*"; }
+
+# bail TEXT: abort the whole test file.
+bail() { echo "Bail out! $*"; exit 1; }
+
+tap_done() {
+	[ -n "$TAP_PLANNED" ] || echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ]
+}
+
+# wait_for DEADLINE_S COMMAND...: poll COMMAND every 0.1 s until it
+# succeeds or the deadline passes (a deadline that catches hangs, not a
+# timing assertion).
+wait_for() {
+	wf_deadline=$(($(date +%s) + $1))
+	shift
+	while ! "$@" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$wf_deadline" ] || return 1
+		sleep 0.1
+	done
+}

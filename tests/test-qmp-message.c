@@ -1,0 +1,203 @@
+/* test-qmp-message.c: sorting QMP messages; greeting variants, errors,
+ * events, guest stats, and input that must be refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qmp/qmp.h"
+
+static int parse(const char *s, struct qmp_message *m)
+{
+	return qmp_message_parse(s, strlen(s), m);
+}
+
+static void test_greeting_qemu72(void **state)
+{
+	struct qmp_message m;
+	struct qmp_greeting g;
+	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"Debian 1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}", &m), 0);
+	assert_int_equal(m.kind, QMP_MSG_GREETING);
+	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
+	assert_int_equal(g.major, 7);
+	assert_int_equal(g.minor, 2);
+	assert_string_equal(g.package, "Debian 1:7.2+dfsg-7+deb12u18");
+	assert_int_equal(json_object_array_length(g.capabilities), 1);
+	json_object_put(g.capabilities);
+	json_object_put(m.root);
+}
+
+static void test_greeting_minimal(void **state)
+{
+	/* No package, no capabilities: still a greeting. */
+	struct qmp_message m;
+	struct qmp_greeting g;
+	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"major\": 9, \"minor\": 1, \"micro\": 2}}}}", &m), 0);
+	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
+	assert_int_equal(g.major, 9);
+	assert_string_equal(g.package, "");
+	assert_null(g.capabilities);
+	json_object_put(m.root);
+}
+
+static void test_greeting_without_version(void **state)
+{
+	struct qmp_message m;
+	struct qmp_greeting g;
+	assert_int_equal(parse("{\"QMP\": {}}", &m), 0);
+	assert_int_equal(m.kind, QMP_MSG_GREETING);
+	assert_int_equal(qmp_greeting_parse(m.greeting, &g), QMP_ERR_PROTOCOL);
+	json_object_put(m.root);
+}
+
+static void test_return_with_id(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"return\": {\"actual\": 268435456}, \"id\": 7}", &m), 0);
+	assert_int_equal(m.kind, QMP_MSG_RETURN);
+	assert_true(m.has_id);
+	assert_int_equal(m.id, 7);
+	assert_non_null(m.ret);
+	json_object_put(m.root);
+}
+
+static void test_return_without_id(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"return\": {}}", &m), 0);
+	assert_false(m.has_id);
+	json_object_put(m.root);
+	/* A string id is not ours. */
+	assert_int_equal(parse("{\"return\": {}, \"id\": \"7\"}", &m), 0);
+	assert_false(m.has_id);
+	json_object_put(m.root);
+}
+
+static void test_error_reply(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has been activated\"}, \"id\": 3}", &m), 0);
+	assert_int_equal(m.kind, QMP_MSG_ERROR);
+	assert_string_equal(m.error_class, "DeviceNotActive");
+	assert_string_equal(m.error_desc, "No balloon device has been activated");
+	assert_int_equal(m.id, 3);
+	json_object_put(m.root);
+}
+
+static void test_error_reply_sparse(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"error\": {}, \"id\": 1}", &m), 0);
+	assert_string_equal(m.error_class, "GenericError");
+	json_object_put(m.root);
+	assert_int_equal(parse("{\"error\": \"boom\", \"id\": 1}", &m), QMP_ERR_PROTOCOL);
+}
+
+static void test_event(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 134217728}}", &m), 0);
+	assert_int_equal(m.kind, QMP_MSG_EVENT);
+	assert_string_equal(m.event, "BALLOON_CHANGE");
+	assert_int_equal(m.timestamp_us, 1700000000123456LL);
+	assert_non_null(m.event_data);
+	json_object_put(m.root);
+}
+
+static void test_event_bad_timestamp(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"timestamp\": {\"seconds\": -5, \"microseconds\": 99999999}, \"event\": \"RESET\"}", &m), 0);
+	assert_int_equal(m.timestamp_us, 0);
+	assert_null(m.event_data);
+	json_object_put(m.root);
+}
+
+static void test_refused(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"not json",
+		"[1, 2, 3]",
+		"42",
+		"\"string\"",
+		"{\"return\": {}",  /* truncated */
+		"{\"return\": {}} {\"return\": {}}", /* two in one line */
+		"{\"something\": 1}",
+		"{\"QMP\": 5}",
+		"{\"event\": 5}",
+		"\xff\xfe",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct qmp_message m;
+		assert_int_equal(parse(bad[i], &m), QMP_ERR_PROTOCOL);
+		assert_null(m.root);
+	}
+}
+
+static void test_trailing_space_ok(void **state)
+{
+	struct qmp_message m;
+	assert_int_equal(parse("{\"return\": {}, \"id\": 1}  \t", &m), 0);
+	json_object_put(m.root);
+}
+
+static void test_guest_stats(void **state)
+{
+	json_object *ret = json_tokener_parse(
+		"{\"stats\": {\"stat-free-memory\": 100, \"stat-available-memory\": 200,"
+		" \"stat-disk-caches\": 18446744073709551615, \"stat-total-memory\": 400,"
+		" \"stat-swap-in\": -1}, \"last-update\": 1700000000}");
+	struct qmp_guest_stats st;
+	assert_int_equal(qmp_guest_stats_parse(ret, &st), 0);
+	assert_int_equal(st.free_bytes, 100);
+	assert_int_equal(st.available_bytes, 200);
+	assert_true(st.caches_bytes == UINT64_MAX);
+	assert_int_equal(st.total_bytes, 400);
+	assert_int_equal(st.last_update, 1700000000);
+	json_object_put(ret);
+
+	/* Before the guest answers: all -1, last-update 0. */
+	ret = json_tokener_parse("{\"stats\": {\"stat-free-memory\": -1}, \"last-update\": 0}");
+	assert_int_equal(qmp_guest_stats_parse(ret, &st), 0);
+	assert_true(st.free_bytes == UINT64_MAX);
+	assert_true(st.total_bytes == UINT64_MAX);
+	assert_int_equal(st.last_update, 0);
+	json_object_put(ret);
+
+	ret = json_tokener_parse("{\"stats\": 3}");
+	assert_int_equal(qmp_guest_stats_parse(ret, &st), QMP_ERR_PROTOCOL);
+	json_object_put(ret);
+}
+
+static void test_strerror(void **state)
+{
+	assert_string_equal(qmp_strerror(0), "success");
+	assert_non_null(strstr(qmp_strerror(QMP_ERR_NO_BALLOON), "balloon"));
+	assert_non_null(strstr(qmp_strerror(QMP_ERR_TOO_LONG), "size limit"));
+	assert_non_null(qmp_strerror(-2));
+	assert_string_equal(qmp_strerror(-99999), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting_qemu72),
+		cmocka_unit_test(test_greeting_minimal),
+		cmocka_unit_test(test_greeting_without_version),
+		cmocka_unit_test(test_return_with_id),
+		cmocka_unit_test(test_return_without_id),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_error_reply_sparse),
+		cmocka_unit_test(test_event),
+		cmocka_unit_test(test_event_bad_timestamp),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_trailing_space_ok),
+		cmocka_unit_test(test_guest_stats),
+		cmocka_unit_test(test_strerror),
+	};
+	return cmocka_run_group_tests_name("qmp-message", tests, NULL, NULL);
+}
