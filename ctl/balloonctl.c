@@ -34,6 +34,23 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 static const struct ctl_command commands[] = {
+	{"status", "[--json]",
+	 "show every guest: role, max, min, target, actual, QMP link, last action",
+	 ctl_status},
+	{"register", "NAME --qmp PATH [--max SIZE] [--min SIZE] [--replica-target SIZE]\n"
+	 "           [--patroni CLUSTER/MEMBER] [--priority N]",
+	 "manage a guest (max defaults to its RAM; min to the replica target, else max)",
+	 ctl_register},
+	{"unregister", "NAME", "stop managing a guest (its target goes back to max)",
+	 ctl_unregister},
+	{"set", "NAME SIZE", "pin a guest's target (within [min, max])", ctl_set},
+	{"release", "NAME", "unpin a guest: the policy decides again", ctl_release},
+	{"role", "CLUSTER MEMBER ROLE",
+	 "report a Patroni role change (what the on_role_change callback calls)",
+	 ctl_role},
+	{"monitor", "[--json] [--count N]",
+	 "print balloond's events as they happen", ctl_monitor},
+	{"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
 	{"qmp", "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND [ARGS-JSON]",
 	 "run one QMP command on a QEMU socket, or through balloond", ctl_qmp},
 };
@@ -51,6 +68,8 @@ static void usage(FILE *out)
 		"  -t, --timeout S    give up on a request after S seconds (default 5)\n"
 		"  -h, --help         show this help\n"
 		"  -V, --version      show the version\n"
+		"\n"
+		"Sizes take units: 512M, 8G, 8GiB (powers of 1024; a plain number is bytes).\n"
 		"\n"
 		"Commands:\n",
 		BALLOOND_DEFAULT_SOCKET);

@@ -25,7 +25,22 @@ struct ctl_command {
 	int (*run)(const struct ctl_globals *g, int argc, char **argv);
 };
 
+/* The subcommands: argv[0] is the subcommand's name. */
 int ctl_qmp(const struct ctl_globals *g, int argc, char **argv);
+int ctl_status(const struct ctl_globals *g, int argc, char **argv);
+int ctl_register(const struct ctl_globals *g, int argc, char **argv);
+int ctl_unregister(const struct ctl_globals *g, int argc, char **argv);
+int ctl_set(const struct ctl_globals *g, int argc, char **argv);
+int ctl_release(const struct ctl_globals *g, int argc, char **argv);
+int ctl_role(const struct ctl_globals *g, int argc, char **argv);
+int ctl_monitor(const struct ctl_globals *g, int argc, char **argv);
+int ctl_reload(const struct ctl_globals *g, int argc, char **argv);
+
+/* `qmp --vm`: through balloond's own connection (QEMU serves one client
+ * per socket). Takes args. */
+struct json_object;
+int ctl_qmp_via_daemon(const struct ctl_globals *g, const char *vm,
+		       const char *command, struct json_object *args);
 
 /* Print "balloonctl: <msg>" on stderr. */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

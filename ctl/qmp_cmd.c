@@ -52,7 +52,7 @@ static void reply_cb(qmp_client *c, const struct qmp_reply *reply, void *data)
 		return;
 	}
 	printf("%s\n", json_object_to_json_string_ext(reply->ret,
-						      JSON_C_TO_STRING_PLAIN));
+						      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	if (r->events_s > 0)
 		uv_timer_start(&r->events_timer, events_done_cb,
@@ -97,7 +97,7 @@ static void event_cb(qmp_client *c, const char *name, json_object *data,
 		json_object_object_add(ev, "data", json_object_get(data));
 	json_object_object_add(ev, "timestamp_us",
 			       json_object_new_int64(timestamp_us));
-	printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	json_object_put(ev);
 }
@@ -143,10 +143,6 @@ static int run_direct(const char *socket, double timeout_s, double events_s,
 	return r.exit_code;
 }
 
-/* Through the daemon; defined with the control client. */
-int ctl_qmp_via_daemon(const struct ctl_globals *g, const char *vm,
-		       const char *command, json_object *args);
-
 int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -162,7 +158,7 @@ int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 	char *end;
 	int o;
 
-	optind = 1;
+	optind = 0; /* glibc: 0 also resets getopt's internal state */
 	while ((o = getopt_long(argc, argv, "+s:v:t:e:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':

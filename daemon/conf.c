@@ -1,0 +1,230 @@
+/* conf.c: reading balloond.conf with inih. Every key is in one table. */
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "log.h"
+#include "units.h"
+
+void bd_conf_defaults(struct bd_conf *c)
+{
+	*c = (struct bd_conf){
+		.control_socket = BALLOOND_DEFAULT_SOCKET,
+		.control_group = "",
+		.state_dir = BALLOOND_DEFAULT_STATE_DIR,
+		.proc_root = "/proc",
+		.sys_root = "/sys",
+		.log_level = LOG_INFO,
+		.dry_run = false,
+		.restore_on_exit = true,
+		.restore_timeout_ms = 10000,
+		.qmp_command_timeout_ms = 5000,
+		.qmp_greeting_timeout_ms = 5000,
+		.qmp_reconnect_max_ms = 30000,
+		.qmp_max_message_bytes = 1024 * 1024,
+		.stats_interval_s = 5,
+		.shrink_step_bytes = 0,
+	};
+}
+
+enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL };
+
+static const struct key {
+	const char *section, *name;
+	enum kind kind;
+	size_t offset, size; /* of the field in struct bd_conf */
+	uint64_t min, max;   /* for numbers */
+} keys[] = {
+#define F(field) offsetof(struct bd_conf, field), sizeof(((struct bd_conf *)0)->field)
+	{"daemon", "control_socket", K_PATH, F(control_socket), 0, 0},
+	{"daemon", "control_group", K_STRING, F(control_group), 0, 0},
+	{"daemon", "state_dir", K_PATH, F(state_dir), 0, 0},
+	{"daemon", "proc_root", K_PATH, F(proc_root), 0, 0},
+	{"daemon", "sys_root", K_PATH, F(sys_root), 0, 0},
+	{"daemon", "log_level", K_LEVEL, F(log_level), 0, 0},
+	{"daemon", "dry_run", K_BOOL, F(dry_run), 0, 0},
+	{"daemon", "restore_on_exit", K_BOOL, F(restore_on_exit), 0, 0},
+	{"daemon", "restore_timeout_ms", K_MS, F(restore_timeout_ms), 100, 600000},
+	{"qmp", "command_timeout_ms", K_MS, F(qmp_command_timeout_ms), 10, 600000},
+	{"qmp", "greeting_timeout_ms", K_MS, F(qmp_greeting_timeout_ms), 10, 600000},
+	{"qmp", "reconnect_max_ms", K_MS, F(qmp_reconnect_max_ms), 100, 3600000},
+	{"qmp", "max_message_bytes", K_SIZE, F(qmp_max_message_bytes), 4096, 64 << 20},
+	{"qmp", "stats_interval_s", K_COUNT, F(stats_interval_s), 0, 3600},
+	{"policy", "shrink_step", K_SIZE, F(shrink_step_bytes), 0, UINT64_MAX},
+#undef F
+};
+
+struct parse_ctx {
+	struct bd_conf *conf;
+	const char *file;
+	char msg[512]; /* the first error's text; inih gives its line */
+};
+
+static int fail(struct parse_ctx *p, const char *section, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct parse_ctx *p, const char *section, const char *key,
+		const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	if (p->msg[0])
+		return 0; /* keep the first error: inih reports its line */
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(p->msg, sizeof(p->msg), "[%s] %s: %s", section, key, what);
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -EINVAL;
+}
+
+static int set_cluster(struct parse_ctx *p, const char *section,
+		       const char *name, const char *key, const char *value)
+{
+	struct bd_conf *c = p->conf;
+	struct bd_cluster *cl = (struct bd_cluster *)bd_conf_cluster(c, name);
+	if (!*name || strlen(name) >= sizeof(cl->name))
+		return fail(p, section, key, "%s", "cluster name must be 1 to 63 characters");
+	if (!cl) {
+		if (c->n_clusters == BD_MAX_CLUSTERS)
+			return fail(p, section, key, "%s", "too many [cluster] sections");
+		cl = &c->clusters[c->n_clusters++];
+		snprintf(cl->name, sizeof(cl->name), "%s", name);
+	}
+	if (strcmp(key, "rest_urls") != 0)
+		return fail(p, section, key, "unknown key");
+	if (strlen(value) >= sizeof(cl->rest_urls))
+		return fail(p, section, key, "%s", "value too long");
+	snprintf(cl->rest_urls, sizeof(cl->rest_urls), "%s", value);
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct parse_ctx *p = user;
+
+	if (strncmp(section, "cluster ", 8) == 0) {
+		const char *cname = section + 8;
+		while (*cname == ' ')
+			cname++;
+		return set_cluster(p, section, cname, name, value);
+	}
+
+	const struct key *k = NULL;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (!k)
+		return fail(p, section, name, "unknown key");
+
+	char *field = (char *)p->conf + k->offset;
+	uint64_t v;
+	int rc;
+	switch (k->kind) {
+	case K_PATH:
+		if (value[0] != '/')
+			return fail(p, section, name, "'%s' is not an absolute path", value);
+		/* fallthrough */
+	case K_STRING:
+		if (strlen(value) >= k->size)
+			return fail(p, section, name, "'%.200s' is too long", value);
+		memcpy(field, value, strlen(value) + 1);
+		return 1;
+	case K_BOOL:
+		if (parse_bool(value, (bool *)field))
+			return fail(p, section, name, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", value);
+		return 1;
+	case K_LEVEL:
+		if (bd_log_parse_level(value, (int *)field))
+			return fail(p, section, name, "'%s' is not a log level (error, warning, notice, info, debug)", value);
+		return 1;
+	case K_MS:
+	case K_COUNT:
+		rc = bd_parse_uint(value, k->min, k->max, &v);
+		if (rc)
+			return fail(p, section, name, "'%s' is %s", value,
+				    rc == -ERANGE ? "out of range" : "not a whole number");
+		memcpy(field, &v, sizeof(v));
+		return 1;
+	case K_SIZE:
+		rc = bd_parse_size(value, &v);
+		if (rc == 0 && (v < k->min || v > k->max))
+			rc = -ERANGE;
+		if (rc)
+			return fail(p, section, name, "'%s' is %s", value,
+				    rc == -ERANGE ? "out of range" : "not a size (e.g. 512M, 8G)");
+		memcpy(field, &v, sizeof(v));
+		return 1;
+	}
+	return 1;
+}
+
+/* inih returns 0, the line of the first error, or -1/-2 (open, memory). */
+static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
+{
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		snprintf(err, err_len, "%s: cannot read", p->file);
+		return -EIO;
+	}
+	snprintf(err, err_len, "%s:%d: %s", p->file, rc,
+		 p->msg[0] ? p->msg : "syntax error (expected [section] or key = value)");
+	return -EINVAL;
+}
+
+int bd_conf_parse_string(struct bd_conf *c, const char *name,
+			 const char *text, char *err, size_t err_len)
+{
+	struct parse_ctx p = {.conf = c, .file = name};
+	err[0] = '\0';
+	return finish(&p, ini_parse_string(text, handler, &p), err, err_len);
+}
+
+int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
+		 char *err, size_t err_len)
+{
+	struct parse_ctx p = {.conf = c, .file = path};
+	err[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		if (e == ENOENT && !must_exist)
+			return 0;
+		snprintf(err, err_len, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	int rc = ini_parse_file(f, handler, &p);
+	fclose(f);
+	return finish(&p, rc, err, err_len);
+}
+
+const struct bd_cluster *bd_conf_cluster(const struct bd_conf *c,
+					 const char *name)
+{
+	for (size_t i = 0; i < c->n_clusters; i++)
+		if (strcmp(c->clusters[i].name, name) == 0)
+			return &c->clusters[i];
+	return NULL;
+}

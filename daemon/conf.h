@@ -1,0 +1,58 @@
+/* conf.h: balloond.conf(5): one struct, defaults in one initializer. */
+#ifndef BALLOOND_CONF_H
+#define BALLOOND_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BD_MAX_CLUSTERS 64
+#define BD_PATH_MAX 108 /* sun_path: every socket path must fit */
+
+/* A Patroni cluster the daemon may ask about ([cluster NAME]). */
+struct bd_cluster {
+	char name[64];
+	char rest_urls[1024]; /* space-separated Patroni REST endpoints */
+};
+
+struct bd_conf {
+	/* [daemon] */
+	char control_socket[BD_PATH_MAX]; /* where balloonctl connects */
+	char control_group[64];  /* group allowed besides root; "" = none */
+	char state_dir[4096];    /* registrations and the hooks' spool */
+	char proc_root[4096];    /* read in place of /proc */
+	char sys_root[4096];     /* read in place of /sys */
+	int log_level;           /* syslog priority, LOG_INFO by default */
+	bool dry_run;            /* decide and log, send no balloon command */
+	bool restore_on_exit;    /* on SIGTERM, set every guest to its max */
+	uint64_t restore_timeout_ms; /* how long to wait for those replies */
+	/* [qmp] */
+	uint64_t qmp_command_timeout_ms;  /* per QMP command */
+	uint64_t qmp_greeting_timeout_ms; /* connect to capabilities */
+	uint64_t qmp_reconnect_max_ms;    /* backoff cap */
+	uint64_t qmp_max_message_bytes;   /* cap on one QMP message */
+	uint64_t stats_interval_s;        /* guest-stats polling; 0 = off */
+	/* [policy] */
+	uint64_t shrink_step_bytes; /* largest single shrink; 0 = unbounded */
+	/* [cluster NAME] */
+	struct bd_cluster clusters[BD_MAX_CLUSTERS];
+	size_t n_clusters;
+};
+
+/* Every default, in one place. */
+void bd_conf_defaults(struct bd_conf *c);
+
+/* Read an INI file over the current values. A missing file is an error
+ * only when must_exist. On error returns -errno/-EINVAL and writes a
+ * message naming file, line and key into err. */
+int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
+		 char *err, size_t err_len);
+
+/* Parse INI text from memory (for tests and the fuzzer). */
+int bd_conf_parse_string(struct bd_conf *c, const char *name,
+			 const char *text, char *err, size_t err_len);
+
+const struct bd_cluster *bd_conf_cluster(const struct bd_conf *c,
+					 const char *name);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * methods.c: what each control request does. Requests from the spool
+ * (conn_id 0) go through the same code; their replies are only logged.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+#include "units.h"
+
+int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
+int bd_reload(struct bd *bd, char *msg, size_t msg_len);
+
+struct req {
+	struct bd *bd;
+	uint64_t conn;
+	int64_t id;
+	json_object *params;
+	char msg[512];
+};
+
+static void reply(struct req *r, json_object *result)
+{
+	bd_control_send(r->bd, r->conn, bd_reply_new(r->id, result));
+}
+
+static void reply_persisted(struct req *r, json_object *result)
+{
+	bd_control_send_persisted(r->bd, r->conn, bd_reply_new(r->id, result));
+}
+
+static void fail(struct req *r, const char *code)
+{
+	bd_control_send(r->bd, r->conn, bd_error_new(r->id, code, r->msg));
+}
+
+/* The guest a request names, or NULL after replying not-found. */
+static struct bd_guest *named_guest(struct req *r)
+{
+	const char *name = NULL;
+	int rc = bd_param_string(r->params, "name", &name, r->msg, sizeof(r->msg));
+	if (rc) {
+		if (rc == -ENOENT)
+			snprintf(r->msg, sizeof(r->msg), "\"name\" is required");
+		fail(r, BD_E_PARAMS);
+		return NULL;
+	}
+	struct bd_guest *g = bd_guest_find(r->bd, name);
+	if (!g) {
+		snprintf(r->msg, sizeof(r->msg), "no guest named '%.64s' is "
+			 "registered", name);
+		fail(r, BD_E_NOT_FOUND);
+	}
+	return g;
+}
+
+static json_object *guest_ref(const struct bd_guest *g)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "guest", json_object_new_string(g->spec.name));
+	return o;
+}
+
+/* ---- register / unregister ---- */
+
+static void pending_timeout_cb(uv_timer_t *t)
+{
+	struct bd_guest *g = t->data;
+	char msg[300];
+	snprintf(msg, sizeof(msg), "could not read the guest's RAM from %s "
+		 "in time (%s); is QEMU running, and is the socket free?",
+		 g->spec.qmp_path, g->last_error[0] ? g->last_error : "no answer");
+	bd_register_finish(g, BD_E_UNAVAILABLE, msg);
+}
+
+void bd_register_finish(struct bd_guest *g, const char *code, const char *msg)
+{
+	struct bd *bd = g->bd;
+	uint64_t conn = g->pending_conn;
+	int64_t id = g->pending_req;
+	bool spooled = g->pending_req < 0;
+	g->pending_conn = 0;
+	g->pending_req = 0;
+	uv_timer_stop(&g->pending_timer);
+	if (code) {
+		bd_warn("register %s failed: %s", g->spec.name, msg);
+		bd_control_send(bd, spooled ? 0 : conn, bd_error_new(id, code, msg));
+		bd_guest_remove(g);
+		return;
+	}
+	bd_state_dirty(bd);
+	json_object *ev = bd_spec_to_json(&g->spec);
+	json_object_object_add(ev, "max_bytes",
+			       json_object_new_int64((int64_t)g->max_bytes));
+	json_object_object_add(ev, "min_bytes",
+			       json_object_new_int64((int64_t)g->min_bytes));
+	bd_emit(bd, "register", ev);
+	bd_notice("registered %s (QMP %s)", g->spec.name, g->spec.qmp_path);
+	if (!spooled)
+		bd_control_send_persisted(bd, conn,
+					  bd_reply_new(id, bd_guest_status(g)));
+}
+
+static void m_register(struct req *r)
+{
+	struct bd_guest_spec spec;
+	const char *code;
+	struct stat st;
+
+	if (bd_spec_parse(r->params, &spec, r->msg, sizeof(r->msg))) {
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	spec.pin_bytes = 0; /* a pin comes from `set`, not from register */
+	if ((code = bd_spec_check(r->bd, &spec, r->msg, sizeof(r->msg)))) {
+		fail(r, code);
+		return;
+	}
+	if (stat(spec.qmp_path, &st) < 0) {
+		snprintf(r->msg, sizeof(r->msg), "QMP socket %s: %s%s",
+			 spec.qmp_path, strerror(errno),
+			 errno == ENOENT ? " (is QEMU running with -qmp "
+					   "unix:PATH,server=on,wait=off?)" : "");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(r->msg, sizeof(r->msg), "%s is not a socket",
+			 spec.qmp_path);
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	struct bd_guest *g = bd_guest_add(r->bd, &spec);
+	if (!g) {
+		snprintf(r->msg, sizeof(r->msg), "out of memory");
+		fail(r, BD_E_INTERNAL);
+		return;
+	}
+	/* The reply waits until QEMU told us the guest's RAM: it bounds max,
+	 * and is max when none was given. */
+	g->pending_conn = r->conn;
+	g->pending_req = r->conn ? r->id : -1;
+	uint64_t wait_ms = r->bd->conf.qmp_greeting_timeout_ms +
+			   2 * r->bd->conf.qmp_command_timeout_ms;
+	uv_timer_start(&g->pending_timer, pending_timeout_cb, wait_ms, 0);
+	int rc = bd_link_start(g);
+	if (rc) {
+		snprintf(r->msg, sizeof(r->msg), "QMP %s: %s", spec.qmp_path,
+			 qmp_strerror(rc));
+		bd_register_finish(g, BD_E_PARAMS, r->msg);
+	}
+}
+
+static void ignore_cb(qmp_client *c, int err, void *data)
+{
+}
+
+static void m_unregister(struct req *r)
+{
+	struct bd_guest *g = named_guest(r);
+	if (!g)
+		return;
+	if (g->pending_conn) {
+		bd_register_finish(g, BD_E_NOT_FOUND, "unregistered before "
+				   "its registration completed");
+	} else {
+		/* Give the memory back before letting go (best effort: the
+		 * command is written at once, its answer is not awaited). */
+		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
+		    (g->set_bytes != g->max_bytes || g->actual_bytes != g->max_bytes))
+			qmp_balloon_set(g->qmp, g->max_bytes, ignore_cb, NULL);
+		bd_emit(r->bd, "unregister", guest_ref(g));
+		bd_notice("unregistered %s", g->spec.name);
+		bd_guest_remove(g);
+	}
+	bd_state_dirty(r->bd);
+	reply_persisted(r, NULL);
+}
+
+/* ---- status ---- */
+
+static void m_status(struct req *r)
+{
+	struct bd *bd = r->bd;
+	json_object *guests = json_object_new_array();
+	unsigned up = 0;
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed || g->pending_conn)
+			continue;
+		up += g->link_up;
+		json_object_array_add(guests, bd_guest_status(g));
+	}
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(d, "pid", json_object_new_int(getpid()));
+	json_object_object_add(d, "dry_run", json_object_new_boolean(bd->conf.dry_run));
+	json_object_object_add(d, "guests", json_object_new_int64((int64_t)bd->n_guests));
+	json_object_object_add(d, "links_up", json_object_new_int64(up));
+	json_object_object_add(d, "control_socket",
+			       json_object_new_string(bd->conf.control_socket));
+	json_object_object_add(d, "state_dir", json_object_new_string(bd->conf.state_dir));
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "guests", guests);
+	json_object_object_add(res, "daemon", d);
+	reply(r, res);
+}
+
+/* ---- set / release ---- */
+
+static void m_set(struct req *r)
+{
+	char a[32], b[32];
+	uint64_t bytes;
+	struct bd_guest *g = named_guest(r);
+	if (!g)
+		return;
+	int rc = bd_param_u64(r->params, "bytes", &bytes, r->msg, sizeof(r->msg));
+	if (rc) {
+		if (rc == -ENOENT)
+			snprintf(r->msg, sizeof(r->msg), "\"bytes\" is required");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	if (!g->max_bytes) {
+		snprintf(r->msg, sizeof(r->msg), "%s: its bounds are not known "
+			 "yet (no QMP link so far)", g->spec.name);
+		fail(r, BD_E_UNAVAILABLE);
+		return;
+	}
+	if (bytes < g->min_bytes || bytes > g->max_bytes) {
+		bool low = bytes < g->min_bytes;
+		snprintf(r->msg, sizeof(r->msg), "%s is %s %s's %s %s",
+			 bd_format_size(bytes, a, sizeof(a)),
+			 low ? "below" : "above", g->spec.name,
+			 low ? "min" : "max",
+			 bd_format_size(low ? g->min_bytes : g->max_bytes, b,
+					sizeof(b)));
+		fail(r, BD_E_RANGE);
+		return;
+	}
+	g->spec.pin_bytes = bytes;
+	bd_guest_note(g, "pinned to %s", a);
+	json_object *ev = guest_ref(g);
+	json_object_object_add(ev, "pin_bytes", json_object_new_int64((int64_t)bytes));
+	bd_emit(r->bd, "pin", ev);
+	bd_state_dirty(r->bd);
+	bd_replan(r->bd);
+	json_object *res = guest_ref(g);
+	json_object_object_add(res, "pin_bytes", json_object_new_int64((int64_t)bytes));
+	reply_persisted(r, res);
+}
+
+static void m_release(struct req *r)
+{
+	struct bd_guest *g = named_guest(r);
+	if (!g)
+		return;
+	g->spec.pin_bytes = 0;
+	bd_guest_note(g, "pin released");
+	bd_emit(r->bd, "release", guest_ref(g));
+	bd_state_dirty(r->bd);
+	bd_replan(r->bd);
+	reply_persisted(r, guest_ref(g));
+}
+
+/* ---- role ---- */
+
+static void m_role(struct req *r)
+{
+	const char *cluster = NULL, *member = NULL, *role = NULL;
+	if (bd_param_string(r->params, "cluster", &cluster, r->msg, sizeof(r->msg)) ||
+	    bd_param_string(r->params, "member", &member, r->msg, sizeof(r->msg)) ||
+	    bd_param_string(r->params, "role", &role, r->msg, sizeof(r->msg))) {
+		snprintf(r->msg, sizeof(r->msg), "\"cluster\", \"member\" and "
+			 "\"role\" are required strings");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	enum policy_role pr = bd_role_parse(role);
+	json_object *names = json_object_new_array();
+	for (struct bd_guest *g = r->bd->guests; g; g = g->next) {
+		if (g->removed || strcmp(g->spec.cluster, cluster) != 0)
+			continue;
+		if (strcmp(g->spec.member, member) == 0) {
+			g->role = pr;
+			g->role_changed_us = bd_now_us();
+			bd_guest_note(g, "Patroni role: %s", role);
+			json_object_array_add(names, json_object_new_string(g->spec.name));
+		} else if (pr == POLICY_ROLE_LEADER && g->role == POLICY_ROLE_LEADER) {
+			/* One leader per cluster: the old one is no longer
+			 * known to be anything, which keeps it at max. */
+			g->role = POLICY_ROLE_UNKNOWN;
+			g->role_changed_us = bd_now_us();
+		}
+	}
+	json_object *ev = json_object_new_object();
+	json_object_object_add(ev, "cluster", json_object_new_string(cluster));
+	json_object_object_add(ev, "member", json_object_new_string(member));
+	json_object_object_add(ev, "role", json_object_new_string(role));
+	json_object_object_add(ev, "guests", json_object_get(names));
+	bd_emit(r->bd, "role", ev);
+	if (json_object_array_length(names) == 0) {
+		json_object_put(names);
+		snprintf(r->msg, sizeof(r->msg), "no registered guest is member "
+			 "'%.64s' of cluster '%.64s'", member, cluster);
+		fail(r, BD_E_NOT_FOUND);
+		return;
+	}
+	bd_replan(r->bd);
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "guests", names);
+	json_object_object_add(res, "role",
+			       json_object_new_string(policy_role_name(pr)));
+	reply(r, res);
+}
+
+/* ---- qmp passthrough ---- */
+
+struct qmp_pass {
+	struct bd *bd;
+	uint64_t conn;
+	int64_t id;
+};
+
+static void qmp_pass_cb(qmp_client *c, const struct qmp_reply *rep, void *data)
+{
+	struct qmp_pass *p = data;
+	json_object *msg;
+	if (rep->err == QMP_ERR_COMMAND || rep->err == QMP_ERR_NO_BALLOON) {
+		char text[512];
+		snprintf(text, sizeof(text), "%s: %s", rep->error_class,
+			 rep->error_desc);
+		msg = bd_error_new(p->id, BD_E_QMP, text);
+		json_object *e;
+		json_object_object_get_ex(msg, "error", &e);
+		json_object_object_add(e, "qmp_class",
+				       json_object_new_string(rep->error_class));
+		json_object_object_add(e, "qmp_desc",
+				       json_object_new_string(rep->error_desc));
+	} else if (rep->err) {
+		msg = bd_error_new(p->id, BD_E_UNAVAILABLE, qmp_strerror(rep->err));
+	} else {
+		json_object *res = json_object_new_object();
+		json_object_object_add(res, "return", json_object_get(rep->ret));
+		msg = bd_reply_new(p->id, res);
+	}
+	bd_control_send(p->bd, p->conn, msg);
+	free(p);
+}
+
+static void m_qmp(struct req *r)
+{
+	const char *command = NULL;
+	json_object *args = NULL;
+	struct bd_guest *g = named_guest(r);
+	if (!g)
+		return;
+	if (bd_param_string(r->params, "command", &command, r->msg, sizeof(r->msg))) {
+		snprintf(r->msg, sizeof(r->msg), "\"command\" is required");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	json_object_object_get_ex(r->params, "arguments", &args);
+	if (args && !json_object_is_type(args, json_type_object)) {
+		snprintf(r->msg, sizeof(r->msg), "\"arguments\" must be an object");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	/* Targets go through the executor, which keeps them in bounds. */
+	if (strcmp(command, "balloon") == 0 ||
+	    strcmp(command, "qmp_capabilities") == 0) {
+		snprintf(r->msg, sizeof(r->msg), "'%s' is not passed through: "
+			 "use balloonctl set/release for targets", command);
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	if (!g->qmp || !qmp_client_is_ready(g->qmp)) {
+		snprintf(r->msg, sizeof(r->msg), "%s: QMP link is down (%s)",
+			 g->spec.name, g->last_error[0] ? g->last_error : "not connected");
+		fail(r, BD_E_UNAVAILABLE);
+		return;
+	}
+	struct qmp_pass *p = malloc(sizeof(*p));
+	if (!p) {
+		snprintf(r->msg, sizeof(r->msg), "out of memory");
+		fail(r, BD_E_INTERNAL);
+		return;
+	}
+	*p = (struct qmp_pass){r->bd, r->conn, r->id};
+	int rc = qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL,
+			     0, qmp_pass_cb, p);
+	if (rc) {
+		free(p);
+		snprintf(r->msg, sizeof(r->msg), "%s", qmp_strerror(rc));
+		fail(r, BD_E_UNAVAILABLE);
+	}
+}
+
+/* ---- monitor / reload ---- */
+
+static void m_monitor(struct req *r)
+{
+	if (!r->conn || bd_control_subscribe(r->bd, r->conn)) {
+		snprintf(r->msg, sizeof(r->msg), "monitor needs a connection");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "subscribed", json_object_new_boolean(1));
+	reply(r, res);
+}
+
+static void m_reload(struct req *r)
+{
+	if (bd_reload(r->bd, r->msg, sizeof(r->msg))) {
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	reply(r, NULL);
+}
+
+static void (*const handlers[BD_M_COUNT])(struct req *) = {
+	[BD_M_REGISTER] = m_register,   [BD_M_UNREGISTER] = m_unregister,
+	[BD_M_STATUS] = m_status,       [BD_M_SET] = m_set,
+	[BD_M_RELEASE] = m_release,     [BD_M_ROLE] = m_role,
+	[BD_M_QMP] = m_qmp,             [BD_M_MONITOR] = m_monitor,
+	[BD_M_RELOAD] = m_reload,
+};
+
+void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
+			int method, json_object *params)
+{
+	struct req r = {bd, conn_id, req_id, params, ""};
+	if (bd->shutting_down) {
+		snprintf(r.msg, sizeof(r.msg), "balloond is shutting down");
+		fail(&r, BD_E_SHUTTING_DOWN);
+		return;
+	}
+	if (method < 0 || method >= BD_M_COUNT) {
+		snprintf(r.msg, sizeof(r.msg), "unknown method");
+		fail(&r, BD_E_METHOD);
+		return;
+	}
+	bd_debug("request %s %s", bd_method_name((enum bd_method)method),
+		 json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
+	handlers[method](&r);
+}

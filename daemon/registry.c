@@ -1,0 +1,404 @@
+/*
+ * registry.c: the guests balloond manages: their specs, validation, bounds
+ * and how status shows them.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "proto.h"
+#include "units.h"
+
+/* Below this a guest cannot run: QEMU accepts tiny targets and the guest
+ * inflates until its kernel panics, in a loop (FACTS.md), and a 64 MiB
+ * guest does not even boot. */
+#define MIN_GUEST_BYTES (64ULL << 20)
+/* Above this a size is a typo, not a guest. */
+#define MAX_GUEST_BYTES (16ULL << 40)
+
+int64_t bd_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._-+:@", *s)))
+			return false;
+	return true;
+}
+
+static int copy_string(json_object *params, const char *key, char *dst,
+		       size_t size, bool required, char *msg, size_t msg_len)
+{
+	const char *v = NULL;
+	int rc = bd_param_string(params, key, &v, msg, msg_len);
+	if (rc == -ENOENT) {
+		if (required)
+			snprintf(msg, msg_len, "\"%s\" is required", key);
+		return required ? -EINVAL : 0;
+	}
+	if (rc)
+		return rc;
+	if (strlen(v) >= size) {
+		snprintf(msg, msg_len, "\"%s\" is longer than %zu characters",
+			 key, size - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int copy_size(json_object *params, const char *key, uint64_t *dst,
+		     char *msg, size_t msg_len)
+{
+	int rc = bd_param_u64(params, key, dst, msg, msg_len);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int bd_spec_parse(json_object *params, struct bd_guest_spec *spec, char *msg,
+		  size_t msg_len)
+{
+	int64_t prio = 0;
+	memset(spec, 0, sizeof(*spec));
+	if (copy_string(params, "name", spec->name, sizeof(spec->name), true,
+			msg, msg_len) ||
+	    copy_string(params, "qmp", spec->qmp_path, sizeof(spec->qmp_path),
+			true, msg, msg_len) ||
+	    copy_string(params, "cluster", spec->cluster, sizeof(spec->cluster),
+			false, msg, msg_len) ||
+	    copy_string(params, "member", spec->member, sizeof(spec->member),
+			false, msg, msg_len) ||
+	    copy_size(params, "max_bytes", &spec->max_bytes, msg, msg_len) ||
+	    copy_size(params, "min_bytes", &spec->min_bytes, msg, msg_len) ||
+	    copy_size(params, "replica_target_bytes",
+		      &spec->replica_target_bytes, msg, msg_len) ||
+	    copy_size(params, "pin_bytes", &spec->pin_bytes, msg, msg_len))
+		return -EINVAL;
+	int rc = bd_param_i64(params, "priority", &prio, msg, msg_len);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (prio < -1000 || prio > 1000) {
+		snprintf(msg, msg_len, "\"priority\" must be within [-1000, 1000]");
+		return -EINVAL;
+	}
+	spec->priority = (int)prio;
+	return 0;
+}
+
+json_object *bd_spec_to_json(const struct bd_guest_spec *s)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "qmp", json_object_new_string(s->qmp_path));
+	if (s->max_bytes)
+		json_object_object_add(o, "max_bytes",
+				       json_object_new_int64((int64_t)s->max_bytes));
+	if (s->min_bytes)
+		json_object_object_add(o, "min_bytes",
+				       json_object_new_int64((int64_t)s->min_bytes));
+	if (s->replica_target_bytes)
+		json_object_object_add(o, "replica_target_bytes",
+				       json_object_new_int64((int64_t)s->replica_target_bytes));
+	if (s->cluster[0]) {
+		json_object_object_add(o, "cluster", json_object_new_string(s->cluster));
+		json_object_object_add(o, "member", json_object_new_string(s->member));
+	}
+	if (s->priority)
+		json_object_object_add(o, "priority", json_object_new_int(s->priority));
+	if (s->pin_bytes)
+		json_object_object_add(o, "pin_bytes",
+				       json_object_new_int64((int64_t)s->pin_bytes));
+	return o;
+}
+
+static const char *check_size(const char *what, uint64_t v, char *msg,
+			      size_t msg_len)
+{
+	char a[32], b[32];
+	if (v == 0 || (v >= MIN_GUEST_BYTES && v <= MAX_GUEST_BYTES))
+		return NULL;
+	snprintf(msg, msg_len, "%s %s is outside [%s, %s]", what,
+		 bd_format_size(v, a, sizeof(a)),
+		 bd_format_size(MIN_GUEST_BYTES, b, sizeof(b)), "16 TiB");
+	return BD_E_RANGE;
+}
+
+const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
+			  char *msg, size_t msg_len)
+{
+	const char *code;
+	char a[32], b[32];
+
+	if (!valid_name(s->name)) {
+		snprintf(msg, msg_len, "guest name '%s' may only hold letters, "
+			 "digits and . _ - + : @", s->name);
+		return BD_E_PARAMS;
+	}
+	if (s->qmp_path[0] != '/') {
+		snprintf(msg, msg_len, "QMP socket '%s' must be an absolute path",
+			 s->qmp_path);
+		return BD_E_PARAMS;
+	}
+	if ((code = check_size("max", s->max_bytes, msg, msg_len)) ||
+	    (code = check_size("min", s->min_bytes, msg, msg_len)) ||
+	    (code = check_size("replica target", s->replica_target_bytes, msg,
+			       msg_len)))
+		return code;
+	if (s->max_bytes && s->min_bytes > s->max_bytes) {
+		snprintf(msg, msg_len, "min %s is above max %s",
+			 bd_format_size(s->min_bytes, a, sizeof(a)),
+			 bd_format_size(s->max_bytes, b, sizeof(b)));
+		return BD_E_RANGE;
+	}
+	if (s->replica_target_bytes) {
+		if (s->max_bytes && s->replica_target_bytes > s->max_bytes) {
+			snprintf(msg, msg_len, "replica target %s is above max %s",
+				 bd_format_size(s->replica_target_bytes, a, sizeof(a)),
+				 bd_format_size(s->max_bytes, b, sizeof(b)));
+			return BD_E_RANGE;
+		}
+		if (s->min_bytes && s->replica_target_bytes < s->min_bytes) {
+			snprintf(msg, msg_len, "replica target %s is below min %s",
+				 bd_format_size(s->replica_target_bytes, a, sizeof(a)),
+				 bd_format_size(s->min_bytes, b, sizeof(b)));
+			return BD_E_RANGE;
+		}
+	}
+	if (!s->cluster[0] != !s->member[0]) {
+		snprintf(msg, msg_len, "a Patroni guest needs both cluster and "
+			 "member (--patroni CLUSTER/MEMBER)");
+		return BD_E_PARAMS;
+	}
+	if (s->cluster[0] && (!valid_name(s->cluster) || !valid_name(s->member))) {
+		snprintf(msg, msg_len, "Patroni cluster and member names may only "
+			 "hold letters, digits and . _ - + : @");
+		return BD_E_PARAMS;
+	}
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed)
+			continue;
+		if (strcmp(g->spec.name, s->name) == 0) {
+			snprintf(msg, msg_len, "a guest named '%s' is already "
+				 "registered", s->name);
+			return BD_E_EXISTS;
+		}
+		if (strcmp(g->spec.qmp_path, s->qmp_path) == 0) {
+			snprintf(msg, msg_len, "QMP socket %s is already used by "
+				 "guest '%s'", s->qmp_path, g->spec.name);
+			return BD_E_EXISTS;
+		}
+	}
+	return NULL;
+}
+
+const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
+				char *msg, size_t msg_len)
+{
+	char a[32], b[32];
+	const struct bd_guest_spec *s = &g->spec;
+	uint64_t max = s->max_bytes ? s->max_bytes : ram_bytes;
+
+	g->ram_bytes = ram_bytes;
+	if (ram_bytes && max > ram_bytes) {
+		/* QEMU ignores a target above RAM, so max cannot be above it. */
+		snprintf(msg, msg_len, "max %s is above the guest's RAM %s",
+			 bd_format_size(max, a, sizeof(a)),
+			 bd_format_size(ram_bytes, b, sizeof(b)));
+		return BD_E_RANGE;
+	}
+	if (max && max < MIN_GUEST_BYTES) {
+		snprintf(msg, msg_len, "the guest's RAM %s is below %s",
+			 bd_format_size(max, a, sizeof(a)),
+			 bd_format_size(MIN_GUEST_BYTES, b, sizeof(b)));
+		return BD_E_RANGE;
+	}
+	uint64_t min = s->min_bytes ? s->min_bytes
+		       : s->replica_target_bytes ? s->replica_target_bytes
+						 : max;
+	if (max && (min > max || s->replica_target_bytes > max)) {
+		snprintf(msg, msg_len, "min or replica target is above the "
+			 "guest's max %s", bd_format_size(max, a, sizeof(a)));
+		return BD_E_RANGE;
+	}
+	g->max_bytes = max;
+	g->min_bytes = min;
+	return NULL;
+}
+
+struct bd_guest *bd_guest_find(struct bd *bd, const char *name)
+{
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		if (!g->removed && strcmp(g->spec.name, name) == 0)
+			return g;
+	return NULL;
+}
+
+enum policy_role bd_role_parse(const char *s)
+{
+	/* Patroni 3.0 says master, newer ones primary; leader is /cluster's
+	 * word. demoted and anything unknown may still be leader (fail-open). */
+	static const char *const leader[] = {"master", "primary", "leader",
+					     "standby_leader"};
+	static const char *const replica[] = {"replica", "sync_standby",
+					      "standby"};
+	for (size_t i = 0; i < sizeof(leader) / sizeof(leader[0]); i++)
+		if (strcasecmp(s, leader[i]) == 0)
+			return POLICY_ROLE_LEADER;
+	for (size_t i = 0; i < sizeof(replica) / sizeof(replica[0]); i++)
+		if (strcasecmp(s, replica[i]) == 0)
+			return POLICY_ROLE_REPLICA;
+	return POLICY_ROLE_UNKNOWN;
+}
+
+struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
+{
+	struct bd_guest *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->bd = bd;
+	g->spec = *spec;
+	g->role = spec->cluster[0] ? POLICY_ROLE_UNKNOWN : POLICY_ROLE_NONE;
+	g->reason = "waiting for the QMP link";
+	char msg[64];
+	/* Bounds from the spec alone; refined when QEMU reports its RAM. */
+	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
+	uv_timer_init(bd->loop, &g->retry_timer);
+	uv_timer_init(bd->loop, &g->pending_timer);
+	g->retry_timer.data = g;
+	g->pending_timer.data = g;
+
+	struct bd_guest **tail = &bd->guests;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = g;
+	bd->n_guests++;
+	return g;
+}
+
+static void guest_free_if_closed(struct bd_guest *g)
+{
+	if (--g->closes_pending > 0)
+		return;
+	struct bd *bd = g->bd;
+	for (struct bd_guest **p = &bd->guests; *p; p = &(*p)->next) {
+		if (*p == g) {
+			*p = g->next;
+			break;
+		}
+	}
+	free(g);
+}
+
+static void guest_handle_closed(uv_handle_t *h)
+{
+	guest_free_if_closed(h->data);
+}
+
+static void guest_qmp_closed(qmp_client *c, void *data)
+{
+	guest_free_if_closed(data);
+}
+
+void bd_guest_remove(struct bd_guest *g)
+{
+	if (g->removed)
+		return;
+	g->removed = true;
+	g->bd->n_guests--;
+	bd_exec_forget(g);
+	/* The struct stays on the list until every handle closed, so that
+	 * callbacks still find it, but lookups skip it. */
+	g->closes_pending = 3;
+	uv_close((uv_handle_t *)&g->retry_timer, guest_handle_closed);
+	uv_close((uv_handle_t *)&g->pending_timer, guest_handle_closed);
+	if (g->qmp) {
+		qmp_client *c = g->qmp;
+		g->qmp = NULL;
+		g->link_up = false;
+		qmp_client_close(c, guest_qmp_closed, g);
+	} else {
+		guest_free_if_closed(g);
+	}
+}
+
+void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->last_action, sizeof(g->last_action), fmt, ap);
+	va_end(ap);
+	g->last_action_us = bd_now_us();
+}
+
+static void add_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+json_object *bd_guest_status(const struct bd_guest *g)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(g->spec.name));
+	json_object_object_add(o, "qmp", json_object_new_string(g->spec.qmp_path));
+	add_u64(o, "max_bytes", g->max_bytes);
+	add_u64(o, "min_bytes", g->min_bytes);
+	if (g->spec.replica_target_bytes)
+		add_u64(o, "replica_target_bytes", g->spec.replica_target_bytes);
+	add_u64(o, "target_bytes", g->want_bytes ? g->want_bytes
+				   : g->inflight_bytes ? g->inflight_bytes
+						       : g->set_bytes);
+	json_object_object_add(o, "actual_bytes",
+			       g->actual_known ? json_object_new_int64((int64_t)g->actual_bytes)
+					       : NULL);
+	if (g->ram_bytes)
+		add_u64(o, "ram_bytes", g->ram_bytes);
+	if (g->spec.pin_bytes)
+		add_u64(o, "pin_bytes", g->spec.pin_bytes);
+	json_object_object_add(o, "role",
+			       json_object_new_string(policy_role_name(g->role)));
+	if (g->spec.cluster[0]) {
+		json_object_object_add(o, "cluster", json_object_new_string(g->spec.cluster));
+		json_object_object_add(o, "member", json_object_new_string(g->spec.member));
+	}
+	json_object_object_add(o, "priority", json_object_new_int(g->spec.priority));
+	json_object_object_add(o, "link",
+			       json_object_new_string(g->link_up ? "up" : "down"));
+	json_object_object_add(o, "reason", json_object_new_string(g->reason));
+	json_object_object_add(o, "last_action",
+			       json_object_new_string(g->last_action));
+	if (g->last_action_us)
+		json_object_object_add(o, "last_action_us",
+				       json_object_new_int64(g->last_action_us));
+	if (g->last_error[0])
+		json_object_object_add(o, "last_error",
+				       json_object_new_string(g->last_error));
+	if (g->stats_known && g->stats.last_update > 0) {
+		json_object *st = json_object_new_object();
+		if (g->stats.free_bytes != UINT64_MAX)
+			add_u64(st, "free_bytes", g->stats.free_bytes);
+		if (g->stats.available_bytes != UINT64_MAX)
+			add_u64(st, "available_bytes", g->stats.available_bytes);
+		if (g->stats.caches_bytes != UINT64_MAX)
+			add_u64(st, "caches_bytes", g->stats.caches_bytes);
+		if (g->stats.total_bytes != UINT64_MAX)
+			add_u64(st, "total_bytes", g->stats.total_bytes);
+		json_object_object_add(st, "last_update",
+				       json_object_new_int64(g->stats.last_update));
+		json_object_object_add(o, "guest_stats", st);
+	}
+	return o;
+}
