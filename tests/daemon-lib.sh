@@ -1,0 +1,121 @@
+# daemon-lib.sh: start balloond and fake QMP guests on private sockets for
+# shell tests; everything started is stopped by pid when the test exits.
+# Needs top_srcdir and top_builddir (the harness exports them).
+. "$top_srcdir/tests/tap.sh"
+
+BALLOOND="$top_builddir/balloond"
+BALLOONCTL="$top_builddir/balloonctl"
+FAKE_QMP="$top_builddir/tests/fake-qmp"
+T=$(mktemp -d "${TMPDIR:-/tmp}/balloond-test.XXXXXX")
+SOCK="$T/control.sock"
+STATE="$T/state"
+DAEMON_PID=
+FAKE_PID=
+export BALLOOND_SOCKET="$SOCK"
+
+cleanup() {
+	[ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null
+	[ -n "$FAKE_PID" ] && kill -TERM "$FAKE_PID" 2>/dev/null
+	[ -n "$FAKE_PID" ] && wait "$FAKE_PID" 2>/dev/null
+	if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ctl() { "$BALLOONCTL" --timeout 10 "$@"; }
+
+# start_fake N [ARGS...]: N fake guests $T/vm0.qmp... (256 MiB each),
+# commands logged to $T/fake.log, control socket $T/fake.ctl.
+start_fake() {
+	n=$1
+	shift
+	"$FAKE_QMP" --dir "$T" --count "$n" --mem 268435456 --log "$T/fake.log" \
+		--control "$T/fake.ctl" "$@" >"$T/fake.out" 2>&1 &
+	FAKE_PID=$!
+	wait_for 20 test -S "$T/fake.ctl" || bail "fake-qmp did not start: $(cat "$T/fake.out")"
+}
+
+# fake CMD...: one line to fake-qmp's control socket; prints its answer.
+fake() {
+	"${PYTHON3:-python3}" - "$T/fake.ctl" "$*" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.makefile().readline().strip())
+PY
+}
+
+# start_daemon [ARGS...]: balloond in the foreground on $SOCK, $STATE.
+start_daemon() {
+	"$BALLOOND" --foreground --log-level debug --control-socket "$SOCK" \
+		--state-dir "$STATE" --config "${BALLOOND_CONF:-/dev/null}" "$@" \
+		>>"$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	wait_for 20 ctl status >/dev/null || {
+		tail -n 30 "$T/daemon.log" >&2
+		bail "balloond did not start"
+	}
+}
+
+# stop_daemon [SIGNAL]: signal balloond (TERM) and wait for it; its exit
+# status goes to STOP_RC.
+stop_daemon() {
+	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID"
+	STOP_RC=$?
+	DAEMON_PID=
+}
+
+field_is() { test "$(field "$1" "$2")" = "$3"; }
+
+# field GUEST KEY: one field of a guest from status --json.
+field() {
+	ctl status --json | "${PYTHON3:-python3}" -c '
+import json, sys
+name, key = sys.argv[1], sys.argv[2]
+for g in json.load(sys.stdin)["guests"]:
+    if g["name"] == name:
+        v = g.get(key)
+        print("" if v is None else v)
+' "$1" "$2"
+}
+
+# balloons SOCKET: the balloon values fake-qmp received on SOCKET, in order.
+balloons() {
+	"${PYTHON3:-python3}" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["socket"] == sys.argv[2] and m["execute"] == "balloon":
+        print(m["arguments"]["value"])
+' "$T/fake.log" "$1" 2>/dev/null
+}
+
+MiB=1048576
+
+# expect RC DESC COMMAND...: COMMAND exits with RC; its output goes to
+# $T/out and $T/err for further checks.
+expect() {
+	want=$1 desc=$2
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $got, wanted $want)"
+		sed 's/^/#   /' "$T/out" "$T/err"
+	fi
+}
+
+# err_has TEXT: the last expect's stderr contains TEXT.
+err_has() { check "stderr says '$1'" grep -qF -- "$1" "$T/err"; }
+out_has() { check "stdout says '$1'" grep -qF -- "$1" "$T/out"; }
+
+# quiet COMMAND...: run COMMAND without output (for check).
+quiet() { "$@" >/dev/null 2>&1; }
