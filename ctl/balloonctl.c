@@ -5,6 +5,7 @@
 #include "ctl.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,9 @@ int main(int argc, char **argv)
 	char *end;
 	int o;
 
+	/* A peer that closes mid-write is an error to report, not a signal
+	 * to die of (exit 3, not 141). */
+	signal(SIGPIPE, SIG_IGN);
 	if (!g.socket || !*g.socket)
 		g.socket = BALLOOND_DEFAULT_SOCKET;
 	while ((o = getopt_long(argc, argv, "+s:t:hV", opts, NULL)) != -1) {

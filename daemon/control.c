@@ -34,7 +34,8 @@ struct conn {
 	struct bd *bd;
 	uint64_t id;
 	struct qmp_framer framer;
-	bool monitor; /* subscribed to events */
+	bool monitor;  /* subscribed to events */
+	bool draining; /* after a final error: discard input until EOF */
 	bool closing;
 	struct conn *next;
 	char rbuf[16384];
@@ -91,14 +92,20 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct conn *c = req->data;
 	free(req);
-	conn_close(c);
+	if (status < 0)
+		conn_close(c);
+	/* else: wait for the client's EOF (read_cb), so that what it still
+	 * sends cannot turn our close into a reset that loses the reply. */
 }
 
-/* Close once what is queued has been written (after a final error). */
+/* End a connection after a final error: what is queued is written, the
+ * write side is shut down, and whatever else the client sends is read
+ * and dropped until it closes its end. */
 static void conn_close_after_flush(struct conn *c)
 {
 	uv_shutdown_t *req = malloc(sizeof(*req));
-	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->draining = true;
+	c->monitor = false;
 	if (!req || uv_shutdown(req, (uv_stream_t *)&c->pipe, shutdown_cb)) {
 		free(req);
 		conn_close(c);
@@ -202,12 +209,21 @@ void bd_control_flush_held(struct bd *bd)
 
 void bd_emit(struct bd *bd, const char *event, json_object *data)
 {
+	bool monitors = false;
+	if (bd->control)
+		for (struct conn *c = bd->control->conns; c && !monitors; c = c->next)
+			monitors = c->monitor;
+	/* Nobody to tell: skip building the text. */
+	if (!monitors && !bd_log_enabled(LOG_DEBUG)) {
+		json_object_put(data);
+		return;
+	}
 	json_object *ev = bd_event_new(event, bd_now_us(), data);
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 		ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	bd_debug("event %s", s);
-	if (bd->control) {
+	if (monitors) {
 		struct conn *c = bd->control->conns, *next;
 		for (; c; c = next) {
 			next = c->next; /* conn_write may drop c */
@@ -262,6 +278,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (c->draining)
+		return;
 	int rc = qmp_framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
 	if (rc == -EMSGSIZE) {
 		char msg[96];
@@ -340,6 +358,7 @@ static void connection_cb(uv_stream_t *server, int status)
 		conn_send(c, bd_error_new(-1, "permission-denied",
 					  "balloond's control socket is for root "
 					  "and its control group only"));
+		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 		conn_close_after_flush(c);
 		return;
 	}

@@ -143,6 +143,8 @@ int bd_link_start(struct bd_guest *g);
 void bd_exec_forget(struct bd_guest *g);
 /* Plan now (coalesced to the end of this loop turn). */
 void bd_replan(struct bd *bd);
+/* Run a pending replan now rather than on the next loop turn. */
+void bd_replan_now(struct bd *bd);
 void bd_exec_init(struct bd *bd);
 /* Restore every guest to its max (shutdown); done when nothing in flight. */
 void bd_exec_restore_all(struct bd *bd);

@@ -83,6 +83,11 @@ static void balloon_done(qmp_client *c, int err, void *data)
 			 "balloon %s: %s", bd_format_size(target, sz, sizeof(sz)),
 			 qmp_strerror(err));
 		bd_warn("%s: %s", g->spec.name, g->last_error);
+		/* A QEMU that stops answering keeps our link "ready" while
+		 * every command times out: drop it; the reconnect (with
+		 * backoff) then shows whether QEMU is alive. */
+		if (err == -ETIMEDOUT && g->qmp)
+			qmp_client_reset(g->qmp);
 		/* No balloon device: nothing to retry until it reconnects. */
 		if (err != QMP_ERR_NO_BALLOON && err != -ECANCELED &&
 		    g->link_up) {
@@ -306,6 +311,15 @@ static void replan_idle_cb(uv_idle_t *h)
 {
 	struct bd *bd = h->data;
 	uv_idle_stop(h);
+	bd->replan_pending = false;
+	plan_now(bd);
+}
+
+void bd_replan_now(struct bd *bd)
+{
+	if (!bd->replan_pending)
+		return;
+	uv_idle_stop(&bd->replan_idle);
 	bd->replan_pending = false;
 	plan_now(bd);
 }

@@ -50,6 +50,11 @@ void bd_log_setup(int level, bool to_stderr)
 #endif
 }
 
+bool bd_log_enabled(int priority)
+{
+	return priority <= max_level;
+}
+
 void bd_log(int priority, const char *fmt, ...)
 {
 	if (priority > max_level)

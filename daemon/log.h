@@ -11,6 +11,10 @@ int bd_log_parse_level(const char *s, int *out);
 const char *bd_log_level_name(int level);
 void bd_log_setup(int max_level, bool to_stderr);
 
+/* Whether a message of this priority would be logged (to skip building
+ * expensive arguments). */
+bool bd_log_enabled(int priority);
+
 void bd_log(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

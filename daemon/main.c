@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -378,6 +379,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "balloond: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	/* One QMP socket per guest: a host with many guests needs more than
+	 * the default soft limit of 1024 descriptors. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	if (load_conf(&bd, &bd.conf, msg, sizeof(msg))) {
 		fprintf(stderr, "balloond: %s\n", msg);

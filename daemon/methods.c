@@ -448,7 +448,8 @@ void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
 		fail(&r, BD_E_METHOD);
 		return;
 	}
-	bd_debug("request %s %s", bd_method_name((enum bd_method)method),
-		 json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
+	if (bd_log_enabled(LOG_DEBUG))
+		bd_debug("request %s %s", bd_method_name((enum bd_method)method),
+			 json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
 	handlers[method](&r);
 }

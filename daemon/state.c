@@ -176,6 +176,9 @@ static void persist_check_cb(uv_check_t *h)
 {
 	struct bd *bd = h->data;
 	uv_check_stop(h);
+	/* Commands first: a pin's balloon command need not wait for the
+	 * fsync of the state file. */
+	bd_replan_now(bd);
 	if (bd->persist_dirty) {
 		bd->persist_dirty = false;
 		bd_state_save(bd);

@@ -114,7 +114,9 @@ static int list_container(qmp_client *c, struct call *k);
 static void path_done(qmp_client *c, const struct qmp_reply *r, void *data)
 {
 	struct call *k = data;
-	int err = reply_err(r);
+	/* Not reply_err(): it turns the DeviceNotFound of a missing
+	 * container into QMP_ERR_NO_BALLOON, which would end the search. */
+	int err = r->err;
 	if (err && err != QMP_ERR_COMMAND) {
 		k->cb.path(c, err, NULL, k->data);
 		free(k);
@@ -129,7 +131,8 @@ static void path_done(qmp_client *c, const struct qmp_reply *r, void *data)
 		json_object *e = json_object_array_get_idx(r->ret, i);
 		json_object *name = NULL, *type = NULL;
 		if (!json_object_object_get_ex(e, "name", &name) ||
-		    !json_object_object_get_ex(e, "type", &type))
+		    !json_object_object_get_ex(e, "type", &type) ||
+		    !json_object_is_type(name, json_type_string))
 			continue;
 		const char *t = json_object_get_string(type);
 		if (!t || strncmp(t, "child<virtio-balloon", 20) != 0)

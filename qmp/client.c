@@ -36,8 +36,12 @@ struct conn {
 	uv_pipe_t pipe;
 	uv_connect_t connect_req;
 	qmp_client *client; /* NULL once detached from the client */
-	char rbuf[65536];
 };
+
+/* libuv hands each read to read_cb right after alloc_cb, and the framer
+ * copies what it keeps, so one buffer per thread serves every connection
+ * (1,000 guests would otherwise hold 64 MiB of idle read buffers). */
+static _Thread_local char read_buf[65536];
 
 struct write_req {
 	uv_write_t req;
@@ -468,8 +472,7 @@ static int on_line(char *line, size_t len, void *data)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct conn *conn = h->data;
-	*buf = uv_buf_init(conn->rbuf, sizeof(conn->rbuf));
+	*buf = uv_buf_init(read_buf, sizeof(read_buf));
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)

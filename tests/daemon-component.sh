@@ -1,0 +1,205 @@
+#!/bin/sh
+# daemon-component.sh: balloond against fake QMP guests with faults
+# injected: ordering on the wire, isolation of a hung guest, reconnects,
+# guest resets, malformed and abusive control clients, restart and stop.
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+
+start_fake 6
+# Long QMP timeouts: a guest that waits on another's hang would show.
+printf '[qmp]\ncommand_timeout_ms = 30000\n' >"$T/comp.conf"
+BALLOOND_CONF="$T/comp.conf" start_daemon
+for i in 0 1 2 3 4 5; do
+	ctl register vm$i --qmp "$T/vm$i.qmp" --min 128M >/dev/null || bail "register vm$i"
+done
+
+# wire PY-EXPR: evaluate a check over fake-qmp's command log (list of
+# dicts in `log`, in arrival order); exit status from its truth.
+wire() {
+	"$PY" - "$T/fake.log" "$1" <<'PY'
+import json, sys
+log = [json.loads(l) for l in open(sys.argv[1])]
+def b(sock): return [m for m in log if m["socket"] == sock and m["execute"] == "balloon"]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
+# ---- grow before shrink, as seen on the wire ----
+ctl set vm0 128M >/dev/null
+check "vm0 shrunk first" wait_for 10 field_is vm0 actual_bytes $((128 * MiB))
+fake mode vm0.qmp delay=400 >/dev/null
+# One connection, two requests in one write: one plan with a grow (vm0
+# released) and a shrink (vm1 pinned).
+"$PY" - "$SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
+f.readline()
+s.sendall(b'{"id":1,"method":"release","params":{"name":"vm0"}}\n'
+          b'{"id":2,"method":"set","params":{"name":"vm1","bytes":134217728}}\n')
+f.readline(); f.readline()
+PY
+check "the shrink arrived" wait_for 10 wire 'len(b("vm1.qmp")) >= 2'
+check "the grow was sent before the shrink" wire \
+	'b("vm0.qmp")[-1]["arguments"]["value"] == 256<<20 and b("vm0.qmp")[-1]["t_ns"] < b("vm1.qmp")[-1]["t_ns"]'
+check "the shrink waited for the grow's reply (delayed 400 ms)" wire \
+	'b("vm1.qmp")[-1]["t_ns"] - b("vm0.qmp")[-1]["t_ns"] >= 400e6'
+fake mode vm0.qmp normal >/dev/null
+
+# ---- a hung guest delays nobody else ----
+fake mode vm2.qmp hang >/dev/null
+ctl set vm2 128M >/dev/null
+ctl set vm3 128M >/dev/null
+check "vm3 moves while vm2 hangs (30 s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
+check "vm2 still has its command in flight" field_is vm2 actual_bytes $((256 * MiB))
+expect 0 "status answers while a guest hangs" ctl status
+fake mode vm2.qmp normal >/dev/null
+fake disconnect vm2.qmp >/dev/null
+check "after the hang ends (reconnect), vm2 reaches its pin" wait_for 15 field_is vm2 actual_bytes $((128 * MiB))
+
+# ---- reconnect and reset re-apply the target ----
+n=$(balloons vm3.qmp | wc -l)
+fake disconnect vm3.qmp >/dev/null
+check "reconnect re-applies the pinned target" wait_for 10 wire \
+	"len(b('vm3.qmp')) > $n and b('vm3.qmp')[-1]['arguments']['value'] == 128<<20"
+check "link is up again" wait_for 10 field_is vm3 link up
+fake event vm3.qmp RESET >/dev/null
+check "a guest RESET re-applies the target" wait_for 10 wire "len(b('vm3.qmp')) > $n + 1"
+
+# ---- a guest sending garbage affects only itself ----
+fake mode vm4.qmp garbage >/dev/null
+ctl qmp --vm vm4 query-status >/dev/null 2>&1
+check "garbage drops vm4's link" wait_for 10 field_is vm4 link down
+check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' status --json | grep -q 'protocol error'"
+expect 0 "another guest's commands still work" ctl qmp --vm vm5 query-balloon
+fake mode vm4.qmp normal >/dev/null
+check "vm4 comes back once it behaves" wait_for 40 field_is vm4 link up
+
+# ---- malformed and abusive control clients ----
+"$PY" - "$SOCK" >"$T/proto.out" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
+print("greeting", json.loads(f.readline())["balloond"]["protocol"])
+def ask(raw):
+    s.sendall(raw + b"\n")
+    r = json.loads(f.readline())
+    print(r["error"]["code"] if "error" in r else "ok")
+ask(b"this is not json")
+ask(b'{"method": "status"}')
+ask(b'{"id": 3, "method": "status", "protocol": 99}')
+ask(b'{"id": 4, "method": "explode"}')
+ask(b'{"id": 5, "method": "set", "params": {"name": "vm0"}}')
+ask(b'{"id": 6, "method": "set", "params": {"name": "vm0", "bytes": "lots"}}')
+ask(b'{"id": 7, "method": "status"}')
+s.sendall(b"x" * 70000 + b"\n")
+r = json.loads(f.readline()); print(r["error"]["code"])
+try:
+    print("closed" if f.readline() == "" else "open")
+except ConnectionResetError:
+    print("reset")
+PY
+check "greeting carries the protocol version" grep -qx "greeting 1" "$T/proto.out"
+check "not JSON: invalid-request" test "$(sed -n 2p "$T/proto.out")" = invalid-request
+check "no id: invalid-request" test "$(sed -n 3p "$T/proto.out")" = invalid-request
+check "wrong protocol: protocol-version" test "$(sed -n 4p "$T/proto.out")" = protocol-version
+check "unknown method" test "$(sed -n 5p "$T/proto.out")" = unknown-method
+check "missing param: invalid-params" test "$(sed -n 6p "$T/proto.out")" = invalid-params
+check "mistyped param: invalid-params" test "$(sed -n 7p "$T/proto.out")" = invalid-params
+check "the connection stays healthy after errors" test "$(sed -n 8p "$T/proto.out")" = ok
+check "oversized request: request-too-long" test "$(sed -n 9p "$T/proto.out")" = request-too-long
+check "then the connection is closed cleanly" test "$(sed -n 10p "$T/proto.out")" = closed
+
+# A client that sends many requests and never reads its replies.
+"$PY" - "$SOCK" "$T/stuck.done" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.settimeout(20)
+req = b'{"id": 1, "method": "status"}\n' * 1000
+try:
+    for _ in range(20):
+        s.sendall(req)
+except OSError:
+    pass
+open(sys.argv[2], "w").write("sent\n")
+time.sleep(30)
+PY
+stuck=$!
+check "the stuck client got its requests in" wait_for 30 test -e "$T/stuck.done"
+expect 0 "others are served while a client does not read" ctl status
+check "the daemon dropped the stuck client" wait_for 20 grep -q "not reading its replies" "$T/daemon.log"
+kill "$stuck" 2>/dev/null
+wait "$stuck" 2>/dev/null
+
+# Many clients at once.
+i=0 pids=
+while [ $i -lt 40 ]; do
+	"$BALLOONCTL" status --json >"$T/many.$i" 2>&1 &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+for p in $pids; do wait "$p"; done
+check "40 clients at once all answered" test "$(cat "$T"/many.* | grep -c '"daemon"')" = 40
+
+# ---- kill -9 and restart: nothing touched before actual is known ----
+ctl set vm5 160M >/dev/null
+check "vm5 at its pin" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
+stop_daemon KILL
+lines=$(wc -l <"$T/fake.log")
+BALLOOND_CONF="$T/comp.conf" start_daemon
+check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' status --json | grep -c '\"link\": \"up\"')\" = 6"
+"$PY" - "$T/fake.log" "$lines" >"$T/restart.out" <<'PY'
+import json, sys
+seen = {}
+bad = []
+for l in list(open(sys.argv[1]))[int(sys.argv[2]):]:
+    m = json.loads(l)
+    s = seen.setdefault(m["socket"], [])
+    if m["execute"] == "balloon" and "query-balloon" not in s:
+        bad.append(m["socket"])
+    s.append(m["execute"])
+print("bad" if bad else "ok", " ".join(bad))
+PY
+check "no balloon command before query-balloon after restart" grep -q "^ok" "$T/restart.out"
+check "the pin survives kill -9" field_is vm5 pin_bytes $((160 * MiB))
+
+# ---- SIGTERM restores every guest to max ----
+lines=$(wc -l <"$T/fake.log")
+stop_daemon TERM
+check "SIGTERM exits 0" test "$STOP_RC" = 0
+"$PY" - "$T/fake.log" "$lines" >"$T/restore.out" <<'PY'
+import json, sys
+last = {}
+for l in list(open(sys.argv[1]))[int(sys.argv[2]):]:
+    m = json.loads(l)
+    if m["execute"] == "balloon":
+        last[m["socket"]] = m["arguments"]["value"]
+print(" ".join(sorted(k for k, v in last.items() if v == 256 << 20)))
+PY
+check "pinned guests were set back to max on SIGTERM" grep -q "vm0.qmp.*vm5.qmp\|vm1.qmp.*vm5.qmp" "$T/restore.out"
+at_max() {
+	for i in 1 2 3 5; do
+		fake show vm$i.qmp | grep -q '"actual":268435456' || return 1
+	done
+}
+check "the fake guests are at max again" at_max
+
+# restore_on_exit = no leaves guests alone.
+printf '[daemon]\nrestore_on_exit = no\n' >"$T/norestore.conf"
+BALLOOND_CONF="$T/norestore.conf" start_daemon
+wait_for 10 field_is vm5 link up
+ctl set vm5 160M >/dev/null
+check "vm5 pinned again" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
+lines=$(wc -l <"$T/fake.log")
+stop_daemon TERM
+check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
+
+# --dry-run decides and logs, and sends nothing.
+start_daemon --dry-run
+wait_for 10 field_is vm4 link up
+lines=$(wc -l <"$T/fake.log")
+expect 0 "dry run: set is accepted" ctl set vm4 200M
+check "dry run: the decision is logged" wait_for 10 grep -q "vm4: dry run: would set target 200 MiB" "$T/daemon.log"
+check "dry run: status says so" sh -c "'$BALLOONCTL' status | grep -q 'dry run'"
+stop_daemon TERM
+check "dry run: no balloon command reached the guest" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
+check "no sanitizer report in the daemon log" sh -c "! grep -q 'Sanitizer' '$T/daemon.log'"
+tap_done

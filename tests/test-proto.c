@@ -1,0 +1,391 @@
+/* test-proto.c: the control protocol's messages: parsing requests (and
+ * which id an error carries back), the greeting check, the shapes the
+ * daemon builds, and typed parameter access. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/proto.h"
+
+/* One parse: the code returned (NULL on success), the id reported back,
+ * and the message. */
+struct parsed {
+	const char *code;
+	int64_t id;
+	struct bd_request req;
+	char msg[256];
+};
+
+static void parse_len(struct parsed *p, const char *line, size_t len)
+{
+	memset(p, 0, sizeof(*p));
+	p->id = 12345; /* must be overwritten */
+	p->code = bd_request_parse(line, len, &p->req, &p->id, p->msg,
+				   sizeof(p->msg));
+	if (p->code) {
+		/* A failed parse owns nothing. */
+		assert_null(p->req.root);
+		assert_null(p->req.params);
+		assert_true(p->msg[0] != '\0');
+	}
+}
+
+static void parse(struct parsed *p, const char *line)
+{
+	parse_len(p, line, strlen(line));
+}
+
+static void expect_error(const char *line, const char *code, int64_t id)
+{
+	struct parsed p;
+	parse(&p, line);
+	if (!p.code || strcmp(p.code, code) != 0)
+		fail_msg("%s: got %s, expected %s", line,
+			 p.code ? p.code : "success", code);
+	if (p.id != id)
+		fail_msg("%s: id %lld reported, expected %lld", line,
+			 (long long)p.id, (long long)id);
+}
+
+static void test_valid_request(void **state)
+{
+	struct parsed p;
+	parse(&p, "{\"id\": 7, \"protocol\": 1, \"method\": \"set\", "
+		  "\"params\": {\"name\": \"db1\", \"bytes\": 1073741824}}");
+	assert_null(p.code);
+	assert_int_equal(p.id, 7);
+	assert_int_equal(p.req.id, 7);
+	assert_int_equal(p.req.method, BD_M_SET);
+	assert_non_null(p.req.root);
+	assert_true(json_object_is_type(p.req.params, json_type_object));
+	const char *name = NULL;
+	uint64_t bytes = 0;
+	char msg[64];
+	assert_int_equal(bd_param_string(p.req.params, "name", &name, msg, sizeof(msg)), 0);
+	assert_string_equal(name, "db1");
+	assert_int_equal(bd_param_u64(p.req.params, "bytes", &bytes, msg, sizeof(msg)), 0);
+	assert_true(bytes == UINT64_C(1073741824));
+	json_object_put(p.req.root);
+}
+
+static void test_every_method(void **state)
+{
+	static const struct {
+		const char *name;
+		enum bd_method m;
+	} methods[] = {
+		{"register", BD_M_REGISTER}, {"unregister", BD_M_UNREGISTER},
+		{"status", BD_M_STATUS},     {"set", BD_M_SET},
+		{"release", BD_M_RELEASE},   {"role", BD_M_ROLE},
+		{"qmp", BD_M_QMP},           {"monitor", BD_M_MONITOR},
+		{"reload", BD_M_RELOAD},
+	};
+	assert_int_equal(sizeof(methods) / sizeof(methods[0]), BD_M_COUNT);
+	for (size_t i = 0; i < BD_M_COUNT; i++) {
+		char line[128];
+		struct parsed p;
+		snprintf(line, sizeof(line), "{\"id\": %zu, \"method\": \"%s\"}", i,
+			 methods[i].name);
+		parse(&p, line);
+		assert_null(p.code);
+		assert_int_equal(p.req.method, methods[i].m);
+		assert_string_equal(bd_method_name(methods[i].m), methods[i].name);
+		json_object_put(p.req.root);
+	}
+	assert_string_equal(bd_method_name(BD_M_COUNT), "?");
+}
+
+static void test_absent_params_is_empty_object(void **state)
+{
+	struct parsed p;
+	parse(&p, "{\"id\": 0, \"method\": \"status\"}");
+	assert_null(p.code);
+	assert_int_equal(p.req.id, 0); /* 0 is a valid id */
+	assert_non_null(p.req.params);
+	assert_true(json_object_is_type(p.req.params, json_type_object));
+	assert_int_equal(json_object_object_length(p.req.params), 0);
+	json_object_put(p.req.root); /* frees the added params too */
+}
+
+static void test_surrounding_whitespace(void **state)
+{
+	struct parsed p;
+	parse(&p, " \t{\"id\": 1, \"method\": \"status\"} \r\n");
+	assert_null(p.code);
+	json_object_put(p.req.root);
+}
+
+static void test_bad_id(void **state)
+{
+	expect_error("{\"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": -1, \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": \"7\", \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": 1.5, \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": null, \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": true, \"method\": \"status\"}", BD_E_INVALID, -1);
+
+	struct parsed p;
+	parse(&p, "{\"method\": \"status\"}");
+	assert_non_null(strstr(p.msg, "\"id\""));
+}
+
+static void test_not_an_object(void **state)
+{
+	expect_error("[1, 2]", BD_E_INVALID, -1);
+	expect_error("42", BD_E_INVALID, -1);
+	expect_error("\"status\"", BD_E_INVALID, -1);
+	expect_error("null", BD_E_INVALID, -1);
+	expect_error("", BD_E_INVALID, -1);
+	expect_error("   ", BD_E_INVALID, -1);
+	expect_error("status", BD_E_INVALID, -1);
+	expect_error("{\"id\": 1, \"method\": ", BD_E_INVALID, -1); /* cut */
+}
+
+static void test_trailing_garbage(void **state)
+{
+	expect_error("{\"id\": 1, \"method\": \"status\"} x", BD_E_INVALID, -1);
+	expect_error("{\"id\": 1, \"method\": \"status\"},", BD_E_INVALID, -1);
+}
+
+static void test_two_objects(void **state)
+{
+	expect_error("{\"id\": 1, \"method\": \"status\"}{\"id\": 2, \"method\": \"status\"}",
+		     BD_E_INVALID, -1);
+	expect_error("{\"id\": 1, \"method\": \"status\"} {\"id\": 2, \"method\": \"status\"}",
+		     BD_E_INVALID, -1);
+}
+
+static void test_protocol_version(void **state)
+{
+	struct parsed p;
+	parse(&p, "{\"id\": 3, \"protocol\": 2, \"method\": \"status\"}");
+	assert_non_null(p.code);
+	assert_string_equal(p.code, BD_E_VERSION);
+	assert_int_equal(p.id, 3);
+	/* The message says both versions. */
+	assert_non_null(strstr(p.msg, "control protocol 1"));
+	assert_non_null(strstr(p.msg, "2"));
+
+	expect_error("{\"id\": 4, \"protocol\": \"1\", \"method\": \"status\"}",
+		     BD_E_VERSION, 4);
+	expect_error("{\"id\": 4, \"protocol\": 0, \"method\": \"status\"}",
+		     BD_E_VERSION, 4);
+
+	parse(&p, "{\"id\": 5, \"protocol\": 1, \"method\": \"status\"}");
+	assert_null(p.code);
+	json_object_put(p.req.root);
+}
+
+static void test_unknown_method(void **state)
+{
+	struct parsed p;
+	parse(&p, "{\"id\": 9, \"method\": \"destroy\"}");
+	assert_non_null(p.code);
+	assert_string_equal(p.code, BD_E_METHOD);
+	assert_int_equal(p.id, 9);
+	assert_non_null(strstr(p.msg, "destroy"));
+
+	/* Method names are exact. */
+	expect_error("{\"id\": 9, \"method\": \"STATUS\"}", BD_E_METHOD, 9);
+	expect_error("{\"id\": 9, \"method\": \"\"}", BD_E_METHOD, 9);
+	/* A missing or non-string method is a malformed request. */
+	expect_error("{\"id\": 10}", BD_E_INVALID, 10);
+	expect_error("{\"id\": 10, \"method\": 1}", BD_E_INVALID, 10);
+}
+
+static void test_params_not_object(void **state)
+{
+	expect_error("{\"id\": 11, \"method\": \"set\", \"params\": [1]}",
+		     BD_E_PARAMS, 11);
+	expect_error("{\"id\": 11, \"method\": \"set\", \"params\": \"db1\"}",
+		     BD_E_PARAMS, 11);
+	expect_error("{\"id\": 11, \"method\": \"set\", \"params\": 5}",
+		     BD_E_PARAMS, 11);
+}
+
+static void test_oversize(void **state)
+{
+	/* A valid request padded with blanks to exactly the cap fits... */
+	size_t cap = BD_MAX_REQUEST_BYTES;
+	char *buf = malloc(cap + 2);
+	assert_non_null(buf);
+	memset(buf, ' ', cap + 1);
+	const char *req = "{\"id\": 1, \"method\": \"status\"}";
+	memcpy(buf, req, strlen(req));
+	buf[cap + 1] = '\0';
+	struct parsed p;
+	parse_len(&p, buf, cap);
+	assert_null(p.code);
+	json_object_put(p.req.root);
+	/* ...one byte more does not, and nothing of it is read. */
+	parse_len(&p, buf, cap + 1);
+	assert_non_null(p.code);
+	assert_string_equal(p.code, BD_E_TOO_LONG);
+	assert_int_equal(p.id, -1);
+	assert_non_null(strstr(p.msg, "65536"));
+	free(buf);
+}
+
+static void test_greeting(void **state)
+{
+	char msg[256];
+	json_object *g = bd_greeting_new("0.1.0");
+	/* {"balloond": {"version": "0.1.0", "protocol": 1}} */
+	json_object *inner = NULL, *v = NULL;
+	assert_true(json_object_object_get_ex(g, "balloond", &inner));
+	assert_true(json_object_object_get_ex(inner, "version", &v));
+	assert_string_equal(json_object_get_string(v), "0.1.0");
+	assert_true(json_object_object_get_ex(inner, "protocol", &v));
+	assert_int_equal(json_object_get_int(v), BD_PROTOCOL_VERSION);
+	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), 0);
+
+	/* Another version: refused, saying which and what to do. */
+	json_object_object_add(inner, "protocol", json_object_new_int(2));
+	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), -EPROTO);
+	assert_non_null(strstr(msg, "protocol 2"));
+	assert_non_null(strstr(msg, "upgrade"));
+
+	/* A protocol that is not a number is not a balloond greeting. */
+	json_object_object_add(inner, "protocol", json_object_new_string("1"));
+	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), -EPROTO);
+	assert_non_null(strstr(msg, "not balloond"));
+	json_object_put(g);
+
+	/* QEMU's greeting, or anything else, is not balloond. */
+	g = json_tokener_parse("{\"QMP\": {\"version\": {}, \"capabilities\": []}}");
+	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), -EPROTO);
+	assert_non_null(strstr(msg, "not balloond"));
+	json_object_put(g);
+	g = json_tokener_parse("{\"balloond\": 1}");
+	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), -EPROTO);
+	json_object_put(g);
+	assert_int_equal(bd_greeting_check(NULL, msg, sizeof(msg)), -EPROTO);
+}
+
+static const char *plain(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+}
+
+static void test_error_shape(void **state)
+{
+	json_object *e = bd_error_new(-1, BD_E_TOO_LONG, "too long");
+	json_object *id = (json_object *)1, *err = NULL, *v = NULL;
+	/* The member is there, and it is JSON null. */
+	assert_true(json_object_object_get_ex(e, "id", &id));
+	assert_null(id);
+	assert_string_equal(plain(e), "{\"id\":null,\"error\":{\"code\":"
+				      "\"request-too-long\",\"message\":\"too long\"}}");
+	json_object_put(e);
+
+	e = bd_error_new(42, BD_E_NOT_FOUND, "no guest named 'x'");
+	assert_true(json_object_object_get_ex(e, "id", &id));
+	assert_int_equal(json_object_get_int64(id), 42);
+	assert_true(json_object_object_get_ex(e, "error", &err));
+	assert_true(json_object_object_get_ex(err, "code", &v));
+	assert_string_equal(json_object_get_string(v), "not-found");
+	assert_true(json_object_object_get_ex(err, "message", &v));
+	assert_string_equal(json_object_get_string(v), "no guest named 'x'");
+	json_object_put(e);
+}
+
+static void test_reply_and_event_shapes(void **state)
+{
+	json_object *r = bd_reply_new(3, NULL);
+	assert_string_equal(plain(r), "{\"id\":3,\"result\":{}}");
+	json_object_put(r);
+
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "guest", json_object_new_string("db1"));
+	r = bd_reply_new(4, res);
+	assert_string_equal(plain(r), "{\"id\":4,\"result\":{\"guest\":\"db1\"}}");
+	json_object_put(r);
+
+	json_object *ev = bd_event_new("reload", 1700000000000000, NULL);
+	assert_string_equal(plain(ev), "{\"event\":\"reload\",\"time_us\":"
+				       "1700000000000000,\"data\":{}}");
+	json_object_put(ev);
+}
+
+static void test_param_types(void **state)
+{
+	char msg[128];
+	const char *s = NULL;
+	int64_t i = 0;
+	uint64_t u = 0;
+	json_object *p = json_tokener_parse(
+		"{\"name\": \"db1\", \"bytes\": 5, \"neg\": -5, \"num\": 7,"
+		" \"dbl\": 1.5, \"str\": \"8G\", \"nul\": null, \"obj\": {},"
+		" \"big\": 9223372036854775807}");
+	assert_non_null(p);
+
+	/* Absent and null are both "absent". */
+	assert_int_equal(bd_param_string(p, "missing", &s, msg, sizeof(msg)), -ENOENT);
+	assert_int_equal(bd_param_string(p, "nul", &s, msg, sizeof(msg)), -ENOENT);
+	assert_int_equal(bd_param_i64(p, "missing", &i, msg, sizeof(msg)), -ENOENT);
+	assert_int_equal(bd_param_u64(p, "nul", &u, msg, sizeof(msg)), -ENOENT);
+
+	/* Wrong types say which field. */
+	msg[0] = '\0';
+	assert_int_equal(bd_param_string(p, "num", &s, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"num\""));
+	assert_non_null(strstr(msg, "string"));
+	msg[0] = '\0';
+	assert_int_equal(bd_param_string(p, "obj", &s, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"obj\""));
+	msg[0] = '\0';
+	assert_int_equal(bd_param_i64(p, "str", &i, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"str\""));
+	assert_non_null(strstr(msg, "integer"));
+	msg[0] = '\0';
+	assert_int_equal(bd_param_i64(p, "dbl", &i, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"dbl\""));
+	msg[0] = '\0';
+	assert_int_equal(bd_param_u64(p, "str", &u, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"str\""));
+	msg[0] = '\0';
+	assert_int_equal(bd_param_u64(p, "neg", &u, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "\"neg\""));
+	assert_non_null(strstr(msg, "negative"));
+
+	/* And the right types give their values. */
+	assert_int_equal(bd_param_string(p, "name", &s, msg, sizeof(msg)), 0);
+	assert_string_equal(s, "db1");
+	assert_int_equal(bd_param_i64(p, "neg", &i, msg, sizeof(msg)), 0);
+	assert_int_equal(i, -5);
+	assert_int_equal(bd_param_u64(p, "bytes", &u, msg, sizeof(msg)), 0);
+	assert_true(u == 5);
+	assert_int_equal(bd_param_u64(p, "big", &u, msg, sizeof(msg)), 0);
+	assert_true(u == UINT64_C(9223372036854775807));
+	json_object_put(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_request),
+		cmocka_unit_test(test_every_method),
+		cmocka_unit_test(test_absent_params_is_empty_object),
+		cmocka_unit_test(test_surrounding_whitespace),
+		cmocka_unit_test(test_bad_id),
+		cmocka_unit_test(test_not_an_object),
+		cmocka_unit_test(test_trailing_garbage),
+		cmocka_unit_test(test_two_objects),
+		cmocka_unit_test(test_protocol_version),
+		cmocka_unit_test(test_unknown_method),
+		cmocka_unit_test(test_params_not_object),
+		cmocka_unit_test(test_oversize),
+		cmocka_unit_test(test_greeting),
+		cmocka_unit_test(test_error_shape),
+		cmocka_unit_test(test_reply_and_event_shapes),
+		cmocka_unit_test(test_param_types),
+	};
+	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
+}
