@@ -22,8 +22,9 @@ static int open_client(const struct ctl_globals *g, struct ctl_client *c,
 	if (rc) {
 		ctl_error("%s", c->error);
 		ctl_client_close(c);
-		return rc == -EPROTO || rc == -EACCES ? CTL_EXIT_REFUSED
-						      : CTL_EXIT_UNREACHABLE;
+		/* Refused by balloond (permissions): 1; no balloond, or one
+		 * speaking another protocol: 3. */
+		return rc == -EACCES ? CTL_EXIT_REFUSED : CTL_EXIT_UNREACHABLE;
 	}
 	return 0;
 }
@@ -179,8 +180,12 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 		json_object_object_add(p, "member", json_object_new_string(slash + 1));
 	}
 	json_object *res = NULL;
-	/* The daemon answers once QEMU told it the guest's RAM. */
-	int code = call(g, "register", p, &res);
+	/* The daemon answers once QEMU told it the guest's RAM, and gives
+	 * QEMU up to its greeting timeout plus two command timeouts (15 s by
+	 * default): wait longer than that. */
+	struct ctl_globals slow = *g;
+	slow.timeout_s += 20;
+	int code = call(&slow, "register", p, &res);
 	if (code == 0) {
 		json_object *v;
 		char a[32], b[32];

@@ -200,7 +200,15 @@ int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 			return ctl_usage_error("qmp", "ARGS-JSON must be a JSON object, e.g. '{\"value\": 268435456}'");
 		}
 	}
-	if (vm)
-		return ctl_qmp_via_daemon(g, vm, command, args);
+	if (vm) {
+		if (events_s > 0) {
+			json_object_put(args);
+			return ctl_usage_error("qmp", "--events works with --socket only "
+					       "(balloonctl monitor shows balloond's events)");
+		}
+		struct ctl_globals vg = *g;
+		vg.timeout_s = timeout_s;
+		return ctl_qmp_via_daemon(&vg, vm, command, args);
+	}
 	return run_direct(socket, timeout_s, events_s, command, args);
 }

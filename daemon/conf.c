@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include "config.h"
@@ -124,9 +125,17 @@ static int handler(void *user, const char *section, const char *name,
 	struct parse_ctx *p = user;
 
 	if (strncmp(section, "cluster ", 8) == 0) {
-		const char *cname = section + 8;
-		while (*cname == ' ')
-			cname++;
+		char cname[64];
+		const char *b = section + 8;
+		while (*b == ' ')
+			b++;
+		size_t n = strlen(b);
+		while (n > 0 && b[n - 1] == ' ')
+			n--;
+		if (n >= sizeof(cname))
+			return fail(p, section, name, "cluster name must be 1 to 63 characters");
+		memcpy(cname, b, n);
+		cname[n] = '\0';
 		return set_cluster(p, section, cname, name, value);
 	}
 
@@ -214,6 +223,13 @@ int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
 			return 0;
 		snprintf(err, err_len, "%s: %s", path, strerror(e));
 		return -e;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !S_ISCHR(st.st_mode)) { /* /dev/null is a fine empty config */
+		fclose(f);
+		snprintf(err, err_len, "%s: not a regular file", path);
+		return -EINVAL;
 	}
 	int rc = ini_parse_file(f, handler, &p);
 	fclose(f);

@@ -355,7 +355,7 @@ static void connection_cb(uv_stream_t *server, int status)
 			cred.uid, cred.gid,
 			bd->conf.control_group[0] ? " or group " : "",
 			bd->conf.control_group);
-		conn_send(c, bd_error_new(-1, "permission-denied",
+		conn_send(c, bd_error_new(-1, BD_E_PERMISSION,
 					  "balloond's control socket is for root "
 					  "and its control group only"));
 		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);

@@ -146,6 +146,9 @@ void bd_replan(struct bd *bd);
 /* Run a pending replan now rather than on the next loop turn. */
 void bd_replan_now(struct bd *bd);
 void bd_exec_init(struct bd *bd);
+/* After a reload: timers follow the new config ([qmp] timeouts apply to
+ * links opened from now on). */
+void bd_exec_reconfigure(struct bd *bd);
 /* Restore every guest to its max (shutdown); done when nothing in flight. */
 void bd_exec_restore_all(struct bd *bd);
 bool bd_exec_idle(const struct bd *bd);

@@ -81,7 +81,8 @@ static void balloon_done(qmp_client *c, int err, void *data)
 				       json_object_new_string(qmp_strerror(err)));
 		snprintf(g->last_error, sizeof(g->last_error),
 			 "balloon %s: %s", bd_format_size(target, sz, sizeof(sz)),
-			 qmp_strerror(err));
+			 err == QMP_ERR_COMMAND ? qmp_client_last_error(c)
+						: qmp_strerror(err));
 		bd_warn("%s: %s", g->spec.name, g->last_error);
 		/* A QEMU that stops answering keeps our link "ready" while
 		 * every command times out: drop it; the reconnect (with
@@ -559,16 +560,22 @@ static void stats_timer_cb(uv_timer_t *t)
 			qmp_guest_stats_get(g->qmp, g->stats_path, stats_cb, g);
 }
 
+void bd_exec_reconfigure(struct bd *bd)
+{
+	uv_timer_stop(&bd->stats_timer);
+	if (bd->conf.stats_interval_s)
+		uv_timer_start(&bd->stats_timer, stats_timer_cb,
+			       bd->conf.stats_interval_s * 1000,
+			       bd->conf.stats_interval_s * 1000);
+}
+
 void bd_exec_init(struct bd *bd)
 {
 	uv_idle_init(bd->loop, &bd->replan_idle);
 	bd->replan_idle.data = bd;
 	uv_timer_init(bd->loop, &bd->stats_timer);
 	bd->stats_timer.data = bd;
-	if (bd->conf.stats_interval_s)
-		uv_timer_start(&bd->stats_timer, stats_timer_cb,
-			       bd->conf.stats_interval_s * 1000,
-			       bd->conf.stats_interval_s * 1000);
+	bd_exec_reconfigure(bd);
 }
 
 /* ---- shutdown ---- */

@@ -123,6 +123,7 @@ int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 	memcpy(c.state_dir, bd->conf.state_dir, sizeof(c.state_dir));
 	bd->conf = c;
 	bd_log_setup(c.log_level, bd->foreground);
+	bd_exec_reconfigure(bd);
 	bd_notice("configuration reloaded from %s", bd->conf_path);
 	bd_emit(bd, "reload", NULL);
 	bd_replan(bd);

@@ -201,7 +201,8 @@ static void m_status(struct req *r)
 	json_object_object_add(d, "version", json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(d, "pid", json_object_new_int(getpid()));
 	json_object_object_add(d, "dry_run", json_object_new_boolean(bd->conf.dry_run));
-	json_object_object_add(d, "guests", json_object_new_int64((int64_t)bd->n_guests));
+	json_object_object_add(d, "guests",
+			       json_object_new_int64((int64_t)json_object_array_length(guests)));
 	json_object_object_add(d, "links_up", json_object_new_int64(up));
 	json_object_object_add(d, "control_socket",
 			       json_object_new_string(bd->conf.control_socket));
@@ -246,7 +247,7 @@ static void m_set(struct req *r)
 		return;
 	}
 	g->spec.pin_bytes = bytes;
-	bd_guest_note(g, "pinned to %s", a);
+	bd_guest_note(g, "pinned to %s", bd_format_size(bytes, a, sizeof(a)));
 	json_object *ev = guest_ref(g);
 	json_object_object_add(ev, "pin_bytes", json_object_new_int64((int64_t)bytes));
 	bd_emit(r->bd, "pin", ev);

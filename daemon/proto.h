@@ -58,6 +58,7 @@ const char *bd_method_name(enum bd_method m);
 #define BD_E_QMP "qmp-error"             /* QEMU answered with an error */
 #define BD_E_UNAVAILABLE "unavailable"   /* QMP link down, timed out */
 #define BD_E_SHUTTING_DOWN "shutting-down"
+#define BD_E_PERMISSION "permission-denied" /* peer not root/group */
 #define BD_E_INTERNAL "internal-error"
 
 struct bd_request {

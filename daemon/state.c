@@ -85,8 +85,13 @@ int bd_state_load(struct bd *bd)
 	    json_object_get_int(version) != STATE_VERSION ||
 	    !json_object_object_get_ex(root, "guests", &guests) ||
 	    !json_object_is_type(guests, json_type_array)) {
-		bd_err("%s: not a balloond state file (version %d)", path,
-		       STATE_VERSION);
+		/* Keep it for the admin: the next save would overwrite it. */
+		char aside[4300];
+		snprintf(aside, sizeof(aside), "%s.bad-%lld", path,
+			 (long long)(bd_now_us() / 1000000));
+		rename(path, aside);
+		bd_err("%s: not a balloond state file (version %d); moved to %s, "
+		       "starting without registrations", path, STATE_VERSION, aside);
 		json_object_put(root);
 		return -EINVAL;
 	}
@@ -100,8 +105,10 @@ int bd_state_load(struct bd *bd)
 			bd_err("%s: guest %zu skipped: %s", path, i, msg);
 			continue;
 		}
-		if (!bd_guest_add(bd, &spec))
+		if (!bd_guest_add(bd, &spec)) {
+			json_object_put(root);
 			return -ENOMEM;
+		}
 	}
 	json_object_put(root);
 	bd_info("restored %zu guest registrations from %s", bd->n_guests, path);

@@ -72,7 +72,7 @@ static struct policy_decision decide_one(const struct policy_guest *g)
 int policy_decide(const struct policy_input *in,
 		  struct policy_decision *decisions, struct policy_plan *plan)
 {
-	if (!in || (in->n_guests && (!in->guests || !decisions || !plan)))
+	if (!in || !plan || (in->n_guests && (!in->guests || !decisions)))
 		return -EINVAL;
 	plan->n_actions = 0;
 	plan->n_steps = 0;
@@ -100,6 +100,10 @@ int policy_decide(const struct policy_input *in,
 			uint64_t step = in->config.shrink_step_bytes;
 			if (!grow && step && g->actual_bytes - t > step)
 				t = g->actual_bytes - step;
+			/* A guest above its max (max lowered) goes straight to
+			 * it: nothing above max may ever be sent. */
+			if (t > g->max_bytes)
+				t = g->max_bytes;
 			/* QEMU already has this target: nothing to send. */
 			if (t == g->set_bytes)
 				continue;

@@ -70,6 +70,8 @@ struct qmp_client {
 	uint64_t backoff_ms;
 	bool started;
 
+	char last_error[256]; /* "Class: description" of QEMU's last error */
+
 	int closes_pending; /* handles still closing after qmp_client_close */
 	qmp_close_cb close_cb;
 	void *close_data;
@@ -384,6 +386,8 @@ static int handle_reply(qmp_client *c, const struct qmp_message *m)
 				r.err = QMP_ERR_NO_BALLOON;
 			r.error_class = m->error_class;
 			r.error_desc = m->error_desc;
+			snprintf(c->last_error, sizeof(c->last_error), "%s: %s",
+				 m->error_class, m->error_desc);
 		}
 		p->cb(c, &r, p->data);
 	}
@@ -647,6 +651,11 @@ const struct qmp_greeting *qmp_client_greeting(const qmp_client *c)
 	return c->state == ST_READY || c->state == ST_NEGOTIATING
 		       ? &c->greeting
 		       : NULL;
+}
+
+const char *qmp_client_last_error(const qmp_client *c)
+{
+	return c->last_error;
 }
 
 const char *qmp_client_socket_path(const qmp_client *c)

@@ -128,6 +128,10 @@ void qmp_client_reset(qmp_client *c);
 void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data);
 
 bool qmp_client_is_ready(const qmp_client *c);
+/* The class and description of the last {"error": ...} QEMU answered on
+ * this client ("" before any), for typed commands whose callbacks only get
+ * QMP_ERR_COMMAND. */
+const char *qmp_client_last_error(const qmp_client *c);
 const struct qmp_greeting *qmp_client_greeting(const qmp_client *c);
 const char *qmp_client_socket_path(const qmp_client *c);
 void *qmp_client_data(const qmp_client *c);

@@ -137,11 +137,24 @@ check "the first one still answers" quiet ctl status
 check "registrations are on disk" grep -q '"name": "vm2"' "$STATE/guests.json"
 check "pins are on disk" grep -q "\"pin_bytes\": $((160 * MiB))" "$STATE/guests.json"
 check "control socket is owner-only" test "$(stat -c %a "$SOCK")" = 600
+# Peer credentials: even on a socket anyone may open, only root (and the
+# configured group) is served.
+chmod 755 "$T"
+chmod 666 "$SOCK"
+expect 1 "a non-root caller is refused by its credentials" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
+err_has "for root and its control group only"
+expect 0 "root still is served" ctl status
 stop_daemon TERM
 check "SIGTERM exits 0" test "$STOP_RC" = 0
 check "control socket removed on exit" test ! -e "$SOCK"
 start_daemon
 check "registrations restored after restart" test "$(ctl status --json | grep -c '"name"')" = 3
+stop_daemon TERM
+printf '[daemon]\ncontrol_group = nogroup\n' >>"$T/live.conf"
+sed -i '/bogus/d' "$T/live.conf"
+BALLOOND_CONF="$T/live.conf" start_daemon
+check "control_group: the socket belongs to the group" test "$(stat -c %G:%a "$SOCK")" = nogroup:660
+expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
 check "pin restored after restart" field_is vm1 pin_bytes $((160 * MiB))
 expect 0 "unregister" ctl unregister vm0
 expect 1 "unregister twice" ctl unregister vm0
