@@ -121,6 +121,8 @@ check "monitor --count exits after N events" test $? -eq 0
 
 # ---- reload ----
 expect 0 "reload" ctl reload
+kill -HUP "$DAEMON_PID"
+check "SIGHUP reloads the config" wait_for 10 sh -c "test \$(grep -c 'configuration reloaded' '$T/daemon.log') -ge 2"
 cp "$T/bad.conf" "$T/live.conf"
 # A running daemon with a config that goes bad keeps its old config.
 stop_daemon

@@ -192,6 +192,19 @@ lines=$(wc -l <"$T/fake.log")
 stop_daemon TERM
 check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
 
+# A guest that stops answering: its command times out, the link is reset
+# and retried with backoff, and once QEMU answers again the target lands.
+printf '[qmp]\ncommand_timeout_ms = 300\ngreeting_timeout_ms = 300\n' >"$T/short.conf"
+BALLOOND_CONF="$T/short.conf" start_daemon
+wait_for 10 field_is vm0 link up
+fake mode vm0.qmp hang >/dev/null
+expect 0 "set on a guest that stopped answering" ctl set vm0 200M
+check "the command times out and the link is dropped" wait_for 10 grep -q "vm0: QMP link down" "$T/daemon.log"
+check "status shows the link down" wait_for 10 field_is vm0 link down
+fake mode vm0.qmp normal >/dev/null
+check "retries reconnect and apply the target once QEMU answers" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
+stop_daemon TERM
+
 # --dry-run decides and logs, and sends nothing.
 start_daemon --dry-run
 wait_for 10 field_is vm4 link up

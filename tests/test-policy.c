@@ -255,6 +255,18 @@ static const struct policy_case cases[] = {
 		.decisions = {{2 * GiB, "pinned"}},
 	},
 	{
+		.name = "above a lowered max: straight to max, whatever the step",
+		.n = 1,
+		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
+			    .actual_bytes = 16 * GiB, .set_bytes = 0, UP}},
+		.shrink_step_bytes = 1 * GiB,
+		.decisions = {{8 * GiB, "at max"}},
+		.n_actions = 1,
+		.actions = {{0, 8 * GiB}},
+		.n_steps = 1,
+		.steps = {{0, 1}},
+	},
+	{
 		.name = "shrink_step never bounds a grow",
 		.n = 1,
 		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
@@ -345,7 +357,9 @@ static void check_invariants(const struct policy_case *c,
 			fail_msg("%s: action for %s outside [min, max]", c->name, g->name);
 		if (act->target_bytes == g->set_bytes)
 			fail_msg("%s: action repeats what QEMU has", c->name);
+		/* Bounded steps, except down to max from above it. */
 		if (c->shrink_step_bytes && act->target_bytes < g->actual_bytes &&
+		    act->target_bytes != g->max_bytes &&
 		    g->actual_bytes - act->target_bytes > c->shrink_step_bytes)
 			fail_msg("%s: shrink of %s larger than shrink_step", c->name,
 				 g->name);
@@ -457,6 +471,8 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(policy_decide(&in, NULL, &plan), 0);
 	assert_int_equal(plan.n_actions, 0);
 	assert_int_equal(plan.n_steps, 0);
+	/* ... but a plan always is. */
+	assert_int_equal(policy_decide(&in, NULL, NULL), -EINVAL);
 }
 
 static void test_role_names(void **state)
