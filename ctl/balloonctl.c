@@ -35,70 +35,81 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 static const struct ctl_command commands[] = {
-	{"status", "[--json]",
-	 "show every guest: role, max, min, target, actual, QMP link, last action",
-	 ctl_status},
-	{"register", "NAME --qmp PATH [--max SIZE] [--min SIZE] [--replica-target SIZE]\n"
-	 "           [--patroni CLUSTER/MEMBER] [--priority N]",
-	 "manage a guest (max defaults to its RAM; min to the replica target, else max)",
-	 ctl_register},
-	{"unregister", "NAME", "stop managing a guest (its target goes back to max)",
-	 ctl_unregister},
-	{"set", "NAME SIZE", "pin a guest's target (within [min, max])", ctl_set},
-	{"release", "NAME", "unpin a guest: the policy decides again", ctl_release},
-	{"role", "CLUSTER MEMBER ROLE",
-	 "report a Patroni role change (what the on_role_change callback calls)",
-	 ctl_role},
-	{"monitor", "[--json] [--count N]",
-	 "print balloond's events as they happen", ctl_monitor},
-	{"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
-	{"qmp", "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND [ARGS-JSON]",
-	 "run one QMP command on a QEMU socket, or through balloond", ctl_qmp},
+    {"status", "[--json]",
+     "show every guest: role, max, min, target, actual, QMP link, last action",
+     ctl_status},
+    {"register",
+     "NAME --qmp PATH [--max SIZE] [--min SIZE] [--replica-target SIZE]\n"
+     "           [--patroni CLUSTER/MEMBER] [--priority N]",
+     "manage a guest (max defaults to its RAM; min to the replica target, else "
+     "max)",
+     ctl_register},
+    {"unregister", "NAME",
+     "stop managing a guest (its target goes back to max)", ctl_unregister},
+    {"set", "NAME SIZE", "pin a guest's target (within [min, max])", ctl_set},
+    {"release", "NAME", "unpin a guest: the policy decides again", ctl_release},
+    {"role", "CLUSTER MEMBER ROLE",
+     "report a Patroni role change (what the on_role_change callback calls)",
+     ctl_role},
+    {"monitor", "[--json] [--count N]",
+     "print balloond's events as they happen", ctl_monitor},
+    {"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
+    {"qmp",
+     "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND "
+     "[ARGS-JSON]",
+     "run one QMP command on a QEMU socket, or through balloond", ctl_qmp},
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: balloonctl [--socket PATH] [--timeout S] COMMAND [ARGS...]\n"
+		"usage: balloonctl [--socket PATH] [--timeout S] COMMAND "
+		"[ARGS...]\n"
 		"\n"
 		"Control balloond, the virtio-balloon memory daemon.\n"
 		"\n"
 		"Global options:\n"
-		"  -s, --socket PATH  balloond's control socket (default: $BALLOOND_SOCKET,\n"
+		"  -s, --socket PATH  balloond's control socket (default: "
+		"$BALLOOND_SOCKET,\n"
 		"                     else %s)\n"
-		"  -t, --timeout S    give up on a request after S seconds (default 5)\n"
+		"  -t, --timeout S    give up on a request after S seconds "
+		"(default 5)\n"
 		"  -h, --help         show this help\n"
 		"  -V, --version      show the version\n"
 		"\n"
-		"Sizes take units: 512M, 8G, 8GiB (powers of 1024; a plain number is bytes).\n"
+		"Sizes take units: 512M, 8G, 8GiB (powers of 1024; a plain "
+		"number is bytes).\n"
 		"\n"
 		"Commands:\n",
 		BALLOOND_DEFAULT_SOCKET);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s %s\n      %s\n", commands[i].name,
 			commands[i].usage, commands[i].help);
-	fprintf(out,
-		"\n"
-		"Exit status:\n"
-		"  0  success\n"
-		"  1  the request was refused: QEMU or balloond answered with an error\n"
-		"     (a QMP error prints its class and description on stderr)\n"
-		"  2  usage error\n"
-		"  3  no answer: cannot connect, protocol error, oversized message, timeout\n");
+	fprintf(
+	    out,
+	    "\n"
+	    "Exit status:\n"
+	    "  0  success\n"
+	    "  1  the request was refused: QEMU or balloond answered with an "
+	    "error\n"
+	    "     (a QMP error prints its class and description on stderr)\n"
+	    "  2  usage error\n"
+	    "  3  no answer: cannot connect, protocol error, oversized "
+	    "message, timeout\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
 	struct ctl_globals g = {
-		.socket = getenv("BALLOOND_SOCKET"),
-		.timeout_s = 5,
+	    .socket = getenv("BALLOOND_SOCKET"),
+	    .timeout_s = 5,
 	};
 	char *end;
 	int o;
@@ -116,7 +127,9 @@ int main(int argc, char **argv)
 		case 't':
 			g.timeout_s = strtod(optarg, &end);
 			if (*end || !(g.timeout_s > 0 && g.timeout_s <= 3600)) {
-				ctl_error("--timeout takes seconds (0 < N <= 3600), not '%s'", optarg);
+				ctl_error("--timeout takes seconds (0 < N <= "
+					  "3600), not '%s'",
+					  optarg);
 				return CTL_EXIT_USAGE;
 			}
 			break;
@@ -138,7 +151,8 @@ int main(int argc, char **argv)
 	const char *name = argv[optind];
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
-			return commands[i].run(&g, argc - optind, argv + optind);
+			return commands[i].run(&g, argc - optind,
+					       argv + optind);
 	ctl_error("unknown command '%s'", name);
 	usage(stderr);
 	return CTL_EXIT_USAGE;

@@ -31,7 +31,8 @@ static int on_line(char *line, size_t len, void *data)
 	}
 	if (c->queued == (int)(sizeof(c->queue) / sizeof(c->queue[0]))) {
 		json_object_put(msg);
-		snprintf(c->error, sizeof(c->error), "too many unread messages");
+		snprintf(c->error, sizeof(c->error),
+			 "too many unread messages");
 		return -ENOBUFS;
 	}
 	c->queue[c->queued++] = msg;
@@ -88,7 +89,8 @@ int ctl_client_next(struct ctl_client *c, json_object **msg)
 	if (rc)
 		return rc;
 	*msg = c->queue[0];
-	memmove(c->queue, c->queue + 1, (size_t)(--c->queued) * sizeof(c->queue[0]));
+	memmove(c->queue, c->queue + 1,
+		(size_t)(--c->queued) * sizeof(c->queue[0]));
 	return 0;
 }
 
@@ -106,13 +108,15 @@ int ctl_client_open(struct ctl_client *c, const char *path, int timeout_ms)
 	}
 	strcpy(sa.sun_path, path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (c->fd < 0 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
-		snprintf(c->error, sizeof(c->error), "cannot connect to %s: %s%s",
-			 path, strerror(e),
+		snprintf(c->error, sizeof(c->error),
+			 "cannot connect to %s: %s%s", path, strerror(e),
 			 e == ENOENT || e == ECONNREFUSED
-				 ? " (is balloond running? see --socket and BALLOOND_SOCKET)"
-				 : "");
+			     ? " (is balloond running? see --socket and "
+			       "BALLOOND_SOCKET)"
+			     : "");
 		return -e;
 	}
 	json_object *greeting;
@@ -165,18 +169,21 @@ int ctl_client_call(struct ctl_client *c, const char *method,
 	int64_t id = c->next_id++;
 	json_object *req = json_object_new_object();
 	json_object_object_add(req, "id", json_object_new_int64(id));
-	json_object_object_add(req, "protocol", json_object_new_int(BD_PROTOCOL_VERSION));
+	json_object_object_add(req, "protocol",
+			       json_object_new_int(BD_PROTOCOL_VERSION));
 	json_object_object_add(req, "method", json_object_new_string(method));
-	json_object_object_add(req, "params", params ? params : json_object_new_object());
+	json_object_object_add(req, "params",
+			       params ? params : json_object_new_object());
 	size_t len;
-	const char *s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
+	const char *s = json_object_to_json_string_length(
+	    req, JSON_C_TO_STRING_PLAIN, &len);
 	int rc = write_all(c->fd, s, len);
 	if (rc == 0)
 		rc = write_all(c->fd, "\n", 1);
 	json_object_put(req);
 	if (rc) {
-		snprintf(c->error, sizeof(c->error), "cannot send to balloond: %s",
-			 strerror(-rc));
+		snprintf(c->error, sizeof(c->error),
+			 "cannot send to balloond: %s", strerror(-rc));
 		return rc;
 	}
 	for (;;) {
@@ -188,7 +195,9 @@ int ctl_client_call(struct ctl_client *c, const char *method,
 		if (!json_object_object_get_ex(msg, "id", &v) ||
 		    json_object_get_int64(v) != id) {
 			if (json_object_object_get_ex(msg, "error", &v) &&
-			    json_object_is_type(json_object_object_get(msg, "id"), json_type_null)) {
+			    json_object_is_type(
+				json_object_object_get(msg, "id"),
+				json_type_null)) {
 				*error = json_object_get(v);
 				json_object_put(msg);
 				return 1;
@@ -202,8 +211,9 @@ int ctl_client_call(struct ctl_client *c, const char *method,
 			return 1;
 		}
 		if (!json_object_object_get_ex(msg, "result", &v)) {
-			snprintf(c->error, sizeof(c->error),
-				 "balloond's reply has neither result nor error");
+			snprintf(
+			    c->error, sizeof(c->error),
+			    "balloond's reply has neither result nor error");
 			json_object_put(msg);
 			return -EPROTO;
 		}

@@ -7,8 +7,8 @@
 /* Exit codes, documented in balloonctl(8) and --help. */
 enum {
 	CTL_EXIT_OK = 0,
-	CTL_EXIT_REFUSED = 1,     /* QEMU or balloond answered with an error */
-	CTL_EXIT_USAGE = 2,       /* bad command line */
+	CTL_EXIT_REFUSED = 1,	  /* QEMU or balloond answered with an error */
+	CTL_EXIT_USAGE = 2,	  /* bad command line */
 	CTL_EXIT_UNREACHABLE = 3, /* no connection, protocol error, timeout */
 };
 
@@ -46,6 +46,6 @@ int ctl_qmp_via_daemon(const struct ctl_globals *g, const char *vm,
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a usage error for a subcommand and return CTL_EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -72,8 +72,9 @@ static int parse_size_arg(const char *cmd, const char *what, const char *s,
 {
 	int rc = bd_parse_size(s, out);
 	if (rc)
-		return ctl_usage_error(cmd, "%s: '%s' is not a size (e.g. 512M, 8G, 8GiB)",
-				       what, s);
+		return ctl_usage_error(
+		    cmd, "%s: '%s' is not a size (e.g. 512M, 8G, 8GiB)", what,
+		    s);
 	return 0;
 }
 
@@ -88,7 +89,8 @@ static json_object *name_params(const char *name)
 static int want_args(const char *cmd, int argc, char **argv, int n,
 		     const char *usage)
 {
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: balloonctl %s %s\n", cmd, usage);
 		return -1;
 	}
@@ -102,14 +104,14 @@ static int want_args(const char *cmd, int argc, char **argv, int n,
 int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"qmp", required_argument, NULL, 'q'},
-		{"max", required_argument, NULL, 'M'},
-		{"min", required_argument, NULL, 'm'},
-		{"replica-target", required_argument, NULL, 'r'},
-		{"patroni", required_argument, NULL, 'p'},
-		{"priority", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"qmp", required_argument, NULL, 'q'},
+	    {"max", required_argument, NULL, 'M'},
+	    {"min", required_argument, NULL, 'm'},
+	    {"replica-target", required_argument, NULL, 'r'},
+	    {"patroni", required_argument, NULL, 'p'},
+	    {"priority", required_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *qmp = NULL, *patroni = NULL;
 	uint64_t max = 0, min = 0, replica = 0;
@@ -119,21 +121,25 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 	int o, rc;
 
 	optind = 0; /* glibc: 0 also resets getopt's internal state */
-	while ((o = getopt_long(argc, argv, "q:M:m:r:p:P:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "q:M:m:r:p:P:h", opts, NULL)) !=
+	       -1) {
 		switch (o) {
 		case 'q':
 			qmp = optarg;
 			break;
 		case 'M':
-			if ((rc = parse_size_arg("register", "--max", optarg, &max)))
+			if ((rc = parse_size_arg("register", "--max", optarg,
+						 &max)))
 				return rc;
 			break;
 		case 'm':
-			if ((rc = parse_size_arg("register", "--min", optarg, &min)))
+			if ((rc = parse_size_arg("register", "--min", optarg,
+						 &min)))
 				return rc;
 			break;
 		case 'r':
-			if ((rc = parse_size_arg("register", "--replica-target", optarg, &replica)))
+			if ((rc = parse_size_arg("register", "--replica-target",
+						 optarg, &replica)))
 				return rc;
 			break;
 		case 'p':
@@ -142,12 +148,17 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 		case 'P':
 			prio = strtoll(optarg, &end, 10);
 			if (*end || !*optarg)
-				return ctl_usage_error("register", "--priority takes a whole number, not '%s'", optarg);
+				return ctl_usage_error(
+				    "register",
+				    "--priority takes a whole number, not '%s'",
+				    optarg);
 			have_prio = true;
 			break;
 		case 'h':
-			printf("usage: balloonctl register NAME --qmp PATH [--max SIZE] [--min SIZE]\n"
-			       "       [--replica-target SIZE] [--patroni CLUSTER/MEMBER] [--priority N]\n");
+			printf("usage: balloonctl register NAME --qmp PATH "
+			       "[--max SIZE] [--min SIZE]\n"
+			       "       [--replica-target SIZE] [--patroni "
+			       "CLUSTER/MEMBER] [--priority N]\n");
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage_error("register", "unknown option");
@@ -161,23 +172,31 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 	json_object *p = name_params(argv[optind]);
 	json_object_object_add(p, "qmp", json_object_new_string(qmp));
 	if (max)
-		json_object_object_add(p, "max_bytes", json_object_new_int64((int64_t)max));
+		json_object_object_add(p, "max_bytes",
+				       json_object_new_int64((int64_t)max));
 	if (min)
-		json_object_object_add(p, "min_bytes", json_object_new_int64((int64_t)min));
+		json_object_object_add(p, "min_bytes",
+				       json_object_new_int64((int64_t)min));
 	if (replica)
 		json_object_object_add(p, "replica_target_bytes",
 				       json_object_new_int64((int64_t)replica));
 	if (have_prio)
-		json_object_object_add(p, "priority", json_object_new_int64(prio));
+		json_object_object_add(p, "priority",
+				       json_object_new_int64(prio));
 	if (patroni) {
 		const char *slash = strchr(patroni, '/');
 		if (!slash || slash == patroni || !slash[1]) {
 			json_object_put(p);
-			return ctl_usage_error("register", "--patroni takes CLUSTER/MEMBER, not '%s'", patroni);
+			return ctl_usage_error(
+			    "register",
+			    "--patroni takes CLUSTER/MEMBER, not '%s'",
+			    patroni);
 		}
 		json_object_object_add(p, "cluster",
-				       json_object_new_string_len(patroni, (int)(slash - patroni)));
-		json_object_object_add(p, "member", json_object_new_string(slash + 1));
+				       json_object_new_string_len(
+					   patroni, (int)(slash - patroni)));
+		json_object_object_add(p, "member",
+				       json_object_new_string(slash + 1));
 	}
 	json_object *res = NULL;
 	/* The daemon answers once QEMU told it the guest's RAM, and gives
@@ -194,7 +213,8 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 		json_object_object_get_ex(res, "min_bytes", &v);
 		uint64_t mn = (uint64_t)json_object_get_int64(v);
 		printf("registered %s: max %s, min %s\n", argv[optind],
-		       bd_format_size(mx, a, sizeof(a)), bd_format_size(mn, b, sizeof(b)));
+		       bd_format_size(mx, a, sizeof(a)),
+		       bd_format_size(mn, b, sizeof(b)));
 	}
 	json_object_put(res);
 	return code;
@@ -219,7 +239,8 @@ int ctl_set(const struct ctl_globals *g, int argc, char **argv)
 	if ((rc = parse_size_arg("set", "SIZE", argv[2], &bytes)))
 		return rc;
 	json_object *p = name_params(argv[1]);
-	json_object_object_add(p, "bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(p, "bytes",
+			       json_object_new_int64((int64_t)bytes));
 	return call(g, "set", p, NULL);
 }
 
@@ -256,7 +277,8 @@ int ctl_reload(const struct ctl_globals *g, int argc, char **argv)
 static const char *str_member(json_object *o, const char *key, const char *dflt)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
 		return dflt;
 	return json_object_get_string(v);
 }
@@ -265,7 +287,8 @@ static const char *size_member(json_object *o, const char *key, char *buf,
 			       size_t len)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return "-";
 	uint64_t b = (uint64_t)json_object_get_int64(v);
 	if (b % (1024 * 1024) == 0)
@@ -281,19 +304,22 @@ int ctl_status(const struct ctl_globals *g, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
-		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		else if (strcmp(argv[i], "--help") == 0 ||
+			 strcmp(argv[i], "-h") == 0) {
 			printf("usage: balloonctl status [--json]\n");
 			return CTL_EXIT_OK;
 		} else
-			return ctl_usage_error("status", "unknown argument '%s'", argv[i]);
+			return ctl_usage_error(
+			    "status", "unknown argument '%s'", argv[i]);
 	}
 	json_object *res = NULL;
 	int code = call(g, "status", NULL, &res);
 	if (code)
 		return code;
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY |
-								      JSON_C_TO_STRING_SPACED));
+		printf("%s\n", json_object_to_json_string_ext(
+				   res, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED));
 		json_object_put(res);
 		return CTL_EXIT_OK;
 	}
@@ -311,13 +337,16 @@ int ctl_status(const struct ctl_globals *g, int argc, char **argv)
 		       size_member(o, "min_bytes", b, sizeof(b)),
 		       size_member(o, "target_bytes", c, sizeof(c)),
 		       size_member(o, "actual_bytes", d, sizeof(d)),
-		       str_member(o, "link", "?"), str_member(o, "last_action", ""),
-		       str_member(o, "reason", ""), *err ? "; error: " : "", err);
+		       str_member(o, "link", "?"),
+		       str_member(o, "last_action", ""),
+		       str_member(o, "reason", ""), *err ? "; error: " : "",
+		       err);
 	}
 	json_object *d = json_object_object_get(res, "daemon");
 	printf("%zu guests, %s links up%s\n", n, str_member(d, "links_up", "?"),
 	       json_object_get_boolean(json_object_object_get(d, "dry_run"))
-		       ? " (dry run: no commands sent)" : "");
+		   ? " (dry run: no commands sent)"
+		   : "");
 	json_object_put(res);
 	return CTL_EXIT_OK;
 }
@@ -327,7 +356,8 @@ int ctl_status(const struct ctl_globals *g, int argc, char **argv)
 static void print_event(json_object *ev)
 {
 	json_object *data = json_object_object_get(ev, "data");
-	int64_t us = json_object_get_int64(json_object_object_get(ev, "time_us"));
+	int64_t us =
+	    json_object_get_int64(json_object_object_get(ev, "time_us"));
 	time_t sec = (time_t)(us / 1000000);
 	struct tm tm;
 	char when[16];
@@ -339,7 +369,10 @@ static void print_event(json_object *ev)
 	{
 		if (json_object_is_type(val, json_type_array) ||
 		    json_object_is_type(val, json_type_object))
-			printf(" %s=%s", key, json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			printf(" %s=%s", key,
+			       json_object_to_json_string_ext(
+				   val, JSON_C_TO_STRING_PLAIN |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
 		else
 			printf(" %s=%s", key, json_object_get_string(val));
 	}
@@ -349,10 +382,10 @@ static void print_event(json_object *ev)
 int ctl_monitor(const struct ctl_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"count", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool json = false;
 	long count = -1;
@@ -367,10 +400,13 @@ int ctl_monitor(const struct ctl_globals *g, int argc, char **argv)
 		case 'n':
 			count = strtol(optarg, &end, 10);
 			if (*end || count < 1)
-				return ctl_usage_error("monitor", "--count takes a positive number");
+				return ctl_usage_error(
+				    "monitor",
+				    "--count takes a positive number");
 			break;
 		case 'h':
-			printf("usage: balloonctl monitor [--json] [--count N]\n");
+			printf(
+			    "usage: balloonctl monitor [--json] [--count N]\n");
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage_error("monitor", "unknown option");
@@ -411,7 +447,10 @@ int ctl_monitor(const struct ctl_globals *g, int argc, char **argv)
 			continue;
 		}
 		if (json)
-			printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+				   ev, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE));
 		else
 			print_event(ev);
 		fflush(stdout);
@@ -454,15 +493,17 @@ int ctl_qmp_via_daemon(const struct ctl_globals *g, const char *vm,
 			code = CTL_EXIT_REFUSED;
 		} else {
 			print_error("qmp", err);
-			code = strcmp(json_object_get_string(code_o), BD_E_UNAVAILABLE) == 0
-				       ? CTL_EXIT_UNREACHABLE
-				       : CTL_EXIT_REFUSED;
+			code = strcmp(json_object_get_string(code_o),
+				      BD_E_UNAVAILABLE) == 0
+				   ? CTL_EXIT_UNREACHABLE
+				   : CTL_EXIT_REFUSED;
 		}
 		json_object_put(err);
 	} else {
 		printf("%s\n", json_object_to_json_string_ext(
-				       json_object_object_get(res, "return"),
-				       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+				   json_object_object_get(res, "return"),
+				   JSON_C_TO_STRING_PLAIN |
+				       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(res);
 	}
 	ctl_client_close(&c);

@@ -51,8 +51,9 @@ static void reply_cb(qmp_client *c, const struct qmp_reply *reply, void *data)
 		finish(r, CTL_EXIT_UNREACHABLE);
 		return;
 	}
-	printf("%s\n", json_object_to_json_string_ext(reply->ret,
-						      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(
+			   reply->ret, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	if (r->events_s > 0)
 		uv_timer_start(&r->events_timer, events_done_cb,
@@ -97,7 +98,9 @@ static void event_cb(qmp_client *c, const char *name, json_object *data,
 		json_object_object_add(ev, "data", json_object_get(data));
 	json_object_object_add(ev, "timestamp_us",
 			       json_object_new_int64(timestamp_us));
-	printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(
+			   ev, JSON_C_TO_STRING_PLAIN |
+				   JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	json_object_put(ev);
 }
@@ -107,20 +110,20 @@ static int run_direct(const char *socket, double timeout_s, double events_s,
 {
 	uv_loop_t loop;
 	struct qmp_run r = {
-		.loop = &loop,
-		.command = command,
-		.args = args,
-		.events_s = events_s,
-		.exit_code = CTL_EXIT_UNREACHABLE,
+	    .loop = &loop,
+	    .command = command,
+	    .args = args,
+	    .events_s = events_s,
+	    .exit_code = CTL_EXIT_UNREACHABLE,
 	};
 	struct qmp_config cfg = QMP_CONFIG_DEFAULT;
 	cfg.socket_path = socket;
 	cfg.greeting_timeout_ms = (uint64_t)(timeout_s * 1000);
 	cfg.command_timeout_ms = (uint64_t)(timeout_s * 1000);
 	const struct qmp_callbacks cbs = {
-		.ready_cb = ready_cb,
-		.disconnect_cb = disconnect_cb,
-		.event_cb = event_cb,
+	    .ready_cb = ready_cb,
+	    .disconnect_cb = disconnect_cb,
+	    .event_cb = event_cb,
 	};
 
 	uv_loop_init(&loop);
@@ -146,12 +149,12 @@ static int run_direct(const char *socket, double timeout_s, double events_s,
 int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"vm", required_argument, NULL, 'v'},
-		{"timeout", required_argument, NULL, 't'},
-		{"events", required_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"vm", required_argument, NULL, 'v'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"events", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *socket = NULL, *vm = NULL;
 	double timeout_s = g->timeout_s, events_s = 0;
@@ -170,26 +173,38 @@ int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 		case 't':
 			timeout_s = strtod(optarg, &end);
 			if (*end || !(timeout_s > 0 && timeout_s <= 3600))
-				return ctl_usage_error("qmp", "--timeout takes seconds (0 < N <= 3600), not '%s'", optarg);
+				return ctl_usage_error(
+				    "qmp",
+				    "--timeout takes seconds (0 < N <= 3600), "
+				    "not '%s'",
+				    optarg);
 			break;
 		case 'e':
 			events_s = strtod(optarg, &end);
 			if (*end || !(events_s > 0 && events_s <= 86400))
-				return ctl_usage_error("qmp", "--events takes seconds (0 < N <= 86400), not '%s'", optarg);
+				return ctl_usage_error(
+				    "qmp",
+				    "--events takes seconds (0 < N <= 86400), "
+				    "not '%s'",
+				    optarg);
 			break;
 		case 'h':
-			printf("usage: balloonctl qmp (--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND [ARGS-JSON]\n");
+			printf(
+			    "usage: balloonctl qmp (--socket PATH | --vm NAME) "
+			    "[--timeout S] [--events S] COMMAND [ARGS-JSON]\n");
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage_error("qmp", "unknown option");
 		}
 	}
 	if (!socket == !vm)
-		return ctl_usage_error("qmp", "give exactly one of --socket PATH and --vm NAME");
+		return ctl_usage_error(
+		    "qmp", "give exactly one of --socket PATH and --vm NAME");
 	if (optind >= argc)
 		return ctl_usage_error("qmp", "missing COMMAND");
 	if (argc - optind > 2)
-		return ctl_usage_error("qmp", "too many arguments (quote ARGS-JSON as one word)");
+		return ctl_usage_error(
+		    "qmp", "too many arguments (quote ARGS-JSON as one word)");
 	const char *command = argv[optind];
 	json_object *args = NULL;
 	if (optind + 1 < argc) {
@@ -197,14 +212,18 @@ int ctl_qmp(const struct ctl_globals *g, int argc, char **argv)
 		args = json_tokener_parse_verbose(argv[optind + 1], &jerr);
 		if (!args || !json_object_is_type(args, json_type_object)) {
 			json_object_put(args);
-			return ctl_usage_error("qmp", "ARGS-JSON must be a JSON object, e.g. '{\"value\": 268435456}'");
+			return ctl_usage_error(
+			    "qmp", "ARGS-JSON must be a JSON object, e.g. "
+				   "'{\"value\": 268435456}'");
 		}
 	}
 	if (vm) {
 		if (events_s > 0) {
 			json_object_put(args);
-			return ctl_usage_error("qmp", "--events works with --socket only "
-					       "(balloonctl monitor shows balloond's events)");
+			return ctl_usage_error(
+			    "qmp",
+			    "--events works with --socket only "
+			    "(balloonctl monitor shows balloond's events)");
 		}
 		struct ctl_globals vg = *g;
 		vg.timeout_s = timeout_s;

@@ -18,21 +18,21 @@
 void bd_conf_defaults(struct bd_conf *c)
 {
 	*c = (struct bd_conf){
-		.control_socket = BALLOOND_DEFAULT_SOCKET,
-		.control_group = "",
-		.state_dir = BALLOOND_DEFAULT_STATE_DIR,
-		.proc_root = "/proc",
-		.sys_root = "/sys",
-		.log_level = LOG_INFO,
-		.dry_run = false,
-		.restore_on_exit = true,
-		.restore_timeout_ms = 10000,
-		.qmp_command_timeout_ms = 5000,
-		.qmp_greeting_timeout_ms = 5000,
-		.qmp_reconnect_max_ms = 30000,
-		.qmp_max_message_bytes = 1024 * 1024,
-		.stats_interval_s = 5,
-		.shrink_step_bytes = 0,
+	    .control_socket = BALLOOND_DEFAULT_SOCKET,
+	    .control_group = "",
+	    .state_dir = BALLOOND_DEFAULT_STATE_DIR,
+	    .proc_root = "/proc",
+	    .sys_root = "/sys",
+	    .log_level = LOG_INFO,
+	    .dry_run = false,
+	    .restore_on_exit = true,
+	    .restore_timeout_ms = 10000,
+	    .qmp_command_timeout_ms = 5000,
+	    .qmp_greeting_timeout_ms = 5000,
+	    .qmp_reconnect_max_ms = 30000,
+	    .qmp_max_message_bytes = 1024 * 1024,
+	    .stats_interval_s = 5,
+	    .shrink_step_bytes = 0,
 	};
 }
 
@@ -44,22 +44,25 @@ static const struct key {
 	size_t offset, size; /* of the field in struct bd_conf */
 	uint64_t min, max;   /* for numbers */
 } keys[] = {
-#define F(field) offsetof(struct bd_conf, field), sizeof(((struct bd_conf *)0)->field)
-	{"daemon", "control_socket", K_PATH, F(control_socket), 0, 0},
-	{"daemon", "control_group", K_STRING, F(control_group), 0, 0},
-	{"daemon", "state_dir", K_PATH, F(state_dir), 0, 0},
-	{"daemon", "proc_root", K_PATH, F(proc_root), 0, 0},
-	{"daemon", "sys_root", K_PATH, F(sys_root), 0, 0},
-	{"daemon", "log_level", K_LEVEL, F(log_level), 0, 0},
-	{"daemon", "dry_run", K_BOOL, F(dry_run), 0, 0},
-	{"daemon", "restore_on_exit", K_BOOL, F(restore_on_exit), 0, 0},
-	{"daemon", "restore_timeout_ms", K_MS, F(restore_timeout_ms), 100, 600000},
-	{"qmp", "command_timeout_ms", K_MS, F(qmp_command_timeout_ms), 10, 600000},
-	{"qmp", "greeting_timeout_ms", K_MS, F(qmp_greeting_timeout_ms), 10, 600000},
-	{"qmp", "reconnect_max_ms", K_MS, F(qmp_reconnect_max_ms), 100, 3600000},
-	{"qmp", "max_message_bytes", K_SIZE, F(qmp_max_message_bytes), 4096, 64 << 20},
-	{"qmp", "stats_interval_s", K_COUNT, F(stats_interval_s), 0, 3600},
-	{"policy", "shrink_step", K_SIZE, F(shrink_step_bytes), 0, UINT64_MAX},
+#define F(field)                                                               \
+	offsetof(struct bd_conf, field), sizeof(((struct bd_conf *)0)->field)
+    {"daemon", "control_socket", K_PATH, F(control_socket), 0, 0},
+    {"daemon", "control_group", K_STRING, F(control_group), 0, 0},
+    {"daemon", "state_dir", K_PATH, F(state_dir), 0, 0},
+    {"daemon", "proc_root", K_PATH, F(proc_root), 0, 0},
+    {"daemon", "sys_root", K_PATH, F(sys_root), 0, 0},
+    {"daemon", "log_level", K_LEVEL, F(log_level), 0, 0},
+    {"daemon", "dry_run", K_BOOL, F(dry_run), 0, 0},
+    {"daemon", "restore_on_exit", K_BOOL, F(restore_on_exit), 0, 0},
+    {"daemon", "restore_timeout_ms", K_MS, F(restore_timeout_ms), 100, 600000},
+    {"qmp", "command_timeout_ms", K_MS, F(qmp_command_timeout_ms), 10, 600000},
+    {"qmp", "greeting_timeout_ms", K_MS, F(qmp_greeting_timeout_ms), 10,
+     600000},
+    {"qmp", "reconnect_max_ms", K_MS, F(qmp_reconnect_max_ms), 100, 3600000},
+    {"qmp", "max_message_bytes", K_SIZE, F(qmp_max_message_bytes), 4096,
+     64 << 20},
+    {"qmp", "stats_interval_s", K_COUNT, F(stats_interval_s), 0, 3600},
+    {"policy", "shrink_step", K_SIZE, F(shrink_step_bytes), 0, UINT64_MAX},
 #undef F
 };
 
@@ -104,10 +107,12 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 	struct bd_conf *c = p->conf;
 	struct bd_cluster *cl = (struct bd_cluster *)bd_conf_cluster(c, name);
 	if (!*name || strlen(name) >= sizeof(cl->name))
-		return fail(p, section, key, "%s", "cluster name must be 1 to 63 characters");
+		return fail(p, section, key, "%s",
+			    "cluster name must be 1 to 63 characters");
 	if (!cl) {
 		if (c->n_clusters == BD_MAX_CLUSTERS)
-			return fail(p, section, key, "%s", "too many [cluster] sections");
+			return fail(p, section, key, "%s",
+				    "too many [cluster] sections");
 		cl = &c->clusters[c->n_clusters++];
 		snprintf(cl->name, sizeof(cl->name), "%s", name);
 	}
@@ -133,7 +138,8 @@ static int handler(void *user, const char *section, const char *name,
 		while (n > 0 && b[n - 1] == ' ')
 			n--;
 		if (n >= sizeof(cname))
-			return fail(p, section, name, "cluster name must be 1 to 63 characters");
+			return fail(p, section, name,
+				    "cluster name must be 1 to 63 characters");
 		memcpy(cname, b, n);
 		cname[n] = '\0';
 		return set_cluster(p, section, cname, name, value);
@@ -153,27 +159,36 @@ static int handler(void *user, const char *section, const char *name,
 	switch (k->kind) {
 	case K_PATH:
 		if (value[0] != '/')
-			return fail(p, section, name, "'%s' is not an absolute path", value);
+			return fail(p, section, name,
+				    "'%s' is not an absolute path", value);
 		/* fallthrough */
 	case K_STRING:
 		if (strlen(value) >= k->size)
-			return fail(p, section, name, "'%.200s' is too long", value);
+			return fail(p, section, name, "'%.200s' is too long",
+				    value);
 		memcpy(field, value, strlen(value) + 1);
 		return 1;
 	case K_BOOL:
 		if (parse_bool(value, (bool *)field))
-			return fail(p, section, name, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", value);
+			return fail(p, section, name,
+				    "'%s' is not a boolean (yes/no, "
+				    "true/false, on/off, 1/0)",
+				    value);
 		return 1;
 	case K_LEVEL:
 		if (bd_log_parse_level(value, (int *)field))
-			return fail(p, section, name, "'%s' is not a log level (error, warning, notice, info, debug)", value);
+			return fail(p, section, name,
+				    "'%s' is not a log level (error, warning, "
+				    "notice, info, debug)",
+				    value);
 		return 1;
 	case K_MS:
 	case K_COUNT:
 		rc = bd_parse_uint(value, k->min, k->max, &v);
 		if (rc)
 			return fail(p, section, name, "'%s' is %s", value,
-				    rc == -ERANGE ? "out of range" : "not a whole number");
+				    rc == -ERANGE ? "out of range"
+						  : "not a whole number");
 		memcpy(field, &v, sizeof(v));
 		return 1;
 	case K_SIZE:
@@ -182,7 +197,9 @@ static int handler(void *user, const char *section, const char *name,
 			rc = -ERANGE;
 		if (rc)
 			return fail(p, section, name, "'%s' is %s", value,
-				    rc == -ERANGE ? "out of range" : "not a size (e.g. 512M, 8G)");
+				    rc == -ERANGE
+					? "out of range"
+					: "not a size (e.g. 512M, 8G)");
 		memcpy(field, &v, sizeof(v));
 		return 1;
 	}
@@ -199,12 +216,14 @@ static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 		return -EIO;
 	}
 	snprintf(err, err_len, "%s:%d: %s", p->file, rc,
-		 p->msg[0] ? p->msg : "syntax error (expected [section] or key = value)");
+		 p->msg[0]
+		     ? p->msg
+		     : "syntax error (expected [section] or key = value)");
 	return -EINVAL;
 }
 
-int bd_conf_parse_string(struct bd_conf *c, const char *name,
-			 const char *text, char *err, size_t err_len)
+int bd_conf_parse_string(struct bd_conf *c, const char *name, const char *text,
+			 char *err, size_t err_len)
 {
 	struct parse_ctx p = {.conf = c, .file = name};
 	err[0] = '\0';

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define BD_MAX_CLUSTERS 64
-#define BD_PATH_MAX 108 /* sun_path: every socket path must fit */
+#define BD_PATH_MAX	108 /* sun_path: every socket path must fit */
 
 /* A Patroni cluster the daemon may ask about ([cluster NAME]). */
 struct bd_cluster {
@@ -18,20 +18,20 @@ struct bd_cluster {
 struct bd_conf {
 	/* [daemon] */
 	char control_socket[BD_PATH_MAX]; /* where balloonctl connects */
-	char control_group[64];  /* group allowed besides root; "" = none */
-	char state_dir[4096];    /* registrations and the hooks' spool */
-	char proc_root[4096];    /* read in place of /proc */
-	char sys_root[4096];     /* read in place of /sys */
-	int log_level;           /* syslog priority, LOG_INFO by default */
-	bool dry_run;            /* decide and log, send no balloon command */
-	bool restore_on_exit;    /* on SIGTERM, set every guest to its max */
+	char control_group[64]; /* group allowed besides root; "" = none */
+	char state_dir[4096];	/* registrations and the hooks' spool */
+	char proc_root[4096];	/* read in place of /proc */
+	char sys_root[4096];	/* read in place of /sys */
+	int log_level;		/* syslog priority, LOG_INFO by default */
+	bool dry_run;		/* decide and log, send no balloon command */
+	bool restore_on_exit;	/* on SIGTERM, set every guest to its max */
 	uint64_t restore_timeout_ms; /* how long to wait for those replies */
 	/* [qmp] */
 	uint64_t qmp_command_timeout_ms;  /* per QMP command */
 	uint64_t qmp_greeting_timeout_ms; /* connect to capabilities */
-	uint64_t qmp_reconnect_max_ms;    /* backoff cap */
-	uint64_t qmp_max_message_bytes;   /* cap on one QMP message */
-	uint64_t stats_interval_s;        /* guest-stats polling; 0 = off */
+	uint64_t qmp_reconnect_max_ms;	  /* backoff cap */
+	uint64_t qmp_max_message_bytes;	  /* cap on one QMP message */
+	uint64_t stats_interval_s;	  /* guest-stats polling; 0 = off */
 	/* [policy] */
 	uint64_t shrink_step_bytes; /* largest single shrink; 0 = unbounded */
 	/* [cluster NAME] */
@@ -49,8 +49,8 @@ int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
 		 char *err, size_t err_len);
 
 /* Parse INI text from memory (for tests and the fuzzer). */
-int bd_conf_parse_string(struct bd_conf *c, const char *name,
-			 const char *text, char *err, size_t err_len);
+int bd_conf_parse_string(struct bd_conf *c, const char *name, const char *text,
+			 char *err, size_t err_len);
 
 const struct bd_cluster *bd_conf_cluster(const struct bd_conf *c,
 					 const char *name);

@@ -131,7 +131,8 @@ static void conn_write(struct conn *c, const char *s, size_t len)
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + len >
 	    CONN_MAX_QUEUED) {
 		bd_warn("control client %llu is not reading its replies; "
-			"dropping it", (unsigned long long)c->id);
+			"dropping it",
+			(unsigned long long)c->id);
 		conn_close(c);
 		return;
 	}
@@ -153,7 +154,7 @@ static void conn_send(struct conn *c, json_object *msg)
 {
 	size_t len;
 	const char *s = json_object_to_json_string_length(
-		msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	conn_write(c, s, len);
 	json_object_put(msg);
 }
@@ -211,7 +212,8 @@ void bd_emit(struct bd *bd, const char *event, json_object *data)
 {
 	bool monitors = false;
 	if (bd->control)
-		for (struct conn *c = bd->control->conns; c && !monitors; c = c->next)
+		for (struct conn *c = bd->control->conns; c && !monitors;
+		     c = c->next)
 			monitors = c->monitor;
 	/* Nobody to tell: skip building the text. */
 	if (!monitors && !bd_log_enabled(LOG_DEBUG)) {
@@ -221,7 +223,7 @@ void bd_emit(struct bd *bd, const char *event, json_object *data)
 	json_object *ev = bd_event_new(event, bd_now_us(), data);
 	size_t len;
 	const char *s = json_object_to_json_string_length(
-		ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	    ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	bd_debug("event %s", s);
 	if (monitors) {
 		struct conn *c = bd->control->conns, *next;
@@ -251,7 +253,8 @@ static int on_line(char *line, size_t len, void *data)
 	struct bd_request req;
 	int64_t id;
 	char msg[256];
-	const char *code = bd_request_parse(line, len, &req, &id, msg, sizeof(msg));
+	const char *code =
+	    bd_request_parse(line, len, &req, &id, msg, sizeof(msg));
 	if (code) {
 		conn_send(c, bd_error_new(id, code, msg));
 		return c->closing;
@@ -283,8 +286,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	int rc = qmp_framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
 	if (rc == -EMSGSIZE) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "request longer than %d bytes; "
-			 "closing the connection", BD_MAX_REQUEST_BYTES);
+		snprintf(msg, sizeof(msg),
+			 "request longer than %d bytes; "
+			 "closing the connection",
+			 BD_MAX_REQUEST_BYTES);
 		conn_send(c, bd_error_new(-1, BD_E_TOO_LONG, msg));
 		conn_close_after_flush(c);
 	} else if (rc < 0) {
@@ -355,9 +360,10 @@ static void connection_cb(uv_stream_t *server, int status)
 			cred.uid, cred.gid,
 			bd->conf.control_group[0] ? " or group " : "",
 			bd->conf.control_group);
-		conn_send(c, bd_error_new(-1, BD_E_PERMISSION,
-					  "balloond's control socket is for root "
-					  "and its control group only"));
+		conn_send(c,
+			  bd_error_new(-1, BD_E_PERMISSION,
+				       "balloond's control socket is for root "
+				       "and its control group only"));
 		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 		conn_close_after_flush(c);
 		return;
@@ -392,7 +398,8 @@ static int bind_socket(struct bd *bd, uv_pipe_t *server)
 			return UV_EEXIST;
 		}
 		if (socket_live(path)) {
-			bd_err("another balloond is already running on %s", path);
+			bd_err("another balloond is already running on %s",
+			       path);
 			return UV_EADDRINUSE;
 		}
 		unlink(path);
@@ -430,7 +437,8 @@ int bd_control_start(struct bd *bd)
 #ifdef HAVE_SYSTEMD
 	/* systemd socket activation, when a balloond.socket unit passes one. */
 	if (sd_listen_fds(1) == 1 &&
-	    sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
+	    sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) >
+		0) {
 		rc = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START);
 		if (rc)
 			return rc;

@@ -22,11 +22,11 @@ struct bd;
 struct bd_guest_spec {
 	char name[64];
 	char qmp_path[BD_PATH_MAX];
-	uint64_t max_bytes;            /* 0: the guest's RAM, read from QEMU */
-	uint64_t min_bytes;            /* 0: replica target, else max */
+	uint64_t max_bytes;	       /* 0: the guest's RAM, read from QEMU */
+	uint64_t min_bytes;	       /* 0: replica target, else max */
 	uint64_t replica_target_bytes; /* 0: none */
-	char cluster[64];              /* Patroni cluster, "" for none */
-	char member[64];               /* Patroni member name */
+	char cluster[64];	       /* Patroni cluster, "" for none */
+	char member[64];	       /* Patroni member name */
 	int priority;
 	uint64_t pin_bytes; /* persisted pin from balloonctl set; 0: none */
 };
@@ -43,36 +43,36 @@ struct bd_guest {
 
 	/* The QMP link. */
 	qmp_client *qmp;
-	bool link_up;           /* ready and memory size read */
-	bool actual_known;      /* query-balloon answered on this link */
+	bool link_up;	   /* ready and memory size read */
+	bool actual_known; /* query-balloon answered on this link */
 	uint64_t actual_bytes;
-	uint64_t set_bytes;      /* target QEMU acknowledged on this link */
-	uint64_t inflight_bytes; /* balloon command in flight; 0: none */
+	uint64_t set_bytes;	    /* target QEMU acknowledged on this link */
+	uint64_t inflight_bytes;    /* balloon command in flight; 0: none */
 	uint64_t inflight_since_ns; /* when it was sent (uv_hrtime) */
-	uint64_t want_bytes;     /* next target to send; 0: none */
-	unsigned retry_ms;       /* backoff after a failed balloon command */
+	uint64_t want_bytes;	    /* next target to send; 0: none */
+	unsigned retry_ms;	    /* backoff after a failed balloon command */
 	uv_timer_t retry_timer;
-	char stats_path[128];    /* QOM path of the balloon; "" unknown */
+	char stats_path[128]; /* QOM path of the balloon; "" unknown */
 	struct qmp_guest_stats stats;
 	bool stats_known;
 
 	/* The executor's bookkeeping for the plan step it belongs to. */
-	unsigned action_plan;   /* plan generation; 0: none */
+	unsigned action_plan; /* plan generation; 0: none */
 	unsigned action_step;
-	uint64_t action_bytes;  /* the target of that action */
+	uint64_t action_bytes; /* the target of that action */
 
 	/* Explanations for status. */
-	const char *reason;     /* the policy's, static */
+	const char *reason; /* the policy's, static */
 	char last_action[160];
 	int64_t last_action_us;
 	char last_error[160];
 
 	/* A register request waiting for QEMU to tell the RAM size. */
-	uint64_t pending_conn;  /* control connection id; 0: none */
+	uint64_t pending_conn; /* control connection id; 0: none */
 	int64_t pending_req;
 	uv_timer_t pending_timer;
 
-	bool removed;       /* unregistered; freed once its handles closed */
+	bool removed;	    /* unregistered; freed once its handles closed */
 	int closes_pending; /* handles (and the QMP client) still closing */
 	struct bd_guest *next;
 };
@@ -95,9 +95,9 @@ struct bd {
 	uv_idle_t replan_idle;
 	bool replan_pending;
 	unsigned plan_gen;
-	unsigned plan_step;       /* the step being carried out */
-	size_t plan_outstanding;  /* its commands not yet answered */
-	struct policy_plan plan;  /* the plan being carried out */
+	unsigned plan_step;	       /* the step being carried out */
+	size_t plan_outstanding;       /* its commands not yet answered */
+	struct policy_plan plan;       /* the plan being carried out */
 	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
 	size_t plan_n, plan_cap;
 
@@ -134,7 +134,7 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec);
 void bd_guest_remove(struct bd_guest *g);
 json_object *bd_guest_status(const struct bd_guest *g);
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 enum policy_role bd_role_parse(const char *s);
 
 /* ---- exec.c: links and balloon commands ---- */
@@ -180,8 +180,7 @@ void bd_emit(struct bd *bd, const char *event, json_object *data);
 void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
 			int method, json_object *params);
 /* A pending register got its answer (or failed). */
-void bd_register_finish(struct bd_guest *g, const char *code,
-			const char *msg);
+void bd_register_finish(struct bd_guest *g, const char *code, const char *msg);
 
 int64_t bd_now_us(void);
 

@@ -27,7 +27,8 @@ static void start_step(struct bd *bd);
 static json_object *guest_event(const struct bd_guest *g)
 {
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "guest", json_object_new_string(g->spec.name));
+	json_object_object_add(d, "guest",
+			       json_object_new_string(g->spec.name));
 	return d;
 }
 
@@ -74,13 +75,15 @@ static void balloon_done(qmp_client *c, int err, void *data)
 
 	json_object *ev = guest_event(g);
 	add_u64(ev, "target_bytes", target);
-	json_object_object_add(ev, "latency_us",
-			       json_object_new_int64((int64_t)(uv_hrtime() - g->inflight_since_ns) / 1000));
+	json_object_object_add(
+	    ev, "latency_us",
+	    json_object_new_int64(
+		(int64_t)(uv_hrtime() - g->inflight_since_ns) / 1000));
 	if (err) {
-		json_object_object_add(ev, "error",
-				       json_object_new_string(qmp_strerror(err)));
-		snprintf(g->last_error, sizeof(g->last_error),
-			 "balloon %s: %s", bd_format_size(target, sz, sizeof(sz)),
+		json_object_object_add(
+		    ev, "error", json_object_new_string(qmp_strerror(err)));
+		snprintf(g->last_error, sizeof(g->last_error), "balloon %s: %s",
+			 bd_format_size(target, sz, sizeof(sz)),
 			 err == QMP_ERR_COMMAND ? qmp_client_last_error(c)
 						: qmp_strerror(err));
 		bd_warn("%s: %s", g->spec.name, g->last_error);
@@ -92,10 +95,12 @@ static void balloon_done(qmp_client *c, int err, void *data)
 		/* No balloon device: nothing to retry until it reconnects. */
 		if (err != QMP_ERR_NO_BALLOON && err != -ECANCELED &&
 		    g->link_up) {
-			g->retry_ms = g->retry_ms ? g->retry_ms * 2 : RETRY_MIN_MS;
+			g->retry_ms =
+			    g->retry_ms ? g->retry_ms * 2 : RETRY_MIN_MS;
 			if (g->retry_ms > RETRY_MAX_MS)
 				g->retry_ms = RETRY_MAX_MS;
-			uv_timer_start(&g->retry_timer, retry_cb, g->retry_ms, 0);
+			uv_timer_start(&g->retry_timer, retry_cb, g->retry_ms,
+				       0);
 		}
 	} else {
 		g->set_bytes = target;
@@ -152,10 +157,12 @@ static void send_target(struct bd_guest *g, uint64_t target)
 	add_u64(ev, "target_bytes", target);
 	add_u64(ev, "actual_bytes", g->actual_bytes);
 	json_object_object_add(ev, "direction",
-			       json_object_new_string(target >= g->actual_bytes ? "grow" : "shrink"));
+			       json_object_new_string(target >= g->actual_bytes
+							  ? "grow"
+							  : "shrink"));
 	if (rc) {
-		json_object_object_add(ev, "error",
-				       json_object_new_string(qmp_strerror(rc)));
+		json_object_object_add(
+		    ev, "error", json_object_new_string(qmp_strerror(rc)));
 		bd_emit(bd, "command_failed", ev);
 		snprintf(g->last_error, sizeof(g->last_error), "balloon: %s",
 			 qmp_strerror(rc));
@@ -195,7 +202,8 @@ static void start_step(struct bd *bd)
 		for (size_t i = st->first; i < st->first + st->count; i++) {
 			const struct policy_action *a = &bd->plan.actions[i];
 			struct bd_guest *g = bd->plan_guests[a->guest];
-			if (g && g->action_plan == gen && g->action_step == step)
+			if (g && g->action_plan == gen &&
+			    g->action_step == step)
 				send_target(g, a->target_bytes);
 			if (bd->plan_gen != gen || bd->plan_step != step)
 				return; /* the step finished or was replaced */
@@ -213,14 +221,18 @@ static void plan_now(struct bd *bd)
 		return;
 	if (bd->plan_cap < bd->n_guests) {
 		size_t cap = bd->n_guests * 2;
-		void *pg = realloc(bd->plan_guests, cap * sizeof(*bd->plan_guests));
-		void *pa = pg ? realloc(bd->plan.actions, cap * sizeof(*bd->plan.actions)) : NULL;
+		void *pg =
+		    realloc(bd->plan_guests, cap * sizeof(*bd->plan_guests));
+		void *pa = pg ? realloc(bd->plan.actions,
+					cap * sizeof(*bd->plan.actions))
+			      : NULL;
 		if (pg)
 			bd->plan_guests = pg;
 		if (pa)
 			bd->plan.actions = pa;
 		if (!pg || !pa) {
-			bd_err("out of memory planning for %zu guests", bd->n_guests);
+			bd_err("out of memory planning for %zu guests",
+			       bd->n_guests);
 			return;
 		}
 		bd->plan_cap = cap;
@@ -243,30 +255,31 @@ static void plan_now(struct bd *bd)
 			continue;
 		}
 		pgs[n] = (struct policy_guest){
-			.name = g->spec.name,
-			.max_bytes = g->max_bytes,
-			.min_bytes = g->min_bytes,
-			.replica_target_bytes = g->spec.replica_target_bytes,
-			.pin_bytes = g->spec.pin_bytes,
-			.actual_bytes = g->actual_bytes,
-			.set_bytes = g->set_bytes,
-			.actual_known = g->actual_known,
-			.link_up = g->link_up &&
-				   !uv_is_active((uv_handle_t *)&g->retry_timer),
-			.role = g->role,
-			.cluster_defined = !g->spec.cluster[0] ||
-					   bd_conf_cluster(&bd->conf, g->spec.cluster),
-			.replica_confirmed = false,
-			.priority = g->spec.priority,
+		    .name = g->spec.name,
+		    .max_bytes = g->max_bytes,
+		    .min_bytes = g->min_bytes,
+		    .replica_target_bytes = g->spec.replica_target_bytes,
+		    .pin_bytes = g->spec.pin_bytes,
+		    .actual_bytes = g->actual_bytes,
+		    .set_bytes = g->set_bytes,
+		    .actual_known = g->actual_known,
+		    .link_up = g->link_up &&
+			       !uv_is_active((uv_handle_t *)&g->retry_timer),
+		    .role = g->role,
+		    .cluster_defined =
+			!g->spec.cluster[0] ||
+			bd_conf_cluster(&bd->conf, g->spec.cluster),
+		    .replica_confirmed = false,
+		    .priority = g->spec.priority,
 		};
 		bd->plan_guests[n++] = g;
 	}
 	bd->plan_n = n;
 
 	struct policy_input in = {
-		.guests = pgs,
-		.n_guests = n,
-		.config = {.shrink_step_bytes = bd->conf.shrink_step_bytes},
+	    .guests = pgs,
+	    .n_guests = n,
+	    .config = {.shrink_step_bytes = bd->conf.shrink_step_bytes},
 	};
 	int rc = policy_decide(&in, dec, &bd->plan);
 	if (rc) {
@@ -289,19 +302,25 @@ static void plan_now(struct bd *bd)
 		json_object *acts = json_object_new_array();
 		for (size_t s = 0; s < bd->plan.n_steps; s++) {
 			const struct policy_step *st = &bd->plan.steps[s];
-			for (size_t i = st->first; i < st->first + st->count; i++) {
-				const struct policy_action *a = &bd->plan.actions[i];
-				const struct bd_guest *g = bd->plan_guests[a->guest];
+			for (size_t i = st->first; i < st->first + st->count;
+			     i++) {
+				const struct policy_action *a =
+				    &bd->plan.actions[i];
+				const struct bd_guest *g =
+				    bd->plan_guests[a->guest];
 				json_object *o = guest_event(g);
 				add_u64(o, "target_bytes", a->target_bytes);
 				add_u64(o, "actual_bytes", g->actual_bytes);
-				json_object_object_add(o, "step", json_object_new_int((int)s));
-				json_object_object_add(o, "reason",
-						       json_object_new_string(g->reason));
+				json_object_object_add(
+				    o, "step", json_object_new_int((int)s));
+				json_object_object_add(
+				    o, "reason",
+				    json_object_new_string(g->reason));
 				json_object_array_add(acts, o);
 			}
 		}
-		json_object_object_add(ev, "plan", json_object_new_int64(bd->plan_gen));
+		json_object_object_add(ev, "plan",
+				       json_object_new_int64(bd->plan_gen));
 		json_object_object_add(ev, "actions", acts);
 		bd_emit(bd, "plan", ev);
 	}
@@ -364,7 +383,8 @@ static void path_cb(qmp_client *c, int err, const char *path, void *data)
 	}
 	snprintf(g->stats_path, sizeof(g->stats_path), "%s", path);
 	if (g->bd->conf.stats_interval_s)
-		qmp_guest_stats_enable(c, path, (unsigned)g->bd->conf.stats_interval_s,
+		qmp_guest_stats_enable(c, path,
+				       (unsigned)g->bd->conf.stats_interval_s,
 				       stats_enabled_cb, g);
 }
 
@@ -403,9 +423,10 @@ static void query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 		snprintf(g->last_error, sizeof(g->last_error),
 			 "the guest has no balloon device");
 		if (g->pending_conn)
-			bd_register_finish(g, BD_E_UNAVAILABLE,
-					   "the guest has no active balloon "
-					   "device (add -device virtio-balloon-pci)");
+			bd_register_finish(
+			    g, BD_E_UNAVAILABLE,
+			    "the guest has no active balloon "
+			    "device (add -device virtio-balloon-pci)");
 		return;
 	}
 	g->actual_bytes = bytes;
@@ -433,8 +454,10 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 	const char *code = bd_guest_set_bounds(g, ram, msg, sizeof(msg));
 	if (!code && !g->max_bytes) {
 		code = BD_E_UNAVAILABLE;
-		snprintf(msg, sizeof(msg), "QEMU did not report the guest's RAM "
-			 "(%s); give --max", r->err ? qmp_strerror(r->err) : "no size");
+		snprintf(msg, sizeof(msg),
+			 "QEMU did not report the guest's RAM "
+			 "(%s); give --max",
+			 r->err ? qmp_strerror(r->err) : "no size");
 	}
 	if (code) {
 		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
@@ -454,8 +477,8 @@ static void ready_cb(qmp_client *c, void *data)
 	struct bd_guest *g = data;
 	g->actual_known = false;
 	g->set_bytes = 0;
-	int rc = qmp_execute(c, "query-memory-size-summary", NULL, 0,
-			     memsize_cb, g);
+	int rc =
+	    qmp_execute(c, "query-memory-size-summary", NULL, 0, memsize_cb, g);
 	if (rc)
 		qmp_client_reset(c);
 }
@@ -473,11 +496,13 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 		 qmp_strerror(err));
 	if (was_up) {
 		json_object *ev = guest_event(g);
-		json_object_object_add(ev, "link", json_object_new_string("down"));
-		json_object_object_add(ev, "error",
-				       json_object_new_string(qmp_strerror(err)));
+		json_object_object_add(ev, "link",
+				       json_object_new_string("down"));
+		json_object_object_add(
+		    ev, "error", json_object_new_string(qmp_strerror(err)));
 		bd_emit(g->bd, "link", ev);
-		bd_warn("%s: QMP link down: %s", g->spec.name, qmp_strerror(err));
+		bd_warn("%s: QMP link down: %s", g->spec.name,
+			qmp_strerror(err));
 		bd_guest_note(g, "lost QMP link");
 		bd_replan(g->bd);
 		if (g->bd->shutting_down)
@@ -522,10 +547,10 @@ int bd_link_start(struct bd_guest *g)
 	cfg.reconnect_max_ms = bd->conf.qmp_reconnect_max_ms;
 	cfg.max_message_bytes = bd->conf.qmp_max_message_bytes;
 	static const struct qmp_callbacks cbs = {
-		.ready_cb = ready_cb,
-		.disconnect_cb = disconnect_cb,
-		.balloon_change_cb = balloon_change_cb,
-		.reset_cb = reset_cb,
+	    .ready_cb = ready_cb,
+	    .disconnect_cb = disconnect_cb,
+	    .balloon_change_cb = balloon_change_cb,
+	    .reset_cb = reset_cb,
 	};
 	int rc = qmp_client_new(bd->loop, &cfg, &cbs, g, &g->qmp);
 	if (rc == 0)

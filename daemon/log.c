@@ -16,7 +16,7 @@ static int max_level = LOG_INFO;
 static bool use_stderr = true;
 
 static const char *const level_names[] = {
-	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+    "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 };
 
 int bd_log_parse_level(const char *s, int *out)

@@ -16,12 +16,12 @@ void bd_log_setup(int max_level, bool to_stderr);
 bool bd_log_enabled(int priority);
 
 void bd_log(int priority, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
-#define bd_err(...) bd_log(LOG_ERR, __VA_ARGS__)
-#define bd_warn(...) bd_log(LOG_WARNING, __VA_ARGS__)
+#define bd_err(...)    bd_log(LOG_ERR, __VA_ARGS__)
+#define bd_warn(...)   bd_log(LOG_WARNING, __VA_ARGS__)
 #define bd_notice(...) bd_log(LOG_NOTICE, __VA_ARGS__)
-#define bd_info(...) bd_log(LOG_INFO, __VA_ARGS__)
-#define bd_debug(...) bd_log(LOG_DEBUG, __VA_ARGS__)
+#define bd_info(...)   bd_log(LOG_INFO, __VA_ARGS__)
+#define bd_debug(...)  bd_log(LOG_DEBUG, __VA_ARGS__)
 
 #endif

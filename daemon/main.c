@@ -32,37 +32,44 @@ static struct overrides ov;
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: balloond [OPTIONS]\n"
-		"\n"
-		"Sets virtio-balloon targets of QEMU/KVM guests over QMP.\n"
-		"\n"
-		"  -c, --config FILE          config file (default %s;\n"
-		"                             a missing default file is fine)\n"
-		"  -s, --control-socket PATH  control socket (default %s)\n"
-		"  -d, --state-dir DIR        registrations and spool (default %s)\n"
-		"      --proc-root DIR        read DIR in place of /proc\n"
-		"      --sys-root DIR         read DIR in place of /sys\n"
-		"  -n, --dry-run              decide and log, send no balloon command\n"
-		"  -f, --foreground           log to stderr instead of the journal\n"
-		"  -l, --log-level LEVEL      error, warning, notice, info (default), debug\n"
-		"  -h, --help                 show this help\n"
-		"  -V, --version              show the version\n"
-		"\n"
-		"balloond never forks; run it under systemd (Type=notify) or a\n"
-		"supervisor. Command-line options override the config file.\n"
-		"\n"
-		"Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error\n"
-		"(bad config, socket in use), 2 on a usage error.\n",
-		BALLOOND_DEFAULT_CONFIG, BALLOOND_DEFAULT_SOCKET,
-		BALLOOND_DEFAULT_STATE_DIR);
+	fprintf(
+	    out,
+	    "usage: balloond [OPTIONS]\n"
+	    "\n"
+	    "Sets virtio-balloon targets of QEMU/KVM guests over QMP.\n"
+	    "\n"
+	    "  -c, --config FILE          config file (default %s;\n"
+	    "                             a missing default file is fine)\n"
+	    "  -s, --control-socket PATH  control socket (default %s)\n"
+	    "  -d, --state-dir DIR        registrations and spool (default "
+	    "%s)\n"
+	    "      --proc-root DIR        read DIR in place of /proc\n"
+	    "      --sys-root DIR         read DIR in place of /sys\n"
+	    "  -n, --dry-run              decide and log, send no balloon "
+	    "command\n"
+	    "  -f, --foreground           log to stderr instead of the "
+	    "journal\n"
+	    "  -l, --log-level LEVEL      error, warning, notice, info "
+	    "(default), debug\n"
+	    "  -h, --help                 show this help\n"
+	    "  -V, --version              show the version\n"
+	    "\n"
+	    "balloond never forks; run it under systemd (Type=notify) or a\n"
+	    "supervisor. Command-line options override the config file.\n"
+	    "\n"
+	    "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error\n"
+	    "(bad config, socket in use), 2 on a usage error.\n",
+	    BALLOOND_DEFAULT_CONFIG, BALLOOND_DEFAULT_SOCKET,
+	    BALLOOND_DEFAULT_STATE_DIR);
 }
 
 static int set_path(char *dst, size_t size, const char *opt, const char *v)
 {
 	if (v[0] != '/' || strlen(v) >= size) {
-		fprintf(stderr, "balloond: %s needs an absolute path shorter "
-			"than %zu characters, not '%s'\n", opt, size, v);
+		fprintf(stderr,
+			"balloond: %s needs an absolute path shorter "
+			"than %zu characters, not '%s'\n",
+			opt, size, v);
 		return -EINVAL;
 	}
 	memcpy(dst, v, strlen(v) + 1);
@@ -82,8 +89,10 @@ static int apply_overrides(struct bd_conf *c)
 				     "--sys-root", ov.sys_root)))
 		return -EINVAL;
 	if (ov.log_level && bd_log_parse_level(ov.log_level, &c->log_level)) {
-		fprintf(stderr, "balloond: --log-level: '%s' is not one of "
-			"error, warning, notice, info, debug\n", ov.log_level);
+		fprintf(stderr,
+			"balloond: --log-level: '%s' is not one of "
+			"error, warning, notice, info, debug\n",
+			ov.log_level);
 		return -EINVAL;
 	}
 	if (ov.dry_run)
@@ -119,7 +128,8 @@ int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 	    strcmp(c.state_dir, bd->conf.state_dir))
 		bd_warn("reload: control_socket and state_dir change only on "
 			"restart");
-	memcpy(c.control_socket, bd->conf.control_socket, sizeof(c.control_socket));
+	memcpy(c.control_socket, bd->conf.control_socket,
+	       sizeof(c.control_socket));
 	memcpy(c.state_dir, bd->conf.state_dir, sizeof(c.state_dir));
 	bd->conf = c;
 	bd_log_setup(c.log_level, bd->foreground);
@@ -321,24 +331,25 @@ static int run(struct bd *bd)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"control-socket", required_argument, NULL, 's'},
-		{"state-dir", required_argument, NULL, 'd'},
-		{"proc-root", required_argument, NULL, 'P'},
-		{"sys-root", required_argument, NULL, 'S'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"control-socket", required_argument, NULL, 's'},
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"proc-root", required_argument, NULL, 'P'},
+	    {"sys-root", required_argument, NULL, 'S'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
 	static struct bd bd;
 	char msg[1024];
 	int o;
 
 	bd.conf_path = BALLOOND_DEFAULT_CONFIG;
-	while ((o = getopt_long(argc, argv, "c:s:d:nfl:hV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:s:d:nfl:hV", opts, NULL)) !=
+	       -1) {
 		switch (o) {
 		case 'c':
 			bd.conf_path = optarg;
@@ -377,14 +388,16 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "balloond: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "balloond: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return 2;
 	}
 	/* One QMP socket per guest: a host with many guests needs more than
 	 * the default soft limit of 1024 descriptors. */
 	struct rlimit nofile;
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
@@ -399,7 +412,8 @@ int main(int argc, char **argv)
 	bd.loop = &loop;
 	int rc = run(&bd);
 	if (rc) {
-		bd_err("start-up failed: %s", rc < 0 && rc > -4096 ? strerror(-rc) : "error");
+		bd_err("start-up failed: %s",
+		       rc < 0 && rc > -4096 ? strerror(-rc) : "error");
 		bd.exit_code = 1;
 		bd.shutting_down = true;
 		finish_shutdown(&bd);

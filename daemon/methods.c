@@ -45,17 +45,21 @@ static void fail(struct req *r, const char *code)
 static struct bd_guest *named_guest(struct req *r)
 {
 	const char *name = NULL;
-	int rc = bd_param_string(r->params, "name", &name, r->msg, sizeof(r->msg));
+	int rc =
+	    bd_param_string(r->params, "name", &name, r->msg, sizeof(r->msg));
 	if (rc) {
 		if (rc == -ENOENT)
-			snprintf(r->msg, sizeof(r->msg), "\"name\" is required");
+			snprintf(r->msg, sizeof(r->msg),
+				 "\"name\" is required");
 		fail(r, BD_E_PARAMS);
 		return NULL;
 	}
 	struct bd_guest *g = bd_guest_find(r->bd, name);
 	if (!g) {
-		snprintf(r->msg, sizeof(r->msg), "no guest named '%.64s' is "
-			 "registered", name);
+		snprintf(r->msg, sizeof(r->msg),
+			 "no guest named '%.64s' is "
+			 "registered",
+			 name);
 		fail(r, BD_E_NOT_FOUND);
 	}
 	return g;
@@ -64,7 +68,8 @@ static struct bd_guest *named_guest(struct req *r)
 static json_object *guest_ref(const struct bd_guest *g)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "guest", json_object_new_string(g->spec.name));
+	json_object_object_add(o, "guest",
+			       json_object_new_string(g->spec.name));
 	return o;
 }
 
@@ -74,9 +79,11 @@ static void pending_timeout_cb(uv_timer_t *t)
 {
 	struct bd_guest *g = t->data;
 	char msg[300];
-	snprintf(msg, sizeof(msg), "could not read the guest's RAM from %s "
+	snprintf(msg, sizeof(msg),
+		 "could not read the guest's RAM from %s "
 		 "in time (%s); is QEMU running, and is the socket free?",
-		 g->spec.qmp_path, g->last_error[0] ? g->last_error : "no answer");
+		 g->spec.qmp_path,
+		 g->last_error[0] ? g->last_error : "no answer");
 	bd_register_finish(g, BD_E_UNAVAILABLE, msg);
 }
 
@@ -91,7 +98,8 @@ void bd_register_finish(struct bd_guest *g, const char *code, const char *msg)
 	uv_timer_stop(&g->pending_timer);
 	if (code) {
 		bd_warn("register %s failed: %s", g->spec.name, msg);
-		bd_control_send(bd, spooled ? 0 : conn, bd_error_new(id, code, msg));
+		bd_control_send(bd, spooled ? 0 : conn,
+				bd_error_new(id, code, msg));
 		bd_guest_remove(g);
 		return;
 	}
@@ -127,7 +135,8 @@ static void m_register(struct req *r)
 		snprintf(r->msg, sizeof(r->msg), "QMP socket %s: %s%s",
 			 spec.qmp_path, strerror(errno),
 			 errno == ENOENT ? " (is QEMU running with -qmp "
-					   "unix:PATH,server=on,wait=off?)" : "");
+					   "unix:PATH,server=on,wait=off?)"
+					 : "");
 		fail(r, BD_E_PARAMS);
 		return;
 	}
@@ -158,9 +167,7 @@ static void m_register(struct req *r)
 	}
 }
 
-static void ignore_cb(qmp_client *c, int err, void *data)
-{
-}
+static void ignore_cb(qmp_client *c, int err, void *data) {}
 
 static void m_unregister(struct req *r)
 {
@@ -168,13 +175,15 @@ static void m_unregister(struct req *r)
 	if (!g)
 		return;
 	if (g->pending_conn) {
-		bd_register_finish(g, BD_E_NOT_FOUND, "unregistered before "
+		bd_register_finish(g, BD_E_NOT_FOUND,
+				   "unregistered before "
 				   "its registration completed");
 	} else {
 		/* Give the memory back before letting go (best effort: the
 		 * command is written at once, its answer is not awaited). */
 		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
-		    (g->set_bytes != g->max_bytes || g->actual_bytes != g->max_bytes))
+		    (g->set_bytes != g->max_bytes ||
+		     g->actual_bytes != g->max_bytes))
 			qmp_balloon_set(g->qmp, g->max_bytes, ignore_cb, NULL);
 		bd_emit(r->bd, "unregister", guest_ref(g));
 		bd_notice("unregistered %s", g->spec.name);
@@ -198,15 +207,19 @@ static void m_status(struct req *r)
 		json_object_array_add(guests, bd_guest_status(g));
 	}
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(d, "version",
+			       json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(d, "pid", json_object_new_int(getpid()));
-	json_object_object_add(d, "dry_run", json_object_new_boolean(bd->conf.dry_run));
-	json_object_object_add(d, "guests",
-			       json_object_new_int64((int64_t)json_object_array_length(guests)));
+	json_object_object_add(d, "dry_run",
+			       json_object_new_boolean(bd->conf.dry_run));
+	json_object_object_add(
+	    d, "guests",
+	    json_object_new_int64((int64_t)json_object_array_length(guests)));
 	json_object_object_add(d, "links_up", json_object_new_int64(up));
 	json_object_object_add(d, "control_socket",
 			       json_object_new_string(bd->conf.control_socket));
-	json_object_object_add(d, "state_dir", json_object_new_string(bd->conf.state_dir));
+	json_object_object_add(d, "state_dir",
+			       json_object_new_string(bd->conf.state_dir));
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "guests", guests);
 	json_object_object_add(res, "daemon", d);
@@ -222,16 +235,20 @@ static void m_set(struct req *r)
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
-	int rc = bd_param_u64(r->params, "bytes", &bytes, r->msg, sizeof(r->msg));
+	int rc =
+	    bd_param_u64(r->params, "bytes", &bytes, r->msg, sizeof(r->msg));
 	if (rc) {
 		if (rc == -ENOENT)
-			snprintf(r->msg, sizeof(r->msg), "\"bytes\" is required");
+			snprintf(r->msg, sizeof(r->msg),
+				 "\"bytes\" is required");
 		fail(r, BD_E_PARAMS);
 		return;
 	}
 	if (!g->max_bytes) {
-		snprintf(r->msg, sizeof(r->msg), "%s: its bounds are not known "
-			 "yet (no QMP link so far)", g->spec.name);
+		snprintf(r->msg, sizeof(r->msg),
+			 "%s: its bounds are not known "
+			 "yet (no QMP link so far)",
+			 g->spec.name);
 		fail(r, BD_E_UNAVAILABLE);
 		return;
 	}
@@ -249,12 +266,14 @@ static void m_set(struct req *r)
 	g->spec.pin_bytes = bytes;
 	bd_guest_note(g, "pinned to %s", bd_format_size(bytes, a, sizeof(a)));
 	json_object *ev = guest_ref(g);
-	json_object_object_add(ev, "pin_bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(ev, "pin_bytes",
+			       json_object_new_int64((int64_t)bytes));
 	bd_emit(r->bd, "pin", ev);
 	bd_state_dirty(r->bd);
 	bd_replan(r->bd);
 	json_object *res = guest_ref(g);
-	json_object_object_add(res, "pin_bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(res, "pin_bytes",
+			       json_object_new_int64((int64_t)bytes));
 	reply_persisted(r, res);
 }
 
@@ -276,10 +295,13 @@ static void m_release(struct req *r)
 static void m_role(struct req *r)
 {
 	const char *cluster = NULL, *member = NULL, *role = NULL;
-	if (bd_param_string(r->params, "cluster", &cluster, r->msg, sizeof(r->msg)) ||
-	    bd_param_string(r->params, "member", &member, r->msg, sizeof(r->msg)) ||
+	if (bd_param_string(r->params, "cluster", &cluster, r->msg,
+			    sizeof(r->msg)) ||
+	    bd_param_string(r->params, "member", &member, r->msg,
+			    sizeof(r->msg)) ||
 	    bd_param_string(r->params, "role", &role, r->msg, sizeof(r->msg))) {
-		snprintf(r->msg, sizeof(r->msg), "\"cluster\", \"member\" and "
+		snprintf(r->msg, sizeof(r->msg),
+			 "\"cluster\", \"member\" and "
 			 "\"role\" are required strings");
 		fail(r, BD_E_PARAMS);
 		return;
@@ -293,8 +315,10 @@ static void m_role(struct req *r)
 			g->role = pr;
 			g->role_changed_us = bd_now_us();
 			bd_guest_note(g, "Patroni role: %s", role);
-			json_object_array_add(names, json_object_new_string(g->spec.name));
-		} else if (pr == POLICY_ROLE_LEADER && g->role == POLICY_ROLE_LEADER) {
+			json_object_array_add(
+			    names, json_object_new_string(g->spec.name));
+		} else if (pr == POLICY_ROLE_LEADER &&
+			   g->role == POLICY_ROLE_LEADER) {
 			/* One leader per cluster: the old one is no longer
 			 * known to be anything, which keeps it at max. */
 			g->role = POLICY_ROLE_UNKNOWN;
@@ -309,8 +333,10 @@ static void m_role(struct req *r)
 	bd_emit(r->bd, "role", ev);
 	if (json_object_array_length(names) == 0) {
 		json_object_put(names);
-		snprintf(r->msg, sizeof(r->msg), "no registered guest is member "
-			 "'%.64s' of cluster '%.64s'", member, cluster);
+		snprintf(r->msg, sizeof(r->msg),
+			 "no registered guest is member "
+			 "'%.64s' of cluster '%.64s'",
+			 member, cluster);
 		fail(r, BD_E_NOT_FOUND);
 		return;
 	}
@@ -341,15 +367,17 @@ static void qmp_pass_cb(qmp_client *c, const struct qmp_reply *rep, void *data)
 		msg = bd_error_new(p->id, BD_E_QMP, text);
 		json_object *e;
 		json_object_object_get_ex(msg, "error", &e);
-		json_object_object_add(e, "qmp_class",
-				       json_object_new_string(rep->error_class));
+		json_object_object_add(
+		    e, "qmp_class", json_object_new_string(rep->error_class));
 		json_object_object_add(e, "qmp_desc",
 				       json_object_new_string(rep->error_desc));
 	} else if (rep->err) {
-		msg = bd_error_new(p->id, BD_E_UNAVAILABLE, qmp_strerror(rep->err));
+		msg = bd_error_new(p->id, BD_E_UNAVAILABLE,
+				   qmp_strerror(rep->err));
 	} else {
 		json_object *res = json_object_new_object();
-		json_object_object_add(res, "return", json_object_get(rep->ret));
+		json_object_object_add(res, "return",
+				       json_object_get(rep->ret));
 		msg = bd_reply_new(p->id, res);
 	}
 	bd_control_send(p->bd, p->conn, msg);
@@ -363,28 +391,33 @@ static void m_qmp(struct req *r)
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
-	if (bd_param_string(r->params, "command", &command, r->msg, sizeof(r->msg))) {
+	if (bd_param_string(r->params, "command", &command, r->msg,
+			    sizeof(r->msg))) {
 		snprintf(r->msg, sizeof(r->msg), "\"command\" is required");
 		fail(r, BD_E_PARAMS);
 		return;
 	}
 	json_object_object_get_ex(r->params, "arguments", &args);
 	if (args && !json_object_is_type(args, json_type_object)) {
-		snprintf(r->msg, sizeof(r->msg), "\"arguments\" must be an object");
+		snprintf(r->msg, sizeof(r->msg),
+			 "\"arguments\" must be an object");
 		fail(r, BD_E_PARAMS);
 		return;
 	}
 	/* Targets go through the executor, which keeps them in bounds. */
 	if (strcmp(command, "balloon") == 0 ||
 	    strcmp(command, "qmp_capabilities") == 0) {
-		snprintf(r->msg, sizeof(r->msg), "'%s' is not passed through: "
-			 "use balloonctl set/release for targets", command);
+		snprintf(r->msg, sizeof(r->msg),
+			 "'%s' is not passed through: "
+			 "use balloonctl set/release for targets",
+			 command);
 		fail(r, BD_E_PARAMS);
 		return;
 	}
 	if (!g->qmp || !qmp_client_is_ready(g->qmp)) {
 		snprintf(r->msg, sizeof(r->msg), "%s: QMP link is down (%s)",
-			 g->spec.name, g->last_error[0] ? g->last_error : "not connected");
+			 g->spec.name,
+			 g->last_error[0] ? g->last_error : "not connected");
 		fail(r, BD_E_UNAVAILABLE);
 		return;
 	}
@@ -395,8 +428,9 @@ static void m_qmp(struct req *r)
 		return;
 	}
 	*p = (struct qmp_pass){r->bd, r->conn, r->id};
-	int rc = qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL,
-			     0, qmp_pass_cb, p);
+	int rc =
+	    qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL, 0,
+			qmp_pass_cb, p);
 	if (rc) {
 		free(p);
 		snprintf(r->msg, sizeof(r->msg), "%s", qmp_strerror(rc));
@@ -428,11 +462,11 @@ static void m_reload(struct req *r)
 }
 
 static void (*const handlers[BD_M_COUNT])(struct req *) = {
-	[BD_M_REGISTER] = m_register,   [BD_M_UNREGISTER] = m_unregister,
-	[BD_M_STATUS] = m_status,       [BD_M_SET] = m_set,
-	[BD_M_RELEASE] = m_release,     [BD_M_ROLE] = m_role,
-	[BD_M_QMP] = m_qmp,             [BD_M_MONITOR] = m_monitor,
-	[BD_M_RELOAD] = m_reload,
+    [BD_M_REGISTER] = m_register, [BD_M_UNREGISTER] = m_unregister,
+    [BD_M_STATUS] = m_status,	  [BD_M_SET] = m_set,
+    [BD_M_RELEASE] = m_release,	  [BD_M_ROLE] = m_role,
+    [BD_M_QMP] = m_qmp,		  [BD_M_MONITOR] = m_monitor,
+    [BD_M_RELOAD] = m_reload,
 };
 
 void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
@@ -450,7 +484,9 @@ void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
 		return;
 	}
 	if (bd_log_enabled(LOG_DEBUG))
-		bd_debug("request %s %s", bd_method_name((enum bd_method)method),
-			 json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
+		bd_debug("request %s %s",
+			 bd_method_name((enum bd_method)method),
+			 json_object_to_json_string_ext(
+			     params, JSON_C_TO_STRING_PLAIN));
 	handlers[method](&r);
 }

@@ -9,7 +9,7 @@
 
 static const char *const method_names[BD_M_COUNT] = {
 #define BD_METHOD_NAME(id, name) [BD_M_##id] = name,
-	BD_METHODS(BD_METHOD_NAME)
+    BD_METHODS(BD_METHOD_NAME)
 #undef BD_METHOD_NAME
 };
 
@@ -25,8 +25,8 @@ static json_object *member(json_object *o, const char *key)
 }
 
 const char *bd_request_parse(const char *line, size_t len,
-			     struct bd_request *req, int64_t *id_out,
-			     char *msg, size_t msg_len)
+			     struct bd_request *req, int64_t *id_out, char *msg,
+			     size_t msg_len)
 {
 	memset(req, 0, sizeof(*req));
 	*id_out = -1;
@@ -43,7 +43,8 @@ const char *bd_request_parse(const char *line, size_t len,
 	}
 	json_object *root = json_tokener_parse_ex(tok, line, (int)len);
 	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
-	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len; i++)
+	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
+	     i++)
 		if (!strchr(" \t\r\n", line[i]))
 			ok = false;
 	json_tokener_free(tok);
@@ -57,7 +58,8 @@ const char *bd_request_parse(const char *line, size_t len,
 	json_object *id = member(root, "id");
 	if (!id || !json_object_is_type(id, json_type_int) ||
 	    json_object_get_int64(id) < 0) {
-		snprintf(msg, msg_len, "request needs a non-negative integer \"id\"");
+		snprintf(msg, msg_len,
+			 "request needs a non-negative integer \"id\"");
 		goto fail;
 	}
 	req->id = *id_out = json_object_get_int64(id);
@@ -111,7 +113,8 @@ fail:
 json_object *bd_greeting_new(const char *version)
 {
 	json_object *inner = json_object_new_object();
-	json_object_object_add(inner, "version", json_object_new_string(version));
+	json_object_object_add(inner, "version",
+			       json_object_new_string(version));
 	json_object_object_add(inner, "protocol",
 			       json_object_new_int(BD_PROTOCOL_VERSION));
 	json_object *g = json_object_new_object();
@@ -134,8 +137,8 @@ json_object *bd_error_new(int64_t id, const char *code, const char *message)
 	json_object_object_add(e, "code", json_object_new_string(code));
 	json_object_object_add(e, "message", json_object_new_string(message));
 	json_object *r = json_object_new_object();
-	json_object_object_add(r, "id", id >= 0 ? json_object_new_int64(id)
-						: NULL);
+	json_object_object_add(r, "id",
+			       id >= 0 ? json_object_new_int64(id) : NULL);
 	json_object_object_add(r, "error", e);
 	return r;
 }
@@ -145,7 +148,8 @@ json_object *bd_event_new(const char *name, int64_t time_us, json_object *data)
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "event", json_object_new_string(name));
 	json_object_object_add(e, "time_us", json_object_new_int64(time_us));
-	json_object_object_add(e, "data", data ? data : json_object_new_object());
+	json_object_object_add(e, "data",
+			       data ? data : json_object_new_object());
 	return e;
 }
 
@@ -163,8 +167,8 @@ int bd_param_string(json_object *params, const char *key, const char **out,
 	return 0;
 }
 
-int bd_param_i64(json_object *params, const char *key, int64_t *out,
-		 char *msg, size_t msg_len)
+int bd_param_i64(json_object *params, const char *key, int64_t *out, char *msg,
+		 size_t msg_len)
 {
 	json_object *v = member(params, key);
 	if (!v || json_object_is_type(v, json_type_null))
@@ -177,8 +181,8 @@ int bd_param_i64(json_object *params, const char *key, int64_t *out,
 	return 0;
 }
 
-int bd_param_u64(json_object *params, const char *key, uint64_t *out,
-		 char *msg, size_t msg_len)
+int bd_param_u64(json_object *params, const char *key, uint64_t *out, char *msg,
+		 size_t msg_len)
 {
 	int64_t v;
 	int rc = bd_param_i64(params, key, &v, msg, msg_len);
@@ -197,7 +201,8 @@ int bd_greeting_check(json_object *greeting, char *msg, size_t msg_len)
 	json_object *inner = member(greeting, "balloond");
 	json_object *proto = inner ? member(inner, "protocol") : NULL;
 	if (!proto || !json_object_is_type(proto, json_type_int)) {
-		snprintf(msg, msg_len, "the peer is not balloond (no greeting)");
+		snprintf(msg, msg_len,
+			 "the peer is not balloond (no greeting)");
 		return -EPROTO;
 	}
 	if (json_object_get_int64(proto) != BD_PROTOCOL_VERSION) {

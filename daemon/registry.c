@@ -60,12 +60,15 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 	char a[32], b[32];
 
 	if (!valid_name(s->name)) {
-		snprintf(msg, msg_len, "guest name '%s' may only hold letters, "
-			 "digits and . _ - + : @", s->name);
+		snprintf(msg, msg_len,
+			 "guest name '%s' may only hold letters, "
+			 "digits and . _ - + : @",
+			 s->name);
 		return BD_E_PARAMS;
 	}
 	if (s->qmp_path[0] != '/') {
-		snprintf(msg, msg_len, "QMP socket '%s' must be an absolute path",
+		snprintf(msg, msg_len,
+			 "QMP socket '%s' must be an absolute path",
 			 s->qmp_path);
 		return BD_E_PARAMS;
 	}
@@ -82,25 +85,32 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 	}
 	if (s->replica_target_bytes) {
 		if (s->max_bytes && s->replica_target_bytes > s->max_bytes) {
-			snprintf(msg, msg_len, "replica target %s is above max %s",
-				 bd_format_size(s->replica_target_bytes, a, sizeof(a)),
+			snprintf(msg, msg_len,
+				 "replica target %s is above max %s",
+				 bd_format_size(s->replica_target_bytes, a,
+						sizeof(a)),
 				 bd_format_size(s->max_bytes, b, sizeof(b)));
 			return BD_E_RANGE;
 		}
 		if (s->min_bytes && s->replica_target_bytes < s->min_bytes) {
-			snprintf(msg, msg_len, "replica target %s is below min %s",
-				 bd_format_size(s->replica_target_bytes, a, sizeof(a)),
+			snprintf(msg, msg_len,
+				 "replica target %s is below min %s",
+				 bd_format_size(s->replica_target_bytes, a,
+						sizeof(a)),
 				 bd_format_size(s->min_bytes, b, sizeof(b)));
 			return BD_E_RANGE;
 		}
 	}
 	if (!s->cluster[0] != !s->member[0]) {
-		snprintf(msg, msg_len, "a Patroni guest needs both cluster and "
+		snprintf(msg, msg_len,
+			 "a Patroni guest needs both cluster and "
 			 "member (--patroni CLUSTER/MEMBER)");
 		return BD_E_PARAMS;
 	}
-	if (s->cluster[0] && (!valid_name(s->cluster) || !valid_name(s->member))) {
-		snprintf(msg, msg_len, "Patroni cluster and member names may only "
+	if (s->cluster[0] &&
+	    (!valid_name(s->cluster) || !valid_name(s->member))) {
+		snprintf(msg, msg_len,
+			 "Patroni cluster and member names may only "
 			 "hold letters, digits and . _ - + : @");
 		return BD_E_PARAMS;
 	}
@@ -108,13 +118,17 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 		if (g->removed)
 			continue;
 		if (strcmp(g->spec.name, s->name) == 0) {
-			snprintf(msg, msg_len, "a guest named '%s' is already "
-				 "registered", s->name);
+			snprintf(msg, msg_len,
+				 "a guest named '%s' is already "
+				 "registered",
+				 s->name);
 			return BD_E_EXISTS;
 		}
 		if (strcmp(g->spec.qmp_path, s->qmp_path) == 0) {
-			snprintf(msg, msg_len, "QMP socket %s is already used by "
-				 "guest '%s'", s->qmp_path, g->spec.name);
+			snprintf(msg, msg_len,
+				 "QMP socket %s is already used by "
+				 "guest '%s'",
+				 s->qmp_path, g->spec.name);
 			return BD_E_EXISTS;
 		}
 	}
@@ -130,7 +144,8 @@ const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 
 	g->ram_bytes = ram_bytes;
 	if (ram_bytes && max > ram_bytes) {
-		/* QEMU ignores a target above RAM, so max cannot be above it. */
+		/* QEMU ignores a target above RAM, so max cannot be above it.
+		 */
 		snprintf(msg, msg_len, "max %s is above the guest's RAM %s",
 			 bd_format_size(max, a, sizeof(a)),
 			 bd_format_size(ram_bytes, b, sizeof(b)));
@@ -142,12 +157,14 @@ const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 			 bd_format_size(MIN_GUEST_BYTES, b, sizeof(b)));
 		return BD_E_RANGE;
 	}
-	uint64_t min = s->min_bytes ? s->min_bytes
+	uint64_t min = s->min_bytes		 ? s->min_bytes
 		       : s->replica_target_bytes ? s->replica_target_bytes
 						 : max;
 	if (max && (min > max || s->replica_target_bytes > max)) {
-		snprintf(msg, msg_len, "min or replica target is above the "
-			 "guest's max %s", bd_format_size(max, a, sizeof(a)));
+		snprintf(msg, msg_len,
+			 "min or replica target is above the "
+			 "guest's max %s",
+			 bd_format_size(max, a, sizeof(a)));
 		return BD_E_RANGE;
 	}
 	g->max_bytes = max;
@@ -252,36 +269,44 @@ json_object *bd_guest_status(const struct bd_guest *g)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(g->spec.name));
-	json_object_object_add(o, "qmp", json_object_new_string(g->spec.qmp_path));
+	json_object_object_add(o, "qmp",
+			       json_object_new_string(g->spec.qmp_path));
 	add_u64(o, "max_bytes", g->max_bytes);
 	add_u64(o, "min_bytes", g->min_bytes);
 	if (g->spec.replica_target_bytes)
-		add_u64(o, "replica_target_bytes", g->spec.replica_target_bytes);
-	add_u64(o, "target_bytes", g->want_bytes ? g->want_bytes
-				   : g->inflight_bytes ? g->inflight_bytes
-						       : g->set_bytes);
-	json_object_object_add(o, "actual_bytes",
-			       g->actual_known ? json_object_new_int64((int64_t)g->actual_bytes)
-					       : NULL);
+		add_u64(o, "replica_target_bytes",
+			g->spec.replica_target_bytes);
+	add_u64(o, "target_bytes",
+		g->want_bytes	    ? g->want_bytes
+		: g->inflight_bytes ? g->inflight_bytes
+				    : g->set_bytes);
+	json_object_object_add(
+	    o, "actual_bytes",
+	    g->actual_known ? json_object_new_int64((int64_t)g->actual_bytes)
+			    : NULL);
 	if (g->ram_bytes)
 		add_u64(o, "ram_bytes", g->ram_bytes);
 	if (g->spec.pin_bytes)
 		add_u64(o, "pin_bytes", g->spec.pin_bytes);
-	json_object_object_add(o, "role",
-			       json_object_new_string(policy_role_name(g->role)));
+	json_object_object_add(
+	    o, "role", json_object_new_string(policy_role_name(g->role)));
 	if (g->spec.cluster[0]) {
-		json_object_object_add(o, "cluster", json_object_new_string(g->spec.cluster));
-		json_object_object_add(o, "member", json_object_new_string(g->spec.member));
+		json_object_object_add(o, "cluster",
+				       json_object_new_string(g->spec.cluster));
+		json_object_object_add(o, "member",
+				       json_object_new_string(g->spec.member));
 	}
-	json_object_object_add(o, "priority", json_object_new_int(g->spec.priority));
-	json_object_object_add(o, "link",
-			       json_object_new_string(g->link_up ? "up" : "down"));
+	json_object_object_add(o, "priority",
+			       json_object_new_int(g->spec.priority));
+	json_object_object_add(
+	    o, "link", json_object_new_string(g->link_up ? "up" : "down"));
 	json_object_object_add(o, "reason", json_object_new_string(g->reason));
 	json_object_object_add(o, "last_action",
 			       json_object_new_string(g->last_action));
 	if (g->last_action_us)
-		json_object_object_add(o, "last_action_us",
-				       json_object_new_int64(g->last_action_us));
+		json_object_object_add(
+		    o, "last_action_us",
+		    json_object_new_int64(g->last_action_us));
 	if (g->last_error[0])
 		json_object_object_add(o, "last_error",
 				       json_object_new_string(g->last_error));
@@ -290,13 +315,15 @@ json_object *bd_guest_status(const struct bd_guest *g)
 		if (g->stats.free_bytes != UINT64_MAX)
 			add_u64(st, "free_bytes", g->stats.free_bytes);
 		if (g->stats.available_bytes != UINT64_MAX)
-			add_u64(st, "available_bytes", g->stats.available_bytes);
+			add_u64(st, "available_bytes",
+				g->stats.available_bytes);
 		if (g->stats.caches_bytes != UINT64_MAX)
 			add_u64(st, "caches_bytes", g->stats.caches_bytes);
 		if (g->stats.total_bytes != UINT64_MAX)
 			add_u64(st, "total_bytes", g->stats.total_bytes);
-		json_object_object_add(st, "last_update",
-				       json_object_new_int64(g->stats.last_update));
+		json_object_object_add(
+		    st, "last_update",
+		    json_object_new_int64(g->stats.last_update));
 		json_object_object_add(o, "guest_stats", st);
 	}
 	return o;

@@ -63,7 +63,8 @@ int bd_spec_parse(json_object *params, struct bd_guest_spec *spec, char *msg,
 	if (rc && rc != -ENOENT)
 		return rc;
 	if (prio < -1000 || prio > 1000) {
-		snprintf(msg, msg_len, "\"priority\" must be within [-1000, 1000]");
+		snprintf(msg, msg_len,
+			 "\"priority\" must be within [-1000, 1000]");
 		return -EINVAL;
 	}
 	spec->priority = (int)prio;
@@ -76,30 +77,38 @@ json_object *bd_spec_to_json(const struct bd_guest_spec *s)
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "qmp", json_object_new_string(s->qmp_path));
 	if (s->max_bytes)
-		json_object_object_add(o, "max_bytes",
-				       json_object_new_int64((int64_t)s->max_bytes));
+		json_object_object_add(
+		    o, "max_bytes",
+		    json_object_new_int64((int64_t)s->max_bytes));
 	if (s->min_bytes)
-		json_object_object_add(o, "min_bytes",
-				       json_object_new_int64((int64_t)s->min_bytes));
+		json_object_object_add(
+		    o, "min_bytes",
+		    json_object_new_int64((int64_t)s->min_bytes));
 	if (s->replica_target_bytes)
-		json_object_object_add(o, "replica_target_bytes",
-				       json_object_new_int64((int64_t)s->replica_target_bytes));
+		json_object_object_add(
+		    o, "replica_target_bytes",
+		    json_object_new_int64((int64_t)s->replica_target_bytes));
 	if (s->cluster[0]) {
-		json_object_object_add(o, "cluster", json_object_new_string(s->cluster));
-		json_object_object_add(o, "member", json_object_new_string(s->member));
+		json_object_object_add(o, "cluster",
+				       json_object_new_string(s->cluster));
+		json_object_object_add(o, "member",
+				       json_object_new_string(s->member));
 	}
 	if (s->priority)
-		json_object_object_add(o, "priority", json_object_new_int(s->priority));
+		json_object_object_add(o, "priority",
+				       json_object_new_int(s->priority));
 	if (s->pin_bytes)
-		json_object_object_add(o, "pin_bytes",
-				       json_object_new_int64((int64_t)s->pin_bytes));
+		json_object_object_add(
+		    o, "pin_bytes",
+		    json_object_new_int64((int64_t)s->pin_bytes));
 	return o;
 }
 
 enum policy_role bd_role_parse(const char *s)
 {
 	/* Patroni 3.0 says master, newer ones primary; leader is /cluster's
-	 * word. demoted and anything unknown may still be leader (fail-open). */
+	 * word. demoted and anything unknown may still be leader (fail-open).
+	 */
 	static const char *const leader[] = {"master", "primary", "leader",
 					     "standby_leader"};
 	static const char *const replica[] = {"replica", "sync_standby",

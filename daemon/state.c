@@ -19,14 +19,13 @@
 #include "log.h"
 #include "proto.h"
 
-#define STATE_FILE "guests.json"
-#define SPOOL_DIR "spool"
+#define STATE_FILE    "guests.json"
+#define SPOOL_DIR     "spool"
 #define STATE_VERSION 1
 /* A spool file is one request; anything bigger is not ours. */
 #define SPOOL_MAX_BYTES BD_MAX_REQUEST_BYTES
 
-static int path_in(const struct bd *bd, const char *name, char *buf,
-		   size_t len)
+static int path_in(const struct bd *bd, const char *name, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", bd->conf.state_dir, name);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -90,8 +89,10 @@ int bd_state_load(struct bd *bd)
 		snprintf(aside, sizeof(aside), "%s.bad-%lld", path,
 			 (long long)(bd_now_us() / 1000000));
 		rename(path, aside);
-		bd_err("%s: not a balloond state file (version %d); moved to %s, "
-		       "starting without registrations", path, STATE_VERSION, aside);
+		bd_err(
+		    "%s: not a balloond state file (version %d); moved to %s, "
+		    "starting without registrations",
+		    path, STATE_VERSION, aside);
 		json_object_put(root);
 		return -EINVAL;
 	}
@@ -139,14 +140,18 @@ int bd_state_save(struct bd *bd)
 
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array();
-	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
+	json_object_object_add(root, "version",
+			       json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "guests", arr);
 	for (struct bd_guest *g = bd->guests; g; g = g->next)
 		if (!g->removed && !g->pending_conn)
 			json_object_array_add(arr, bd_spec_to_json(&g->spec));
 	size_t len;
 	const char *text = json_object_to_json_string_length(
-		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	    root,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &len);
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -164,7 +169,8 @@ int bd_state_save(struct bd *bd)
 		rc = -errno;
 	if (rc == 0) {
 		/* The rename itself must reach the disk. */
-		int dfd = open(bd->conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int dfd = open(bd->conf.state_dir,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0) {
 			fsync(dfd);
 			close(dfd);
@@ -175,7 +181,8 @@ int bd_state_save(struct bd *bd)
 out:
 	json_object_put(root);
 	if (rc)
-		bd_err("cannot save registrations to %s: %s", path, strerror(-rc));
+		bd_err("cannot save registrations to %s: %s", path,
+		       strerror(-rc));
 	return rc;
 }
 
@@ -287,7 +294,8 @@ int bd_spool_start(struct bd *bd)
 	rc = uv_fs_event_start(&bd->spool_watch, spool_event_cb, dir, 0);
 	if (rc)
 		bd_warn("cannot watch %s (%s): spooled requests are read at "
-			"start only", dir, uv_strerror(rc));
+			"start only",
+			dir, uv_strerror(rc));
 	bd->spool_watching = true;
 	bd_spool_scan(bd);
 	return 0;

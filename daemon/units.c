@@ -32,9 +32,9 @@ int bd_parse_size(const char *s, uint64_t *out_bytes)
 		const char *suffix;
 		unsigned shift;
 	} units[] = {
-		{"", 0},    {"b", 0},    {"k", 10},   {"kb", 10}, {"kib", 10},
-		{"m", 20},  {"mb", 20},  {"mib", 20}, {"g", 30},  {"gb", 30},
-		{"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40},
+	    {"", 0},	 {"b", 0},   {"k", 10},	  {"kb", 10},  {"kib", 10},
+	    {"m", 20},	 {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30},
+	    {"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40},
 	};
 	char digits[32];
 	size_t n = 0;
@@ -70,11 +70,12 @@ int bd_parse_size(const char *s, uint64_t *out_bytes)
 
 const char *bd_format_size(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB", "EiB"};
+	static const char *const names[] = {"B",   "KiB", "MiB", "GiB",
+					    "TiB", "PiB", "EiB"};
 	unsigned i = 0;
 	uint64_t unit = 1;
-	while (i + 1 < sizeof(names) / sizeof(names[0]) && bytes / unit >= 1024) {
+	while (i + 1 < sizeof(names) / sizeof(names[0]) &&
+	       bytes / unit >= 1024) {
 		unit *= 1024;
 		i++;
 	}

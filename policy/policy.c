@@ -51,7 +51,8 @@ static struct policy_decision decide_one(const struct policy_guest *g)
 	}
 	if (g->role != POLICY_ROLE_NONE && !g->cluster_defined) {
 		d.target_bytes = g->max_bytes;
-		d.reason = "Patroni cluster not defined in the config: kept at max";
+		d.reason =
+		    "Patroni cluster not defined in the config: kept at max";
 		return d;
 	}
 	if (g->pin_bytes && may_be_leader(g) && g->pin_bytes < g->max_bytes) {
@@ -60,7 +61,8 @@ static struct policy_decision decide_one(const struct policy_guest *g)
 		return d;
 	}
 	if (g->pin_bytes) {
-		d.target_bytes = clamp(g->pin_bytes, g->min_bytes, g->max_bytes);
+		d.target_bytes =
+		    clamp(g->pin_bytes, g->min_bytes, g->max_bytes);
 		d.reason = "pinned by balloonctl set";
 		return d;
 	}
@@ -108,13 +110,13 @@ int policy_decide(const struct policy_input *in,
 			if (t == g->set_bytes)
 				continue;
 			plan->actions[plan->n_actions++] =
-				(struct policy_action){.guest = i,
-						       .target_bytes = t};
+			    (struct policy_action){.guest = i,
+						   .target_bytes = t};
 		}
 		if (plan->n_actions > first)
 			plan->steps[plan->n_steps++] = (struct policy_step){
-				.first = first,
-				.count = plan->n_actions - first,
+			    .first = first,
+			    .count = plan->n_actions - first,
 			};
 	}
 	return 0;

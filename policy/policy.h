@@ -26,20 +26,20 @@ const char *policy_role_name(enum policy_role role);
 
 struct policy_guest {
 	const char *name;
-	uint64_t max_bytes;            /* never above (the guest's RAM) */
-	uint64_t min_bytes;            /* never below */
+	uint64_t max_bytes;	       /* never above (the guest's RAM) */
+	uint64_t min_bytes;	       /* never below */
 	uint64_t replica_target_bytes; /* 0: none */
-	uint64_t pin_bytes;            /* 0: not pinned (balloonctl set) */
-	uint64_t actual_bytes;         /* as QEMU last reported */
-	uint64_t set_bytes;            /* target QEMU last acknowledged on
+	uint64_t pin_bytes;	       /* 0: not pinned (balloonctl set) */
+	uint64_t actual_bytes;	       /* as QEMU last reported */
+	uint64_t set_bytes;	       /* target QEMU last acknowledged on
 					* this connection; 0: not known */
-	bool actual_known;             /* false until query-balloon answered */
-	bool link_up;                  /* QMP connection ready */
+	bool actual_known;	       /* false until query-balloon answered */
+	bool link_up;		       /* QMP connection ready */
 	enum policy_role role;
-	bool cluster_defined;          /* its Patroni cluster is configured */
-	bool replica_confirmed;        /* Patroni REST confirms a streaming
-					* replica past its dwell time */
-	int priority;                  /* higher keeps memory longer */
+	bool cluster_defined;	/* its Patroni cluster is configured */
+	bool replica_confirmed; /* Patroni REST confirms a streaming
+				 * replica past its dwell time */
+	int priority;		/* higher keeps memory longer */
 };
 
 /* The host; filled by the host memory monitor (zero: unknown). */
@@ -63,7 +63,8 @@ struct policy_input {
 
 /* A guest's decided target. reason is a static string. */
 struct policy_decision {
-	uint64_t target_bytes; /* 0: leave alone (actual unknown or link down) */
+	uint64_t
+	    target_bytes; /* 0: leave alone (actual unknown or link down) */
 	const char *reason;
 };
 

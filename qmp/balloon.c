@@ -105,8 +105,8 @@ int qmp_balloon_query(qmp_client *c, qmp_size_cb cb, void *data)
  * peripheral-anon. The balloon's QOM type starts with "virtio-balloon"
  * (-pci, -pci-transitional, -ccw, -device). */
 static const char *const containers[] = {
-	"/machine/peripheral",
-	"/machine/peripheral-anon",
+    "/machine/peripheral",
+    "/machine/peripheral-anon",
 };
 
 static int list_container(qmp_client *c, struct call *k);
@@ -125,8 +125,8 @@ static void path_done(qmp_client *c, const struct qmp_reply *r, void *data)
 	/* A missing container (no devices of that kind) is a command error:
 	 * just look in the next one. */
 	size_t n = !err && json_object_is_type(r->ret, json_type_array)
-			   ? json_object_array_length(r->ret)
-			   : 0;
+		       ? json_object_array_length(r->ret)
+		       : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(r->ret, i);
 		json_object *name = NULL, *type = NULL;
@@ -138,9 +138,9 @@ static void path_done(qmp_client *c, const struct qmp_reply *r, void *data)
 		if (!t || strncmp(t, "child<virtio-balloon", 20) != 0)
 			continue;
 		char path[256];
-		int len = snprintf(path, sizeof(path), "%s/%s",
-				   containers[k->step],
-				   json_object_get_string(name));
+		int len =
+		    snprintf(path, sizeof(path), "%s/%s", containers[k->step],
+			     json_object_get_string(name));
 		if (len < 0 || (size_t)len >= sizeof(path))
 			continue;
 		k->cb.path(c, 0, path, k->data);
@@ -193,13 +193,14 @@ static json_object *qom_args(const char *path, const char *property)
 	return args;
 }
 
-int qmp_guest_stats_enable(qmp_client *c, const char *path,
-			   unsigned interval_s, qmp_status_cb cb, void *data)
+int qmp_guest_stats_enable(qmp_client *c, const char *path, unsigned interval_s,
+			   qmp_status_cb cb, void *data)
 {
 	json_object *args = qom_args(path, "guest-stats-polling-interval");
 	if (!args)
 		return -ENOMEM;
-	json_object_object_add(args, "value", json_object_new_int64(interval_s));
+	json_object_object_add(args, "value",
+			       json_object_new_int64(interval_s));
 	struct call *k = call_new(data);
 	if (k)
 		k->cb.status = cb;

@@ -15,19 +15,19 @@
 #include <sys/un.h>
 
 enum state {
-	ST_IDLE,        /* not connected; maybe waiting to retry */
-	ST_CONNECTING,  /* uv_pipe_connect under way */
-	ST_GREETING,    /* connected, waiting for {"QMP": ...} */
+	ST_IDLE,	/* not connected; maybe waiting to retry */
+	ST_CONNECTING,	/* uv_pipe_connect under way */
+	ST_GREETING,	/* connected, waiting for {"QMP": ...} */
 	ST_NEGOTIATING, /* qmp_capabilities sent */
-	ST_READY,       /* commands may run */
-	ST_CLOSING,     /* qmp_client_close called */
+	ST_READY,	/* commands may run */
+	ST_CLOSING,	/* qmp_client_close called */
 };
 
 struct pending {
 	struct pending *next;
 	int64_t id;
 	uint64_t deadline_ms; /* loop time at which it times out */
-	bool timed_out;       /* callback already called; reply discarded */
+	bool timed_out;	      /* callback already called; reply discarded */
 	qmp_reply_cb cb;
 	void *data;
 };
@@ -65,7 +65,7 @@ struct qmp_client {
 	int64_t next_id;
 
 	uv_timer_t deadline_timer; /* greeting or earliest command deadline */
-	uv_timer_t retry_timer;    /* reconnect backoff */
+	uv_timer_t retry_timer;	   /* reconnect backoff */
 	uint64_t greeting_deadline_ms;
 	uint64_t backoff_ms;
 	bool started;
@@ -172,15 +172,15 @@ static int send_json(qmp_client *c, json_object *msg)
 {
 	size_t len;
 	const char *s = json_object_to_json_string_length(
-		msg, JSON_C_TO_STRING_PLAIN, &len);
+	    msg, JSON_C_TO_STRING_PLAIN, &len);
 	struct write_req *w = malloc(sizeof(*w) + len + 1);
 	if (!w)
 		return -ENOMEM;
 	memcpy(w->bytes, s, len);
 	w->bytes[len] = '\n';
 	uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)len + 1);
-	int rc = uv_write(&w->req, (uv_stream_t *)&c->conn->pipe, &buf, 1,
-			  write_cb);
+	int rc =
+	    uv_write(&w->req, (uv_stream_t *)&c->conn->pipe, &buf, 1, write_cb);
 	if (rc) {
 		free(w);
 		return rc;
@@ -314,8 +314,8 @@ static void schedule_retry(qmp_client *c)
 {
 	uint64_t delay = c->backoff_ms;
 	c->backoff_ms = delay * 2 > c->cfg.reconnect_max_ms
-				? c->cfg.reconnect_max_ms
-				: delay * 2;
+			    ? c->cfg.reconnect_max_ms
+			    : delay * 2;
 	uv_timer_start(&c->retry_timer, retry_cb, delay, 0);
 }
 
@@ -417,9 +417,9 @@ static const struct event_handler {
 	const char *name;
 	void (*handle)(qmp_client *c, const struct qmp_message *m);
 } event_table[] = {
-	/* Keep sorted by name: looked up with bsearch. */
-	{"BALLOON_CHANGE", ev_balloon_change},
-	{"RESET", ev_reset},
+    /* Keep sorted by name: looked up with bsearch. */
+    {"BALLOON_CHANGE", ev_balloon_change},
+    {"RESET", ev_reset},
 };
 
 static int event_cmp(const void *key, const void *elem)
@@ -429,10 +429,9 @@ static int event_cmp(const void *key, const void *elem)
 
 static void handle_event(qmp_client *c, const struct qmp_message *m)
 {
-	const struct event_handler *h =
-		bsearch(m->event, event_table,
-			sizeof(event_table) / sizeof(event_table[0]),
-			sizeof(event_table[0]), event_cmp);
+	const struct event_handler *h = bsearch(
+	    m->event, event_table, sizeof(event_table) / sizeof(event_table[0]),
+	    sizeof(event_table[0]), event_cmp);
 	if (h)
 		h->handle(c, m);
 	if (c->state != ST_CLOSING && c->state != ST_IDLE && c->cbs.event_cb)
@@ -559,7 +558,8 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 {
 	if (!cfg->socket_path || !*cfg->socket_path)
 		return -EINVAL;
-	if (strlen(cfg->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(cfg->socket_path) >=
+	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
 	if (cfg->max_message_bytes < 64 || cfg->max_pending == 0 ||
 	    cfg->reconnect_min_ms == 0 ||
@@ -648,9 +648,8 @@ bool qmp_client_is_ready(const qmp_client *c)
 
 const struct qmp_greeting *qmp_client_greeting(const qmp_client *c)
 {
-	return c->state == ST_READY || c->state == ST_NEGOTIATING
-		       ? &c->greeting
-		       : NULL;
+	return c->state == ST_READY || c->state == ST_NEGOTIATING ? &c->greeting
+								  : NULL;
 }
 
 const char *qmp_client_last_error(const qmp_client *c)

@@ -47,8 +47,8 @@ static int drain(struct qmp_framer *f, qmp_framer_line_cb cb, void *cb_data)
 	size_t start = 0;
 
 	for (;;) {
-		char *nl = memchr(f->buf + f->scanned, '\n',
-				  f->len - f->scanned);
+		char *nl =
+		    memchr(f->buf + f->scanned, '\n', f->len - f->scanned);
 		if (!nl)
 			break;
 		size_t end = (size_t)(nl - f->buf);

@@ -12,10 +12,10 @@
 #include <stddef.h>
 
 struct qmp_framer {
-	char *buf;        /* bytes of the message(s) not yet complete */
-	size_t len;       /* bytes held in buf */
-	size_t cap;       /* allocated size of buf */
-	size_t scanned;   /* prefix of buf known to hold no newline */
+	char *buf;	  /* bytes of the message(s) not yet complete */
+	size_t len;	  /* bytes held in buf */
+	size_t cap;	  /* allocated size of buf */
+	size_t scanned;	  /* prefix of buf known to hold no newline */
 	size_t max_bytes; /* cap on one message, newline included */
 };
 

@@ -18,8 +18,8 @@ static const char *string_member(json_object *o, const char *key)
 {
 	json_object *v = member(o, key);
 	return v && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
+		   ? json_object_get_string(v)
+		   : NULL;
 }
 
 static void parse_id(json_object *root, struct qmp_message *out)
@@ -75,7 +75,8 @@ static int classify(json_object *root, struct qmp_message *out)
 		out->timestamp_us = parse_timestamp(member(root, "timestamp"));
 		return 0;
 	}
-	if ((v = member(root, "QMP")) && json_object_is_type(v, json_type_object)) {
+	if ((v = member(root, "QMP")) &&
+	    json_object_is_type(v, json_type_object)) {
 		out->kind = QMP_MSG_GREETING;
 		out->greeting = v;
 		return 0;

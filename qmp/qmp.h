@@ -47,12 +47,12 @@ const char *qmp_strerror(int err);
 
 /* Connection settings. Fill from QMP_CONFIG_DEFAULT, then change fields. */
 struct qmp_config {
-	const char *socket_path;      /* copied by qmp_client_new */
-	size_t max_message_bytes;     /* hard cap on one message, incl. newline */
+	const char *socket_path;  /* copied by qmp_client_new */
+	size_t max_message_bytes; /* hard cap on one message, incl. newline */
 	uint64_t greeting_timeout_ms; /* connect until capabilities accepted */
 	uint64_t command_timeout_ms;  /* default per-command timeout */
-	unsigned max_pending;         /* commands in flight before -EAGAIN */
-	bool reconnect;               /* reconnect after any disconnect */
+	unsigned max_pending;	      /* commands in flight before -EAGAIN */
+	bool reconnect;		      /* reconnect after any disconnect */
 	uint64_t reconnect_min_ms;    /* first backoff delay */
 	uint64_t reconnect_max_ms;    /* backoff cap (delay doubles up to it) */
 };
@@ -63,14 +63,14 @@ struct qmp_config {
 
 #define QMP_CONFIG_DEFAULT                                                     \
 	((struct qmp_config){                                                  \
-		.socket_path = NULL,                                           \
-		.max_message_bytes = QMP_DEFAULT_MAX_MESSAGE,                  \
-		.greeting_timeout_ms = 5000,                                   \
-		.command_timeout_ms = 5000,                                    \
-		.max_pending = 64,                                             \
-		.reconnect = false,                                            \
-		.reconnect_min_ms = 100,                                       \
-		.reconnect_max_ms = 30000,                                     \
+	    .socket_path = NULL,                                               \
+	    .max_message_bytes = QMP_DEFAULT_MAX_MESSAGE,                      \
+	    .greeting_timeout_ms = 5000,                                       \
+	    .command_timeout_ms = 5000,                                        \
+	    .max_pending = 64,                                                 \
+	    .reconnect = false,                                                \
+	    .reconnect_min_ms = 100,                                           \
+	    .reconnect_max_ms = 30000,                                         \
 	})
 
 /* What QEMU said about itself in its greeting. */
@@ -100,10 +100,10 @@ struct qmp_callbacks {
 
 /* A command's outcome. Valid only during the reply callback. */
 struct qmp_reply {
-	int err;                 /* 0, -errno or QMP_ERR_* */
-	json_object *ret;        /* the "return" value when err == 0 */
+	int err;		 /* 0, -errno or QMP_ERR_* */
+	json_object *ret;	 /* the "return" value when err == 0 */
 	const char *error_class; /* with QMP_ERR_COMMAND/NO_BALLOON */
-	const char *error_desc;  /* with QMP_ERR_COMMAND/NO_BALLOON */
+	const char *error_desc;	 /* with QMP_ERR_COMMAND/NO_BALLOON */
 };
 
 typedef void (*qmp_reply_cb)(qmp_client *c, const struct qmp_reply *reply,
@@ -145,19 +145,18 @@ int qmp_execute(qmp_client *c, const char *command, json_object *args,
 /* ---- Typed balloon commands (balloon.c) ---- */
 
 typedef void (*qmp_status_cb)(qmp_client *c, int err, void *data);
-typedef void (*qmp_size_cb)(qmp_client *c, int err, uint64_t bytes,
-			    void *data);
+typedef void (*qmp_size_cb)(qmp_client *c, int err, uint64_t bytes, void *data);
 typedef void (*qmp_path_cb)(qmp_client *c, int err, const char *path,
 			    void *data);
 
 /* Guest memory statistics from the balloon driver. UINT64_MAX (QEMU's -1)
  * means the guest did not report that figure. */
 struct qmp_guest_stats {
-	uint64_t free_bytes;      /* stat-free-memory */
+	uint64_t free_bytes;	  /* stat-free-memory */
 	uint64_t available_bytes; /* stat-available-memory */
-	uint64_t caches_bytes;    /* stat-disk-caches */
-	uint64_t total_bytes;     /* stat-total-memory */
-	int64_t last_update;      /* unix time of the guest's report; 0: none */
+	uint64_t caches_bytes;	  /* stat-disk-caches */
+	uint64_t total_bytes;	  /* stat-total-memory */
+	int64_t last_update;	  /* unix time of the guest's report; 0: none */
 };
 
 typedef void (*qmp_stats_cb)(qmp_client *c, int err,
@@ -172,8 +171,8 @@ int qmp_balloon_query(qmp_client *c, qmp_size_cb cb, void *data);
  * /machine/peripheral-anon). QMP_ERR_NO_BALLOON when there is none. */
 int qmp_balloon_find_path(qmp_client *c, qmp_path_cb cb, void *data);
 /* qom-set PATH guest-stats-polling-interval interval_s. */
-int qmp_guest_stats_enable(qmp_client *c, const char *path,
-			   unsigned interval_s, qmp_status_cb cb, void *data);
+int qmp_guest_stats_enable(qmp_client *c, const char *path, unsigned interval_s,
+			   qmp_status_cb cb, void *data);
 /* qom-get PATH guest-stats. */
 int qmp_guest_stats_get(qmp_client *c, const char *path, qmp_stats_cb cb,
 			void *data);
@@ -189,16 +188,16 @@ enum qmp_message_kind {
 
 struct qmp_message {
 	enum qmp_message_kind kind;
-	json_object *root;        /* the whole message; owned by caller */
-	bool has_id;              /* replies: whether an integer id came */
-	int64_t id;               /* replies: the id echoed by QEMU */
-	json_object *ret;         /* RETURN: the "return" member */
-	const char *error_class;  /* ERROR */
-	const char *error_desc;   /* ERROR */
-	const char *event;        /* EVENT: its name */
-	json_object *event_data;  /* EVENT: "data" or NULL */
-	int64_t timestamp_us;     /* EVENT: timestamp, or 0 */
-	json_object *greeting;    /* GREETING: the "QMP" member */
+	json_object *root;	 /* the whole message; owned by caller */
+	bool has_id;		 /* replies: whether an integer id came */
+	int64_t id;		 /* replies: the id echoed by QEMU */
+	json_object *ret;	 /* RETURN: the "return" member */
+	const char *error_class; /* ERROR */
+	const char *error_desc;	 /* ERROR */
+	const char *event;	 /* EVENT: its name */
+	json_object *event_data; /* EVENT: "data" or NULL */
+	int64_t timestamp_us;	 /* EVENT: timestamp, or 0 */
+	json_object *greeting;	 /* GREETING: the "QMP" member */
 };
 
 /* Parse one message (no newline needed). On success out->root holds a

@@ -33,13 +33,15 @@ static void expect_error(const char *text, const char *const *parts)
 	char err[512] = "";
 	int rc = parse(&c, text, err, sizeof(err));
 	if (rc != -EINVAL)
-		fail_msg("parsing \"%s\" returned %d, expected -EINVAL", text, rc);
+		fail_msg("parsing \"%s\" returned %d, expected -EINVAL", text,
+			 rc);
 	for (; *parts; parts++)
 		if (!strstr(err, *parts))
-			fail_msg("error \"%s\" does not mention \"%s\"", err, *parts);
+			fail_msg("error \"%s\" does not mention \"%s\"", err,
+				 *parts);
 }
 
-#define EXPECT_ERROR(text, ...) \
+#define EXPECT_ERROR(text, ...)                                                \
 	expect_error(text, (const char *const[]){__VA_ARGS__, NULL})
 
 /* Field by field: the struct has padding, which need not match. */
@@ -55,7 +57,8 @@ static void assert_conf_equal(const struct bd_conf *a, const struct bd_conf *b)
 	assert_int_equal(a->restore_on_exit, b->restore_on_exit);
 	assert_int_equal(a->restore_timeout_ms, b->restore_timeout_ms);
 	assert_int_equal(a->qmp_command_timeout_ms, b->qmp_command_timeout_ms);
-	assert_int_equal(a->qmp_greeting_timeout_ms, b->qmp_greeting_timeout_ms);
+	assert_int_equal(a->qmp_greeting_timeout_ms,
+			 b->qmp_greeting_timeout_ms);
 	assert_int_equal(a->qmp_reconnect_max_ms, b->qmp_reconnect_max_ms);
 	assert_int_equal(a->qmp_max_message_bytes, b->qmp_max_message_bytes);
 	assert_int_equal(a->stats_interval_s, b->stats_interval_s);
@@ -63,7 +66,8 @@ static void assert_conf_equal(const struct bd_conf *a, const struct bd_conf *b)
 	assert_int_equal(a->n_clusters, b->n_clusters);
 	for (size_t i = 0; i < a->n_clusters; i++) {
 		assert_string_equal(a->clusters[i].name, b->clusters[i].name);
-		assert_string_equal(a->clusters[i].rest_urls, b->clusters[i].rest_urls);
+		assert_string_equal(a->clusters[i].rest_urls,
+				    b->clusters[i].rest_urls);
 	}
 }
 
@@ -102,38 +106,40 @@ static void test_empty_text(void **state)
 	assert_string_equal(err, "");
 	assert_conf_equal(&c, &d);
 	/* Comments and blank lines only. */
-	assert_int_equal(parse(&c, "# balloond.conf\n\n; nothing set\n[daemon]\n",
-			       err, sizeof(err)), 0);
+	assert_int_equal(parse(&c,
+			       "# balloond.conf\n\n; nothing set\n[daemon]\n",
+			       err, sizeof(err)),
+			 0);
 	assert_conf_equal(&c, &d);
 }
 
 static const char every_key[] =
-	"# every key balloond knows\n"
-	"[daemon]\n"
-	"control_socket = /tmp/balloond-test/control.sock\n"
-	"control_group = kvm\n"
-	"state_dir = /srv/balloond\n"
-	"proc_root = /fixtures/proc\n"
-	"sys_root = /fixtures/sys\n"
-	"log_level = debug\n"
-	"dry_run = yes\n"
-	"restore_on_exit = off\n"
-	"restore_timeout_ms = 2500\n"
-	"\n"
-	"[qmp]\n"
-	"command_timeout_ms = 1000\n"
-	"greeting_timeout_ms = 2000\n"
-	"reconnect_max_ms = 60000\n"
-	"max_message_bytes = 2M\n"
-	"stats_interval_s = 0\n"
-	"\n"
-	"[policy]\n"
-	"shrink_step = 512M\n"
-	"\n"
-	"[cluster pg1]\n"
-	"rest_urls = http://10.0.0.1:8008 http://10.0.0.2:8008\n"
-	"[cluster pg2]\n"
-	"rest_urls = https://pg2.example:8008\n";
+    "# every key balloond knows\n"
+    "[daemon]\n"
+    "control_socket = /tmp/balloond-test/control.sock\n"
+    "control_group = kvm\n"
+    "state_dir = /srv/balloond\n"
+    "proc_root = /fixtures/proc\n"
+    "sys_root = /fixtures/sys\n"
+    "log_level = debug\n"
+    "dry_run = yes\n"
+    "restore_on_exit = off\n"
+    "restore_timeout_ms = 2500\n"
+    "\n"
+    "[qmp]\n"
+    "command_timeout_ms = 1000\n"
+    "greeting_timeout_ms = 2000\n"
+    "reconnect_max_ms = 60000\n"
+    "max_message_bytes = 2M\n"
+    "stats_interval_s = 0\n"
+    "\n"
+    "[policy]\n"
+    "shrink_step = 512M\n"
+    "\n"
+    "[cluster pg1]\n"
+    "rest_urls = http://10.0.0.1:8008 http://10.0.0.2:8008\n"
+    "[cluster pg2]\n"
+    "rest_urls = https://pg2.example:8008\n";
 
 static void test_every_key(void **state)
 {
@@ -142,7 +148,8 @@ static void test_every_key(void **state)
 	int rc = parse(&c, every_key, err, sizeof(err));
 	if (rc)
 		fail_msg("%s", err);
-	assert_string_equal(c.control_socket, "/tmp/balloond-test/control.sock");
+	assert_string_equal(c.control_socket,
+			    "/tmp/balloond-test/control.sock");
 	assert_string_equal(c.control_group, "kvm");
 	assert_string_equal(c.state_dir, "/srv/balloond");
 	assert_string_equal(c.proc_root, "/fixtures/proc");
@@ -160,7 +167,8 @@ static void test_every_key(void **state)
 	assert_int_equal(c.n_clusters, 2);
 	const struct bd_cluster *cl = bd_conf_cluster(&c, "pg1");
 	assert_non_null(cl);
-	assert_string_equal(cl->rest_urls, "http://10.0.0.1:8008 http://10.0.0.2:8008");
+	assert_string_equal(cl->rest_urls,
+			    "http://10.0.0.1:8008 http://10.0.0.2:8008");
 	cl = bd_conf_cluster(&c, "pg2");
 	assert_non_null(cl);
 	assert_string_equal(cl->rest_urls, "https://pg2.example:8008");
@@ -195,34 +203,39 @@ static void test_overlays_current_values(void **state)
 	/* A parse changes only the keys it sets. */
 	struct bd_conf c;
 	char err[256];
-	assert_int_equal(parse(&c, "[daemon]\ndry_run = yes\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[daemon]\ndry_run = yes\n", err, sizeof(err)), 0);
 	assert_int_equal(bd_conf_parse_string(&c, "second.conf",
 					      "[qmp]\nstats_interval_s = 60\n",
-					      err, sizeof(err)), 0);
+					      err, sizeof(err)),
+			 0);
 	assert_true(c.dry_run);
 	assert_int_equal(c.stats_interval_s, 60);
 	/* The last of two settings wins. */
 	assert_int_equal(parse(&c, "[daemon]\ndry_run = yes\ndry_run = no\n",
-			       err, sizeof(err)), 0);
+			       err, sizeof(err)),
+			 0);
 	assert_false(c.dry_run);
 }
 
 static void test_unknown_key(void **state)
 {
-	EXPECT_ERROR("[daemon]\ndry_run = yes\nfoo = 1\n",
-		     "test.conf", ":3:", "[daemon]", "foo", "unknown key");
+	EXPECT_ERROR("[daemon]\ndry_run = yes\nfoo = 1\n", "test.conf",
+		     ":3:", "[daemon]", "foo", "unknown key");
 	/* A key in the wrong section is unknown there. */
 	EXPECT_ERROR("[daemon]\ncommand_timeout_ms = 100\n",
-		     "test.conf:2:", "[daemon]", "command_timeout_ms", "unknown key");
+		     "test.conf:2:", "[daemon]", "command_timeout_ms",
+		     "unknown key");
 	/* Names are case-sensitive. */
 	EXPECT_ERROR("[daemon]\nDry_Run = yes\n", "test.conf:2:", "Dry_Run");
 	/* Unknown sections, and keys before any section. */
 	EXPECT_ERROR("[bogus]\nkey = 1\n", "test.conf:2:", "[bogus]", "key",
 		     "unknown key");
-	EXPECT_ERROR("dry_run = yes\n", "test.conf:1:", "dry_run", "unknown key");
+	EXPECT_ERROR("dry_run = yes\n", "test.conf:1:", "dry_run",
+		     "unknown key");
 	/* [cluster] without a name is not a cluster section. */
-	EXPECT_ERROR("[cluster]\nrest_urls = http://a:8008\n", "test.conf:2:",
-		     "[cluster]", "rest_urls", "unknown key");
+	EXPECT_ERROR("[cluster]\nrest_urls = http://a:8008\n",
+		     "test.conf:2:", "[cluster]", "rest_urls", "unknown key");
 	/* Only the first error is reported. */
 	EXPECT_ERROR("[daemon]\nfoo = 1\nbar = 2\n", "test.conf:2:", "foo");
 }
@@ -233,14 +246,15 @@ static void test_bool(void **state)
 		const char *text;
 		bool value;
 	} ok[] = {
-		{"1", true},     {"yes", true},   {"true", true},   {"on", true},
-		{"YES", true},   {"True", true},  {"0", false},     {"no", false},
-		{"false", false}, {"off", false}, {"OFF", false},   {"No", false},
+	    {"1", true},      {"yes", true},  {"true", true}, {"on", true},
+	    {"YES", true},    {"True", true}, {"0", false},   {"no", false},
+	    {"false", false}, {"off", false}, {"OFF", false}, {"No", false},
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		struct bd_conf c;
 		char text[64], err[256];
-		snprintf(text, sizeof(text), "[daemon]\ndry_run = %s\n", ok[i].text);
+		snprintf(text, sizeof(text), "[daemon]\ndry_run = %s\n",
+			 ok[i].text);
 		assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
 		assert_int_equal(c.dry_run, ok[i].value);
 	}
@@ -258,21 +272,24 @@ static void test_log_level(void **state)
 		const char *text;
 		int level;
 	} ok[] = {
-		{"error", LOG_ERR},     {"err", LOG_ERR},       {"warning", LOG_WARNING},
-		{"warn", LOG_WARNING},  {"notice", LOG_NOTICE}, {"info", LOG_INFO},
-		{"debug", LOG_DEBUG},   {"7", LOG_DEBUG},       {"3", LOG_ERR},
-		{"crit", LOG_CRIT},
+	    {"error", LOG_ERR},	      {"err", LOG_ERR},
+	    {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
+	    {"notice", LOG_NOTICE},   {"info", LOG_INFO},
+	    {"debug", LOG_DEBUG},     {"7", LOG_DEBUG},
+	    {"3", LOG_ERR},	      {"crit", LOG_CRIT},
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		struct bd_conf c;
 		char text[64], err[256];
-		snprintf(text, sizeof(text), "[daemon]\nlog_level = %s\n", ok[i].text);
+		snprintf(text, sizeof(text), "[daemon]\nlog_level = %s\n",
+			 ok[i].text);
 		assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
 		assert_int_equal(c.log_level, ok[i].level);
 	}
-	EXPECT_ERROR("[daemon]\nlog_level = verbose\n", "test.conf:2:",
-		     "log_level", "not a log level");
-	EXPECT_ERROR("[daemon]\nlog_level = 8\n", "log_level", "not a log level");
+	EXPECT_ERROR("[daemon]\nlog_level = verbose\n",
+		     "test.conf:2:", "log_level", "not a log level");
+	EXPECT_ERROR("[daemon]\nlog_level = 8\n", "log_level",
+		     "not a log level");
 }
 
 static void test_ms_ranges(void **state)
@@ -281,20 +298,20 @@ static void test_ms_ranges(void **state)
 		const char *text;
 		int rc;
 	} cases[] = {
-		{"[daemon]\nrestore_timeout_ms = 100\n", 0},
-		{"[daemon]\nrestore_timeout_ms = 600000\n", 0},
-		{"[daemon]\nrestore_timeout_ms = 99\n", -EINVAL},
-		{"[daemon]\nrestore_timeout_ms = 600001\n", -EINVAL},
-		{"[qmp]\ncommand_timeout_ms = 10\n", 0},
-		{"[qmp]\ncommand_timeout_ms = 9\n", -EINVAL},
-		{"[qmp]\ncommand_timeout_ms = 600001\n", -EINVAL},
-		{"[qmp]\ngreeting_timeout_ms = 10\n", 0},
-		{"[qmp]\ngreeting_timeout_ms = 0\n", -EINVAL},
-		{"[qmp]\nreconnect_max_ms = 100\n", 0},
-		{"[qmp]\nreconnect_max_ms = 3600000\n", 0},
-		{"[qmp]\nreconnect_max_ms = 3600001\n", -EINVAL},
-		{"[qmp]\nstats_interval_s = 3600\n", 0},
-		{"[qmp]\nstats_interval_s = 3601\n", -EINVAL},
+	    {"[daemon]\nrestore_timeout_ms = 100\n", 0},
+	    {"[daemon]\nrestore_timeout_ms = 600000\n", 0},
+	    {"[daemon]\nrestore_timeout_ms = 99\n", -EINVAL},
+	    {"[daemon]\nrestore_timeout_ms = 600001\n", -EINVAL},
+	    {"[qmp]\ncommand_timeout_ms = 10\n", 0},
+	    {"[qmp]\ncommand_timeout_ms = 9\n", -EINVAL},
+	    {"[qmp]\ncommand_timeout_ms = 600001\n", -EINVAL},
+	    {"[qmp]\ngreeting_timeout_ms = 10\n", 0},
+	    {"[qmp]\ngreeting_timeout_ms = 0\n", -EINVAL},
+	    {"[qmp]\nreconnect_max_ms = 100\n", 0},
+	    {"[qmp]\nreconnect_max_ms = 3600000\n", 0},
+	    {"[qmp]\nreconnect_max_ms = 3600001\n", -EINVAL},
+	    {"[qmp]\nstats_interval_s = 3600\n", 0},
+	    {"[qmp]\nstats_interval_s = 3601\n", -EINVAL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct bd_conf c;
@@ -305,12 +322,14 @@ static void test_ms_ranges(void **state)
 		if (rc)
 			assert_non_null(strstr(err, "out of range"));
 	}
-	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = 99\n", "test.conf:2:",
-		     "[daemon]", "restore_timeout_ms", "'99' is out of range");
+	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = 99\n",
+		     "test.conf:2:", "[daemon]", "restore_timeout_ms",
+		     "'99' is out of range");
 	/* Milliseconds take no unit, and are whole numbers. */
-	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = 10s\n", "restore_timeout_ms",
+	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = 10s\n",
+		     "restore_timeout_ms", "not a whole number");
+	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = -5\n",
 		     "not a whole number");
-	EXPECT_ERROR("[daemon]\nrestore_timeout_ms = -5\n", "not a whole number");
 	EXPECT_ERROR("[qmp]\ncommand_timeout_ms = 1.5\n", "not a whole number");
 	EXPECT_ERROR("[qmp]\nstats_interval_s = 99999999999999999999999\n",
 		     "stats_interval_s", "out of range");
@@ -318,12 +337,15 @@ static void test_ms_ranges(void **state)
 
 static void test_paths(void **state)
 {
-	EXPECT_ERROR("[daemon]\nstate_dir = var/lib/balloond\n", "test.conf:2:",
-		     "[daemon]", "state_dir", "'var/lib/balloond' is not an absolute path");
-	EXPECT_ERROR("[daemon]\ncontrol_socket = control.sock\n", "control_socket",
+	EXPECT_ERROR("[daemon]\nstate_dir = var/lib/balloond\n",
+		     "test.conf:2:", "[daemon]", "state_dir",
+		     "'var/lib/balloond' is not an absolute path");
+	EXPECT_ERROR("[daemon]\ncontrol_socket = control.sock\n",
+		     "control_socket", "not an absolute path");
+	EXPECT_ERROR("[daemon]\nproc_root = ./proc\n", "proc_root",
 		     "not an absolute path");
-	EXPECT_ERROR("[daemon]\nproc_root = ./proc\n", "proc_root", "not an absolute path");
-	EXPECT_ERROR("[daemon]\nsys_root =\n", "sys_root", "not an absolute path");
+	EXPECT_ERROR("[daemon]\nsys_root =\n", "sys_root",
+		     "not an absolute path");
 
 	/* A socket path must fit in sun_path (107 characters and the NUL). */
 	char text[256], path[120];
@@ -338,14 +360,16 @@ static void test_paths(void **state)
 	path[107] = 'a';
 	path[108] = '\0';
 	snprintf(text, sizeof(text), "[daemon]\ncontrol_socket = %s\n", path);
-	expect_error(text, (const char *const[]){"control_socket", "too long", NULL});
+	expect_error(text,
+		     (const char *const[]){"control_socket", "too long", NULL});
 
 	/* control_group is a plain string of at most 63 characters. */
 	char group[80];
 	memset(group, 'g', 64);
 	group[64] = '\0';
 	snprintf(text, sizeof(text), "[daemon]\ncontrol_group = %s\n", group);
-	expect_error(text, (const char *const[]){"control_group", "too long", NULL});
+	expect_error(text,
+		     (const char *const[]){"control_group", "too long", NULL});
 	group[63] = '\0';
 	snprintf(text, sizeof(text), "[daemon]\ncontrol_group = %s\n", group);
 	assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
@@ -356,20 +380,28 @@ static void test_sizes(void **state)
 {
 	struct bd_conf c;
 	char err[256];
-	assert_int_equal(parse(&c, "[qmp]\nmax_message_bytes = 4096\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[qmp]\nmax_message_bytes = 4096\n", err, sizeof(err)),
+	    0);
 	assert_int_equal(c.qmp_max_message_bytes, 4096);
-	assert_int_equal(parse(&c, "[qmp]\nmax_message_bytes = 64MiB\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[qmp]\nmax_message_bytes = 64MiB\n", err, sizeof(err)),
+	    0);
 	assert_int_equal(c.qmp_max_message_bytes, 64 * MiB);
-	assert_int_equal(parse(&c, "[policy]\nshrink_step = 0\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[policy]\nshrink_step = 0\n", err, sizeof(err)), 0);
 	assert_int_equal(c.shrink_step_bytes, 0);
-	assert_int_equal(parse(&c, "[policy]\nshrink_step = 1 G\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[policy]\nshrink_step = 1 G\n", err, sizeof(err)), 0);
 	assert_int_equal(c.shrink_step_bytes, 1024 * MiB);
 
-	EXPECT_ERROR("[qmp]\nmax_message_bytes = 12Q\n", "test.conf:2:", "[qmp]",
-		     "max_message_bytes", "'12Q' is not a size");
-	EXPECT_ERROR("[policy]\nshrink_step = 1.5G\n", "[policy]", "shrink_step",
+	EXPECT_ERROR("[qmp]\nmax_message_bytes = 12Q\n",
+		     "test.conf:2:", "[qmp]", "max_message_bytes",
+		     "'12Q' is not a size");
+	EXPECT_ERROR("[policy]\nshrink_step = 1.5G\n", "[policy]",
+		     "shrink_step", "not a size");
+	EXPECT_ERROR("[policy]\nshrink_step = -1G\n", "shrink_step",
 		     "not a size");
-	EXPECT_ERROR("[policy]\nshrink_step = -1G\n", "shrink_step", "not a size");
 	EXPECT_ERROR("[qmp]\nmax_message_bytes = 4095\n", "max_message_bytes",
 		     "out of range");
 	EXPECT_ERROR("[qmp]\nmax_message_bytes = 65M\n", "max_message_bytes",
@@ -382,14 +414,15 @@ static void test_clusters(void **state)
 {
 	struct bd_conf c;
 	char err[256];
-	int rc = parse(&c,
-		       "[cluster pg1]\n"
-		       "rest_urls = http://127.0.0.1:8008 http://127.0.0.1:8009\n"
-		       "[cluster   spaced]\n"
-		       "rest_urls = http://127.0.0.1:8010\n"
-		       "[cluster pg1]\n" /* the same section again: same cluster */
-		       "rest_urls = http://127.0.0.1:8011\n",
-		       err, sizeof(err));
+	int rc =
+	    parse(&c,
+		  "[cluster pg1]\n"
+		  "rest_urls = http://127.0.0.1:8008 http://127.0.0.1:8009\n"
+		  "[cluster   spaced]\n"
+		  "rest_urls = http://127.0.0.1:8010\n"
+		  "[cluster pg1]\n" /* the same section again: same cluster */
+		  "rest_urls = http://127.0.0.1:8011\n",
+		  err, sizeof(err));
 	if (rc)
 		fail_msg("%s", err);
 	assert_int_equal(c.n_clusters, 2);
@@ -400,8 +433,8 @@ static void test_clusters(void **state)
 
 	EXPECT_ERROR("[cluster pg1]\nrest_urls = http://a:8008\nurl = x\n",
 		     "test.conf:3:", "[cluster pg1]", "url", "unknown key");
-	EXPECT_ERROR("[cluster ]\nrest_urls = http://a:8008\n", "test.conf:2:",
-		     "cluster name must be 1 to 63 characters");
+	EXPECT_ERROR("[cluster ]\nrest_urls = http://a:8008\n",
+		     "test.conf:2:", "cluster name must be 1 to 63 characters");
 
 	/* inih keeps 49 characters of a section name (MAX_SECTION 50), so
 	 * "cluster " leaves 41 for the name: the longest that works. */
@@ -421,22 +454,24 @@ static void test_too_many_clusters(void **state)
 	assert_non_null(text);
 	size_t off = 0;
 	for (int i = 0; i < BD_MAX_CLUSTERS; i++)
-		off += (size_t)snprintf(text + off, size - off,
-					"[cluster c%d]\nrest_urls = http://h%d:8008\n",
-					i, i);
+		off += (size_t)snprintf(
+		    text + off, size - off,
+		    "[cluster c%d]\nrest_urls = http://h%d:8008\n", i, i);
 	struct bd_conf c;
 	char err[256];
 	assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
 	assert_int_equal(c.n_clusters, BD_MAX_CLUSTERS);
-	snprintf(text + off, size - off, "[cluster one-too-many]\nrest_urls = x\n");
-	expect_error(text, (const char *const[]){"too many [cluster] sections", NULL});
+	snprintf(text + off, size - off,
+		 "[cluster one-too-many]\nrest_urls = x\n");
+	expect_error(
+	    text, (const char *const[]){"too many [cluster] sections", NULL});
 	free(text);
 }
 
 static void test_syntax_error(void **state)
 {
-	EXPECT_ERROR("[daemon]\ndry_run = yes\nthis is not ini\n", "test.conf:3:",
-		     "syntax error");
+	EXPECT_ERROR("[daemon]\ndry_run = yes\nthis is not ini\n",
+		     "test.conf:3:", "syntax error");
 	EXPECT_ERROR("[daemon\n", "test.conf:1:", "syntax error");
 }
 
@@ -506,7 +541,8 @@ static void test_load_missing(void **state)
 	assert_string_equal(err, "");
 	assert_conf_equal(&c, &d);
 	/* ...one named with --config may not. */
-	assert_int_equal(bd_conf_load(&c, path, true, err, sizeof(err)), -ENOENT);
+	assert_int_equal(bd_conf_load(&c, path, true, err, sizeof(err)),
+			 -ENOENT);
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "No such file"));
 }
@@ -539,7 +575,8 @@ static void test_load_file(void **state)
 	/* Errors name the real file and line. */
 	write_file(path, "[qmp]\n\nstats_interval_s = often\n");
 	bd_conf_defaults(&c);
-	assert_int_equal(bd_conf_load(&c, path, false, err, sizeof(err)), -EINVAL);
+	assert_int_equal(bd_conf_load(&c, path, false, err, sizeof(err)),
+			 -EINVAL);
 	char want[4300];
 	snprintf(want, sizeof(want), "%s:3: [qmp] stats_interval_s:", path);
 	if (!strstr(err, want))
@@ -549,24 +586,27 @@ static void test_load_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_empty_text),
-		cmocka_unit_test(test_every_key),
-		cmocka_unit_test(test_ini_syntax),
-		cmocka_unit_test(test_overlays_current_values),
-		cmocka_unit_test(test_unknown_key),
-		cmocka_unit_test(test_bool),
-		cmocka_unit_test(test_log_level),
-		cmocka_unit_test(test_ms_ranges),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_clusters),
-		cmocka_unit_test(test_too_many_clusters),
-		cmocka_unit_test(test_syntax_error),
-		cmocka_unit_test(test_long_line_not_truncated),
-		cmocka_unit_test_setup_teardown(test_load_missing, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_load_empty_file, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_load_file, make_dir, remove_dir),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_empty_text),
+	    cmocka_unit_test(test_every_key),
+	    cmocka_unit_test(test_ini_syntax),
+	    cmocka_unit_test(test_overlays_current_values),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_bool),
+	    cmocka_unit_test(test_log_level),
+	    cmocka_unit_test(test_ms_ranges),
+	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_clusters),
+	    cmocka_unit_test(test_too_many_clusters),
+	    cmocka_unit_test(test_syntax_error),
+	    cmocka_unit_test(test_long_line_not_truncated),
+	    cmocka_unit_test_setup_teardown(test_load_missing, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_load_empty_file, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_load_file, make_dir,
+					    remove_dir),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

@@ -39,13 +39,14 @@ static void feed_all(struct qmp_framer *f, const char *s, size_t chunk,
 	size_t n = strlen(s);
 	for (size_t off = 0; off < n; off += chunk) {
 		size_t take = n - off < chunk ? n - off : chunk;
-		assert_int_equal(qmp_framer_feed(f, s + off, take, collect, l), 0);
+		assert_int_equal(qmp_framer_feed(f, s + off, take, collect, l),
+				 0);
 	}
 }
 
 static const char stream[] =
-	"{\"QMP\": {}}\r\n{\"return\": {}, \"id\": 1}\r\n\r\n"
-	"{\"event\": \"X\"}\n{\"return\": 3}\r\n";
+    "{\"QMP\": {}}\r\n{\"return\": {}, \"id\": 1}\r\n\r\n"
+    "{\"event\": \"X\"}\n{\"return\": 3}\r\n";
 
 static void check_stream(size_t chunk)
 {
@@ -63,8 +64,14 @@ static void check_stream(size_t chunk)
 	qmp_framer_free(&f);
 }
 
-static void test_whole(void **state) { check_stream(sizeof(stream)); }
-static void test_byte_at_a_time(void **state) { check_stream(1); }
+static void test_whole(void **state)
+{
+	check_stream(sizeof(stream));
+}
+static void test_byte_at_a_time(void **state)
+{
+	check_stream(1);
+}
 static void test_split_reads(void **state)
 {
 	for (size_t chunk = 2; chunk < 20; chunk++)
@@ -78,7 +85,8 @@ static void test_partial_kept(void **state)
 	qmp_framer_init(&f, 1024);
 	assert_int_equal(qmp_framer_feed(&f, "{\"ret", 5, collect, &l), 0);
 	assert_int_equal(l.n, 0);
-	assert_int_equal(qmp_framer_feed(&f, "urn\": 1}\n{", 10, collect, &l), 0);
+	assert_int_equal(qmp_framer_feed(&f, "urn\": 1}\n{", 10, collect, &l),
+			 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.v[0], "{\"return\": 1}");
 	assert_int_equal(f.len, 1);
@@ -131,7 +139,8 @@ static void test_exact_cap(void **state)
 	char longer[11];
 	memset(longer, 'b', 10);
 	longer[10] = '\n';
-	assert_int_equal(qmp_framer_feed(&f, longer, 11, collect, &l), -EMSGSIZE);
+	assert_int_equal(qmp_framer_feed(&f, longer, 11, collect, &l),
+			 -EMSGSIZE);
 	lines_free(&l);
 	qmp_framer_free(&f);
 }
@@ -165,15 +174,15 @@ static void test_callback_stops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole),
-		cmocka_unit_test(test_byte_at_a_time),
-		cmocka_unit_test(test_split_reads),
-		cmocka_unit_test(test_partial_kept),
-		cmocka_unit_test(test_oversize_single_read),
-		cmocka_unit_test(test_oversize_trickle),
-		cmocka_unit_test(test_exact_cap),
-		cmocka_unit_test(test_many_small_messages_with_cap),
-		cmocka_unit_test(test_callback_stops),
+	    cmocka_unit_test(test_whole),
+	    cmocka_unit_test(test_byte_at_a_time),
+	    cmocka_unit_test(test_split_reads),
+	    cmocka_unit_test(test_partial_kept),
+	    cmocka_unit_test(test_oversize_single_read),
+	    cmocka_unit_test(test_oversize_trickle),
+	    cmocka_unit_test(test_exact_cap),
+	    cmocka_unit_test(test_many_small_messages_with_cap),
+	    cmocka_unit_test(test_callback_stops),
 	};
 	return cmocka_run_group_tests_name("framer", tests, NULL, NULL);
 }

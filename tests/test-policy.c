@@ -14,7 +14,7 @@
 
 #include "policy/policy.h"
 
-#define GiB (UINT64_C(1) << 30)
+#define GiB	   (UINT64_C(1) << 30)
 #define MAX_GUESTS 4
 
 /* A guest whose QMP link is up and whose actual size QEMU reported; a
@@ -44,277 +44,401 @@ struct policy_case {
 	struct want_step steps[POLICY_MAX_STEPS];
 };
 
-static const struct policy_case cases[] = {
+static const struct policy_case cases[] =
+    {
 	{
-		.name = "unpinned guest goes to max",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .actual_bytes = 6 * GiB, .set_bytes = 6 * GiB, UP}},
-		.decisions = {{8 * GiB, "at max"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "unpinned guest goes to max",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 6 * GiB,
+			.set_bytes = 6 * GiB,
+			UP}},
+	    .decisions = {{8 * GiB, "at max"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "at max and acknowledged: nothing to send",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 8 * GiB,
-			    .actual_bytes = 8 * GiB, .set_bytes = 8 * GiB, UP}},
-		.decisions = {{8 * GiB, "at max"}},
+	    .name = "at max and acknowledged: nothing to send",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 8 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			UP}},
+	    .decisions = {{8 * GiB, "at max"}},
 	},
 	{
-		.name = "target not known on this link: sent again",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 8 * GiB,
-			    .actual_bytes = 8 * GiB, .set_bytes = 0, UP}},
-		.decisions = {{8 * GiB, "at max"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "target not known on this link: sent again",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 8 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 0,
+			UP}},
+	    .decisions = {{8 * GiB, "at max"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "pinned within bounds: the pin (a shrink alone is step 0)",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, UP}},
-		.decisions = {{4 * GiB, "pinned by balloonctl set"}},
-		.n_actions = 1,
-		.actions = {{0, 4 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "pinned within bounds: the pin (a shrink alone is step 0)",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			UP}},
+	    .decisions = {{4 * GiB, "pinned by balloonctl set"}},
+	    .n_actions = 1,
+	    .actions = {{0, 4 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "pin below min is clamped to min",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 1 * GiB, .actual_bytes = 2 * GiB,
-			    .set_bytes = 2 * GiB, UP}},
-		.decisions = {{2 * GiB, "pinned"}},
+	    .name = "pin below min is clamped to min",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 1 * GiB,
+			.actual_bytes = 2 * GiB,
+			.set_bytes = 2 * GiB,
+			UP}},
+	    .decisions = {{2 * GiB, "pinned"}},
 	},
 	{
-		.name = "pin above max is clamped to max",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 16 * GiB, .actual_bytes = 4 * GiB,
-			    .set_bytes = 4 * GiB, UP}},
-		.decisions = {{8 * GiB, "pinned"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "pin above max is clamped to max",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 16 * GiB,
+			.actual_bytes = 4 * GiB,
+			.set_bytes = 4 * GiB,
+			UP}},
+	    .decisions = {{8 * GiB, "pinned"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "link down: left alone",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 8 * GiB,
-			    .actual_known = true, .link_up = false}},
-		.decisions = {{0, "QMP link down"}},
+	    .name = "link down: left alone",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 8 * GiB,
+			.actual_known = true,
+			.link_up = false}},
+	    .decisions = {{0, "QMP link down"}},
 	},
 	{
-		.name = "actual unknown: left alone",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .actual_bytes = 0, .link_up = true,
-			    .actual_known = false}},
-		.decisions = {{0, "actual size"}},
+	    .name = "actual unknown: left alone",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 0,
+			.link_up = true,
+			.actual_known = false}},
+	    .decisions = {{0, "actual size"}},
 	},
 	{
-		.name = "pinned Patroni member with unknown role: max",
-		.n = 1,
-		.guests = {{.name = "pg-a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, .role = POLICY_ROLE_UNKNOWN, UP}},
-		.decisions = {{8 * GiB, "may be the Patroni leader"}},
+	    .name = "pinned Patroni member with unknown role: max",
+	    .n = 1,
+	    .guests = {{.name = "pg-a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			.role = POLICY_ROLE_UNKNOWN,
+			UP}},
+	    .decisions = {{8 * GiB, "may be the Patroni leader"}},
 	},
 	{
-		.name = "pinned leader grows back to max",
-		.n = 1,
-		.guests = {{.name = "pg-a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 4 * GiB,
-			    .set_bytes = 4 * GiB, .role = POLICY_ROLE_LEADER, UP}},
-		.decisions = {{8 * GiB, "may be the Patroni leader"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "pinned leader grows back to max",
+	    .n = 1,
+	    .guests = {{.name = "pg-a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 4 * GiB,
+			.set_bytes = 4 * GiB,
+			.role = POLICY_ROLE_LEADER,
+			UP}},
+	    .decisions = {{8 * GiB, "may be the Patroni leader"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "replica not confirmed by Patroni REST: max",
-		.n = 1,
-		.guests = {{.name = "pg-b", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, .role = POLICY_ROLE_REPLICA,
-			    .replica_confirmed = false, UP}},
-		.decisions = {{8 * GiB, "may be the Patroni leader"}},
+	    .name = "replica not confirmed by Patroni REST: max",
+	    .n = 1,
+	    .guests = {{.name = "pg-b",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			.role = POLICY_ROLE_REPLICA,
+			.replica_confirmed = false,
+			UP}},
+	    .decisions = {{8 * GiB, "may be the Patroni leader"}},
 	},
 	{
-		.name = "cluster not defined in the config: max, with that reason",
-		.n = 1,
-		.guests = {{.name = "pg-b", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 4 * GiB,
-			    .set_bytes = 4 * GiB, .role = POLICY_ROLE_REPLICA,
-			    .replica_confirmed = true, .link_up = true,
-			    .actual_known = true, .cluster_defined = false}},
-		.decisions = {{8 * GiB, "cluster not defined"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "cluster not defined in the config: max, with that reason",
+	    .n = 1,
+	    .guests = {{.name = "pg-b",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 4 * GiB,
+			.set_bytes = 4 * GiB,
+			.role = POLICY_ROLE_REPLICA,
+			.replica_confirmed = true,
+			.link_up = true,
+			.actual_known = true,
+			.cluster_defined = false}},
+	    .decisions = {{8 * GiB, "cluster not defined"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "confirmed replica pinned below max: the pin",
-		.n = 1,
-		.guests = {{.name = "pg-b", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 4 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, .role = POLICY_ROLE_REPLICA,
-			    .replica_confirmed = true, UP}},
-		.decisions = {{4 * GiB, "pinned by balloonctl set"}},
-		.n_actions = 1,
-		.actions = {{0, 4 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "confirmed replica pinned below max: the pin",
+	    .n = 1,
+	    .guests = {{.name = "pg-b",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 4 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			.role = POLICY_ROLE_REPLICA,
+			.replica_confirmed = true,
+			UP}},
+	    .decisions = {{4 * GiB, "pinned by balloonctl set"}},
+	    .n_actions = 1,
+	    .actions = {{0, 4 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "unpinned Patroni member: max",
-		.n = 1,
-		.guests = {{.name = "pg-c", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .actual_bytes = 8 * GiB, .set_bytes = 8 * GiB,
-			    .role = POLICY_ROLE_UNKNOWN, UP}},
-		.decisions = {{8 * GiB, "at max"}},
+	    .name = "unpinned Patroni member: max",
+	    .n = 1,
+	    .guests = {{.name = "pg-c",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			.role = POLICY_ROLE_UNKNOWN,
+			UP}},
+	    .decisions = {{8 * GiB, "at max"}},
 	},
 	{
-		.name = "grows come in step 0, before shrinks in step 1",
-		.n = 3,
-		.guests = {
-			/* listed first, yet planned last */
-			{.name = "donor", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .pin_bytes = 2 * GiB, .actual_bytes = 8 * GiB,
-			 .set_bytes = 8 * GiB, UP},
-			{.name = "plain", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .actual_bytes = 4 * GiB, .set_bytes = 4 * GiB, UP},
-			{.name = "leader", .max_bytes = 16 * GiB, .min_bytes = 4 * GiB,
-			 .pin_bytes = 4 * GiB, .actual_bytes = 4 * GiB,
-			 .set_bytes = 4 * GiB, .role = POLICY_ROLE_LEADER, UP},
+	    .name = "grows come in step 0, before shrinks in step 1",
+	    .n = 3,
+	    .guests =
+		{
+		    /* listed first, yet planned last */
+		    {.name = "donor",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .pin_bytes = 2 * GiB,
+		     .actual_bytes = 8 * GiB,
+		     .set_bytes = 8 * GiB,
+		     UP},
+		    {.name = "plain",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .actual_bytes = 4 * GiB,
+		     .set_bytes = 4 * GiB,
+		     UP},
+		    {.name = "leader",
+		     .max_bytes = 16 * GiB,
+		     .min_bytes = 4 * GiB,
+		     .pin_bytes = 4 * GiB,
+		     .actual_bytes = 4 * GiB,
+		     .set_bytes = 4 * GiB,
+		     .role = POLICY_ROLE_LEADER,
+		     UP},
 		},
-		.decisions = {{2 * GiB, "pinned"}, {8 * GiB, "at max"},
-			      {16 * GiB, "may be the Patroni leader"}},
-		.n_actions = 3,
-		.actions = {{1, 8 * GiB}, {2, 16 * GiB}, {0, 2 * GiB}},
-		.n_steps = 2,
-		.steps = {{0, 2}, {2, 1}},
+	    .decisions = {{2 * GiB, "pinned"},
+			  {8 * GiB, "at max"},
+			  {16 * GiB, "may be the Patroni leader"}},
+	    .n_actions = 3,
+	    .actions = {{1, 8 * GiB}, {2, 16 * GiB}, {0, 2 * GiB}},
+	    .n_steps = 2,
+	    .steps = {{0, 2}, {2, 1}},
 	},
 	{
-		.name = "set_bytes equal to the decided target: no action",
-		.n = 2,
-		.guests = {
-			{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .pin_bytes = 3 * GiB, .actual_bytes = 5 * GiB, /* moving */
-			 .set_bytes = 3 * GiB, UP},
-			{.name = "b", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .actual_bytes = 7 * GiB, .set_bytes = 8 * GiB, UP},
+	    .name = "set_bytes equal to the decided target: no action",
+	    .n = 2,
+	    .guests =
+		{
+		    {.name = "a",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .pin_bytes = 3 * GiB,
+		     .actual_bytes = 5 * GiB, /* moving */
+		     .set_bytes = 3 * GiB,
+		     UP},
+		    {.name = "b",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .actual_bytes = 7 * GiB,
+		     .set_bytes = 8 * GiB,
+		     UP},
 		},
-		.decisions = {{3 * GiB, "pinned"}, {8 * GiB, "at max"}},
+	    .decisions = {{3 * GiB, "pinned"}, {8 * GiB, "at max"}},
 	},
 	{
-		.name = "shrink_step bounds a shrink",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 2 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, UP}},
-		.shrink_step_bytes = 1 * GiB,
-		.decisions = {{2 * GiB, "pinned"}}, /* the goal... */
-		.n_actions = 1,
-		.actions = {{0, 7 * GiB}}, /* ...one step at a time */
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "shrink_step bounds a shrink",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 2 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			UP}},
+	    .shrink_step_bytes = 1 * GiB,
+	    .decisions = {{2 * GiB, "pinned"}}, /* the goal... */
+	    .n_actions = 1,
+	    .actions = {{0, 7 * GiB}}, /* ...one step at a time */
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "shrink_step larger than the shrink: one step",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 6 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 8 * GiB, UP}},
-		.shrink_step_bytes = 4 * GiB,
-		.decisions = {{6 * GiB, "pinned"}},
-		.n_actions = 1,
-		.actions = {{0, 6 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "shrink_step larger than the shrink: one step",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 6 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 8 * GiB,
+			UP}},
+	    .shrink_step_bytes = 4 * GiB,
+	    .decisions = {{6 * GiB, "pinned"}},
+	    .n_actions = 1,
+	    .actions = {{0, 6 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "bounded step already acknowledged: wait for actual",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .pin_bytes = 2 * GiB, .actual_bytes = 8 * GiB,
-			    .set_bytes = 7 * GiB, UP}},
-		.shrink_step_bytes = 1 * GiB,
-		.decisions = {{2 * GiB, "pinned"}},
+	    .name = "bounded step already acknowledged: wait for actual",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.pin_bytes = 2 * GiB,
+			.actual_bytes = 8 * GiB,
+			.set_bytes = 7 * GiB,
+			UP}},
+	    .shrink_step_bytes = 1 * GiB,
+	    .decisions = {{2 * GiB, "pinned"}},
 	},
 	{
-		.name = "above a lowered max: straight to max, whatever the step",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .actual_bytes = 16 * GiB, .set_bytes = 0, UP}},
-		.shrink_step_bytes = 1 * GiB,
-		.decisions = {{8 * GiB, "at max"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "above a lowered max: straight to max, whatever the step",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 16 * GiB,
+			.set_bytes = 0,
+			UP}},
+	    .shrink_step_bytes = 1 * GiB,
+	    .decisions = {{8 * GiB, "at max"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "shrink_step never bounds a grow",
-		.n = 1,
-		.guests = {{.name = "a", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			    .actual_bytes = 2 * GiB, .set_bytes = 2 * GiB, UP}},
-		.shrink_step_bytes = 1 * GiB,
-		.decisions = {{8 * GiB, "at max"}},
-		.n_actions = 1,
-		.actions = {{0, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .name = "shrink_step never bounds a grow",
+	    .n = 1,
+	    .guests = {{.name = "a",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 2 * GiB,
+			.set_bytes = 2 * GiB,
+			UP}},
+	    .shrink_step_bytes = 1 * GiB,
+	    .decisions = {{8 * GiB, "at max"}},
+	    .n_actions = 1,
+	    .actions = {{0, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "guests left alone do not disturb the others",
-		.n = 3,
-		.guests = {
-			{.name = "down", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .actual_bytes = 2 * GiB, .actual_known = true},
-			{.name = "up", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .actual_bytes = 2 * GiB, .set_bytes = 2 * GiB, UP},
-			{.name = "new", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .link_up = true},
+	    .name = "guests left alone do not disturb the others",
+	    .n = 3,
+	    .guests =
+		{
+		    {.name = "down",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .actual_bytes = 2 * GiB,
+		     .actual_known = true},
+		    {.name = "up",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .actual_bytes = 2 * GiB,
+		     .set_bytes = 2 * GiB,
+		     UP},
+		    {.name = "new",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .link_up = true},
 		},
-		.decisions = {{0, "link down"}, {8 * GiB, "at max"}, {0, "actual"}},
-		.n_actions = 1,
-		.actions = {{1, 8 * GiB}},
-		.n_steps = 1,
-		.steps = {{0, 1}},
+	    .decisions = {{0, "link down"}, {8 * GiB, "at max"}, {0, "actual"}},
+	    .n_actions = 1,
+	    .actions = {{1, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
-		.name = "invalid snapshot: min above max",
-		.n = 2,
-		.guests = {
-			{.name = "ok", .max_bytes = 8 * GiB, .min_bytes = 2 * GiB,
-			 .actual_bytes = 8 * GiB, .set_bytes = 8 * GiB, UP},
-			{.name = "bad", .max_bytes = 2 * GiB, .min_bytes = 4 * GiB,
-			 .actual_bytes = 2 * GiB, UP},
+	    .name = "invalid snapshot: min above max",
+	    .n = 2,
+	    .guests =
+		{
+		    {.name = "ok",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .actual_bytes = 8 * GiB,
+		     .set_bytes = 8 * GiB,
+		     UP},
+		    {.name = "bad",
+		     .max_bytes = 2 * GiB,
+		     .min_bytes = 4 * GiB,
+		     .actual_bytes = 2 * GiB,
+		     UP},
 		},
-		.rc = -EINVAL,
+	    .rc = -EINVAL,
 	},
 	{
-		.name = "invalid snapshot: max unknown",
-		.n = 1,
-		.guests = {{.name = "bad", .max_bytes = 0, .min_bytes = 0, UP}},
-		.rc = -EINVAL,
+	    .name = "invalid snapshot: max unknown",
+	    .n = 1,
+	    .guests = {{.name = "bad", .max_bytes = 0, .min_bytes = 0, UP}},
+	    .rc = -EINVAL,
 	},
 	{
-		.name = "empty input",
-		.n = 0,
+	    .name = "empty input",
+	    .n = 0,
 	},
 };
 
@@ -335,10 +459,11 @@ static void check_invariants(const struct policy_case *c,
 		if (!t)
 			continue;
 		if (t < g->min_bytes || t > g->max_bytes)
-			fail_msg("%s: %s's target outside [min, max]", c->name, g->name);
-		if (may_be_leader(g) && t != g->max_bytes)
-			fail_msg("%s: %s may be leader but is not at max", c->name,
+			fail_msg("%s: %s's target outside [min, max]", c->name,
 				 g->name);
+		if (may_be_leader(g) && t != g->max_bytes)
+			fail_msg("%s: %s may be leader but is not at max",
+				 c->name, g->name);
 	}
 	size_t next = 0;
 	for (size_t s = 0; s < plan->n_steps; s++) {
@@ -353,16 +478,19 @@ static void check_invariants(const struct policy_case *c,
 		const struct policy_action *act = &plan->actions[a];
 		assert_true(act->guest < c->n);
 		const struct policy_guest *g = &c->guests[act->guest];
-		if (act->target_bytes < g->min_bytes || act->target_bytes > g->max_bytes)
-			fail_msg("%s: action for %s outside [min, max]", c->name, g->name);
+		if (act->target_bytes < g->min_bytes ||
+		    act->target_bytes > g->max_bytes)
+			fail_msg("%s: action for %s outside [min, max]",
+				 c->name, g->name);
 		if (act->target_bytes == g->set_bytes)
 			fail_msg("%s: action repeats what QEMU has", c->name);
 		/* Bounded steps, except down to max from above it. */
-		if (c->shrink_step_bytes && act->target_bytes < g->actual_bytes &&
+		if (c->shrink_step_bytes &&
+		    act->target_bytes < g->actual_bytes &&
 		    act->target_bytes != g->max_bytes &&
 		    g->actual_bytes - act->target_bytes > c->shrink_step_bytes)
-			fail_msg("%s: shrink of %s larger than shrink_step", c->name,
-				 g->name);
+			fail_msg("%s: shrink of %s larger than shrink_step",
+				 c->name, g->name);
 	}
 }
 
@@ -373,11 +501,12 @@ static void run_case(const struct policy_case *c)
 	/* Stale contents must not leak into the result. */
 	memset(d, 0, sizeof(d));
 	memset(actions, 0xff, sizeof(actions));
-	struct policy_plan plan = {.actions = actions, .n_actions = 99, .n_steps = 3};
+	struct policy_plan plan = {
+	    .actions = actions, .n_actions = 99, .n_steps = 3};
 	struct policy_input in = {
-		.guests = c->guests,
-		.n_guests = c->n,
-		.config = {.shrink_step_bytes = c->shrink_step_bytes},
+	    .guests = c->guests,
+	    .n_guests = c->n,
+	    .config = {.shrink_step_bytes = c->shrink_step_bytes},
 	};
 
 	int rc = policy_decide(&in, d, &plan);
@@ -395,29 +524,34 @@ static void run_case(const struct policy_case *c)
 				 (unsigned long long)w->target_bytes);
 		if (!d[i].reason || !strstr(d[i].reason, w->reason))
 			fail_msg("%s: %s's reason \"%s\" lacks \"%s\"", c->name,
-				 c->guests[i].name, d[i].reason ? d[i].reason : "(null)",
+				 c->guests[i].name,
+				 d[i].reason ? d[i].reason : "(null)",
 				 w->reason);
 	}
 	if (plan.n_actions != c->n_actions)
-		fail_msg("%s: %zu actions, expected %zu", c->name, plan.n_actions,
-			 c->n_actions);
+		fail_msg("%s: %zu actions, expected %zu", c->name,
+			 plan.n_actions, c->n_actions);
 	for (size_t a = 0; a < c->n_actions; a++)
 		if (plan.actions[a].guest != c->actions[a].guest ||
 		    plan.actions[a].target_bytes != c->actions[a].target_bytes)
-			fail_msg("%s: action %zu is guest %zu -> %llu, expected "
-				 "guest %zu -> %llu", c->name, a, plan.actions[a].guest,
-				 (unsigned long long)plan.actions[a].target_bytes,
-				 c->actions[a].guest,
-				 (unsigned long long)c->actions[a].target_bytes);
+			fail_msg(
+			    "%s: action %zu is guest %zu -> %llu, expected "
+			    "guest %zu -> %llu",
+			    c->name, a, plan.actions[a].guest,
+			    (unsigned long long)plan.actions[a].target_bytes,
+			    c->actions[a].guest,
+			    (unsigned long long)c->actions[a].target_bytes);
 	if (plan.n_steps != c->n_steps)
 		fail_msg("%s: %zu steps, expected %zu", c->name, plan.n_steps,
 			 c->n_steps);
 	for (size_t s = 0; s < c->n_steps; s++)
 		if (plan.steps[s].first != c->steps[s].first ||
 		    plan.steps[s].count != c->steps[s].count)
-			fail_msg("%s: step %zu is [%zu, +%zu), expected [%zu, +%zu)",
-				 c->name, s, plan.steps[s].first, plan.steps[s].count,
-				 c->steps[s].first, c->steps[s].count);
+			fail_msg(
+			    "%s: step %zu is [%zu, +%zu), expected [%zu, +%zu)",
+			    c->name, s, plan.steps[s].first,
+			    plan.steps[s].count, c->steps[s].first,
+			    c->steps[s].count);
 	check_invariants(c, d, &plan);
 }
 
@@ -432,7 +566,8 @@ static void test_deterministic(void **state)
 	/* Pure: the same snapshot gives the same plan, every time. */
 	const struct policy_case *c = NULL;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (cases[i].n == 3 && cases[i].rc == 0 && cases[i].n_steps == 2)
+		if (cases[i].n == 3 && cases[i].rc == 0 &&
+		    cases[i].n_steps == 2)
 			c = &cases[i];
 	assert_non_null(c);
 	struct policy_input in = {.guests = c->guests, .n_guests = c->n};
@@ -455,7 +590,8 @@ static void test_deterministic(void **state)
 
 static void test_bad_arguments(void **state)
 {
-	struct policy_guest g = {.name = "a", .max_bytes = GiB, .min_bytes = GiB, UP};
+	struct policy_guest g = {
+	    .name = "a", .max_bytes = GiB, .min_bytes = GiB, UP};
 	struct policy_decision d[1];
 	struct policy_action a[1];
 	struct policy_plan plan = {.actions = a};
@@ -487,10 +623,10 @@ static void test_role_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_role_names),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_role_names),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -68,9 +68,11 @@ static void test_valid_request(void **state)
 	const char *name = NULL;
 	uint64_t bytes = 0;
 	char msg[64];
-	assert_int_equal(bd_param_string(p.req.params, "name", &name, msg, sizeof(msg)), 0);
+	assert_int_equal(
+	    bd_param_string(p.req.params, "name", &name, msg, sizeof(msg)), 0);
 	assert_string_equal(name, "db1");
-	assert_int_equal(bd_param_u64(p.req.params, "bytes", &bytes, msg, sizeof(msg)), 0);
+	assert_int_equal(
+	    bd_param_u64(p.req.params, "bytes", &bytes, msg, sizeof(msg)), 0);
 	assert_true(bytes == UINT64_C(1073741824));
 	json_object_put(p.req.root);
 }
@@ -81,22 +83,24 @@ static void test_every_method(void **state)
 		const char *name;
 		enum bd_method m;
 	} methods[] = {
-		{"register", BD_M_REGISTER}, {"unregister", BD_M_UNREGISTER},
-		{"status", BD_M_STATUS},     {"set", BD_M_SET},
-		{"release", BD_M_RELEASE},   {"role", BD_M_ROLE},
-		{"qmp", BD_M_QMP},           {"monitor", BD_M_MONITOR},
-		{"reload", BD_M_RELOAD},
+	    {"register", BD_M_REGISTER}, {"unregister", BD_M_UNREGISTER},
+	    {"status", BD_M_STATUS},	 {"set", BD_M_SET},
+	    {"release", BD_M_RELEASE},	 {"role", BD_M_ROLE},
+	    {"qmp", BD_M_QMP},		 {"monitor", BD_M_MONITOR},
+	    {"reload", BD_M_RELOAD},
 	};
 	assert_int_equal(sizeof(methods) / sizeof(methods[0]), BD_M_COUNT);
 	for (size_t i = 0; i < BD_M_COUNT; i++) {
 		char line[128];
 		struct parsed p;
-		snprintf(line, sizeof(line), "{\"id\": %zu, \"method\": \"%s\"}", i,
+		snprintf(line, sizeof(line),
+			 "{\"id\": %zu, \"method\": \"%s\"}", i,
 			 methods[i].name);
 		parse(&p, line);
 		assert_null(p.code);
 		assert_int_equal(p.req.method, methods[i].m);
-		assert_string_equal(bd_method_name(methods[i].m), methods[i].name);
+		assert_string_equal(bd_method_name(methods[i].m),
+				    methods[i].name);
 		json_object_put(p.req.root);
 	}
 	assert_string_equal(bd_method_name(BD_M_COUNT), "?");
@@ -126,10 +130,13 @@ static void test_bad_id(void **state)
 {
 	expect_error("{\"method\": \"status\"}", BD_E_INVALID, -1);
 	expect_error("{\"id\": -1, \"method\": \"status\"}", BD_E_INVALID, -1);
-	expect_error("{\"id\": \"7\", \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": \"7\", \"method\": \"status\"}", BD_E_INVALID,
+		     -1);
 	expect_error("{\"id\": 1.5, \"method\": \"status\"}", BD_E_INVALID, -1);
-	expect_error("{\"id\": null, \"method\": \"status\"}", BD_E_INVALID, -1);
-	expect_error("{\"id\": true, \"method\": \"status\"}", BD_E_INVALID, -1);
+	expect_error("{\"id\": null, \"method\": \"status\"}", BD_E_INVALID,
+		     -1);
+	expect_error("{\"id\": true, \"method\": \"status\"}", BD_E_INVALID,
+		     -1);
 
 	struct parsed p;
 	parse(&p, "{\"method\": \"status\"}");
@@ -156,9 +163,11 @@ static void test_trailing_garbage(void **state)
 
 static void test_two_objects(void **state)
 {
-	expect_error("{\"id\": 1, \"method\": \"status\"}{\"id\": 2, \"method\": \"status\"}",
+	expect_error("{\"id\": 1, \"method\": \"status\"}{\"id\": 2, "
+		     "\"method\": \"status\"}",
 		     BD_E_INVALID, -1);
-	expect_error("{\"id\": 1, \"method\": \"status\"} {\"id\": 2, \"method\": \"status\"}",
+	expect_error("{\"id\": 1, \"method\": \"status\"} {\"id\": 2, "
+		     "\"method\": \"status\"}",
 		     BD_E_INVALID, -1);
 }
 
@@ -259,7 +268,8 @@ static void test_greeting(void **state)
 	json_object_put(g);
 
 	/* QEMU's greeting, or anything else, is not balloond. */
-	g = json_tokener_parse("{\"QMP\": {\"version\": {}, \"capabilities\": []}}");
+	g = json_tokener_parse(
+	    "{\"QMP\": {\"version\": {}, \"capabilities\": []}}");
 	assert_int_equal(bd_greeting_check(g, msg, sizeof(msg)), -EPROTO);
 	assert_non_null(strstr(msg, "not balloond"));
 	json_object_put(g);
@@ -281,8 +291,9 @@ static void test_error_shape(void **state)
 	/* The member is there, and it is JSON null. */
 	assert_true(json_object_object_get_ex(e, "id", &id));
 	assert_null(id);
-	assert_string_equal(plain(e), "{\"id\":null,\"error\":{\"code\":"
-				      "\"request-too-long\",\"message\":\"too long\"}}");
+	assert_string_equal(plain(e),
+			    "{\"id\":null,\"error\":{\"code\":"
+			    "\"request-too-long\",\"message\":\"too long\"}}");
 	json_object_put(e);
 
 	e = bd_error_new(42, BD_E_NOT_FOUND, "no guest named 'x'");
@@ -305,7 +316,8 @@ static void test_reply_and_event_shapes(void **state)
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "guest", json_object_new_string("db1"));
 	r = bd_reply_new(4, res);
-	assert_string_equal(plain(r), "{\"id\":4,\"result\":{\"guest\":\"db1\"}}");
+	assert_string_equal(plain(r),
+			    "{\"id\":4,\"result\":{\"guest\":\"db1\"}}");
 	json_object_put(r);
 
 	json_object *ev = bd_event_new("reload", 1700000000000000, NULL);
@@ -321,24 +333,29 @@ static void test_param_types(void **state)
 	int64_t i = 0;
 	uint64_t u = 0;
 	json_object *p = json_tokener_parse(
-		"{\"name\": \"db1\", \"bytes\": 5, \"neg\": -5, \"num\": 7,"
-		" \"dbl\": 1.5, \"str\": \"8G\", \"nul\": null, \"obj\": {},"
-		" \"big\": 9223372036854775807}");
+	    "{\"name\": \"db1\", \"bytes\": 5, \"neg\": -5, \"num\": 7,"
+	    " \"dbl\": 1.5, \"str\": \"8G\", \"nul\": null, \"obj\": {},"
+	    " \"big\": 9223372036854775807}");
 	assert_non_null(p);
 
 	/* Absent and null are both "absent". */
-	assert_int_equal(bd_param_string(p, "missing", &s, msg, sizeof(msg)), -ENOENT);
-	assert_int_equal(bd_param_string(p, "nul", &s, msg, sizeof(msg)), -ENOENT);
-	assert_int_equal(bd_param_i64(p, "missing", &i, msg, sizeof(msg)), -ENOENT);
+	assert_int_equal(bd_param_string(p, "missing", &s, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_int_equal(bd_param_string(p, "nul", &s, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_int_equal(bd_param_i64(p, "missing", &i, msg, sizeof(msg)),
+			 -ENOENT);
 	assert_int_equal(bd_param_u64(p, "nul", &u, msg, sizeof(msg)), -ENOENT);
 
 	/* Wrong types say which field. */
 	msg[0] = '\0';
-	assert_int_equal(bd_param_string(p, "num", &s, msg, sizeof(msg)), -EINVAL);
+	assert_int_equal(bd_param_string(p, "num", &s, msg, sizeof(msg)),
+			 -EINVAL);
 	assert_non_null(strstr(msg, "\"num\""));
 	assert_non_null(strstr(msg, "string"));
 	msg[0] = '\0';
-	assert_int_equal(bd_param_string(p, "obj", &s, msg, sizeof(msg)), -EINVAL);
+	assert_int_equal(bd_param_string(p, "obj", &s, msg, sizeof(msg)),
+			 -EINVAL);
 	assert_non_null(strstr(msg, "\"obj\""));
 	msg[0] = '\0';
 	assert_int_equal(bd_param_i64(p, "str", &i, msg, sizeof(msg)), -EINVAL);
@@ -370,22 +387,22 @@ static void test_param_types(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_request),
-		cmocka_unit_test(test_every_method),
-		cmocka_unit_test(test_absent_params_is_empty_object),
-		cmocka_unit_test(test_surrounding_whitespace),
-		cmocka_unit_test(test_bad_id),
-		cmocka_unit_test(test_not_an_object),
-		cmocka_unit_test(test_trailing_garbage),
-		cmocka_unit_test(test_two_objects),
-		cmocka_unit_test(test_protocol_version),
-		cmocka_unit_test(test_unknown_method),
-		cmocka_unit_test(test_params_not_object),
-		cmocka_unit_test(test_oversize),
-		cmocka_unit_test(test_greeting),
-		cmocka_unit_test(test_error_shape),
-		cmocka_unit_test(test_reply_and_event_shapes),
-		cmocka_unit_test(test_param_types),
+	    cmocka_unit_test(test_valid_request),
+	    cmocka_unit_test(test_every_method),
+	    cmocka_unit_test(test_absent_params_is_empty_object),
+	    cmocka_unit_test(test_surrounding_whitespace),
+	    cmocka_unit_test(test_bad_id),
+	    cmocka_unit_test(test_not_an_object),
+	    cmocka_unit_test(test_trailing_garbage),
+	    cmocka_unit_test(test_two_objects),
+	    cmocka_unit_test(test_protocol_version),
+	    cmocka_unit_test(test_unknown_method),
+	    cmocka_unit_test(test_params_not_object),
+	    cmocka_unit_test(test_oversize),
+	    cmocka_unit_test(test_greeting),
+	    cmocka_unit_test(test_error_shape),
+	    cmocka_unit_test(test_reply_and_event_shapes),
+	    cmocka_unit_test(test_param_types),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

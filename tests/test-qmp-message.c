@@ -19,7 +19,12 @@ static void test_greeting_qemu72(void **state)
 {
 	struct qmp_message m;
 	struct qmp_greeting g;
-	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"Debian 1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}", &m), 0);
+	assert_int_equal(
+	    parse("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+		  "\"minor\": 2, \"major\": 7}, \"package\": \"Debian "
+		  "1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}",
+		  &m),
+	    0);
 	assert_int_equal(m.kind, QMP_MSG_GREETING);
 	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
 	assert_int_equal(g.major, 7);
@@ -35,7 +40,10 @@ static void test_greeting_minimal(void **state)
 	/* No package, no capabilities: still a greeting. */
 	struct qmp_message m;
 	struct qmp_greeting g;
-	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"major\": 9, \"minor\": 1, \"micro\": 2}}}}", &m), 0);
+	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"major\": "
+			       "9, \"minor\": 1, \"micro\": 2}}}}",
+			       &m),
+			 0);
 	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
 	assert_int_equal(g.major, 9);
 	assert_string_equal(g.package, "");
@@ -56,7 +64,8 @@ static void test_greeting_without_version(void **state)
 static void test_return_with_id(void **state)
 {
 	struct qmp_message m;
-	assert_int_equal(parse("{\"return\": {\"actual\": 268435456}, \"id\": 7}", &m), 0);
+	assert_int_equal(
+	    parse("{\"return\": {\"actual\": 268435456}, \"id\": 7}", &m), 0);
 	assert_int_equal(m.kind, QMP_MSG_RETURN);
 	assert_true(m.has_id);
 	assert_int_equal(m.id, 7);
@@ -79,10 +88,15 @@ static void test_return_without_id(void **state)
 static void test_error_reply(void **state)
 {
 	struct qmp_message m;
-	assert_int_equal(parse("{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has been activated\"}, \"id\": 3}", &m), 0);
+	assert_int_equal(
+	    parse("{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No "
+		  "balloon device has been activated\"}, \"id\": 3}",
+		  &m),
+	    0);
 	assert_int_equal(m.kind, QMP_MSG_ERROR);
 	assert_string_equal(m.error_class, "DeviceNotActive");
-	assert_string_equal(m.error_desc, "No balloon device has been activated");
+	assert_string_equal(m.error_desc,
+			    "No balloon device has been activated");
 	assert_int_equal(m.id, 3);
 	json_object_put(m.root);
 }
@@ -93,13 +107,19 @@ static void test_error_reply_sparse(void **state)
 	assert_int_equal(parse("{\"error\": {}, \"id\": 1}", &m), 0);
 	assert_string_equal(m.error_class, "GenericError");
 	json_object_put(m.root);
-	assert_int_equal(parse("{\"error\": \"boom\", \"id\": 1}", &m), QMP_ERR_PROTOCOL);
+	assert_int_equal(parse("{\"error\": \"boom\", \"id\": 1}", &m),
+			 QMP_ERR_PROTOCOL);
 }
 
 static void test_event(void **state)
 {
 	struct qmp_message m;
-	assert_int_equal(parse("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 134217728}}", &m), 0);
+	assert_int_equal(
+	    parse("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": "
+		  "123456}, \"event\": \"BALLOON_CHANGE\", \"data\": "
+		  "{\"actual\": 134217728}}",
+		  &m),
+	    0);
 	assert_int_equal(m.kind, QMP_MSG_EVENT);
 	assert_string_equal(m.event, "BALLOON_CHANGE");
 	assert_int_equal(m.timestamp_us, 1700000000123456LL);
@@ -110,7 +130,11 @@ static void test_event(void **state)
 static void test_event_bad_timestamp(void **state)
 {
 	struct qmp_message m;
-	assert_int_equal(parse("{\"timestamp\": {\"seconds\": -5, \"microseconds\": 99999999}, \"event\": \"RESET\"}", &m), 0);
+	assert_int_equal(
+	    parse("{\"timestamp\": {\"seconds\": -5, \"microseconds\": "
+		  "99999999}, \"event\": \"RESET\"}",
+		  &m),
+	    0);
 	assert_int_equal(m.timestamp_us, 0);
 	assert_null(m.event_data);
 	json_object_put(m.root);
@@ -119,17 +143,17 @@ static void test_event_bad_timestamp(void **state)
 static void test_refused(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"not json",
-		"[1, 2, 3]",
-		"42",
-		"\"string\"",
-		"{\"return\": {}",  /* truncated */
-		"{\"return\": {}} {\"return\": {}}", /* two in one line */
-		"{\"something\": 1}",
-		"{\"QMP\": 5}",
-		"{\"event\": 5}",
-		"\xff\xfe",
+	    "",
+	    "not json",
+	    "[1, 2, 3]",
+	    "42",
+	    "\"string\"",
+	    "{\"return\": {}",			 /* truncated */
+	    "{\"return\": {}} {\"return\": {}}", /* two in one line */
+	    "{\"something\": 1}",
+	    "{\"QMP\": 5}",
+	    "{\"event\": 5}",
+	    "\xff\xfe",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct qmp_message m;
@@ -148,9 +172,11 @@ static void test_trailing_space_ok(void **state)
 static void test_guest_stats(void **state)
 {
 	json_object *ret = json_tokener_parse(
-		"{\"stats\": {\"stat-free-memory\": 100, \"stat-available-memory\": 200,"
-		" \"stat-disk-caches\": 18446744073709551615, \"stat-total-memory\": 400,"
-		" \"stat-swap-in\": -1}, \"last-update\": 1700000000}");
+	    "{\"stats\": {\"stat-free-memory\": 100, "
+	    "\"stat-available-memory\": 200,"
+	    " \"stat-disk-caches\": 18446744073709551615, "
+	    "\"stat-total-memory\": 400,"
+	    " \"stat-swap-in\": -1}, \"last-update\": 1700000000}");
 	struct qmp_guest_stats st;
 	assert_int_equal(qmp_guest_stats_parse(ret, &st), 0);
 	assert_int_equal(st.free_bytes, 100);
@@ -161,7 +187,8 @@ static void test_guest_stats(void **state)
 	json_object_put(ret);
 
 	/* Before the guest answers: all -1, last-update 0. */
-	ret = json_tokener_parse("{\"stats\": {\"stat-free-memory\": -1}, \"last-update\": 0}");
+	ret = json_tokener_parse(
+	    "{\"stats\": {\"stat-free-memory\": -1}, \"last-update\": 0}");
 	assert_int_equal(qmp_guest_stats_parse(ret, &st), 0);
 	assert_true(st.free_bytes == UINT64_MAX);
 	assert_true(st.total_bytes == UINT64_MAX);
@@ -185,19 +212,19 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_greeting_qemu72),
-		cmocka_unit_test(test_greeting_minimal),
-		cmocka_unit_test(test_greeting_without_version),
-		cmocka_unit_test(test_return_with_id),
-		cmocka_unit_test(test_return_without_id),
-		cmocka_unit_test(test_error_reply),
-		cmocka_unit_test(test_error_reply_sparse),
-		cmocka_unit_test(test_event),
-		cmocka_unit_test(test_event_bad_timestamp),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_trailing_space_ok),
-		cmocka_unit_test(test_guest_stats),
-		cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_greeting_qemu72),
+	    cmocka_unit_test(test_greeting_minimal),
+	    cmocka_unit_test(test_greeting_without_version),
+	    cmocka_unit_test(test_return_with_id),
+	    cmocka_unit_test(test_return_without_id),
+	    cmocka_unit_test(test_error_reply),
+	    cmocka_unit_test(test_error_reply_sparse),
+	    cmocka_unit_test(test_event),
+	    cmocka_unit_test(test_event_bad_timestamp),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_trailing_space_ok),
+	    cmocka_unit_test(test_guest_stats),
+	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests_name("qmp-message", tests, NULL, NULL);
 }

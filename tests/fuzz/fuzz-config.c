@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	bd_conf_defaults(&conf);
-	if (bd_conf_parse_string(&conf, "fuzz.conf", text, err, sizeof(err)) == 0) {
+	if (bd_conf_parse_string(&conf, "fuzz.conf", text, err, sizeof(err)) ==
+	    0) {
 		for (size_t i = 0; i < conf.n_clusters; i++)
 			(void)bd_conf_cluster(&conf, conf.clusters[i].name);
 	}

@@ -21,14 +21,16 @@ static void one_line(const char *line, size_t len)
 	int64_t id;
 	char msg[256];
 
-	const char *code = bd_request_parse(line, len, &req, &id, msg, sizeof(msg));
+	const char *code =
+	    bd_request_parse(line, len, &req, &id, msg, sizeof(msg));
 	if (!code) {
 		if (bd_spec_parse(req.params, &spec, msg, sizeof(msg)) == 0) {
 			json_object *back = bd_spec_to_json(&spec);
 			json_object_put(back);
 		}
 		const char *s = NULL;
-		if (bd_param_string(req.params, "role", &s, msg, sizeof(msg)) == 0)
+		if (bd_param_string(req.params, "role", &s, msg, sizeof(msg)) ==
+		    0)
 			(void)bd_role_parse(s);
 		uint64_t u;
 		(void)bd_param_u64(req.params, "bytes", &u, msg, sizeof(msg));
