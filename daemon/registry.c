@@ -53,11 +53,22 @@ static const char *check_size(const char *what, uint64_t v, char *msg,
 	return BD_E_RANGE;
 }
 
+/* "min 2 GiB is above max 1 GiB": one wording for every bound. */
+static const char *bound_error(char *msg, size_t msg_len, const char *what,
+			       uint64_t v, const char *relation,
+			       const char *bound_what, uint64_t bound)
+{
+	char a[32], b[32];
+	snprintf(msg, msg_len, "%s %s is %s %s %s", what,
+		 bd_format_size(v, a, sizeof(a)), relation, bound_what,
+		 bd_format_size(bound, b, sizeof(b)));
+	return BD_E_RANGE;
+}
+
 const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 			  char *msg, size_t msg_len)
 {
 	const char *code;
-	char a[32], b[32];
 
 	if (!valid_name(s->name)) {
 		snprintf(msg, msg_len,
@@ -77,30 +88,17 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 	    (code = check_size("replica target", s->replica_target_bytes, msg,
 			       msg_len)))
 		return code;
-	if (s->max_bytes && s->min_bytes > s->max_bytes) {
-		snprintf(msg, msg_len, "min %s is above max %s",
-			 bd_format_size(s->min_bytes, a, sizeof(a)),
-			 bd_format_size(s->max_bytes, b, sizeof(b)));
-		return BD_E_RANGE;
-	}
-	if (s->replica_target_bytes) {
-		if (s->max_bytes && s->replica_target_bytes > s->max_bytes) {
-			snprintf(msg, msg_len,
-				 "replica target %s is above max %s",
-				 bd_format_size(s->replica_target_bytes, a,
-						sizeof(a)),
-				 bd_format_size(s->max_bytes, b, sizeof(b)));
-			return BD_E_RANGE;
-		}
-		if (s->min_bytes && s->replica_target_bytes < s->min_bytes) {
-			snprintf(msg, msg_len,
-				 "replica target %s is below min %s",
-				 bd_format_size(s->replica_target_bytes, a,
-						sizeof(a)),
-				 bd_format_size(s->min_bytes, b, sizeof(b)));
-			return BD_E_RANGE;
-		}
-	}
+	if (s->max_bytes && s->min_bytes > s->max_bytes)
+		return bound_error(msg, msg_len, "min", s->min_bytes, "above",
+				   "max", s->max_bytes);
+	if (s->max_bytes && s->replica_target_bytes > s->max_bytes)
+		return bound_error(msg, msg_len, "replica target",
+				   s->replica_target_bytes, "above", "max",
+				   s->max_bytes);
+	if (s->replica_target_bytes && s->replica_target_bytes < s->min_bytes)
+		return bound_error(msg, msg_len, "replica target",
+				   s->replica_target_bytes, "below", "min",
+				   s->min_bytes);
 	if (!s->cluster[0] != !s->member[0]) {
 		snprintf(msg, msg_len,
 			 "a Patroni guest needs both cluster and "
