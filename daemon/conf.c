@@ -69,8 +69,40 @@ static const struct key {
 struct parse_ctx {
 	struct bd_conf *conf;
 	const char *file;
-	char msg[512]; /* the first error's text; inih gives its line */
+	char msg[512];	  /* the first error's text; inih gives its line */
+	const char *next; /* the reader's position in the text */
+	int line;	  /* lines handed to inih so far */
+	int long_line;	  /* the first line too long for inih, or 0 */
 };
+
+/* Lines go to inih through this reader, for two reasons. Debian's inih
+ * splits lines longer than its 200-byte buffer into pieces, which would
+ * give confusing errors or silently cut a value: such a line is an error
+ * of its own. And inih reads an indented line as the continuation of the
+ * previous value, so "  dry_run = yes" would quietly become part of the
+ * key above it: leading blanks are dropped instead. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_ctx *p = stream;
+	if (!*p->next || p->long_line)
+		return NULL;
+	const char *s = p->next;
+	const char *nl = strchr(s, '\n');
+	size_t len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+	p->next = s + len;
+	p->line++;
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	if (len + 1 > (size_t)num) {
+		p->long_line = p->line;
+		return NULL;
+	}
+	memcpy(str, s, len);
+	str[len] = '\0';
+	return str;
+}
 
 static int fail(struct parse_ctx *p, const char *section, const char *key,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -209,6 +241,13 @@ static int handler(void *user, const char *section, const char *name,
 /* inih returns 0, the line of the first error, or -1/-2 (open, memory). */
 static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 {
+	if (p->long_line) {
+		snprintf(err, err_len,
+			 "%s:%d: line too long (at most 198 "
+			 "characters)",
+			 p->file, p->long_line);
+		return -EINVAL;
+	}
 	if (rc == 0)
 		return 0;
 	if (rc < 0) {
@@ -227,7 +266,9 @@ int bd_conf_parse_string(struct bd_conf *c, const char *name, const char *text,
 {
 	struct parse_ctx p = {.conf = c, .file = name};
 	err[0] = '\0';
-	return finish(&p, ini_parse_string(text, handler, &p), err, err_len);
+	p.next = text;
+	return finish(&p, ini_parse_stream(read_line, &p, handler, &p), err,
+		      err_len);
 }
 
 int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
@@ -250,8 +291,21 @@ int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
 		snprintf(err, err_len, "%s: not a regular file", path);
 		return -EINVAL;
 	}
-	int rc = ini_parse_file(f, handler, &p);
+	/* Small by nature; a config over 1 MiB is not one. */
+	char *text = malloc(1 << 20);
+	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+	bool too_big = text && !feof(f);
 	fclose(f);
+	if (!text || too_big) {
+		free(text);
+		snprintf(err, err_len, "%s: %s", path,
+			 text ? "larger than 1 MiB" : strerror(ENOMEM));
+		return text ? -EFBIG : -ENOMEM;
+	}
+	text[n] = '\0';
+	p.next = text;
+	int rc = ini_parse_stream(read_line, &p, handler, &p);
+	free(text);
 	return finish(&p, rc, err, err_len);
 }
 

@@ -487,10 +487,31 @@ static void test_long_line_not_truncated(void **state)
 	snprintf(text, sizeof(text), "[daemon]\nstate_dir = %s\n", value);
 	struct bd_conf c;
 	int rc = parse(&c, text, err, sizeof(err));
-	if (rc == 0)
-		assert_string_equal(c.state_dir, value);
-	else
-		assert_int_equal(rc, -EINVAL);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err, "test.conf:2: line too long"));
+	/* 198 characters still fit. */
+	value[198 - strlen("state_dir = ")] = '\0';
+	snprintf(text, sizeof(text), "[daemon]\nstate_dir = %s\n", value);
+	rc = parse(&c, text, err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(c.state_dir, value);
+}
+
+static void test_indented_line_is_a_key(void **state)
+{
+	/* inih would read an indented line as the continuation of the value
+	 * above it, silently; balloond reads it as a line of its own. */
+	struct bd_conf c;
+	char err[256] = "";
+	int rc = parse(&c, "[daemon]\ncontrol_group = kvm\n  dry_run = yes\n",
+		       err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(c.control_group, "kvm");
+	assert_true(c.dry_run);
+	EXPECT_ERROR("[daemon]\ncontrol_group = kvm\n   nonsense\n",
+		     "test.conf:3:", "syntax error");
 }
 
 /* A private directory for files. */
@@ -601,6 +622,7 @@ int main(void)
 	    cmocka_unit_test(test_too_many_clusters),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_long_line_not_truncated),
+	    cmocka_unit_test(test_indented_line_is_a_key),
 	    cmocka_unit_test_setup_teardown(test_load_missing, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_load_empty_file, make_dir,
