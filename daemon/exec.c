@@ -286,8 +286,12 @@ static void plan_now(struct bd *bd)
 		bd_err("policy refused the snapshot: %s", strerror(-rc));
 		bd->plan.n_steps = 0;
 	} else {
-		for (size_t i = 0; i < n; i++)
-			bd->plan_guests[i]->reason = dec[i].reason;
+		for (size_t i = 0; i < n; i++) {
+			struct bd_guest *g = bd->plan_guests[i];
+			g->reason = dec[i].reason;
+			if (uv_is_active((uv_handle_t *)&g->retry_timer))
+				g->reason = "waiting to retry a failed command";
+		}
 	}
 	free(pgs);
 	free(dec);
