@@ -50,9 +50,19 @@ print(s.makefile().readline().strip())
 PY
 }
 
+# With VALGRIND=1 (make check VALGRIND=1) the daemon runs under memcheck:
+# any error or leak makes it exit 99, which stop_daemon's callers check.
+DAEMON_WRAP=
+if [ "${VALGRIND:-0}" = 1 ]; then
+	DAEMON_WRAP="valgrind -q --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite,indirect --track-fds=no"
+	echo "# balloond runs under valgrind memcheck"
+fi
+
 # start_daemon [ARGS...]: balloond in the foreground on $SOCK, $STATE.
 start_daemon() {
-	"$BALLOOND" --foreground --log-level debug --control-socket "$SOCK" \
+	# shellcheck disable=SC2086
+	$DAEMON_WRAP "$BALLOOND" --foreground --log-level debug --control-socket "$SOCK" \
 		--state-dir "$STATE" --config "${BALLOOND_CONF:-/dev/null}" "$@" \
 		>>"$T/daemon.log" 2>&1 &
 	DAEMON_PID=$!
