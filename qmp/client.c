@@ -170,17 +170,33 @@ static void write_cb(uv_write_t *req, int status)
 
 static int send_json(qmp_client *c, json_object *msg)
 {
-	size_t len;
+	uv_stream_t *stream = (uv_stream_t *)&c->conn->pipe;
+	size_t len, done = 0;
 	const char *s = json_object_to_json_string_length(
 	    msg, JSON_C_TO_STRING_PLAIN, &len);
-	struct write_req *w = malloc(sizeof(*w) + len + 1);
+
+	/* A command nearly always fits the socket buffer: write it at once
+	 * when nothing is queued before it, which spares libuv a round of
+	 * epoll_ctl per command, and queue only what did not fit. */
+	if (uv_stream_get_write_queue_size(stream) == 0) {
+		uv_buf_t bufs[2] = {uv_buf_init((char *)s, (unsigned)len),
+				    uv_buf_init("\n", 1)};
+		int n = uv_try_write(stream, bufs, 2);
+		if (n >= 0 && (size_t)n == len + 1)
+			return 0;
+		if (n < 0 && n != UV_EAGAIN)
+			return n;
+		done = n > 0 ? (size_t)n : 0;
+	}
+	size_t left = len + 1 - done;
+	struct write_req *w = malloc(sizeof(*w) + left);
 	if (!w)
 		return -ENOMEM;
-	memcpy(w->bytes, s, len);
-	w->bytes[len] = '\n';
-	uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)len + 1);
-	int rc =
-	    uv_write(&w->req, (uv_stream_t *)&c->conn->pipe, &buf, 1, write_cb);
+	if (done < len)
+		memcpy(w->bytes, s + done, len - done);
+	w->bytes[left - 1] = '\n';
+	uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)left);
+	int rc = uv_write(&w->req, stream, &buf, 1, write_cb);
 	if (rc) {
 		free(w);
 		return rc;
