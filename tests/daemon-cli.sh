@@ -162,6 +162,35 @@ expect 0 "unregister" ctl unregister vm0
 expect 1 "unregister twice" ctl unregister vm0
 check "unregistered guest is gone from disk" sh -c "! grep -q '\"vm0\"' '$STATE/guests.json'"
 
+# ---- systemd socket activation: the listening socket comes as fd 3 ----
+stop_daemon TERM
+"${PYTHON3:-python3}" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
+import os, socket, sys
+balloond, path, state, log = sys.argv[1:5]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(16)
+pid = os.fork()
+if pid == 0:
+    os.dup2(s.fileno(), 3)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+    os.execve(balloond, [balloond, "--foreground", "--config", "/dev/null",
+                         "--control-socket", path, "--state-dir", state], env)
+print(pid)
+PY
+act=$(cat "$T/act.pid")
+check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --socket "$T/act.sock" status
+check "its registrations are there" sh -c "'$BALLOONCTL' --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
+kill -TERM "$act"
+# Gone, or a zombie waiting for PID 1 (its parent, python, is gone).
+gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
+check "it exits on SIGTERM" wait_for 20 gone "$act"
+check "and leaves systemd's socket file in place" test -S "$T/act.sock"
+start_daemon
+
 # ---- the spool: registrations made while the daemon is down ----
 stop_daemon
 printf '{"method": "register", "params": {"name": "vm3", "qmp": "%s", "min_bytes": %d}}\n' \
