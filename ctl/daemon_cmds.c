@@ -241,7 +241,14 @@ int ctl_set(const struct ctl_globals *g, int argc, char **argv)
 	json_object *p = name_params(argv[1]);
 	json_object_object_add(p, "bytes",
 			       json_object_new_int64((int64_t)bytes));
-	return call(g, "set", p, NULL);
+	json_object *res = NULL;
+	int code = call(g, "set", p, &res);
+	json_object *w;
+	if (code == 0 && json_object_object_get_ex(res, "warning", &w))
+		ctl_error("warning: %s: %s", argv[1],
+			  json_object_get_string(w));
+	json_object_put(res);
+	return code;
 }
 
 int ctl_release(const struct ctl_globals *g, int argc, char **argv)

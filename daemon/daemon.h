@@ -143,6 +143,8 @@ int bd_link_start(struct bd_guest *g);
 void bd_exec_forget(struct bd_guest *g);
 /* Plan now (coalesced to the end of this loop turn). */
 void bd_replan(struct bd *bd);
+/* The policy's target for one guest as things stand (0: none). */
+struct policy_decision bd_exec_decide(const struct bd_guest *g);
 /* Run a pending replan now rather than on the next loop turn. */
 void bd_replan_now(struct bd *bd);
 void bd_exec_init(struct bd *bd);

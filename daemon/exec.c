@@ -214,6 +214,40 @@ static void start_step(struct bd *bd)
 
 /* ---- planning ---- */
 
+/* What the policy is told about one guest. */
+static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
+			   struct policy_guest *pg)
+{
+	*pg = (struct policy_guest){
+	    .name = g->spec.name,
+	    .max_bytes = g->max_bytes,
+	    .min_bytes = g->min_bytes,
+	    .replica_target_bytes = g->spec.replica_target_bytes,
+	    .pin_bytes = g->spec.pin_bytes,
+	    .actual_bytes = g->actual_bytes,
+	    .set_bytes = g->set_bytes,
+	    .actual_known = g->actual_known,
+	    .link_up =
+		g->link_up && !uv_is_active((uv_handle_t *)&g->retry_timer),
+	    .role = g->role,
+	    .cluster_defined = !g->spec.cluster[0] ||
+			       bd_conf_cluster(&bd->conf, g->spec.cluster),
+	    /* Until the Patroni REST watcher exists, nothing confirms a
+	     * replica: every member stays at max (fail-open). */
+	    .replica_confirmed = false,
+	    .priority = g->spec.priority,
+	};
+}
+
+struct policy_decision bd_exec_decide(const struct bd_guest *g)
+{
+	struct policy_guest pg;
+	if (!g->max_bytes)
+		return (struct policy_decision){0};
+	snapshot_guest(g->bd, g, &pg);
+	return policy_decide_guest(&pg);
+}
+
 static void plan_now(struct bd *bd)
 {
 	size_t n = 0;
@@ -254,24 +288,7 @@ static void plan_now(struct bd *bd)
 						: "bounds not known yet";
 			continue;
 		}
-		pgs[n] = (struct policy_guest){
-		    .name = g->spec.name,
-		    .max_bytes = g->max_bytes,
-		    .min_bytes = g->min_bytes,
-		    .replica_target_bytes = g->spec.replica_target_bytes,
-		    .pin_bytes = g->spec.pin_bytes,
-		    .actual_bytes = g->actual_bytes,
-		    .set_bytes = g->set_bytes,
-		    .actual_known = g->actual_known,
-		    .link_up = g->link_up &&
-			       !uv_is_active((uv_handle_t *)&g->retry_timer),
-		    .role = g->role,
-		    .cluster_defined =
-			!g->spec.cluster[0] ||
-			bd_conf_cluster(&bd->conf, g->spec.cluster),
-		    .replica_confirmed = false,
-		    .priority = g->spec.priority,
-		};
+		snapshot_guest(bd, g, &pgs[n]);
 		bd->plan_guests[n++] = g;
 	}
 	bd->plan_n = n;

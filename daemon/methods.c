@@ -274,6 +274,17 @@ static void m_set(struct req *r)
 	json_object *res = guest_ref(g);
 	json_object_object_add(res, "pin_bytes",
 			       json_object_new_int64((int64_t)bytes));
+	/* Say so when the pin is stored but the policy will not follow it
+	 * (a guest that may be the Patroni leader stays at max). */
+	struct policy_decision d = bd_exec_decide(g);
+	if (d.target_bytes && d.target_bytes != bytes) {
+		char w[256], t[32];
+		snprintf(
+		    w, sizeof(w), "pin stored, but the target stays %s: %s",
+		    bd_format_size(d.target_bytes, t, sizeof(t)), d.reason);
+		json_object_object_add(res, "warning",
+				       json_object_new_string(w));
+	}
 	reply_persisted(r, res);
 }
 

@@ -37,7 +37,7 @@ static bool may_be_leader(const struct policy_guest *g)
 		 g->cluster_defined);
 }
 
-static struct policy_decision decide_one(const struct policy_guest *g)
+struct policy_decision policy_decide_guest(const struct policy_guest *g)
 {
 	struct policy_decision d = {0};
 
@@ -83,7 +83,7 @@ int policy_decide(const struct policy_input *in,
 		const struct policy_guest *g = &in->guests[i];
 		if (g->min_bytes > g->max_bytes || g->max_bytes == 0)
 			return -EINVAL;
-		decisions[i] = decide_one(g);
+		decisions[i] = policy_decide_guest(g);
 	}
 
 	/* Grows first (one step each, all in one plan step), then shrinks,

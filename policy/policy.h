@@ -91,6 +91,9 @@ struct policy_plan {
 	size_t n_steps;
 };
 
+/* One guest's target alone (what policy_decide gives it). */
+struct policy_decision policy_decide_guest(const struct policy_guest *g);
+
 /* Decide. decisions and plan->actions must each hold in->n_guests entries.
  * Returns 0 or -EINVAL. */
 int policy_decide(const struct policy_input *in,

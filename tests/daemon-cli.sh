@@ -74,6 +74,7 @@ err_has "no guest named 'nosuch'"
 expect 2 "set with a bad size" ctl set vm1 lots
 expect 2 "set with missing size" ctl set vm1
 expect 0 "set within bounds" ctl set vm1 192M
+check "no warning when the pin is followed" test ! -s "$T/err"
 check "actual reaches the pinned size" wait_for 10 field_is vm1 actual_bytes $((192 * MiB))
 check "QEMU got exactly one balloon to 192 MiB" test "$(balloons vm1.qmp | grep -c "^$((192 * MiB))$")" = 1
 expect 0 "release" ctl release vm1
@@ -92,6 +93,7 @@ expect 0 "unregister it" ctl unregister vm3
 expect 0 "role change reported" ctl role pg node2 master
 check "role is leader" field_is vm2 role leader
 expect 0 "pin on a leader is stored" ctl set vm2 128M
+err_has "warning: vm2: pin stored, but the target stays 256 MiB: pinned, but may be the Patroni leader"
 check "but a leader is kept at max, and status says why" reason_has vm2 "may be the Patroni leader"
 check "its target stays at max" field_is vm2 target_bytes $((256 * MiB))
 expect 1 "role for an unknown member" ctl role pg nobody replica
