@@ -48,6 +48,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/units.h"
 #include "qmp/qmp.h"
 
 enum {
@@ -192,41 +193,6 @@ static int start_timers(struct drive *d, uv_timer_cb poll_cb,
 
 /* ---- option parsing ---- */
 
-/* SIZE: bytes, or N with K, M or G (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	unsigned shift = 0;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'K':
-	case 'k':
-		shift = 10;
-		break;
-	case 'M':
-	case 'm':
-		shift = 20;
-		break;
-	case 'G':
-	case 'g':
-		shift = 30;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (shift && end[1] != '\0')
-		return -EINVAL;
-	if (v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static int parse_double(const char *s, double *out)
 {
 	char *end;
@@ -310,7 +276,7 @@ static int parse_set(struct drive *d, int argc, char **argv)
 		} else if (!have_target) {
 			v = a;
 			a = "SIZE";
-			rc = parse_size(v, &d->target_bytes);
+			rc = bd_parse_size(v, &d->target_bytes);
 			/* QEMU refuses 0 ("expects a size"). */
 			if (rc == 0 && d->target_bytes == 0)
 				rc = -EINVAL;

@@ -46,6 +46,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "daemon/units.h"
 #include "qmp/framer.h"
 #include "tests/fakeqmp.h"
 
@@ -415,28 +416,6 @@ static void ctl_connection_cb(uv_stream_t *listener, int status)
 
 /* ---- setup ---- */
 
-static int parse_bytes(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	unsigned shift = 0;
-	if (*end == 'K' || *end == 'k')
-		shift = 10;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30;
-	if (shift)
-		end++;
-	if (*end || v == 0 || v > ((uint64_t)INT64_MAX >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 /* Each socket needs a descriptor for listening and one per client: ask
  * for as many as the hard limit allows. */
 static void raise_fd_limit(size_t sockets)
@@ -504,7 +483,7 @@ int main(int argc, char **argv)
 			extra[n_extra++] = optarg;
 			break;
 		case 'm':
-			if (parse_bytes(optarg, &cfg.ram_bytes)) {
+			if (bd_parse_size(optarg, &cfg.ram_bytes)) {
 				fprintf(stderr, "fake-qmp: bad --mem '%s'\n",
 					optarg);
 				goto out;
