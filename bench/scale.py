@@ -70,6 +70,38 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def start_fleet(build, d, n, procs, fake_log, conf):
+    """n fake guests and a balloond (on d/control.sock) that registered
+    them all, pipelined on one connection; returns (daemon, ctl, seconds
+    the registrations took)."""
+    fake = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
+                             "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
+                            + (["--log", fake_log] if fake_log else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(fake)
+    wait_until(lambda: os.path.exists(f"{d}/fake.ctl"), 30, "fake-qmp")
+    sock = f"{d}/control.sock"
+    with open(f"{d}/balloond.conf", "w") as f:
+        f.write(conf)
+    daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
+                               "--log-level", "warning", "--control-socket", sock,
+                               "--state-dir", f"{d}/state"],
+                              stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
+    procs.append(daemon)
+    wait_until(lambda: os.path.exists(sock), 30, "balloond")
+    ctl = Ctl(sock)
+    t0 = time.monotonic()
+    ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
+                                 "min_bytes": 256 * MiB}) for i in range(n)])
+    replies = ctl.read_replies(n)
+    t_reg = time.monotonic() - t0
+    errors = [r for r in replies if "error" in r]
+    if errors:
+        sys.exit(f"{len(errors)} registrations failed: {errors[0]}")
+    wait_until(lambda: ctl.call("status")["result"]["daemon"]["links_up"] == n, 60, "links up")
+    return daemon, ctl, t_reg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -82,33 +114,9 @@ def main():
     d = tempfile.mkdtemp(prefix="balloond-scale.")
     procs = []
     try:
-        fake = subprocess.Popen([f"{a.build}/tests/fake-qmp", "--dir", d, "--count", str(n),
-                                 "--mem", str(1024 * MiB), "--log", f"{d}/fake.log",
-                                 "--control", f"{d}/fake.ctl"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(fake)
-        wait_until(lambda: os.path.exists(f"{d}/fake.ctl"), 30, "fake-qmp")
+        daemon, ctl, t_reg = start_fleet(a.build, d, n, procs, f"{d}/fake.log",
+                                         f"[qmp]\nstats_interval_s = {a.stats_interval}\n")
         sock = f"{d}/control.sock"
-        with open(f"{d}/balloond.conf", "w") as f:
-            f.write(f"[qmp]\nstats_interval_s = {a.stats_interval}\n")
-        daemon = subprocess.Popen([f"{a.build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
-                                   "--log-level", "warning", "--control-socket", sock,
-                                   "--state-dir", f"{d}/state"],
-                                  stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
-        procs.append(daemon)
-        wait_until(lambda: os.path.exists(sock), 30, "balloond")
-        ctl = Ctl(sock)
-
-        # Register every guest in one pipelined burst.
-        t0 = time.monotonic()
-        ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
-                                     "min_bytes": 256 * MiB}) for i in range(n)])
-        replies = ctl.read_replies(n)
-        t_reg = time.monotonic() - t0
-        errors = [r for r in replies if "error" in r]
-        if errors:
-            sys.exit(f"scale: {len(errors)} registrations failed: {errors[0]}")
-        wait_until(lambda: ctl.call("status")["result"]["daemon"]["links_up"] == n, 60, "links up")
 
         rss = rss_kib(daemon.pid)
         # Idle: nothing asked of it. Guest stats are polled every 5 s by

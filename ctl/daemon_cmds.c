@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
-#include "daemon/proto.h"
-#include "daemon/units.h"
+#include "proto/client.h"
+#include "proto/proto.h"
+#include "proto/units.h"
 
 /* Open the socket or print why not. */
 static int open_client(const struct ctl_globals *g, struct ctl_client *c,

@@ -13,7 +13,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "units.h"
+#include "proto/units.h"
 
 void bd_conf_defaults(struct bd_conf *c)
 {
@@ -27,12 +27,18 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .dry_run = false,
 	    .restore_on_exit = true,
 	    .restore_timeout_ms = 10000,
+	    .client_max_queued_bytes = 8 << 20,
 	    .qmp_command_timeout_ms = 5000,
 	    .qmp_greeting_timeout_ms = 5000,
 	    .qmp_reconnect_max_ms = 30000,
 	    .qmp_max_message_bytes = 1024 * 1024,
 	    .stats_interval_s = 5,
 	    .shrink_step_bytes = 0,
+	    /* A 512 MiB TCG guest shrinks by 384 MiB in about 0.8 s
+	     * (FACTS.md); 10 s covers several GiB per step. */
+	    .move_timeout_ms = 10000,
+	    .move_poll_ms = 200,
+	    .move_tolerance_bytes = 8 << 20,
 	};
 }
 
@@ -55,6 +61,8 @@ static const struct key {
     {"daemon", "dry_run", K_BOOL, F(dry_run), 0, 0},
     {"daemon", "restore_on_exit", K_BOOL, F(restore_on_exit), 0, 0},
     {"daemon", "restore_timeout_ms", K_MS, F(restore_timeout_ms), 100, 600000},
+    {"daemon", "client_max_queued", K_SIZE, F(client_max_queued_bytes),
+     64 << 10, 1 << 30},
     {"qmp", "command_timeout_ms", K_MS, F(qmp_command_timeout_ms), 10, 600000},
     {"qmp", "greeting_timeout_ms", K_MS, F(qmp_greeting_timeout_ms), 10,
      600000},
@@ -63,6 +71,10 @@ static const struct key {
      64 << 20},
     {"qmp", "stats_interval_s", K_COUNT, F(stats_interval_s), 0, 3600},
     {"policy", "shrink_step", K_SIZE, F(shrink_step_bytes), 0, UINT64_MAX},
+    {"policy", "move_timeout_ms", K_MS, F(move_timeout_ms), 100, 600000},
+    {"policy", "move_poll_ms", K_MS, F(move_poll_ms), 10, 60000},
+    {"policy", "move_tolerance", K_SIZE, F(move_tolerance_bytes), 0,
+     1ULL << 40},
 #undef F
 };
 

@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/spec.h" /* BD_PATH_MAX */
+
 #define BD_MAX_CLUSTERS 64
-#define BD_PATH_MAX	108 /* sun_path: every socket path must fit */
 
 /* A Patroni cluster the daemon may ask about ([cluster NAME]). */
 struct bd_cluster {
@@ -26,6 +27,9 @@ struct bd_conf {
 	bool dry_run;		/* decide and log, send no balloon command */
 	bool restore_on_exit;	/* on SIGTERM, set every guest to its max */
 	uint64_t restore_timeout_ms; /* how long to wait for those replies */
+	uint64_t client_max_queued_bytes; /* output queued for one control
+					   * client (a monitor) before it is
+					   * dropped as not reading */
 	/* [qmp] */
 	uint64_t qmp_command_timeout_ms;  /* per QMP command */
 	uint64_t qmp_greeting_timeout_ms; /* connect to capabilities */
@@ -34,6 +38,9 @@ struct bd_conf {
 	uint64_t stats_interval_s;	  /* guest-stats polling; 0 = off */
 	/* [policy] */
 	uint64_t shrink_step_bytes; /* largest single shrink; 0 = unbounded */
+	uint64_t move_timeout_ms;   /* a wait for balloons to move gives up */
+	uint64_t move_poll_ms;	    /* query-balloon while waiting */
+	uint64_t move_tolerance_bytes; /* "moved": actual this close */
 	/* [cluster NAME] */
 	struct bd_cluster clusters[BD_MAX_CLUSTERS];
 	size_t n_clusters;

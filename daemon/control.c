@@ -1,9 +1,14 @@
 /*
  * control.c: the control socket. Accepts clients (root, the daemon's own
  * user, or members of control_group: checked from the peer's credentials),
- * frames their newline-delimited JSON requests, and queues replies and
- * monitor events without ever blocking the loop: a client that stops
- * reading is dropped once too much is queued for it.
+ * frames their newline-delimited JSON requests, and answers them in the
+ * order they came, whatever order their answers are ready in (a `set`
+ * waits for the disk, a `register` for QEMU): each request takes a slot in
+ * its connection's queue, and a slot leaves only when it and every slot
+ * before it are filled. A client that half-closes after its requests
+ * still gets every reply. Output is queued without ever blocking the
+ * loop: a client (a monitor) that stops reading is dropped once more
+ * than client_max_queued is waiting for it, with the reason logged.
  */
 #include "daemon.h"
 
@@ -20,31 +25,45 @@
 
 #include "config.h"
 #include "log.h"
-#include "proto.h"
+#include "proto/framer.h"
+#include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
 
-/* Queued output beyond this means the client is not reading: a status of
- * 1,000 guests is ~400 KiB, so this leaves room for a few of them. */
-#define CONN_MAX_QUEUED (8u << 20)
+/* Requests taken before their replies are written: past this a client's
+ * reading is paused (backpressure), so a pipelining client cannot grow
+ * the queue without bound while one reply waits for QEMU. */
+#define CONN_MAX_SLOTS 1024
+
+/* One request's place in its connection's order. */
+struct slot {
+	uint64_t seq;
+	int64_t id; /* the request's id, for an error in its place */
+	char *msg;  /* the reply's text; NULL until it is ready
+		     * (text, not a json-c tree: 1,000 pipelined
+		     * registrations hold 1,000 replies) */
+	size_t len;
+	uint64_t persist_gen; /* wait for this state generation; 0: none */
+	struct slot *next;
+};
 
 struct conn {
 	uv_pipe_t pipe;
 	struct bd *bd;
 	uint64_t id;
-	struct qmp_framer framer;
-	bool monitor;  /* subscribed to events */
-	bool draining; /* after a final error: discard input until EOF */
+	struct framer framer;
+	struct slot *head, **tail; /* requests in arrival order */
+	size_t n_slots;
+	uint64_t next_seq;
+	bool reading_paused; /* CONN_MAX_SLOTS reached */
+	bool monitor;	     /* subscribed to events */
+	bool eof;	     /* the client shut down its write side */
+	bool draining;	     /* after a final error: discard input */
+	bool ending;	     /* shutdown requested */
 	bool closing;
 	struct conn *next;
 	char rbuf[16384];
-};
-
-struct held {
-	uint64_t conn_id;
-	json_object *msg;
-	struct held *next;
 };
 
 struct bd_control {
@@ -53,8 +72,12 @@ struct bd_control {
 	bool bound; /* we created the socket file (so we remove it) */
 	struct conn *conns;
 	uint64_t next_id;
-	struct held *held, **held_tail;
+	size_t n_monitors;
+	struct bd_subscriber events; /* feeds the monitors */
 };
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 static struct conn *conn_find(struct bd *bd, uint64_t id)
 {
@@ -69,7 +92,13 @@ static struct conn *conn_find(struct bd *bd, uint64_t id)
 static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
-	qmp_framer_free(&c->framer);
+	framer_free(&c->framer);
+	while (c->head) {
+		struct slot *sl = c->head;
+		c->head = sl->next;
+		free(sl->msg);
+		free(sl);
+	}
 	free(c);
 }
 
@@ -79,6 +108,9 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	struct bd_control *ctl = c->bd->control;
+	if (c->monitor)
+		ctl->n_monitors--;
+	c->monitor = false;
 	for (struct conn **p = &ctl->conns; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;
@@ -92,26 +124,37 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct conn *c = req->data;
 	free(req);
-	if (status < 0)
-		conn_close(c);
-	/* else: wait for the client's EOF (read_cb), so that what it still
+	/* After the client's EOF, or on error: done. After a final error
+	 * reply: wait for the client's EOF (read_cb), so that what it still
 	 * sends cannot turn our close into a reset that loses the reply. */
+	if (status < 0 || c->eof)
+		conn_close(c);
 }
 
-/* End a connection after a final error: what is queued is written, the
- * write side is shut down, and whatever else the client sends is read
- * and dropped until it closes its end. */
-static void conn_close_after_flush(struct conn *c)
+/* Write what is queued, then shut down our write side. */
+static void conn_end(struct conn *c)
 {
-	uv_shutdown_t *req = malloc(sizeof(*req));
-	c->draining = true;
+	if (c->ending || c->closing)
+		return;
+	c->ending = true;
+	if (c->monitor)
+		c->bd->control->n_monitors--;
 	c->monitor = false;
+	uv_shutdown_t *req = malloc(sizeof(*req));
 	if (!req || uv_shutdown(req, (uv_stream_t *)&c->pipe, shutdown_cb)) {
 		free(req);
 		conn_close(c);
 		return;
 	}
 	req->data = c;
+}
+
+/* End a connection after a final error: what is queued is written, and
+ * whatever else the client sends is read and dropped until it closes. */
+static void conn_close_after_flush(struct conn *c)
+{
+	c->draining = true;
+	conn_end(c);
 }
 
 struct wreq {
@@ -126,13 +169,16 @@ static void write_cb(uv_write_t *req, int status)
 
 static void conn_write(struct conn *c, const char *s, size_t len)
 {
-	if (c->closing)
+	if (c->closing || c->ending)
 		return;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + len >
-	    CONN_MAX_QUEUED) {
-		bd_warn("control client %llu is not reading its replies; "
-			"dropping it",
-			(unsigned long long)c->id);
+	size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+	if (queued + len > c->bd->conf.client_max_queued_bytes) {
+		bd_warn(
+		    "control client %llu%s is not reading: %zu bytes "
+		    "queued for it (client_max_queued %llu); dropping it",
+		    (unsigned long long)c->id, c->monitor ? " (a monitor)" : "",
+		    queued,
+		    (unsigned long long)c->bd->conf.client_max_queued_bytes);
 		conn_close(c);
 		return;
 	}
@@ -159,81 +205,157 @@ static void conn_send(struct conn *c, json_object *msg)
 	json_object_put(msg);
 }
 
-void bd_control_send(struct bd *bd, uint64_t conn_id, json_object *msg)
+/* ---- replies, in request order ---- */
+
+static struct slot *slot_new(struct conn *c, int64_t id)
 {
-	struct conn *c = conn_id ? conn_find(bd, conn_id) : NULL;
+	struct slot *sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return NULL;
+	sl->seq = ++c->next_seq;
+	sl->id = id;
+	*c->tail = sl;
+	c->tail = &sl->next;
+	c->n_slots++;
+	if (c->n_slots >= CONN_MAX_SLOTS && !c->reading_paused) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading_paused = true;
+	}
+	return sl;
+}
+
+/* Keep a reply as text. Takes msg. False when out of memory (the
+ * connection cannot keep its order then, and is dropped). */
+static bool slot_fill(struct slot *sl, json_object *msg)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(
+	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	sl->msg = malloc(len + 1);
+	if (sl->msg) {
+		memcpy(sl->msg, s, len + 1);
+		sl->len = len;
+	}
+	json_object_put(msg);
+	return sl->msg != NULL;
+}
+
+/* Write every reply at the head of the queue that is ready. */
+static void conn_flush(struct conn *c)
+{
+	uint64_t saved = bd_state_saved(c->bd);
+	while (c->head && c->head->msg &&
+	       (!c->head->persist_gen || c->head->persist_gen <= saved) &&
+	       !c->closing) {
+		struct slot *sl = c->head;
+		c->head = sl->next;
+		if (!c->head)
+			c->tail = &c->head;
+		c->n_slots--;
+		conn_write(c, sl->msg, sl->len);
+		free(sl->msg);
+		free(sl);
+	}
+	if (c->closing)
+		return;
+	if (c->reading_paused && c->n_slots < CONN_MAX_SLOTS / 2 && !c->eof) {
+		c->reading_paused = false;
+		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+	}
+	if (c->eof && !c->head)
+		conn_end(c);
+}
+
+static void log_spool_reply(json_object *msg)
+{
+	json_object *err;
+	if (json_object_object_get_ex(msg, "error", &err))
+		bd_warn("spooled request failed: %s",
+			json_object_to_json_string(err));
+}
+
+void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
+		      uint64_t persist_gen)
+{
+	struct conn *c = to.conn ? conn_find(bd, to.conn) : NULL;
 	if (!c) {
-		/* A spool request, or the client left: log errors only. */
-		json_object *err;
-		if (json_object_object_get_ex(msg, "error", &err))
-			bd_warn("request failed: %s",
-				json_object_to_json_string(err));
+		/* A spool request, or the client left. */
+		if (!to.conn)
+			log_spool_reply(msg);
 		json_object_put(msg);
 		return;
 	}
-	conn_send(c, msg);
-}
-
-void bd_control_send_persisted(struct bd *bd, uint64_t conn_id,
-			       json_object *msg)
-{
-	struct bd_control *ctl = bd->control;
-	if (!bd->persist_dirty || !ctl) {
-		bd_control_send(bd, conn_id, msg);
+	struct slot *sl = c->head;
+	while (sl && sl->seq != to.seq)
+		sl = sl->next;
+	if (!sl || sl->msg) {
+		bd_err("internal: a second reply for request %llu of client "
+		       "%llu",
+		       (unsigned long long)to.seq, (unsigned long long)to.conn);
+		json_object_put(msg);
 		return;
 	}
-	struct held *h = malloc(sizeof(*h));
-	if (!h) {
-		bd_control_send(bd, conn_id, msg);
+	if (!slot_fill(sl, msg)) {
+		conn_close(c);
 		return;
 	}
-	*h = (struct held){.conn_id = conn_id, .msg = msg};
-	*ctl->held_tail = h;
-	ctl->held_tail = &h->next;
+	sl->persist_gen = persist_gen;
+	conn_flush(c);
 }
 
-void bd_control_flush_held(struct bd *bd)
+void bd_control_persisted(struct bd *bd, uint64_t gen, int err)
 {
 	struct bd_control *ctl = bd->control;
 	if (!ctl)
 		return;
-	struct held *h = ctl->held;
-	ctl->held = NULL;
-	ctl->held_tail = &ctl->held;
-	while (h) {
-		struct held *next = h->next;
-		bd_control_send(bd, h->conn_id, h->msg);
-		free(h);
-		h = next;
+	char text[256];
+	snprintf(text, sizeof(text),
+		 "the change is in effect but could not be saved to disk (%s); "
+		 "balloond keeps trying",
+		 strerror(-err));
+	struct conn *c = ctl->conns, *next;
+	for (; c; c = next) {
+		next = c->next; /* flushing may drop c */
+		bool ok = true;
+		/* Never say "done" for what is not on disk. */
+		for (struct slot *sl = c->head; err && sl && ok;
+		     sl = sl->next) {
+			if (!sl->msg || !sl->persist_gen ||
+			    sl->persist_gen > gen)
+				continue;
+			free(sl->msg);
+			sl->msg = NULL;
+			sl->persist_gen = 0;
+			ok = slot_fill(
+			    sl, bd_error_new(sl->id, BD_E_INTERNAL, text));
+		}
+		if (ok)
+			conn_flush(c);
+		else
+			conn_close(c);
 	}
 }
 
-void bd_emit(struct bd *bd, const char *event, json_object *data)
+/* ---- monitors: one subscriber of the event stream ---- */
+
+static bool monitors_wanted(struct bd *bd, void *arg)
 {
-	bool monitors = false;
-	if (bd->control)
-		for (struct conn *c = bd->control->conns; c && !monitors;
-		     c = c->next)
-			monitors = c->monitor;
-	/* Nobody to tell: skip building the text. */
-	if (!monitors && !bd_log_enabled(LOG_DEBUG)) {
-		json_object_put(data);
-		return;
-	}
-	json_object *ev = bd_event_new(event, bd_now_us(), data);
+	return bd->control && bd->control->n_monitors > 0;
+}
+
+static void monitor_event(struct bd *bd, const struct bd_event *ev, void *arg)
+{
+	json_object *msg = bd_event_json(ev);
 	size_t len;
 	const char *s = json_object_to_json_string_length(
-	    ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	bd_debug("event %s", s);
-	if (monitors) {
-		struct conn *c = bd->control->conns, *next;
-		for (; c; c = next) {
-			next = c->next; /* conn_write may drop c */
-			if (c->monitor)
-				conn_write(c, s, len);
-		}
+	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	struct conn *c = bd->control->conns, *next;
+	for (; c; c = next) {
+		next = c->next; /* conn_write may drop c */
+		if (c->monitor)
+			conn_write(c, s, len);
 	}
-	json_object_put(ev);
+	json_object_put(msg);
 }
 
 int bd_control_subscribe(struct bd *bd, uint64_t conn_id)
@@ -241,6 +363,8 @@ int bd_control_subscribe(struct bd *bd, uint64_t conn_id)
 	struct conn *c = conn_find(bd, conn_id);
 	if (!c)
 		return -ENOENT;
+	if (!c->monitor)
+		bd->control->n_monitors++;
 	c->monitor = true;
 	return 0;
 }
@@ -253,16 +377,25 @@ static int on_line(char *line, size_t len, void *data)
 	struct bd_request req;
 	int64_t id;
 	char msg[256];
+	uint64_t conn_id = c->id;
 	const char *code =
 	    bd_request_parse(line, len, &req, &id, msg, sizeof(msg));
-	if (code) {
-		conn_send(c, bd_error_new(id, code, msg));
-		return c->closing;
+	struct slot *sl = slot_new(c, id);
+	if (!sl) {
+		json_object_put(req.root);
+		conn_close(c);
+		return 1;
 	}
-	uint64_t conn_id = c->id;
-	bd_method_dispatch(c->bd, conn_id, req.id, req.method, req.params);
-	json_object_put(req.root);
-	/* The dispatch may have dropped this connection. */
+	struct bd_reply_to to = {conn_id, sl->seq};
+	if (code) {
+		bd_control_reply(c->bd, to, bd_error_new(id, code, msg), 0);
+	} else {
+		bd_method_dispatch(c->bd, to, req.id, req.method, req.params);
+		json_object_put(req.root);
+	}
+	/* The dispatch may have dropped this connection. Reaching
+	 * CONN_MAX_SLOTS pauses reading from the next read on: the rest of
+	 * this chunk (16 KiB, a few hundred requests at most) is taken. */
 	return conn_find(c->bd, conn_id) ? 0 : 1;
 }
 
@@ -277,21 +410,36 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	struct conn *c = s->data;
 	if (n == 0 || c->closing)
 		return;
+	if (n == UV_EOF) {
+		/* A half-close: the replies still owed go out first. */
+		c->eof = true;
+		uv_read_stop(s);
+		if (c->draining)
+			conn_close(c);
+		else
+			conn_flush(c);
+		return;
+	}
 	if (n < 0) {
 		conn_close(c);
 		return;
 	}
 	if (c->draining)
 		return;
-	int rc = qmp_framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
+	int rc = framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
 	if (rc == -EMSGSIZE) {
 		char msg[96];
 		snprintf(msg, sizeof(msg),
 			 "request longer than %d bytes; "
 			 "closing the connection",
 			 BD_MAX_REQUEST_BYTES);
-		conn_send(c, bd_error_new(-1, BD_E_TOO_LONG, msg));
-		conn_close_after_flush(c);
+		struct slot *sl = slot_new(c, -1);
+		if (sl)
+			bd_control_reply(
+			    c->bd, (struct bd_reply_to){c->id, sl->seq},
+			    bd_error_new(-1, BD_E_TOO_LONG, msg), 0);
+		if (!c->closing)
+			conn_close_after_flush(c);
 	} else if (rc < 0) {
 		conn_close(c);
 	}
@@ -344,7 +492,8 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->pipe.data = c;
 	c->bd = bd;
 	c->id = ++ctl->next_id;
-	qmp_framer_init(&c->framer, BD_MAX_REQUEST_BYTES);
+	c->tail = &c->head;
+	framer_init(&c->framer, BD_MAX_REQUEST_BYTES);
 	c->next = ctl->conns;
 	ctl->conns = c;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe)) {
@@ -426,8 +575,10 @@ int bd_control_start(struct bd *bd)
 	struct bd_control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return -ENOMEM;
-	ctl->held_tail = &ctl->held;
 	bd->control = ctl;
+	ctl->events = (struct bd_subscriber){.fn = monitor_event,
+					     .wants = monitors_wanted};
+	bd_events_subscribe(bd, &ctl->events);
 	uv_pipe_init(bd->loop, &ctl->server, 0);
 	ctl->server.data = bd;
 	ctl->server_open = true;
@@ -443,6 +594,8 @@ int bd_control_start(struct bd *bd)
 		if (rc)
 			return rc;
 		activated = true;
+		bd_info("socket activation: listening on fd %d",
+			SD_LISTEN_FDS_START);
 	}
 #endif
 	if (!activated) {
@@ -475,7 +628,7 @@ void bd_control_stop(struct bd *bd)
 	struct bd_control *ctl = bd->control;
 	if (!ctl)
 		return;
-	bd_control_flush_held(bd);
+	bd_events_unsubscribe(bd, &ctl->events);
 	while (ctl->conns)
 		conn_close(ctl->conns);
 	if (ctl->server_open) {

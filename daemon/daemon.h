@@ -1,7 +1,23 @@
 /*
  * daemon.h: balloond's wiring. One struct bd holds the loop, the config,
- * the guest registry, the control server and the executor's state; each
- * file in daemon/ owns one concern and the functions declared here.
+ * the guest registry, the event stream, the sources, the executor's and
+ * persistence's state. Each file in daemon/ owns one concern:
+ *
+ *   registry.c  the guests: specs, bounds, roles, status
+ *   link.c      one guest's QMP link: connect, RAM, actual, events
+ *   plan.c      snapshot the guests, ask the policy, hand the plan on
+ *   exec.c      carry a plan out: balloon commands, steps, waits
+ *   events.c    the one internal event stream and its subscribers
+ *   stats.c     a source: guest-stats polling
+ *   state.c     persistence (off the loop thread) and the spool
+ *   control.c   the control socket: clients, ordered replies, monitors
+ *   methods.c   one handler per control request
+ *   main.c      options, signals, systemd, start and shutdown
+ *
+ * Dependencies run one way: registry, link, plan, exec, events and the
+ * sources never call into control, methods, state or main; those that
+ * need to hear back (a registration waiting for its link, shutdown waiting
+ * for the executor) leave a callback.
  */
 #ifndef BALLOOND_DAEMON_H
 #define BALLOOND_DAEMON_H
@@ -13,23 +29,28 @@
 
 #include "conf.h"
 #include "policy/policy.h"
+#include "proto/spec.h"
 #include "qmp/qmp.h"
 
 struct bd;
+struct bd_guest;
 
-/* What a registration says about a guest (register request, spool file
- * and the persisted state all carry the same fields). */
-struct bd_guest_spec {
-	char name[64];
-	char qmp_path[BD_PATH_MAX];
-	uint64_t max_bytes;	       /* 0: the guest's RAM, read from QEMU */
-	uint64_t min_bytes;	       /* 0: replica target, else max */
-	uint64_t replica_target_bytes; /* 0: none */
-	char cluster[64];	       /* Patroni cluster, "" for none */
-	char member[64];	       /* Patroni member name */
-	int priority;
-	uint64_t pin_bytes; /* persisted pin from balloonctl set; 0: none */
+/* ---- clock.c ---- */
+/* Two clocks: the wall clock for what people read (event times, "last
+ * action at"), the monotonic clock for every age and deadline, so that a
+ * wall-clock step (NTP, an admin's date) never makes a role change look
+ * older or younger than it is. Tests replace them. */
+struct bd_clock {
+	int64_t (*wall_us)(void);
+	int64_t (*mono_us)(void);
 };
+extern const struct bd_clock bd_clock_real;
+int64_t bd_wall_us(const struct bd *bd);
+int64_t bd_mono_us(const struct bd *bd);
+
+/* Called when a guest's registration completed (code NULL) or failed. */
+typedef void (*bd_ready_fn)(struct bd_guest *g, const char *code,
+			    const char *msg);
 
 struct bd_guest {
 	struct bd *bd;
@@ -39,37 +60,47 @@ struct bd_guest {
 	uint64_t ram_bytes; /* QEMU's base memory; 0 until read */
 
 	enum policy_role role;
-	int64_t role_changed_us;
+	int64_t role_changed_us; /* monotonic; 0: never */
 
-	/* The QMP link. */
+	/* The QMP link (link.c). */
 	qmp_client *qmp;
 	bool link_up;	   /* ready and memory size read */
 	bool actual_known; /* query-balloon answered on this link */
 	uint64_t actual_bytes;
 	uint64_t set_bytes;	    /* target QEMU acknowledged on this link */
+	int64_t set_at_us;	    /* monotonic: when it was sent */
 	uint64_t inflight_bytes;    /* balloon command in flight; 0: none */
 	uint64_t inflight_since_ns; /* when it was sent (uv_hrtime) */
 	uint64_t want_bytes;	    /* next target to send; 0: none */
-	unsigned retry_ms;	    /* backoff after a failed balloon command */
-	uv_timer_t retry_timer;
-	char stats_path[128]; /* QOM path of the balloon; "" unknown */
+	unsigned retry_ms;	    /* backoff after a failed command */
+	uv_timer_t retry_timer;	    /* retries a command or the RAM query */
+	bool query_inflight;	    /* a query-balloon is on its way */
+	char stats_path[128];	    /* QOM path of the balloon; "" unknown */
+
+	/* Filled by the guest-stats source (stats.c). */
 	struct qmp_guest_stats stats;
 	bool stats_known;
+	unsigned stats_interval_set; /* QEMU's polling interval as set */
 
 	/* The executor's bookkeeping for the plan step it belongs to. */
 	unsigned action_plan; /* plan generation; 0: none */
 	unsigned action_step;
 	uint64_t action_bytes; /* the target of that action */
+	bool action_pending;   /* its command not yet answered */
+	bool move_late;	       /* its move deadline passed (said once) */
 
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */
 	char last_action[160];
-	int64_t last_action_us;
+	int64_t last_action_us; /* wall clock */
 	char last_error[160];
 
-	/* A register request waiting for QEMU to tell the RAM size. */
-	uint64_t pending_conn; /* control connection id; 0: none */
-	int64_t pending_req;
+	/* A registration waiting for QEMU to tell the RAM size: ready_fn is
+	 * called once, when it is known or when the deadline passed. */
+	bd_ready_fn ready_fn;
+	uint64_t pending_conn; /* a client waiting for it; 0: none */
+	uint64_t pending_seq;
+	int64_t pending_id;
 	uv_timer_t pending_timer;
 
 	bool removed;	    /* unregistered; freed once its handles closed */
@@ -77,10 +108,63 @@ struct bd_guest {
 	struct bd_guest *next;
 };
 
+/* ---- events.c: the one internal event stream ----
+ * Every consumer (control-socket monitors, the debug log, later metrics)
+ * is one subscriber. An event has a name, the guest it is about (or
+ * NULL), its data and its wall-clock time. */
+struct bd_event {
+	const char *name;
+	struct bd_guest *guest;
+	json_object *data; /* borrowed for the call */
+	int64_t time_us;   /* wall clock */
+};
+typedef void (*bd_event_fn)(struct bd *bd, const struct bd_event *ev,
+			    void *arg);
+struct bd_subscriber {
+	bd_event_fn fn;
+	void *arg;
+	bool (*wants)(struct bd *bd, void *arg); /* NULL: always */
+	struct bd_subscriber *next;
+};
+/* Subscribe with a caller-owned struct (fn, arg, wants filled in). */
+void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub);
+void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub);
+/* Emit to every subscriber. Takes data (may be NULL). */
+void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
+	     json_object *data);
+/* The event as one JSON message, the control protocol's shape (a new
+ * reference). */
+json_object *bd_event_json(const struct bd_event *ev);
+
+/* ---- sources ----
+ * An input the policy reads: guest stats today, host memory and Patroni
+ * next. Each keeps its own state, copies what it needs from the config in
+ * start (a reload stops and starts it again: nothing may point into an
+ * old config), updates the guests or the host snapshot, and asks for a
+ * replan. close frees it; done is called once its handles are closed. */
+struct bd_source;
+struct bd_source_ops {
+	const char *name;
+	int (*start)(struct bd_source *s);
+	void (*stop)(struct bd_source *s);
+	void (*close)(struct bd_source *s, void (*done)(struct bd_source *));
+};
+struct bd_source {
+	const struct bd_source_ops *ops;
+	struct bd *bd;
+	void *state;
+	bool running;
+};
+#define BD_MAX_SOURCES 4
+/* stats.c */
+int bd_stats_source_new(struct bd *bd, struct bd_source **out);
+
 struct bd_control; /* control.c */
+struct bd_persist; /* state.c */
 
 struct bd {
 	uv_loop_t *loop;
+	struct bd_clock clock;
 	struct bd_conf conf;
 	const char *conf_path;
 	bool conf_must_exist;
@@ -89,7 +173,17 @@ struct bd {
 	struct bd_guest *guests; /* singly linked, in registration order */
 	size_t n_guests;
 
+	struct bd_subscriber *subscribers;
+	struct bd_source *sources[BD_MAX_SOURCES];
+	size_t n_sources;
+
 	struct bd_control *control;
+	struct bd_persist *persist;
+
+	/* The policy: policy_decide, or a test's scripted plans. */
+	int (*decide)(const struct policy_input *in,
+		      struct policy_decision *decisions,
+		      struct policy_plan *plan);
 
 	/* Replanning is coalesced: many changes in one loop turn, one plan. */
 	uv_idle_t replan_idle;
@@ -97,20 +191,19 @@ struct bd {
 	unsigned plan_gen;
 	unsigned plan_step;	       /* the step being carried out */
 	size_t plan_outstanding;       /* its commands not yet answered */
+	bool plan_waiting;	       /* its balloons not yet moved */
+	bool wait_blocked;	       /* ... and the wait really waited */
 	struct policy_plan plan;       /* the plan being carried out */
 	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
 	size_t plan_n, plan_cap;
+	uv_timer_t move_timer; /* polls and bounds a wait_moved step */
 
-	/* Persistence is coalesced too: one write per loop turn, and replies
-	 * to changes are held until it is on disk. */
-	uv_check_t persist_check;
-	bool persist_dirty;
+	/* Called whenever the executor may have become idle (shutdown waits
+	 * for the restores to be answered). NULL: nobody waits. */
+	void (*idle_cb)(struct bd *bd);
 
-	uv_timer_t stats_timer;
 	uv_timer_t watchdog_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_fs_event_t spool_watch;
-	bool spool_watching;
 
 	bool shutting_down;
 	uv_timer_t shutdown_timer;
@@ -118,12 +211,8 @@ struct bd {
 };
 
 /* ---- registry.c ---- */
-/* Parse a spec from request params / spool / state. 0 or -EINVAL + msg. */
-int bd_spec_parse(json_object *params, struct bd_guest_spec *spec, char *msg,
-		  size_t msg_len);
-json_object *bd_spec_to_json(const struct bd_guest_spec *spec);
-/* Validate a spec against the bounds and the other guests; returns NULL or
- * a BD_E_* code with a message. max_known: the spec's max is final. */
+/* Validate a spec against the bounds and the other guests; returns NULL
+ * or a BD_E_* code with a message. */
 const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *spec,
 			  char *msg, size_t msg_len);
 /* Effective bounds once max is known; a BD_E_* code on error. */
@@ -135,59 +224,97 @@ void bd_guest_remove(struct bd_guest *g);
 json_object *bd_guest_status(const struct bd_guest *g);
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-enum policy_role bd_role_parse(const char *s);
+/* A pushed Patroni role for cluster/member: sets it on the member's
+ * guests (a new leader makes any other leader "unknown"), emits "role",
+ * and returns how many guests it named (their names appended to names,
+ * if not NULL). */
+size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
+		    const char *role_word, json_object *names);
+/* Start a guest's registration: the link is started and ready_fn gets
+ * the outcome; with deadline_ms 0 the guest waits for its link for ever
+ * (a restored or spooled registration), else the outcome comes by then. */
+int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn,
+		   uint64_t deadline_ms);
 
-/* ---- exec.c: links and balloon commands ---- */
+/* ---- link.c: one guest's QMP link ---- */
 int bd_link_start(struct bd_guest *g);
-/* Drop a guest that is being removed from the running plan. */
-void bd_exec_forget(struct bd_guest *g);
+/* Ask QEMU for actual now (coalesced with one in flight). */
+void bd_link_query(struct bd_guest *g);
+
+/* ---- plan.c ---- */
 /* Plan now (coalesced to the end of this loop turn). */
 void bd_replan(struct bd *bd);
-/* The policy's target for one guest as things stand (0: none). */
-struct policy_decision bd_exec_decide(const struct bd_guest *g);
 /* Run a pending replan now rather than on the next loop turn. */
 void bd_replan_now(struct bd *bd);
+/* The policy's target for one guest as things stand (0: none). */
+struct policy_decision bd_plan_decide(const struct bd_guest *g);
+void bd_plan_init(struct bd *bd);
+void bd_plan_close(struct bd *bd);
+
+/* ---- exec.c: the executor ---- */
 void bd_exec_init(struct bd *bd);
-/* After a reload: timers follow the new config ([qmp] timeouts apply to
- * links opened from now on). */
-void bd_exec_reconfigure(struct bd *bd);
-/* Restore every guest to its max (shutdown); done when nothing in flight. */
+void bd_exec_close(struct bd *bd);
+/* Carry out a plan over guests[0..n) (the plan's guest indices); it
+ * replaces the one running. The plan is copied. */
+int bd_exec_run(struct bd *bd, const struct policy_plan *plan,
+		struct bd_guest *const *guests, size_t n);
+/* Send a guest's target (or queue it behind the one in flight). */
+void bd_exec_send(struct bd_guest *g, uint64_t target);
+/* A balloon command's outcome or a move: the executor re-checks. */
+void bd_exec_moved(struct bd_guest *g);
+/* Drop a guest that is being removed from the running plan. */
+void bd_exec_forget(struct bd_guest *g);
+/* Restore every guest to its max (shutdown); idle_cb when answered. */
 void bd_exec_restore_all(struct bd *bd);
 bool bd_exec_idle(const struct bd *bd);
 
-/* ---- state.c ---- */
+/* ---- state.c: persistence and the spool ---- */
+int bd_state_init(struct bd *bd);
+/* Restore the registrations (snapshot and journal) and open the journal. */
 int bd_state_load(struct bd *bd);
-int bd_state_save(struct bd *bd);
-void bd_state_dirty(struct bd *bd);
+/* A guest's spec changed (or it was registered), or it was removed. Each
+ * returns the state generation that must reach the disk before a reply to
+ * the change may go out. */
+uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec);
+uint64_t bd_state_del(struct bd *bd, const char *name);
+/* Save everything anew (a whole snapshot). */
+uint64_t bd_state_dirty_all(struct bd *bd);
+/* Generations on disk so far. */
+uint64_t bd_state_saved(const struct bd *bd);
+/* Save what is dirty now, synchronously (shutdown). */
+void bd_state_flush(struct bd *bd);
+void bd_state_close(struct bd *bd);
 int bd_spool_start(struct bd *bd);
 void bd_spool_scan(struct bd *bd);
 
 /* ---- control.c ---- */
+/* Where a reply goes: a connection and the request's place in its order.
+ * conn 0 is the spool: replies are logged only. */
+struct bd_reply_to {
+	uint64_t conn;
+	uint64_t seq;
+};
 int bd_control_start(struct bd *bd);
 void bd_control_stop(struct bd *bd);
-/* Send a message to a connection, if it still exists. Takes msg. */
-void bd_control_send(struct bd *bd, uint64_t conn_id, json_object *msg);
-/* Send after the state is on disk (replies to changes). Takes msg. */
-void bd_control_send_persisted(struct bd *bd, uint64_t conn_id,
-			       json_object *msg);
-void bd_control_flush_held(struct bd *bd);
+/* Fill a request's reply slot; replies leave in request order. Takes msg.
+ * With persist_gen, the reply waits until that state generation is on
+ * disk (and becomes an error if saving it fails). */
+void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
+		      uint64_t persist_gen);
+/* A save finished: release the replies it covers, or turn them into
+ * errors (err < 0). */
+void bd_control_persisted(struct bd *bd, uint64_t gen, int err);
 /* Make a connection a monitor: it receives every event. */
 int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
-/* A monitor event to every subscriber (and the debug log). Takes data. */
-void bd_emit(struct bd *bd, const char *event, json_object *data);
 
 /* ---- methods.c: the control requests ---- */
-/* Handle one request; the reply goes through bd_control_send*. Also used
- * for spool files (conn_id 0: replies are logged only). */
-void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
+/* Handle one request; the reply goes to `to`. Spool files come here too
+ * (to.conn 0). */
+void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params);
-/* A pending register got its answer (or failed). */
-void bd_register_finish(struct bd_guest *g, const char *code, const char *msg);
-
-int64_t bd_now_us(void);
 
 /* ---- main.c ---- */
-/* During shutdown: exit once every restore was answered. */
-void bd_shutdown_progress(struct bd *bd);
+/* SIGHUP and `balloonctl reload`: 0, or -errno with a message. */
+int bd_reload(struct bd *bd, char *msg, size_t msg_len);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "proto.h"
+#include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -113,9 +114,39 @@ static int load_conf(struct bd *bd, struct bd_conf *c, char *msg, size_t len)
 	return 0;
 }
 
+/* ---- sources ---- */
+
+static void sources_start(struct bd *bd)
+{
+	for (size_t i = 0; i < bd->n_sources; i++) {
+		struct bd_source *s = bd->sources[i];
+		int rc = s->ops->start(s);
+		s->running = rc == 0;
+		if (rc)
+			bd_err("source %s: %s", s->ops->name, strerror(-rc));
+	}
+}
+
+static void sources_stop(struct bd *bd)
+{
+	for (size_t i = 0; i < bd->n_sources; i++) {
+		struct bd_source *s = bd->sources[i];
+		if (s->running)
+			s->ops->stop(s);
+		s->running = false;
+	}
+}
+
+static void sources_close(struct bd *bd)
+{
+	sources_stop(bd);
+	for (size_t i = 0; i < bd->n_sources; i++)
+		bd->sources[i]->ops->close(bd->sources[i], NULL);
+	bd->n_sources = 0;
+}
+
 /* SIGHUP and `balloonctl reload`. Paths that need a restart to change
  * (socket, state dir) keep their old values, with a warning. */
-int bd_reload(struct bd *bd, char *msg, size_t msg_len);
 int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 {
 	struct bd_conf c;
@@ -131,11 +162,14 @@ int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 	memcpy(c.control_socket, bd->conf.control_socket,
 	       sizeof(c.control_socket));
 	memcpy(c.state_dir, bd->conf.state_dir, sizeof(c.state_dir));
+	/* Sources copy what they need from the config when they start: stop
+	 * them, swap the config, start them again. */
+	sources_stop(bd);
 	bd->conf = c;
 	bd_log_setup(c.log_level, bd->foreground);
-	bd_exec_reconfigure(bd);
+	sources_start(bd);
 	bd_notice("configuration reloaded from %s", bd->conf_path);
-	bd_emit(bd, "reload", NULL);
+	bd_emit(bd, "reload", NULL, NULL);
 	bd_replan(bd);
 	return 0;
 }
@@ -151,23 +185,24 @@ static void close_if_active(uv_handle_t *h)
 static void finish_shutdown(struct bd *bd)
 {
 	uv_timer_stop(&bd->shutdown_timer);
+	bd->idle_cb = NULL;
 	for (struct bd_guest *g = bd->guests; g; g = g->next)
 		if (!g->removed)
 			bd_guest_remove(g);
+	sources_close(bd);
 	bd_control_stop(bd);
-	close_if_active((uv_handle_t *)&bd->replan_idle);
-	close_if_active((uv_handle_t *)&bd->persist_check);
-	close_if_active((uv_handle_t *)&bd->stats_timer);
+	bd_state_close(bd);
+	bd_plan_close(bd);
+	bd_exec_close(bd);
 	close_if_active((uv_handle_t *)&bd->watchdog_timer);
 	close_if_active((uv_handle_t *)&bd->shutdown_timer);
 	close_if_active((uv_handle_t *)&bd->sig_term);
 	close_if_active((uv_handle_t *)&bd->sig_int);
 	close_if_active((uv_handle_t *)&bd->sig_hup);
-	if (bd->spool_watching)
-		close_if_active((uv_handle_t *)&bd->spool_watch);
 }
 
-void bd_shutdown_progress(struct bd *bd)
+/* During shutdown: exit once every restore was answered. */
+static void shutdown_progress(struct bd *bd)
 {
 	if (bd->shutting_down && bd_exec_idle(bd)) {
 		bd_notice("every guest restored; exiting");
@@ -191,21 +226,20 @@ static void begin_shutdown(struct bd *bd, const char *why)
 	sd_notify(0, "STOPPING=1\nSTATUS=restoring guests to max");
 #endif
 	bd_notice("%s: shutting down", why);
-	/* Anything changed in this turn reaches the disk first. */
-	if (bd->persist_dirty)
-		bd_state_save(bd);
-	bd->persist_dirty = false;
-	bd_control_flush_held(bd);
+	/* Anything changed in this turn reaches the disk, and its replies
+	 * their clients, first. */
+	bd_state_flush(bd);
 	bd->shutting_down = true;
 	bd_control_stop(bd);
 	if (!bd->conf.restore_on_exit || bd->conf.dry_run) {
 		finish_shutdown(bd);
 		return;
 	}
+	bd->idle_cb = shutdown_progress;
 	bd_exec_restore_all(bd);
 	uv_timer_start(&bd->shutdown_timer, shutdown_timeout_cb,
 		       bd->conf.restore_timeout_ms, 0);
-	bd_shutdown_progress(bd);
+	shutdown_progress(bd);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -275,15 +309,31 @@ static int make_dirs(struct bd *bd)
 	return 0;
 }
 
+/* The debug log is one more subscriber of the event stream. */
+static bool log_wanted(struct bd *bd, void *arg)
+{
+	return bd_log_enabled(LOG_DEBUG);
+}
+
+static void log_event(struct bd *bd, const struct bd_event *ev, void *arg)
+{
+	bd_debug("event %s %s", ev->name,
+		 json_object_to_json_string_ext(
+		     ev->data,
+		     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static struct bd_subscriber log_subscriber = {
+    .fn = log_event,
+    .wants = log_wanted,
+};
+
 static int run(struct bd *bd)
 {
 	int rc;
 
 	/* Every handle exists before anything can fail, so that the error
 	 * path can close them all. */
-	bd_exec_init(bd);
-	uv_check_init(bd->loop, &bd->persist_check);
-	bd->persist_check.data = bd;
 	uv_timer_init(bd->loop, &bd->watchdog_timer);
 	bd->watchdog_timer.data = bd;
 	uv_timer_init(bd->loop, &bd->shutdown_timer);
@@ -296,6 +346,17 @@ static int run(struct bd *bd)
 	uv_signal_start(&bd->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&bd->sig_hup, signal_cb, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	bd_plan_init(bd);
+	bd_exec_init(bd);
+	rc = bd_state_init(bd);
+	if (rc)
+		return rc;
+	struct bd_source *stats;
+	rc = bd_stats_source_new(bd, &stats);
+	if (rc)
+		return rc;
+	bd->sources[bd->n_sources++] = stats;
+	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);
 	if (rc)
@@ -310,13 +371,14 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		int lrc = bd_link_start(g);
+		int lrc = bd_guest_start(g, NULL, 0);
 		if (lrc)
 			bd_err("%s: %s", g->spec.name, qmp_strerror(lrc));
 	}
 	rc = bd_spool_start(bd);
 	if (rc)
 		bd_warn("spool: %s", strerror(-rc));
+	sources_start(bd);
 	start_watchdog(bd);
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
@@ -345,6 +407,10 @@ int main(int argc, char **argv)
 	};
 	static struct bd bd;
 	char msg[1024];
+	bd.clock = bd_clock_real;
+	/* One malloc arena: libuv's worker thread (which saves the state)
+	 * would otherwise get one of its own, kept as RSS for good. */
+	mallopt(M_ARENA_MAX, 1);
 	int o;
 
 	bd.conf_path = BALLOOND_DEFAULT_CONFIG;

@@ -12,15 +12,12 @@
 
 #include "config.h"
 #include "log.h"
-#include "proto.h"
-#include "units.h"
-
-int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
-int bd_reload(struct bd *bd, char *msg, size_t msg_len);
+#include "proto/proto.h"
+#include "proto/units.h"
 
 struct req {
 	struct bd *bd;
-	uint64_t conn;
+	struct bd_reply_to to;
 	int64_t id;
 	json_object *params;
 	char msg[512];
@@ -28,17 +25,19 @@ struct req {
 
 static void reply(struct req *r, json_object *result)
 {
-	bd_control_send(r->bd, r->conn, bd_reply_new(r->id, result));
+	bd_control_reply(r->bd, r->to, bd_reply_new(r->id, result), 0);
 }
 
-static void reply_persisted(struct req *r, json_object *result)
+/* A reply to a change goes out once the change (state generation gen)
+ * is on disk. */
+static void reply_persisted(struct req *r, json_object *result, uint64_t gen)
 {
-	bd_control_send_persisted(r->bd, r->conn, bd_reply_new(r->id, result));
+	bd_control_reply(r->bd, r->to, bd_reply_new(r->id, result), gen);
 }
 
 static void fail(struct req *r, const char *code)
 {
-	bd_control_send(r->bd, r->conn, bd_error_new(r->id, code, r->msg));
+	bd_control_reply(r->bd, r->to, bd_error_new(r->id, code, r->msg), 0);
 }
 
 /* The guest a request names, or NULL after replying not-found. */
@@ -75,45 +74,49 @@ static json_object *guest_ref(const struct bd_guest *g)
 
 /* ---- register / unregister ---- */
 
-static void pending_timeout_cb(uv_timer_t *t)
+static void emit_registered(struct bd_guest *g)
 {
-	struct bd_guest *g = t->data;
-	char msg[300];
-	snprintf(msg, sizeof(msg),
-		 "could not read the guest's RAM from %s "
-		 "in time (%s); is QEMU running, and is the socket free?",
-		 g->spec.qmp_path,
-		 g->last_error[0] ? g->last_error : "no answer");
-	bd_register_finish(g, BD_E_UNAVAILABLE, msg);
-}
-
-void bd_register_finish(struct bd_guest *g, const char *code, const char *msg)
-{
-	struct bd *bd = g->bd;
-	uint64_t conn = g->pending_conn;
-	int64_t id = g->pending_req;
-	bool spooled = g->pending_req < 0;
-	g->pending_conn = 0;
-	g->pending_req = 0;
-	uv_timer_stop(&g->pending_timer);
-	if (code) {
-		bd_warn("register %s failed: %s", g->spec.name, msg);
-		bd_control_send(bd, spooled ? 0 : conn,
-				bd_error_new(id, code, msg));
-		bd_guest_remove(g);
-		return;
-	}
-	bd_state_dirty(bd);
 	json_object *ev = bd_spec_to_json(&g->spec);
 	json_object_object_add(ev, "max_bytes",
 			       json_object_new_int64((int64_t)g->max_bytes));
 	json_object_object_add(ev, "min_bytes",
 			       json_object_new_int64((int64_t)g->min_bytes));
-	bd_emit(bd, "register", ev);
+	bd_emit(g->bd, "register", g, ev);
 	bd_notice("registered %s (QMP %s)", g->spec.name, g->spec.qmp_path);
-	if (!spooled)
-		bd_control_send_persisted(bd, conn,
-					  bd_reply_new(id, bd_guest_status(g)));
+}
+
+/* A register request from a client: its reply waits until QEMU told the
+ * guest's RAM (it bounds max, and is max when none was given), or fails
+ * at the deadline, and the guest is dropped. */
+static void client_register_done(struct bd_guest *g, const char *code,
+				 const char *msg)
+{
+	struct bd *bd = g->bd;
+	struct bd_reply_to to = {g->pending_conn, g->pending_seq};
+	int64_t id = g->pending_id;
+	g->pending_conn = 0;
+	if (code) {
+		bd_warn("register %s failed: %s", g->spec.name, msg);
+		bd_control_reply(bd, to, bd_error_new(id, code, msg), 0);
+		bd_guest_remove(g);
+		return;
+	}
+	emit_registered(g);
+	uint64_t gen = bd_state_put(bd, &g->spec);
+	bd_control_reply(bd, to, bd_reply_new(id, bd_guest_status(g)), gen);
+}
+
+/* A registration from the spool (a hook's, made while the daemon was
+ * down) or restored from disk has nobody waiting: it is kept and
+ * persisted at once, and its link keeps trying with backoff for as long
+ * as it takes; status says why it is not managed yet. */
+static void kept_register_done(struct bd_guest *g, const char *code,
+			       const char *msg)
+{
+	if (code) {
+		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
+		bd_warn("%s: %s", g->spec.name, msg);
+	}
 }
 
 static void m_register(struct req *r)
@@ -131,7 +134,9 @@ static void m_register(struct req *r)
 		fail(r, code);
 		return;
 	}
-	if (stat(spec.qmp_path, &st) < 0) {
+	bool spooled = r->to.conn == 0;
+	/* A hook spools while QEMU starts: its socket may not exist yet. */
+	if (!spooled && stat(spec.qmp_path, &st) < 0) {
 		snprintf(r->msg, sizeof(r->msg), "QMP socket %s: %s%s",
 			 spec.qmp_path, strerror(errno),
 			 errno == ENOENT ? " (is QEMU running with -qmp "
@@ -140,7 +145,7 @@ static void m_register(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
-	if (!S_ISSOCK(st.st_mode)) {
+	if (!spooled && !S_ISSOCK(st.st_mode)) {
 		snprintf(r->msg, sizeof(r->msg), "%s is not a socket",
 			 spec.qmp_path);
 		fail(r, BD_E_PARAMS);
@@ -152,18 +157,26 @@ static void m_register(struct req *r)
 		fail(r, BD_E_INTERNAL);
 		return;
 	}
-	/* The reply waits until QEMU told us the guest's RAM: it bounds max,
-	 * and is max when none was given. */
-	g->pending_conn = r->conn;
-	g->pending_req = r->conn ? r->id : -1;
-	uint64_t wait_ms = r->bd->conf.qmp_greeting_timeout_ms +
-			   2 * r->bd->conf.qmp_command_timeout_ms;
-	uv_timer_start(&g->pending_timer, pending_timeout_cb, wait_ms, 0);
-	int rc = bd_link_start(g);
+	int rc;
+	if (spooled) {
+		emit_registered(g);
+		bd_state_put(r->bd, &g->spec);
+		rc = bd_guest_start(g, kept_register_done, 0);
+	} else {
+		g->pending_conn = r->to.conn;
+		g->pending_seq = r->to.seq;
+		g->pending_id = r->id;
+		uint64_t wait_ms = r->bd->conf.qmp_greeting_timeout_ms +
+				   2 * r->bd->conf.qmp_command_timeout_ms;
+		rc = bd_guest_start(g, client_register_done, wait_ms);
+	}
 	if (rc) {
 		snprintf(r->msg, sizeof(r->msg), "QMP %s: %s", spec.qmp_path,
 			 qmp_strerror(rc));
-		bd_register_finish(g, BD_E_PARAMS, r->msg);
+		if (spooled)
+			bd_state_del(r->bd, g->spec.name);
+		bd_guest_remove(g);
+		fail(r, BD_E_PARAMS);
 	}
 }
 
@@ -171,26 +184,27 @@ static void ignore_cb(qmp_client *c, int err, void *data) {}
 
 static void m_unregister(struct req *r)
 {
+	uint64_t gen = 0;
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
 	if (g->pending_conn) {
-		bd_register_finish(g, BD_E_NOT_FOUND,
-				   "unregistered before "
-				   "its registration completed");
+		client_register_done(g, BD_E_NOT_FOUND,
+				     "unregistered before its registration "
+				     "completed");
 	} else {
+		gen = bd_state_del(r->bd, g->spec.name);
 		/* Give the memory back before letting go (best effort: the
 		 * command is written at once, its answer is not awaited). */
 		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
 		    (g->set_bytes != g->max_bytes ||
 		     g->actual_bytes != g->max_bytes))
 			qmp_balloon_set(g->qmp, g->max_bytes, ignore_cb, NULL);
-		bd_emit(r->bd, "unregister", guest_ref(g));
+		bd_emit(r->bd, "unregister", g, NULL);
 		bd_notice("unregistered %s", g->spec.name);
 		bd_guest_remove(g);
 	}
-	bd_state_dirty(r->bd);
-	reply_persisted(r, NULL);
+	reply_persisted(r, NULL, gen);
 }
 
 /* ---- status ---- */
@@ -268,15 +282,14 @@ static void m_set(struct req *r)
 	json_object *ev = guest_ref(g);
 	json_object_object_add(ev, "pin_bytes",
 			       json_object_new_int64((int64_t)bytes));
-	bd_emit(r->bd, "pin", ev);
-	bd_state_dirty(r->bd);
+	bd_emit(r->bd, "pin", g, ev);
 	bd_replan(r->bd);
 	json_object *res = guest_ref(g);
 	json_object_object_add(res, "pin_bytes",
 			       json_object_new_int64((int64_t)bytes));
 	/* Say so when the pin is stored but the policy will not follow it
 	 * (a guest that may be the Patroni leader stays at max). */
-	struct policy_decision d = bd_exec_decide(g);
+	struct policy_decision d = bd_plan_decide(g);
 	if (d.target_bytes && d.target_bytes != bytes) {
 		char w[256], t[32];
 		snprintf(
@@ -285,7 +298,7 @@ static void m_set(struct req *r)
 		json_object_object_add(res, "warning",
 				       json_object_new_string(w));
 	}
-	reply_persisted(r, res);
+	reply_persisted(r, res, bd_state_put(r->bd, &g->spec));
 }
 
 static void m_release(struct req *r)
@@ -295,10 +308,9 @@ static void m_release(struct req *r)
 		return;
 	g->spec.pin_bytes = 0;
 	bd_guest_note(g, "pin released");
-	bd_emit(r->bd, "release", guest_ref(g));
-	bd_state_dirty(r->bd);
+	bd_emit(r->bd, "release", g, NULL);
 	bd_replan(r->bd);
-	reply_persisted(r, guest_ref(g));
+	reply_persisted(r, guest_ref(g), bd_state_put(r->bd, &g->spec));
 }
 
 /* ---- role ---- */
@@ -317,53 +329,53 @@ static void m_role(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
-	enum policy_role pr = bd_role_parse(role);
 	json_object *names = json_object_new_array();
-	for (struct bd_guest *g = r->bd->guests; g; g = g->next) {
-		if (g->removed || strcmp(g->spec.cluster, cluster) != 0)
-			continue;
-		if (strcmp(g->spec.member, member) == 0) {
-			g->role = pr;
-			g->role_changed_us = bd_now_us();
-			bd_guest_note(g, "Patroni role: %s", role);
-			json_object_array_add(
-			    names, json_object_new_string(g->spec.name));
-		} else if (pr == POLICY_ROLE_LEADER &&
-			   g->role == POLICY_ROLE_LEADER) {
-			/* One leader per cluster: the old one is no longer
-			 * known to be anything, which keeps it at max. */
-			g->role = POLICY_ROLE_UNKNOWN;
-			g->role_changed_us = bd_now_us();
-		}
-	}
-	json_object *ev = json_object_new_object();
-	json_object_object_add(ev, "cluster", json_object_new_string(cluster));
-	json_object_object_add(ev, "member", json_object_new_string(member));
-	json_object_object_add(ev, "role", json_object_new_string(role));
-	json_object_object_add(ev, "guests", json_object_get(names));
-	bd_emit(r->bd, "role", ev);
-	if (json_object_array_length(names) == 0) {
+	if (bd_role_push(r->bd, cluster, member, role, names) == 0) {
 		json_object_put(names);
 		snprintf(r->msg, sizeof(r->msg),
-			 "no registered guest is member "
-			 "'%.64s' of cluster '%.64s'",
+			 "no registered guest is member '%.64s' of cluster "
+			 "'%.64s'",
 			 member, cluster);
 		fail(r, BD_E_NOT_FOUND);
 		return;
 	}
-	bd_replan(r->bd);
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "guests", names);
-	json_object_object_add(res, "role",
-			       json_object_new_string(policy_role_name(pr)));
+	json_object_object_add(
+	    res, "role",
+	    json_object_new_string(policy_role_name(policy_role_parse(role))));
 	reply(r, res);
 }
 
 /* ---- qmp passthrough ---- */
 
+/* Through the daemon, anyone allowed on the control socket may look, not
+ * touch: only commands that read. `quit`, `stop`, `system_reset`,
+ * `qom-set`, `balloon` and the rest would change a guest behind
+ * balloond's back. Exact names, plus every query-* (QEMU's queries only
+ * read). */
+static const char *const qmp_read_only[] = {
+    "qom-get",
+    "qom-list",
+    "qom-list-properties",
+    "qom-list-types",
+    "device-list-properties",
+};
+
+static bool qmp_allowed(const char *command)
+{
+	if (strncmp(command, "query-", 6) == 0 && command[6])
+		return true;
+	for (size_t i = 0; i < sizeof(qmp_read_only) / sizeof(*qmp_read_only);
+	     i++)
+		if (strcmp(command, qmp_read_only[i]) == 0)
+			return true;
+	return false;
+}
+
 struct qmp_pass {
 	struct bd *bd;
-	uint64_t conn;
+	struct bd_reply_to to;
 	int64_t id;
 };
 
@@ -391,7 +403,7 @@ static void qmp_pass_cb(qmp_client *c, const struct qmp_reply *rep, void *data)
 				       json_object_get(rep->ret));
 		msg = bd_reply_new(p->id, res);
 	}
-	bd_control_send(p->bd, p->conn, msg);
+	bd_control_reply(p->bd, p->to, msg, 0);
 	free(p);
 }
 
@@ -415,14 +427,17 @@ static void m_qmp(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
-	/* Targets go through the executor, which keeps them in bounds. */
-	if (strcmp(command, "balloon") == 0 ||
-	    strcmp(command, "qmp_capabilities") == 0) {
+	if (!qmp_allowed(command)) {
 		snprintf(r->msg, sizeof(r->msg),
-			 "'%s' is not passed through: "
-			 "use balloonctl set/release for targets",
+			 "'%.64s' is not passed through: through balloond "
+			 "only read-only commands run (query-*, qom-get, "
+			 "qom-list, qom-list-properties, qom-list-types, "
+			 "device-list-properties); targets go through "
+			 "balloonctl set/release. For full access use "
+			 "balloonctl qmp --socket on a QMP socket nobody else "
+			 "holds",
 			 command);
-		fail(r, BD_E_PARAMS);
+		fail(r, BD_E_PERMISSION);
 		return;
 	}
 	if (!g->qmp || !qmp_client_is_ready(g->qmp)) {
@@ -438,7 +453,7 @@ static void m_qmp(struct req *r)
 		fail(r, BD_E_INTERNAL);
 		return;
 	}
-	*p = (struct qmp_pass){r->bd, r->conn, r->id};
+	*p = (struct qmp_pass){r->bd, r->to, r->id};
 	int rc =
 	    qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL, 0,
 			qmp_pass_cb, p);
@@ -453,7 +468,7 @@ static void m_qmp(struct req *r)
 
 static void m_monitor(struct req *r)
 {
-	if (!r->conn || bd_control_subscribe(r->bd, r->conn)) {
+	if (!r->to.conn || bd_control_subscribe(r->bd, r->to.conn)) {
 		snprintf(r->msg, sizeof(r->msg), "monitor needs a connection");
 		fail(r, BD_E_PARAMS);
 		return;
@@ -480,10 +495,10 @@ static void (*const handlers[BD_M_COUNT])(struct req *) = {
     [BD_M_RELOAD] = m_reload,
 };
 
-void bd_method_dispatch(struct bd *bd, uint64_t conn_id, int64_t req_id,
+void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params)
 {
-	struct req r = {bd, conn_id, req_id, params, ""};
+	struct req r = {bd, to, req_id, params, ""};
 	if (bd->shutting_down) {
 		snprintf(r.msg, sizeof(r.msg), "balloond is shutting down");
 		fail(&r, BD_E_SHUTTING_DOWN);

@@ -1,6 +1,6 @@
 /*
- * registry.c: the guests balloond manages: their specs, validation, bounds
- * and how status shows them.
+ * registry.c: the guests balloond manages: their specs, validation,
+ * bounds, Patroni roles, registration and how status shows them.
  */
 #include "daemon.h"
 
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 
 #include "log.h"
-#include "proto.h"
-#include "units.h"
+#include "proto/proto.h"
+#include "proto/units.h"
 
 /* Below this a guest cannot run: QEMU accepts tiny targets and the guest
  * inflates until its kernel panics, in a loop (FACTS.md), and a 64 MiB
@@ -22,13 +22,6 @@
 #define MIN_GUEST_BYTES (64ULL << 20)
 /* Above this a size is a typo, not a guest. */
 #define MAX_GUEST_BYTES (16ULL << 40)
-
-int64_t bd_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static bool valid_name(const char *s)
 {
@@ -192,6 +185,7 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
 	uv_timer_init(bd->loop, &g->retry_timer);
 	uv_timer_init(bd->loop, &g->pending_timer);
+	g->set_at_us = 0;
 	g->retry_timer.data = g;
 	g->pending_timer.data = g;
 
@@ -249,13 +243,103 @@ void bd_guest_remove(struct bd_guest *g)
 	}
 }
 
+/* ---- registration ---- */
+
+static void registered(struct bd_guest *g, const char *code, const char *msg)
+{
+	bd_ready_fn fn = g->ready_fn;
+	g->ready_fn = NULL;
+	uv_timer_stop(&g->pending_timer);
+	if (fn)
+		fn(g, code, msg);
+}
+
+static void pending_timeout_cb(uv_timer_t *t)
+{
+	struct bd_guest *g = t->data;
+	char msg[300];
+	snprintf(msg, sizeof(msg),
+		 "could not read the guest's RAM from %s in time (%s); is "
+		 "QEMU running, and is the socket free?",
+		 g->spec.qmp_path,
+		 g->last_error[0] ? g->last_error : "no answer");
+	registered(g, BD_E_UNAVAILABLE, msg);
+}
+
+/* link.c: the link is up and the bounds are known, or they are wrong. */
+void __bd_guest_link_ready(struct bd_guest *g, const char *code,
+			   const char *msg);
+void __bd_guest_link_ready(struct bd_guest *g, const char *code,
+			   const char *msg)
+{
+	if (g->ready_fn)
+		registered(g, code, msg);
+}
+
+int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn,
+		   uint64_t deadline_ms)
+{
+	g->ready_fn = ready_fn;
+	if (deadline_ms)
+		uv_timer_start(&g->pending_timer, pending_timeout_cb,
+			       deadline_ms, 0);
+	int rc = bd_link_start(g);
+	if (rc) {
+		g->ready_fn = NULL;
+		uv_timer_stop(&g->pending_timer);
+	}
+	return rc;
+}
+
+/* ---- Patroni roles ---- */
+
+size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
+		    const char *role_word, json_object *names)
+{
+	enum policy_role pr = policy_role_parse(role_word);
+	int64_t now = bd_mono_us(bd);
+	size_t n = 0;
+	json_object *list = json_object_new_array();
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed || strcmp(g->spec.cluster, cluster) != 0)
+			continue;
+		if (strcmp(g->spec.member, member) == 0) {
+			g->role = pr;
+			g->role_changed_us = now;
+			bd_guest_note(g, "Patroni role: %s", role_word);
+			json_object_array_add(
+			    list, json_object_new_string(g->spec.name));
+			if (names)
+				json_object_array_add(
+				    names,
+				    json_object_new_string(g->spec.name));
+			n++;
+		} else if (pr == POLICY_ROLE_LEADER &&
+			   g->role == POLICY_ROLE_LEADER) {
+			/* One leader per cluster: the old one is no longer
+			 * known to be anything, which keeps it at max. */
+			g->role = POLICY_ROLE_UNKNOWN;
+			g->role_changed_us = now;
+		}
+	}
+	json_object *ev = json_object_new_object();
+	json_object_object_add(ev, "cluster", json_object_new_string(cluster));
+	json_object_object_add(ev, "member", json_object_new_string(member));
+	json_object_object_add(ev, "role", json_object_new_string(role_word));
+	json_object_object_add(ev, "guests", list);
+	bd_emit(bd, "role", NULL, ev);
+	if (n)
+		bd_replan(bd);
+	return n;
+}
+
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(g->last_action, sizeof(g->last_action), fmt, ap);
 	va_end(ap);
-	g->last_action_us = bd_now_us();
+	g->last_action_us = bd_wall_us(g->bd);
 }
 
 static void add_u64(json_object *o, const char *key, uint64_t v)
@@ -288,6 +372,11 @@ json_object *bd_guest_status(const struct bd_guest *g)
 		add_u64(o, "pin_bytes", g->spec.pin_bytes);
 	json_object_object_add(
 	    o, "role", json_object_new_string(policy_role_name(g->role)));
+	if (g->role_changed_us)
+		json_object_object_add(
+		    o, "role_age_ms",
+		    json_object_new_int64(
+			(bd_mono_us(g->bd) - g->role_changed_us) / 1000));
 	if (g->spec.cluster[0]) {
 		json_object_object_add(o, "cluster",
 				       json_object_new_string(g->spec.cluster));

@@ -1,15 +1,17 @@
 /*
  * state.c: what survives a restart. Registrations live in
  * STATE_DIR/guests.json, written atomically (temporary file, fsync, rename,
- * fsync of the directory). Requests made while the daemon was down wait in
- * STATE_DIR/spool/ as one JSON file each, {"method": ..., "params": ...},
- * and are carried out in name order at start and whenever one appears.
+ * fsync of the directory) on libuv's thread pool, never on the loop.
+ * Requests made while the daemon was down wait in STATE_DIR/spool/ as one
+ * JSON file each (proto/spool.h), and are carried out in name order at
+ * start and whenever one appears.
  */
 #include "daemon.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +19,13 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proto.h"
+#include "proto/fileio.h"
+#include "proto/proto.h"
+#include "proto/spool.h"
 
 #define STATE_FILE    "guests.json"
-#define SPOOL_DIR     "spool"
+#define JOURNAL_FILE  "guests.journal"
 #define STATE_VERSION 1
-/* A spool file is one request; anything bigger is not ours. */
-#define SPOOL_MAX_BYTES BD_MAX_REQUEST_BYTES
 
 static int path_in(const struct bd *bd, const char *name, char *buf, size_t len)
 {
@@ -31,46 +33,68 @@ static int path_in(const struct bd *bd, const char *name, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Read a whole small file; NUL-terminated. */
-static int read_file(const char *path, size_t max, char **out, size_t *len)
+static void open_journal(struct bd *bd);
+
+/* ---- loading: the snapshot, then the journal over it ---- */
+
+struct spec_list {
+	struct bd_guest_spec *v;
+	size_t n, cap;
+};
+
+static struct bd_guest_spec *list_find(struct spec_list *l, const char *name)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	char *buf = malloc(max + 1);
-	size_t n = 0;
-	int rc = buf ? 0 : -ENOMEM;
-	while (rc == 0) {
-		ssize_t r = read(fd, buf + n, max + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			rc = -errno;
-		else if (r == 0)
-			break;
-		else if ((n += (size_t)r) > max)
-			rc = -EFBIG;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+static int list_put(struct spec_list *l, const struct bd_guest_spec *spec)
+{
+	struct bd_guest_spec *old = list_find(l, spec->name);
+	if (old) {
+		*old = *spec;
+		return 0;
 	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		void *v = realloc(l->v, cap * sizeof(*l->v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
 	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
+	l->v[l->n++] = *spec;
 	return 0;
 }
 
-int bd_state_load(struct bd *bd)
+static void list_del(struct spec_list *l, const char *name)
 {
-	char path[4200], msg[256];
+	struct bd_guest_spec *g = list_find(l, name);
+	if (g) {
+		size_t i = (size_t)(g - l->v);
+		memmove(g, g + 1, (l->n - i - 1) * sizeof(*g));
+		l->n--;
+	}
+}
+
+static void move_aside(struct bd *bd, const char *path, const char *why)
+{
+	/* Keep it for the admin: the next save would overwrite it. */
+	char aside[4300];
+	snprintf(aside, sizeof(aside), "%s.bad-%lld", path,
+		 (long long)(bd_wall_us(bd) / 1000000));
+	rename(path, aside);
+	bd_err("%s: %s; moved to %s", path, why, aside);
+}
+
+static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
+{
+	char msg[256];
 	char *text = NULL;
 	size_t len;
-	int rc = path_in(bd, STATE_FILE, path, sizeof(path));
-	if (rc)
-		return rc;
-	rc = read_file(path, 256 << 20, &text, &len);
+	int rc = bd_read_file(path, 256 << 20, &text, &len);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc) {
@@ -84,106 +108,318 @@ int bd_state_load(struct bd *bd)
 	    json_object_get_int(version) != STATE_VERSION ||
 	    !json_object_object_get_ex(root, "guests", &guests) ||
 	    !json_object_is_type(guests, json_type_array)) {
-		/* Keep it for the admin: the next save would overwrite it. */
-		char aside[4300];
-		snprintf(aside, sizeof(aside), "%s.bad-%lld", path,
-			 (long long)(bd_now_us() / 1000000));
-		rename(path, aside);
-		bd_err(
-		    "%s: not a balloond state file (version %d); moved to %s, "
-		    "starting without registrations",
-		    path, STATE_VERSION, aside);
+		move_aside(bd, path,
+			   "not a balloond state file (version 1); starting "
+			   "without its registrations");
 		json_object_put(root);
 		return -EINVAL;
 	}
 	size_t n = json_object_array_length(guests);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct bd_guest_spec spec;
-		const char *code = NULL;
 		if (bd_spec_parse(json_object_array_get_idx(guests, i), &spec,
-				  msg, sizeof(msg)) ||
-		    (code = bd_spec_check(bd, &spec, msg, sizeof(msg)))) {
+				  msg, sizeof(msg)))
 			bd_err("%s: guest %zu skipped: %s", path, i, msg);
+		else
+			rc = list_put(l, &spec);
+	}
+	json_object_put(root);
+	return rc;
+}
+
+/* Journal lines: {"put": SPEC} or {"del": NAME}, each a whole change. A
+ * crash can leave the last line torn: it and anything after it are
+ * dropped (they were never acknowledged). */
+static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
+			size_t *entries)
+{
+	char msg[256];
+	char *text = NULL;
+	size_t len;
+	int rc = bd_read_file(path, 256 << 20, &text, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		bd_err("%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	char *line = text, *end = text + len;
+	unsigned lineno = 0;
+	while (line < end && rc == 0) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		lineno++;
+		if (!nl) {
+			bd_warn("%s:%u: torn last entry dropped", path, lineno);
+			break;
+		}
+		*nl = '\0';
+		json_object *e = json_tokener_parse(line), *v;
+		struct bd_guest_spec spec;
+		if (e && json_object_object_get_ex(e, "put", &v) &&
+		    bd_spec_parse(v, &spec, msg, sizeof(msg)) == 0) {
+			rc = list_put(l, &spec);
+		} else if (e && json_object_object_get_ex(e, "del", &v) &&
+			   json_object_is_type(v, json_type_string)) {
+			list_del(l, json_object_get_string(v));
+		} else {
+			bd_err("%s:%u: not a journal entry; it and the rest "
+			       "are dropped",
+			       path, lineno);
+			json_object_put(e);
+			break;
+		}
+		json_object_put(e);
+		(*entries)++;
+		line = nl + 1;
+	}
+	free(text);
+	return rc;
+}
+
+int bd_state_load(struct bd *bd)
+{
+	char path[4200], jpath[4200], msg[256];
+	struct spec_list l = {0};
+	size_t entries = 0;
+	if (path_in(bd, STATE_FILE, path, sizeof(path)) ||
+	    path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
+		return -ENAMETOOLONG;
+	int rc = load_snapshot(bd, path, &l);
+	int jrc =
+	    rc && rc != -EINVAL ? 0 : load_journal(bd, jpath, &l, &entries);
+	if ((rc && rc != -EINVAL) || jrc) {
+		free(l.v);
+		return rc && rc != -EINVAL ? rc : jrc;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		if (bd_spec_check(bd, &l.v[i], msg, sizeof(msg))) {
+			bd_err("%s: guest %s skipped: %s", path, l.v[i].name,
+			       msg);
 			continue;
 		}
-		if (!bd_guest_add(bd, &spec)) {
-			json_object_put(root);
+		if (!bd_guest_add(bd, &l.v[i])) {
+			free(l.v);
 			return -ENOMEM;
 		}
 	}
-	json_object_put(root);
-	bd_info("restored %zu guest registrations from %s", bd->n_guests, path);
-	return 0;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= (size_t)w;
+	free(l.v);
+	bd_info("restored %zu guest registrations from %s (and %zu journal "
+		"entries)",
+		bd->n_guests, path, entries);
+	if (bd->persist) {
+		open_journal(bd);
+		/* Start with a fresh snapshot and an empty journal. */
+		if (entries)
+			bd_state_dirty_all(bd);
 	}
-	return 0;
+	return rc;
 }
 
-int bd_state_save(struct bd *bd)
-{
-	char path[4200], tmp[4210];
-	int rc = path_in(bd, STATE_FILE, path, sizeof(path));
-	if (rc)
-		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+/* ---- saving, off the loop thread ----
+ *
+ * A change is acknowledged once it is on disk, and costs O(1): it becomes
+ * one line of a journal (guests.journal), appended and fsynced on libuv's
+ * thread pool, never on the loop. Changes that arrive while a write is
+ * running go together in the next one (group commit). Once the journal
+ * holds more entries than there are guests (at least 256), the next write
+ * is a compaction instead: a new snapshot (guests.json: temporary file,
+ * fsync, rename, fsync of the directory), then an empty journal. A crash
+ * between the two leaves a journal whose entries the snapshot already
+ * holds; replaying them again gives the same state, since every entry is
+ * a whole spec or a removal. */
 
+enum save_kind { SAVE_APPEND, SAVE_COMPACT };
+
+struct save_job {
+	uv_work_t work;
+	struct bd *bd;
+	enum save_kind kind;
+	uint64_t gen;
+	char *lines; /* SAVE_APPEND: the journal lines */
+	size_t len;
+	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
+	size_t n;
+	int journal_fd;
+	char path[4200];
+	int rc;
+};
+
+struct bd_persist {
+	uint64_t dirty_gen; /* bumped by every change */
+	uint64_t saved_gen; /* on disk */
+	char *pending;	    /* journal lines not yet written */
+	size_t pending_len, pending_cap;
+	size_t journal_entries; /* in the journal file */
+	bool compact_due;	/* the next write is a snapshot */
+	int journal_fd;
+	bool running;		   /* a save_job is in the pool */
+	bool closing;		   /* shutdown: no retry timer any more */
+	unsigned retry_ms;	   /* backoff after a failed save */
+	uv_check_t check;	   /* starts a save at the end of a loop turn */
+	uv_timer_t retry;	   /* the next attempt after a failure */
+	uv_fs_event_t spool_watch; /* new files in the spool */
+	int closes_pending;
+};
+
+static int save_specs(const char *path, const struct bd_guest_spec *specs,
+		      size_t n)
+{
 	json_object *root = json_object_new_object();
-	json_object *arr = json_object_new_array();
+	json_object *arr = json_object_new_array_ext((int)n);
 	json_object_object_add(root, "version",
 			       json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "guests", arr);
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
-		if (!g->removed && !g->pending_conn)
-			json_object_array_add(arr, bd_spec_to_json(&g->spec));
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, bd_spec_to_json(&specs[i]));
 	size_t len;
 	const char *text = json_object_to_json_string_length(
 	    root,
 	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 		JSON_C_TO_STRING_NOSLASHESCAPE,
 	    &len);
-
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
+	/* json-c's buffer has room for the NUL: make it the newline. */
+	char *buf = malloc(len + 1);
+	int rc = -ENOMEM;
+	if (buf) {
+		memcpy(buf, text, len);
+		buf[len] = '\n';
+		rc = bd_replace_file(path, buf, len + 1, 0600);
+		free(buf);
 	}
-	rc = write_all(fd, text, len);
-	if (rc == 0)
-		rc = write_all(fd, "\n", 1);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc == 0) {
-		/* The rename itself must reach the disk. */
-		int dfd = open(bd->conf.state_dir,
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	} else {
-		unlink(tmp);
-	}
-out:
 	json_object_put(root);
-	if (rc)
-		bd_err("cannot save registrations to %s: %s", path,
-		       strerror(-rc));
 	return rc;
+}
+
+/* The thread pool: nothing here touches the loop or the daemon. */
+static int run_job(struct save_job *j)
+{
+	int rc;
+	if (j->kind == SAVE_APPEND) {
+		rc = bd_write_all(j->journal_fd, j->lines, j->len);
+		if (rc == 0 && fdatasync(j->journal_fd) < 0)
+			rc = -errno;
+		return rc;
+	}
+	rc = save_specs(j->path, j->specs, j->n);
+	if (rc == 0 &&
+	    (ftruncate(j->journal_fd, 0) < 0 || fdatasync(j->journal_fd) < 0))
+		rc = -errno;
+	return rc;
+}
+
+static void save_work_cb(uv_work_t *w)
+{
+	struct save_job *j = w->data;
+	j->rc = run_job(j);
+}
+
+static void start_save(struct bd *bd);
+static void close_persist(struct bd *bd);
+
+static void retry_cb(uv_timer_t *t)
+{
+	start_save(t->data);
+}
+
+static void job_free(struct save_job *j)
+{
+	if (j) {
+		free(j->lines);
+		free(j->specs);
+	}
+	free(j);
+}
+
+static void save_done_cb(uv_work_t *w, int status)
+{
+	struct save_job *j = w->data;
+	struct bd *bd = j->bd;
+	struct bd_persist *p = bd->persist;
+	int rc = status ? status : j->rc;
+	p->running = false;
+	if (rc == 0) {
+		if (p->retry_ms)
+			bd_notice("registrations saved to %s again",
+				  bd->conf.state_dir);
+		p->retry_ms = 0;
+		p->saved_gen = j->gen;
+		if (j->kind == SAVE_COMPACT)
+			p->journal_entries = 0;
+		bd_control_persisted(bd, j->gen, 0);
+		if (p->dirty_gen > p->saved_gen && !p->closing)
+			start_save(bd);
+	} else {
+		/* The replies it covers say so; the changes stay in effect
+		 * and are saved again, whole, by a compaction with backoff
+		 * (what of an append reached the file is unknown). */
+		p->compact_due = true;
+		p->retry_ms = p->retry_ms ? p->retry_ms * 2 : 100;
+		if (p->retry_ms > 10000)
+			p->retry_ms = 10000;
+		bd_err("cannot save registrations to %s: %s; retrying in %u ms",
+		       bd->conf.state_dir, strerror(-rc), p->retry_ms);
+		bd_control_persisted(bd, j->gen, rc);
+		if (!p->closing)
+			uv_timer_start(&p->retry, retry_cb, p->retry_ms, 0);
+	}
+	job_free(j);
+	if (p->closing)
+		close_persist(bd);
+}
+
+/* The next write: the pending journal lines, or a whole snapshot. */
+static struct save_job *next_job(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	struct save_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->bd = bd;
+	j->gen = p->dirty_gen;
+	j->journal_fd = p->journal_fd;
+	j->work.data = j;
+	size_t limit = bd->n_guests > 256 ? bd->n_guests : 256;
+	if (p->journal_fd < 0 || p->compact_due ||
+	    p->journal_entries >= limit) {
+		j->kind = SAVE_COMPACT;
+		j->specs = calloc(bd->n_guests + 1, sizeof(*j->specs));
+		if (!j->specs ||
+		    path_in(bd, STATE_FILE, j->path, sizeof(j->path))) {
+			job_free(j);
+			return NULL;
+		}
+		for (struct bd_guest *g = bd->guests; g; g = g->next)
+			if (!g->removed && !g->pending_conn)
+				j->specs[j->n++] = g->spec;
+		/* The snapshot holds every pending change. */
+		p->pending_len = 0;
+		p->compact_due = false;
+	} else {
+		j->kind = SAVE_APPEND;
+		j->lines = p->pending;
+		j->len = p->pending_len;
+		p->pending = NULL;
+		p->pending_len = p->pending_cap = 0;
+	}
+	return j;
+}
+
+static void start_save(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	if (p->running || p->dirty_gen == p->saved_gen ||
+	    uv_is_active((uv_handle_t *)&p->retry))
+		return;
+	struct save_job *j = next_job(bd);
+	if (!j ||
+	    uv_queue_work(bd->loop, &j->work, save_work_cb, save_done_cb)) {
+		job_free(j);
+		bd_err("cannot start saving registrations");
+		p->compact_due = true;
+		bd_control_persisted(bd, p->dirty_gen, -ENOMEM);
+		return;
+	}
+	p->running = true;
 }
 
 static void persist_check_cb(uv_check_t *h)
@@ -191,67 +427,207 @@ static void persist_check_cb(uv_check_t *h)
 	struct bd *bd = h->data;
 	uv_check_stop(h);
 	/* Commands first: a pin's balloon command need not wait for the
-	 * fsync of the state file. */
+	 * state file. */
 	bd_replan_now(bd);
-	if (bd->persist_dirty) {
-		bd->persist_dirty = false;
-		bd_state_save(bd);
-	}
-	bd_control_flush_held(bd);
+	start_save(bd);
 }
 
-void bd_state_dirty(struct bd *bd)
+static uint64_t changed(struct bd *bd)
 {
-	if (!uv_is_active((uv_handle_t *)&bd->persist_check))
-		uv_check_start(&bd->persist_check, persist_check_cb);
-	bd->persist_dirty = true;
+	struct bd_persist *p = bd->persist;
+	p->dirty_gen++;
+	if (!p->running && !uv_is_active((uv_handle_t *)&p->check))
+		uv_check_start(&p->check, persist_check_cb);
+	return p->dirty_gen;
+}
+
+/* Queue one journal line (the entry object is put). */
+static uint64_t journal(struct bd *bd, json_object *entry)
+{
+	struct bd_persist *p = bd->persist;
+	size_t len;
+	const char *s = json_object_to_json_string_length(
+	    entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &len);
+	if (p->pending_len + len + 1 > p->pending_cap) {
+		size_t cap = (p->pending_len + len + 1) * 2;
+		char *b = realloc(p->pending, cap);
+		if (!b) {
+			/* Saved whole by the next write instead. */
+			p->compact_due = true;
+			json_object_put(entry);
+			return changed(bd);
+		}
+		p->pending = b;
+		p->pending_cap = cap;
+	}
+	memcpy(p->pending + p->pending_len, s, len);
+	p->pending[p->pending_len + len] = '\n';
+	p->pending_len += len + 1;
+	p->journal_entries++;
+	json_object_put(entry);
+	return changed(bd);
+}
+
+uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
+{
+	if (!bd->persist)
+		return 0;
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "put", bd_spec_to_json(spec));
+	return journal(bd, e);
+}
+
+uint64_t bd_state_del(struct bd *bd, const char *name)
+{
+	if (!bd->persist)
+		return 0;
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "del", json_object_new_string(name));
+	return journal(bd, e);
+}
+
+uint64_t bd_state_dirty_all(struct bd *bd)
+{
+	if (!bd->persist)
+		return 0;
+	bd->persist->compact_due = true;
+	return changed(bd);
+}
+
+uint64_t bd_state_saved(const struct bd *bd)
+{
+	return bd->persist ? bd->persist->saved_gen : UINT64_MAX;
+}
+
+void bd_state_flush(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	/* A save in the pool finishes on its own (the loop runs until it
+	 * has); one that has not started is done here and now. */
+	if (!p || p->running || p->dirty_gen == p->saved_gen)
+		return;
+	uv_check_stop(&p->check);
+	uv_timer_stop(&p->retry);
+	struct save_job *j = next_job(bd);
+	int rc = j ? run_job(j) : -ENOMEM;
+	if (rc) {
+		p->compact_due = true;
+		bd_err("cannot save registrations: %s", strerror(-rc));
+	} else {
+		p->saved_gen = j->gen;
+		if (j->kind == SAVE_COMPACT)
+			p->journal_entries = 0;
+	}
+	bd_control_persisted(bd, j ? j->gen : p->dirty_gen, rc);
+	job_free(j);
+}
+
+int bd_state_init(struct bd *bd)
+{
+	char jpath[4200];
+	struct bd_persist *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->journal_fd = -1;
+	uv_check_init(bd->loop, &p->check);
+	p->check.data = bd;
+	uv_timer_init(bd->loop, &p->retry);
+	p->retry.data = bd;
+	uv_fs_event_init(bd->loop, &p->spool_watch);
+	p->spool_watch.data = bd;
+	bd->persist = p;
+	return path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath));
+}
+
+/* After loading: the journal is appended to from now on. Without it every
+ * change is a whole snapshot (slower, as safe). */
+static void open_journal(struct bd *bd)
+{
+	char jpath[4200];
+	struct bd_persist *p = bd->persist;
+	if (path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
+		return;
+	p->journal_fd =
+	    open(jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (p->journal_fd < 0) {
+		bd_warn("cannot open %s: %s; saving whole snapshots instead",
+			jpath, strerror(errno));
+		return;
+	}
+	/* Its directory entry must be on disk before anything relies on
+	 * it. */
+	int dfd = open(bd->conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
+static void persist_closed_cb(uv_handle_t *h)
+{
+	struct bd *bd = h->data;
+	if (--bd->persist->closes_pending == 0) {
+		struct bd_persist *p = bd->persist;
+		if (p->journal_fd >= 0)
+			close(p->journal_fd);
+		free(p->pending);
+		free(p);
+		bd->persist = NULL;
+	}
+}
+
+/* Whatever is still dirty is written now; then the handles close. */
+static void close_persist(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	bd_state_flush(bd);
+	p->closes_pending = 3;
+	uv_close((uv_handle_t *)&p->check, persist_closed_cb);
+	uv_close((uv_handle_t *)&p->retry, persist_closed_cb);
+	uv_close((uv_handle_t *)&p->spool_watch, persist_closed_cb);
+}
+
+void bd_state_close(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	if (!p || p->closing)
+		return;
+	p->closing = true;
+	if (!p->running) /* else when the save in the pool is done */
+		close_persist(bd);
 }
 
 /* ---- the spool ---- */
 
 static int spool_filter(const struct dirent *d)
 {
-	size_t n = strlen(d->d_name);
-	return d->d_name[0] != '.' && n > 5 &&
-	       strcmp(d->d_name + n - 5, ".json") == 0;
+	return bd_spool_name_ok(d->d_name);
 }
 
 static void spool_one(struct bd *bd, const char *dir, const char *name)
 {
-	char path[4400];
+	char path[4400], msg[256];
 	char *text = NULL;
 	size_t len;
+	enum bd_method m;
+	json_object *params = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int rc = read_file(path, SPOOL_MAX_BYTES, &text, &len);
+	int rc = bd_read_file(path, BD_SPOOL_MAX_BYTES, &text, &len);
 	if (rc) {
 		if (rc != -ENOENT)
 			bd_err("spool %s: %s", path, strerror(-rc));
 		unlink(path);
 		return;
 	}
-	/* The same shape as a control request, minus the id. */
-	json_object *req = json_tokener_parse(text);
-	json_object *method = NULL, *params = NULL;
-	int m = BD_M_COUNT;
-	if (req && json_object_object_get_ex(req, "method", &method) &&
-	    json_object_is_type(method, json_type_string)) {
-		for (int i = 0; i < BD_M_COUNT; i++)
-			if (strcmp(json_object_get_string(method),
-				   bd_method_name((enum bd_method)i)) == 0)
-				m = i;
-	}
-	json_object_object_get_ex(req, "params", &params);
-	if (m != BD_M_REGISTER && m != BD_M_UNREGISTER && m != BD_M_ROLE) {
-		bd_err("spool %s: not a register, unregister or role request",
-		       path);
-	} else if (params && json_object_is_type(params, json_type_object)) {
-		bd_info("spool: %s from %s", bd_method_name((enum bd_method)m),
-			name);
-		bd_method_dispatch(bd, 0, -1, m, params);
+	if (bd_spool_parse(text, len, &m, &params, msg, sizeof(msg))) {
+		bd_err("spool %s: %s", path, msg);
 	} else {
-		bd_err("spool %s: \"params\" must be an object", path);
+		bd_info("spool: %s from %s", bd_method_name(m), name);
+		bd_method_dispatch(bd, (struct bd_reply_to){0, 0}, -1, (int)m,
+				   params);
+		json_object_put(params);
 	}
-	json_object_put(req);
 	free(text);
 	unlink(path);
 }
@@ -260,7 +636,7 @@ void bd_spool_scan(struct bd *bd)
 {
 	char dir[4200];
 	struct dirent **list = NULL;
-	if (path_in(bd, SPOOL_DIR, dir, sizeof(dir)))
+	if (path_in(bd, BD_SPOOL_DIR, dir, sizeof(dir)))
 		return;
 	int n = scandir(dir, &list, spool_filter, alphasort);
 	if (n < 0)
@@ -283,20 +659,18 @@ static void spool_event_cb(uv_fs_event_t *h, const char *filename, int events,
 int bd_spool_start(struct bd *bd)
 {
 	char dir[4200];
-	int rc = path_in(bd, SPOOL_DIR, dir, sizeof(dir));
+	int rc = path_in(bd, BD_SPOOL_DIR, dir, sizeof(dir));
 	if (rc)
 		return rc;
 	/* Root-only, like the control socket: a spool entry is a request. */
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	uv_fs_event_init(bd->loop, &bd->spool_watch);
-	bd->spool_watch.data = bd;
-	rc = uv_fs_event_start(&bd->spool_watch, spool_event_cb, dir, 0);
+	rc = uv_fs_event_start(&bd->persist->spool_watch, spool_event_cb, dir,
+			       0);
 	if (rc)
 		bd_warn("cannot watch %s (%s): spooled requests are read at "
 			"start only",
 			dir, uv_strerror(rc));
-	bd->spool_watching = true;
 	bd_spool_scan(bd);
 	return 0;
 }

@@ -6,6 +6,8 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <string.h>
+#include <strings.h>
 
 const char *policy_role_name(enum policy_role role)
 {
@@ -20,6 +22,24 @@ const char *policy_role_name(enum policy_role role)
 		return "replica";
 	}
 	return "?";
+}
+
+enum policy_role policy_role_parse(const char *word)
+{
+	/* Patroni 3.x says master, 4.x primary, /cluster leader; promoted
+	 * maps to primary since 3.0.1. demoted, stopped and anything unknown
+	 * may still be the leader (fail-open). */
+	static const char *const leader[] = {"master", "primary", "promoted",
+					     "standby_leader", "leader"};
+	static const char *const replica[] = {"replica", "sync_standby",
+					      "quorum_standby"};
+	for (size_t i = 0; i < sizeof(leader) / sizeof(leader[0]); i++)
+		if (strcasecmp(word, leader[i]) == 0)
+			return POLICY_ROLE_LEADER;
+	for (size_t i = 0; i < sizeof(replica) / sizeof(replica[0]); i++)
+		if (strcasecmp(word, replica[i]) == 0)
+			return POLICY_ROLE_REPLICA;
+	return POLICY_ROLE_UNKNOWN;
 }
 
 static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
@@ -81,8 +101,15 @@ int policy_decide(const struct policy_input *in,
 
 	for (size_t i = 0; i < in->n_guests; i++) {
 		const struct policy_guest *g = &in->guests[i];
-		if (g->min_bytes > g->max_bytes || g->max_bytes == 0)
-			return -EINVAL;
+		/* One guest's bad bounds are its own trouble: it is left
+		 * alone, with the reason, and the others are planned. */
+		if (g->min_bytes > g->max_bytes || g->max_bytes == 0) {
+			decisions[i] = (struct policy_decision){
+			    .target_bytes = 0,
+			    .reason = "not managed: bad bounds (min above "
+				      "max, or no max)"};
+			continue;
+		}
 		decisions[i] = policy_decide_guest(g);
 	}
 

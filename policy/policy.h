@@ -23,6 +23,11 @@ enum policy_role {
 };
 
 const char *policy_role_name(enum policy_role role);
+/* A Patroni role word (callback argument or /cluster's "role"), any case:
+ * master, primary, promoted, standby_leader, leader: LEADER; replica,
+ * sync_standby, quorum_standby: REPLICA; anything else (demoted, stopped,
+ * unknown): UNKNOWN, which means "may be the leader". */
+enum policy_role policy_role_parse(const char *word);
 
 struct policy_guest {
 	const char *name;

@@ -57,7 +57,7 @@ struct qmp_client {
 
 	enum state state;
 	struct conn *conn;
-	struct qmp_framer framer;
+	struct framer framer;
 	struct qmp_greeting greeting;
 
 	struct pending *head, *tail; /* in the order sent */
@@ -344,7 +344,7 @@ static void conn_drop(qmp_client *c, int err)
 	c->state = ST_IDLE;
 	conn_detach(c);
 	uv_timer_stop(&c->deadline_timer);
-	qmp_framer_reset(&c->framer);
+	framer_reset(&c->framer);
 	json_object_put(c->greeting.capabilities);
 	memset(&c->greeting, 0, sizeof(c->greeting));
 
@@ -504,7 +504,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		conn_drop(c, n == UV_EOF ? -ECONNRESET : (int)n);
 		return;
 	}
-	int rc = qmp_framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
+	int rc = framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
 	if (rc == -EMSGSIZE)
 		conn_drop(c, QMP_ERR_TOO_LONG);
 	else if (rc < 0 && rc != QMP_ERR_PROTOCOL && rc > QMP_ERR_BASE)
@@ -598,7 +598,7 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 	c->data = data;
 	c->next_id = 1;
 	c->backoff_ms = cfg->reconnect_min_ms;
-	qmp_framer_init(&c->framer, cfg->max_message_bytes);
+	framer_init(&c->framer, cfg->max_message_bytes);
 	uv_timer_init(loop, &c->deadline_timer);
 	uv_timer_init(loop, &c->retry_timer);
 	c->deadline_timer.data = c;
@@ -650,7 +650,7 @@ void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data)
 	uv_close((uv_handle_t *)&c->retry_timer, timer_close_cb);
 	conn_detach(c);
 	fail_all(c, -ECANCELED);
-	qmp_framer_free(&c->framer);
+	framer_free(&c->framer);
 	json_object_put(c->greeting.capabilities);
 	c->greeting.capabilities = NULL;
 	free(c->path);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "framer.h"
+#include "proto/framer.h"
 
 typedef struct qmp_client qmp_client;
 

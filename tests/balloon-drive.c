@@ -48,7 +48,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/units.h"
+#include "proto/units.h"
 #include "qmp/qmp.h"
 
 enum {

@@ -106,7 +106,7 @@ check "QEMU never got a target below max for the leader" sh -c "! grep -qv '^$((
 expect 0 "qmp --vm runs a command on the daemon's link" ctl qmp --vm vm0 query-balloon
 out_has "\"actual\":$((256 * MiB))"
 expect 1 "qmp --vm refuses balloon (bounds)" ctl qmp --vm vm0 balloon '{"value": 1}'
-expect 1 "qmp --vm: QEMU error is exit 1" ctl qmp --vm vm0 no-such-command
+expect 1 "qmp --vm: QEMU error is exit 1" ctl qmp --vm vm0 query-no-such-thing
 err_has "CommandNotFound"
 expect 1 "qmp --vm on an unknown guest" ctl qmp --vm nosuch query-balloon
 expect 2 "qmp needs --socket or --vm" ctl qmp query-balloon
@@ -138,8 +138,8 @@ expect 1 "a second balloond on the same socket refuses to start" "$BALLOOND" -f 
 check "the first one still answers" quiet ctl status
 
 # ---- persistence ----
-check "registrations are on disk" grep -q '"name": "vm2"' "$STATE/guests.json"
-check "pins are on disk" grep -q "\"pin_bytes\": $((160 * MiB))" "$STATE/guests.json"
+check "registrations are on disk" on_disk vm2
+check "pins are on disk" on_disk vm1 pin_bytes $((160 * MiB))
 check "control socket is owner-only" test "$(stat -c %a "$SOCK")" = 600
 # Peer credentials: even on a socket anyone may open, only root (and the
 # configured group) is served.
@@ -162,7 +162,7 @@ expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" 
 check "pin restored after restart" field_is vm1 pin_bytes $((160 * MiB))
 expect 0 "unregister" ctl unregister vm0
 expect 1 "unregister twice" ctl unregister vm0
-check "unregistered guest is gone from disk" sh -c "! grep -q '\"vm0\"' '$STATE/guests.json'"
+check "unregistered guest is gone from disk" not_on_disk vm0
 
 # ---- systemd socket activation: the listening socket comes as fd 3 ----
 stop_daemon TERM
@@ -174,7 +174,11 @@ s.bind(path)
 s.listen(16)
 pid = os.fork()
 if pid == 0:
-    os.dup2(s.fileno(), 3)
+    # The socket may already be fd 3, where dup2 does nothing: it must be
+    # made inheritable either way, or exec closes it.
+    if s.fileno() != 3:
+        os.dup2(s.fileno(), 3)
+    os.set_inheritable(3, True)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -185,6 +189,7 @@ print(pid)
 PY
 act=$(cat "$T/act.pid")
 check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --socket "$T/act.sock" status
+check "it listens on the inherited fd 3, not a socket of its own" grep -q "socket activation: listening on fd 3" "$T/act.log"
 check "its registrations are there" sh -c "'$BALLOONCTL' --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
 kill -TERM "$act"
 # Gone, or a zombie waiting for PID 1 (its parent, python, is gone).
@@ -204,7 +209,7 @@ start_daemon
 check "spooled register picked up at start" wait_for 10 field_is vm3 link up
 check "spooled unregister applied in order" not_registered vm2
 check "spool emptied" test -z "$(ls "$STATE/spool")"
-check "spooled registration persisted" wait_for 10 grep -q '"vm3"' "$STATE/guests.json"
+check "spooled registration persisted" wait_for 10 on_disk vm3
 printf '{"method": "unregister", "params": {"name": "vm3"}}\n' >"$STATE/spool/0004.json.tmp"
 mv "$STATE/spool/0004.json.tmp" "$STATE/spool/0004.json"
 check "spool files dropped while running are picked up" wait_for 10 not_registered vm3

@@ -15,6 +15,11 @@ export BALLOOND_SOCKET="$SOCK"
 
 cleanup() {
 	[ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null
+	[ -n "$DAEMON_PID" ] && wait "$DAEMON_PID" 2>/dev/null
+	# A test may mount a small tmpfs under $T (a disk that fills up).
+	for m in "$T"/mnt-*; do
+		mountpoint -q "$m" 2>/dev/null && umount "$m"
+	done
 	[ -n "$FAKE_PID" ] && kill -TERM "$FAKE_PID" 2>/dev/null
 	[ -n "$FAKE_PID" ] && wait "$FAKE_PID" 2>/dev/null
 	if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then
@@ -129,3 +134,36 @@ out_has() { check "stdout says '$1'" grep -qF -- "$1" "$T/out"; }
 
 # quiet COMMAND...: run COMMAND without output (for check).
 quiet() { "$@" >/dev/null 2>&1; }
+
+# on_disk NAME [KEY VALUE]: the registration of NAME as balloond would load
+# it from $STATE (the snapshot guests.json, then the journal over it)
+# exists, and, with KEY, has that value.
+on_disk() {
+	"${PYTHON3:-python3}" - "$STATE" "$@" <<'PY'
+import json, os, sys
+state, name = sys.argv[1], sys.argv[2]
+guests = {}
+try:
+    for g in json.load(open(os.path.join(state, "guests.json")))["guests"]:
+        guests[g["name"]] = g
+except FileNotFoundError:
+    pass
+try:
+    for line in open(os.path.join(state, "guests.journal")):
+        if not line.endswith("\n"):
+            break
+        e = json.loads(line)
+        if "put" in e:
+            guests[e["put"]["name"]] = e["put"]
+        else:
+            guests.pop(e["del"], None)
+except FileNotFoundError:
+    pass
+g = guests.get(name)
+if g is None:
+    sys.exit(1)
+if len(sys.argv) > 3 and str(g.get(sys.argv[3])) != sys.argv[4]:
+    sys.exit(1)
+PY
+}
+not_on_disk() { ! on_disk "$@"; }

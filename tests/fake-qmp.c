@@ -25,7 +25,8 @@
  *                          is normal | delay=MS | hang | garbage |
  *                          disconnect | endless | wrong-id, or a flag:
  *                          no-greeting, refuse-caps, no-balloon,
- *                          anon-balloon, lazy-containers, stuck, chatty
+ *                          anon-balloon, lazy-containers, stuck, chatty,
+ *                          memsize-error
  *                          (FLAG=0 clears it); several joined by commas;
  *                          "normal" resets everything
  *   disconnect SOCKET      drop the connected client now
@@ -46,8 +47,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "daemon/units.h"
-#include "qmp/framer.h"
+#include "proto/units.h"
+#include "proto/framer.h"
 #include "tests/fakeqmp.h"
 
 #define CONTROL_MAX_LINE 4096
@@ -69,7 +70,7 @@ struct ctl_conn {
 	struct app *app;
 	struct ctl_conn *next;
 	uv_pipe_t pipe;
-	struct qmp_framer framer;
+	struct framer framer;
 	bool closing;
 };
 
@@ -113,7 +114,8 @@ static void usage(FILE *out)
 	      "refuse-caps |\n"
 	      "                     no-balloon | anon-balloon | "
 	      "lazy-containers | stuck |\n"
-	      "                     chatty (FLAG=0 clears a flag; join with "
+	      "                     chatty, memsize-error (FLAG=0 clears a "
+	      "flag; join with "
 	      "commas)\n"
 	      "  disconnect SOCKET  drop its client now\n"
 	      "  event SOCKET NAME [DATA-JSON]   send an event, e.g. RESET\n"
@@ -163,7 +165,7 @@ static void ctl_conn_closed(uv_handle_t *h)
 			break;
 		}
 	}
-	qmp_framer_free(&cc->framer);
+	framer_free(&cc->framer);
 	free(cc);
 }
 
@@ -385,8 +387,7 @@ static void ctl_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		ctl_conn_close(cc);
 		return;
 	}
-	int rc =
-	    qmp_framer_feed(&cc->framer, buf->base, (size_t)n, ctl_line, cc);
+	int rc = framer_feed(&cc->framer, buf->base, (size_t)n, ctl_line, cc);
 	if (rc == -EMSGSIZE) {
 		ctl_reply(cc, false, "error line too long");
 		ctl_conn_close(cc);
@@ -404,7 +405,7 @@ static void ctl_connection_cb(uv_stream_t *listener, int status)
 	if (!cc)
 		return;
 	cc->app = app;
-	qmp_framer_init(&cc->framer, CONTROL_MAX_LINE);
+	framer_init(&cc->framer, CONTROL_MAX_LINE);
 	uv_pipe_init(app->loop, &cc->pipe, 0);
 	cc->pipe.data = cc;
 	cc->next = app->conns;

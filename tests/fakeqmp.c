@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "qmp/framer.h"
+#include "proto/framer.h"
 
 /* Commands are tiny; a client that sends a 64 KiB line is broken. */
 #define FAKE_MAX_LINE (64 * 1024)
@@ -41,7 +41,7 @@ struct session {
 	struct session *next; /* all sessions of srv, oldest first */
 	uv_pipe_t pipe;
 	uv_timer_t timer; /* sends delayed replies */
-	struct qmp_framer framer;
+	struct framer framer;
 	struct outmsg *out_head, *out_tail;
 	bool serving;	 /* greeted and read (else waiting its turn) */
 	bool negotiated; /* qmp_capabilities accepted */
@@ -117,7 +117,7 @@ static void session_handle_closed(uv_handle_t *h)
 		ss->out_head = m->next;
 		free(m);
 	}
-	qmp_framer_free(&ss->framer);
+	framer_free(&ss->framer);
 	free(ss);
 	srv_unref(s);
 }
@@ -549,6 +549,9 @@ static json_object *answer(struct session *ss, const char *cmd,
 	if (strcmp(cmd, "query-version") == 0)
 		return ret(qemu_version());
 	if (strcmp(cmd, "query-memory-size-summary") == 0) {
+		if (s->b.memsize_error)
+			return err("GenericError", "fakeqmp memsize-error: %s",
+				   "no size");
 		/* balloond reads the guest's RAM from here (its max). */
 		json_object *r = json_object_new_object();
 		json_object_object_add(
@@ -713,8 +716,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		session_close(ss);
 		return;
 	}
-	int rc =
-	    qmp_framer_feed(&ss->framer, buf->base, (size_t)n, on_line, ss);
+	int rc = framer_feed(&ss->framer, buf->base, (size_t)n, on_line, ss);
 	if (rc < 0)
 		session_close(ss);
 }
@@ -775,7 +777,7 @@ static void connection_cb(uv_stream_t *listener, int status)
 	if (!ss)
 		return;
 	ss->srv = s;
-	qmp_framer_init(&ss->framer, FAKE_MAX_LINE);
+	framer_init(&ss->framer, FAKE_MAX_LINE);
 	uv_pipe_init(s->loop, &ss->pipe, 0);
 	uv_timer_init(s->loop, &ss->timer);
 	ss->pipe.data = ss;
@@ -888,6 +890,7 @@ static const struct {
     {"lazy-containers", offsetof(struct fakeqmp_behaviour, lazy_containers)},
     {"stuck", offsetof(struct fakeqmp_behaviour, stuck)},
     {"chatty", offsetof(struct fakeqmp_behaviour, chatty)},
+    {"memsize-error", offsetof(struct fakeqmp_behaviour, memsize_error)},
 };
 
 static bool *flag_at(struct fakeqmp_behaviour *b, size_t i)

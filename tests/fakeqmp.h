@@ -66,6 +66,8 @@ struct fakeqmp_behaviour {
 				   * that has not booted yet) */
 	bool chatty;		  /* an event right before and right after
 				   * every reply */
+	bool memsize_error;	  /* query-memory-size-summary answers a
+				   * GenericError */
 };
 
 /* One command as received. */
@@ -115,7 +117,8 @@ struct fakeqmp_behaviour *fakeqmp_behaviour(struct fakeqmp *s);
  * "normal" (everything back to default), "delay=MS", "hang", "garbage",
  * "disconnect", "endless", "wrong-id", and the flags "no-greeting",
  * "refuse-caps", "no-balloon", "anon-balloon", "lazy-containers", "stuck",
- * "chatty" (each also as FLAG=0 or FLAG=1). Returns 0 or -EINVAL. */
+ * "chatty", "memsize-error" (each also as FLAG=0 or FLAG=1). Returns 0 or
+ * -EINVAL. */
 int fakeqmp_set_mode(struct fakeqmp *s, const char *mode);
 /* Describe the behaviour the way fakeqmp_set_mode takes it, e.g.
  * "delay=100,no-balloon". */

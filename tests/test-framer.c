@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "qmp/framer.h"
+#include "proto/framer.h"
 
 struct lines {
 	char *v[16];
@@ -33,14 +33,13 @@ static void lines_free(struct lines *l)
 		free(l->v[i]);
 }
 
-static void feed_all(struct qmp_framer *f, const char *s, size_t chunk,
+static void feed_all(struct framer *f, const char *s, size_t chunk,
 		     struct lines *l)
 {
 	size_t n = strlen(s);
 	for (size_t off = 0; off < n; off += chunk) {
 		size_t take = n - off < chunk ? n - off : chunk;
-		assert_int_equal(qmp_framer_feed(f, s + off, take, collect, l),
-				 0);
+		assert_int_equal(framer_feed(f, s + off, take, collect, l), 0);
 	}
 }
 
@@ -50,9 +49,9 @@ static const char stream[] =
 
 static void check_stream(size_t chunk)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
-	qmp_framer_init(&f, 1024);
+	framer_init(&f, 1024);
 	feed_all(&f, stream, chunk, &l);
 	assert_int_equal(l.n, 4);
 	assert_string_equal(l.v[0], "{\"QMP\": {}}");
@@ -61,7 +60,7 @@ static void check_stream(size_t chunk)
 	assert_string_equal(l.v[3], "{\"return\": 3}");
 	assert_int_equal(f.len, 0);
 	lines_free(&l);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_whole(void **state)
@@ -80,95 +79,93 @@ static void test_split_reads(void **state)
 
 static void test_partial_kept(void **state)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
-	qmp_framer_init(&f, 1024);
-	assert_int_equal(qmp_framer_feed(&f, "{\"ret", 5, collect, &l), 0);
+	framer_init(&f, 1024);
+	assert_int_equal(framer_feed(&f, "{\"ret", 5, collect, &l), 0);
 	assert_int_equal(l.n, 0);
-	assert_int_equal(qmp_framer_feed(&f, "urn\": 1}\n{", 10, collect, &l),
-			 0);
+	assert_int_equal(framer_feed(&f, "urn\": 1}\n{", 10, collect, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.v[0], "{\"return\": 1}");
 	assert_int_equal(f.len, 1);
-	qmp_framer_reset(&f);
+	framer_reset(&f);
 	assert_int_equal(f.len, 0);
 	lines_free(&l);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_oversize_single_read(void **state)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
 	char big[300];
 	memset(big, 'x', sizeof(big));
-	qmp_framer_init(&f, 100);
-	assert_int_equal(qmp_framer_feed(&f, big, sizeof(big), collect, &l),
+	framer_init(&f, 100);
+	assert_int_equal(framer_feed(&f, big, sizeof(big), collect, &l),
 			 -EMSGSIZE);
 	assert_int_equal(l.n, 0);
 	assert_true(f.cap <= 101); /* memory stays bounded */
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_oversize_trickle(void **state)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
-	qmp_framer_init(&f, 100);
+	framer_init(&f, 100);
 	int rc = 0;
 	for (int i = 0; i < 1000 && rc == 0; i++)
-		rc = qmp_framer_feed(&f, "yyyyyyy", 7, collect, &l);
+		rc = framer_feed(&f, "yyyyyyy", 7, collect, &l);
 	assert_int_equal(rc, -EMSGSIZE);
 	assert_true(f.cap <= 101);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_exact_cap(void **state)
 {
 	/* A message of exactly max_bytes including its newline fits. */
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
 	char msg[10];
 	memset(msg, 'a', 9);
 	msg[9] = '\n';
-	qmp_framer_init(&f, 10);
-	assert_int_equal(qmp_framer_feed(&f, msg, 10, collect, &l), 0);
+	framer_init(&f, 10);
+	assert_int_equal(framer_feed(&f, msg, 10, collect, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(strlen(l.v[0]), 9);
 	/* One byte more does not. */
 	char longer[11];
 	memset(longer, 'b', 10);
 	longer[10] = '\n';
-	assert_int_equal(qmp_framer_feed(&f, longer, 11, collect, &l),
-			 -EMSGSIZE);
+	assert_int_equal(framer_feed(&f, longer, 11, collect, &l), -EMSGSIZE);
 	lines_free(&l);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_many_small_messages_with_cap(void **state)
 {
 	/* Many messages in one read, together far larger than the cap. */
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {0};
 	char buf[16 * 8 + 1] = "";
 	for (int i = 0; i < 16; i++)
 		strcat(buf, "{\"a\":1}\n");
-	qmp_framer_init(&f, 16);
-	assert_int_equal(qmp_framer_feed(&f, buf, strlen(buf), collect, &l), 0);
+	framer_init(&f, 16);
+	assert_int_equal(framer_feed(&f, buf, strlen(buf), collect, &l), 0);
 	assert_int_equal(l.n, 16);
 	lines_free(&l);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 static void test_callback_stops(void **state)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {.stop_after = 1};
-	qmp_framer_init(&f, 1024);
-	assert_int_equal(qmp_framer_feed(&f, "a\nb\nc\n", 6, collect, &l), 42);
+	framer_init(&f, 1024);
+	assert_int_equal(framer_feed(&f, "a\nb\nc\n", 6, collect, &l), 42);
 	assert_int_equal(l.n, 1);
 	lines_free(&l);
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 int main(void)

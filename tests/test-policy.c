@@ -412,29 +412,53 @@ static const struct policy_case cases[] =
 	    .steps = {{0, 1}},
 	},
 	{
-	    .name = "invalid snapshot: min above max",
-	    .n = 2,
+	    /* One bad guest used to make policy_decide fail for everyone. */
+	    .name = "a guest with min above max is skipped, the rest planned",
+	    .n = 3,
 	    .guests =
 		{
 		    {.name = "ok",
 		     .max_bytes = 8 * GiB,
 		     .min_bytes = 2 * GiB,
-		     .actual_bytes = 8 * GiB,
-		     .set_bytes = 8 * GiB,
+		     .actual_bytes = 6 * GiB,
+		     .set_bytes = 6 * GiB,
 		     UP},
 		    {.name = "bad",
 		     .max_bytes = 2 * GiB,
 		     .min_bytes = 4 * GiB,
 		     .actual_bytes = 2 * GiB,
 		     UP},
+		    {.name = "pinned",
+		     .max_bytes = 8 * GiB,
+		     .min_bytes = 2 * GiB,
+		     .pin_bytes = 4 * GiB,
+		     .actual_bytes = 8 * GiB,
+		     .set_bytes = 8 * GiB,
+		     UP},
 		},
-	    .rc = -EINVAL,
+	    .decisions = {{8 * GiB, "at max"},
+			  {0, "bad bounds"},
+			  {4 * GiB, "pinned"}},
+	    .n_actions = 2,
+	    .actions = {{0, 8 * GiB}, {2, 4 * GiB}},
+	    .n_steps = 2,
+	    .steps = {{0, 1}, {1, 1}},
 	},
 	{
-	    .name = "invalid snapshot: max unknown",
-	    .n = 1,
-	    .guests = {{.name = "bad", .max_bytes = 0, .min_bytes = 0, UP}},
-	    .rc = -EINVAL,
+	    .name = "a guest with no max is skipped, the rest planned",
+	    .n = 2,
+	    .guests = {{.name = "bad", .max_bytes = 0, .min_bytes = 0, UP},
+		       {.name = "ok",
+			.max_bytes = 8 * GiB,
+			.min_bytes = 2 * GiB,
+			.actual_bytes = 6 * GiB,
+			.set_bytes = 6 * GiB,
+			UP}},
+	    .decisions = {{0, "bad bounds"}, {8 * GiB, "at max"}},
+	    .n_actions = 1,
+	    .actions = {{1, 8 * GiB}},
+	    .n_steps = 1,
+	    .steps = {{0, 1}},
 	},
 	{
 	    .name = "empty input",
@@ -567,7 +591,7 @@ static void test_deterministic(void **state)
 	const struct policy_case *c = NULL;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (cases[i].n == 3 && cases[i].rc == 0 &&
-		    cases[i].n_steps == 2)
+		    cases[i].n_steps == 2 && !c)
 			c = &cases[i];
 	assert_non_null(c);
 	struct policy_input in = {.guests = c->guests, .n_guests = c->n};
@@ -618,6 +642,24 @@ static void test_role_names(void **state)
 	assert_string_equal(policy_role_name(POLICY_ROLE_LEADER), "leader");
 	assert_string_equal(policy_role_name(POLICY_ROLE_REPLICA), "replica");
 	assert_string_equal(policy_role_name((enum policy_role)42), "?");
+
+	/* Patroni's words: 3.x master, 4.x primary, /cluster leader. */
+	static const char *const leaders[] = {"master",	  "primary",
+					      "promoted", "standby_leader",
+					      "leader",	  "MASTER"};
+	static const char *const replicas[] = {"replica", "sync_standby",
+					       "quorum_standby", "Replica"};
+	static const char *const unknown[] = {"demoted", "stopped", "",
+					      "standby", "uninitialized"};
+	for (size_t i = 0; i < sizeof(leaders) / sizeof(*leaders); i++)
+		assert_int_equal(policy_role_parse(leaders[i]),
+				 POLICY_ROLE_LEADER);
+	for (size_t i = 0; i < sizeof(replicas) / sizeof(*replicas); i++)
+		assert_int_equal(policy_role_parse(replicas[i]),
+				 POLICY_ROLE_REPLICA);
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(*unknown); i++)
+		assert_int_equal(policy_role_parse(unknown[i]),
+				 POLICY_ROLE_UNKNOWN);
 }
 
 int main(void)

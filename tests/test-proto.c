@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/proto.h"
+#include "proto/proto.h"
 
 /* One parse: the code returned (NULL on success), the id reported back,
  * and the message. */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/units.h"
+#include "proto/units.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)

@@ -2,15 +2,17 @@
  * fuzz-control.c: balloond's control protocol parser. Each input is split
  * into lines as the daemon's framer would; every line goes through
  * bd_request_parse, a parsed request's params through the registration
- * parser (also used for spool and state files), and the line through the
- * client's greeting check.
+ * parser (also used for spool and state files), the line through the
+ * spool file parser, and through the client's greeting check.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/daemon.h"
-#include "daemon/proto.h"
+#include "policy/policy.h"
+#include "proto/proto.h"
+#include "proto/spec.h"
+#include "proto/spool.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,13 +33,17 @@ static void one_line(const char *line, size_t len)
 		const char *s = NULL;
 		if (bd_param_string(req.params, "role", &s, msg, sizeof(msg)) ==
 		    0)
-			(void)bd_role_parse(s);
+			(void)policy_role_parse(s);
 		uint64_t u;
 		(void)bd_param_u64(req.params, "bytes", &u, msg, sizeof(msg));
 		json_object_put(req.root);
 	} else {
 		json_object_put(bd_error_new(id, code, msg));
 	}
+	enum bd_method m;
+	json_object *params = NULL;
+	if (bd_spool_parse(line, len, &m, &params, msg, sizeof(msg)) == 0)
+		json_object_put(params);
 	json_object *g = json_tokener_parse(line);
 	if (g) {
 		(void)bd_greeting_check(g, msg, sizeof(msg));

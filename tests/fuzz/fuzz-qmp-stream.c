@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "qmp/framer.h"
+#include "proto/framer.h"
 #include "qmp/qmp.h"
 
 /* A violated invariant is a crash libFuzzer reports. */
@@ -96,26 +96,26 @@ static uint32_t next_rand(uint32_t *s)
 static void feed_framer(const uint8_t *data, size_t size, size_t cap,
 			uint32_t seed)
 {
-	struct qmp_framer f;
+	struct framer f;
 	struct lines l = {.cap = cap};
 	size_t max_chunk = 1 + seed % 300;
 
-	qmp_framer_init(&f, cap);
+	framer_init(&f, cap);
 	for (size_t off = 0; off < size;) {
 		size_t n = 1 + next_rand(&seed) % max_chunk;
 		if (n > size - off)
 			n = size - off;
-		int rc = qmp_framer_feed(&f, (const char *)data + off, n,
-					 on_line, &l);
+		int rc =
+		    framer_feed(&f, (const char *)data + off, n, on_line, &l);
 		CHECK(rc == 0 || rc == -EMSGSIZE);
 		CHECK(f.len <= cap);
 		/* A client drops the connection here; keep going to test
 		 * that reset makes the framer usable again. */
 		if (rc == -EMSGSIZE)
-			qmp_framer_reset(&f);
+			framer_reset(&f);
 		off += n;
 	}
-	qmp_framer_free(&f);
+	framer_free(&f);
 }
 
 /* ---- a live client on a unix socket ---- */

@@ -4,13 +4,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/proto.h"
+#include "proto/proto.h"
 
 static int64_t now_ms(void)
 {
@@ -29,13 +30,22 @@ static int on_line(char *line, size_t len, void *data)
 			 "balloond sent something that is not JSON");
 		return -EPROTO;
 	}
-	if (c->queued == (int)(sizeof(c->queue) / sizeof(c->queue[0]))) {
-		json_object_put(msg);
-		snprintf(c->error, sizeof(c->error),
-			 "too many unread messages");
-		return -ENOBUFS;
+	if (c->q_len == c->q_cap) {
+		size_t cap = c->q_cap ? c->q_cap * 2 : 16;
+		json_object **q = malloc(cap * sizeof(*q));
+		if (!q) {
+			json_object_put(msg);
+			snprintf(c->error, sizeof(c->error), "out of memory");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < c->q_len; i++)
+			q[i] = c->queue[(c->q_head + i) % c->q_cap];
+		free(c->queue);
+		c->queue = q;
+		c->q_cap = cap;
+		c->q_head = 0;
 	}
-	c->queue[c->queued++] = msg;
+	c->queue[(c->q_head + c->q_len++) % c->q_cap] = msg;
 	return 0;
 }
 
@@ -44,7 +54,7 @@ static int fill(struct ctl_client *c)
 {
 	int64_t deadline = c->timeout_ms >= 0 ? now_ms() + c->timeout_ms : -1;
 	char buf[65536];
-	while (c->queued == 0) {
+	while (c->q_len == 0) {
 		int wait = -1;
 		if (deadline >= 0) {
 			int64_t left = deadline - now_ms();
@@ -72,7 +82,7 @@ static int fill(struct ctl_client *c)
 				 "balloond closed the connection");
 			return n < 0 ? -errno : -ECONNRESET;
 		}
-		rc = qmp_framer_feed(&c->framer, buf, (size_t)n, on_line, c);
+		rc = framer_feed(&c->framer, buf, (size_t)n, on_line, c);
 		if (rc == -EMSGSIZE)
 			snprintf(c->error, sizeof(c->error),
 				 "balloond sent a message over %d bytes",
@@ -88,9 +98,9 @@ int ctl_client_next(struct ctl_client *c, json_object **msg)
 	int rc = fill(c);
 	if (rc)
 		return rc;
-	*msg = c->queue[0];
-	memmove(c->queue, c->queue + 1,
-		(size_t)(--c->queued) * sizeof(c->queue[0]));
+	*msg = c->queue[c->q_head];
+	c->q_head = (c->q_head + 1) % c->q_cap;
+	c->q_len--;
 	return 0;
 }
 
@@ -100,7 +110,7 @@ int ctl_client_open(struct ctl_client *c, const char *path, int timeout_ms)
 	memset(c, 0, sizeof(*c));
 	c->timeout_ms = timeout_ms;
 	c->next_id = 1;
-	qmp_framer_init(&c->framer, BD_MAX_REPLY_BYTES);
+	framer_init(&c->framer, BD_MAX_REPLY_BYTES);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(c->error, sizeof(c->error), "%s: path too long", path);
 		c->fd = -1;
@@ -142,10 +152,12 @@ void ctl_client_close(struct ctl_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	for (int i = 0; i < c->queued; i++)
-		json_object_put(c->queue[i]);
-	c->queued = 0;
-	qmp_framer_free(&c->framer);
+	for (size_t i = 0; i < c->q_len; i++)
+		json_object_put(c->queue[(c->q_head + i) % c->q_cap]);
+	free(c->queue);
+	c->queue = NULL;
+	c->q_head = c->q_len = c->q_cap = 0;
+	framer_free(&c->framer);
 }
 
 static int write_all(int fd, const char *s, size_t len)

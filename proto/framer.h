@@ -6,12 +6,12 @@
  * one message may not exceed a hard cap, so a peer that never sends a
  * newline cannot make us allocate without bound.
  */
-#ifndef BALLOOND_FRAMER_H
-#define BALLOOND_FRAMER_H
+#ifndef BALLOOND_PROTO_FRAMER_H
+#define BALLOOND_PROTO_FRAMER_H
 
 #include <stddef.h>
 
-struct qmp_framer {
+struct framer {
 	char *buf;	  /* bytes of the message(s) not yet complete */
 	size_t len;	  /* bytes held in buf */
 	size_t cap;	  /* allocated size of buf */
@@ -23,17 +23,17 @@ struct qmp_framer {
  * after it. A nonzero return stops feeding at once and is returned by the
  * feed; the framer must then be reset (or freed) before it is fed again,
  * which lets the callback reset or free it. */
-typedef int (*qmp_framer_line_cb)(char *line, size_t len, void *data);
+typedef int (*framer_line_cb)(char *line, size_t len, void *data);
 
-void qmp_framer_init(struct qmp_framer *f, size_t max_bytes);
-void qmp_framer_free(struct qmp_framer *f);
+void framer_init(struct framer *f, size_t max_bytes);
+void framer_free(struct framer *f);
 /* Drop any partial message (after a reconnect). */
-void qmp_framer_reset(struct qmp_framer *f);
+void framer_reset(struct framer *f);
 
 /* Feed n bytes. Returns 0, the callback's nonzero return, -EMSGSIZE when a
  * message outgrows max_bytes (the framer is then unusable until reset), or
  * -ENOMEM. Empty lines are skipped. */
-int qmp_framer_feed(struct qmp_framer *f, const char *data, size_t n,
-		    qmp_framer_line_cb cb, void *cb_data);
+int framer_feed(struct framer *f, const char *data, size_t n, framer_line_cb cb,
+		void *cb_data);
 
 #endif

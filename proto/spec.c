@@ -1,14 +1,10 @@
-/*
- * spec.c: a guest's registration as JSON (register requests, spool files
- * and the state file carry the same fields), and Patroni role words.
- * Pure: no daemon state, so the fuzzer drives it directly.
- */
-#include "daemon.h"
+/* spec.c: a guest's registration as JSON. Pure. */
+#include "spec.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "proto.h"
 
@@ -102,22 +98,4 @@ json_object *bd_spec_to_json(const struct bd_guest_spec *s)
 		    o, "pin_bytes",
 		    json_object_new_int64((int64_t)s->pin_bytes));
 	return o;
-}
-
-enum policy_role bd_role_parse(const char *s)
-{
-	/* Patroni 3.0 says master, newer ones primary; leader is /cluster's
-	 * word. demoted and anything unknown may still be leader (fail-open).
-	 */
-	static const char *const leader[] = {"master", "primary", "leader",
-					     "standby_leader"};
-	static const char *const replica[] = {"replica", "sync_standby",
-					      "standby"};
-	for (size_t i = 0; i < sizeof(leader) / sizeof(leader[0]); i++)
-		if (strcasecmp(s, leader[i]) == 0)
-			return POLICY_ROLE_LEADER;
-	for (size_t i = 0; i < sizeof(replica) / sizeof(replica[0]); i++)
-		if (strcasecmp(s, replica[i]) == 0)
-			return POLICY_ROLE_REPLICA;
-	return POLICY_ROLE_UNKNOWN;
 }

@@ -1,19 +1,24 @@
-/* client.h: a small blocking client for balloond's control socket. */
-#ifndef BALLOOND_CTL_CLIENT_H
-#define BALLOOND_CTL_CLIENT_H
+/*
+ * client.h: a small blocking client for balloond's control socket, for
+ * balloonctl and the hooks. Every read has a deadline (poll), and any
+ * number of messages may arrive ahead of the one asked for (a monitor
+ * during a burst): they wait in a queue that grows as needed.
+ */
+#ifndef BALLOOND_PROTO_CLIENT_H
+#define BALLOOND_PROTO_CLIENT_H
 
 #include <json-c/json.h>
 #include <stdint.h>
 
-#include "qmp/framer.h"
+#include "proto/framer.h"
 
 struct ctl_client {
 	int fd;
 	int timeout_ms; /* per read; -1: wait for ever (monitor) */
 	int64_t next_id;
-	struct qmp_framer framer;
-	json_object *queue[64]; /* messages read but not yet taken */
-	int queued;
+	struct framer framer;
+	json_object **queue; /* messages read but not yet taken: a ring */
+	size_t q_head, q_len, q_cap;
 	char error[512];
 };
 

@@ -5,25 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-void qmp_framer_init(struct qmp_framer *f, size_t max_bytes)
+void framer_init(struct framer *f, size_t max_bytes)
 {
-	*f = (struct qmp_framer){.max_bytes = max_bytes};
+	*f = (struct framer){.max_bytes = max_bytes};
 }
 
-void qmp_framer_free(struct qmp_framer *f)
+void framer_free(struct framer *f)
 {
 	free(f->buf);
-	qmp_framer_init(f, f->max_bytes);
+	framer_init(f, f->max_bytes);
 }
 
-void qmp_framer_reset(struct qmp_framer *f)
+void framer_reset(struct framer *f)
 {
 	f->len = 0;
 	f->scanned = 0;
 }
 
 /* Make room for n more bytes plus a NUL, doubling, never past the cap. */
-static int reserve(struct qmp_framer *f, size_t n)
+static int reserve(struct framer *f, size_t n)
 {
 	size_t need = f->len + n + 1;
 	if (need <= f->cap)
@@ -42,7 +42,7 @@ static int reserve(struct qmp_framer *f, size_t n)
 }
 
 /* Hand out every complete message in buf, then keep the tail. */
-static int drain(struct qmp_framer *f, qmp_framer_line_cb cb, void *cb_data)
+static int drain(struct framer *f, framer_line_cb cb, void *cb_data)
 {
 	size_t start = 0;
 
@@ -71,8 +71,8 @@ static int drain(struct qmp_framer *f, qmp_framer_line_cb cb, void *cb_data)
 	return 0;
 }
 
-int qmp_framer_feed(struct qmp_framer *f, const char *data, size_t n,
-		    qmp_framer_line_cb cb, void *cb_data)
+int framer_feed(struct framer *f, const char *data, size_t n, framer_line_cb cb,
+		void *cb_data)
 {
 	while (n > 0) {
 		/* Take at most what still fits under the cap; if a whole cap's

@@ -1,0 +1,127 @@
+/*
+ * stats.c: the guest-stats source. Every interval it asks each guest
+ * whose balloon it knows for `guest-stats` (first setting QEMU's own
+ * polling interval on that link), stores them on the guest and asks for
+ * a replan when they changed. The first source on the seam that the host
+ * memory monitor and the Patroni watcher use too.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct stats_source {
+	uv_timer_t timer;
+	unsigned interval_s; /* copied from the config at start */
+	void (*done)(struct bd_source *);
+	struct bd_source src;
+};
+
+static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
+		     void *data)
+{
+	struct bd_guest *g = data;
+	if (g->removed || err)
+		return;
+	bool changed =
+	    !g->stats_known || memcmp(&g->stats, st, sizeof(*st)) != 0;
+	g->stats = *st;
+	g->stats_known = true;
+	if (changed)
+		bd_replan(g->bd);
+}
+
+struct enable_req {
+	struct bd_guest *g;
+	unsigned interval_s;
+};
+
+static void enabled_cb(qmp_client *c, int err, void *data)
+{
+	struct enable_req *r = data;
+	struct bd_guest *g = r->g;
+	if (!g->removed && !err)
+		g->stats_interval_set = r->interval_s;
+	else if (!g->removed && err != -ECANCELED && err != -ECONNRESET)
+		bd_debug("%s: cannot enable guest stats: %s", g->spec.name,
+			 qmp_strerror(err));
+	free(r);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct stats_source *s = t->data;
+	struct bd *bd = s->src.bd;
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed || !g->link_up || !g->stats_path[0])
+			continue;
+		if (g->stats_interval_set != s->interval_s) {
+			/* QEMU asks the guest driver for stats only when told
+			 * an interval; once per link. */
+			struct enable_req *r = malloc(sizeof(*r));
+			if (!r)
+				continue;
+			*r = (struct enable_req){g, s->interval_s};
+			if (qmp_guest_stats_enable(g->qmp, g->stats_path,
+						   s->interval_s, enabled_cb,
+						   r))
+				free(r);
+		}
+		qmp_guest_stats_get(g->qmp, g->stats_path, stats_cb, g);
+	}
+}
+
+static int stats_start(struct bd_source *src)
+{
+	struct stats_source *s = src->state;
+	s->interval_s = (unsigned)src->bd->conf.stats_interval_s;
+	if (!s->interval_s)
+		return 0; /* off */
+	uint64_t ms = (uint64_t)s->interval_s * 1000;
+	return uv_timer_start(&s->timer, tick_cb, ms, ms);
+}
+
+static void stats_stop(struct bd_source *src)
+{
+	struct stats_source *s = src->state;
+	uv_timer_stop(&s->timer);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+	struct stats_source *s = h->data;
+	void (*done)(struct bd_source *) = s->done;
+	struct bd_source *src = &s->src;
+	if (done)
+		done(src);
+	free(s);
+}
+
+static void stats_close(struct bd_source *src, void (*done)(struct bd_source *))
+{
+	struct stats_source *s = src->state;
+	s->done = done;
+	uv_close((uv_handle_t *)&s->timer, closed_cb);
+}
+
+static const struct bd_source_ops stats_ops = {
+    .name = "guest-stats",
+    .start = stats_start,
+    .stop = stats_stop,
+    .close = stats_close,
+};
+
+int bd_stats_source_new(struct bd *bd, struct bd_source **out)
+{
+	struct stats_source *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	uv_timer_init(bd->loop, &s->timer);
+	s->timer.data = s;
+	s->src = (struct bd_source){.ops = &stats_ops, .bd = bd, .state = s};
+	*out = &s->src;
+	return 0;
+}

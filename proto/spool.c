@@ -1,0 +1,119 @@
+/* spool.c: writing and parsing spooled requests. */
+#include "spool.h"
+
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int bd_spool_write(const char *state_dir, enum bd_method method,
+		   json_object *params, char *err, size_t err_len)
+{
+	static unsigned counter;
+	char dir[4200], path[4400];
+	struct timespec ts;
+	int rc = 0;
+
+	if (method != BD_M_REGISTER && method != BD_M_UNREGISTER &&
+	    method != BD_M_ROLE) {
+		snprintf(err, err_len, "%s cannot be spooled",
+			 bd_method_name(method));
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir,
+			     BD_SPOOL_DIR) >= sizeof(dir)) {
+		snprintf(err, err_len, "state directory path too long");
+		return -ENAMETOOLONG;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned long long ns = (unsigned long long)ts.tv_sec * 1000000000ULL +
+				(unsigned)ts.tv_nsec;
+	snprintf(path, sizeof(path), "%s/%020llu-%d-%u.json", dir, ns,
+		 (int)getpid(), counter++);
+
+	json_object *req = json_object_new_object();
+	json_object_object_add(req, "method",
+			       json_object_new_string(bd_method_name(method)));
+	json_object_object_add(req, "params",
+			       params ? json_object_get(params)
+				      : json_object_new_object());
+	size_t len;
+	const char *text = json_object_to_json_string_length(
+	    req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (len + 1 > BD_SPOOL_MAX_BYTES) {
+		snprintf(err, err_len, "request too large to spool");
+		json_object_put(req);
+		return -EMSGSIZE;
+	}
+
+	/* Only the daemon's user reads the spool: a request is a request.
+	 * The ".tmp" name is invisible to the daemon until the rename. */
+	char *line = malloc(len + 1);
+	if (line) {
+		memcpy(line, text, len);
+		line[len] = '\n';
+		rc = bd_replace_file(path, line, len + 1, 0600);
+		free(line);
+	} else {
+		rc = -ENOMEM;
+	}
+	if (rc)
+		snprintf(err, err_len, "cannot write %s: %s", path,
+			 strerror(-rc));
+	json_object_put(req);
+	return rc;
+}
+
+int bd_spool_parse(const char *text, size_t len, enum bd_method *method,
+		   json_object **params, char *msg, size_t msg_len)
+{
+	struct bd_request req;
+	int64_t id;
+	/* The same shape as a control request, minus the id: give it one. */
+	json_tokener *tok = json_tokener_new();
+	if (!tok) {
+		snprintf(msg, msg_len, "out of memory");
+		return -ENOMEM;
+	}
+	json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	if (!ok || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		snprintf(msg, msg_len, "not a JSON object");
+		return -EINVAL;
+	}
+	json_object_object_add(root, "id", json_object_new_int(0));
+	const char *line =
+	    json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	const char *code =
+	    bd_request_parse(line, strlen(line), &req, &id, msg, msg_len);
+	json_object_put(root);
+	if (code)
+		return -EINVAL;
+	if (req.method != BD_M_REGISTER && req.method != BD_M_UNREGISTER &&
+	    req.method != BD_M_ROLE) {
+		snprintf(msg, msg_len,
+			 "not a register, unregister or role request");
+		json_object_put(req.root);
+		return -EINVAL;
+	}
+	*method = req.method;
+	*params = json_object_get(req.params);
+	json_object_put(req.root);
+	return 0;
+}
+
+int bd_spool_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
+}

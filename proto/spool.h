@@ -1,0 +1,39 @@
+/*
+ * spool.h: requests that wait on disk for the daemon.
+ *
+ * A hook that cannot reach balloond (it is stopped, restarting, or slow)
+ * must neither block nor lose its request: it writes it to STATE_DIR/spool/
+ * as one file, {"method": M, "params": {...}}, and the daemon carries the
+ * files out in name order at start and whenever one appears. Names start
+ * with the wall-clock time in nanoseconds, zero-padded, so name order is
+ * the order they were written in.
+ */
+#ifndef BALLOOND_PROTO_SPOOL_H
+#define BALLOOND_PROTO_SPOOL_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "proto.h"
+
+#define BD_SPOOL_DIR "spool" /* under the state directory */
+/* A spool file is one request; anything bigger is not ours. */
+#define BD_SPOOL_MAX_BYTES BD_MAX_REQUEST_BYTES
+
+/* Write one request atomically (temporary file, fsync, rename, fsync of
+ * the directory) into STATE_DIR/spool/. Does not take params. Returns 0,
+ * or -errno with a message in err. */
+int bd_spool_write(const char *state_dir, enum bd_method method,
+		   json_object *params, char *err, size_t err_len);
+
+/* Parse a spool file's text. Only methods a hook may spool are accepted
+ * (register, unregister, role). On success *params is a new reference the
+ * caller puts. Returns 0 or -EINVAL with a message. */
+int bd_spool_parse(const char *text, size_t len, enum bd_method *method,
+		   json_object **params, char *msg, size_t msg_len);
+
+/* Whether a directory entry's name is a finished spool file (not a
+ * temporary one, not hidden). */
+int bd_spool_name_ok(const char *name);
+
+#endif

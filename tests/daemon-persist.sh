@@ -1,0 +1,116 @@
+#!/bin/sh
+# daemon-persist.sh: nothing acknowledged is lost, and nothing is given up
+# on. Spooled registrations (a hook's, while the daemon was down or QEMU
+# still starting) are kept past every deadline and across restarts; a
+# guest whose RAM query fails is retried with backoff and says why; a save
+# that fails is an error reply, a log line and a retry, never a success.
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+
+start_fake 3
+# Short QMP timeouts: a client's register gives up after greeting + 2 x
+# command = 600 ms, the deadline a spooled registration must outlive.
+printf '[qmp]\ncommand_timeout_ms = 200\ngreeting_timeout_ms = 200\nreconnect_max_ms = 400\n' >"$T/short.conf"
+export BALLOOND_CONF="$T/short.conf"
+start_daemon
+
+spool_register() { # NAME QMP-PATH
+	printf '{"method": "register", "params": {"name": "%s", "qmp": "%s", "min_bytes": %d}}\n' \
+		"$1" "$2" $((128 * MiB)) >"$STATE/spool/$1.json.tmp"
+	mv "$STATE/spool/$1.json.tmp" "$STATE/spool/$1.json"
+}
+registered() { ctl status --json | grep -q "\"name\": \"$1\""; }
+link_attempts() { grep -c "late: cannot connect to" "$T/daemon.log"; }
+
+# ---- a spooled registration is kept past the register deadline ----
+# The hook spools on libvirt's "started" while the daemon is busy or
+# QEMU's socket is not there yet: here it does not exist at all.
+spool_register late "$T/late.qmp"
+check "spooled register picked up" wait_for 10 registered late
+check "and persisted at once, before its link is up" wait_for 10 on_disk late
+# Past the 600 ms a client's register waits (and several reconnects).
+wait_for 20 sh -c "test \$(grep -c 'late: cannot connect to' '$T/daemon.log') -ge 4"
+sleep 1
+check "still registered well past the deadline" registered late
+check "status says the link is down" field_is late link down
+check "its last error names the socket" sh -c "'$BALLOONCTL' status --json | grep -q 'late.qmp\\|QMP: '"
+
+# ... and across a restart.
+stop_daemon TERM
+start_daemon
+check "still registered after a restart" registered late
+# QEMU appears: the link comes up and the guest is managed.
+"$FAKE_QMP" --dir "$T" --socket "$T/late.qmp" --mem 268435456 >"$T/fake2.out" 2>&1 &
+FAKE2_PID=$!
+check "once QEMU is there, the spooled guest is managed" wait_for 20 field_is late link up
+check "with its max read from QEMU" field_is late max_bytes $((256 * MiB))
+ctl unregister late >/dev/null
+kill "$FAKE2_PID" 2>/dev/null
+wait "$FAKE2_PID" 2>/dev/null
+
+# ---- a failed RAM query is retried with backoff and shown ----
+fake mode vm0.qmp memsize-error >/dev/null
+spool_register ramless "$T/vm0.qmp"
+check "a guest whose RAM query fails stays registered" wait_for 10 registered ramless
+check "status says why it is not managed" wait_for 10 sh -c "'$BALLOONCTL' status --json | grep -q 'cannot read the guest.s RAM'"
+check "and that it retries" sh -c "'$BALLOONCTL' status --json | grep -q 'retrying in'"
+wait_for 20 sh -c "test \$(grep -c 'ramless: cannot read the guest' '$T/daemon.log') -ge 3"
+check "the query was retried (several attempts logged)" \
+	test "$(grep -c 'ramless: cannot read the guest' "$T/daemon.log")" -ge 3
+check "with backoff, not at once (delays grow)" grep -q "ramless: .*retrying in 1000 ms" "$T/daemon.log"
+fake mode vm0.qmp normal >/dev/null
+check "once QEMU answers, the guest is managed at its RAM" wait_for 20 field_is ramless max_bytes $((256 * MiB))
+check "its link is up" wait_for 10 field_is ramless link up
+
+# A client's own register still gets a clear error at its deadline.
+fake mode vm1.qmp memsize-error >/dev/null
+expect 1 "register from a client: an error when the RAM cannot be read in time" \
+	ctl register ramless2 --qmp "$T/vm1.qmp"
+err_has "could not read the guest's RAM"
+check "and that guest is not kept" sh -c "! '$BALLOONCTL' status --json | grep -q ramless2"
+fake mode vm1.qmp normal >/dev/null
+
+# ---- a failed save is an error reply and a retry ----
+# The state directory on a small tmpfs that fills up: a disk full of
+# something else (root ignores permissions, not ENOSPC).
+stop_daemon TERM
+mkdir "$T/mnt-small"
+if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
+	cp -a "$STATE" "$T/mnt-small/state"
+	STATE_BIG=$STATE
+	STATE="$T/mnt-small/state"
+	start_daemon
+	check "restarted on the small disk with its guests" wait_for 10 field_is ramless link up
+	expect 0 "set while the disk has room" ctl set ramless 190M
+	dd if=/dev/zero of="$T/mnt-small/fill" bs=4k 2>/dev/null
+	# The journal's last page may still hold an entry or two: the first
+	# change that does not fit must fail.
+	tries=0
+	while [ $tries -lt 60 ] && ctl set ramless $((200 - tries % 2))M >/dev/null 2>"$T/err"; do
+		tries=$((tries + 1))
+	done
+	diag "$tries changes fitted on the full disk"
+	check "set while the disk is full: an error, not success" test $tries -lt 60
+	err_has "could not be saved"
+	ctl set ramless 200M >/dev/null 2>&1
+	check "the failure is logged with the retry" wait_for 10 grep -q "cannot save registrations .* retrying in" "$T/daemon.log"
+	check "the pin is in effect all the same" wait_for 10 field_is ramless pin_bytes $((200 * MiB))
+	rm -f "$T/mnt-small/fill"
+	check "the retry saves it once the disk has room again" wait_for 20 grep -q '"pin_bytes": 209715200' "$STATE/guests.json"
+	check "and says so" grep -q "registrations saved to .* again" "$T/daemon.log"
+	expect 0 "changes are acknowledged again" ctl set ramless 180M
+	stop_daemon TERM
+	start_daemon
+	check "after a restart (snapshot and journal) the last pin is there" field_is ramless pin_bytes $((180 * MiB))
+	stop_daemon TERM
+	STATE=$STATE_BIG
+	umount "$T/mnt-small"
+else
+	skip "cannot mount a tmpfs here: $(cat "$T/mount.err")"
+fi
+start_daemon
+
+stop_daemon TERM
+check "SIGTERM exits 0" test "$STOP_RC" = 0
+check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
+tap_done

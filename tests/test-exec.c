@@ -1,0 +1,392 @@
+/*
+ * test-exec.c: the daemon's core without its control socket: registry,
+ * links, planner and executor, linked alone (libballoond.a) and driven
+ * against in-process fake QEMU monitors.
+ *
+ * The executor's wait_moved steps are the point: a step starts only once
+ * the guests of the previous one actually moved, checked with
+ * query-balloon; a guest that moves slowly is waited for, one that never
+ * moves is given up on at the move deadline (said in a "moved" event),
+ * and replans while waiting do not extend that deadline. Plans come from
+ * a scripted policy (bd->decide), so each replan yields the same plan.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "tests/fakeqmp.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define NG  3
+
+struct env {
+	uv_loop_t loop;
+	struct bd bd;
+	char dir[64];
+	struct fakeqmp *fake[NG];
+	struct bd_guest *g[NG];
+	struct bd_subscriber sub;
+	int moved_events;
+	int moved_timed_out; /* "moved" events with a timed_out list */
+	char last_timed_out[128];
+	/* The scripted plan: step 0 sets guest 0 (wait_moved as given),
+	 * step 1 sets guest 1. */
+	uint64_t t0, t1;
+	bool wait;
+};
+
+static struct env *the_env; /* for the scripted policy */
+
+static int scripted_decide(const struct policy_input *in,
+			   struct policy_decision *d, struct policy_plan *plan)
+{
+	struct env *e = the_env;
+	plan->n_actions = plan->n_steps = 0;
+	for (size_t i = 0; i < in->n_guests; i++)
+		d[i] = (struct policy_decision){0, "scripted"};
+	if (!e->t0 || in->n_guests < 2)
+		return 0;
+	size_t i0 = SIZE_MAX, i1 = SIZE_MAX;
+	for (size_t i = 0; i < in->n_guests; i++) {
+		if (strcmp(in->guests[i].name, "g0") == 0)
+			i0 = i;
+		if (strcmp(in->guests[i].name, "g1") == 0)
+			i1 = i;
+	}
+	if (i0 == SIZE_MAX || i1 == SIZE_MAX)
+		return 0;
+	plan->actions[0] = (struct policy_action){i0, e->t0};
+	plan->actions[1] = (struct policy_action){i1, e->t1};
+	plan->n_actions = 2;
+	plan->steps[0] = (struct policy_step){0, 1, e->wait};
+	plan->steps[1] = (struct policy_step){1, 1, false};
+	plan->n_steps = 2;
+	return 0;
+}
+
+static void on_event(struct bd *bd, const struct bd_event *ev, void *arg)
+{
+	struct env *e = arg;
+	if (strcmp(ev->name, "moved") != 0)
+		return;
+	e->moved_events++;
+	json_object *late;
+	if (json_object_object_get_ex(ev->data, "timed_out", &late)) {
+		e->moved_timed_out++;
+		snprintf(e->last_timed_out, sizeof(e->last_timed_out), "%s",
+			 json_object_to_json_string_ext(
+			     late, JSON_C_TO_STRING_PLAIN));
+	}
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	signal(SIGPIPE, SIG_IGN);
+	alarm(60);
+	strcpy(e->dir, "/tmp/exectest.XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	assert_int_equal(uv_loop_init(&e->loop), 0);
+	bd_log_setup(LOG_WARNING, true);
+
+	struct bd *bd = &e->bd;
+	bd->loop = &e->loop;
+	bd->clock = bd_clock_real;
+	bd_conf_defaults(&bd->conf);
+	snprintf(bd->conf.state_dir, sizeof(bd->conf.state_dir), "%s", e->dir);
+	bd->conf.stats_interval_s = 0;
+	bd->conf.qmp_command_timeout_ms = 2000;
+	bd->conf.move_poll_ms = 20;
+	bd->conf.move_timeout_ms = 600;
+	bd->decide = scripted_decide;
+	the_env = e;
+	bd_plan_init(bd);
+	bd_exec_init(bd);
+	e->sub = (struct bd_subscriber){.fn = on_event, .arg = e};
+	bd_events_subscribe(bd, &e->sub);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		if (!g->removed)
+			bd_guest_remove(g);
+	bd_plan_close(bd);
+	bd_exec_close(bd);
+	for (int i = 0; i < NG; i++)
+		if (e->fake[i])
+			fakeqmp_close(e->fake[i]);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	int rc = uv_loop_close(&e->loop);
+	free(bd->plan_guests);
+	free(bd->plan.actions);
+	rmdir(e->dir);
+	free(e);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Fake guest i (256 MiB) whose balloon takes move_ms to move, and its
+ * registration, up and running. */
+static void add_guest(struct env *e, int i, uint64_t move_ms, bool stuck)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/g%d.qmp", e->dir, i);
+	struct fakeqmp_config fc = FAKEQMP_CONFIG_DEFAULT;
+	fc.path = path;
+	fc.move_ms = move_ms;
+	assert_int_equal(fakeqmp_new(&e->loop, &fc, &e->fake[i]), 0);
+	if (stuck)
+		assert_int_equal(fakeqmp_set_mode(e->fake[i], "stuck"), 0);
+
+	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
+	snprintf(spec.name, sizeof(spec.name), "g%d", i);
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s", path);
+	e->g[i] = bd_guest_add(&e->bd, &spec);
+	assert_non_null(e->g[i]);
+	assert_int_equal(bd_guest_start(e->g[i], NULL, 0), 0);
+}
+
+static bool all_up(void *arg)
+{
+	struct env *e = arg;
+	for (int i = 0; i < NG; i++)
+		if (e->g[i] && !e->g[i]->link_up)
+			return false;
+	return true;
+}
+
+/* The time the first `balloon` with this value reached fake i, or 0. */
+static uint64_t balloon_at(struct env *e, int i, uint64_t value)
+{
+	for (size_t k = 0; k < fakeqmp_ncommands(e->fake[i]); k++) {
+		const struct fakeqmp_cmd *c = fakeqmp_command(e->fake[i], k);
+		json_object *v;
+		if (strcmp(c->execute, "balloon") == 0 && c->arguments &&
+		    json_object_object_get_ex(c->arguments, "value", &v) &&
+		    (uint64_t)json_object_get_int64(v) == value)
+			return c->t_ns;
+	}
+	return 0;
+}
+
+struct sent {
+	struct env *e;
+	int i;
+	uint64_t value;
+};
+
+static bool was_sent(void *arg)
+{
+	struct sent *s = arg;
+	return balloon_at(s->e, s->i, s->value) != 0;
+}
+
+/* Run the scripted plan: g0 to t0 (waiting or not), then g1 to t1.
+ * Returns the gap between g0's and g1's commands, in ms. */
+static double run_plan(struct env *e, bool wait, uint64_t t0, uint64_t t1)
+{
+	assert_true(run_until_fn(&e->loop, all_up, e, 5000));
+	e->wait = wait;
+	e->t0 = t0;
+	e->t1 = t1;
+	bd_replan(&e->bd);
+	struct sent s = {e, 1, t1};
+	assert_true(run_until_fn(&e->loop, was_sent, &s, 10000));
+	uint64_t a = balloon_at(e, 0, t0), b = balloon_at(e, 1, t1);
+	assert_true(a != 0 && b >= a);
+	return (double)(b - a) / 1e6;
+}
+
+static void test_no_wait_goes_on_at_the_ack(void **state)
+{
+	struct env *e = *state;
+	add_guest(e, 0, 400, false);
+	add_guest(e, 1, 0, false);
+	double gap = run_plan(e, false, 128 * MiB, 200 * MiB);
+	/* Without wait_moved the next step follows the ack, not the move:
+	 * the 400 ms move is not waited for (a generous bound). */
+	assert_true(gap < 300);
+	assert_int_equal(e->moved_events, 0);
+}
+
+static void test_waits_for_a_slow_guest(void **state)
+{
+	struct env *e = *state;
+	add_guest(e, 0, 400, false); /* actual moves 400 ms after `balloon` */
+	add_guest(e, 1, 0, false);
+	double gap = run_plan(e, true, 128 * MiB, 200 * MiB);
+	/* g1's command came only once g0's balloon had moved. */
+	assert_true(gap >= 390);
+	assert_int_equal(fakeqmp_actual(e->fake[0]), 128 * MiB);
+	assert_true(fakeqmp_count(e->fake[0], "query-balloon") >= 2);
+	assert_int_equal(e->moved_events, 1);
+	assert_int_equal(e->moved_timed_out, 0);
+}
+
+static void test_gives_up_on_a_stuck_guest(void **state)
+{
+	struct env *e = *state;
+	add_guest(e, 0, 0, true); /* no guest driver: actual never moves */
+	add_guest(e, 1, 0, false);
+	double gap = run_plan(e, true, 128 * MiB, 200 * MiB);
+	/* Not before the 600 ms move deadline, and not never. */
+	assert_true(gap >= 580);
+	assert_int_equal(fakeqmp_actual(e->fake[0]), 256 * MiB);
+	assert_int_equal(e->moved_timed_out, 1);
+	assert_string_equal(e->last_timed_out, "[\"g0\"]");
+}
+
+static void test_replans_do_not_extend_the_deadline(void **state)
+{
+	struct env *e = *state;
+	add_guest(e, 0, 0, true);
+	add_guest(e, 1, 0, false);
+	add_guest(e, 2, 0, false);
+	assert_true(run_until_fn(&e->loop, all_up, e, 5000));
+	e->wait = true;
+	e->t0 = 128 * MiB;
+	e->t1 = 200 * MiB;
+	bd_replan(&e->bd);
+	/* While g0 is waited for, something else keeps changing: every
+	 * 100 ms a BALLOON_CHANGE from g2 makes a replan, which yields the
+	 * same plan; the deadline runs from g0's command all the same. */
+	struct sent s = {e, 1, 200 * MiB};
+	uint64_t start = uv_now(&e->loop);
+	int replans = 0;
+	while (!was_sent(&s) && uv_now(&e->loop) - start < 5000) {
+		run_for(&e->loop, 100);
+		char data[64];
+		snprintf(data, sizeof(data), "{\"actual\": %llu}",
+			 (unsigned long long)(256 - replans % 2) * MiB);
+		fakeqmp_send_event(e->fake[2], "BALLOON_CHANGE", data);
+		replans++;
+	}
+	assert_true(was_sent(&s));
+	double gap = (double)(balloon_at(e, 1, 200 * MiB) -
+			      balloon_at(e, 0, 128 * MiB)) /
+		     1e6;
+	assert_true(gap >= 580);
+	assert_true(gap < 2000);
+	assert_true(replans >= 5);
+	assert_int_equal(e->moved_timed_out, 1);
+}
+
+static void test_a_removed_guest_is_not_waited_for(void **state)
+{
+	struct env *e = *state;
+	add_guest(e, 0, 0, true);
+	add_guest(e, 1, 0, false);
+	assert_true(run_until_fn(&e->loop, all_up, e, 5000));
+	e->wait = true;
+	e->t0 = 128 * MiB;
+	e->t1 = 200 * MiB;
+	bd_replan(&e->bd);
+	struct sent s0 = {e, 0, 128 * MiB};
+	assert_true(run_until_fn(&e->loop, was_sent, &s0, 5000));
+	run_for(&e->loop, 50);
+	assert_true(e->bd.plan_waiting);
+	/* g0 goes away while its step waits: the plan goes on at once, long
+	 * before g0's move deadline. */
+	uint64_t t = uv_hrtime();
+	bd_guest_remove(e->g[0]);
+	e->g[0] = NULL;
+	assert_false(e->bd.plan_waiting);
+	struct sent s1 = {e, 1, 200 * MiB};
+	assert_true(run_until_fn(&e->loop, was_sent, &s1, 5000));
+	assert_true(balloon_at(e, 1, 200 * MiB) - t < 300 * 1000000ULL);
+	assert_int_equal(e->moved_timed_out, 0);
+}
+
+/* ---- the registry: ages on the monotonic clock ---- */
+
+static int64_t fake_wall, fake_mono;
+static int64_t fake_wall_us(void)
+{
+	return fake_wall;
+}
+static int64_t fake_mono_us(void)
+{
+	return fake_mono;
+}
+
+static void test_role_age_is_monotonic(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	bd->clock = (struct bd_clock){fake_wall_us, fake_mono_us};
+	fake_wall = INT64_C(1800000000) * 1000000;
+	fake_mono = INT64_C(1000) * 1000000;
+	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
+	snprintf(spec.name, sizeof(spec.name), "pg1");
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/none.qmp", e->dir);
+	snprintf(spec.cluster, sizeof(spec.cluster), "pg");
+	snprintf(spec.member, sizeof(spec.member), "pg1");
+	struct bd_guest *g = bd_guest_add(bd, &spec);
+	assert_non_null(g);
+	assert_int_equal(bd_role_push(bd, "pg", "pg1", "master", NULL), 1);
+	assert_int_equal(g->role, POLICY_ROLE_LEADER);
+
+	/* Five seconds pass while the wall clock is stepped back a day
+	 * (NTP, an admin's date): the role is five seconds old. */
+	fake_mono += 5 * 1000000;
+	fake_wall -= INT64_C(86400) * 1000000;
+	json_object *st = bd_guest_status(g);
+	json_object *age;
+	assert_true(json_object_object_get_ex(st, "role_age_ms", &age));
+	assert_int_equal(json_object_get_int64(age), 5000);
+	json_object_put(st);
+
+	/* And stepped forward two days: still five and a half. */
+	fake_mono += 500000;
+	fake_wall += INT64_C(2 * 86400) * 1000000;
+	st = bd_guest_status(g);
+	assert_true(json_object_object_get_ex(st, "role_age_ms", &age));
+	assert_int_equal(json_object_get_int64(age), 5500);
+	json_object_put(st);
+
+	/* A new leader elsewhere makes the old one "unknown" (fail-open). */
+	spec.member[2] = '2';
+	spec.name[2] = '2';
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/none2.qmp", e->dir);
+	struct bd_guest *g2 = bd_guest_add(bd, &spec);
+	assert_non_null(g2);
+	assert_int_equal(bd_role_push(bd, "pg", "pg2", "primary", NULL), 1);
+	assert_int_equal(g2->role, POLICY_ROLE_LEADER);
+	assert_int_equal(g->role, POLICY_ROLE_UNKNOWN);
+	assert_int_equal(bd_role_push(bd, "pg", "nobody", "replica", NULL), 0);
+	bd->clock = bd_clock_real;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_no_wait_goes_on_at_the_ack,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_waits_for_a_slow_guest, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_gives_up_on_a_stuck_guest,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_replans_do_not_extend_the_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_removed_guest_is_not_waited_for, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_role_age_is_monotonic, setup,
+					    teardown),
+	};
+	return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
+}
