@@ -70,7 +70,7 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def start_fleet(build, d, n, procs, fake_log, conf):
+def start_fleet(build, d, n, procs, fake_log, conf, extra_args=()):
     """n fake guests and a balloond (on d/control.sock) that registered
     them all, pipelined on one connection; returns (daemon, ctl, seconds
     the registrations took)."""
@@ -85,7 +85,7 @@ def start_fleet(build, d, n, procs, fake_log, conf):
         f.write(conf)
     daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
                                "--log-level", "warning", "--control-socket", sock,
-                               "--state-dir", f"{d}/state"],
+                               "--state-dir", f"{d}/state", *extra_args],
                               stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
     procs.append(daemon)
     wait_until(lambda: os.path.exists(sock), 30, "balloond")

@@ -39,6 +39,26 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .move_timeout_ms = 10000,
 	    .move_poll_ms = 200,
 	    .move_tolerance_bytes = 8 << 20,
+	    .deadband_bytes = 16 << 20,
+	    .guest_reserve_bytes = 64 << 20,
+	    .guest_reserve_pct = 5,
+	    /* Longer than a switchover takes end to end (about 11 s with
+	     * Patroni's defaults shortened, FACTS.md), so that a flapping
+	     * cluster does not swing balloons. */
+	    .dwell_ms = 60000,
+	    .host_interval_ms = 1000,
+	    .host_reserve_bytes = 0,
+	    .low_watermark_bytes = 0,
+	    .high_watermark_bytes = 0,
+	    .arc_reclaim_pct = 50,
+	    .psi_some_pct = 10,
+	    /* 150 ms of stall within 2 s: kernels since 6.4 let a writer
+	     * without CAP_SYS_RESOURCE use only windows that are multiples
+	     * of 2 s, and the unit has no such capability. */
+	    .psi_stall_us = 150000,
+	    .psi_window_us = 2000000,
+	    .arc_manage = false,
+	    .arc_min_bytes = 1 << 30,
 	};
 }
 
@@ -75,6 +95,20 @@ static const struct key {
     {"policy", "move_poll_ms", K_MS, F(move_poll_ms), 10, 60000},
     {"policy", "move_tolerance", K_SIZE, F(move_tolerance_bytes), 0,
      1ULL << 40},
+    {"policy", "deadband", K_SIZE, F(deadband_bytes), 0, 1ULL << 40},
+    {"policy", "guest_reserve", K_SIZE, F(guest_reserve_bytes), 0, 1ULL << 40},
+    {"policy", "guest_reserve_pct", K_COUNT, F(guest_reserve_pct), 0, 50},
+    {"policy", "dwell_ms", K_MS, F(dwell_ms), 0, 86400000},
+    {"host", "interval_ms", K_MS, F(host_interval_ms), 100, 600000},
+    {"host", "reserve", K_SIZE, F(host_reserve_bytes), 0, 1ULL << 50},
+    {"host", "low_watermark", K_SIZE, F(low_watermark_bytes), 0, 1ULL << 50},
+    {"host", "high_watermark", K_SIZE, F(high_watermark_bytes), 0, 1ULL << 50},
+    {"host", "arc_reclaim_pct", K_COUNT, F(arc_reclaim_pct), 0, 100},
+    {"host", "psi_some_pct", K_COUNT, F(psi_some_pct), 0, 100},
+    {"host", "psi_stall_us", K_COUNT, F(psi_stall_us), 1000, 10000000},
+    {"host", "psi_window_us", K_COUNT, F(psi_window_us), 500000, 10000000},
+    {"host", "arc_manage", K_BOOL, F(arc_manage), 0, 0},
+    {"host", "arc_min", K_SIZE, F(arc_min_bytes), 0, 1ULL << 50},
 #undef F
 };
 
@@ -159,12 +193,26 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 				    "too many [cluster] sections");
 		cl = &c->clusters[c->n_clusters++];
 		snprintf(cl->name, sizeof(cl->name), "%s", name);
+		cl->dwell_ms = UINT64_MAX;
+		/* Three of Patroni's loop_wait (10 s by default). */
+		cl->max_age_ms = 30000;
 	}
-	if (strcmp(key, "rest_urls") != 0)
+	if (strcmp(key, "rest_urls") == 0) {
+		if (strlen(value) >= sizeof(cl->rest_urls))
+			return fail(p, section, key, "%s", "value too long");
+		snprintf(cl->rest_urls, sizeof(cl->rest_urls), "%s", value);
+		return 1;
+	}
+	uint64_t *ms = strcmp(key, "dwell_ms") == 0	? &cl->dwell_ms
+		       : strcmp(key, "max_age_ms") == 0 ? &cl->max_age_ms
+							: NULL;
+	if (!ms)
 		return fail(p, section, key, "unknown key");
-	if (strlen(value) >= sizeof(cl->rest_urls))
-		return fail(p, section, key, "%s", "value too long");
-	snprintf(cl->rest_urls, sizeof(cl->rest_urls), "%s", value);
+	int rc = bd_parse_uint(value, 0, 86400000, ms);
+	if (rc)
+		return fail(p, section, key, "'%s' is %s", value,
+			    rc == -ERANGE ? "out of range"
+					  : "not a whole number");
 	return 1;
 }
 

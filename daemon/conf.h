@@ -14,6 +14,9 @@
 struct bd_cluster {
 	char name[64];
 	char rest_urls[1024]; /* space-separated Patroni REST endpoints */
+	uint64_t dwell_ms;    /* no shrink sooner after a role change;
+			       * UINT64_MAX: [policy] dwell_ms */
+	uint64_t max_age_ms;  /* facts older than this are stale */
 };
 
 struct bd_conf {
@@ -41,6 +44,22 @@ struct bd_conf {
 	uint64_t move_timeout_ms;   /* a wait for balloons to move gives up */
 	uint64_t move_poll_ms;	    /* query-balloon while waiting */
 	uint64_t move_tolerance_bytes; /* "moved": actual this close */
+	uint64_t deadband_bytes;       /* smaller changes are not sent */
+	uint64_t guest_reserve_bytes;  /* a guest keeps this much available */
+	uint64_t guest_reserve_pct;    /* ... or this share of its max */
+	uint64_t dwell_ms;	       /* default of [cluster] dwell_ms */
+	/* [host] */
+	uint64_t host_interval_ms;     /* read meminfo, PSI, arcstats */
+	uint64_t host_reserve_bytes;   /* the host's own; 0: 3 %, >= 512M */
+	uint64_t low_watermark_bytes;  /* reclaim below; 0: 5 % of RAM */
+	uint64_t high_watermark_bytes; /* release above; 0: low + 5 % */
+	uint64_t arc_reclaim_pct;      /* ARC above c_min counted as free */
+	uint64_t psi_some_pct;	       /* some avg10 at or above: pressure;
+					* 0: averages not used */
+	uint64_t psi_stall_us;	       /* PSI trigger: stall ... */
+	uint64_t psi_window_us;	       /* ... within this window */
+	bool arc_manage;	       /* write zfs_arc_max */
+	uint64_t arc_min_bytes;	       /* never a lower cap */
 	/* [cluster NAME] */
 	struct bd_cluster clusters[BD_MAX_CLUSTERS];
 	size_t n_clusters;

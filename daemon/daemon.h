@@ -59,8 +59,16 @@ struct bd_guest {
 	uint64_t min_bytes; /* effective */
 	uint64_t ram_bytes; /* QEMU's base memory; 0 until read */
 
+	/* Patroni: role is what status shows (the newest of the facts);
+	 * the policy reads the facts themselves. Times are monotonic; 0:
+	 * never. The REST watcher fills the confirmed ones. */
 	enum policy_role role;
-	int64_t role_changed_us; /* monotonic; 0: never */
+	int64_t role_changed_us;
+	enum policy_role pushed_role;
+	int64_t pushed_us;
+	enum policy_role confirmed_role;
+	bool confirmed_streaming;
+	int64_t confirmed_us;
 
 	/* The QMP link (link.c). */
 	qmp_client *qmp;
@@ -81,6 +89,10 @@ struct bd_guest {
 	struct qmp_guest_stats stats;
 	bool stats_known;
 	unsigned stats_interval_set; /* QEMU's polling interval as set */
+	int64_t moved_wall_us;	     /* wall clock: actual last changed; stats
+				      * older than this describe another guest */
+	bool deflated;		     /* actual rose above its target by itself
+				      * (deflate-on-oom), until stats recover */
 
 	/* The executor's bookkeeping for the plan step it belongs to. */
 	unsigned action_plan; /* plan generation; 0: none */
@@ -91,6 +103,8 @@ struct bd_guest {
 
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */
+	bool starving;	    /* the policy's view */
+	bool over_free;	    /* its pin takes more than it reports free */
 	char last_action[160];
 	int64_t last_action_us; /* wall clock */
 	char last_error[160];
@@ -158,6 +172,21 @@ struct bd_source {
 #define BD_MAX_SOURCES 4
 /* stats.c */
 int bd_stats_source_new(struct bd *bd, struct bd_source **out);
+/* host.c: the host-memory source. Reads, under conf.proc_root, meminfo
+ * (MemTotal, MemAvailable), pressure/memory (PSI some/full avg10) and
+ * spl/kstat/zfs/arcstats (size, c_min, c_max) every host_interval_ms into
+ * bd->host, and asks for a replan when something the policy reads moved.
+ * It also arms a PSI trigger (psi_stall_us within psi_window_us, written
+ * to pressure/memory, POLLPRI on the loop): a spike sets
+ * bd->host.psi_event and replans at once. Where triggers are refused, or
+ * the file is not the kernel's (a test fixture: never written), it says
+ * so once and relies on the periodic read. */
+int bd_host_source_new(struct bd *bd, struct bd_source **out);
+/* arc.c: write zfs_arc_max (bytes) under conf.sys_root
+ * (module/zfs/parameters/zfs_arc_max). 0, or -errno: a refusal is logged
+ * once and bd->arc_disabled set (status says why); no ZFS is logged once
+ * too. */
+int bd_arc_write(struct bd *bd, uint64_t bytes);
 
 struct bd_control; /* control.c */
 struct bd_persist; /* state.c */
@@ -180,6 +209,18 @@ struct bd {
 	struct bd_control *control;
 	struct bd_persist *persist;
 
+	/* The host as the host-memory source last read it (known false until
+	 * then), and what the policy said of it. */
+	struct policy_host host;
+	int64_t host_read_us;	   /* monotonic; 0: never */
+	char host_error[160];	   /* why a reading or the trigger failed */
+	bool psi_trigger_armed;	   /* the kernel accepted our trigger */
+	int64_t headroom_bytes;	   /* the last plan's effective headroom */
+	bool arc_disabled;	   /* a write of zfs_arc_max was refused */
+	uint64_t arc_c_max_native; /* arcstats' c_max before balloond wrote
+				    * zfs_arc_max (then it is that value) */
+	char arc_error[160];	   /* ... and why */
+
 	/* The policy: policy_decide, or a test's scripted plans. */
 	int (*decide)(const struct policy_input *in,
 		      struct policy_decision *decisions,
@@ -192,6 +233,7 @@ struct bd {
 	unsigned plan_step;	       /* the step being carried out */
 	size_t plan_outstanding;       /* its commands not yet answered */
 	bool plan_waiting;	       /* its balloons not yet moved */
+	bool plan_arc_after;	       /* write plan.arc_max_bytes at its end */
 	bool wait_blocked;	       /* ... and the wait really waited */
 	struct policy_plan plan;       /* the plan being carried out */
 	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
@@ -248,6 +290,8 @@ void bd_replan(struct bd *bd);
 void bd_replan_now(struct bd *bd);
 /* The policy's target for one guest as things stand (0: none). */
 struct policy_decision bd_plan_decide(const struct bd_guest *g);
+/* The policy's config from balloond.conf, resolved for this host. */
+struct policy_config bd_plan_config(const struct bd *bd);
 void bd_plan_init(struct bd *bd);
 void bd_plan_close(struct bd *bd);
 

@@ -305,8 +305,30 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 	bd_info("%s: balloon target %s (actual %s)", g->spec.name, a, b);
 }
 
+/* The ARC budget (policy.h): a lower cap goes before the plan's first
+ * step, ahead of any grow; a higher one after its last, once the shrinks
+ * moved. A refused write is said once (arc.c) and the plan goes on. */
+static void write_arc(struct bd *bd)
+{
+	char a[32];
+	if (bd->conf.dry_run) {
+		bd_notice("dry run: would set zfs_arc_max to %s",
+			  bd_format_size(bd->plan.arc_max_bytes, a, sizeof(a)));
+		return;
+	}
+	if (bd_arc_write(bd, bd->plan.arc_max_bytes) == 0) {
+		json_object *ev = json_object_new_object();
+		add_u64(ev, "arc_max_bytes", bd->plan.arc_max_bytes);
+		bd_emit(bd, "arc", NULL, ev);
+	}
+}
+
 static void start_step(struct bd *bd)
 {
+	if (bd->plan_step >= bd->plan.n_steps && bd->plan_arc_after) {
+		bd->plan_arc_after = false;
+		write_arc(bd);
+	}
 	while (bd->plan_step < bd->plan.n_steps) {
 		const struct policy_step *st = &bd->plan.steps[bd->plan_step];
 		bd->plan_outstanding = 0;
@@ -323,6 +345,11 @@ static void start_step(struct bd *bd)
 		}
 		if (bd->plan_outstanding == 0) {
 			bd->plan_step++;
+			if (bd->plan_step == bd->plan.n_steps &&
+			    bd->plan_arc_after) {
+				bd->plan_arc_after = false;
+				write_arc(bd);
+			}
 			continue;
 		}
 		/* Count first, send after: a send may complete at once. */
@@ -375,6 +402,9 @@ int bd_exec_run(struct bd *bd, const struct policy_plan *plan,
 	bd->plan.n_actions = plan->n_actions;
 	memcpy(bd->plan.steps, plan->steps, sizeof(plan->steps));
 	bd->plan.n_steps = plan->n_steps;
+	bd->plan.arc_write = plan->arc_write;
+	bd->plan.arc_before = plan->arc_before;
+	bd->plan.arc_max_bytes = plan->arc_max_bytes;
 	bd->plan_n = n;
 
 	bd->plan_gen++;
@@ -384,6 +414,9 @@ int bd_exec_run(struct bd *bd, const struct policy_plan *plan,
 	bd->plan_outstanding = 0;
 	bd->plan_waiting = false;
 	uv_timer_stop(&bd->move_timer);
+	bd->plan_arc_after = plan->arc_write && !plan->arc_before;
+	if (plan->arc_write && plan->arc_before)
+		write_arc(bd);
 	start_step(bd);
 	return 0;
 }

@@ -82,6 +82,7 @@ static void first_query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 	}
 	g->actual_bytes = bytes;
 	g->actual_known = true;
+	g->moved_wall_us = bd_wall_us(g->bd);
 	link_up(g);
 	if (g->qmp && !g->removed)
 		qmp_balloon_find_path(g->qmp, path_cb, g);
@@ -205,10 +206,31 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	}
 }
 
+/* actual moved. Rising above the target QEMU has, by itself, is the
+ * driver deflating under OOM (deflate-on-oom): the guest needed it. */
+static void actual_moved(struct bd_guest *g, uint64_t actual)
+{
+	if (actual == g->actual_bytes)
+		return;
+	if (g->actual_known && g->set_bytes && !g->inflight_bytes &&
+	    actual > g->actual_bytes &&
+	    actual > g->set_bytes + g->bd->conf.move_tolerance_bytes &&
+	    !g->deflated) {
+		g->deflated = true;
+		bd_warn("%s: the balloon deflated by itself (actual %llu MiB "
+			"above its target %llu MiB): the guest needed memory",
+			g->spec.name, (unsigned long long)(actual >> 20),
+			(unsigned long long)(g->set_bytes >> 20));
+		bd_emit(g->bd, "deflated", g, NULL);
+	}
+	g->actual_bytes = actual;
+	g->moved_wall_us = bd_wall_us(g->bd);
+}
+
 static void balloon_change_cb(qmp_client *c, uint64_t actual, void *data)
 {
 	struct bd_guest *g = data;
-	g->actual_bytes = actual;
+	actual_moved(g, actual);
 	if (!g->actual_known)
 		return; /* not yet read on this link: query-balloon decides */
 	json_object *ev = json_object_new_object();
@@ -238,7 +260,7 @@ static void query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 	if (g->removed || err || !g->actual_known)
 		return;
 	if (bytes != g->actual_bytes) {
-		g->actual_bytes = bytes;
+		actual_moved(g, bytes);
 		bd_replan(g->bd);
 	}
 	bd_exec_moved(g);

@@ -236,6 +236,20 @@ static void begin_shutdown(struct bd *bd, const char *why)
 		return;
 	}
 	bd->idle_cb = shutdown_progress;
+	/* The ARC cap for every guest at its max, written before they grow
+	 * (never 0: that is unbounded). */
+	struct policy_config pc = bd_plan_config(bd);
+	if (pc.arc_manage && bd->host.known && bd->host.arc_present) {
+		uint64_t guests = 0;
+		for (struct bd_guest *g = bd->guests; g; g = g->next)
+			if (!g->removed)
+				guests += g->max_bytes ? g->max_bytes
+						       : g->actual_bytes;
+		struct policy_host h = bd->host;
+		if (bd->arc_c_max_native)
+			h.arc_c_max_bytes = bd->arc_c_max_native;
+		bd_arc_write(bd, policy_arc_cap(&h, &pc, guests));
+	}
 	bd_exec_restore_all(bd);
 	uv_timer_start(&bd->shutdown_timer, shutdown_timeout_cb,
 		       bd->conf.restore_timeout_ms, 0);
@@ -356,6 +370,11 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	bd->sources[bd->n_sources++] = stats;
+	struct bd_source *host;
+	rc = bd_host_source_new(bd, &host);
+	if (rc)
+		return rc;
+	bd->sources[bd->n_sources++] = host;
 	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);

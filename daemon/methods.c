@@ -209,6 +209,58 @@ static void m_unregister(struct req *r)
 
 /* ---- status ---- */
 
+static void add_i64(json_object *o, const char *key, int64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* The host as the host-memory source and the policy see it. */
+static json_object *host_status(const struct bd *bd)
+{
+	const struct policy_host *h = &bd->host;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "known", json_object_new_boolean(h->known));
+	if (h->known) {
+		add_i64(o, "mem_total_bytes", (int64_t)h->mem_total_bytes);
+		add_i64(o, "mem_available_bytes",
+			(int64_t)h->mem_available_bytes);
+		add_i64(o, "headroom_bytes", bd->headroom_bytes);
+		json_object_object_add(o, "reclaiming",
+				       json_object_new_boolean(h->reclaiming));
+		json_object_object_add(
+		    o, "psi_some_avg10",
+		    json_object_new_double(h->psi_some_avg10_x100 / 100.0));
+		json_object_object_add(
+		    o, "psi_full_avg10",
+		    json_object_new_double(h->psi_full_avg10_x100 / 100.0));
+		add_i64(o, "read_age_ms",
+			(bd_mono_us(bd) - bd->host_read_us) / 1000);
+	}
+	json_object_object_add(o, "psi_trigger",
+			       json_object_new_boolean(bd->psi_trigger_armed));
+	if (h->arc_present) {
+		json_object *arc = json_object_new_object();
+		add_i64(arc, "size_bytes", (int64_t)h->arc_size_bytes);
+		add_i64(arc, "c_min_bytes", (int64_t)h->arc_c_min_bytes);
+		add_i64(arc, "c_max_bytes", (int64_t)h->arc_c_max_bytes);
+		if (h->arc_max_set_bytes)
+			add_i64(arc, "arc_max_set_bytes",
+				(int64_t)h->arc_max_set_bytes);
+		json_object_object_add(
+		    arc, "managed",
+		    json_object_new_boolean(bd->conf.arc_manage &&
+					    !bd->arc_disabled));
+		json_object_object_add(o, "arc", arc);
+	}
+	if (bd->host_error[0])
+		json_object_object_add(o, "error",
+				       json_object_new_string(bd->host_error));
+	if (bd->arc_error[0])
+		json_object_object_add(o, "arc_error",
+				       json_object_new_string(bd->arc_error));
+	return o;
+}
+
 static void m_status(struct req *r)
 {
 	struct bd *bd = r->bd;
@@ -237,6 +289,7 @@ static void m_status(struct req *r)
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "guests", guests);
 	json_object_object_add(res, "daemon", d);
+	json_object_object_add(res, "host", host_status(bd));
 	reply(r, res);
 }
 

@@ -12,38 +12,165 @@
 
 #include "log.h"
 
+static int64_t age_ms(int64_t now_us, int64_t then_us)
+{
+	return then_us ? (now_us - then_us) / 1000 : POLICY_NEVER;
+}
+
 /* What the policy is told about one guest. */
 static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
+			   int64_t now_us, int64_t wall_us,
 			   struct policy_guest *pg)
 {
+	const struct bd_conf *c = &bd->conf;
+	size_t cluster = POLICY_NO_CLUSTER;
+	for (size_t k = 0; g->spec.cluster[0] && k < c->n_clusters; k++)
+		if (strcmp(c->clusters[k].name, g->spec.cluster) == 0)
+			cluster = k;
+	/* Stats are fresh when the guest updated them, not long ago (three
+	 * polling intervals), and after the balloon last moved: older ones
+	 * describe a guest of another size (FACTS.md: two seconds after a
+	 * shrink they still showed the old total). */
+	int64_t stats_us = g->stats.last_update * 1000000;
+	bool recent = g->stats_known && g->stats.last_update > 0 &&
+		      g->stats.available_bytes != UINT64_MAX &&
+		      c->stats_interval_s &&
+		      wall_us - stats_us <=
+			  (int64_t)(3 * c->stats_interval_s + 1) * 1000000;
+	bool fresh = recent && stats_us >= g->moved_wall_us;
 	*pg = (struct policy_guest){
 	    .name = g->spec.name,
 	    .max_bytes = g->max_bytes,
 	    .min_bytes = g->min_bytes,
 	    .replica_target_bytes = g->spec.replica_target_bytes,
 	    .pin_bytes = g->spec.pin_bytes,
+	    .priority = g->spec.priority,
 	    .actual_bytes = g->actual_bytes,
 	    .set_bytes = g->set_bytes,
 	    .actual_known = g->actual_known,
 	    .link_up =
 		g->link_up && !uv_is_active((uv_handle_t *)&g->retry_timer),
-	    .role = g->role,
-	    .cluster_defined = !g->spec.cluster[0] ||
-			       bd_conf_cluster(&bd->conf, g->spec.cluster),
-	    /* Until the Patroni REST watcher exists, nothing confirms a
-	     * replica: every member stays at max (fail-open). */
-	    .replica_confirmed = false,
-	    .priority = g->spec.priority,
+	    .role = g->spec.cluster[0] ? POLICY_ROLE_UNKNOWN : POLICY_ROLE_NONE,
+	    .cluster = cluster,
+	    .pushed_role = g->pushed_role,
+	    .pushed_age_ms = age_ms(now_us, g->pushed_us),
+	    .confirmed_role = g->confirmed_role,
+	    .confirmed_streaming = g->confirmed_streaming,
+	    .confirmed_age_ms = age_ms(now_us, g->confirmed_us),
+	    .role_change_age_ms = age_ms(now_us, g->role_changed_us),
+	    .stats_fresh = fresh,
+	    .stats_settling = recent && !fresh,
+	    .available_bytes = fresh ? g->stats.available_bytes : 0,
+	    .free_bytes = fresh && g->stats.free_bytes != UINT64_MAX
+			      ? g->stats.free_bytes
+			      : 0,
+	    .deflated = g->deflated,
 	};
+}
+
+/* The clusters as the policy sees them. Until the Patroni REST watcher
+ * exists nothing confirms anything: every cluster is "unreachable", and
+ * every member stays at max (fail-open). */
+static void snapshot_clusters(const struct bd *bd, struct policy_cluster *out)
+{
+	const struct bd_conf *c = &bd->conf;
+	for (size_t k = 0; k < c->n_clusters; k++)
+		out[k] = (struct policy_cluster){
+		    .reachable = false,
+		    .has_leader = false,
+		    .facts_age_ms = POLICY_NEVER,
+		    .dwell_ms = c->clusters[k].dwell_ms == UINT64_MAX
+				    ? c->dwell_ms
+				    : c->clusters[k].dwell_ms,
+		    .max_age_ms = c->clusters[k].max_age_ms,
+		};
+}
+
+/* The host as the policy sees it. Once balloond wrote zfs_arc_max,
+ * arcstats' c_max is that value: the ARC's own c_max is the one seen
+ * before. */
+static struct policy_host snapshot_host(struct bd *bd)
+{
+	struct policy_host h = bd->host;
+	if (h.arc_present && !h.arc_max_set_bytes && h.arc_c_max_bytes)
+		bd->arc_c_max_native = h.arc_c_max_bytes;
+	if (bd->arc_c_max_native)
+		h.arc_c_max_bytes = bd->arc_c_max_native;
+	return h;
+}
+
+struct policy_config bd_plan_config(const struct bd *bd)
+{
+	const struct bd_conf *c = &bd->conf;
+	struct policy_config pc = POLICY_CONFIG_DEFAULT;
+	pc.shrink_step_bytes = c->shrink_step_bytes;
+	pc.deadband_bytes = c->deadband_bytes;
+	pc.guest_reserve_min_bytes = c->guest_reserve_bytes;
+	pc.guest_reserve_pct = (unsigned)c->guest_reserve_pct;
+	pc.host_reserve_bytes = c->host_reserve_bytes;
+	pc.arc_reclaim_pct = (unsigned)c->arc_reclaim_pct;
+	pc.low_watermark_bytes = c->low_watermark_bytes;
+	pc.high_watermark_bytes = c->high_watermark_bytes;
+	pc.psi_some_limit_x100 = (uint32_t)c->psi_some_pct * 100;
+	pc.arc_manage = c->arc_manage && !bd->arc_disabled;
+	pc.arc_min_bytes = c->arc_min_bytes;
+	return policy_config_resolve(pc, bd->host.mem_total_bytes);
+}
+
+/* A policy input over the given arrays (n_guests entries each). */
+static size_t snapshot(struct bd *bd, struct policy_guest *pgs,
+		       struct bd_guest **guests, struct policy_cluster *pcs,
+		       struct policy_input *in)
+{
+	size_t n = 0;
+	int64_t now = bd_mono_us(bd), wall = bd_wall_us(bd);
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed)
+			continue;
+		/* Guests without known bounds are not the policy's to move. */
+		if (!g->max_bytes || !g->link_up) {
+			/* A link that retries its RAM query keeps its reason.
+			 */
+			if (!uv_is_active((uv_handle_t *)&g->retry_timer))
+				g->reason = g->link_up ? "bounds not known yet"
+						       : "QMP link down";
+			continue;
+		}
+		snapshot_guest(bd, g, now, wall, &pgs[n]);
+		if (guests)
+			guests[n] = g;
+		n++;
+	}
+	snapshot_clusters(bd, pcs);
+	*in = (struct policy_input){
+	    .guests = pgs,
+	    .n_guests = n,
+	    .clusters = pcs,
+	    .n_clusters = bd->conf.n_clusters,
+	    .host = snapshot_host(bd),
+	    .config = bd_plan_config(bd),
+	};
+	return n;
 }
 
 struct policy_decision bd_plan_decide(const struct bd_guest *g)
 {
+	struct bd *bd = g->bd;
 	struct policy_guest pg;
+	struct policy_cluster pcs[BD_MAX_CLUSTERS];
 	if (!g->max_bytes)
 		return (struct policy_decision){0};
-	snapshot_guest(g->bd, g, &pg);
-	return policy_decide_guest(&pg);
+	snapshot_guest(bd, g, bd_mono_us(bd), bd_wall_us(bd), &pg);
+	snapshot_clusters(bd, pcs);
+	struct policy_input in = {
+	    .guests = &pg,
+	    .n_guests = 1,
+	    .clusters = pcs,
+	    .n_clusters = bd->conf.n_clusters,
+	    .host = snapshot_host(bd),
+	    .config = bd_plan_config(bd),
+	};
+	return policy_decide_guest(&in, 0);
 }
 
 static void add_u64(json_object *o, const char *key, uint64_t v)
@@ -86,57 +213,88 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 
 static void plan_now(struct bd *bd)
 {
-	size_t n = 0;
 	if (bd->shutting_down)
 		return;
-	struct policy_guest *pgs = calloc(bd->n_guests + 1, sizeof(*pgs));
-	struct policy_decision *dec = calloc(bd->n_guests + 1, sizeof(*dec));
-	struct bd_guest **guests = calloc(bd->n_guests + 1, sizeof(*guests));
-	struct policy_plan plan = {
-	    .actions = calloc(bd->n_guests + 1, sizeof(*plan.actions))};
-	if (!pgs || !dec || !guests || !plan.actions) {
+	uint64_t t0 = uv_hrtime();
+	size_t cap = bd->n_guests + 1;
+	struct policy_guest *pgs = calloc(cap, sizeof(*pgs));
+	struct policy_decision *dec = calloc(cap, sizeof(*dec));
+	struct bd_guest **guests = calloc(cap, sizeof(*guests));
+	struct policy_cluster *pcs =
+	    calloc(bd->conf.n_clusters + 1, sizeof(*pcs));
+	struct policy_plan plan = {.actions =
+				       calloc(cap, sizeof(*plan.actions))};
+	if (!pgs || !dec || !guests || !pcs || !plan.actions) {
 		bd_err("out of memory planning for %zu guests", bd->n_guests);
 		goto out;
 	}
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed)
-			continue;
-		/* Guests without known bounds are not the policy's to move. */
-		if (!g->max_bytes || !g->link_up) {
-			/* A link that retries its RAM query keeps its reason.
-			 */
-			if (!uv_is_active((uv_handle_t *)&g->retry_timer))
-				g->reason = g->link_up ? "bounds not known yet"
-						       : "QMP link down";
-			continue;
-		}
-		snapshot_guest(bd, g, &pgs[n]);
-		guests[n++] = g;
-	}
-
-	struct policy_input in = {
-	    .guests = pgs,
-	    .n_guests = n,
-	    .config = {.shrink_step_bytes = bd->conf.shrink_step_bytes},
-	};
+	struct policy_input in;
+	size_t n = snapshot(bd, pgs, guests, pcs, &in);
 	int rc = (bd->decide ? bd->decide : policy_decide)(&in, dec, &plan);
 	if (rc) {
 		bd_err("policy refused the snapshot: %s", strerror(-rc));
 		plan.n_steps = plan.n_actions = 0;
+		plan.arc_write = false;
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct bd_guest *g = guests[i];
 		g->reason = dec[i].reason;
+		g->starving = dec[i].starving;
+		g->over_free = dec[i].over_free;
 		if (uv_is_active((uv_handle_t *)&g->retry_timer))
 			g->reason = "waiting to retry a failed command";
 	}
+	if (!rc) {
+		if (plan.reclaiming != bd->host.reclaiming) {
+			json_object *ev = json_object_new_object();
+			json_object_object_add(
+			    ev, "reclaiming",
+			    json_object_new_boolean(plan.reclaiming));
+			json_object_object_add(
+			    ev, "headroom_bytes",
+			    json_object_new_int64(plan.headroom_bytes));
+			bd_emit(bd, "pressure", NULL, ev);
+			bd_notice("host %s (effective headroom %lld MiB)",
+				  plan.reclaiming ? "under memory pressure: "
+						    "reclaiming from guests"
+						  : "pressure over: releasing",
+				  (long long)(plan.headroom_bytes >> 20));
+		}
+		bd->host.reclaiming = plan.reclaiming;
+		bd->headroom_bytes = plan.headroom_bytes;
+	}
+	/* A PSI event is acted on once. */
+	bd->host.psi_event = false;
+	uint64_t t1 = uv_hrtime();
 	if (plan.n_actions)
 		emit_plan(bd, &plan, guests);
+	uint64_t t2 = uv_hrtime();
 	bd_exec_run(bd, &plan, guests, n);
+	if (plan.n_actions) {
+		/* What a replan costs: snapshot and policy, then the first
+		 * step's commands written (the event's own cost left out). */
+		uint64_t t3 = uv_hrtime();
+		json_object *ev = json_object_new_object();
+		json_object_object_add(ev, "plan",
+				       json_object_new_int64(bd->plan_gen));
+		json_object_object_add(ev, "guests",
+				       json_object_new_int64((int64_t)n));
+		json_object_object_add(
+		    ev, "actions",
+		    json_object_new_int64((int64_t)plan.n_actions));
+		json_object_object_add(
+		    ev, "decide_us",
+		    json_object_new_int64((int64_t)(t1 - t0) / 1000));
+		json_object_object_add(
+		    ev, "dispatch_us",
+		    json_object_new_int64((int64_t)(t3 - t2) / 1000));
+		bd_emit(bd, "dispatched", NULL, ev);
+	}
 out:
 	free(pgs);
 	free(dec);
 	free(guests);
+	free(pcs);
 	free(plan.actions);
 }
 

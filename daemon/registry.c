@@ -179,6 +179,7 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	g->bd = bd;
 	g->spec = *spec;
 	g->role = spec->cluster[0] ? POLICY_ROLE_UNKNOWN : POLICY_ROLE_NONE;
+	g->pushed_role = g->confirmed_role = POLICY_ROLE_UNKNOWN;
 	g->reason = "waiting for the QMP link";
 	char msg[64];
 	/* Bounds from the spec alone; refined when QEMU reports its RAM. */
@@ -304,8 +305,11 @@ size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
 		if (g->removed || strcmp(g->spec.cluster, cluster) != 0)
 			continue;
 		if (strcmp(g->spec.member, member) == 0) {
+			if (g->role != pr)
+				g->role_changed_us = now;
 			g->role = pr;
-			g->role_changed_us = now;
+			g->pushed_role = pr;
+			g->pushed_us = now;
 			bd_guest_note(g, "Patroni role: %s", role_word);
 			json_object_array_add(
 			    list, json_object_new_string(g->spec.name));
@@ -317,9 +321,14 @@ size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
 		} else if (pr == POLICY_ROLE_LEADER &&
 			   g->role == POLICY_ROLE_LEADER) {
 			/* One leader per cluster: the old one is no longer
-			 * known to be anything, which keeps it at max. */
+			 * known to be anything (it stays at max until Patroni
+			 * confirms it a replica). */
 			g->role = POLICY_ROLE_UNKNOWN;
 			g->role_changed_us = now;
+			if (g->pushed_role == POLICY_ROLE_LEADER) {
+				g->pushed_role = POLICY_ROLE_UNKNOWN;
+				g->pushed_us = now;
+			}
 		}
 	}
 	json_object *ev = json_object_new_object();
@@ -388,6 +397,17 @@ json_object *bd_guest_status(const struct bd_guest *g)
 	json_object_object_add(
 	    o, "link", json_object_new_string(g->link_up ? "up" : "down"));
 	json_object_object_add(o, "reason", json_object_new_string(g->reason));
+	if (g->starving)
+		json_object_object_add(o, "starving",
+				       json_object_new_boolean(true));
+	if (g->deflated)
+		json_object_object_add(o, "deflated",
+				       json_object_new_boolean(true));
+	if (g->over_free)
+		json_object_object_add(
+		    o, "warning",
+		    json_object_new_string("the pin takes more than the guest "
+					   "reports available"));
 	json_object_object_add(o, "last_action",
 			       json_object_new_string(g->last_action));
 	if (g->last_action_us)

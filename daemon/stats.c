@@ -30,6 +30,22 @@ static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
 	    !g->stats_known || memcmp(&g->stats, st, sizeof(*st)) != 0;
 	g->stats = *st;
 	g->stats_known = true;
+	/* A guest that deflated its balloon is no donor until stats taken
+	 * after that show it above its watermark again (twice its reserve,
+	 * the policy's). */
+	if (g->deflated && st->last_update > 0 &&
+	    st->available_bytes != UINT64_MAX &&
+	    st->last_update * 1000000 >= g->moved_wall_us) {
+		struct policy_config pc = POLICY_CONFIG_DEFAULT;
+		pc.guest_reserve_min_bytes = g->bd->conf.guest_reserve_bytes;
+		pc.guest_reserve_pct = (unsigned)g->bd->conf.guest_reserve_pct;
+		struct policy_guest pg = {.max_bytes = g->max_bytes};
+		if (st->available_bytes >= 2 * policy_guest_reserve(&pc, &pg)) {
+			g->deflated = false;
+			bd_info("%s: recovered after deflating its balloon",
+				g->spec.name);
+		}
+	}
 	if (changed)
 		bd_replan(g->bd);
 }

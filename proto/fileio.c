@@ -16,9 +16,9 @@ int bd_read_file(const char *path, size_t max, char **out, size_t *len)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	int rc = fstat(fd, &st) < 0	     ? -errno
+	int rc = fstat(fd, &st) < 0	    ? -errno
 		 : (size_t)st.st_size > max ? -EFBIG
-					     : 0;
+					    : 0;
 	if (rc) {
 		close(fd);
 		return rc;

@@ -93,8 +93,8 @@ expect 0 "unregister it" ctl unregister vm3
 expect 0 "role change reported" ctl role pg node2 master
 check "role is leader" field_is vm2 role leader
 expect 0 "pin on a leader is stored" ctl set vm2 128M
-err_has "warning: vm2: pin stored, but the target stays 256 MiB: pinned, but may be the Patroni leader"
-check "but a leader is kept at max, and status says why" reason_has vm2 "may be the Patroni leader"
+err_has "warning: vm2: pin stored, but the target stays 256 MiB: Patroni leader (pushed): at max"
+check "but a leader is kept at max, and status says why" reason_has vm2 "Patroni leader"
 check "its target stays at max" field_is vm2 target_bytes $((256 * MiB))
 expect 1 "role for an unknown member" ctl role pg nobody replica
 err_has "no registered guest is member 'nobody'"

@@ -53,7 +53,7 @@ static int scripted_decide(const struct policy_input *in,
 	struct env *e = the_env;
 	plan->n_actions = plan->n_steps = 0;
 	for (size_t i = 0; i < in->n_guests; i++)
-		d[i] = (struct policy_decision){0, "scripted"};
+		d[i] = (struct policy_decision){.reason = "scripted"};
 	if (!e->t0 || in->n_guests < 2)
 		return 0;
 	size_t i0 = SIZE_MAX, i1 = SIZE_MAX;
