@@ -154,7 +154,8 @@ static void conn_end(struct conn *c)
 static void conn_close_after_flush(struct conn *c)
 {
 	c->draining = true;
-	conn_end(c);
+	if (!c->head) /* else once the replies still owed are written */
+		conn_end(c);
 }
 
 struct wreq {
@@ -262,7 +263,7 @@ static void conn_flush(struct conn *c)
 		c->reading_paused = false;
 		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 	}
-	if (c->eof && !c->head)
+	if ((c->eof || c->draining) && !c->head)
 		conn_end(c);
 }
 

@@ -89,6 +89,7 @@ struct bd_guest {
 	struct qmp_guest_stats stats;
 	bool stats_known;
 	unsigned stats_interval_set; /* QEMU's polling interval as set */
+	bool stats_inflight;	     /* a guest-stats request is on its way */
 	int64_t moved_wall_us;	     /* wall clock: actual last changed; stats
 				      * older than this describe another guest */
 	bool deflated;		     /* actual rose above its target by itself

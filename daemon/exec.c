@@ -54,7 +54,9 @@ static bool settled(const struct bd_guest *g, uint64_t target, int64_t now,
 		    bool *timed_out)
 {
 	*timed_out = false;
-	if (g->removed || !g->link_up || !g->actual_known)
+	/* A dry run moves nothing: nothing to wait for. */
+	if (g->removed || !g->link_up || !g->actual_known ||
+	    g->bd->conf.dry_run)
 		return true;
 	const struct bd *bd = g->bd;
 	uint64_t diff = g->actual_bytes > target ? g->actual_bytes - target

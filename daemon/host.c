@@ -307,6 +307,8 @@ static void psi_cb(uv_poll_t *p, int status, int events)
 		return;
 	bd_debug("memory PSI trigger fired");
 	s->src.bd->host.psi_event = true;
+	/* On the event stream: how soon the reclaim follows shows there. */
+	bd_emit(s->src.bd, "psi", NULL, NULL);
 	update(s, true);
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -323,6 +325,30 @@ static int make_dirs(struct bd *bd)
 	return 0;
 }
 
+/* One balloond per state directory: a second one (another instance
+ * started by hand, say) must not read or rewrite the first one's journal.
+ * The lock lives as long as the process. */
+static int lock_state_dir(struct bd *bd)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/lock", bd->conf.state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		bd_err("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		bd_err("%s: %s", path,
+		       e == EWOULDBLOCK ? "another balloond uses this state "
+					  "directory"
+					: strerror(e));
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	return 0;
+}
+
 /* The debug log is one more subscriber of the event stream. */
 static bool log_wanted(struct bd *bd, void *arg)
 {
@@ -378,6 +404,9 @@ static int run(struct bd *bd)
 	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);
+	if (rc)
+		return rc;
+	rc = lock_state_dir(bd);
 	if (rc)
 		return rc;
 

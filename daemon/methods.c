@@ -19,6 +19,7 @@ struct req {
 	struct bd *bd;
 	struct bd_reply_to to;
 	int64_t id;
+	int method;
 	json_object *params;
 	char msg[512];
 };
@@ -54,6 +55,13 @@ static struct bd_guest *named_guest(struct req *r)
 		return NULL;
 	}
 	struct bd_guest *g = bd_guest_find(r->bd, name);
+	if (g && g->pending_conn && r->method != BD_M_UNREGISTER) {
+		snprintf(r->msg, sizeof(r->msg),
+			 "%s: its registration is still in progress",
+			 g->spec.name);
+		fail(r, BD_E_UNAVAILABLE);
+		return NULL;
+	}
 	if (!g) {
 		snprintf(r->msg, sizeof(r->msg),
 			 "no guest named '%.64s' is "
@@ -551,7 +559,7 @@ static void (*const handlers[BD_M_COUNT])(struct req *) = {
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params)
 {
-	struct req r = {bd, to, req_id, params, ""};
+	struct req r = {bd, to, req_id, method, params, ""};
 	if (bd->shutting_down) {
 		snprintf(r.msg, sizeof(r.msg), "balloond is shutting down");
 		fail(&r, BD_E_SHUTTING_DOWN);

@@ -123,12 +123,18 @@ static size_t snapshot(struct bd *bd, struct policy_guest *pgs,
 		       struct policy_input *in)
 {
 	size_t n = 0;
+	uint64_t others = 0;
+	bool unknown = false;
 	int64_t now = bd_mono_us(bd), wall = bd_wall_us(bd);
 	for (struct bd_guest *g = bd->guests; g; g = g->next) {
 		if (g->removed)
 			continue;
 		/* Guests without known bounds are not the policy's to move. */
 		if (!g->max_bytes || !g->link_up) {
+			uint64_t ram =
+			    g->max_bytes ? g->max_bytes : g->ram_bytes;
+			others += ram;
+			unknown |= !ram;
 			/* A link that retries its RAM query keeps its reason.
 			 */
 			if (!uv_is_active((uv_handle_t *)&g->retry_timer))
@@ -149,6 +155,8 @@ static size_t snapshot(struct bd *bd, struct policy_guest *pgs,
 	    .n_clusters = bd->conf.n_clusters,
 	    .host = snapshot_host(bd),
 	    .config = bd_plan_config(bd),
+	    .other_guests_bytes = others,
+	    .guest_sizes_unknown = unknown,
 	};
 	return n;
 }

@@ -33,7 +33,7 @@ static int path_in(const struct bd *bd, const char *name, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static void open_journal(struct bd *bd);
+static void open_journal(struct bd *bd, size_t good_len);
 
 /* ---- loading: the snapshot, then the journal over it ---- */
 
@@ -131,7 +131,7 @@ static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
  * crash can leave the last line torn: it and anything after it are
  * dropped (they were never acknowledged). */
 static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
-			size_t *entries)
+			size_t *entries, size_t *good_len, size_t *file_len)
 {
 	char msg[256];
 	char *text = NULL;
@@ -145,6 +145,7 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 	}
 	char *line = text, *end = text + len;
 	unsigned lineno = 0;
+	*file_len = len;
 	while (line < end && rc == 0) {
 		char *nl = memchr(line, '\n', (size_t)(end - line));
 		lineno++;
@@ -171,6 +172,7 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 		json_object_put(e);
 		(*entries)++;
 		line = nl + 1;
+		*good_len = (size_t)(line - text);
 	}
 	free(text);
 	return rc;
@@ -180,13 +182,14 @@ int bd_state_load(struct bd *bd)
 {
 	char path[4200], jpath[4200], msg[256];
 	struct spec_list l = {0};
-	size_t entries = 0;
+	size_t entries = 0, good_len = 0, file_len = 0;
 	if (path_in(bd, STATE_FILE, path, sizeof(path)) ||
 	    path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
 		return -ENAMETOOLONG;
 	int rc = load_snapshot(bd, path, &l);
-	int jrc =
-	    rc && rc != -EINVAL ? 0 : load_journal(bd, jpath, &l, &entries);
+	int jrc = rc && rc != -EINVAL ? 0
+				      : load_journal(bd, jpath, &l, &entries,
+						     &good_len, &file_len);
 	if ((rc && rc != -EINVAL) || jrc) {
 		free(l.v);
 		return rc && rc != -EINVAL ? rc : jrc;
@@ -207,9 +210,12 @@ int bd_state_load(struct bd *bd)
 		"entries)",
 		bd->n_guests, path, entries);
 	if (bd->persist) {
-		open_journal(bd);
+		/* Appends go after the last whole entry: a torn one (a crash
+		 * while appending, never acknowledged) is cut off first, or
+		 * the next entry would be glued to it and lost. */
+		open_journal(bd, good_len);
 		/* Start with a fresh snapshot and an empty journal. */
-		if (entries)
+		if (file_len)
 			bd_state_dirty_all(bd);
 	}
 	return rc;
@@ -240,7 +246,8 @@ struct save_job {
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
 	size_t n;
 	int journal_fd;
-	char path[4200];
+	char path[4200], journal_path[4200];
+	size_t entries; /* SAVE_COMPACT: journal entries it replaces */
 	int rc;
 };
 
@@ -259,7 +266,31 @@ struct bd_persist {
 	uv_timer_t retry;	   /* the next attempt after a failure */
 	uv_fs_event_t spool_watch; /* new files in the spool */
 	int closes_pending;
+	/* Spool files carried out but not yet on disk: removed once their
+	 * change is (a crash before that runs them again: harmless). */
+	struct spooled *spooled;
 };
+
+struct spooled {
+	uint64_t gen;
+	struct spooled *next;
+	char path[];
+};
+
+/* Remove the spool files whose changes are on disk. */
+static void spool_forget(struct bd_persist *p)
+{
+	for (struct spooled **sp = &p->spooled; *sp;) {
+		struct spooled *x = *sp;
+		if (x->gen <= p->saved_gen) {
+			unlink(x->path);
+			*sp = x->next;
+			free(x);
+		} else {
+			sp = &x->next;
+		}
+	}
+}
 
 static int save_specs(const char *path, const struct bd_guest_spec *specs,
 		      size_t n)
@@ -301,6 +332,17 @@ static int run_job(struct save_job *j)
 		return rc;
 	}
 	rc = save_specs(j->path, j->specs, j->n);
+	/* Give back the pages the snapshot's JSON (and the burst of changes
+	 * before it) left free, rather than keep them as RSS; here, off the
+	 * loop, since it walks the heap. */
+	malloc_trim(0);
+	if (rc == 0 && j->journal_fd < 0) {
+		/* No journal (it could not be opened): the snapshot is all,
+		 * and an old journal must not be replayed over it. */
+		if (unlink(j->journal_path) < 0 && errno != ENOENT)
+			rc = -errno;
+		return rc;
+	}
 	if (rc == 0 &&
 	    (ftruncate(j->journal_fd, 0) < 0 || fdatasync(j->journal_fd) < 0))
 		rc = -errno;
@@ -344,7 +386,11 @@ static void save_done_cb(uv_work_t *w, int status)
 		p->retry_ms = 0;
 		p->saved_gen = j->gen;
 		if (j->kind == SAVE_COMPACT)
-			p->journal_entries = 0;
+			p->journal_entries =
+			    p->journal_entries > j->entries
+				? p->journal_entries - j->entries
+				: 0;
+		spool_forget(p);
 		bd_control_persisted(bd, j->gen, 0);
 		if (p->dirty_gen > p->saved_gen && !p->closing)
 			start_save(bd);
@@ -384,7 +430,9 @@ static struct save_job *next_job(struct bd *bd)
 		j->kind = SAVE_COMPACT;
 		j->specs = calloc(bd->n_guests + 1, sizeof(*j->specs));
 		if (!j->specs ||
-		    path_in(bd, STATE_FILE, j->path, sizeof(j->path))) {
+		    path_in(bd, STATE_FILE, j->path, sizeof(j->path)) ||
+		    path_in(bd, JOURNAL_FILE, j->journal_path,
+			    sizeof(j->journal_path))) {
 			job_free(j);
 			return NULL;
 		}
@@ -392,6 +440,7 @@ static struct save_job *next_job(struct bd *bd)
 			if (!g->removed && !g->pending_conn)
 				j->specs[j->n++] = g->spec;
 		/* The snapshot holds every pending change. */
+		j->entries = p->journal_entries;
 		p->pending_len = 0;
 		p->compact_due = false;
 	} else {
@@ -517,7 +566,11 @@ void bd_state_flush(struct bd *bd)
 	} else {
 		p->saved_gen = j->gen;
 		if (j->kind == SAVE_COMPACT)
-			p->journal_entries = 0;
+			p->journal_entries =
+			    p->journal_entries > j->entries
+				? p->journal_entries - j->entries
+				: 0;
+		spool_forget(p);
 	}
 	bd_control_persisted(bd, j ? j->gen : p->dirty_gen, rc);
 	job_free(j);
@@ -542,7 +595,7 @@ int bd_state_init(struct bd *bd)
 
 /* After loading: the journal is appended to from now on. Without it every
  * change is a whole snapshot (slower, as safe). */
-static void open_journal(struct bd *bd)
+static void open_journal(struct bd *bd, size_t good_len)
 {
 	char jpath[4200];
 	struct bd_persist *p = bd->persist;
@@ -555,6 +608,11 @@ static void open_journal(struct bd *bd)
 			jpath, strerror(errno));
 		return;
 	}
+	struct stat st;
+	if (fstat(p->journal_fd, &st) == 0 && (size_t)st.st_size > good_len &&
+	    ftruncate(p->journal_fd, (off_t)good_len) < 0)
+		bd_warn("cannot cut the torn end off %s: %s", jpath,
+			strerror(errno));
 	/* Its directory entry must be on disk before anything relies on
 	 * it. */
 	int dfd = open(bd->conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -572,6 +630,13 @@ static void persist_closed_cb(uv_handle_t *h)
 		if (p->journal_fd >= 0)
 			close(p->journal_fd);
 		free(p->pending);
+		/* Spool files whose changes never reached the disk stay, and
+		 * run again at the next start. */
+		while (p->spooled) {
+			struct spooled *x = p->spooled;
+			p->spooled = x->next;
+			free(x);
+		}
 		free(p);
 		bd->persist = NULL;
 	}
@@ -613,6 +678,10 @@ static void spool_one(struct bd *bd, const char *dir, const char *name)
 	enum bd_method m;
 	json_object *params = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (struct spooled *x = bd->persist ? bd->persist->spooled : NULL; x;
+	     x = x->next)
+		if (strcmp(x->path, path) == 0)
+			return; /* carried out, waiting for the disk */
 	int rc = bd_read_file(path, BD_SPOOL_MAX_BYTES, &text, &len);
 	if (rc) {
 		if (rc != -ENOENT)
@@ -627,6 +696,19 @@ static void spool_one(struct bd *bd, const char *dir, const char *name)
 		bd_method_dispatch(bd, (struct bd_reply_to){0, 0}, -1, (int)m,
 				   params);
 		json_object_put(params);
+		/* Removed only once its change is on disk. */
+		struct bd_persist *p = bd->persist;
+		size_t plen = strlen(path) + 1;
+		struct spooled *x = p ? malloc(sizeof(*x) + plen) : NULL;
+		if (x && p->dirty_gen > p->saved_gen) {
+			x->gen = p->dirty_gen;
+			memcpy(x->path, path, plen);
+			x->next = p->spooled;
+			p->spooled = x;
+			free(text);
+			return;
+		}
+		free(x);
 	}
 	free(text);
 	unlink(path);

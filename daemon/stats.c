@@ -24,6 +24,7 @@ static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
 		     void *data)
 {
 	struct bd_guest *g = data;
+	g->stats_inflight = false;
 	if (g->removed || err)
 		return;
 	bool changed =
@@ -86,7 +87,12 @@ static void tick_cb(uv_timer_t *t)
 						   r))
 				free(r);
 		}
-		qmp_guest_stats_get(g->qmp, g->stats_path, stats_cb, g);
+		/* One request at a time: a QEMU that stops answering must not
+		 * fill the link's queue with them. */
+		if (!g->stats_inflight &&
+		    qmp_guest_stats_get(g->qmp, g->stats_path, stats_cb, g) ==
+			0)
+			g->stats_inflight = true;
 	}
 }
 

@@ -424,9 +424,10 @@ static void arc_budget(const struct policy_input *in,
 {
 	const struct policy_host *h = &in->host;
 	const struct policy_config *c = &in->config;
-	if (!c->arc_manage || !h->known || !h->arc_present)
+	if (!c->arc_manage || !h->known || !h->arc_present ||
+	    in->guest_sizes_unknown)
 		return;
-	uint64_t guests = 0;
+	uint64_t guests = in->other_guests_bytes;
 	for (size_t i = 0; i < in->n_guests; i++)
 		guests += d[i].target_bytes ? d[i].target_bytes
 					    : in->guests[i].actual_bytes;
@@ -558,12 +559,37 @@ int policy_decide(const struct policy_input *in,
 		if (decisions[i].target_bytes > in->guests[i].actual_bytes)
 			grows += decisions[i].target_bytes -
 				 in->guests[i].actual_bytes;
+	/* Covered: the host has the memory now. Grows that leave it below
+	 * its low watermark (or that it does not have) are paid for by
+	 * donors, pressure or not: after the grows when covered, before them
+	 * (and waited for) when not. Reclaim takes from targets already
+	 * lowered, so this adds to what pressure took. */
 	bool covered = !h->known || grows == 0 || headroom >= (int64_t)grows;
+	if (h->known && grows) {
+		int64_t need =
+		    (int64_t)grows - headroom + (int64_t)c->low_watermark_bytes;
+		if (need > 0)
+			reclaim(in, decisions, (uint64_t)need);
+	}
+	/* A leader's grow that the headroom covers goes first even when the
+	 * others' do not: the donors then shrink, are waited for, and the
+	 * other grows follow. */
+	uint64_t leader_grows = 0;
+	for (size_t i = 0; i < in->n_guests; i++)
+		if (decisions[i].may_be_leader &&
+		    decisions[i].target_bytes > in->guests[i].actual_bytes)
+			leader_grows += decisions[i].target_bytes -
+					in->guests[i].actual_bytes;
+	bool leader_covered = covered || headroom >= (int64_t)leader_grows;
 	struct planner p = {in, decisions, plan};
 	if (covered) {
 		add_step(&p, 0, false);
 		add_step(&p, 1, false);
 		add_step(&p, 2, false);
+	} else if (leader_covered) {
+		add_step(&p, 0, false);
+		add_step(&p, 2, true);
+		add_step(&p, 1, false);
 	} else {
 		add_step(&p, 2, true);
 		add_step(&p, 0, false);

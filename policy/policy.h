@@ -184,6 +184,11 @@ struct policy_input {
 	size_t n_clusters;
 	struct policy_host host;
 	struct policy_config config; /* resolved */
+	/* Guests left out of `guests` (link down, bounds not known) still
+	 * hold memory: their RAM as far as known, for the ARC budget; with
+	 * guest_sizes_unknown (some RAM not known at all) no cap is written. */
+	uint64_t other_guests_bytes;
+	bool guest_sizes_unknown;
 };
 
 /* A guest's decided target. reason is a static string. */
