@@ -198,6 +198,14 @@ check "it exits on SIGTERM" wait_for 20 gone "$act"
 check "and leaves systemd's socket file in place" test -S "$T/act.sock"
 start_daemon
 
+# ---- one balloond per state directory ----
+cp "$STATE/guests.journal" "$T/journal.before" 2>/dev/null || : >"$T/journal.before"
+expect 1 "a second balloond on the same state dir refuses to start" \
+	"$BALLOOND" --foreground --config /dev/null --control-socket "$T/second.sock" --state-dir "$STATE"
+err_has "another balloond uses this state directory"
+check "and left the first one's journal alone" cmp -s "$T/journal.before" "$STATE/guests.journal"
+expect 0 "the first one is still served" ctl status
+
 # ---- the spool: registrations made while the daemon is down ----
 stop_daemon
 printf '{"method": "register", "params": {"name": "vm3", "qmp": "%s", "min_bytes": %d}}\n' \

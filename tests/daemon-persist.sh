@@ -48,6 +48,25 @@ ctl unregister late >/dev/null
 kill "$FAKE2_PID" 2>/dev/null
 wait "$FAKE2_PID" 2>/dev/null
 
+# ---- a torn journal entry (a crash while appending) costs nothing more ----
+# A restart compacts the journal: after two, it is empty, and the torn
+# entry is all it holds (the case where nothing else forces a rewrite).
+stop_daemon TERM
+start_daemon
+stop_daemon TERM
+check "the journal is empty after a restart" test ! -s "$STATE/guests.journal"
+printf '{"put": {"name": "torn", "qmp": "/nowhere' >>"$STATE/guests.journal"
+start_daemon
+check "the torn entry is dropped, with a warning" grep -q "torn last entry dropped" "$T/daemon.log"
+check "and the journal is whole again" sh -c "! grep -q nowhere '$STATE/guests.journal'"
+spool_register after "$T/after.qmp"
+check "a change after it is acknowledged" wait_for 10 registered after
+check "and on disk" wait_for 10 on_disk after
+stop_daemon KILL
+start_daemon
+check "it survives a kill -9 and a restart" registered after
+ctl unregister after >/dev/null
+
 # ---- a failed RAM query is retried with backoff and shown ----
 fake mode vm0.qmp memsize-error >/dev/null
 spool_register ramless "$T/vm0.qmp"
