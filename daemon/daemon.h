@@ -118,6 +118,7 @@ struct bd_guest {
 	int64_t pending_id;
 	uv_timer_t pending_timer;
 
+	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */
 	int closes_pending; /* handles (and the QMP client) still closing */
 	struct bd_guest *next;
@@ -202,6 +203,9 @@ struct bd {
 
 	struct bd_guest *guests; /* singly linked, in registration order */
 	size_t n_guests;
+	/* Registered guests by name (a request names one: no list walk). */
+	struct bd_guest **index;
+	size_t index_size; /* buckets, a power of two; 0: none yet */
 
 	struct bd_subscriber *subscribers;
 	struct bd_source *sources[BD_MAX_SOURCES];

@@ -534,6 +534,7 @@ int main(int argc, char **argv)
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	free(bd.plan_guests);
+	free(bd.index);
 	free(bd.plan.actions);
 	if (uv_loop_close(&loop))
 		bd_warn("event loop closed with handles still open");

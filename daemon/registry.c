@@ -163,9 +163,60 @@ const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 	return NULL;
 }
 
+/* ---- the name index: chained buckets, FNV-1a ---- */
+
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static void index_insert(struct bd *bd, struct bd_guest *g)
+{
+	size_t b = name_hash(g->spec.name) & (bd->index_size - 1);
+	g->hnext = bd->index[b];
+	bd->index[b] = g;
+}
+
+/* Room for one more guest: at most one per bucket on average. */
+static int index_grow(struct bd *bd)
+{
+	if (bd->n_guests + 1 <= bd->index_size)
+		return 0;
+	size_t size = bd->index_size ? bd->index_size * 2 : 64;
+	struct bd_guest **v = calloc(size, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	free(bd->index);
+	bd->index = v;
+	bd->index_size = size;
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		if (!g->removed)
+			index_insert(bd, g);
+	return 0;
+}
+
+static void index_remove(struct bd *bd, struct bd_guest *g)
+{
+	if (!bd->index_size)
+		return;
+	struct bd_guest **p =
+	    &bd->index[name_hash(g->spec.name) & (bd->index_size - 1)];
+	for (; *p; p = &(*p)->hnext)
+		if (*p == g) {
+			*p = g->hnext;
+			return;
+		}
+}
+
 struct bd_guest *bd_guest_find(struct bd *bd, const char *name)
 {
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	if (!bd->index_size)
+		return NULL;
+	struct bd_guest *g = bd->index[name_hash(name) & (bd->index_size - 1)];
+	for (; g; g = g->hnext)
 		if (!g->removed && strcmp(g->spec.name, name) == 0)
 			return g;
 	return NULL;
@@ -173,6 +224,8 @@ struct bd_guest *bd_guest_find(struct bd *bd, const char *name)
 
 struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 {
+	if (index_grow(bd))
+		return NULL;
 	struct bd_guest *g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
@@ -195,6 +248,7 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 		tail = &(*tail)->next;
 	*tail = g;
 	bd->n_guests++;
+	index_insert(bd, g);
 	return g;
 }
 
@@ -228,6 +282,7 @@ void bd_guest_remove(struct bd_guest *g)
 		return;
 	g->removed = true;
 	g->bd->n_guests--;
+	index_remove(g->bd, g);
 	bd_exec_forget(g);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */

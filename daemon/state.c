@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,10 +331,6 @@ static int run_job(struct save_job *j)
 		return rc;
 	}
 	rc = save_specs(j->path, j->specs, j->n);
-	/* Give back the pages the snapshot's JSON (and the burst of changes
-	 * before it) left free, rather than keep them as RSS; here, off the
-	 * loop, since it walks the heap. */
-	malloc_trim(0);
 	if (rc == 0 && j->journal_fd < 0) {
 		/* No journal (it could not be opened): the snapshot is all,
 		 * and an old journal must not be replayed over it. */

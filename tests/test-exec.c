@@ -134,6 +134,7 @@ static int teardown(void **state)
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	int rc = uv_loop_close(&e->loop);
 	free(bd->plan_guests);
+	free(bd->index);
 	free(bd->plan.actions);
 	rmdir(e->dir);
 	free(e);

@@ -576,6 +576,7 @@ static int teardown(void **state)
 	int closed = e->closed;
 	bool had_src = e->src != NULL;
 	free(bd->plan_guests);
+	free(bd->index);
 	free(bd->plan.actions);
 	rm_tree(e->dir);
 	free(e);
