@@ -308,8 +308,19 @@ static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 			 p->file, p->long_line);
 		return -EINVAL;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* Keys that only make sense together. */
+		const struct bd_conf *c = p->conf;
+		if (c->psi_stall_us >= c->psi_window_us) {
+			snprintf(err, err_len,
+				 "%s: [host] psi_stall_us (%llu) must be below "
+				 "psi_window_us (%llu)",
+				 p->file, (unsigned long long)c->psi_stall_us,
+				 (unsigned long long)c->psi_window_us);
+			return -EINVAL;
+		}
 		return 0;
+	}
 	if (rc < 0) {
 		snprintf(err, err_len, "%s: cannot read", p->file);
 		return -EIO;

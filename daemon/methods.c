@@ -206,8 +206,14 @@ static void m_unregister(struct req *r)
 		 * command is written at once, its answer is not awaited). */
 		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
 		    (g->set_bytes != g->max_bytes ||
-		     g->actual_bytes != g->max_bytes))
-			qmp_balloon_set(g->qmp, g->max_bytes, ignore_cb, NULL);
+		     g->actual_bytes != g->max_bytes)) {
+			int rc = qmp_balloon_set(g->qmp, g->max_bytes,
+						 ignore_cb, NULL);
+			if (rc)
+				bd_warn("%s: could not give its memory back "
+					"before letting go: %s",
+					g->spec.name, qmp_strerror(rc));
+		}
 		bd_emit(r->bd, "unregister", g, NULL);
 		bd_notice("unregistered %s", g->spec.name);
 		bd_guest_remove(g);

@@ -98,6 +98,16 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 			 "member (--patroni CLUSTER/MEMBER)");
 		return BD_E_PARAMS;
 	}
+	/* "[cluster NAME]": Debian's inih keeps 49 characters of a section
+	 * name, so a longer cluster could never be configured. */
+	if (strlen(s->cluster) > 41) {
+		snprintf(msg, msg_len,
+			 "Patroni cluster name '%s' is longer than 41 "
+			 "characters, the most a [cluster NAME] section can "
+			 "hold",
+			 s->cluster);
+		return BD_E_PARAMS;
+	}
 	if (s->cluster[0] &&
 	    (!valid_name(s->cluster) || !valid_name(s->member))) {
 		snprintf(msg, msg_len,

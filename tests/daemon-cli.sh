@@ -85,6 +85,9 @@ expect 1 "release unknown guest" ctl release nosuch
 # ---- roles ----
 expect 0 "register a Patroni member" ctl register vm2 --qmp "$T/vm2.qmp" --min 128M --patroni pg/node2
 check "role starts unknown (may be leader)" field_is vm2 role unknown
+expect 1 "a cluster name too long for a [cluster NAME] section is refused" \
+	ctl register vm3 --qmp "$T/vm3.qmp" --patroni abcdefghijabcdefghijabcdefghijabcdefghijab/node3
+err_has "longer than 41 characters"
 expect 0 "register a member of a cluster the config lacks" ctl register vm3 --qmp "$T/vm3.qmp" --min 128M --patroni nope/node3
 check "undefined cluster: kept at max and status says why" reason_has vm3 "not defined in the config"
 expect 0 "and its pin is stored" ctl set vm3 128M

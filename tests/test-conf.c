@@ -475,6 +475,47 @@ static void test_syntax_error(void **state)
 	EXPECT_ERROR("[daemon\n", "test.conf:1:", "syntax error");
 }
 
+static void test_psi_pair(void **state)
+{
+	/* A stall as long as its window can never be met: refused at load
+	 * rather than by the kernel with a misleading EINVAL. */
+	char err[256] = "";
+	struct bd_conf c;
+	assert_int_equal(parse(&c,
+			       "[host]\npsi_stall_us = 2000000\n"
+			       "psi_window_us = 2000000\n",
+			       err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "psi_stall_us (2000000) must be below"));
+	assert_int_equal(parse(&c,
+			       "[host]\npsi_stall_us = 100000\n"
+			       "psi_window_us = 1000000\n",
+			       err, sizeof(err)),
+			 0);
+	assert_int_equal(c.psi_window_us, 1000000);
+	/* The [host] and [policy] keys of the policy engine. */
+	assert_int_equal(parse(&c,
+			       "[host]\nreserve = 2G\narc_manage = yes\n"
+			       "arc_min = 4G\nlow_watermark = 1G\n"
+			       "[policy]\ndeadband = 8M\ndwell_ms = 5000\n"
+			       "[cluster pg]\ndwell_ms = 1000\n"
+			       "max_age_ms = 9000\n",
+			       err, sizeof(err)),
+			 0);
+	assert_int_equal(c.host_reserve_bytes, 2ULL << 30);
+	assert_true(c.arc_manage);
+	assert_int_equal(c.arc_min_bytes, 4ULL << 30);
+	assert_int_equal(c.deadband_bytes, 8 << 20);
+	assert_int_equal(c.dwell_ms, 5000);
+	assert_int_equal(c.clusters[0].dwell_ms, 1000);
+	assert_int_equal(c.clusters[0].max_age_ms, 9000);
+	assert_int_equal(
+	    parse(&c, "[cluster pg]\nmax_age_ms = soon\n", err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(
+	    strstr(err, "max_age_ms: 'soon' is not a whole number"));
+}
+
 static void test_long_line_not_truncated(void **state)
 {
 	/* inih reads lines of at most INI_MAX_LINE (200 in Debian's build)
@@ -622,6 +663,7 @@ int main(void)
 	    cmocka_unit_test(test_too_many_clusters),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_long_line_not_truncated),
+	    cmocka_unit_test(test_psi_pair),
 	    cmocka_unit_test(test_indented_line_is_a_key),
 	    cmocka_unit_test_setup_teardown(test_load_missing, make_dir,
 					    remove_dir),
