@@ -11,10 +11,10 @@ guests (ratio near 1), nor with the number of requests made before it.
 
 usage: bench/persist.py BUILD_DIR [--guests 10,1000] [--requests 1000]
 """
-import argparse, json, os, shutil, signal, socket, statistics, sys, tempfile, time
+import argparse, json, os, signal, socket, statistics, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import MiB, pct, start_fleet  # noqa: E402
+from scale import MiB, pct, start_fleet, stop_all  # noqa: E402
 
 
 def one_set(sock, name, value):
@@ -50,11 +50,7 @@ def run(build, n, requests):
         daemon.wait(60)
         return lat, total, pins
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        stop_all(procs, d)
 
 
 def main():

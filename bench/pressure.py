@@ -15,10 +15,10 @@ wait.
 
 usage: bench/pressure.py BUILD_DIR [--guests 1,1000] [--rounds 50]
 """
-import argparse, json, os, shutil, signal, socket, statistics, sys, tempfile, threading, time
+import argparse, json, os, signal, socket, statistics, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import MiB, pct, start_fleet, wait_until  # noqa: E402
+from scale import MiB, pct, start_fleet, stop_all, wait_until  # noqa: E402
 
 GiB = 1 << 30
 
@@ -91,11 +91,7 @@ def run(build, n, rounds):
         daemon.wait(60)
         return lat, list(events)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        stop_all(procs, d)
 
 
 def main():

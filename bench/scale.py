@@ -70,6 +70,15 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def stop_all(procs, d):
+    """Kill what is still running and remove the benchmark's directory."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def start_fleet(build, d, n, procs, fake_log, conf, extra_args=()):
     """n fake guests and a balloond (on d/control.sock) that registered
     them all, pipelined on one connection; returns (daemon, ctl, seconds
@@ -196,11 +205,7 @@ def main():
               f"p99 {pct(proc_rtts, 99):.2f} ms")
         print(f"  SIGTERM with {n} guests to restore: exit {rc} after {stop_s * 1000:.0f} ms")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        stop_all(procs, d)
 
 
 if __name__ == "__main__":

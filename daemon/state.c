@@ -88,18 +88,26 @@ static void move_aside(struct bd *bd, const char *path, const char *why)
 	bd_err("%s: %s; moved to %s", path, why, aside);
 }
 
+/* A state file's text: 0 with *text NULL when it does not exist. */
+static int read_state_file(const char *path, char **text, size_t *len)
+{
+	*text = NULL;
+	int rc = bd_read_file(path, 256 << 20, text, len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		bd_err("%s: %s", path, strerror(-rc));
+	return rc;
+}
+
 static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
 {
 	char msg[256];
-	char *text = NULL;
+	char *text;
 	size_t len;
-	int rc = bd_read_file(path, 256 << 20, &text, &len);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc) {
-		bd_err("%s: %s", path, strerror(-rc));
+	int rc = read_state_file(path, &text, &len);
+	if (rc || !text)
 		return rc;
-	}
 	json_object *root = json_tokener_parse(text);
 	free(text);
 	json_object *version = NULL, *guests = NULL;
@@ -133,15 +141,11 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 			size_t *entries, size_t *good_len, size_t *file_len)
 {
 	char msg[256];
-	char *text = NULL;
+	char *text;
 	size_t len;
-	int rc = bd_read_file(path, 256 << 20, &text, &len);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc) {
-		bd_err("%s: %s", path, strerror(-rc));
+	int rc = read_state_file(path, &text, &len);
+	if (rc || !text)
 		return rc;
-	}
 	char *line = text, *end = text + len;
 	unsigned lineno = 0;
 	*file_len = len;
