@@ -371,6 +371,19 @@ static void job_free(struct save_job *j)
 	free(j);
 }
 
+/* A save reached the disk, in the pool or at shutdown: its generation is
+ * saved, a compaction replaced the journal entries it covered, and the
+ * spool files of what it holds can go. */
+static void saved(struct bd_persist *p, const struct save_job *j)
+{
+	p->saved_gen = j->gen;
+	if (j->kind == SAVE_COMPACT)
+		p->journal_entries = p->journal_entries > j->entries
+					 ? p->journal_entries - j->entries
+					 : 0;
+	spool_forget(p);
+}
+
 static void save_done_cb(uv_work_t *w, int status)
 {
 	struct save_job *j = w->data;
@@ -383,13 +396,7 @@ static void save_done_cb(uv_work_t *w, int status)
 			bd_notice("registrations saved to %s again",
 				  bd->conf.state_dir);
 		p->retry_ms = 0;
-		p->saved_gen = j->gen;
-		if (j->kind == SAVE_COMPACT)
-			p->journal_entries =
-			    p->journal_entries > j->entries
-				? p->journal_entries - j->entries
-				: 0;
-		spool_forget(p);
+		saved(p, j);
 		bd_control_persisted(bd, j->gen, 0);
 		if (p->dirty_gen > p->saved_gen && !p->closing)
 			start_save(bd);
@@ -563,13 +570,7 @@ void bd_state_flush(struct bd *bd)
 		p->compact_due = true;
 		bd_err("cannot save registrations: %s", strerror(-rc));
 	} else {
-		p->saved_gen = j->gen;
-		if (j->kind == SAVE_COMPACT)
-			p->journal_entries =
-			    p->journal_entries > j->entries
-				? p->journal_entries - j->entries
-				: 0;
-		spool_forget(p);
+		saved(p, j);
 	}
 	bd_control_persisted(bd, j ? j->gen : p->dirty_gen, rc);
 	job_free(j);
