@@ -40,7 +40,7 @@ static const struct ctl_command commands[] = {
      ctl_status},
     {"register",
      "NAME --qmp PATH [--max SIZE] [--min SIZE] [--replica-target SIZE]\n"
-     "           [--patroni CLUSTER/MEMBER] [--priority N]",
+     "           [--patroni CLUSTER/MEMBER] [--priority N] [--no-wait]",
      "manage a guest (max defaults to its RAM; min to the replica target, else "
      "max)",
      ctl_register},

@@ -20,6 +20,7 @@ void bd_conf_defaults(struct bd_conf *c)
 	*c = (struct bd_conf){
 	    .control_socket = BALLOOND_DEFAULT_SOCKET,
 	    .control_group = "",
+	    .role_group = "",
 	    .state_dir = BALLOOND_DEFAULT_STATE_DIR,
 	    .proc_root = "/proc",
 	    .sys_root = "/sys",
@@ -74,6 +75,7 @@ static const struct key {
 	offsetof(struct bd_conf, field), sizeof(((struct bd_conf *)0)->field)
     {"daemon", "control_socket", K_PATH, F(control_socket), 0, 0},
     {"daemon", "control_group", K_STRING, F(control_group), 0, 0},
+    {"daemon", "role_group", K_STRING, F(role_group), 0, 0},
     {"daemon", "state_dir", K_PATH, F(state_dir), 0, 0},
     {"daemon", "proc_root", K_PATH, F(proc_root), 0, 0},
     {"daemon", "sys_root", K_PATH, F(sys_root), 0, 0},

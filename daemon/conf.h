@@ -23,6 +23,7 @@ struct bd_conf {
 	/* [daemon] */
 	char control_socket[BD_PATH_MAX]; /* where balloonctl connects */
 	char control_group[64]; /* group allowed besides root; "" = none */
+	char role_group[64];	/* group that may push roles only; "" = none */
 	char state_dir[4096];	/* registrations and the hooks' spool */
 	char proc_root[4096];	/* read in place of /proc */
 	char sys_root[4096];	/* read in place of /sys */

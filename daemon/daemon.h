@@ -213,6 +213,7 @@ struct bd {
 
 	struct bd_control *control;
 	struct bd_persist *persist;
+	struct bd_role_wait *role_waits; /* methods.c: pre-promote waits */
 
 	/* The host as the host-memory source last read it (known false until
 	 * then), and what the policy said of it. */
@@ -258,10 +259,12 @@ struct bd {
 };
 
 /* ---- registry.c ---- */
-/* Validate a spec against the bounds and the other guests; returns NULL
- * or a BD_E_* code with a message. */
+/* Validate a spec against the bounds and the other guests (but replacing,
+ * the guest it is to replace, if any); returns NULL or a BD_E_* code with
+ * a message. */
 const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *spec,
-			  char *msg, size_t msg_len);
+			  const struct bd_guest *replacing, char *msg,
+			  size_t msg_len);
 /* Effective bounds once max is known; a BD_E_* code on error. */
 const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 				char *msg, size_t msg_len);
@@ -361,6 +364,8 @@ int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
  * (to.conn 0). */
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params);
+/* Shutdown: answer the requests still waiting (a role's wait_ms) now. */
+void bd_methods_close(struct bd *bd);
 
 /* ---- main.c ---- */
 /* SIGHUP and `balloonctl reload`: 0, or -errno with a message. */

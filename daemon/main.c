@@ -232,6 +232,7 @@ static void begin_shutdown(struct bd *bd, const char *why)
 	 * their clients, first. */
 	bd_state_flush(bd);
 	bd->shutting_down = true;
+	bd_methods_close(bd);
 	bd_control_stop(bd);
 	if (!bd->conf.restore_on_exit || bd->conf.dry_run) {
 		finish_shutdown(bd);
