@@ -7,6 +7,7 @@ PACKAGES="
   build-essential autoconf automake pkg-config git
   libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev
   libcmocka-dev valgrind
+  libvirt-dev
   clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio gzip
   python3
