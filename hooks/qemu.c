@@ -153,6 +153,7 @@ static void send_request(enum bd_method m, json_object *params)
 	if (rc == 0)
 		rc = ctl_client_call(&c, bd_method_name(m),
 				     json_object_get(params), &res, &error);
+	arm_deadline(0); /* disarmed: the spool's writes are not to be cut */
 	if (rc < 0) {
 		char why[600];
 		snprintf(why, sizeof(why), "%s",
