@@ -156,9 +156,18 @@ static void send_request(enum bd_method m, json_object *params)
 	arm_deadline(0); /* disarmed: the spool's writes are not to be cut */
 	if (rc < 0) {
 		char why[600];
-		snprintf(why, sizeof(why), "%s",
-			 rc == -EINTR ? "balloond did not accept in time"
-				      : c.error);
+		if (rc == -ENOENT)
+			snprintf(why, sizeof(why), "no balloond socket %s",
+				 path);
+		else if (rc == -ECONNREFUSED)
+			snprintf(why, sizeof(why), "nobody listens on %s",
+				 path);
+		else if (rc == -EINTR)
+			snprintf(why, sizeof(why),
+				 "balloond did not accept within %d ms",
+				 HOOK_TIMEOUT_MS);
+		else
+			snprintf(why, sizeof(why), "%s", c.error);
 		ctl_client_close(&c);
 		spool(m, params, why);
 		return;
@@ -169,6 +178,13 @@ static void send_request(enum bd_method m, json_object *params)
 		json_object_object_get_ex(error, "code", &code);
 		json_object_object_get_ex(error, "message", &msg);
 		const char *cs = json_object_get_string(code);
+		/* A daemon on its way out carries the request out when it
+		 * comes back. */
+		if (cs && strcmp(cs, BD_E_SHUTTING_DOWN) == 0) {
+			json_object_put(error);
+			spool(m, params, "balloond is shutting down");
+			return;
+		}
 		/* Unregistering what balloond does not know is done. */
 		if (!(m == BD_M_UNREGISTER && cs &&
 		      strcmp(cs, BD_E_NOT_FOUND) == 0))
