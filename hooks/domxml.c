@@ -408,6 +408,39 @@ static void remove_qmp(xmlNode *root, const char *qmp_dir)
 	}
 }
 
+static bool uses_ns(const xmlNode *n, const xmlNs *ns)
+{
+	for (; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (n->ns == ns)
+			return true;
+		for (const xmlAttr *a = n->properties; a; a = a->next)
+			if (a->ns == ns)
+				return true;
+		if (uses_ns(n->children, ns))
+			return true;
+	}
+	return false;
+}
+
+/* Drop the root's declaration of libvirt's qemu namespace once nothing
+ * uses it (enable declares it there when the domain had none). */
+static void remove_unused_qemu_ns(xmlNode *root)
+{
+	for (xmlNs **p = &root->nsDef; *p; p = &(*p)->next) {
+		xmlNs *ns = *p;
+		if (!ns->href || strcmp((const char *)ns->href, BD_QEMU_NS))
+			continue;
+		if (uses_ns(root, ns))
+			return;
+		*p = ns->next;
+		ns->next = NULL;
+		xmlFreeNs(ns);
+		return;
+	}
+}
+
 /* The exact size in the largest unit that holds it: "8GiB", "1536MiB". */
 static void size_text(uint64_t v, char *buf, size_t len)
 {
@@ -613,6 +646,7 @@ int bd_domxml_disable(const char *xml, size_t len, const char *qmp_dir,
 	xmlNode *root = xmlDocGetRootElement(doc);
 	remove_metadata(root);
 	remove_qmp(root, qmp_dir);
+	remove_unused_qemu_ns(root);
 	int rc = dump(doc, out, err, err_len);
 	xmlFreeDoc(doc);
 	if (!rc && (rc = judge(*out, false, err, err_len))) {

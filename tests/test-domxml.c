@@ -339,6 +339,9 @@ static void test_disable(void **state)
 	assert_non_null(strstr(on, "<metadata>"));
 	assert_non_null(strstr(on, "commandline"));
 	off = disable(on);
+	char *bare_plain = disable(bare);
+	assert_string_equal(off, bare_plain); /* xmlns:qemu too is gone */
+	free(bare_plain);
 	assert_null(strstr(off, "<metadata"));
 	assert_null(strstr(off, "commandline>"));
 	assert_null(strstr(off, "-qmp"));
