@@ -8,6 +8,7 @@ PACKAGES="
   libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev
   libcmocka-dev valgrind
   libvirt-dev
+  libssl-dev
   clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio gzip
   python3
