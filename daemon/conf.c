@@ -1,6 +1,7 @@
 /* conf.c: reading balloond.conf with inih. Every key is in one table. */
 #include "conf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -60,10 +61,17 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .psi_window_us = 2000000,
 	    .arc_manage = false,
 	    .arc_min_bytes = 1 << 30,
+	    .listener_enabled = false,
+	    .listener_address = "127.0.0.1",
+	    .listener_port = 7420,
+	    /* Patroni's default loop_wait is 10 s; 30 s tolerates clocks that
+	     * NTP keeps within seconds, and bounds how long a captured
+	     * datagram is worth replaying at all. */
+	    .listener_window_ms = 30000,
 	};
 }
 
-enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL };
+enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL, K_IP };
 
 static const struct key {
 	const char *section, *name;
@@ -111,6 +119,10 @@ static const struct key {
     {"host", "psi_window_us", K_COUNT, F(psi_window_us), 500000, 10000000},
     {"host", "arc_manage", K_BOOL, F(arc_manage), 0, 0},
     {"host", "arc_min", K_SIZE, F(arc_min_bytes), 0, 1ULL << 50},
+    {"listener", "enabled", K_BOOL, F(listener_enabled), 0, 0},
+    {"listener", "address", K_IP, F(listener_address), 0, 0},
+    {"listener", "port", K_COUNT, F(listener_port), 1, 65535},
+    {"listener", "window_ms", K_MS, F(listener_window_ms), 1000, 600000},
 #undef F
 };
 
@@ -205,6 +217,16 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 		snprintf(cl->rest_urls, sizeof(cl->rest_urls), "%s", value);
 		return 1;
 	}
+	if (strcmp(key, "notify_key_file") == 0) {
+		if (value[0] != '/' ||
+		    strlen(value) >= sizeof(cl->notify_key_file))
+			return fail(p, section, key,
+				    "'%.200s' is not an absolute path shorter "
+				    "than %zu characters",
+				    value, sizeof(cl->notify_key_file));
+		memcpy(cl->notify_key_file, value, strlen(value) + 1);
+		return 1;
+	}
 	uint64_t *ms = strcmp(key, "dwell_ms") == 0	? &cl->dwell_ms
 		       : strcmp(key, "max_age_ms") == 0 ? &cl->max_age_ms
 							: NULL;
@@ -262,6 +284,17 @@ static int handler(void *user, const char *section, const char *name,
 				    value);
 		memcpy(field, value, strlen(value) + 1);
 		return 1;
+	case K_IP: {
+		unsigned char addr[16];
+		if (strlen(value) >= k->size ||
+		    (inet_pton(AF_INET, value, addr) != 1 &&
+		     inet_pton(AF_INET6, value, addr) != 1))
+			return fail(p, section, name,
+				    "'%.200s' is not an IPv4 or IPv6 address",
+				    value);
+		memcpy(field, value, strlen(value) + 1);
+		return 1;
+	}
 	case K_BOOL:
 		if (parse_bool(value, (bool *)field))
 			return fail(p, section, name,

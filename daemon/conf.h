@@ -17,6 +17,9 @@ struct bd_cluster {
 	uint64_t dwell_ms;    /* no shrink sooner after a role change;
 			       * UINT64_MAX: [policy] dwell_ms */
 	uint64_t max_age_ms;  /* facts older than this are stale */
+	/* The network listener's HMAC key for this cluster; "": none, its
+	 * notifications are refused. */
+	char notify_key_file[BD_PATH_MAX];
 };
 
 struct bd_conf {
@@ -61,6 +64,11 @@ struct bd_conf {
 	uint64_t psi_window_us;	       /* ... within this window */
 	bool arc_manage;	       /* write zfs_arc_max */
 	uint64_t arc_min_bytes;	       /* never a lower cap */
+	/* [listener]: role notifications over UDP (listener.c) */
+	bool listener_enabled;
+	char listener_address[64];   /* an IPv4 or IPv6 address to bind */
+	uint64_t listener_port;	     /* UDP */
+	uint64_t listener_window_ms; /* timestamps this far off are refused */
 	/* [cluster NAME] */
 	struct bd_cluster clusters[BD_MAX_CLUSTERS];
 	size_t n_clusters;

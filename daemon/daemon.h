@@ -29,6 +29,7 @@
 
 #include "conf.h"
 #include "policy/policy.h"
+#include "proto/notify.h"
 #include "proto/spec.h"
 #include "qmp/qmp.h"
 
@@ -190,6 +191,21 @@ int bd_host_source_new(struct bd *bd, struct bd_source **out);
  * too. */
 int bd_arc_write(struct bd *bd, uint64_t bytes);
 
+/* listener.c: the network listener (UDP, [listener]): role
+ * notifications signed with a cluster's key (proto/notify.h) for Patroni
+ * inside the guests; accepted ones go to bd_role_push. Off by default. */
+int bd_listener_source_new(struct bd *bd, struct bd_source **out);
+/* Its config, whether it is listening, and its counters (status). */
+json_object *bd_listener_status(const struct bd *bd);
+/* Kept in struct bd, across reloads and while it is off. */
+struct bd_listener_stats {
+	bool up;			    /* bound and reading */
+	uint64_t counts[BD_NOTIFY_R_COUNT]; /* [BD_NOTIFY_OK]: accepted, else
+					     * refused, by reason */
+	char error[300];		    /* why it is not listening, or
+					     * a key that could not be read */
+};
+
 struct bd_control; /* control.c */
 struct bd_persist; /* state.c */
 
@@ -226,6 +242,7 @@ struct bd {
 	uint64_t arc_c_max_native; /* arcstats' c_max before balloond wrote
 				    * zfs_arc_max (then it is that value) */
 	char arc_error[160];	   /* ... and why */
+	struct bd_listener_stats listener;
 
 	/* The policy: policy_decide, or a test's scripted plans. */
 	int (*decide)(const struct policy_input *in,

@@ -402,6 +402,11 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	bd->sources[bd->n_sources++] = host;
+	struct bd_source *listener;
+	rc = bd_listener_source_new(bd, &listener);
+	if (rc)
+		return rc;
+	bd->sources[bd->n_sources++] = listener;
 	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);
