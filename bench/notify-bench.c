@@ -25,6 +25,7 @@ static double now_ns(void)
 }
 
 static struct bd_notify_replay replay;
+static struct bd_notify_key K;
 
 /* The listener's path for one datagram, minus the socket and the log. */
 static enum bd_notify_reject check(const char *buf, size_t len, int64_t now)
@@ -33,8 +34,7 @@ static enum bd_notify_reject check(const char *buf, size_t len, int64_t now)
 	char msg[200];
 	if (bd_notify_parse(buf, len, &n, msg, sizeof(msg)))
 		return BD_NOTIFY_R_PARSE;
-	enum bd_notify_reject r =
-	    bd_notify_verify(&n, key, KEY_LEN, now, 30000);
+	enum bd_notify_reject r = bd_notify_verify(&n, &K, now, 30000);
 	if (r == BD_NOTIFY_OK)
 		r = bd_notify_replay_check(&replay, &n);
 	return r;
@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 	snprintf(n.member, sizeof(n.member), "pg1");
 	snprintf(n.role, sizeof(n.role), "leader");
 	memset(n.nonce, 0x5a, sizeof(n.nonce));
-	bd_notify_sign(&n, key, KEY_LEN);
+	if (bd_notify_key_set(&K, key, KEY_LEN) || bd_notify_sign(&n, &K))
+		return 1;
 	int len = bd_notify_encode(&n, good, sizeof(good));
 	bd_notify_replay_init(&replay, now - 60000);
 

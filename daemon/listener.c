@@ -34,8 +34,7 @@
  * that a reload never opens a window for replays. */
 struct lcluster {
 	char name[64];
-	uint8_t key[BD_NOTIFY_KEY_MAX_BYTES];
-	size_t key_len; /* 0: no key, its notifications are refused */
+	struct bd_notify_key key; /* no ctx: no key, notifications refused */
 	struct bd_notify_replay *replay;
 };
 
@@ -133,13 +132,13 @@ static void handle(struct listener *l, size_t len, const struct sockaddr *addr)
 		refuse(l, BD_NOTIFY_R_CLUSTER, addr, n.cluster);
 		return;
 	}
-	if (!c->key_len) {
+	if (!c->key.ctx) {
 		refuse(l, BD_NOTIFY_R_NO_KEY, addr, n.cluster);
 		return;
 	}
 	int64_t now_ms = bd_wall_us(bd) / 1000;
 	enum bd_notify_reject r =
-	    bd_notify_verify(&n, c->key, c->key_len, now_ms, l->window_ms);
+	    bd_notify_verify(&n, &c->key, now_ms, l->window_ms);
 	if (r == BD_NOTIFY_OK)
 		r = bd_notify_replay_check(c->replay, &n);
 	if (r != BD_NOTIFY_OK) {
@@ -191,8 +190,13 @@ static void load_key(struct listener *l, struct lcluster *c, const char *path)
 		bd_warn("listener: %s can be read by others than its owner: "
 			"anyone who reads it can send role notifications",
 			path);
-	if (bd_notify_key_load(path, c->key, &c->key_len, err, sizeof(err))) {
-		c->key_len = 0;
+	uint8_t key[BD_NOTIFY_KEY_MAX_BYTES];
+	size_t len = 0;
+	int rc = bd_notify_key_load(path, key, &len, err, sizeof(err));
+	if (rc == 0 && (rc = bd_notify_key_set(&c->key, key, len)))
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(-rc));
+	explicit_bzero(key, sizeof(key));
+	if (rc) {
 		bd_err("listener: cluster %s: %s (its notifications are "
 		       "refused)",
 		       c->name, err);
@@ -208,7 +212,7 @@ static void load_key(struct listener *l, struct lcluster *c, const char *path)
 static void free_cluster(struct lcluster *c)
 {
 	free(c->replay);
-	explicit_bzero(c->key, sizeof(c->key));
+	bd_notify_key_clear(&c->key);
 	free(c);
 }
 
@@ -244,7 +248,7 @@ static int sync_clusters(struct listener *l)
 	memcpy(l->clusters, next, n * sizeof(next[0]));
 	l->n_clusters = n;
 	for (size_t i = 0; i < n; i++) {
-		l->clusters[i]->key_len = 0;
+		bd_notify_key_clear(&l->clusters[i]->key);
 		if (conf->clusters[i].notify_key_file[0])
 			load_key(l, l->clusters[i],
 				 conf->clusters[i].notify_key_file);
@@ -339,7 +343,7 @@ static int listener_start(struct bd_source *src)
 	bd->listener.up = true;
 	size_t keyed = 0;
 	for (size_t i = 0; i < l->n_clusters; i++)
-		keyed += l->clusters[i]->key_len > 0;
+		keyed += l->clusters[i]->key.ctx != NULL;
 	bd_notice("listener: role notifications on udp %s port %llu (%zu of "
 		  "%zu clusters with a key, window %lld ms)",
 		  conf->listener_address,

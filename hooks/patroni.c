@@ -172,8 +172,12 @@ static int send_datagram(const struct opts *o, const char *cluster,
 		fprintf(stderr, PROG ": getrandom: %s\n", strerror(errno));
 		return -EIO;
 	}
-	int rc = bd_notify_sign(&n, key, key_len);
+	struct bd_notify_key k = {0};
+	int rc = bd_notify_key_set(&k, key, key_len);
 	explicit_bzero(key, sizeof(key));
+	if (rc == 0)
+		rc = bd_notify_sign(&n, &k);
+	bd_notify_key_clear(&k);
 	int len = rc ? rc : bd_notify_encode(&n, buf, sizeof(buf));
 	if (len < 0) {
 		fprintf(stderr, PROG ": cannot encode the notification\n");

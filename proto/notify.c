@@ -6,7 +6,8 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,41 @@ static bool fields_ok(const struct bd_notify *n)
 	       n->timestamp_ms > 0;
 }
 
-static int compute_mac(const struct bd_notify *n, const uint8_t *key,
-		       size_t key_len, uint8_t mac[BD_NOTIFY_MAC_BYTES])
+int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
+		      size_t key_len)
+{
+	bd_notify_key_clear(k);
+	if (key_len == 0)
+		return -EINVAL;
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	    OSSL_PARAM_construct_end(),
+	};
+	if (!ctx || !EVP_MAC_init(ctx, key, key_len, params)) {
+		EVP_MAC_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	k->ctx = ctx;
+	return 0;
+}
+
+void bd_notify_key_clear(struct bd_notify_key *k)
+{
+	EVP_MAC_CTX_free(k->ctx);
+	k->ctx = NULL;
+}
+
+static int compute_mac(const struct bd_notify *n, const struct bd_notify_key *k,
+		       uint8_t mac[BD_NOTIFY_MAC_BYTES])
 {
 	char nonce[2 * BD_NOTIFY_NONCE_BYTES + 1];
 	char text[256];
+	if (!k->ctx)
+		return -EINVAL;
 	bd_notify_hex(n->nonce, sizeof(n->nonce), nonce);
 	/* The fields' sizes bound this well below sizeof(text). */
 	int len = snprintf(text, sizeof(text),
@@ -95,19 +126,21 @@ static int compute_mac(const struct bd_notify *n, const uint8_t *key,
 			   n->timestamp_ms, nonce);
 	if (len < 0 || (size_t)len >= sizeof(text))
 		return -EINVAL;
-	unsigned mac_len = 0;
-	if (!HMAC(EVP_sha256(), key, (int)key_len, (const uint8_t *)text,
-		  (size_t)len, mac, &mac_len) ||
+	/* A NULL key re-initialises the context with the key it holds. */
+	size_t mac_len = 0;
+	if (!EVP_MAC_init(k->ctx, NULL, 0, NULL) ||
+	    !EVP_MAC_update(k->ctx, (const uint8_t *)text, (size_t)len) ||
+	    !EVP_MAC_final(k->ctx, mac, &mac_len, BD_NOTIFY_MAC_BYTES) ||
 	    mac_len != BD_NOTIFY_MAC_BYTES)
 		return -EIO;
 	return 0;
 }
 
-int bd_notify_sign(struct bd_notify *n, const uint8_t *key, size_t key_len)
+int bd_notify_sign(struct bd_notify *n, const struct bd_notify_key *k)
 {
-	if (!fields_ok(n) || key_len == 0)
+	if (!fields_ok(n))
 		return -EINVAL;
-	return compute_mac(n, key, key_len, n->mac);
+	return compute_mac(n, k, n->mac);
 }
 
 int bd_notify_encode(const struct bd_notify *n, char *buf, size_t buf_len)
@@ -258,7 +291,7 @@ int bd_notify_parse(const char *buf, size_t len, struct bd_notify *n, char *msg,
 }
 
 enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
-				       const uint8_t *key, size_t key_len,
+				       const struct bd_notify_key *k,
 				       int64_t now_ms, int64_t window_ms)
 {
 	if (n->timestamp_ms < now_ms - window_ms)
@@ -266,7 +299,7 @@ enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
 	if (n->timestamp_ms > now_ms + window_ms)
 		return BD_NOTIFY_R_FUTURE;
 	uint8_t mac[BD_NOTIFY_MAC_BYTES];
-	if (!fields_ok(n) || compute_mac(n, key, key_len, mac))
+	if (!fields_ok(n) || compute_mac(n, k, mac))
 		return BD_NOTIFY_R_MAC;
 	/* Constant time: how far a guess matches must not show in timing. */
 	if (CRYPTO_memcmp(mac, n->mac, sizeof(mac)) != 0)

@@ -71,8 +71,20 @@ const char *bd_notify_reject_name(enum bd_notify_reject r);
 int bd_notify_key_load(const char *path, uint8_t *key, size_t *key_len,
 		       char *err, size_t err_len);
 
-/* Fill n's MAC from its other fields. 0, or -EINVAL (a field unfit). */
-int bd_notify_sign(struct bd_notify *n, const uint8_t *key, size_t key_len);
+/* A key made ready for HMAC-SHA256 once (OpenSSL's HMAC() fetches the
+ * algorithms anew on every call, which is most of a MAC's cost): an
+ * EVP_MAC_CTX holding the key, re-initialised for each message. */
+struct bd_notify_key {
+	void *ctx; /* EVP_MAC_CTX *; NULL: no key */
+};
+/* 0, or -EINVAL (empty key) / -ENOMEM. Replaces any key k held. */
+int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
+		      size_t key_len);
+void bd_notify_key_clear(struct bd_notify_key *k);
+
+/* Fill n's MAC from its other fields. 0, or -EINVAL (a field unfit, no
+ * key). */
+int bd_notify_sign(struct bd_notify *n, const struct bd_notify_key *k);
 
 /* The datagram for a signed n, NUL-terminated in buf. Returns its length,
  * or -EINVAL (a field unfit) / -EMSGSIZE (buf too small). */
@@ -88,7 +100,7 @@ int bd_notify_parse(const char *buf, size_t len, struct bd_notify *n, char *msg,
  * window, then the MAC (compared in constant time): BD_NOTIFY_OK,
  * BD_NOTIFY_R_EXPIRED, _FUTURE or _MAC. */
 enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
-				       const uint8_t *key, size_t key_len,
+				       const struct bd_notify_key *k,
 				       int64_t now_ms, int64_t window_ms);
 
 /*

@@ -18,8 +18,20 @@
 
 static const uint8_t key[] = "0123456789abcdef0123456789abcdef";
 #define KEY_LEN 32
-#define NOW	1764680000000LL
-#define WINDOW	30000
+static struct bd_notify_key K;
+
+static int setup(void **state)
+{
+	return bd_notify_key_set(&K, key, KEY_LEN);
+}
+
+static int teardown(void **state)
+{
+	bd_notify_key_clear(&K);
+	return 0;
+}
+#define NOW    1764680000000LL
+#define WINDOW 30000
 
 static struct bd_notify make(const char *role, int64_t ts, uint8_t nonce_byte)
 {
@@ -28,7 +40,7 @@ static struct bd_notify make(const char *role, int64_t ts, uint8_t nonce_byte)
 	snprintf(n.member, sizeof(n.member), "pg1");
 	snprintf(n.role, sizeof(n.role), "%s", role);
 	memset(n.nonce, nonce_byte, sizeof(n.nonce));
-	assert_int_equal(bd_notify_sign(&n, key, KEY_LEN), 0);
+	assert_int_equal(bd_notify_sign(&n, &K), 0);
 	return n;
 }
 
@@ -49,7 +61,7 @@ static enum bd_notify_reject verify_text(const char *text)
 	char msg[256];
 	if (bd_notify_parse(text, strlen(text), &n, msg, sizeof(msg)))
 		return BD_NOTIFY_R_PARSE;
-	return bd_notify_verify(&n, key, KEY_LEN, NOW, WINDOW);
+	return bd_notify_verify(&n, &K, NOW, WINDOW);
 }
 
 static void test_valid_accepted(void **state)
@@ -63,15 +75,13 @@ static void test_valid_accepted(void **state)
 	assert_string_equal(back.role, "leader");
 	assert_int_equal(back.timestamp_ms, NOW - 5);
 	assert_memory_equal(back.mac, n.mac, sizeof(n.mac));
-	assert_int_equal(bd_notify_verify(&back, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&back, &K, NOW, WINDOW),
 			 BD_NOTIFY_OK);
 	/* Within the window either side. */
-	assert_int_equal(
-	    bd_notify_verify(&back, key, KEY_LEN, NOW - 5 + WINDOW, WINDOW),
-	    BD_NOTIFY_OK);
-	assert_int_equal(
-	    bd_notify_verify(&back, key, KEY_LEN, NOW - 5 - WINDOW, WINDOW),
-	    BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_verify(&back, &K, NOW - 5 + WINDOW, WINDOW),
+			 BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_verify(&back, &K, NOW - 5 - WINDOW, WINDOW),
+			 BD_NOTIFY_OK);
 	assert_string_equal(bd_notify_reject_name(BD_NOTIFY_OK), "accepted");
 	assert_string_equal(bd_notify_reject_name(BD_NOTIFY_R_MAC), "bad-mac");
 }
@@ -80,11 +90,21 @@ static void test_forged_key(void **state)
 {
 	struct bd_notify n = make("leader", NOW, 0x22);
 	static const uint8_t other[] = "0123456789abcdef0123456789abcdeF";
-	assert_int_equal(bd_notify_verify(&n, other, KEY_LEN, NOW, WINDOW),
+	struct bd_notify_key o = {0};
+	assert_int_equal(bd_notify_key_set(&o, other, KEY_LEN), 0);
+	assert_int_equal(bd_notify_verify(&n, &o, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	/* A key that is a prefix of the right one is another key. */
-	assert_int_equal(bd_notify_verify(&n, key, KEY_LEN - 1, NOW, WINDOW),
+	assert_int_equal(bd_notify_key_set(&o, key, KEY_LEN - 1), 0);
+	assert_int_equal(bd_notify_verify(&n, &o, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
+	/* Verifying with another key leaves the right one working. */
+	assert_int_equal(bd_notify_verify(&n, &K, NOW, WINDOW), BD_NOTIFY_OK);
+	bd_notify_key_clear(&o);
+	assert_int_equal(bd_notify_verify(&n, &o, NOW, WINDOW),
+			 BD_NOTIFY_R_MAC);
+	assert_int_equal(bd_notify_sign(&n, &o), -EINVAL);
+	assert_int_equal(bd_notify_key_set(&o, key, 0), -EINVAL);
 }
 
 static void test_altered_fields(void **state)
@@ -92,27 +112,27 @@ static void test_altered_fields(void **state)
 	struct bd_notify n = make("replica", NOW, 0x33), m;
 	m = n;
 	snprintf(m.role, sizeof(m.role), "leader");
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	m = n;
 	snprintf(m.member, sizeof(m.member), "pg2");
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	m = n;
 	snprintf(m.cluster, sizeof(m.cluster), "pgx");
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	m = n;
 	m.timestamp_ms++;
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	m = n;
 	m.nonce[7] ^= 1;
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	m = n;
 	m.mac[31] ^= 0x80;
-	assert_int_equal(bd_notify_verify(&m, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&m, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_MAC);
 	/* Moving a separator between fields changes the MAC: "pg"/"1x" is
 	 * not "pg1"/"x". */
@@ -120,7 +140,7 @@ static void test_altered_fields(void **state)
 	snprintf(b.cluster, sizeof(b.cluster), "pgp");
 	snprintf(b.member, sizeof(b.member), "g1");
 	b.mac[0] = 0;
-	assert_int_equal(bd_notify_sign(&b, key, KEY_LEN), 0);
+	assert_int_equal(bd_notify_sign(&b, &K), 0);
 	assert_memory_not_equal(a.mac, b.mac, sizeof(a.mac));
 
 	/* Altered in the datagram's text. */
@@ -136,14 +156,14 @@ static void test_altered_fields(void **state)
 static void test_expired_and_future(void **state)
 {
 	struct bd_notify old = make("leader", NOW - WINDOW - 1, 0x44);
-	assert_int_equal(bd_notify_verify(&old, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&old, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_EXPIRED);
 	struct bd_notify fut = make("leader", NOW + WINDOW + 1, 0x45);
-	assert_int_equal(bd_notify_verify(&fut, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&fut, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_FUTURE);
 	/* The clock checks come first: an expired forgery is "expired". */
 	old.mac[0] ^= 1;
-	assert_int_equal(bd_notify_verify(&old, key, KEY_LEN, NOW, WINDOW),
+	assert_int_equal(bd_notify_verify(&old, &K, NOW, WINDOW),
 			 BD_NOTIFY_R_EXPIRED);
 }
 
@@ -274,7 +294,7 @@ static void test_malformed(void **state)
 	/* Unsignable fields. */
 	struct bd_notify u = make("leader", NOW, 1);
 	snprintf(u.member, sizeof(u.member), "a\tb");
-	assert_int_equal(bd_notify_sign(&u, key, KEY_LEN), -EINVAL);
+	assert_int_equal(bd_notify_sign(&u, &K), -EINVAL);
 	char buf[16];
 	struct bd_notify v = make("leader", NOW, 1);
 	assert_int_equal(bd_notify_encode(&v, buf, sizeof(buf)), -EMSGSIZE);
@@ -317,5 +337,5 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_key_file),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

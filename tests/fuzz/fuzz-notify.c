@@ -17,12 +17,15 @@ static struct bd_notify_replay replay;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t key[] = "fuzzing-key-0123456789";
+	static struct bd_notify_key k;
 	struct bd_notify n, back;
+	if (!k.ctx && bd_notify_key_set(&k, key, sizeof(key) - 1))
+		abort();
 	char msg[256], buf[BD_NOTIFY_MAX_BYTES + 1];
 
 	if (bd_notify_parse((const char *)data, size, &n, msg, sizeof(msg)))
 		return 0;
-	(void)bd_notify_verify(&n, key, sizeof(key) - 1, n.timestamp_ms, 30000);
+	(void)bd_notify_verify(&n, &k, n.timestamp_ms, 30000);
 	if (replay.used == 0)
 		bd_notify_replay_init(&replay, 0);
 	(void)bd_notify_replay_check(&replay, &n);
