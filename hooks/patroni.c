@@ -238,9 +238,9 @@ static json_object *role_params(const char *cluster, const char *member,
 static void spool(const struct opts *o, const char *cluster, const char *word)
 {
 	char err[600], err2[600];
+	alarm(0); /* the spool's writes and fsyncs are not to be cut short */
 	json_object *p = role_params(cluster, o->member, word);
 	int rc = bd_spool_write(o->state_dir, BD_M_ROLE, p, err, sizeof(err));
-#ifdef BD_ROLE_SPOOL_DIR
 	if (rc == -EACCES || rc == -EPERM || rc == -ENOENT) {
 		char dir[4200];
 		snprintf(dir, sizeof(dir), "%s/%s", o->state_dir,
@@ -253,9 +253,6 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 			strncat(err, err2, sizeof(err) - strlen(err) - 1);
 		}
 	}
-#else
-	(void)err2;
-#endif
 	json_object_put(p);
 	if (rc)
 		fprintf(stderr, PROG ": cannot spool %s/%s %s either: %s\n",
@@ -292,11 +289,16 @@ static int call_role(const struct opts *o, const char *cluster,
 		fprintf(stderr, PROG ": %s\n", c.error);
 	} else if (rc == 1) {
 		json_object *m = json_object_object_get(error, "message");
+		json_object *code = json_object_object_get(error, "code");
 		fprintf(stderr, PROG ": balloond refused %s/%s %s: %s\n",
 			cluster, o->member, word,
 			m ? json_object_get_string(m) : "?");
+		/* A daemon on its way out takes it again after its restart. */
+		rc = code && strcmp(json_object_get_string(code),
+				    BD_E_SHUTTING_DOWN) == 0
+			 ? -ESHUTDOWN
+			 : 0;
 		json_object_put(error);
-		rc = 0;
 	}
 	ctl_client_close(&c);
 	return rc;
