@@ -17,7 +17,18 @@ struct bd_cluster {
 	uint64_t dwell_ms;    /* no shrink sooner after a role change;
 			       * UINT64_MAX: [policy] dwell_ms */
 	uint64_t max_age_ms;  /* facts older than this are stale */
+	/* The REST watcher (rest.c). */
+	uint64_t poll_interval_ms; /* GET /cluster this often */
+	uint64_t timeout_ms;	   /* per REST request, connect included */
+	char tls_ca_file[256];	   /* CA bundle for https; "": system's */
+	char tls_cert_file[256];   /* client certificate; "": none */
+	char tls_key_file[256];	   /* its key; "": in the cert file */
+	char username[64];	   /* basic auth; "": none */
+	char password_file[256];   /* its password (first line) */
 };
+
+/* At most this many rest_urls per cluster. */
+#define BD_REST_MAX_URLS 8
 
 struct bd_conf {
 	/* [daemon] */
