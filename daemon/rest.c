@@ -479,31 +479,34 @@ static void check_done(struct bd_rest *s)
 
 /* ---- facts ---- */
 
+/* One member guest from its cluster's last good answer. */
+static void set_guest(const struct rest_cluster *cl, struct bd_guest *g,
+		      int64_t now)
+{
+	const struct pp_member *m = pp_member_find(&cl->facts, g->spec.member);
+	enum policy_role role = !m	    ? POLICY_ROLE_UNKNOWN
+				: m->leader ? POLICY_ROLE_LEADER
+					    : policy_role_parse(m->role);
+	g->confirmed_role = role;
+	g->confirmed_streaming = m && !m->leader && m->streaming;
+	g->confirmed_us = cl->good_us;
+	/* What status shows is the newest fact: a role pushed since this
+	 * poll started stays. */
+	if (g->pushed_us > cl->good_us || g->role == role)
+		return;
+	g->role = role;
+	g->role_changed_us = now;
+	bd_guest_note(g, "Patroni REST: %s",
+		      m ? m->role : "not a member of /cluster");
+}
+
 static void set_guests(struct rest_cluster *cl)
 {
 	struct bd *bd = cl->s->src.bd;
 	int64_t now = bd_mono_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed || strcmp(g->spec.cluster, cl->name) != 0)
-			continue;
-		const struct pp_member *m =
-		    pp_member_find(&cl->facts, g->spec.member);
-		enum policy_role role = !m ? POLICY_ROLE_UNKNOWN
-					: m->leader
-					    ? POLICY_ROLE_LEADER
-					    : policy_role_parse(m->role);
-		g->confirmed_role = role;
-		g->confirmed_streaming = m && !m->leader && m->streaming;
-		g->confirmed_us = cl->good_us;
-		/* What status shows is the newest fact: a role pushed since
-		 * this poll started stays. */
-		if (g->pushed_us > cl->good_us || g->role == role)
-			continue;
-		g->role = role;
-		g->role_changed_us = now;
-		bd_guest_note(g, "Patroni REST: %s",
-			      m ? m->role : "not a member of /cluster");
-	}
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		if (!g->removed && strcmp(g->spec.cluster, cl->name) == 0)
+			set_guest(cl, g, now);
 }
 
 /* The facts as JSON: for the "cluster" event (changes only) and status. */
@@ -689,10 +692,31 @@ static void poll_soon(struct rest_cluster *cl)
 		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
 }
 
+/* A guest (re)registered: its confirmed facts are its cluster's as they
+ * stand, not those of the cluster or member it had before (a spec that
+ * names another member must not keep a replica's confirmation). */
+static void registered(struct bd_rest *s, struct bd_guest *g)
+{
+	struct rest_cluster *cl = s->clusters;
+	while (cl && (!cl->configured || strcmp(cl->name, g->spec.cluster)))
+		cl = cl->next;
+	if (cl && cl->reachable) {
+		set_guest(cl, g, bd_mono_us(s->src.bd));
+		return;
+	}
+	g->confirmed_role = POLICY_ROLE_UNKNOWN;
+	g->confirmed_streaming = false;
+	g->confirmed_us = 0;
+}
+
 static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 {
 	struct bd_rest *s = arg;
 	json_object *c;
+	if (strcmp(ev->name, "register") == 0 && ev->guest) {
+		registered(s, ev->guest);
+		return;
+	}
 	if (strcmp(ev->name, "role") != 0 || !s->src.running ||
 	    !json_object_object_get_ex(ev->data, "cluster", &c))
 		return;

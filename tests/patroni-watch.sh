@@ -142,6 +142,10 @@ check "status: cluster pg reachable" cluster_is pg reachable true
 check "status: cluster pg's leader is pg0" cluster_is pg leader pg0
 check "the first URL is dead: the second answered" cluster_is pg url "http://127.0.0.1:$A/"
 check "status: the facts' age is shown" test -n "$(cluster pg facts_age_ms)"
+expect 0 "balloonctl status (text)" ctl status
+out_has "cluster pg: reachable, leader pg0"
+out_has "via http://127.0.0.1:$A/"
+check "a cluster without a section has no line" sh -c "! grep -q 'cluster nosuch' '$T/out'"
 check "the dwell time (1 s) passed between the first answer and the shrink" "$PY" - "$PAT_LOG" "$T/fake.log" "$A" <<'PY'
 import json, sys
 first = min(int(l.split()[0]) for l in open(sys.argv[1]) if l.split()[1:] == [sys.argv[3], "/cluster"])
@@ -243,6 +247,8 @@ stop_patroni
 check "API down: pg1 back to max" wait_for 15 at vm1 256
 check "API down: st1 back to max" wait_for 15 at vm4 256
 check "API down: status names the refused connection" cluster_has pg error "onnect"
+expect 0 "balloonctl status (text) while down" ctl status
+out_has "cluster pg: UNREACHABLE (members at max)"
 start_patroni "$A" "$B" "$C" "$D"
 check "API back: pg1 shrinks again" wait_for 15 at vm1 128
 
