@@ -311,6 +311,33 @@ static const char *size_member(json_object *o, const char *key, char *buf,
 	return buf;
 }
 
+/* One line per Patroni cluster: what its REST API last said. */
+static void print_clusters(json_object *clusters)
+{
+	if (!clusters || !json_object_is_type(clusters, json_type_object))
+		return;
+	json_object_object_foreach(clusters, name, o)
+	{
+		bool up = json_object_get_boolean(
+		    json_object_object_get(o, "reachable"));
+		const char *err = str_member(o, "error", "");
+		char age[32] = "never";
+		json_object *v;
+		if (json_object_object_get_ex(o, "facts_age_ms", &v))
+			snprintf(age, sizeof(age), "%.1f s ago",
+				 (double)json_object_get_int64(v) / 1000.0);
+		printf(
+		    "cluster %s: %s, leader %s, facts %s%s%s%s%s%s\n", name,
+		    up ? "reachable" : "UNREACHABLE (members at max)",
+		    str_member(o, "leader", "none"), age,
+		    json_object_get_boolean(json_object_object_get(o, "stale"))
+			? " (stale: members at max)"
+			: "",
+		    up ? ", via " : "", up ? str_member(o, "url", "?") : "",
+		    *err ? "; " : "", err);
+	}
+}
+
 int ctl_status(const struct ctl_globals *g, int argc, char **argv)
 {
 	bool json = false;
@@ -355,6 +382,7 @@ int ctl_status(const struct ctl_globals *g, int argc, char **argv)
 		       str_member(o, "reason", ""), *err ? "; error: " : "",
 		       err);
 	}
+	print_clusters(json_object_object_get(res, "clusters"));
 	json_object *d = json_object_object_get(res, "daemon");
 	printf("%zu guests, %s links up%s\n", n, str_member(d, "links_up", "?"),
 	       json_object_get_boolean(json_object_object_get(d, "dry_run"))

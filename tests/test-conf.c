@@ -441,10 +441,88 @@ static void test_clusters(void **state)
 	char text[256], name[80];
 	memset(name, 'n', 41);
 	name[41] = '\0';
-	snprintf(text, sizeof(text), "[cluster %s]\nrest_urls = x\n", name);
+	snprintf(text, sizeof(text), "[cluster %s]\nrest_urls = http://x\n",
+		 name);
 	assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
 	assert_non_null(bd_conf_cluster(&c, name));
-	assert_string_equal(bd_conf_cluster(&c, name)->rest_urls, "x");
+	assert_string_equal(bd_conf_cluster(&c, name)->rest_urls, "http://x");
+}
+
+/* The REST watcher's keys: defaults, every key, and what goes together. */
+static void test_cluster_rest(void **state)
+{
+	struct bd_conf c;
+	char err[256];
+	int rc = parse(&c, "[cluster d]\nrest_urls = http://a:8008\n", err,
+		       sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	const struct bd_cluster *cl = bd_conf_cluster(&c, "d");
+	assert_int_equal(cl->poll_interval_ms, 2000);
+	assert_int_equal(cl->timeout_ms, 1000);
+	assert_int_equal(cl->max_age_ms, 30000);
+	assert_string_equal(cl->tls_ca_file, "");
+	assert_string_equal(cl->username, "");
+
+	rc = parse(&c,
+		   "[cluster pg]\n"
+		   "rest_urls = https://10.0.0.1:8008  http://10.0.0.2:8008/ "
+		   "\n"
+		   "poll_interval_ms = 500\n"
+		   "timeout_ms = 250\n"
+		   "max_age_ms = 5000\n"
+		   "tls_ca_file = /etc/patroni/ca.pem\n"
+		   "tls_cert_file = /etc/patroni/client.pem\n"
+		   "tls_key_file = /etc/patroni/client.key\n"
+		   "username = balloond\n"
+		   "password_file = /etc/balloond/patroni.password\n",
+		   err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	cl = bd_conf_cluster(&c, "pg");
+	assert_int_equal(cl->poll_interval_ms, 500);
+	assert_int_equal(cl->timeout_ms, 250);
+	assert_int_equal(cl->max_age_ms, 5000);
+	assert_string_equal(cl->tls_ca_file, "/etc/patroni/ca.pem");
+	assert_string_equal(cl->tls_cert_file, "/etc/patroni/client.pem");
+	assert_string_equal(cl->tls_key_file, "/etc/patroni/client.key");
+	assert_string_equal(cl->username, "balloond");
+	assert_string_equal(cl->password_file,
+			    "/etc/balloond/patroni.password");
+
+	EXPECT_ERROR("[cluster pg]\npoll_interval_ms = 99\n",
+		     "test.conf:2:", "[cluster pg]", "poll_interval_ms",
+		     "out of range");
+	EXPECT_ERROR("[cluster pg]\ntimeout_ms = 9\n", "timeout_ms",
+		     "out of range");
+	EXPECT_ERROR("[cluster pg]\ntimeout_ms = 1s\n", "timeout_ms",
+		     "not a whole number");
+	EXPECT_ERROR("[cluster pg]\ntls_ca_file = ca.pem\n", "tls_ca_file",
+		     "not an absolute path");
+	EXPECT_ERROR("[cluster pg]\npassword_file = pw\n", "password_file",
+		     "not an absolute path");
+	EXPECT_ERROR("[cluster pg]\nusername = a:b\n", "username",
+		     "without ':'");
+	EXPECT_ERROR("[cluster pg]\npassword = secret\n", "password",
+		     "unknown key");
+	/* Keys that only make sense together: the whole file is read, so
+	 * the message names the cluster, not a line. */
+	EXPECT_ERROR("[cluster pg]\nrest_urls = 10.0.0.1:8008\n",
+		     "[cluster pg]", "'10.0.0.1:8008' is not an http");
+	EXPECT_ERROR("[cluster pg]\nrest_urls = http://a ftp://b\n",
+		     "'ftp://b'");
+	EXPECT_ERROR("[cluster pg]\nrest_urls = http://1 http://2 http://3 "
+		     "http://4 http://5 http://6 http://7 http://8 http://9\n",
+		     "more than 8 URLs");
+	EXPECT_ERROR("[cluster pg]\ntls_key_file = /k\n",
+		     "tls_key_file needs tls_cert_file");
+	EXPECT_ERROR("[cluster pg]\nusername = u\n",
+		     "username and password_file go together");
+	EXPECT_ERROR("[cluster pg]\npassword_file = /p\n",
+		     "username and password_file go together");
+	EXPECT_ERROR("[cluster pg]\npoll_interval_ms = 5000\n"
+		     "max_age_ms = 5000\n",
+		     "poll_interval_ms (5000) must be below max_age_ms (5000)");
 }
 
 /* [listener] and the clusters' notify_key_file (the network listener). */
@@ -722,6 +800,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_clusters),
 	    cmocka_unit_test(test_listener),
+	    cmocka_unit_test(test_cluster_rest),
 	    cmocka_unit_test(test_too_many_clusters),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_long_line_not_truncated),
