@@ -8,9 +8,14 @@ PACKAGES="
   libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev
   libcurl4-openssl-dev
   libcmocka-dev valgrind
+  libvirt-dev
+  libssl-dev
   clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio gzip
   python3
+  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
+  libcurl4-openssl-dev libssl-dev
+  patroni python3-etcd etcd-server etcd-client postgresql
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -34,13 +34,33 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 	return CTL_EXIT_USAGE;
 }
 
+#ifndef HAVE_LIBVIRT
+static int without_libvirt(const char *cmd)
+{
+	ctl_error("%s: this balloonctl was built without libvirt (configure "
+		  "--with-libvirt)",
+		  cmd);
+	return CTL_EXIT_REFUSED;
+}
+
+int ctl_enable(const struct ctl_globals *g, int argc, char **argv)
+{
+	return without_libvirt("enable");
+}
+
+int ctl_disable(const struct ctl_globals *g, int argc, char **argv)
+{
+	return without_libvirt("disable");
+}
+#endif
+
 static const struct ctl_command commands[] = {
     {"status", "[--json]",
      "show every guest: role, max, min, target, actual, QMP link, last action",
      ctl_status},
     {"register",
      "NAME --qmp PATH [--max SIZE] [--min SIZE] [--replica-target SIZE]\n"
-     "           [--patroni CLUSTER/MEMBER] [--priority N]",
+     "           [--patroni CLUSTER/MEMBER] [--priority N] [--no-wait]",
      "manage a guest (max defaults to its RAM; min to the replica target, else "
      "max)",
      ctl_register},
@@ -54,6 +74,15 @@ static const struct ctl_command commands[] = {
     {"monitor", "[--json] [--count N]",
      "print balloond's events as they happen", ctl_monitor},
     {"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
+    {"enable",
+     "DOMAIN [--min SIZE] [--max SIZE] [--replica-target SIZE]\n"
+     "           [--priority N] [--patroni CLUSTER/MEMBER] [--connect URI]",
+     "mark a libvirt domain for balloond: metadata and an extra QMP socket "
+     "in\n      its persistent definition (libvirt's API; from its next "
+     "start)",
+     ctl_enable},
+    {"disable", "DOMAIN [--connect URI]",
+     "remove what enable added to a libvirt domain's definition", ctl_disable},
     {"qmp",
      "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND "
      "[ARGS-JSON]",

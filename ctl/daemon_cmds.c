@@ -110,18 +110,19 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 	    {"replica-target", required_argument, NULL, 'r'},
 	    {"patroni", required_argument, NULL, 'p'},
 	    {"priority", required_argument, NULL, 'P'},
+	    {"no-wait", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *qmp = NULL, *patroni = NULL;
 	uint64_t max = 0, min = 0, replica = 0;
 	int64_t prio = 0;
-	bool have_prio = false;
+	bool have_prio = false, no_wait = false;
 	char *end;
 	int o, rc;
 
 	optind = 0; /* glibc: 0 also resets getopt's internal state */
-	while ((o = getopt_long(argc, argv, "q:M:m:r:p:P:h", opts, NULL)) !=
+	while ((o = getopt_long(argc, argv, "q:M:m:r:p:P:nh", opts, NULL)) !=
 	       -1) {
 		switch (o) {
 		case 'q':
@@ -154,11 +155,14 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 				    optarg);
 			have_prio = true;
 			break;
+		case 'n':
+			no_wait = true;
+			break;
 		case 'h':
 			printf("usage: balloonctl register NAME --qmp PATH "
 			       "[--max SIZE] [--min SIZE]\n"
 			       "       [--replica-target SIZE] [--patroni "
-			       "CLUSTER/MEMBER] [--priority N]\n");
+			       "CLUSTER/MEMBER] [--priority N] [--no-wait]\n");
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage_error("register", "unknown option");
@@ -183,6 +187,8 @@ int ctl_register(const struct ctl_globals *g, int argc, char **argv)
 	if (have_prio)
 		json_object_object_add(p, "priority",
 				       json_object_new_int64(prio));
+	if (no_wait)
+		json_object_object_add(p, "wait", json_object_new_boolean(0));
 	if (patroni) {
 		const char *slash = strchr(patroni, '/');
 		if (!slash || slash == patroni || !slash[1]) {

@@ -1,6 +1,7 @@
 /* conf.c: reading balloond.conf with inih. Every key is in one table. */
 #include "conf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@ void bd_conf_defaults(struct bd_conf *c)
 	*c = (struct bd_conf){
 	    .control_socket = BALLOOND_DEFAULT_SOCKET,
 	    .control_group = "",
+	    .role_group = "",
 	    .state_dir = BALLOOND_DEFAULT_STATE_DIR,
 	    .proc_root = "/proc",
 	    .sys_root = "/sys",
@@ -59,10 +61,17 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .psi_window_us = 2000000,
 	    .arc_manage = false,
 	    .arc_min_bytes = 1 << 30,
+	    .listener_enabled = false,
+	    .listener_address = "127.0.0.1",
+	    .listener_port = 7420,
+	    /* Patroni's default loop_wait is 10 s; 30 s tolerates clocks that
+	     * NTP keeps within seconds, and bounds how long a captured
+	     * datagram is worth replaying at all. */
+	    .listener_window_ms = 30000,
 	};
 }
 
-enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL };
+enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL, K_IP };
 
 static const struct key {
 	const char *section, *name;
@@ -74,6 +83,7 @@ static const struct key {
 	offsetof(struct bd_conf, field), sizeof(((struct bd_conf *)0)->field)
     {"daemon", "control_socket", K_PATH, F(control_socket), 0, 0},
     {"daemon", "control_group", K_STRING, F(control_group), 0, 0},
+    {"daemon", "role_group", K_STRING, F(role_group), 0, 0},
     {"daemon", "state_dir", K_PATH, F(state_dir), 0, 0},
     {"daemon", "proc_root", K_PATH, F(proc_root), 0, 0},
     {"daemon", "sys_root", K_PATH, F(sys_root), 0, 0},
@@ -109,6 +119,10 @@ static const struct key {
     {"host", "psi_window_us", K_COUNT, F(psi_window_us), 500000, 10000000},
     {"host", "arc_manage", K_BOOL, F(arc_manage), 0, 0},
     {"host", "arc_min", K_SIZE, F(arc_min_bytes), 0, 1ULL << 50},
+    {"listener", "enabled", K_BOOL, F(listener_enabled), 0, 0},
+    {"listener", "address", K_IP, F(listener_address), 0, 0},
+    {"listener", "port", K_COUNT, F(listener_port), 1, 65535},
+    {"listener", "window_ms", K_MS, F(listener_window_ms), 1000, 600000},
 #undef F
 };
 
@@ -179,8 +193,8 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
-/* The REST watcher's keys of a [cluster NAME] section: the handler's
- * result, or -1 when key is none of them. */
+/* The REST watcher's and the listener's keys of a [cluster NAME] section:
+ * the handler's result, or -1 when key is none of them. */
 static int set_rest_key(struct parse_ctx *p, const char *section,
 			struct bd_cluster *cl, const char *key,
 			const char *value)
@@ -192,10 +206,8 @@ static int set_rest_key(struct parse_ctx *p, const char *section,
 #define P(field)                                                               \
 	{#field, offsetof(struct bd_cluster, field),                           \
 	 sizeof(((struct bd_cluster *)0)->field)}
-	    P(tls_ca_file),
-	    P(tls_cert_file),
-	    P(tls_key_file),
-	    P(password_file),
+	    P(tls_ca_file),   P(tls_cert_file),	  P(tls_key_file),
+	    P(password_file), P(notify_key_file),
 #undef P
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -205,7 +217,10 @@ static int set_rest_key(struct parse_ctx *p, const char *section,
 			return fail(p, section, key,
 				    "'%s' is not an absolute path", value);
 		if (strlen(value) >= paths[i].size)
-			return fail(p, section, key, "%s", "value too long");
+			return fail(p, section, key,
+				    "'%.200s' is not shorter than %zu "
+				    "characters",
+				    value, paths[i].size);
 		memcpy((char *)cl + paths[i].offset, value, strlen(value) + 1);
 		return 1;
 	}
@@ -318,6 +333,17 @@ static int handler(void *user, const char *section, const char *name,
 				    value);
 		memcpy(field, value, strlen(value) + 1);
 		return 1;
+	case K_IP: {
+		unsigned char addr[16];
+		if (strlen(value) >= k->size ||
+		    (inet_pton(AF_INET, value, addr) != 1 &&
+		     inet_pton(AF_INET6, value, addr) != 1))
+			return fail(p, section, name,
+				    "'%.200s' is not an IPv4 or IPv6 address",
+				    value);
+		memcpy(field, value, strlen(value) + 1);
+		return 1;
+	}
 	case K_BOOL:
 		if (parse_bool(value, (bool *)field))
 			return fail(p, section, name,

@@ -17,6 +17,9 @@ struct bd_cluster {
 	uint64_t dwell_ms;    /* no shrink sooner after a role change;
 			       * UINT64_MAX: [policy] dwell_ms */
 	uint64_t max_age_ms;  /* facts older than this are stale */
+	/* The network listener's HMAC key for this cluster; "": none, its
+	 * notifications are refused. */
+	char notify_key_file[BD_PATH_MAX];
 	/* The REST watcher (rest.c). */
 	uint64_t poll_interval_ms; /* GET /cluster this often */
 	uint64_t timeout_ms;	   /* per REST request, connect included */
@@ -34,6 +37,7 @@ struct bd_conf {
 	/* [daemon] */
 	char control_socket[BD_PATH_MAX]; /* where balloonctl connects */
 	char control_group[64]; /* group allowed besides root; "" = none */
+	char role_group[64];	/* group that may push roles only; "" = none */
 	char state_dir[4096];	/* registrations and the hooks' spool */
 	char proc_root[4096];	/* read in place of /proc */
 	char sys_root[4096];	/* read in place of /sys */
@@ -71,6 +75,11 @@ struct bd_conf {
 	uint64_t psi_window_us;	       /* ... within this window */
 	bool arc_manage;	       /* write zfs_arc_max */
 	uint64_t arc_min_bytes;	       /* never a lower cap */
+	/* [listener]: role notifications over UDP (listener.c) */
+	bool listener_enabled;
+	char listener_address[64];   /* an IPv4 or IPv6 address to bind */
+	uint64_t listener_port;	     /* UDP */
+	uint64_t listener_window_ms; /* timestamps this far off are refused */
 	/* [cluster NAME] */
 	struct bd_cluster clusters[BD_MAX_CLUSTERS];
 	size_t n_clusters;

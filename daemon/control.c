@@ -1,14 +1,15 @@
 /*
  * control.c: the control socket. Accepts clients (root, the daemon's own
- * user, or members of control_group: checked from the peer's credentials),
- * frames their newline-delimited JSON requests, and answers them in the
- * order they came, whatever order their answers are ready in (a `set`
- * waits for the disk, a `register` for QEMU): each request takes a slot in
- * its connection's queue, and a slot leaves only when it and every slot
- * before it are filled. A client that half-closes after its requests
- * still gets every reply. Output is queued without ever blocking the
- * loop: a client (a monitor) that stops reading is dropped once more
- * than client_max_queued is waiting for it, with the reason logged.
+ * user, or members of control_group: checked from the peer's credentials;
+ * members of role_group may send Patroni role notifications only), frames their
+ * newline-delimited JSON requests, and answers them in the order they came,
+ * whatever order their answers are ready in (a `set` waits for the disk, a
+ * `register` for QEMU): each request takes a slot in its connection's queue,
+ * and a slot leaves only when it and every slot before it are filled. A client
+ * that half-closes after its requests still gets every reply. Output is queued
+ * without ever blocking the loop: a client (a monitor) that stops reading is
+ * dropped once more than client_max_queued is waiting for it, with the reason
+ * logged.
  */
 #include "daemon.h"
 
@@ -48,9 +49,17 @@ struct slot {
 	struct slot *next;
 };
 
+/* What a peer may ask for, from its credentials. */
+enum peer_rights {
+	PEER_NONE,
+	PEER_ROLE, /* role_group: Patroni role notifications only */
+	PEER_ALL,
+};
+
 struct conn {
 	uv_pipe_t pipe;
 	struct bd *bd;
+	enum peer_rights rights;
 	uint64_t id;
 	struct framer framer;
 	struct slot *head, **tail; /* requests in arrival order */
@@ -388,6 +397,14 @@ static int on_line(char *line, size_t len, void *data)
 		return 1;
 	}
 	struct bd_reply_to to = {conn_id, sl->seq};
+	if (!code && c->rights == PEER_ROLE && req.method != BD_M_ROLE) {
+		code = BD_E_PERMISSION;
+		snprintf(msg, sizeof(msg),
+			 "%s: members of role_group '%s' may send role "
+			 "notifications only",
+			 bd_method_name(req.method), c->bd->conf.role_group);
+		json_object_put(req.root);
+	}
 	if (code) {
 		bd_control_reply(c->bd, to, bd_error_new(id, code, msg), 0);
 	} else {
@@ -448,21 +465,17 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 /* ---- accepting ---- */
 
-static bool peer_allowed(struct bd *bd, int fd, struct ucred *cred)
+/* Whether the peer (uid, primary gid) is in the named group, supplementary
+ * groups included (they are not in the credentials: NSS is asked). */
+static bool peer_in_group(const struct ucred *cred, const char *group)
 {
-	socklen_t len = sizeof(*cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
+	if (!group[0])
 		return false;
-	if (cred->uid == 0 || cred->uid == geteuid())
-		return true;
-	if (!bd->conf.control_group[0])
-		return false;
-	struct group *gr = getgrnam(bd->conf.control_group);
+	struct group *gr = getgrnam(group);
 	if (!gr)
 		return false;
 	if (cred->gid == gr->gr_gid)
 		return true;
-	/* Supplementary groups are not in the credentials: ask NSS. */
 	struct passwd *pw = getpwuid(cred->uid);
 	if (!pw)
 		return false;
@@ -474,6 +487,21 @@ static bool peer_allowed(struct bd *bd, int fd, struct ucred *cred)
 		if (groups[i] == gr->gr_gid)
 			return true;
 	return false;
+}
+
+/* What a peer may do: everything (root, balloond's own user and
+ * control_group), push roles only (role_group), or nothing. */
+static enum peer_rights peer_rights(struct bd *bd, int fd, struct ucred *cred)
+{
+	socklen_t len = sizeof(*cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
+		return PEER_NONE;
+	if (cred->uid == 0 || cred->uid == geteuid() ||
+	    peer_in_group(cred, bd->conf.control_group))
+		return PEER_ALL;
+	if (peer_in_group(cred, bd->conf.role_group))
+		return PEER_ROLE;
+	return PEER_NONE;
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -505,7 +533,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	uv_os_fd_t fd;
 	struct ucred cred = {0};
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) ||
-	    !peer_allowed(bd, fd, &cred)) {
+	    (c->rights = peer_rights(bd, fd, &cred)) == PEER_NONE) {
 		bd_warn("control socket: refused uid %u gid %u (root%s%s only)",
 			cred.uid, cred.gid,
 			bd->conf.control_group[0] ? " or group " : "",
@@ -568,6 +596,12 @@ static int bind_socket(struct bd *bd, uv_pipe_t *server)
 	} else {
 		chmod(path, 0600);
 	}
+	/* Two groups cannot share one socket file's mode bits: with a role
+	 * group anyone may connect, and the credentials decide (peer_rights:
+	 * a stranger is refused before a single request is read). */
+	if (bd->conf.role_group[0] && chmod(path, 0666) < 0)
+		bd_warn("cannot open %s to role_group %s: %s", path,
+			bd->conf.role_group, strerror(errno));
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 
 #include "conf.h"
 #include "policy/policy.h"
+#include "proto/notify.h"
 #include "proto/spec.h"
 #include "qmp/qmp.h"
 
@@ -205,6 +206,21 @@ void bd_rest_cluster(const struct bd *bd, const char *name, int64_t now_us,
  * URL that answered, the members as Patroni told, the last error. */
 json_object *bd_rest_status(const struct bd *bd);
 
+/* listener.c: the network listener (UDP, [listener]): role
+ * notifications signed with a cluster's key (proto/notify.h) for Patroni
+ * inside the guests; accepted ones go to bd_role_push. Off by default. */
+int bd_listener_source_new(struct bd *bd, struct bd_source **out);
+/* Its config, whether it is listening, and its counters (status). */
+json_object *bd_listener_status(const struct bd *bd);
+/* Kept in struct bd, across reloads and while it is off. */
+struct bd_listener_stats {
+	bool up;			    /* bound and reading */
+	uint64_t counts[BD_NOTIFY_R_COUNT]; /* [BD_NOTIFY_OK]: accepted, else
+					     * refused, by reason */
+	char error[300];		    /* why it is not listening, or
+					     * a key that could not be read */
+};
+
 struct bd_rest;	   /* rest.c */
 struct bd_control; /* control.c */
 struct bd_persist; /* state.c */
@@ -230,6 +246,7 @@ struct bd {
 
 	struct bd_control *control;
 	struct bd_persist *persist;
+	struct bd_role_wait *role_waits; /* methods.c: pre-promote waits */
 
 	/* The host as the host-memory source last read it (known false until
 	 * then), and what the policy said of it. */
@@ -242,6 +259,7 @@ struct bd {
 	uint64_t arc_c_max_native; /* arcstats' c_max before balloond wrote
 				    * zfs_arc_max (then it is that value) */
 	char arc_error[160];	   /* ... and why */
+	struct bd_listener_stats listener;
 
 	/* The policy: policy_decide, or a test's scripted plans. */
 	int (*decide)(const struct policy_input *in,
@@ -275,10 +293,12 @@ struct bd {
 };
 
 /* ---- registry.c ---- */
-/* Validate a spec against the bounds and the other guests; returns NULL
- * or a BD_E_* code with a message. */
+/* Validate a spec against the bounds and the other guests (but replacing,
+ * the guest it is to replace, if any); returns NULL or a BD_E_* code with
+ * a message. */
 const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *spec,
-			  char *msg, size_t msg_len);
+			  const struct bd_guest *replacing, char *msg,
+			  size_t msg_len);
 /* Effective bounds once max is known; a BD_E_* code on error. */
 const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 				char *msg, size_t msg_len);
@@ -378,6 +398,8 @@ int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
  * (to.conn 0). */
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params);
+/* Shutdown: answer the requests still waiting (a role's wait_ms) now. */
+void bd_methods_close(struct bd *bd);
 
 /* ---- main.c ---- */
 /* SIGHUP and `balloonctl reload`: 0, or -errno with a message. */

@@ -232,6 +232,7 @@ static void begin_shutdown(struct bd *bd, const char *why)
 	 * their clients, first. */
 	bd_state_flush(bd);
 	bd->shutting_down = true;
+	bd_methods_close(bd);
 	bd_control_stop(bd);
 	if (!bd->conf.restore_on_exit || bd->conf.dry_run) {
 		finish_shutdown(bd);
@@ -401,6 +402,11 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	bd->sources[bd->n_sources++] = host;
+	struct bd_source *listener;
+	rc = bd_listener_source_new(bd, &listener);
+	if (rc)
+		return rc;
+	bd->sources[bd->n_sources++] = listener;
 	struct bd_source *rest;
 	rc = bd_rest_source_new(bd, &rest);
 	if (rc)

@@ -115,9 +115,10 @@ static void client_register_done(struct bd_guest *g, const char *code,
 }
 
 /* A registration from the spool (a hook's, made while the daemon was
- * down) or restored from disk has nobody waiting: it is kept and
- * persisted at once, and its link keeps trying with backoff for as long
- * as it takes; status says why it is not managed yet. */
+ * down), a hook's that does not wait ("wait": false), or one restored from
+ * disk has nobody waiting for QEMU: it is kept and persisted at once, and
+ * its link keeps trying with backoff for as long as it takes; status says
+ * why it is not managed yet. */
 static void kept_register_done(struct bd_guest *g, const char *code,
 			       const char *msg)
 {
@@ -127,24 +128,67 @@ static void kept_register_done(struct bd_guest *g, const char *code,
 	}
 }
 
+/* Two registrations of one guest ask the same (a pin is not asked for). */
+static bool same_spec(const struct bd_guest_spec *a,
+		      const struct bd_guest_spec *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->qmp_path, b->qmp_path) == 0 &&
+	       a->max_bytes == b->max_bytes && a->min_bytes == b->min_bytes &&
+	       a->replica_target_bytes == b->replica_target_bytes &&
+	       strcmp(a->cluster, b->cluster) == 0 &&
+	       strcmp(a->member, b->member) == 0 && a->priority == b->priority;
+}
+
+/* "wait": false, for hooks that must not wait for QEMU: the libvirt hook
+ * registers at "started" and again at "reconnect". */
+static int wait_param(struct req *r, bool *wait)
+{
+	json_object *v = NULL;
+	*wait = true;
+	if (!json_object_object_get_ex(r->params, "wait", &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		snprintf(r->msg, sizeof(r->msg), "\"wait\" must be a boolean");
+		return -EINVAL;
+	}
+	*wait = json_object_get_boolean(v);
+	return 0;
+}
+
 static void m_register(struct req *r)
 {
 	struct bd_guest_spec spec;
 	const char *code;
 	struct stat st;
+	bool wait;
 
-	if (bd_spec_parse(r->params, &spec, r->msg, sizeof(r->msg))) {
+	if (bd_spec_parse(r->params, &spec, r->msg, sizeof(r->msg)) ||
+	    wait_param(r, &wait)) {
 		fail(r, BD_E_PARAMS);
 		return;
 	}
 	spec.pin_bytes = 0; /* a pin comes from `set`, not from register */
-	if ((code = bd_spec_check(r->bd, &spec, r->msg, sizeof(r->msg)))) {
+	/* Kept at once: from the spool, or from a hook that does not wait.
+	 * Such a registration of a guest already registered replaces it (a
+	 * hook runs again at libvirtd's reconnect); the same one is a no-op. */
+	bool kept = r->to.conn == 0 || !wait;
+	struct bd_guest *old = kept ? bd_guest_find(r->bd, spec.name) : NULL;
+	if (old && old->pending_conn)
+		old =
+		    NULL; /* a client is waiting on it: "already registered" */
+	if ((code = bd_spec_check(r->bd, &spec, old, r->msg, sizeof(r->msg)))) {
 		fail(r, code);
 		return;
 	}
-	bool spooled = r->to.conn == 0;
-	/* A hook spools while QEMU starts: its socket may not exist yet. */
-	if (!spooled && stat(spec.qmp_path, &st) < 0) {
+	if (old && same_spec(&old->spec, &spec)) {
+		reply_persisted(r, bd_guest_status(old), 0);
+		return;
+	}
+	/* A hook that does not wait runs while QEMU starts: its socket may
+	 * not exist yet. */
+	if (!kept && stat(spec.qmp_path, &st) < 0) {
 		snprintf(r->msg, sizeof(r->msg), "QMP socket %s: %s%s",
 			 spec.qmp_path, strerror(errno),
 			 errno == ENOENT ? " (is QEMU running with -qmp "
@@ -153,11 +197,17 @@ static void m_register(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
-	if (!spooled && !S_ISSOCK(st.st_mode)) {
+	if (!kept && !S_ISSOCK(st.st_mode)) {
 		snprintf(r->msg, sizeof(r->msg), "%s is not a socket",
 			 spec.qmp_path);
 		fail(r, BD_E_PARAMS);
 		return;
+	}
+	if (old) {
+		bd_notice("%s: registered again with other settings: "
+			  "replacing its registration",
+			  spec.name);
+		bd_guest_remove(old);
 	}
 	struct bd_guest *g = bd_guest_add(r->bd, &spec);
 	if (!g) {
@@ -166,9 +216,10 @@ static void m_register(struct req *r)
 		return;
 	}
 	int rc;
-	if (spooled) {
+	uint64_t gen = 0;
+	if (kept) {
 		emit_registered(g);
-		bd_state_put(r->bd, &g->spec);
+		gen = bd_state_put(r->bd, &g->spec);
 		rc = bd_guest_start(g, kept_register_done, 0);
 	} else {
 		g->pending_conn = r->to.conn;
@@ -181,11 +232,14 @@ static void m_register(struct req *r)
 	if (rc) {
 		snprintf(r->msg, sizeof(r->msg), "QMP %s: %s", spec.qmp_path,
 			 qmp_strerror(rc));
-		if (spooled)
+		if (kept)
 			bd_state_del(r->bd, g->spec.name);
 		bd_guest_remove(g);
 		fail(r, BD_E_PARAMS);
+		return;
 	}
+	if (kept)
+		reply_persisted(r, bd_guest_status(g), gen);
 }
 
 static void ignore_cb(qmp_client *c, int err, void *data) {}
@@ -304,6 +358,7 @@ static void m_status(struct req *r)
 	json_object_object_add(res, "guests", guests);
 	json_object_object_add(res, "daemon", d);
 	json_object_object_add(res, "host", host_status(bd));
+	json_object_object_add(res, "listener", bd_listener_status(bd));
 	json_object_object_add(res, "clusters", bd_rest_status(bd));
 	reply(r, res);
 }
@@ -383,9 +438,95 @@ static void m_release(struct req *r)
 
 /* ---- role ---- */
 
+/* A role with "wait_ms" for a leader (Patroni's pre_promote): the reply
+ * waits until the member's guests have their balloons' actual at max, or
+ * the time is up. QEMU rate-limits BALLOON_CHANGE to one a second, so
+ * actual is asked for on a short tick rather than awaited. */
+#define ROLE_WAIT_TICK_MS 20
+#define ROLE_WAIT_MAX_MS  60000
+
+struct bd_role_wait {
+	struct bd *bd;
+	struct bd_reply_to to;
+	int64_t id;
+	uv_timer_t tick;
+	int64_t start_us, deadline_us;
+	json_object *result; /* the reply's, owned until sent */
+	json_object *names;  /* the member's guests (borrowed from result) */
+	struct bd_role_wait *next;
+};
+
+static bool guest_at_max(const struct bd_guest *g)
+{
+	uint64_t tol = g->bd->conf.move_tolerance_bytes;
+	return g->actual_known && g->max_bytes &&
+	       g->actual_bytes + tol >= g->max_bytes;
+}
+
+/* Every guest still registered at max? Asks the others for actual. */
+static bool role_wait_done(struct bd_role_wait *w)
+{
+	bool done = true;
+	size_t n = json_object_array_length(w->names);
+	for (size_t i = 0; i < n; i++) {
+		struct bd_guest *g = bd_guest_find(
+		    w->bd, json_object_get_string(
+			       json_object_array_get_idx(w->names, i)));
+		if (!g || guest_at_max(g))
+			continue;
+		done = false;
+		bd_link_query(g);
+	}
+	return done;
+}
+
+static void role_wait_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void role_wait_finish(struct bd_role_wait *w, bool at_max)
+{
+	struct bd *bd = w->bd;
+	for (struct bd_role_wait **p = &bd->role_waits; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	int64_t waited_ms = (bd_mono_us(bd) - w->start_us) / 1000;
+	json_object_object_add(w->result, "at_max",
+			       json_object_new_boolean(at_max));
+	json_object_object_add(w->result, "waited_ms",
+			       json_object_new_int64(waited_ms));
+	if (!at_max)
+		bd_warn("role: %s not at max after %lld ms",
+			json_object_to_json_string_ext(w->names,
+						       JSON_C_TO_STRING_PLAIN),
+			(long long)waited_ms);
+	bd_control_reply(bd, w->to, bd_reply_new(w->id, w->result), 0);
+	uv_close((uv_handle_t *)&w->tick, role_wait_closed);
+}
+
+static void role_wait_tick(uv_timer_t *t)
+{
+	struct bd_role_wait *w = t->data;
+	if (role_wait_done(w))
+		role_wait_finish(w, true);
+	else if (bd_mono_us(w->bd) >= w->deadline_us)
+		role_wait_finish(w, false);
+}
+
+void bd_methods_close(struct bd *bd)
+{
+	while (bd->role_waits)
+		role_wait_finish(bd->role_waits,
+				 role_wait_done(bd->role_waits));
+}
+
 static void m_role(struct req *r)
 {
 	const char *cluster = NULL, *member = NULL, *role = NULL;
+	int64_t wait_ms = 0;
 	if (bd_param_string(r->params, "cluster", &cluster, r->msg,
 			    sizeof(r->msg)) ||
 	    bd_param_string(r->params, "member", &member, r->msg,
@@ -394,6 +535,16 @@ static void m_role(struct req *r)
 		snprintf(r->msg, sizeof(r->msg),
 			 "\"cluster\", \"member\" and "
 			 "\"role\" are required strings");
+		fail(r, BD_E_PARAMS);
+		return;
+	}
+	int rc = bd_param_i64(r->params, "wait_ms", &wait_ms, r->msg,
+			      sizeof(r->msg));
+	if ((rc && rc != -ENOENT) || wait_ms < 0 ||
+	    wait_ms > ROLE_WAIT_MAX_MS) {
+		snprintf(r->msg, sizeof(r->msg),
+			 "\"wait_ms\" must be an integer within [0, %d]",
+			 ROLE_WAIT_MAX_MS);
 		fail(r, BD_E_PARAMS);
 		return;
 	}
@@ -407,11 +558,33 @@ static void m_role(struct req *r)
 		fail(r, BD_E_NOT_FOUND);
 		return;
 	}
+	enum policy_role pr = policy_role_parse(role);
 	json_object *res = json_object_new_object();
 	json_object_object_add(res, "guests", names);
-	json_object_object_add(
-	    res, "role",
-	    json_object_new_string(policy_role_name(policy_role_parse(role))));
+	json_object_object_add(res, "role",
+			       json_object_new_string(policy_role_name(pr)));
+	struct bd_role_wait *w = NULL;
+	if (wait_ms > 0 && pr == POLICY_ROLE_LEADER && r->to.conn &&
+	    (w = calloc(1, sizeof(*w)))) {
+		*w = (struct bd_role_wait){
+		    .bd = r->bd,
+		    .to = r->to,
+		    .id = r->id,
+		    .start_us = bd_mono_us(r->bd),
+		    .deadline_us = bd_mono_us(r->bd) + wait_ms * 1000,
+		    .result = res,
+		    .names = names,
+		    .next = r->bd->role_waits,
+		};
+		r->bd->role_waits = w;
+		uv_timer_init(r->bd->loop, &w->tick);
+		w->tick.data = w;
+		uv_timer_start(&w->tick, role_wait_tick, ROLE_WAIT_TICK_MS,
+			       ROLE_WAIT_TICK_MS);
+		/* The grow itself is planned at the end of this loop turn;
+		 * the first tick looks after it. */
+		return;
+	}
 	reply(r, res);
 }
 

@@ -59,7 +59,8 @@ static const char *bound_error(char *msg, size_t msg_len, const char *what,
 }
 
 const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
-			  char *msg, size_t msg_len)
+			  const struct bd_guest *replacing, char *msg,
+			  size_t msg_len)
 {
 	const char *code;
 
@@ -116,7 +117,7 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 		return BD_E_PARAMS;
 	}
 	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed)
+		if (g->removed || g == replacing)
 			continue;
 		if (strcmp(g->spec.name, s->name) == 0) {
 			snprintf(msg, msg_len,

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,7 @@ int bd_state_load(struct bd *bd)
 		return rc && rc != -EINVAL ? rc : jrc;
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		if (bd_spec_check(bd, &l.v[i], msg, sizeof(msg))) {
+		if (bd_spec_check(bd, &l.v[i], NULL, msg, sizeof(msg))) {
 			bd_err("%s: guest %s skipped: %s", path, l.v[i].name,
 			       msg);
 			continue;
@@ -268,6 +269,7 @@ struct bd_persist {
 	uv_check_t check;	   /* starts a save at the end of a loop turn */
 	uv_timer_t retry;	   /* the next attempt after a failure */
 	uv_fs_event_t spool_watch; /* new files in the spool */
+	uv_fs_event_t role_watch;  /* ... and in the role spool */
 	int closes_pending;
 	/* Spool files carried out but not yet on disk: removed once their
 	 * change is (a crash before that runs them again: harmless). */
@@ -589,6 +591,8 @@ int bd_state_init(struct bd *bd)
 	p->retry.data = bd;
 	uv_fs_event_init(bd->loop, &p->spool_watch);
 	p->spool_watch.data = bd;
+	uv_fs_event_init(bd->loop, &p->role_watch);
+	p->role_watch.data = bd;
 	bd->persist = p;
 	return path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath));
 }
@@ -647,10 +651,11 @@ static void close_persist(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
 	bd_state_flush(bd);
-	p->closes_pending = 3;
+	p->closes_pending = 4;
 	uv_close((uv_handle_t *)&p->check, persist_closed_cb);
 	uv_close((uv_handle_t *)&p->retry, persist_closed_cb);
 	uv_close((uv_handle_t *)&p->spool_watch, persist_closed_cb);
+	uv_close((uv_handle_t *)&p->role_watch, persist_closed_cb);
 }
 
 void bd_state_close(struct bd *bd)
@@ -670,7 +675,10 @@ static int spool_filter(const struct dirent *d)
 	return bd_spool_name_ok(d->d_name);
 }
 
-static void spool_one(struct bd *bd, const char *dir, const char *name)
+/* Carry out one spool file. From the role spool (role_only), anything but
+ * a role notification is refused: its writers may do nothing else. */
+static void spool_one(struct bd *bd, const char *dir, const char *name,
+		      bool role_only)
 {
 	char path[4400], msg[256];
 	char *text = NULL;
@@ -691,6 +699,11 @@ static void spool_one(struct bd *bd, const char *dir, const char *name)
 	}
 	if (bd_spool_parse(text, len, &m, &params, msg, sizeof(msg))) {
 		bd_err("spool %s: %s", path, msg);
+	} else if (role_only && m != BD_M_ROLE) {
+		bd_err("spool %s: a %s request in the role spool (role_group "
+		       "may only send role notifications): ignored",
+		       path, bd_method_name(m));
+		json_object_put(params);
 	} else {
 		bd_info("spool: %s from %s", bd_method_name(m), name);
 		bd_method_dispatch(bd, (struct bd_reply_to){0, 0}, -1, (int)m,
@@ -714,20 +727,27 @@ static void spool_one(struct bd *bd, const char *dir, const char *name)
 	unlink(path);
 }
 
-void bd_spool_scan(struct bd *bd)
+static void scan_dir(struct bd *bd, const char *name, bool role_only)
 {
 	char dir[4200];
 	struct dirent **list = NULL;
-	if (path_in(bd, BD_SPOOL_DIR, dir, sizeof(dir)))
+	if (path_in(bd, name, dir, sizeof(dir)))
 		return;
 	int n = scandir(dir, &list, spool_filter, alphasort);
 	if (n < 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		spool_one(bd, dir, list[i]->d_name);
+		spool_one(bd, dir, list[i]->d_name, role_only);
 		free(list[i]);
 	}
 	free(list);
+}
+
+void bd_spool_scan(struct bd *bd)
+{
+	scan_dir(bd, BD_SPOOL_DIR, false);
+	if (bd->conf.role_group[0])
+		scan_dir(bd, BD_ROLE_SPOOL_DIR, true);
 }
 
 static void spool_event_cb(uv_fs_event_t *h, const char *filename, int events,
@@ -735,7 +755,43 @@ static void spool_event_cb(uv_fs_event_t *h, const char *filename, int events,
 {
 	struct bd *bd = h->data;
 	if (status == 0 && !bd->shutting_down)
-		bd_spool_scan(bd);
+		scan_dir(bd,
+			 h == &bd->persist->role_watch ? BD_ROLE_SPOOL_DIR
+						       : BD_SPOOL_DIR,
+			 h == &bd->persist->role_watch);
+}
+
+static void watch_dir(struct bd *bd, uv_fs_event_t *h, const char *dir)
+{
+	int rc = uv_fs_event_start(h, spool_event_cb, dir, 0);
+	if (rc)
+		bd_warn("cannot watch %s (%s): spooled requests are read at "
+			"start only",
+			dir, uv_strerror(rc));
+}
+
+/* The role spool: role_group may create files in it, never list or read
+ * them (01730, root's, the group's). Its mode and group are set each
+ * start, so a changed role_group takes effect with a restart. */
+static int role_spool_start(struct bd *bd)
+{
+	char dir[4200];
+	struct group *gr = getgrnam(bd->conf.role_group);
+	if (!gr) {
+		bd_warn("role_group %s: no such group: no role spool",
+			bd->conf.role_group);
+		return 0;
+	}
+	int rc = path_in(bd, BD_ROLE_SPOOL_DIR, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (chown(dir, 0, gr->gr_gid) < 0 || chmod(dir, 01730) < 0 ||
+	    chmod(bd->conf.state_dir, 0711) < 0)
+		bd_warn("role spool %s: %s", dir, strerror(errno));
+	watch_dir(bd, &bd->persist->role_watch, dir);
+	return 0;
 }
 
 int bd_spool_start(struct bd *bd)
@@ -747,12 +803,9 @@ int bd_spool_start(struct bd *bd)
 	/* Root-only, like the control socket: a spool entry is a request. */
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	rc = uv_fs_event_start(&bd->persist->spool_watch, spool_event_cb, dir,
-			       0);
-	if (rc)
-		bd_warn("cannot watch %s (%s): spooled requests are read at "
-			"start only",
-			dir, uv_strerror(rc));
+	watch_dir(bd, &bd->persist->spool_watch, dir);
+	if (bd->conf.role_group[0] && (rc = role_spool_start(bd)))
+		bd_warn("role spool: %s", strerror(-rc));
 	bd_spool_scan(bd);
 	return 0;
 }

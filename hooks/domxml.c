@@ -190,6 +190,44 @@ static int read_memory(const xmlNode *n, struct bd_domxml *d, char *err,
 	return rc;
 }
 
+/* A managed domain's bounds against each other and its RAM: max never
+ * above <memory>, min and the replica target never above max (which
+ * defaults to <memory>). The daemon checks again; this names the XML. */
+static int check_bounds(const struct bd_domxml *d, char *err, size_t err_len)
+{
+	const struct bd_guest_spec *s = &d->spec;
+	char a[32], b[32];
+	if (!d->memory_bytes) {
+		snprintf(err, err_len, "the domain has no <memory>");
+		return -EINVAL;
+	}
+	if (s->max_bytes > d->memory_bytes) {
+		snprintf(
+		    err, err_len,
+		    "balloond:memory max %s is above the domain's <memory> "
+		    "%s",
+		    bd_format_size(s->max_bytes, a, sizeof(a)),
+		    bd_format_size(d->memory_bytes, b, sizeof(b)));
+		return -EINVAL;
+	}
+	uint64_t max = s->max_bytes ? s->max_bytes : d->memory_bytes;
+	const char *what = s->min_bytes > max		   ? "min"
+			   : s->replica_target_bytes > max ? "replica-target"
+							   : NULL;
+	if (what) {
+		snprintf(err, err_len,
+			 "balloond:memory %s %s is above max %s%s", what,
+			 bd_format_size(s->min_bytes > max
+					    ? s->min_bytes
+					    : s->replica_target_bytes,
+					a, sizeof(a)),
+			 bd_format_size(max, b, sizeof(b)),
+			 s->max_bytes ? "" : " (the domain's <memory>)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 		    size_t err_len)
 {
@@ -260,18 +298,360 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 		snprintf(err, err_len, "the domain has no <name>");
 		rc = -EINVAL;
 	}
-	if (!rc && d->managed && d->spec.max_bytes && d->memory_bytes &&
-	    d->spec.max_bytes > d->memory_bytes) {
-		char a[32], b[32];
-		snprintf(
-		    err, err_len,
-		    "balloond:memory max %s is above the domain's <memory> "
-		    "%s",
-		    bd_format_size(d->spec.max_bytes, a, sizeof(a)),
-		    bd_format_size(d->memory_bytes, b, sizeof(b)));
-		rc = -EINVAL;
-	}
+	if (!rc && d->managed)
+		rc = check_bounds(d, err, err_len);
 out:
 	xmlFreeDoc(doc);
+	return rc;
+}
+
+/* ---- editing: balloonctl enable / disable ---- */
+
+static xmlDoc *read_doc(const char *xml, size_t len, char *err, size_t err_len)
+{
+	if (len > BD_DOMXML_MAX_BYTES) {
+		snprintf(err, err_len, "domain XML longer than %d bytes",
+			 BD_DOMXML_MAX_BYTES);
+		return NULL;
+	}
+	xmlDoc *doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
+				    XML_PARSE_NONET | XML_PARSE_NOERROR |
+					XML_PARSE_NOWARNING);
+	xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+	if (!root || !is(root, "domain", NULL)) {
+		snprintf(err, err_len,
+			 doc ? "the root element is not <domain>"
+			     : "domain XML is not well-formed");
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static xmlNode *child(xmlNode *parent, const char *name, const char *ns)
+{
+	for (xmlNode *n = parent->children; n; n = n->next)
+		if (is(n, name, ns))
+			return n;
+	return NULL;
+}
+
+static bool has_element_children(const xmlNode *n)
+{
+	for (const xmlNode *c = n->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE)
+			return true;
+	return false;
+}
+
+static void drop(xmlNode *n)
+{
+	xmlUnlinkNode(n);
+	xmlFreeNode(n);
+}
+
+/* Remove every balloond:guest; then a <metadata> left empty. */
+static void remove_metadata(xmlNode *root)
+{
+	for (xmlNode *md = root->children, *next_md; md; md = next_md) {
+		next_md = md->next;
+		if (!is(md, "metadata", NULL))
+			continue;
+		for (xmlNode *n = md->children, *next; n; n = next) {
+			next = n->next;
+			if (is(n, "guest", BD_METADATA_NS))
+				drop(n);
+		}
+		if (!has_element_children(md))
+			drop(md);
+	}
+}
+
+static bool arg_is(const xmlNode *n, const char *value, size_t prefix_len)
+{
+	if (!is(n, "arg", BD_QEMU_NS))
+		return false;
+	char *v = attr(n, "value");
+	bool yes = v && (prefix_len ? strncmp(v, value, prefix_len) == 0
+				    : strcmp(v, value) == 0);
+	xmlFree(v);
+	return yes;
+}
+
+/* Remove each "-qmp unix:QMP_DIR/..." pair; then a <qemu:commandline>
+ * left empty. */
+static void remove_qmp(xmlNode *root, const char *qmp_dir)
+{
+	char prefix[BD_PATH_MAX + 8];
+	snprintf(prefix, sizeof(prefix), "unix:%s/", qmp_dir);
+	for (xmlNode *cl = root->children, *next_cl; cl; cl = next_cl) {
+		next_cl = cl->next;
+		if (!is(cl, "commandline", BD_QEMU_NS))
+			continue;
+		for (xmlNode *n = cl->children, *next; n; n = next) {
+			next = n->next;
+			if (!arg_is(n, "-qmp", 0))
+				continue;
+			/* The value is the next element (whitespace between).
+			 */
+			xmlNode *v = n->next;
+			while (v && v->type != XML_ELEMENT_NODE)
+				v = v->next;
+			if (v && arg_is(v, prefix, strlen(prefix))) {
+				next = v->next;
+				drop(n);
+				drop(v);
+			}
+		}
+		if (!has_element_children(cl))
+			drop(cl);
+	}
+}
+
+static bool uses_ns(const xmlNode *n, const xmlNs *ns)
+{
+	for (; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (n->ns == ns)
+			return true;
+		for (const xmlAttr *a = n->properties; a; a = a->next)
+			if (a->ns == ns)
+				return true;
+		if (uses_ns(n->children, ns))
+			return true;
+	}
+	return false;
+}
+
+/* Drop the root's declaration of libvirt's qemu namespace once nothing
+ * uses it (enable declares it there when the domain had none). */
+static void remove_unused_qemu_ns(xmlNode *root)
+{
+	for (xmlNs **p = &root->nsDef; *p; p = &(*p)->next) {
+		xmlNs *ns = *p;
+		if (!ns->href || strcmp((const char *)ns->href, BD_QEMU_NS))
+			continue;
+		if (uses_ns(root, ns))
+			return;
+		*p = ns->next;
+		ns->next = NULL;
+		xmlFreeNs(ns);
+		return;
+	}
+}
+
+/* The exact size in the largest unit that holds it: "8GiB", "1536MiB". */
+static void size_text(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = 1ULL << (10 * (4 - i));
+		if (v >= u && v % u == 0) {
+			snprintf(buf, len, "%llu%s",
+				 (unsigned long long)(v / u), units[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static void set_size(xmlNode *n, const char *name, uint64_t v)
+{
+	char buf[32];
+	if (!v)
+		return;
+	size_text(v, buf, sizeof(buf));
+	xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)buf);
+}
+
+static int add_metadata(xmlNode *root, const struct bd_domxml_opts *o)
+{
+	xmlNode *md = child(root, "metadata", NULL);
+	if (!md &&
+	    !(md = xmlNewChild(root, NULL, (const xmlChar *)"metadata", NULL)))
+		return -ENOMEM;
+	xmlNode *g = xmlNewChild(md, NULL, (const xmlChar *)"guest", NULL);
+	xmlNs *ns = g ? xmlNewNs(g, (const xmlChar *)BD_METADATA_NS,
+				 (const xmlChar *)"balloond")
+		      : NULL;
+	if (!ns)
+		return -ENOMEM;
+	xmlSetNs(g, ns);
+	if (o->min_bytes || o->max_bytes || o->replica_target_bytes ||
+	    o->has_priority) {
+		xmlNode *m =
+		    xmlNewChild(g, ns, (const xmlChar *)"memory", NULL);
+		if (!m)
+			return -ENOMEM;
+		set_size(m, "min", o->min_bytes);
+		set_size(m, "max", o->max_bytes);
+		set_size(m, "replica-target", o->replica_target_bytes);
+		if (o->has_priority) {
+			char buf[16];
+			snprintf(buf, sizeof(buf), "%d", o->priority);
+			xmlNewProp(m, (const xmlChar *)"priority",
+				   (const xmlChar *)buf);
+		}
+	}
+	if (o->cluster[0] || o->member[0]) {
+		xmlNode *p =
+		    xmlNewChild(g, ns, (const xmlChar *)"patroni", NULL);
+		if (!p)
+			return -ENOMEM;
+		xmlNewProp(p, (const xmlChar *)"cluster",
+			   (const xmlChar *)o->cluster);
+		xmlNewProp(p, (const xmlChar *)"member",
+			   (const xmlChar *)o->member);
+	}
+	return 0;
+}
+
+/* "-qmp unix:QMP_DIR/NAME.sock,server=on,wait=off", first under
+ * <qemu:commandline>: the hook takes the first -qmp unix: socket. */
+static int add_qmp(xmlNode *root, const char *qmp_dir, char *err,
+		   size_t err_len)
+{
+	xmlChar *name = NULL;
+	xmlNode *nn = child(root, "name", NULL);
+	if (nn)
+		name = xmlNodeGetContent(nn);
+	if (!name || !*name || strchr((const char *)name, '/') ||
+	    strchr((const char *)name, ',')) {
+		snprintf(err, err_len,
+			 "the domain's <name> cannot name a "
+			 "socket file");
+		xmlFree(name);
+		return -EINVAL;
+	}
+	char value[BD_PATH_MAX + 64];
+	int n = snprintf(value, sizeof(value), "unix:%s/%s.sock", qmp_dir,
+			 (const char *)name);
+	xmlFree(name);
+	if (n < 0 || (size_t)n - 5 >= BD_PATH_MAX) {
+		snprintf(err, err_len,
+			 "the QMP socket path %s is longer than %d bytes",
+			 value + 5, BD_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	snprintf(value + n, sizeof(value) - (size_t)n, ",server=on,wait=off");
+
+	xmlNs *ns =
+	    xmlSearchNsByHref(root->doc, root, (const xmlChar *)BD_QEMU_NS);
+	if (!ns)
+		ns = xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
+			      (const xmlChar *)"qemu");
+	if (!ns) /* the prefix "qemu" is taken by another namespace */
+		ns = xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
+			      (const xmlChar *)"balloond-qemu");
+	if (!ns)
+		return -ENOMEM;
+	xmlNode *cl = child(root, "commandline", BD_QEMU_NS);
+	if (!cl &&
+	    !(cl = xmlNewChild(root, ns, (const xmlChar *)"commandline", NULL)))
+		return -ENOMEM;
+	xmlNode *a = xmlNewNode(ns, (const xmlChar *)"arg");
+	xmlNode *b = xmlNewNode(ns, (const xmlChar *)"arg");
+	if (!a || !b) {
+		xmlFreeNode(a);
+		xmlFreeNode(b);
+		return -ENOMEM;
+	}
+	xmlNewProp(a, (const xmlChar *)"value", (const xmlChar *)"-qmp");
+	xmlNewProp(b, (const xmlChar *)"value", (const xmlChar *)value);
+	if (cl->children) {
+		xmlAddPrevSibling(cl->children, a);
+	} else {
+		xmlAddChild(cl, a);
+	}
+	xmlAddNextSibling(a, b);
+	return 0;
+}
+
+static int dump(xmlDoc *doc, char **out, char *err, size_t err_len)
+{
+	xmlChar *text = NULL;
+	int len = 0;
+	xmlDocDumpMemory(doc, &text, &len);
+	if (!text || len <= 0 || !(*out = malloc((size_t)len + 1))) {
+		xmlFree(text);
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(*out, text, (size_t)len);
+	(*out)[len] = '\0';
+	xmlFree(text);
+	return 0;
+}
+
+/* The edited domain must read back as wanted: balloond's reader is the
+ * judge of memory, memballoon and bounds. */
+static int judge(const char *xml, bool want_managed, char *err, size_t err_len)
+{
+	struct bd_domxml d;
+	int rc = bd_domxml_parse(xml, strlen(xml), &d, err, err_len);
+	if (rc)
+		return rc;
+	if (!d.memory_bytes) {
+		snprintf(err, err_len, "the domain has no <memory>");
+		return -EINVAL;
+	}
+	if (!d.has_balloon) {
+		snprintf(err, err_len,
+			 "the domain has no virtio memballoon (<memballoon "
+			 "model='virtio'/> under <devices>): balloond cannot "
+			 "move its memory");
+		return -EINVAL;
+	}
+	if (d.managed != want_managed) {
+		snprintf(err, err_len, "internal error: the edit did not take");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bd_domxml_enable(const char *xml, size_t len,
+		     const struct bd_domxml_opts *opts, const char *qmp_dir,
+		     char **out, char *err, size_t err_len)
+{
+	*out = NULL;
+	xmlDoc *doc = read_doc(xml, len, err, err_len);
+	if (!doc)
+		return -EINVAL;
+	xmlNode *root = xmlDocGetRootElement(doc);
+	remove_metadata(root);
+	remove_qmp(root, qmp_dir);
+	int rc = add_metadata(root, opts);
+	if (rc == -ENOMEM)
+		snprintf(err, err_len, "out of memory");
+	if (!rc)
+		rc = add_qmp(root, qmp_dir, err, err_len);
+	if (!rc)
+		rc = dump(doc, out, err, err_len);
+	xmlFreeDoc(doc);
+	if (!rc && (rc = judge(*out, true, err, err_len))) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int bd_domxml_disable(const char *xml, size_t len, const char *qmp_dir,
+		      char **out, char *err, size_t err_len)
+{
+	*out = NULL;
+	xmlDoc *doc = read_doc(xml, len, err, err_len);
+	if (!doc)
+		return -EINVAL;
+	xmlNode *root = xmlDocGetRootElement(doc);
+	remove_metadata(root);
+	remove_qmp(root, qmp_dir);
+	remove_unused_qemu_ns(root);
+	int rc = dump(doc, out, err, err_len);
+	xmlFreeDoc(doc);
+	if (!rc && (rc = judge(*out, false, err, err_len))) {
+		free(*out);
+		*out = NULL;
+	}
 	return rc;
 }

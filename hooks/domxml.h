@@ -50,6 +50,41 @@ struct bd_domxml {
 int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *out,
 		    char *err, size_t err_len);
 
+/* Where `balloonctl enable` puts a domain's extra QMP socket: a runtime
+ * directory of balloond's that QEMU's user (libvirt-qemu) may write
+ * (tmpfiles.d: d /run/balloond/qmp 0770 libvirt-qemu libvirt-qemu). */
+#define BD_LIBVIRT_QMP_DIR "/run/balloond/qmp"
+
+/* What `balloonctl enable` writes into balloond:guest; 0 / "" / false
+ * leave an attribute out (the daemon's default applies). */
+struct bd_domxml_opts {
+	uint64_t min_bytes;
+	uint64_t max_bytes; /* never above <memory> */
+	uint64_t replica_target_bytes;
+	bool has_priority;
+	int priority;
+	char cluster[BD_NAME_MAX]; /* both or neither */
+	char member[BD_NAME_MAX];
+};
+
+/* Add balloond's metadata (replacing any there was) and the extra
+ * "-qmp unix:QMP_DIR/NAME.sock,server=on,wait=off" (first under
+ * <qemu:commandline>, replacing any under QMP_DIR) to a domain's XML.
+ * Everything else is kept. *out is the new XML (free() it). Refused with
+ * -EINVAL and a message when the result would not be managed: no virtio
+ * memballoon, no usable <memory>, bounds above <memory> or each other.
+ * Applying it twice gives what applying it once does. */
+int bd_domxml_enable(const char *xml, size_t len,
+		     const struct bd_domxml_opts *opts, const char *qmp_dir,
+		     char **out, char *err, size_t err_len);
+
+/* Remove what bd_domxml_enable adds: every balloond:guest and each
+ * "-qmp unix:QMP_DIR/..." pair, and <metadata> or <qemu:commandline>
+ * when that leaves them empty. Other metadata and arguments stay. Same
+ * refusals for a domain without a virtio memballoon or <memory>. */
+int bd_domxml_disable(const char *xml, size_t len, const char *qmp_dir,
+		      char **out, char *err, size_t err_len);
+
 /* A libvirt memory unit ("KiB", "M", "GB", "bytes", ...; "" is KiB) as a
  * multiplier, or 0 when unknown. libvirt's "KB", "MB", ... are powers of
  * 1000; "K", "KiB", "M", "MiB", ... powers of 1024. */

@@ -9,8 +9,9 @@
 #include <stddef.h>
 
 /* Read a whole file of at most max bytes, NUL-terminated (*out is
- * malloc'd). Does not follow a symlink at the last component. 0, -errno,
- * or -EFBIG. */
+ * malloc'd). Does not follow a symlink at the last component, and reads
+ * regular files only (-EINVAL for a FIFO, a device, ...), without ever
+ * blocking on open. 0, -errno, or -EFBIG. */
 int bd_read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* write(2) until everything is written. 0 or -errno. */

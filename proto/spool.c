@@ -17,8 +17,20 @@
 int bd_spool_write(const char *state_dir, enum bd_method method,
 		   json_object *params, char *err, size_t err_len)
 {
+	char dir[4200];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir,
+			     BD_SPOOL_DIR) >= sizeof(dir)) {
+		snprintf(err, err_len, "state directory path too long");
+		return -ENAMETOOLONG;
+	}
+	return bd_spool_write_dir(dir, method, params, err, err_len);
+}
+
+int bd_spool_write_dir(const char *dir, enum bd_method method,
+		       json_object *params, char *err, size_t err_len)
+{
 	static unsigned counter;
-	char dir[4200], path[4400];
+	char path[4400];
 	struct timespec ts;
 	int rc = 0;
 
@@ -28,9 +40,8 @@ int bd_spool_write(const char *state_dir, enum bd_method method,
 			 bd_method_name(method));
 		return -EINVAL;
 	}
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir,
-			     BD_SPOOL_DIR) >= sizeof(dir)) {
-		snprintf(err, err_len, "state directory path too long");
+	if (strlen(dir) > 4200) {
+		snprintf(err, err_len, "spool directory path too long");
 		return -ENAMETOOLONG;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -17,6 +17,10 @@
 #include "proto.h"
 
 #define BD_SPOOL_DIR "spool" /* under the state directory */
+/* Role notifications from role_group (Patroni's callback as postgres):
+ * that group may create files here (mode 01730) but not list or read
+ * them, and the daemon takes nothing but role requests from it. */
+#define BD_ROLE_SPOOL_DIR "role-spool"
 /* A spool file is one request; anything bigger is not ours. */
 #define BD_SPOOL_MAX_BYTES BD_MAX_REQUEST_BYTES
 
@@ -25,6 +29,11 @@
  * or -errno with a message in err. */
 int bd_spool_write(const char *state_dir, enum bd_method method,
 		   json_object *params, char *err, size_t err_len);
+/* The same into a given spool directory (STATE_DIR/role-spool for the
+ * role group). The directory's fsync is skipped when the writer may not
+ * read it. */
+int bd_spool_write_dir(const char *dir, enum bd_method method,
+		       json_object *params, char *err, size_t err_len);
 
 /* Parse a spool file's text. Only methods a hook may spool are accepted
  * (register, unregister, role). On success *params is a new reference the

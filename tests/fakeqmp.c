@@ -961,7 +961,12 @@ int fakeqmp_set_mode(struct fakeqmp *s, const char *mode)
 		if (rc)
 			return rc;
 	}
+	/* A balloon let go of moves to the target it was given, as a guest
+	 * whose driver was busy would. */
+	bool released = s->b.stuck && !b.stuck && s->target != s->actual;
 	s->b = b;
+	if (released)
+		uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
 	return 0;
 }
 

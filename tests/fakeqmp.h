@@ -63,7 +63,8 @@ struct fakeqmp_behaviour {
 				   * both, other versions need not */
 	bool stuck;		  /* no guest driver: actual never moves and
 				   * guest stats stay -1 (QEMU with a guest
-				   * that has not booted yet) */
+				   * that has not booted yet); cleared, it
+				   * moves to its last target */
 	bool chatty;		  /* an event right before and right after
 				   * every reply */
 	bool memsize_error;	  /* query-memory-size-summary answers a

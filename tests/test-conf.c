@@ -525,6 +525,67 @@ static void test_cluster_rest(void **state)
 		     "poll_interval_ms (5000) must be below max_age_ms (5000)");
 }
 
+/* [listener] and the clusters' notify_key_file (the network listener). */
+static void test_listener(void **state)
+{
+	struct bd_conf c;
+	char err[256];
+	bd_conf_defaults(&c);
+	assert_false(c.listener_enabled);
+	assert_string_equal(c.listener_address, "127.0.0.1");
+	assert_int_equal(c.listener_port, 7420);
+	assert_int_equal(c.listener_window_ms, 30000);
+	int rc = parse(&c,
+		       "[listener]\n"
+		       "enabled = yes\n"
+		       "address = ::1\n"
+		       "port = 9000\n"
+		       "window_ms = 5000\n"
+		       "[cluster pg]\n"
+		       "rest_urls = http://127.0.0.1:8008\n"
+		       "notify_key_file = /etc/balloond/pg.key\n"
+		       "[cluster other]\n"
+		       "rest_urls = http://127.0.0.1:8009\n",
+		       err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	assert_true(c.listener_enabled);
+	assert_string_equal(c.listener_address, "::1");
+	assert_int_equal(c.listener_port, 9000);
+	assert_int_equal(c.listener_window_ms, 5000);
+	assert_string_equal(bd_conf_cluster(&c, "pg")->notify_key_file,
+			    "/etc/balloond/pg.key");
+	assert_string_equal(bd_conf_cluster(&c, "other")->notify_key_file, "");
+	assert_int_equal(
+	    parse(&c, "[listener]\naddress = 0.0.0.0\n", err, sizeof(err)), 0);
+	assert_string_equal(c.listener_address, "0.0.0.0");
+
+	EXPECT_ERROR("[listener]\naddress = localhost\n",
+		     "test.conf:2:", "[listener] address",
+		     "not an IPv4 or IPv6 address");
+	EXPECT_ERROR("[listener]\naddress = 10.0.0.300\n", "address",
+		     "not an IPv4 or IPv6 address");
+	EXPECT_ERROR("[listener]\nport = 0\n", "[listener] port",
+		     "out of range");
+	EXPECT_ERROR("[listener]\nport = 65536\n", "port", "out of range");
+	EXPECT_ERROR("[listener]\nwindow_ms = 999\n", "window_ms",
+		     "out of range");
+	EXPECT_ERROR("[listener]\nenabled = maybe\n", "enabled",
+		     "not a boolean");
+	EXPECT_ERROR("[listener]\nkey_file = /k\n", "[listener] key_file",
+		     "unknown key");
+	EXPECT_ERROR("[cluster pg]\nnotify_key_file = pg.key\n",
+		     "test.conf:2:", "[cluster pg] notify_key_file",
+		     "not an absolute path");
+	char text[512], path[121];
+	memset(path, 'k', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	snprintf(text, sizeof(text), "[cluster pg]\nnotify_key_file = %s\n",
+		 path);
+	EXPECT_ERROR(text, "notify_key_file", "shorter than 108");
+}
+
 static void test_too_many_clusters(void **state)
 {
 	size_t size = (BD_MAX_CLUSTERS + 1) * 64;
@@ -738,6 +799,7 @@ int main(void)
 	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_clusters),
+	    cmocka_unit_test(test_listener),
 	    cmocka_unit_test(test_cluster_rest),
 	    cmocka_unit_test(test_too_many_clusters),
 	    cmocka_unit_test(test_syntax_error),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -185,6 +186,219 @@ static void test_too_large(void **state)
 	assert_non_null(strstr(err, "longer than"));
 }
 
+/* ---- balloonctl enable / disable ---- */
+
+#define QMPDIR "/run/balloond/qmp"
+/* A persistent definition as virsh dumpxml --inactive gives it, with
+ * someone else's metadata and qemu:commandline arguments. */
+static const char base_xml[] =
+    "<domain type='kvm' " QEMU_NS ">\n"
+    "  <name>pg1</name>\n"
+    "  <memory unit='KiB'>8388608</memory>\n"
+    "  <currentMemory unit='KiB'>4194304</currentMemory>\n"
+    "  <metadata>\n"
+    "    <other:thing xmlns:other='urn:someone:else' a='1'/>\n"
+    "  </metadata>\n"
+    "  <devices>\n"
+    "    <memballoon model='virtio'/>\n"
+    "  </devices>\n"
+    "  <qemu:commandline>\n"
+    "    <qemu:arg value='-msg'/>\n"
+    "    <qemu:arg value='timestamp=on'/>\n"
+    "  </qemu:commandline>\n"
+    "</domain>\n";
+
+static char *enable(const char *xml, const struct bd_domxml_opts *o)
+{
+	char *out = NULL, err[256] = "";
+	int rc = bd_domxml_enable(xml, strlen(xml), o, QMPDIR, &out, err,
+				  sizeof(err));
+	if (rc)
+		fail_msg("enable: %d %s", rc, err);
+	return out;
+}
+
+static char *disable(const char *xml)
+{
+	char *out = NULL, err[256] = "";
+	int rc =
+	    bd_domxml_disable(xml, strlen(xml), QMPDIR, &out, err, sizeof(err));
+	if (rc)
+		fail_msg("disable: %d %s", rc, err);
+	return out;
+}
+
+static const struct bd_domxml_opts full_opts = {
+    .min_bytes = 2 * GiB,
+    .max_bytes = 6 * GiB,
+    .replica_target_bytes = 3 * GiB + 512 * MiB,
+    .has_priority = true,
+    .priority = -5,
+    .cluster = "pg",
+    .member = "pg1",
+};
+
+static void test_enable_round_trip(void **state)
+{
+	char *x = enable(base_xml, &full_opts);
+	struct bd_domxml d;
+	char err[256] = "";
+	assert_int_equal(parse(x, &d, err), 0);
+	assert_true(d.managed);
+	assert_true(d.has_qmp);
+	assert_string_equal(d.spec.qmp_path, QMPDIR "/pg1.sock");
+	assert_int_equal(d.spec.min_bytes, 2 * GiB);
+	assert_int_equal(d.spec.max_bytes, 6 * GiB);
+	assert_int_equal(d.spec.replica_target_bytes, 3 * GiB + 512 * MiB);
+	assert_int_equal(d.spec.priority, -5);
+	assert_string_equal(d.spec.cluster, "pg");
+	assert_string_equal(d.spec.member, "pg1");
+	/* Exactly the names of the man page, and sizes a person reads. */
+	assert_non_null(strstr(x, "<balloond:guest "
+				  "xmlns:balloond=\"urn:balloond:guest:1\">"));
+	assert_non_null(strstr(x, "min=\"2GiB\""));
+	assert_non_null(strstr(x, "replica-target=\"3584MiB\""));
+	assert_non_null(strstr(x, "<balloond:patroni cluster=\"pg\" "
+				  "member=\"pg1\"/>"));
+	assert_non_null(
+	    strstr(x, "<qemu:arg value=\"-qmp\"/><qemu:arg value=\"unix:" QMPDIR
+		      "/pg1.sock,server=on,wait=off\"/>"));
+	/* Others' metadata and arguments stay. */
+	assert_non_null(strstr(x, "<other:thing"));
+	assert_non_null(strstr(x, "timestamp=on"));
+
+	/* No options: an empty balloond:guest, every default. */
+	struct bd_domxml_opts none = {0};
+	char *y = enable(base_xml, &none);
+	assert_int_equal(parse(y, &d, err), 0);
+	assert_true(d.managed);
+	assert_int_equal(d.spec.max_bytes, 0);
+	assert_null(strstr(y, "balloond:memory"));
+	assert_null(strstr(y, "balloond:patroni"));
+	free(x);
+	free(y);
+}
+
+static void test_enable_idempotent(void **state)
+{
+	char *once = enable(base_xml, &full_opts);
+	char *twice = enable(once, &full_opts);
+	assert_string_equal(once, twice);
+	/* Enabling again with other options replaces, never adds. */
+	struct bd_domxml_opts o = {.max_bytes = 4 * GiB};
+	char *other = enable(twice, &o);
+	struct bd_domxml d;
+	char err[256] = "";
+	assert_int_equal(parse(other, &d, err), 0);
+	assert_int_equal(d.spec.max_bytes, 4 * GiB);
+	assert_int_equal(d.spec.min_bytes, 0);
+	assert_string_equal(d.spec.cluster, "");
+	const char *p = other;
+	int guests = 0, qmps = 0;
+	while ((p = strstr(p, "<balloond:guest")))
+		guests++, p++;
+	for (p = other; (p = strstr(p, "value=\"-qmp\"")); p++)
+		qmps++;
+	assert_int_equal(guests, 1);
+	assert_int_equal(qmps, 1);
+	free(once);
+	free(twice);
+	free(other);
+}
+
+static void test_disable(void **state)
+{
+	char *on = enable(base_xml, &full_opts);
+	char *off = disable(on);
+	/* Exactly what enable added is gone; the rest is as it was. */
+	char *plain = disable(base_xml); /* the same text, re-serialised */
+	assert_string_equal(off, plain);
+	free(plain);
+	struct bd_domxml d;
+	char err[256] = "";
+	assert_int_equal(parse(off, &d, err), 0);
+	assert_false(d.managed);
+	assert_false(d.has_qmp);
+	assert_null(strstr(off, "balloond"));
+	assert_non_null(strstr(off, "<other:thing"));
+	assert_non_null(strstr(off, "<qemu:arg value=\"-msg\"/>"));
+	assert_non_null(strstr(off, "timestamp=on"));
+	char *again = disable(off);
+	assert_string_equal(again, off);
+	free(on);
+	free(off);
+	free(again);
+
+	/* A domain with nothing else there: <metadata> and
+	 * <qemu:commandline> made by enable go again. */
+	static const char bare[] = "<domain type='kvm'><name>a</name>"
+				   "<memory>8388608</memory><devices>"
+				   "<memballoon model='virtio'/></devices>"
+				   "</domain>";
+	on = enable(bare, &full_opts);
+	assert_non_null(strstr(on, "<metadata>"));
+	assert_non_null(strstr(on, "commandline"));
+	off = disable(on);
+	char *bare_plain = disable(bare);
+	assert_string_equal(off, bare_plain); /* xmlns:qemu too is gone */
+	free(bare_plain);
+	assert_null(strstr(off, "<metadata"));
+	assert_null(strstr(off, "commandline>"));
+	assert_null(strstr(off, "-qmp"));
+	/* A -qmp socket of the admin's own, elsewhere, is not ours. */
+	static const char own[] =
+	    "<domain " QEMU_NS "><name>a</name><memory>1048576</memory>"
+	    "<devices><memballoon model='virtio'/></devices>"
+	    "<qemu:commandline><qemu:arg value='-qmp'/>"
+	    "<qemu:arg value='unix:/var/lib/x.sock,server=on,wait=off'/>"
+	    "</qemu:commandline></domain>";
+	char *o2 = disable(own);
+	assert_non_null(strstr(o2, "/var/lib/x.sock"));
+	free(on);
+	free(off);
+	free(o2);
+}
+
+static void expect_edit_error(const char *xml, const struct bd_domxml_opts *o,
+			      const char *want)
+{
+	char *out = (char *)"unset", err[256] = "";
+	int rc = o ? bd_domxml_enable(xml, strlen(xml), o, QMPDIR, &out, err,
+				      sizeof(err))
+		   : bd_domxml_disable(xml, strlen(xml), QMPDIR, &out, err,
+				       sizeof(err));
+	if (rc != -EINVAL || out || !strstr(err, want))
+		fail_msg("rc %d, out %p, error \"%s\" lacks \"%s\" for: %s", rc,
+			 (void *)out, err, want, xml);
+}
+
+static void test_edit_refusals(void **state)
+{
+	struct bd_domxml_opts none = {0}, big = {.max_bytes = 16 * GiB},
+			      lowmax = {.max_bytes = 1 * GiB,
+					.min_bytes = 2 * GiB};
+	static const char noballoon[] =
+	    "<domain><name>a</name><memory unit='GiB'>8</memory>"
+	    "<devices><memballoon model='none'/></devices></domain>";
+	static const char nomem[] =
+	    "<domain><name>a</name><devices><memballoon model='virtio'/>"
+	    "</devices></domain>";
+	expect_edit_error(noballoon, &none, "no virtio memballoon");
+	expect_edit_error(noballoon, NULL, "no virtio memballoon");
+	expect_edit_error(nomem, &none, "no <memory>");
+	expect_edit_error(nomem, NULL, "no <memory>");
+	expect_edit_error(base_xml, &big,
+			  "max 16 GiB is above the domain's <memory> 8 GiB");
+	expect_edit_error(base_xml, &lowmax, "min 2 GiB is above max 1 GiB");
+	expect_edit_error("<domain", &none, "not well-formed");
+	expect_edit_error("<domain", NULL, "not well-formed");
+	expect_edit_error("<x/>", &none, "not <domain>");
+	expect_edit_error("<domain><name>a/b</name><memory>1048576</memory>"
+			  "<devices><memballoon model='virtio'/></devices>"
+			  "</domain>",
+			  &none, "cannot name a socket file");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +407,10 @@ int main(void)
 	    cmocka_unit_test(test_units),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_too_large),
+	    cmocka_unit_test(test_enable_round_trip),
+	    cmocka_unit_test(test_enable_idempotent),
+	    cmocka_unit_test(test_disable),
+	    cmocka_unit_test(test_edit_refusals),
 	};
 	return cmocka_run_group_tests_name("domxml", tests, NULL, NULL);
 }

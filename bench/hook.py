@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""hook.py: what the libvirt qemu hook (hooks/qemu) costs a domain event.
+
+libvirtd runs the hook as a process for every domain event and waits for
+it. This runs it as libvirtd does (argv NAME OPERATION SUBOP EXTRA, the
+domain XML on stdin) against a balloond with one fake guest, one event
+after another: `prepare begin` (ignored: the cost of the process alone),
+`started begin` (register, answered once on disk) and `stopped end`
+(unregister); /bin/true is the machine's floor for a process. Prints wall
+and CPU (user+sys) time per event, median and p99.
+
+usage: bench/hook.py BUILD_DIR [--runs 200]
+"""
+import argparse, os, resource, statistics, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import pct, start_fleet, stop_all  # noqa: E402
+import time  # noqa: E402
+
+XML = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>vm0</name><memory unit='KiB'>1048576</memory>
+  <metadata><balloond:guest xmlns:balloond='urn:balloond:guest:1'>
+    <balloond:memory min='512MiB'/><balloond:patroni cluster='pg' member='m0'/>
+  </balloond:guest></metadata>
+  <devices><memballoon model='virtio'/></devices>
+  <qemu:commandline><qemu:arg value='-qmp'/>
+    <qemu:arg value='unix:{d}/vm0.qmp,server=on,wait=off'/></qemu:commandline>
+</domain>
+"""
+
+
+def run(cmd, xml, env):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run(cmd, input=xml, env=env, capture_output=True)
+    wall = (time.perf_counter() - t) * 1000
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
+    if p.returncode != 0 or p.stderr:
+        sys.exit(f"hook {cmd[1:]}: exit {p.returncode}: {p.stderr.decode()}")
+    return wall, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--runs", type=int, default=200)
+    a = ap.parse_args()
+    d = tempfile.mkdtemp(prefix="balloond-hook.")
+    procs = []
+    try:
+        # One guest, which the fleet registers; the hook's is vm0 itself:
+        # unregister it first so that started/stopped alternate cleanly.
+        _, ctl, _ = start_fleet(a.build, d, 1, procs, None, "")
+        ctl.call("unregister", {"name": "vm0"})
+        env = dict(os.environ, BALLOOND_SOCKET=f"{d}/control.sock",
+                   BALLOOND_STATE_DIR=f"{d}/state")
+        hook = f"{a.build}/hooks/qemu"
+        xml = XML.format(d=d).encode()
+        res = {k: ([], []) for k in ("/bin/true", "prepare begin",
+                                      "started begin", "stopped end")}
+        for _ in range(a.runs):
+            for k in res:
+                cmd = ["/bin/true"] if k == "/bin/true" else [hook, "vm0", *k.split(), "-"]
+                w, c = run(cmd, xml, env)
+                res[k][0].append(w)
+                res[k][1].append(c)
+        print(f"hooks/qemu, {a.runs} runs each (ms)      wall p50   p99    cpu p50   p99")
+        for k, (w, c) in res.items():
+            print(f"  {k:28s} {statistics.median(w):8.2f} {pct(w, 99):6.2f}"
+                  f"   {statistics.median(c):8.2f} {pct(c, 99):6.2f}")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f}")
+    finally:
+        stop_all(procs, d)
+
+
+if __name__ == "__main__":
+    main()

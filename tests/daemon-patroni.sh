@@ -1,0 +1,381 @@
+#!/bin/sh
+# daemon-patroni.sh: Patroni's callback (hooks/balloond-patroni) against a
+# real balloond with fake QMP guests: every action and role word, the
+# hard timeout and the spool when the daemon is down or hangs, the
+# pre-promote mode, a peer in role_group with fewer rights, and the
+# network listener: signed datagrams accepted, forged, altered, expired,
+# future and replayed ones refused and counted, a flood of bad ones.
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+CB="$top_builddir/hooks/balloond-patroni"
+DRIVE="$top_builddir/tests/balloon-drive"
+MON_PID=
+# Sanitizers' leak check at exit costs a callback 0.3 s: the timing
+# bounds are about hanging, not about that (bench/ measures the speed).
+# ASan's quarantine keeps up to 256 MiB of freed memory: a small one, so
+# that the flood's RSS measures balloond, not ASan.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
+export ASAN_OPTIONS
+CB_ASAN="$ASAN_OPTIONS:detect_leaks=0"
+cb() { ASAN_OPTIONS="$CB_ASAN" "$CB" "$@"; }
+export BALLOOND_STATE_DIR="$STATE"
+
+patroni_cleanup() {
+	[ -n "$MON_PID" ] && kill "$MON_PID" 2>/dev/null
+	[ -n "$DAEMON_PID" ] && kill -CONT "$DAEMON_PID" 2>/dev/null
+	cleanup
+}
+trap patroni_cleanup EXIT
+
+# A free UDP port on loopback for the listener.
+PORT=$($PY -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/pg.key"
+echo >>"$T/pg.key"
+chmod 600 "$T/pg.key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/wrong.key"
+
+# nogroup is role_group: its members (the peer with fewer rights below,
+# uid and gid 65534) may send role notifications and nothing else.
+chmod 0755 "$T"
+cat >"$T/patroni.conf" <<EOF
+[daemon]
+role_group = nogroup
+[listener]
+enabled = yes
+address = 127.0.0.1
+port = $PORT
+window_ms = 30000
+[cluster pg]
+rest_urls = http://127.0.0.1:9
+notify_key_file = $T/pg.key
+[cluster nokey]
+rest_urls = http://127.0.0.1:9
+EOF
+export BALLOOND_CONF="$T/patroni.conf"
+
+# elapsed_ms COMMAND...: run it, its output in $T/out and $T/err, its exit
+# status in RC, its wall time in ELAPSED (ms).
+timed() {
+	t0=$(date +%s%N)
+	"$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	ELAPSED=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# The event stream, in $T/events (again after each restart).
+start_monitor() {
+	[ -n "$MON_PID" ] && kill "$MON_PID" 2>/dev/null
+	ctl monitor --json >>"$T/events" 2>&1 &
+	MON_PID=$!
+}
+
+start_fake 4 --move-ms 100
+start_daemon
+start_monitor
+for i in 0 1 2 3; do
+	ctl register vm$i --qmp "$T/vm$i.qmp" --patroni pg/pg$i --min 128M \
+		--replica-target 128M >/dev/null || bail "cannot register vm$i"
+done
+wait_for 10 grep -q '"event": *"register"' "$T/events" || bail "monitor has no events"
+
+# ---- the command line ----
+expect 0 "--help" "$CB" --help
+for o in --member --cluster --socket --state-dir --timeout-ms --notify \
+	--key-file --pre-promote --wait-ms; do
+	check "--help lists $o" grep -qF -- "$o" "$T/out"
+done
+expect 2 "no --member: usage error" "$CB" on_role_change master pg
+expect 2 "missing arguments: usage error" "$CB" --member pg0 on_role_change master
+expect 2 "--notify without --key-file: usage error" "$CB" --member pg0 \
+	--notify 127.0.0.1:1 on_role_change master pg
+expect 0 "--pre-promote: even a usage error exits 0" "$CB" --pre-promote --member pg0
+err_has "--cluster and --member are required"
+expect 0 "--pre-promote with a bad --wait-ms exits 0" "$CB" --pre-promote \
+	--cluster pg --member pg0 --wait-ms lots
+
+# ---- every action and role word ----
+# ACTION ROLE -> the role balloond shows (and the word in its event).
+role_events() { # MEMBER WORD: role events for MEMBER with WORD
+	grep '"event": *"role"' "$T/events" | grep "\"member\": *\"$1\"" |
+		grep -c "\"role\": *\"$2\""
+}
+n=0
+while read -r action role want; do
+	n=$((n + 1))
+	before=$(role_events pg1 "$want")
+	timed cb --member pg1 "$action" "$role" pg
+	check "$action $role: exit 0" test "$RC" = 0
+	check "$action $role: balloond shows '$want'" field_is vm1 role "$want"
+	check "$action $role: one role event with '$want'" \
+		wait_for 5 sh -c "test \$(grep '\"event\": *\"role\"' '$T/events' | grep '\"member\": *\"pg1\"' | grep -c '\"role\": *\"$want\"') -eq $((before + 1))"
+	check "$action $role: well within the hard timeout ($ELAPSED ms)" test "$ELAPSED" -lt 1000
+done <<'EOF'
+on_start replica replica
+on_start master leader
+on_reload replica replica
+on_role_change primary leader
+on_restart replica replica
+on_role_change promoted leader
+on_role_change replica replica
+on_restart standby_leader leader
+on_stop master unknown
+on_reload master leader
+on_role_change demoted unknown
+on_start primary leader
+on_stop replica unknown
+on_future_action replica unknown
+on_future_action master leader
+on_role_change uninitialized unknown
+EOF
+cb --member pg1 on_role_change master pg >/dev/null 2>&1
+check "a new leader makes the old one unknown" field_is vm1 role leader
+cb --member pg2 on_role_change master pg >/dev/null 2>&1
+check "... vm2 leader" field_is vm2 role leader
+check "... vm1 no longer leader" field_is vm1 role unknown
+check "on_stop: the guest stays at its max" field_is vm1 target_bytes $((256 * MiB))
+expect 0 "--cluster overrides SCOPE" cb --member pg3 --cluster pg on_start replica otherscope
+check "... pushed to cluster pg" field_is vm3 role replica
+expect 0 "a member balloond does not know: exit 0" cb --member nosuch on_role_change master pg
+err_has "balloond refused pg/nosuch leader"
+check "... and nothing spooled" test -z "$(ls "$STATE/spool")"
+
+# ---- the daemon down: spool, picked up at start ----
+stop_daemon TERM
+timed cb --member pg0 on_role_change master pg
+check "daemon down: exit 0" test "$RC" = 0
+check "daemon down: fast ($ELAPSED ms)" test "$ELAPSED" -lt 1000
+check "daemon down: the notification is spooled" test "$(ls "$STATE/spool" | wc -l)" = 1
+grep -q '"role"' "$STATE/spool"/* && grep -q '"leader"' "$STATE/spool"/*
+check "... as a role request for leader" test $? = 0
+start_daemon
+start_monitor
+check "the spooled role is carried out at start" wait_for 10 field_is vm0 role leader
+check "... and the spool emptied" wait_for 10 sh -c "test -z \"\$(ls '$STATE/spool')\""
+
+# ---- a daemon that accepts but never answers ----
+kill -STOP "$DAEMON_PID"
+timed cb --member pg0 on_role_change replica pg
+check "hung daemon: exit 0" test "$RC" = 0
+check "hung daemon: within the hard timeout ($ELAPSED ms)" test "$ELAPSED" -lt 1600
+check "hung daemon: says so" grep -q "did not answer within 1000 ms" "$T/err"
+check "hung daemon: spooled" test "$(ls "$STATE/spool" | wc -l)" = 1
+timed cb --member pg0 --timeout-ms 200 on_role_change replica pg
+check "--timeout-ms 200: within it ($ELAPSED ms)" test "$ELAPSED" -lt 800
+kill -CONT "$DAEMON_PID"
+check "resumed: the spool is carried out" wait_for 10 sh -c "test -z \"\$(ls '$STATE/spool')\""
+check "... the role is replica" wait_for 10 field_is vm0 role replica
+
+# ---- pre-promote ----
+# vm0's balloon is at 128M and stuck there, so that it grows only when
+# the test lets it: the callback must wait for it, then say "at max".
+ctl unregister vm0 >/dev/null
+"$DRIVE" --socket "$T/vm0.qmp" set $((128 * MiB)) --wait >/dev/null ||
+	bail "cannot shrink fake vm0"
+fake mode vm0.qmp stuck >/dev/null
+ctl register vm0 --qmp "$T/vm0.qmp" --patroni pg/pg0 --min 128M >/dev/null
+check "vm0 stuck below its max" field_is vm0 actual_bytes $((128 * MiB))
+reqs=$(grep -c "request role" "$T/daemon.log")
+t0=$(date +%s%N)
+cb --pre-promote --cluster pg --member pg0 --wait-ms 8000 >"$T/pp.out" 2>"$T/pp.err" &
+PP_PID=$!
+wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $reqs"
+sleep 0.3 # the balloon stays stuck a while: the callback must be waiting
+check "pre-promote: still waiting while the balloon is stuck" kill -0 "$PP_PID"
+fake mode vm0.qmp stuck=0 >/dev/null
+wait "$PP_PID"
+RC=$?
+ELAPSED=$((($(date +%s%N) - t0) / 1000000))
+check "pre-promote: exit 0" test "$RC" = 0
+check "pre-promote: at max once the guest moved" grep -q "pg/pg0 leader: at max" "$T/pp.out"
+check "pre-promote: before its wait ran out ($ELAPSED ms)" test "$ELAPSED" -lt 8000
+check "pre-promote: vm0 at its max" field_is vm0 actual_bytes $((256 * MiB))
+# vm3 cannot reach its max: the callback gives up after its wait, exit 0.
+ctl unregister vm3 >/dev/null
+"$DRIVE" --socket "$T/vm3.qmp" set $((128 * MiB)) --wait >/dev/null
+fake mode vm3.qmp stuck >/dev/null
+ctl register vm3 --qmp "$T/vm3.qmp" --patroni pg/pg3 --min 128M >/dev/null
+timed cb --pre-promote --cluster pg --member pg3 --wait-ms 1000
+check "pre-promote, stuck guest: exit 0" test "$RC" = 0
+check "pre-promote, stuck guest: says not at max" grep -q "NOT at max" "$T/out"
+check "pre-promote, stuck guest: after its wait ($ELAPSED ms)" test "$ELAPSED" -ge 1000
+check "pre-promote, stuck guest: and not much later" test "$ELAPSED" -lt 2500
+kill -STOP "$DAEMON_PID"
+timed cb --pre-promote --cluster pg --member pg3 --wait-ms 500
+kill -CONT "$DAEMON_PID"
+check "pre-promote, hung daemon: exit 0" test "$RC" = 0
+check "pre-promote, hung daemon: after wait + margin ($ELAPSED ms)" test "$ELAPSED" -lt 2000
+check "pre-promote, hung daemon: leader spooled" wait_for 10 sh -c "test -z \"\$(ls '$STATE/spool')\""
+fake mode vm3.qmp stuck=0 >/dev/null
+stop_daemon TERM
+timed cb --pre-promote --cluster pg --member pg3
+check "pre-promote, daemon down: exit 0 at once ($ELAPSED ms)" test "$RC" = 0 -a "$ELAPSED" -lt 1000
+start_daemon
+start_monitor
+check "pre-promote, daemon down: the spooled leader arrives" wait_for 10 field_is vm3 role leader
+
+# ---- the network listener ----
+listener_up() { ctl status --json | $PY -c 'import json,sys; assert json.load(sys.stdin)["listener"]["up"]'; }
+check "listener up" listener_up
+# send [KEY-FILE] FIELD=VALUE...: one datagram, signed with KEY-FILE,
+# fields overriding a fresh notification's; RAW=text sends text instead;
+# TWICE=1 sends it twice; ALTER=role:leader changes a field after signing.
+send() {
+	$PY - "$PORT" "$@" <<'PY'
+import hmac, hashlib, json, os, socket, sys, time
+port, key_file = int(sys.argv[1]), sys.argv[2]
+args = dict(a.split("=", 1) for a in sys.argv[3:])
+key = open(key_file, "rb").read().rstrip(b" \t\r\n")
+n = {"version": 1, "cluster": "pg", "member": "pg2", "role": "leader",
+     "timestamp_ms": int(time.time() * 1000) + int(args.pop("SKEW_MS", 0)),
+     "nonce": os.urandom(16).hex()}
+twice = args.pop("TWICE", None)
+alter = args.pop("ALTER", None)
+raw = args.pop("RAW", None)
+n.update(args)
+text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
+    n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
+n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+if alter:
+    k, v = alter.split(":", 1)
+    n[k] = v
+data = raw.encode() if raw is not None else json.dumps(n).encode()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(2 if twice else 1):
+    s.sendto(data, ("127.0.0.1", port))
+PY
+}
+counter() { # NAME: accepted, or refused.NAME
+	ctl status --json | $PY -c '
+import json, sys
+l = json.load(sys.stdin)["listener"]
+print(l["accepted"] if sys.argv[1] == "accepted" else l["refused"][sys.argv[1]])' "$1"
+}
+counter_is() { test "$(counter "$1")" = "$2"; }
+
+cb --member pg2 on_role_change replica pg >/dev/null 2>&1
+expect 0 "callback --notify: exit 0" cb --member pg2 --notify "127.0.0.1:$PORT" \
+	--key-file "$T/pg.key" on_role_change master pg
+check "a valid datagram is accepted" wait_for 5 counter_is accepted 1
+check "... and its role pushed" field_is vm2 role leader
+check "... with the same role event as the control socket's" \
+	wait_for 5 sh -c "grep '\"event\": *\"role\"' '$T/events' | tail -n 1 | grep '\"member\": *\"pg2\"' | grep -q '\"role\": *\"leader\"'"
+send "$T/pg.key" role=replica
+check "a datagram signed by this test's own encoder is accepted" wait_for 5 counter_is accepted 2
+check "... role replica" field_is vm2 role replica
+send "$T/wrong.key" role=leader
+check "forged (another key): refused as bad-mac" wait_for 5 counter_is bad-mac 1
+send "$T/pg.key" ALTER=role:leader role=replica
+check "altered role: refused as bad-mac" wait_for 5 counter_is bad-mac 2
+send "$T/pg.key" ALTER=member:pg1
+check "altered member: refused as bad-mac" wait_for 5 counter_is bad-mac 3
+check "... vm2 still replica" field_is vm2 role replica
+send "$T/pg.key" SKEW_MS=-60000
+check "expired: refused" wait_for 5 counter_is expired 1
+send "$T/pg.key" SKEW_MS=60000
+check "from the future: refused" wait_for 5 counter_is future 1
+send "$T/pg.key" TWICE=1 role=leader
+check "replayed: the first accepted" wait_for 5 counter_is accepted 3
+check "... the second refused as replayed" wait_for 5 counter_is replayed 1
+send "$T/pg.key" cluster=nosuch
+check "unknown cluster: refused" wait_for 5 counter_is unknown-cluster 1
+send "$T/pg.key" cluster=nokey
+check "cluster without a key: refused" wait_for 5 counter_is no-key 1
+send "$T/pg.key" RAW='{"version": 1, "not": "ours"'
+check "bad JSON: refused" wait_for 5 counter_is bad-message 1
+check "refusals are logged with their reason" grep -q "refused a datagram from 127.0.0.1: bad-mac" "$T/daemon.log"
+
+# A reload keeps the replay cache: the same datagram again is a replay.
+$PY - "$PORT" "$T/pg.key" "$T/dgram" <<'PY'
+import hmac, hashlib, json, os, socket, sys, time
+port, key = int(sys.argv[1]), open(sys.argv[2], "rb").read().strip()
+n = {"version": 1, "cluster": "pg", "member": "pg2", "role": "leader",
+     "timestamp_ms": int(time.time() * 1000), "nonce": os.urandom(16).hex()}
+text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
+    n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
+n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+open(sys.argv[3], "w").write(json.dumps(n))
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(json.dumps(n).encode(), ("127.0.0.1", port))
+PY
+wait_for 5 counter_is accepted 4
+ctl reload >/dev/null
+send "$T/pg.key" RAW="$(cat "$T/dgram")"
+check "replayed after a reload: still refused" wait_for 5 counter_is replayed 2
+
+# ---- a flood of bad datagrams ----
+pid=$DAEMON_PID
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
+# Warm up the paths first, so that the measure is of the flood alone.
+send "$T/wrong.key"
+rss0=$(rss_kib)
+seen0=$(ctl status --json | $PY -c 'import json,sys; l=json.load(sys.stdin)["listener"]; print(sum(l["refused"].values()))')
+t0=$(date +%s%N)
+$PY - "$PORT" "$T/wrong.key" <<'PY'
+import hmac, hashlib, json, os, socket, sys, time
+port, key = int(sys.argv[1]), open(sys.argv[2], "rb").read().strip()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+now = int(time.time() * 1000)
+kinds = []
+for i in range(50):
+    n = {"version": 1, "cluster": "pg", "member": "pg%d" % i, "role": "leader",
+         "timestamp_ms": now, "nonce": os.urandom(16).hex()}
+    text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
+        n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
+    n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    kinds.append(json.dumps(n).encode())          # bad MAC: the dearest
+kinds += [b"x" * 1500, b"{" * 900, b'{"version": 1}', os.urandom(200)]
+for i in range(100000):
+    s.sendto(kinds[i % len(kinds)], ("127.0.0.1", port))
+PY
+send_ms=$((($(date +%s%N) - t0) / 1000000))
+check "flood: the daemon answers status at once" ctl status >/dev/null
+timed cb --member pg2 on_role_change replica pg
+check "flood: a callback still goes through ($ELAPSED ms)" test "$RC" = 0 -a "$ELAPSED" -lt 1000
+check "... and is carried out" field_is vm2 role replica
+rss1=$(rss_kib)
+seen1=$(ctl status --json | $PY -c 'import json,sys; l=json.load(sys.stdin)["listener"]; print(sum(l["refused"].values()))')
+diag "flood: 100000 datagrams sent in $send_ms ms; the daemon counted $((seen1 - seen0)) (the rest dropped by the kernel's socket buffer); RSS $rss0 -> $rss1 KiB"
+check "flood: the daemon saw and refused thousands" test $((seen1 - seen0)) -gt 5000
+# Under valgrind, memcheck's queue of freed blocks (20 MB) grows too.
+rss_bound=8192
+[ "${VALGRIND:-0}" = 1 ] && rss_bound=65536
+check "flood: RSS grew by less than $rss_bound KiB ($rss0 -> $rss1 KiB)" test $((rss1 - rss0)) -lt $rss_bound
+lines=$(grep -c "listener: refused a datagram" "$T/daemon.log")
+check "flood: the log holds a bounded number of refusals ($lines)" test "$lines" -lt 100
+check "flood: nothing accepted" counter_is accepted 4
+
+# ---- a peer with fewer rights: a member of role_group ----
+# Patroni runs as postgres, in role_group: its callback may push roles,
+# and nothing else; it spools to the role spool, which it cannot read.
+as_peer() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+peer_cb() { as_peer env ASAN_OPTIONS="$CB_ASAN" "$CB" "$@"; }
+expect 0 "peer: role works" peer_cb --member pg1 on_role_change replica pg
+check "peer: ... and is carried out" field_is vm1 role replica
+check "peer: ... without a word on stderr" test ! -s "$T/err"
+expect 1 "peer: set refused" as_peer "$BALLOONCTL" set vm1 200M
+err_has "permission"
+expect 1 "peer: unregister refused" as_peer "$BALLOONCTL" unregister vm1
+err_has "permission"
+expect 1 "peer: qmp refused" as_peer "$BALLOONCTL" qmp --vm vm1 query-balloon
+err_has "permission"
+expect 1 "peer: reload refused" as_peer "$BALLOONCTL" reload
+check "peer: vm1 still registered" field_is vm1 link up
+check "peer: --pre-promote works" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups env ASAN_OPTIONS='$CB_ASAN' '$CB' --pre-promote --cluster pg --member pg1 --wait-ms 2000 | grep -q 'pg/pg1 leader: at max'"
+"$CB" --member pg1 on_role_change replica pg >/dev/null 2>&1
+kill -STOP "$DAEMON_PID"
+timed peer_cb --member pg1 --timeout-ms 300 on_role_change master pg
+check "peer, hung daemon: exit 0 ($ELAPSED ms)" test "$RC" = 0 -a "$ELAPSED" -lt 1500
+check "peer: spooled" grep -q "spooled pg/pg1 leader" "$T/err"
+check "peer: into the role spool, not the root one" test -z "$(ls "$STATE/spool")" -a -n "$(ls "$STATE/role-spool")"
+check "peer: cannot list the role spool" quiet sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups ls '$STATE/role-spool'"
+# Someone else's file there (a name the daemon skips) is out of reach.
+printf '{"method": "role"}\n' >"$STATE/role-spool/other.json.tmp"
+chmod 0600 "$STATE/role-spool/other.json.tmp"
+check "peer: cannot read another's file in it" quiet sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat '$STATE/role-spool/other.json.tmp'"
+rm -f "$STATE/role-spool/other.json.tmp"
+kill -CONT "$DAEMON_PID"
+check "peer: the role spool is carried out" wait_for 10 field_is vm1 role leader
+check "peer: ... and emptied" wait_for 10 sh -c "test -z \"\$(ls '$STATE/role-spool')\""
+
+stop_daemon TERM
+check "balloond exited cleanly" test "$STOP_RC" = 0
+tap_done
