@@ -41,6 +41,8 @@ struct bd_rest;
 struct rest_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
+	int events; /* what curl asked to watch (UV_READABLE, UV_WRITABLE) */
+	bool closing;
 	struct bd_rest *s;
 	struct rest_sock *next;
 };
@@ -146,6 +148,7 @@ static void sock_close(struct rest_sock *k)
 			*p = k->next;
 			break;
 		}
+	k->closing = true;
 	s->closes_pending++;
 	uv_close((uv_handle_t *)&k->poll, sock_closed_cb);
 }
@@ -155,15 +158,24 @@ static void sock_poll_cb(uv_poll_t *h, int status, int events)
 	struct rest_sock *k = h->data;
 	struct bd_rest *s = k->s;
 	int flags = 0, running;
+	/* On POLLERR (a reset, a refused connection) libuv says UV_EBADF,
+	 * with no events, and stops watching. curl is told the socket is
+	 * ready for what it waits for, so that its own read or write meets
+	 * the real error (a reset, a TLS alert) and ends the transfer with
+	 * it; were it told only CURL_CSELECT_ERR it might wait on, unwatched,
+	 * until its timeout. */
 	if (status < 0)
-		flags = CURL_CSELECT_ERR;
+		events = k->events;
 	if (events & UV_READABLE)
 		flags |= CURL_CSELECT_IN;
 	if (events & UV_WRITABLE)
 		flags |= CURL_CSELECT_OUT;
-	/* k may be closed from socket_cb in here: fd is read first. */
+	/* k may be closed from socket_cb in here (its memory stays until
+	 * the close callback): fd is read first. */
 	curl_socket_t fd = k->fd;
 	curl_multi_socket_action(s->multi, fd, flags, &running);
+	if (status < 0 && !k->closing && k->events)
+		uv_poll_start(&k->poll, k->events, sock_poll_cb);
 	check_done(s);
 }
 
@@ -201,6 +213,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		ev |= UV_READABLE;
 	if (what & CURL_POLL_OUT)
 		ev |= UV_WRITABLE;
+	k->events = ev;
 	return uv_poll_start(&k->poll, ev, sock_poll_cb) ? -1 : 0;
 }
 
@@ -642,11 +655,14 @@ static void poll_end(struct rest_cluster *cl, bool good)
 		snprintf(cl->error, sizeof(cl->error), "%s",
 			 cl->facts.leader < 0 ? "no leader" : cl->leader_error);
 		set_guests(cl);
+		if (!was && cl->failures)
+			bd_notice("cluster %s: REST API answers again (%s)",
+				  cl->name, cl->urls[cl->good_url]);
 	} else {
 		cl->failures++;
 		snprintf(cl->error, sizeof(cl->error), "%s", cl->errors);
 		uv_timer_stop(&cl->stale_timer);
-		if (was)
+		if (was || cl->polls == 1)
 			bd_warn(
 			    "cluster %s: REST API unreachable (%s): members "
 			    "at max",

@@ -2,6 +2,8 @@
 """fake-patroni.py: a fake Patroni REST API for balloond's tests.
 
     fake-patroni.py --state FILE --log FILE --port P [--port P ...]
+                    [--tls-cert PEM --tls-key KEY [--tls-client-ca PEM]]
+                    [--auth USER:PASSWORD]
 
 Serves GET /cluster and GET /patroni on 127.0.0.1, one listener per port
 (one per fake member), with answers read from the JSON state file on every
@@ -17,15 +19,22 @@ it answers 503. Modes:
     reset         close the connection without an answer
     status:CODE   CODE with the object as JSON
 
+With --tls-cert it speaks HTTPS (with --tls-client-ca it requires a client
+certificate signed by that CA, as Patroni's restapi.verify_client does);
+with --auth every request needs that basic authentication (else 401, as
+Patroni's restapi.authentication).
+
 Every request is logged to the log file as "T_NS PORT PATH" (monotonic
 nanoseconds). A port 0 is any free port: prints "ready P1 P2 ..." (the
 ports, in order) once every port listens.
 """
 import argparse
+import base64
 import http.server
 import json
 import os
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -36,7 +45,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def handler_for(port, state_path, log_path, lock):
+def handler_for(port, state_path, log_path, lock, auth):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -47,6 +56,8 @@ def handler_for(port, state_path, log_path, lock):
             path = self.path.split("?")[0]
             with lock, open(log_path, "a") as f:
                 f.write("%d %d %s\n" % (time.monotonic_ns(), port, path))
+            if auth and self.headers.get("Authorization") != "Basic " + auth:
+                return self.answer(401, b'{"error": "no auth"}')
             try:
                 with open(state_path) as f:
                     st = json.load(f).get(str(port))
@@ -93,12 +104,29 @@ def main():
     ap.add_argument("--state", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--port", type=int, action="append", required=True)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca")
+    ap.add_argument("--auth")
     a = ap.parse_args()
+    auth = base64.b64encode(a.auth.encode()).decode() if a.auth else None
+    ctx = None
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(a.tls_client_ca)
     lock = threading.Lock()
     servers = []
     for p in a.port:
         s = Server(("127.0.0.1", p), None)
-        s.RequestHandlerClass = handler_for(s.server_address[1], a.state, a.log, lock)
+        s.RequestHandlerClass = handler_for(s.server_address[1], a.state, a.log, lock, auth)
+        if ctx:
+            # The handshake happens in the request's own thread, so that a
+            # client that fails it holds up no other.
+            s.socket = ctx.wrap_socket(s.socket, server_side=True,
+                                       do_handshake_on_connect=False)
         threading.Thread(target=s.serve_forever, daemon=True).start()
         servers.append(s)
     print("ready " + " ".join(str(s.server_address[1]) for s in servers), flush=True)

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""rest-poll.py: what the Patroni REST watcher costs balloond.
+
+N [cluster] sections, each with one fake member (tests/fake-patroni.py, one
+port per cluster, answering /cluster and the leader's /patroni at once),
+polled every INTERVAL ms. Prints balloond's CPU (percent of one core) and
+RSS while polling, the polls it completed per second (counted by the fake
+API), and the same daemon with no [cluster] section as the baseline.
+
+usage: bench/rest-poll.py BUILD_DIR [--clusters N] [--interval-ms MS]
+                          [--seconds S]
+"""
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import cpu_ticks, rss_kib, wait_until  # noqa: E402
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def requests(log, path):
+    try:
+        with open(log) as f:
+            return sum(1 for line in f if line.rstrip().endswith(" " + path))
+    except FileNotFoundError:
+        return 0
+
+
+def run(build, d, n, interval_ms, seconds):
+    """balloond with n clusters for seconds; returns (cpu %, RSS KiB,
+    /cluster polls per second)."""
+    procs = []
+    try:
+        conf = ""
+        log = f"{d}/api.log"
+        if n:
+            state = f"{d}/api.json"
+            api = subprocess.Popen([sys.executable, f"{TOP}/tests/fake-patroni.py", "--state", state,
+                                    "--log", log] + ["--port", "0"] * n,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            procs.append(api)
+            ports = api.stdout.readline().split()[1:]
+            st = {}
+            for i, p in enumerate(ports):
+                url = f"http://127.0.0.1:{p}"
+                st[p] = {"mode": "ok",
+                         "cluster": {"members": [
+                             {"name": f"c{i}m0", "role": "leader", "state": "running",
+                              "api_url": f"{url}/patroni"},
+                             {"name": f"c{i}m1", "role": "replica", "state": "running",
+                              "api_url": f"{url}/patroni"}]},
+                         "patroni": {"role": "master", "state": "running",
+                                     "replication": [{"application_name": f"c{i}m1",
+                                                      "state": "streaming"}]}}
+                conf += (f"[cluster c{i}]\nrest_urls = {url}\n"
+                         f"poll_interval_ms = {interval_ms}\nmax_age_ms = {max(10 * interval_ms, 2000)}\n")
+            with open(state, "w") as f:
+                json.dump(st, f)
+        with open(f"{d}/balloond.conf", "w") as f:
+            f.write(conf)
+        sock = f"{d}/control.sock"
+        daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
+                                   "--log-level", "warning", "--control-socket", sock,
+                                   "--state-dir", f"{d}/state"],
+                                  stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
+        procs.append(daemon)
+        wait_until(lambda: os.path.exists(sock), 30, "balloond")
+        time.sleep(2)  # warm up: connections made, caches filled
+        c0, r0, t0 = cpu_ticks(daemon.pid), requests(log, "/cluster"), time.monotonic()
+        time.sleep(seconds)
+        c1, r1, t1 = cpu_ticks(daemon.pid), requests(log, "/cluster"), time.monotonic()
+        rss = rss_kib(daemon.pid)
+        hz = os.sysconf("SC_CLK_TCK")
+        return 100.0 * (c1 - c0) / hz / (t1 - t0), rss, (r1 - r0) / (t1 - t0)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--clusters", type=int, default=50)
+    ap.add_argument("--interval-ms", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=20)
+    a = ap.parse_args()
+    d = tempfile.mkdtemp(prefix="rest-poll.")
+    try:
+        base = run(a.build, d, 0, a.interval_ms, a.seconds)
+        shutil.rmtree(d)
+        os.mkdir(d)
+        with_ = run(a.build, d, a.clusters, a.interval_ms, a.seconds)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    want = a.clusters * 1000.0 / a.interval_ms
+    print(f"Patroni REST watcher, {a.clusters} clusters every {a.interval_ms} ms, {a.seconds:.0f} s:")
+    print(f"  no clusters:   CPU {base[0]:5.2f} % of a core, RSS {base[1] / 1024:.1f} MiB")
+    print(f"  {a.clusters} clusters:   CPU {with_[0]:5.2f} % of a core, RSS {with_[1] / 1024:.1f} MiB, "
+          f"{with_[2]:.0f} polls/s of {want:.0f} wanted (each GET /cluster + GET /patroni)")
+    if with_[2]:
+        print(f"  per poll: {with_[0] / 100 / with_[2] * 1e6:.0f} us of CPU")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+#!/bin/sh
+# patroni-tls.sh: the Patroni REST watcher over HTTPS with basic auth and a
+# client certificate, as Patroni's restapi.certfile, restapi.verify_client
+# and restapi.authentication make it: confirmed with the right CA, client
+# certificate and password; every member at max, with the reason, when
+# any one of them is wrong or missing (reload switches them).
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+PAT_PID=
+stop_patroni() {
+	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null
+	[ -n "$PAT_PID" ] && wait "$PAT_PID" 2>/dev/null
+	PAT_PID=
+}
+trap 'stop_patroni; cleanup' EXIT
+
+command -v openssl >/dev/null || {
+	echo "1..0 # SKIP no openssl command"
+	exit 0
+}
+cert() { # cert NAME SUBJECT [EXTRA...]: a self-signed certificate
+	n=$1 subj=$2
+	shift 2
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "$subj" "$@" \
+		-keyout "$T/$n.key" -out "$T/$n.pem" >/dev/null 2>&1 || bail "openssl: $n"
+}
+cert server /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1
+cert client /CN=balloond
+cert other /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1
+
+"$PY" - "$T/api.json" <<'PY'
+import json, sys
+m = lambda n, r: {"name": n, "role": r, "state": "running"}
+st = {"cluster": {"members": [m("pg0", "leader"), m("pg1", "replica")]},
+      "patroni": {"role": "master", "replication": [
+          {"application_name": "pg1", "state": "streaming"}]}}
+json.dump({"PORT": dict(st, mode="ok")}, open(sys.argv[1], "w"))
+PY
+"$PY" "$top_srcdir/tests/fake-patroni.py" --state "$T/api.json" --log "$T/api.log" \
+	--port 0 --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
+	--tls-client-ca "$T/client.pem" --auth 'balloond:s3cret pass' >"$T/pat.out" 2>/dev/null &
+PAT_PID=$!
+wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start"
+P=$(sed -n 's/^ready //p' "$T/pat.out")
+sed -i "s/\"PORT\"/\"$P\"/" "$T/api.json"
+
+umask 077
+printf 's3cret pass\n' >"$T/password"
+printf 'wrong\n' >"$T/wrong"
+umask 022
+# conf [KEY=VALUE...]: the cluster section with these keys changed ("KEY="
+# leaves a key out).
+conf() {
+	"$PY" - "$T/conf" "$P" "$T" "$@" <<'PY'
+import sys
+path, port, t = sys.argv[1:4]
+keys = {"rest_urls": "https://127.0.0.1:%s" % port, "poll_interval_ms": "300",
+        "timeout_ms": "2000", "dwell_ms": "0", "max_age_ms": "5000",
+        "tls_ca_file": t + "/server.pem", "tls_cert_file": t + "/client.pem",
+        "tls_key_file": t + "/client.key", "username": "balloond",
+        "password_file": t + "/password"}
+for kv in sys.argv[4:]:
+    k, v = kv.split("=", 1)
+    keys[k] = v
+with open(path, "w") as f:
+    f.write("[qmp]\nstats_interval_s = 0\n[cluster pg]\n")
+    f.write("".join("%s = %s\n" % (k, v) for k, v in keys.items() if v))
+PY
+}
+cluster() {
+	ctl status --json | "$PY" -c '
+import json, sys
+v = json.load(sys.stdin)["clusters"]["pg"].get(sys.argv[1])
+print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))
+' "$1"
+}
+cluster_has() { cluster "$1" | grep -qF -- "$2"; }
+at() { field_is "$1" actual_bytes $(($2 * MiB)); }
+
+conf
+start_fake 2
+BALLOOND_CONF="$T/conf" start_daemon
+ctl register vm0 --qmp "$T/vm0.qmp" --replica-target 128M --patroni pg/pg0 >/dev/null || bail "register vm0"
+ctl register vm1 --qmp "$T/vm1.qmp" --replica-target 128M --patroni pg/pg1 >/dev/null || bail "register vm1"
+
+check "HTTPS, client certificate and basic auth: the replica shrinks" wait_for 20 at vm1 128
+check "... the leader stays at max" at vm0 256
+check "... status: reachable" test "$(cluster reachable)" = true
+
+# broken DESC ERROR KEY=VALUE...: reload with one thing wrong; the replica
+# goes back to max and status says ERROR; then reload the good config.
+broken() {
+	what=$1 err=$2
+	shift 2
+	conf "$@"
+	expect 0 "$what: reload" ctl reload
+	check "$what: the replica back to max" wait_for 15 at vm1 256
+	check "$what: reason in its status" sh -c "'$BALLOONCTL' status --json | grep -q 'unreachable: kept at max'"
+	check "$what: status says '$err'" wait_for 15 cluster_has error "$err"
+	cluster_has error "$err" || diag "error: $(cluster error)"
+	conf
+	expect 0 "$what: reload the good config" ctl reload
+	check "$what fixed: the replica shrinks again" wait_for 15 at vm1 128
+}
+broken "a wrong password" "HTTP status 401" "password_file=$T/wrong"
+broken "no credentials" "HTTP status 401" username= password_file=
+broken "an unreadable password file" "$T/nosuch" "password_file=$T/nosuch"
+broken "the system's CA only" "certificate" tls_ca_file=
+broken "a CA that did not sign the server" "certificate" "tls_ca_file=$T/other.pem"
+broken "no client certificate" "127.0.0.1" tls_cert_file= tls_key_file=
+broken "plain HTTP to an HTTPS port" "127.0.0.1" "rest_urls=http://127.0.0.1:$P"
+
+check "the password never shows in status" sh -c "! '$BALLOONCTL' status --json | grep -q s3cret"
+check "... nor in the log" sh -c "! grep -q s3cret '$T/daemon.log'"
+
+stop_daemon
+check "balloond stopped cleanly" test "$STOP_RC" -eq 0
+tap_done
