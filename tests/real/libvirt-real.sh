@@ -57,6 +57,20 @@ lv_near() {
 	w=$(($2 * 1024))
 	[ -n "$a" ] && [ $((a > w ? a - w : w - a)) -le $((w / 100)) ]
 }
+# moves DESC NAME MIB: a test point that NAME's balloon reaches MIB; on a
+# failure, what balloond and QEMU say.
+moves() {
+	if wait_for 30 near "$2" "$3"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		ctl status | sed 's/^/#   /'
+		ctl qmp --vm "$2" query-balloon 2>&1 | sed 's/^/#   /'
+		grep -F "$2" "$T/daemon.log" | tail -n 15 | sed 's/^/#   /'
+	fi
+}
+T0=$(date +%s)
+phase() { diag "$(($(date +%s) - T0)) s: $*"; }
 managed() { registered "$1" && field_is "$1" link up; }
 spool_files() { ls "$STATE/spool/" 2>/dev/null | grep -c '\.json$'; }
 
@@ -92,17 +106,19 @@ check "B, without metadata, is not registered" unregistered "$B"
 check "the hook ran for B too and exited 0" grep -q "^$B started begin rc=0 " "$LV_HOOK_LOG"
 check "no extra QMP socket for B" test ! -e "$LV_QMPDIR/$B.sock"
 lv_wait_ready 120 "$A" "$B" "$C"
-diag "A, B, C booted ($LV_TYPE)"
+phase "A, B, C booted ($LV_TYPE)"
 
 # ---- balloond drives A's real balloon; libvirt sees it ----------------------
+phase "balloond drives A's real balloon; libvirt sees it"
 expect 0 "set A 144M" ctl set "$A" 144M
-check "A's balloon moves to 144 MiB (QEMU's actual)" wait_for 30 near "$A" 144
+moves "A's balloon moves to 144 MiB (QEMU's actual)" "$A" 144
 check "virsh dommemstat shows A's new actual" wait_for 10 lv_near "$A" 144
 expect 0 "set C 160M" ctl set "$C" 160M
-check "C's balloon moves to 160 MiB" wait_for 30 near "$C" 160
+moves "C's balloon moves to 160 MiB" "$C" 160
 check "B's balloon is untouched" lv_near "$B" $MEM
 
 # ---- libvirtd restarted while the guests run --------------------------------
+phase "libvirtd restarted while the guests run"
 # A's registration is dropped while libvirtd is down: only libvirtd's
 # reconnect can bring it back.
 before=$(lv_hook_calls "$A" reconnect begin)
@@ -115,18 +131,22 @@ check "libvirtd's reconnect ran the hook for A" wait_for 20 sh -c \
 check "reconnect registered A again" wait_for 10 registered "$A"
 check "and its link is up again" wait_for 20 field_is "$A" link up
 check "C stayed managed across the restart" field_is "$C" link up
+check "the reconnect's register of C (still registered) was accepted" \
+	sh -c "! grep -q '$C: balloond refused' '$LV/hook.err'"
 check "libvirt still knows A runs" lv_running "$A"
 expect 0 "set A 176M after the restart" ctl set "$A" 176M
-check "A's balloon moves to 176 MiB" wait_for 30 near "$A" 176
+moves "A's balloon moves to 176 MiB" "$A" 176
 check "virsh dommemstat follows after the restart" wait_for 10 lv_near "$A" 176
 check "B is still not registered" unregistered "$B"
 
 # ---- virsh destroy unregisters ----------------------------------------------
+phase "virsh destroy unregisters"
 virsh destroy "$A" >/dev/null 2>&1
 check "virsh destroy: A is unregistered" wait_for 10 unregistered "$A"
 check "and not on disk" not_on_disk "$A"
 
 # ---- the daemon down during a virsh start -----------------------------------
+phase "the daemon down during a virsh start"
 stop_daemon TERM
 check "balloond stopped (exit 0)" test "$STOP_RC" = 0
 lv_start "$A" || bail "virsh start $A (daemon down) failed"
@@ -146,17 +166,18 @@ wait_for 10 past
 check "A is still registered past twice the register deadline" managed "$A"
 lv_wait_ready 60 "$A"
 expect 0 "set A 150M" ctl set "$A" 150M
-check "A's balloon moves (spooled registration, managed)" wait_for 30 near "$A" 150
+moves "A's balloon moves (spooled registration, managed)" "$A" 150
 # ... and across a daemon restart.
 stop_daemon TERM
 : >"$T/daemon.log"
 start_daemon
 check "A is registered again after a daemon restart (from disk)" wait_for 10 registered "$A"
 check "and managed" wait_for 30 field_is "$A" link up
-expect 0 "set A 136M after the daemon restart" ctl set "$A" 136M
-check "A's balloon moves to 136 MiB" wait_for 30 near "$A" 136
+expect 0 "set A 176M after the daemon restart" ctl set "$A" 176M
+moves "A's balloon moves to 176 MiB" "$A" 176
 
 # ---- disable: no longer managed ---------------------------------------------
+phase "disable: no longer managed"
 expect 0 "balloonctl disable C" ctl disable "$C"
 virsh dumpxml --inactive "$C" >"$T/c.xml"
 check "C's definition lost balloond's metadata" sh -c "! grep -q 'urn:balloond:guest:1' '$T/c.xml'"
