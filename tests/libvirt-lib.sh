@@ -21,9 +21,9 @@
 # (/run/balloond/qmp for the extra QMP sockets, /run/libvirt, the hook
 # directory, libvirt's "machine" cgroups) when they were not there before.
 #
-# Every system-wide thing is serialized by a lock
-# (/run/lock/balloond-libvirt-test.lock), and a libvirtd or virtlogd the
-# test did not start makes it bail out instead of touching it.
+# Every system-wide thing is serialized by a lock (flock on /etc/libvirt),
+# and a libvirtd or virtlogd the test did not start makes it bail out
+# instead of touching it.
 
 LV_LIBVIRTD=${LIBVIRTD:-/usr/sbin/libvirtd}
 LV_VIRTLOGD=${VIRTLOGD:-/usr/sbin/virtlogd}
@@ -33,7 +33,8 @@ export LIBVIRT_DEFAULT_URI=$LV_URI
 LV_HOOKDIR=/etc/libvirt/hooks/qemu.d
 LV_HOOK_PATH=$LV_HOOKDIR/balloond-test
 LV_QMPDIR=/run/balloond/qmp
-LV_LOCK=/run/lock/balloond-libvirt-test.lock
+# flock(2) on a directory that is always there: no lock file left behind.
+LV_LOCK=/etc/libvirt
 # Domains of the test are named $LV_PREFIX*, nothing else is touched.
 LV_PREFIX=bdtest-
 LV="$T/lv"
@@ -99,8 +100,7 @@ lv_setup() {
 
 	# One test at a time may own libvirtd, the hook directory and
 	# /run/balloond/qmp. The lock's fd is not given to the daemons.
-	lv_mkdir /run/lock
-	exec 9>"$LV_LOCK"
+	exec 9<"$LV_LOCK"
 	flock -w 900 9 || bail "another libvirt test holds $LV_LOCK"
 	LV_SET_UP=1
 	for d in libvirtd virtlogd virtqemud; do
@@ -141,7 +141,24 @@ lv_setup() {
 		virsh destroy "$d" >/dev/null 2>&1
 		virsh undefine "$d" >/dev/null 2>&1
 	done
+	[ "$LV_TYPE" = qemu ] || [ -n "${BALLOOND_TVM_ACCEL:-}" ] || lv_probe_kvm
 	diag "libvirtd $("$LV_LIBVIRTD" --version | awk '{print $NF}') (pid $LV_LIBVIRTD_PID), domains of type $LV_TYPE"
+}
+
+# lv_probe_kvm: /dev/kvm and vmx/svm are not enough (a nested or odd CPU
+# can leave a KVM guest in its decompressor): a small kvm domain must
+# boot within 30 s, else the domains are TCG. Only where KVM looks usable,
+# where a boot takes about a second.
+lv_probe_kvm() {
+	if lv_try_define "${LV_PREFIX}probe" 128 - noqmp &&
+		lv_start "${LV_PREFIX}probe" && wait_for 30 lv_ready "${LV_PREFIX}probe"; then
+		diag "a kvm domain boots: domains are kvm"
+	else
+		diag "a kvm domain did not boot ($(tail -n 1 "$LV/define.out" "$LV/start.out" 2>/dev/null | grep error | head -n 1)): domains are qemu (TCG)"
+		LV_TYPE=qemu
+	fi
+	virsh destroy "${LV_PREFIX}probe" >/dev/null 2>&1
+	virsh undefine "${LV_PREFIX}probe" >/dev/null 2>&1
 }
 
 # lv_install_hook: the wrapper libvirtd runs for every domain event.
@@ -258,10 +275,12 @@ EOF
 
 # lv_define NAME MEM_MIB [METADATA|-] [qmp|noqmp] [balloon|noballoon]
 lv_define() {
+	lv_try_define "$@" || bail "virsh define $1: $(cat "$LV/define.out")"
+}
+lv_try_define() {
 	case $1 in "$LV_PREFIX"*) ;; *) bail "domain $1 lacks the prefix $LV_PREFIX" ;; esac
 	lv_domain_xml "$@" >"$LV/$1.xml"
-	virsh define "$LV/$1.xml" >"$LV/define.out" 2>&1 ||
-		bail "virsh define $1: $(cat "$LV/define.out")"
+	virsh define "$LV/$1.xml" >"$LV/define.out" 2>&1
 }
 
 # lv_start NAME: virsh start (the console log starts afresh).
