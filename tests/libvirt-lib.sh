@@ -102,12 +102,13 @@ lv_setup() {
 	# /run/balloond/qmp. The lock's fd is not given to the daemons.
 	exec 9<"$LV_LOCK"
 	flock -w 900 9 || bail "another libvirt test holds $LV_LOCK"
-	LV_SET_UP=1
 	for d in libvirtd virtlogd virtqemud; do
 		if p=$(pgrep -x "$d"); then
 			bail "a $d not started by this test is running (pid $(echo $p)); stop it first"
 		fi
 	done
+	# From here on the libvirt side of the machine is the test's to clean.
+	LV_SET_UP=1
 	[ -e /run/libvirt ] || LV_CREATED="/run/libvirt $LV_CREATED"
 	for c in /sys/fs/cgroup/*/; do
 		[ -e "${c}machine" ] || LV_CREATED="${c}machine $LV_CREATED"
@@ -348,7 +349,10 @@ lv_cleanup() {
 	rm -f /etc/libvirt/qemu/"$LV_PREFIX"*.xml \
 		/etc/libvirt/qemu/autostart/"$LV_PREFIX"*.xml \
 		/var/log/libvirt/qemu/"$LV_PREFIX"*.log* \
+		/run/libvirt/qemu/"$LV_PREFIX"* \
 		"$LV_QMPDIR/$LV_PREFIX"*.sock
+	rm -rf /var/lib/libvirt/qemu/domain-*-"$LV_PREFIX"* \
+		/var/lib/libvirt/qemu/channel/target/domain-*-"$LV_PREFIX"*
 	rm -f "$LV_HOOK_PATH" "$LV_HOOK_PATH.tmp"
 	for p in $LV_CREATED; do
 		case $p in
