@@ -54,6 +54,7 @@ def events(argv):
     mon, prefix, guest = argv
     qmp, dispatch = [], []
     pin_at = None
+    pins = deflated = 0
     with open(mon) as f:
         for line in f:
             try:
@@ -64,13 +65,19 @@ def events(argv):
             if data.get("guest") != guest:
                 continue
             name = ev.get("event") or ev.get("name")
+            if name == "deflated":
+                deflated += 1
             if name == "pin":
                 pin_at = ev["time_us"]
+                pins += 1
             elif name == "command" and pin_at is not None:
                 dispatch.append(ev["time_us"] - pin_at)
                 pin_at = None
             elif name == "command_done" and "error" not in data:
                 qmp.append(data["latency_us"])
+    print("balloonctl set: %d sets seen by the monitor, %d balloon "
+          "commands answered, %d \"deflated\" readings" % (
+              pins, len(qmp), deflated))
     write(prefix + ".qmp", qmp)
     write(prefix + ".dispatch", dispatch)
 
