@@ -29,6 +29,8 @@ EOF
 export BALLOOND_CONF="$T/balloond.conf"
 DEADLINE_MS=1500
 
+"$BALLOONCTL" enable --help >/dev/null 2>&1 ||
+	bail "balloonctl has no enable: configure --with-libvirt"
 lv_setup
 start_daemon
 
