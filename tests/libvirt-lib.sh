@@ -55,6 +55,17 @@ lv_alive() {
 		! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
+# lv_pids_named NAME: live processes whose command name is NAME (procps'
+# pgrep is not on every minimal Debian).
+lv_pids_named() {
+	for c in /proc/[0-9]*/comm; do
+		[ "$(cat "$c" 2>/dev/null)" = "$1" ] || continue
+		p=${c#/proc/}
+		p=${p%/comm}
+		! lv_alive "$p" || echo "$p"
+	done
+}
+
 # lv_mkdir DIR [MODE [OWNER]]: creates DIR (and its parents) when missing
 # and remembers each one made, for lv_cleanup.
 lv_mkdir() {
@@ -103,7 +114,7 @@ lv_setup() {
 	exec 9<"$LV_LOCK"
 	flock -w 900 9 || bail "another libvirt test holds $LV_LOCK"
 	for d in libvirtd virtlogd virtqemud; do
-		if p=$(pgrep -x "$d"); then
+		if p=$(lv_pids_named "$d") && [ -n "$p" ]; then
 			bail "a $d not started by this test is running (pid $(echo $p)); stop it first"
 		fi
 	done
