@@ -206,8 +206,14 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	}
 }
 
-/* actual moved. Rising above the target QEMU has, by itself, is the
- * driver deflating under OOM (deflate-on-oom): the guest needed it. */
+/* QEMU sends BALLOON_CHANGE at most once a second, globally (FACTS.md):
+ * the last report of a grow can arrive after the next, lower target was
+ * sent. A rise within this long of a new target is not the guest's doing. */
+#define DEFLATE_SETTLE_US (2 * 1000 * 1000)
+
+/* actual moved. Rising above the target QEMU has, by itself, well after
+ * that target was sent, is the driver deflating under OOM
+ * (deflate-on-oom): the guest needed it. */
 static void actual_moved(struct bd_guest *g, uint64_t actual)
 {
 	if (actual == g->actual_bytes)
@@ -215,6 +221,7 @@ static void actual_moved(struct bd_guest *g, uint64_t actual)
 	if (g->actual_known && g->set_bytes && !g->inflight_bytes &&
 	    actual > g->actual_bytes &&
 	    actual > g->set_bytes + g->bd->conf.move_tolerance_bytes &&
+	    bd_mono_us(g->bd) - g->set_at_us >= DEFLATE_SETTLE_US &&
 	    !g->deflated) {
 		g->deflated = true;
 		bd_warn("%s: the balloon deflated by itself (actual %llu MiB "
