@@ -193,6 +193,59 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
+/* The REST watcher's keys of a [cluster NAME] section: the handler's
+ * result, or -1 when key is none of them. */
+static int set_rest_key(struct parse_ctx *p, const char *section,
+			struct bd_cluster *cl, const char *key,
+			const char *value)
+{
+	static const struct {
+		const char *name;
+		size_t offset, size;
+	} paths[] = {
+#define P(field)                                                               \
+	{#field, offsetof(struct bd_cluster, field),                           \
+	 sizeof(((struct bd_cluster *)0)->field)}
+	    P(tls_ca_file),
+	    P(tls_cert_file),
+	    P(tls_key_file),
+	    P(password_file),
+#undef P
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (strcmp(key, paths[i].name) != 0)
+			continue;
+		if (value[0] != '/')
+			return fail(p, section, key,
+				    "'%s' is not an absolute path", value);
+		if (strlen(value) >= paths[i].size)
+			return fail(p, section, key, "%s", "value too long");
+		memcpy((char *)cl + paths[i].offset, value, strlen(value) + 1);
+		return 1;
+	}
+	if (strcmp(key, "username") == 0) {
+		/* Basic auth joins it to the password with a colon. */
+		if (strlen(value) >= sizeof(cl->username) || strchr(value, ':'))
+			return fail(p, section, key, "%s",
+				    "must be under 64 bytes, without ':'");
+		snprintf(cl->username, sizeof(cl->username), "%s", value);
+		return 1;
+	}
+	uint64_t *ms = strcmp(key, "poll_interval_ms") == 0
+			   ? &cl->poll_interval_ms
+		       : strcmp(key, "timeout_ms") == 0 ? &cl->timeout_ms
+							: NULL;
+	if (!ms)
+		return -1;
+	int rc =
+	    bd_parse_uint(value, ms == &cl->timeout_ms ? 10 : 100, 3600000, ms);
+	if (rc)
+		return fail(p, section, key, "'%s' is %s", value,
+			    rc == -ERANGE ? "out of range"
+					  : "not a whole number");
+	return 1;
+}
+
 static int set_cluster(struct parse_ctx *p, const char *section,
 		       const char *name, const char *key, const char *value)
 {
@@ -210,6 +263,8 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 		cl->dwell_ms = UINT64_MAX;
 		/* Three of Patroni's loop_wait (10 s by default). */
 		cl->max_age_ms = 30000;
+		cl->poll_interval_ms = 2000;
+		cl->timeout_ms = 1000;
 	}
 	if (strcmp(key, "rest_urls") == 0) {
 		if (strlen(value) >= sizeof(cl->rest_urls))
@@ -227,6 +282,9 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 		memcpy(cl->notify_key_file, value, strlen(value) + 1);
 		return 1;
 	}
+	int rest = set_rest_key(p, section, cl, key, value);
+	if (rest >= 0)
+		return rest;
 	uint64_t *ms = strcmp(key, "dwell_ms") == 0	? &cl->dwell_ms
 		       : strcmp(key, "max_age_ms") == 0 ? &cl->max_age_ms
 							: NULL;
@@ -333,6 +391,56 @@ static int handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/* A [cluster] section's keys that only make sense together. */
+static int check_cluster(const struct bd_cluster *cl, char *why, size_t len)
+{
+	size_t n = 0;
+	for (const char *u = cl->rest_urls; *u;) {
+		size_t w = strcspn(u, " \t");
+		if (w && strncmp(u, "http://", 7) != 0 &&
+		    strncmp(u, "https://", 8) != 0) {
+			snprintf(why, len,
+				 "rest_urls: '%.*s' is not an http:// or "
+				 "https:// URL",
+				 (int)(w < 100 ? w : 100), u);
+			return -EINVAL;
+		}
+		n += w > 0;
+		u += w;
+		u += strspn(u, " \t");
+	}
+	if (n > BD_REST_MAX_URLS)
+		snprintf(why, len, "rest_urls: more than %d URLs",
+			 BD_REST_MAX_URLS);
+	else if (cl->tls_key_file[0] && !cl->tls_cert_file[0])
+		snprintf(why, len, "tls_key_file needs tls_cert_file");
+	else if (!cl->username[0] != !cl->password_file[0])
+		snprintf(why, len, "username and password_file go together");
+	else if (cl->poll_interval_ms >= cl->max_age_ms)
+		snprintf(why, len,
+			 "poll_interval_ms (%llu) must be below max_age_ms "
+			 "(%llu): facts would go stale between polls",
+			 (unsigned long long)cl->poll_interval_ms,
+			 (unsigned long long)cl->max_age_ms);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+static int check_clusters(struct parse_ctx *p, char *err, size_t err_len)
+{
+	char why[256];
+	for (size_t i = 0; i < p->conf->n_clusters; i++) {
+		const struct bd_cluster *cl = &p->conf->clusters[i];
+		if (check_cluster(cl, why, sizeof(why)) == 0)
+			continue;
+		snprintf(err, err_len, "%s: [cluster %s] %s", p->file, cl->name,
+			 why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* inih returns 0, the line of the first error, or -1/-2 (open, memory). */
 static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 {
@@ -354,7 +462,7 @@ static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 				 (unsigned long long)c->psi_window_us);
 			return -EINVAL;
 		}
-		return 0;
+		return check_clusters(p, err, err_len);
 	}
 	if (rc < 0) {
 		snprintf(err, err_len, "%s: cannot read", p->file);

@@ -20,7 +20,18 @@ struct bd_cluster {
 	/* The network listener's HMAC key for this cluster; "": none, its
 	 * notifications are refused. */
 	char notify_key_file[BD_PATH_MAX];
+	/* The REST watcher (rest.c). */
+	uint64_t poll_interval_ms; /* GET /cluster this often */
+	uint64_t timeout_ms;	   /* per REST request, connect included */
+	char tls_ca_file[256];	   /* CA bundle for https; "": system's */
+	char tls_cert_file[256];   /* client certificate; "": none */
+	char tls_key_file[256];	   /* its key; "": in the cert file */
+	char username[64];	   /* basic auth; "": none */
+	char password_file[256];   /* its password (first line) */
 };
+
+/* At most this many rest_urls per cluster. */
+#define BD_REST_MAX_URLS 8
 
 struct bd_conf {
 	/* [daemon] */

@@ -9,6 +9,7 @@
  *   exec.c      carry a plan out: balloon commands, steps, waits
  *   events.c    the one internal event stream and its subscribers
  *   stats.c     a source: guest-stats polling
+ *   rest.c      a source: Patroni's REST API, confirmed roles
  *   state.c     persistence (off the loop thread) and the spool
  *   control.c   the control socket: clients, ordered replies, monitors
  *   methods.c   one handler per control request
@@ -190,6 +191,20 @@ int bd_host_source_new(struct bd *bd, struct bd_source **out);
  * once and bd->arc_disabled set (status says why); no ZFS is logged once
  * too. */
 int bd_arc_write(struct bd *bd, uint64_t bytes);
+/* rest.c: the Patroni REST watcher. Polls each [cluster NAME]'s
+ * rest_urls (GET /cluster, then the leader's /patroni) every
+ * poll_interval_ms and at once after a pushed role ("role" events), on
+ * the loop (libcurl multi-socket), sets the member guests' confirmed
+ * role and streaming, emits "cluster" when a cluster's facts change and
+ * asks for a replan. */
+int bd_rest_source_new(struct bd *bd, struct bd_source **out);
+/* What the watcher knows of a cluster, for the policy: reachable,
+ * has_leader and facts_age_ms of pc (unreachable when not watched). */
+void bd_rest_cluster(const struct bd *bd, const char *name, int64_t now_us,
+		     struct policy_cluster *pc);
+/* Per configured cluster, by name: reachable, leader, the facts' age, the
+ * URL that answered, the members as Patroni told, the last error. */
+json_object *bd_rest_status(const struct bd *bd);
 
 /* listener.c: the network listener (UDP, [listener]): role
  * notifications signed with a cluster's key (proto/notify.h) for Patroni
@@ -206,6 +221,7 @@ struct bd_listener_stats {
 					     * a key that could not be read */
 };
 
+struct bd_rest;	   /* rest.c */
 struct bd_control; /* control.c */
 struct bd_persist; /* state.c */
 
@@ -226,6 +242,7 @@ struct bd {
 	struct bd_subscriber *subscribers;
 	struct bd_source *sources[BD_MAX_SOURCES];
 	size_t n_sources;
+	struct bd_rest *rest; /* the Patroni REST watcher; NULL: none */
 
 	struct bd_control *control;
 	struct bd_persist *persist;

@@ -407,6 +407,11 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	bd->sources[bd->n_sources++] = listener;
+	struct bd_source *rest;
+	rc = bd_rest_source_new(bd, &rest);
+	if (rc)
+		return rc;
+	bd->sources[bd->n_sources++] = rest;
 	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);

@@ -359,6 +359,7 @@ static void m_status(struct req *r)
 	json_object_object_add(res, "daemon", d);
 	json_object_object_add(res, "host", host_status(bd));
 	json_object_object_add(res, "listener", bd_listener_status(bd));
+	json_object_object_add(res, "clusters", bd_rest_status(bd));
 	reply(r, res);
 }
 

@@ -68,22 +68,22 @@ static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
 	};
 }
 
-/* The clusters as the policy sees them. Until the Patroni REST watcher
- * exists nothing confirms anything: every cluster is "unreachable", and
- * every member stays at max (fail-open). */
+/* The clusters as the policy sees them: what the Patroni REST watcher
+ * last found (a cluster it does not watch is unreachable: every member
+ * at max, fail-open). */
 static void snapshot_clusters(const struct bd *bd, struct policy_cluster *out)
 {
 	const struct bd_conf *c = &bd->conf;
-	for (size_t k = 0; k < c->n_clusters; k++)
+	int64_t now = bd_mono_us(bd);
+	for (size_t k = 0; k < c->n_clusters; k++) {
 		out[k] = (struct policy_cluster){
-		    .reachable = false,
-		    .has_leader = false,
-		    .facts_age_ms = POLICY_NEVER,
 		    .dwell_ms = c->clusters[k].dwell_ms == UINT64_MAX
 				    ? c->dwell_ms
 				    : c->clusters[k].dwell_ms,
 		    .max_age_ms = c->clusters[k].max_age_ms,
 		};
+		bd_rest_cluster(bd, c->clusters[k].name, now, &out[k]);
+	}
 }
 
 /* The host as the policy sees it. Once balloond wrote zfs_arc_max,

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""fake-patroni.py: a fake Patroni REST API for balloond's tests.
+
+    fake-patroni.py --state FILE --log FILE --port P [--port P ...]
+
+Serves GET /cluster and GET /patroni on 127.0.0.1, one listener per port
+(one per fake member), with answers read from the JSON state file on every
+request, so that a test switches them by rewriting the file (atomically:
+write a temporary file, then rename). The state maps each port (as a
+string) to {"mode": M, "cluster": OBJ, "patroni": OBJ}; a port missing from
+it answers 503. Modes:
+
+    ok            200 with the object as JSON
+    garbage       200 with a body that is not JSON
+    big           200 with a JSON body over 256 KiB
+    slow:MS       the ok answer after MS milliseconds
+    reset         close the connection without an answer
+    status:CODE   CODE with the object as JSON
+
+Every request is logged to the log file as "T_NS PORT PATH" (monotonic
+nanoseconds). A port 0 is any free port: prints "ready P1 P2 ..." (the
+ports, in order) once every port listens.
+"""
+import argparse
+import http.server
+import json
+import os
+import socketserver
+import sys
+import threading
+import time
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def handler_for(port, state_path, log_path, lock):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            pass
+
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            with lock, open(log_path, "a") as f:
+                f.write("%d %d %s\n" % (time.monotonic_ns(), port, path))
+            try:
+                with open(state_path) as f:
+                    st = json.load(f).get(str(port))
+            except (OSError, ValueError):
+                st = None
+            if st is None:
+                return self.answer(503, b'{"error": "no state"}')
+            mode = st.get("mode", "ok")
+            key = path.strip("/")
+            obj = st.get(key)
+            if obj is None:
+                return self.answer(404, b'{"error": "not found"}')
+            body = json.dumps(obj).encode()
+            if mode == "garbage":
+                return self.answer(200, b"<html>not json</html>")
+            if mode == "big":
+                pad = "x" * (300 * 1024)
+                return self.answer(200, json.dumps({"members": [], "pad": pad}).encode())
+            if mode.startswith("slow:"):
+                time.sleep(int(mode[5:]) / 1000)
+                return self.answer(200, body)
+            if mode == "reset":
+                self.close_connection = True
+                return
+            if mode.startswith("status:"):
+                return self.answer(int(mode[7:]), body)
+            return self.answer(200, body)
+
+        def answer(self, code, body):
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+    return Handler
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--port", type=int, action="append", required=True)
+    a = ap.parse_args()
+    lock = threading.Lock()
+    servers = []
+    for p in a.port:
+        s = Server(("127.0.0.1", p), None)
+        s.RequestHandlerClass = handler_for(s.server_address[1], a.state, a.log, lock)
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+        servers.append(s)
+    print("ready " + " ".join(str(s.server_address[1]) for s in servers), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

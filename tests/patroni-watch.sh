@@ -1,0 +1,251 @@
+#!/bin/sh
+# patroni-watch.sh: balloond's Patroni REST watcher against a fake Patroni
+# REST API (tests/fake-patroni.py) and fake QMP guests. A confirmed
+# streaming replica shrinks to its replica target after its dwell time;
+# an API that is down, answers garbage, an oversized body, no leader, too
+# slowly, or whose facts went stale, puts every member back at max with
+# the reason in status; a dead first URL is skipped; a pushed role makes
+# an immediate poll, and a burst of them one more poll, not one each.
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
+PAT_PID=
+PAT_STATE="$T/patroni.json"
+PAT_LOG="$T/patroni.log"
+
+stop_patroni() {
+	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null
+	[ -n "$PAT_PID" ] && wait "$PAT_PID" 2>/dev/null
+	PAT_PID=
+}
+trap 'stop_patroni; cleanup' EXIT
+
+# start_patroni PORT...: the fake API on those ports (0: any free one);
+# their numbers go to $T/ports.
+start_patroni() {
+	: >"$T/pat.out"
+	"$PY" "$FAKE_PATRONI" --state "$PAT_STATE" --log "$PAT_LOG" \
+		$(for p in "$@"; do printf -- '--port %s ' "$p"; done) >"$T/pat.out" 2>&1 &
+	PAT_PID=$!
+	wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start: $(cat "$T/pat.out")"
+	sed -n 's/^ready //p' "$T/pat.out" >"$T/ports"
+}
+
+# A port nothing listens on: bound, then closed.
+DEAD=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_patroni 0 0 0 0
+read -r A B C D <"$T/ports"
+
+# state PG ST [PUSH]: the answers. PG is healthy, noleader, notstreaming
+# (pg2 is not in the leader's replication list) or a fake-patroni mode
+# (garbage, big, slow:MS, reset, status:CODE) for both of pg's ports; ST
+# and PUSH are the modes of the st and push clusters' ports.
+state() {
+	"$PY" - "$PAT_STATE" "$A" "$B" "$C" "$D" "$@" <<'PY'
+import json, os, sys
+path, a, b, c, d = sys.argv[1:6]
+pg, st = sys.argv[6], sys.argv[7]
+push = sys.argv[8] if len(sys.argv) > 8 else "ok"
+def member(name, role, port):
+    return {"name": name, "role": role, "state": "running",
+            "api_url": "http://127.0.0.1:%s/patroni" % port,
+            "host": "127.0.0.1", "port": 5432, "timeline": 1}
+def leader(*streaming):
+    return {"state": "running", "role": "master", "timeline": 1,
+            "replication": [{"usename": "replicator", "application_name": n,
+                             "client_addr": "127.0.0.1", "state": "streaming",
+                             "sync_state": "async", "sync_priority": 0}
+                            for n in streaming],
+            "patroni": {"version": "3.0.2", "scope": "x"}}
+replica = {"state": "running", "role": "replica", "timeline": 1}
+kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
+mode = "ok" if pg == kind else pg
+cl = {"members": [member("pg0", "replica" if kind == "noleader" else "leader", a),
+                  member("pg1", "replica", b), member("pg2", "replica", b)]}
+lead = leader("pg1") if kind == "notstreaming" else leader("pg1", "pg2")
+s = {a: {"mode": mode, "cluster": cl, "patroni": lead},
+     b: {"mode": mode, "cluster": cl, "patroni": replica},
+     c: {"mode": st, "cluster": {"members": [member("st0", "leader", c),
+                                              member("st1", "replica", c)]},
+         "patroni": leader("st1")},
+     d: {"mode": push, "cluster": {"members": [member("p0", "leader", d)]},
+         "patroni": leader()}}
+with open(path + ".tmp", "w") as f:
+    json.dump(s, f)
+os.rename(path + ".tmp", path)
+PY
+}
+
+# requests PORT PATH: how many the fake API got.
+requests() { grep -c " $1 $2\$" "$PAT_LOG" 2>/dev/null || true; }
+
+# cluster NAME KEY: one field of a cluster in status --json.
+cluster() {
+	ctl status --json | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin)["clusters"].get(sys.argv[1], {})
+v = c.get(sys.argv[2])
+print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))
+' "$1" "$2"
+}
+cluster_is() { test "$(cluster "$1" "$2")" = "$3"; }
+cluster_has() { cluster "$1" "$2" | grep -qF -- "$3"; }
+reason_has() { field "$1" reason | grep -qF -- "$2"; }
+
+at() { field_is "$1" actual_bytes $(($2 * MiB)); }
+
+state healthy ok
+start_fake 7
+# No guest stats: the fake guests' would limit shrinks (the policy's own
+# rule, tested elsewhere), and this test is about Patroni's facts.
+cat >"$T/conf" <<EOF
+[qmp]
+stats_interval_s = 0
+[cluster pg]
+rest_urls = http://127.0.0.1:$DEAD http://127.0.0.1:$A/ http://127.0.0.1:$B
+poll_interval_ms = 300
+timeout_ms = 500
+dwell_ms = 1000
+max_age_ms = 3000
+[cluster st]
+rest_urls = http://127.0.0.1:$C
+poll_interval_ms = 300
+timeout_ms = 5000
+dwell_ms = 300
+max_age_ms = 1500
+[cluster push]
+rest_urls = http://127.0.0.1:$D
+poll_interval_ms = 3600000
+timeout_ms = 10000
+max_age_ms = 7200000
+EOF
+BALLOOND_CONF="$T/conf" start_daemon
+reg() {
+	ctl register "$1" --qmp "$T/$1.qmp" --replica-target 128M --patroni "$2" >/dev/null ||
+		bail "register $1"
+}
+reg vm0 pg/pg0
+reg vm1 pg/pg1
+reg vm2 pg/pg2
+reg vm3 st/st0
+reg vm4 st/st1
+reg vm5 nosuch/x
+reg vm6 push/p0
+
+# ---- confirmed streaming replicas shrink, after their dwell time ----
+check "replica pg1 reaches its replica target" wait_for 20 at vm1 128
+check "replica pg2 reaches its replica target" wait_for 10 at vm2 128
+check "the leader stays at max" at vm0 256
+check "status: pg1 is a confirmed streaming replica" reason_has vm1 "confirmed streaming replica"
+check "status: pg0 is Patroni's leader" reason_has vm0 "Patroni leader"
+check "status: cluster pg reachable" cluster_is pg reachable true
+check "status: cluster pg's leader is pg0" cluster_is pg leader pg0
+check "the first URL is dead: the second answered" cluster_is pg url "http://127.0.0.1:$A/"
+check "status: the facts' age is shown" test -n "$(cluster pg facts_age_ms)"
+check "the dwell time (1 s) passed between the first answer and the shrink" "$PY" - "$PAT_LOG" "$T/fake.log" "$A" <<'PY'
+import json, sys
+first = min(int(l.split()[0]) for l in open(sys.argv[1]) if l.split()[1:] == [sys.argv[3], "/cluster"])
+shrink = [m["t_ns"] for m in map(json.loads, open(sys.argv[2]))
+          if m["socket"] == "vm1.qmp" and m["execute"] == "balloon"
+          and m["arguments"]["value"] == 128 << 20]
+sys.exit(0 if shrink and shrink[0] - first >= 1000e6 else 1)
+PY
+check "a guest naming a cluster without a section is kept at max" at vm5 256
+check "... with the reason in its status" reason_has vm5 "not defined in the config"
+check "cluster st: its replica shrinks too" wait_for 10 at vm4 128
+check "a 'cluster' event was emitted" grep -q 'event cluster .*"leader":"pg0"' "$T/daemon.log"
+
+# ---- a replica the leader does not stream to ----
+state notstreaming ok
+check "not streaming: pg2 back to max" wait_for 10 at vm2 256
+check "... the reason says so" reason_has vm2 "not streaming"
+check "... pg1 stays at its replica target" at vm1 128
+state healthy ok
+check "streaming again: pg2 shrinks" wait_for 10 at vm2 128
+
+# fail_open DESC STATE [ERROR]: every pg member back to max with the
+# reason; then healthy again and the replicas shrink again.
+fail_open() {
+	desc=$1 st=$2 err=$3
+	state "$st" ok
+	check "$desc: pg1 back to max" wait_for 15 at vm1 256
+	check "$desc: pg2 back to max" wait_for 5 at vm2 256
+	if [ "$st" = noleader ]; then
+		check "$desc: the reason says no leader" reason_has vm1 "no leader"
+	else
+		check "$desc: the reason says unreachable" reason_has vm1 "unreachable"
+		check "$desc: cluster pg unreachable in status" cluster_is pg reachable false
+	fi
+	[ -n "$err" ] && check "$desc: status says '$err'" cluster_has pg error "$err"
+	state healthy ok
+	check "$desc over: pg1 shrinks again" wait_for 15 at vm1 128
+}
+fail_open "garbage" garbage "not JSON"
+fail_open "oversized body" big "larger than 256 KiB"
+fail_open "no leader" noleader "no leader"
+fail_open "slower than timeout_ms" slow:1500 "timed out"
+fail_open "HTTP 503" status:503 "HTTP status 503"
+fail_open "connection closed unanswered" reset ""
+
+# ---- stale facts: answers slower than max_age_ms (within timeout_ms) ----
+state healthy slow:3000
+check "stale facts: st1 back to max" wait_for 15 at vm4 256
+check "... the reason says stale" reason_has vm4 "stale"
+check "... status says stale" cluster_is st stale true
+state healthy ok
+check "fresh facts again: st1 shrinks" wait_for 15 at vm4 128
+
+# ---- a pushed role polls at once; a burst of them, one more poll ----
+n0=$(requests "$D" /cluster)
+check "the push cluster polled once so far (1 h interval)" test "$n0" -eq 1
+ctl role push p0 master >/dev/null
+check "a pushed role polls at once (1 h interval)" wait_for 3 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -eq $((n0 + 1))"
+state healthy ok slow:3000
+n1=$(requests "$D" /cluster)
+p1=$(requests "$D" /patroni)
+# burst N: N role pushes for push/p0 on one connection.
+burst() {
+	"$PY" - "$SOCK" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
+f.readline()
+n = int(sys.argv[2])
+for i in range(n):
+    s.sendall(json.dumps({"id": i, "method": "role", "params":
+                          {"cluster": "push", "member": "p0", "role": "master"}}).encode() + b"\n")
+for i in range(n):
+    f.readline()
+PY
+}
+burst 20
+# Answers take 3 s each: the first poll is surely in flight now.
+check "a burst of pushes started a poll" wait_for 5 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -ge $((n1 + 1))"
+burst 20
+check "after the bursts, two polls ran" wait_for 20 sh -c "test \$(grep -c ' $D /patroni\$' '$PAT_LOG') -ge $((p1 + 2))"
+check "... and no more: 40 pushes, one poll in flight and one after it" \
+	test "$(requests "$D" /cluster)" -eq $((n1 + 2))
+state healthy ok
+
+# ---- a pushed leader grows at once ----
+ctl role pg pg1 master >/dev/null
+check "pg1 pushed leader: at max at once" wait_for 5 at vm1 256
+
+# ---- a reload keeps the facts: no member swings to max ----
+check "pg1 confirmed a replica again shrinks after its dwell" wait_for 15 at vm1 128
+nb=$(balloons vm2.qmp | wc -l)
+nc=$(requests "$A" /cluster)
+expect 0 "reload" ctl reload
+check "polls go on after the reload" wait_for 10 sh -c "test \$(grep -c ' $A /cluster\$' '$PAT_LOG') -ge $((nc + 3))"
+check "no balloon command to pg2 across the reload" test "$(balloons vm2.qmp | wc -l)" -eq "$nb"
+
+# ---- the API down altogether, and back ----
+stop_patroni
+check "API down: pg1 back to max" wait_for 15 at vm1 256
+check "API down: st1 back to max" wait_for 15 at vm4 256
+check "API down: status names the refused connection" cluster_has pg error "onnect"
+start_patroni "$A" "$B" "$C" "$D"
+check "API back: pg1 shrinks again" wait_for 15 at vm1 128
+
+stop_daemon
+check "balloond stopped cleanly" test "$STOP_RC" -eq 0
+tap_done
