@@ -26,6 +26,7 @@ PG_USER=postgres
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_PY=/usr/bin/python3
 PG_ETCD_PID=
+PG_BASE=
 PG_CALLBACK=${PG_CALLBACK:-}
 PG_PRE_PROMOTE=${PG_PRE_PROMOTE:-}
 PG_ENV=${PG_ENV:-}
@@ -42,20 +43,22 @@ as_pg() {
 	setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups -- "$@"
 }
 
-# pg_pick_ports: a block of 8 consecutive free ports on 127.0.0.1: etcd
-# client and peer, then three REST APIs, then three PostgreSQL ports.
+# pg_pick_ports: a block of 10 consecutive ports free on 127.0.0.1 (TCP and
+# UDP): etcd client and peer, three REST APIs, three PostgreSQL ports, and
+# two for the test ($PG_SPARE_PORT, +1: a listener, a fake).
 pg_pick_ports() {
 	PG_BASE=$("$PG_PY" - <<'PY'
 import random, socket
 rng = random.SystemRandom()
 for _ in range(200):
-    base = rng.randrange(20000, 60000, 8)
+    base = rng.randrange(20000, 60000, 10)
     socks = []
     try:
-        for p in range(base, base + 8):
-            s = socket.socket()
-            s.bind(("127.0.0.1", p))
-            socks.append(s)
+        for p in range(base, base + 10):
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
     except OSError:
         continue
     finally:
@@ -67,6 +70,7 @@ PY
 	) || bail "no free port block"
 	[ -n "$PG_BASE" ] || bail "no free port block"
 	PG_ETCD_PORT=$PG_BASE
+	PG_SPARE_PORT=$((PG_BASE + 8))
 }
 
 # pg_n pgN: the node's number N.
@@ -185,9 +189,10 @@ pg_postmaster_pid() {
 	echo "$p"
 }
 
-# pg_start_all: etcd and the three nodes (does not wait for them).
+# pg_start_all: etcd and the three nodes (does not wait for them). The
+# ports are picked here unless pg_pick_ports ran already.
 pg_start_all() {
-	pg_pick_ports
+	[ -n "${PG_BASE:-}" ] || pg_pick_ports
 	pg_start_etcd
 	for m in $PG_MEMBERS; do pg_start_node "$m"; done
 	diag "etcd :$PG_ETCD_PORT, REST :$(pg_rest_port pg1)-$(pg_rest_port pg3), PostgreSQL :$(pg_port pg1)-$(pg_port pg3), files in $PG_TOP"
@@ -351,6 +356,63 @@ pg_leftovers() {
 pg_psql() {
 	PGPASSWORD=sup PGCONNECT_TIMEOUT=1 psql -X -q -At -h 127.0.0.1 -p "$(pg_port "$1")" \
 		-U postgres -d postgres -c "$2"
+}
+
+# ---- the guests and balloond around the cluster ----
+
+# pg_balloond_conf FILE [EXTRA]: a balloond.conf for this cluster:
+# role_group postgres (the callbacks run as postgres), guest stats every
+# second, [cluster $PG_SCOPE] reading the three REST APIs every 500 ms with
+# dwell_ms $PG_DWELL_MS (default 3000), then the EXTRA text.
+pg_balloond_conf() {
+	cat >"$1" <<EOF
+[daemon]
+role_group = $PG_USER
+[qmp]
+stats_interval_s = 1
+[cluster $PG_SCOPE]
+rest_urls = $(pg_rest_urls)
+poll_interval_ms = 500
+timeout_ms = 500
+dwell_ms = ${PG_DWELL_MS:-3000}
+max_age_ms = 3000
+${2:-}
+EOF
+}
+
+# pg_guests_boot DIR SIZE: boots test guests pg1..pg3 of SIZE in DIR in the
+# background (their pids in PG_BOOT_PIDS, messages in DIR/NAME.boot).
+pg_guests_boot() {
+	mkdir -p "$1"
+	PG_BOOT_PIDS=
+	for m in $PG_MEMBERS; do
+		"$top_srcdir/test-vm/start" --dir "$1" --name "$m" --mem "$2" --interval 0 \
+			>/dev/null 2>"$1/$m.boot" &
+		PG_BOOT_PIDS="$PG_BOOT_PIDS $!"
+	done
+}
+
+# pg_guests_wait DIR: waits for pg_guests_boot; fails when a guest did not
+# boot (its messages on stderr).
+pg_guests_wait() {
+	pgw_rc=0
+	for p in $PG_BOOT_PIDS; do wait "$p" || pgw_rc=1; done
+	for m in $PG_MEMBERS; do
+		test -S "$1/$m.qmp" || { tail -n 5 "$1/$m.boot" >&2; pgw_rc=1; }
+	done
+	return $pgw_rc
+}
+
+# pg_guests_stop DIR: stops them (by the pids in their pid files).
+pg_guests_stop() { "$top_srcdir/test-vm/stop" --dir "$1" >/dev/null 2>&1; }
+
+# pg_register BALLOONCTL DIR TARGET: registers guest pgN as member pgN of
+# $PG_SCOPE with replica target TARGET (max: its RAM).
+pg_register() {
+	for m in $PG_MEMBERS; do
+		"$1" register "$m" --qmp "$2/$m.qmp" --patroni "$PG_SCOPE/$m" \
+			--replica-target "$3" >/dev/null || return 1
+	done
 }
 
 trap 'pg_stop_all; cleanup' EXIT
