@@ -44,11 +44,11 @@ pg_balloond_conf "$T/balloond.conf"
 	--state-dir "$STATE" --log-level warning >"$T/balloond.log" 2>&1 &
 daemon=$!
 wait_for 20 "$CTL" status >/dev/null || die "balloond did not start"
+pg_register "$CTL" "$G" 160M 256M || die "register"
 PG_CALLBACK=$HOOK
 PG_ENV="BALLOOND_SOCKET=$SOCK BALLOOND_STATE_DIR=$STATE"
 pg_start_all >/dev/null
 pg_guests_wait "$G" || die "the guests did not boot"
-pg_register "$CTL" "$G" 160M || die "register"
 pg_wait_healthy 90 || die "no healthy cluster"
 pg_psql "$(pg_leader)" "create table w (t timestamptz)" >/dev/null
 

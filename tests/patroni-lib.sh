@@ -406,12 +406,14 @@ pg_guests_wait() {
 # pg_guests_stop DIR: stops them (by the pids in their pid files).
 pg_guests_stop() { "$top_srcdir/test-vm/stop" --dir "$1" >/dev/null 2>&1; }
 
-# pg_register BALLOONCTL DIR TARGET: registers guest pgN as member pgN of
-# $PG_SCOPE with replica target TARGET (max: its RAM).
+# pg_register BALLOONCTL DIR TARGET MAX: registers guest pgN as member pgN
+# of $PG_SCOPE with replica target TARGET and max MAX (its RAM), without
+# waiting for its QMP socket (--no-wait: the guests may still be booting;
+# balloond connects when they are up), so that no callback is missed.
 pg_register() {
 	for m in $PG_MEMBERS; do
 		"$1" register "$m" --qmp "$2/$m.qmp" --patroni "$PG_SCOPE/$m" \
-			--replica-target "$3" >/dev/null || return 1
+			--replica-target "$3" --max "$4" --no-wait >/dev/null || return 1
 	done
 }
 

@@ -61,6 +61,7 @@ export BALLOOND_CONF="$T/balloond.conf"
 start_daemon
 "$BALLOONCTL" monitor --json >"$T/events" 2>"$T/monitor.err" &
 MON_PID=$!
+pg_register "$BALLOONCTL" "$G" 160M 256M || bail "register"
 
 PG_CALLBACK=$HOOK
 PG_PRE_PROMOTE="$HOOK --pre-promote --cluster $PG_SCOPE --wait-ms 3000"
@@ -69,7 +70,6 @@ pg_start_all
 
 pg_guests_wait "$G" || bail "the guests did not boot"
 diag "guests booted under $(cat "$G/pg1.accel")"
-pg_register "$BALLOONCTL" "$G" 160M || bail "register"
 pg_wait_healthy 90 || bail "no healthy cluster: $(pg_state | tr '\n' ',')"
 leader=$(pg_leader)
 diag "leader $leader; $(pg_state | tr '\n' ',')"
