@@ -68,7 +68,7 @@ one() {
 	l=$(pg_leader)
 	set -- $(pg_replicas)
 	for r in "$@"; do wait_for 60 at "$r" "$REPLICA" || die "$r did not shrink"; done
-	python3 "$top/tests/patroni-switch.py" --socket "$SOCK" --vm "$1" \
+	/usr/bin/python3 "$top/tests/patroni-switch.py" --socket "$SOCK" --vm "$1" \
 		--pg-port "$(pg_port "$1")" --max "$MAX" -- \
 		patronictl -c "$(pg_conf "$l")" switchover --leader "$l" --candidate "$1" \
 		--force "$PG_SCOPE" >>"$T/$mode.jsonl" || die "switchover $l -> $1 failed"

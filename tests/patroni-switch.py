@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """patroni-switch.py: run a Patroni switchover and time what the candidate
 guest and its PostgreSQL do, for tests/real/patroni-real.sh, ./demo and
 bench/run-patroni.sh.

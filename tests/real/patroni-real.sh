@@ -131,7 +131,7 @@ check "the candidate $cand is shrunk before the switchover" at_replica "$cand"
 # candidate (read-only until promoted) in a tight loop and, when the first
 # succeeds, reads its guest's actual from QEMU at once.
 sw_start=$(now_us)
-"${PYTHON3:-python3}" "$top_srcdir/tests/patroni-switch.py" --socket "$SOCK" --vm "$cand" \
+"$PG_PY" "$top_srcdir/tests/patroni-switch.py" --socket "$SOCK" --vm "$cand" \
 	--pg-port "$(pg_port "$cand")" --max "$MAX" -- \
 	patronictl -c "$(pg_conf "$old")" switchover --leader "$old" --candidate "$cand" \
 	--force "$PG_SCOPE" >"$T/switch.json" 2>"$T/switch.err"
