@@ -89,8 +89,9 @@ def run(build, top, n, rounds):
         sock = f"{d}/control.sock"
         with open(f"{d}/balloond.conf", "w") as f:
             f.write(f"[cluster pg]\nrest_urls = http://127.0.0.1:{port}\n"
-                    "poll_interval_ms = 1000\ntimeout_ms = 1000\n"
-                    # Long enough that a round's grow is not undone while
+                    "poll_interval_ms = 100\ntimeout_ms = 1000\n"
+                    # Polled often so that rounds are short; dwell long enough
+                    # that a round's grow is not undone while
                     # it is measured; the next round waits for the shrink.
                     "dwell_ms = 100\nmax_age_ms = 60000\n")
         daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config",
