@@ -1,0 +1,302 @@
+#!/bin/sh
+# patroni-real.sh: a real Patroni cluster drives real balloons. One etcd and
+# three Patroni 3 / PostgreSQL 15 nodes on 127.0.0.1 (tests/patroni-lib.sh),
+# each member mapped to a test-vm guest registered with balloond, with
+# hooks/balloond-patroni as every callback and as pre_promote, and balloond
+# reading the cluster's REST API. It shows:
+#   - after bootstrap the leader's guest is at max, the replicas' reach their
+#     replica target after the dwell time;
+#   - a switchover to a shrunk replica finds its guest at max (read from
+#     QEMU) when the new leader's first write succeeds (pre_promote);
+#   - the new leader grows before the old one shrinks, and the old one
+#     shrinks only after the REST API confirmed it streaming (event stream);
+#   - SIGKILL of the leader's Patroni and PostgreSQL: the promoted survivor
+#     is at max as soon as its callback fires;
+#   - forged, altered, expired and replayed network notifications are
+#     rejected, a valid one is accepted;
+#   - the REST API unreachable, then etcd stopped: every guest at max.
+. "$top_srcdir/tests/daemon-lib.sh"
+
+HOOK="$top_builddir/hooks/balloond-patroni"
+command -v patroni >/dev/null && command -v etcd >/dev/null &&
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || {
+	echo "1..0 # SKIP patroni, etcd or postgresql-15 missing"
+	exit 0
+}
+[ -x "$HOOK" ] || {
+	echo "1..0 # SKIP $HOOK not built"
+	exit 0
+}
+
+. "$top_srcdir/tests/patroni-lib.sh"
+
+G="$T/guests"
+MON_PID=
+stop_monitor() {
+	[ -z "$MON_PID" ] || kill -TERM "$MON_PID" 2>/dev/null
+	[ -z "$MON_PID" ] || wait "$MON_PID" 2>/dev/null
+	MON_PID=
+}
+trap 'stop_monitor; pg_stop_all; pg_guests_stop "$G"; cleanup' EXIT
+
+MAX=$((256 * MiB))
+REPLICA=$((160 * MiB))
+TOL=$((8 * MiB)) # move_tolerance_bytes' default
+DWELL_MS=3000
+
+# ---- the guests, balloond and the cluster, started together ----
+pg_pick_ports
+pg_guests_boot "$G" 256M
+LISTEN_PORT=$PG_SPARE_PORT
+KEY="$T/pg.key"
+"${PYTHON3:-python3}" -c 'import secrets; print(secrets.token_hex(32))' >"$KEY"
+chmod 0600 "$KEY"
+PG_DWELL_MS=$DWELL_MS
+pg_balloond_conf "$T/balloond.conf" "notify_key_file = $KEY
+[listener]
+enabled = true
+address = 127.0.0.1
+port = $LISTEN_PORT"
+export BALLOOND_CONF="$T/balloond.conf"
+start_daemon
+"$BALLOONCTL" monitor --json >"$T/events" 2>"$T/monitor.err" &
+MON_PID=$!
+pg_register "$BALLOONCTL" "$G" 160M 256M || bail "register"
+
+PG_CALLBACK=$HOOK
+PG_PRE_PROMOTE="$HOOK --pre-promote --cluster $PG_SCOPE --wait-ms 3000"
+PG_ENV="BALLOOND_SOCKET=$SOCK BALLOOND_STATE_DIR=$STATE"
+pg_start_all
+
+pg_guests_wait "$G" || bail "the guests did not boot"
+diag "guests booted under $(cat "$G/pg1.accel")"
+pg_wait_healthy 90 || bail "no healthy cluster: $(pg_state | tr '\n' ',')"
+leader=$(pg_leader)
+diag "leader $leader; $(pg_state | tr '\n' ',')"
+pg_psql "$leader" "create table w (t timestamptz)" >/dev/null || bail "create table"
+
+actual() { field "$1" actual_bytes; }
+at_max() { a=$(actual "$1") && [ -n "$a" ] && [ "$a" -ge $((MAX - TOL)) ]; }
+at_replica() {
+	a=$(actual "$1") && [ -n "$a" ] &&
+		[ "$a" -le $((REPLICA + TOL)) ] && [ "$a" -ge $((REPLICA - TOL)) ]
+}
+# qemu_actual NAME: the balloon's actual as QEMU reports it now (through
+# balloond's read-only pass-through: the QMP socket is balloond's).
+qemu_actual() {
+	ctl qmp --vm "$1" query-balloon | sed -n 's/.*"actual": *\([0-9]*\).*/\1/p'
+}
+# now_us: wall clock in microseconds (the events' time_us).
+now_us() { echo $(($(date +%s%N) / 1000)); }
+# events: the event stream so far as python-readable JSON lines.
+ev() {
+	"${PYTHON3:-python3}" - "$T/events" "$@"
+}
+
+# ---- after bootstrap: leader at max, replicas at their target after dwell ----
+set -- $(pg_replicas)
+r1=$1 r2=$2
+check "bootstrap: the leader $leader is at max" wait_for 20 at_max "$leader"
+check "bootstrap: replica $r1 reaches its replica target" wait_for 60 at_replica "$r1"
+check "bootstrap: replica $r2 reaches its replica target" wait_for 60 at_replica "$r2"
+check "bootstrap: the leader stayed at max" at_max "$leader"
+# No replica shrank sooner than dwell_ms after its last role change: the
+# first shrink command comes dwell_ms after the last role event for it.
+check "bootstrap: no shrink within dwell_ms of a role change" ev "$DWELL_MS" <<'PY'
+import json, sys
+dwell_us = int(sys.argv[2]) * 1000
+last_change = {}
+bad = []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    d = e["data"]
+    if e["event"] == "role":
+        for g in d.get("guests", []):
+            last_change[g] = e["time_us"]
+    if e["event"] == "command" and d.get("direction") == "shrink":
+        g = d["guest"]
+        if g in last_change and e["time_us"] - last_change[g] < dwell_us:
+            bad.append((g, e["time_us"] - last_change[g]))
+for b in bad:
+    print("# %s shrank %d us after a role change" % b)
+sys.exit(1 if bad else 0)
+PY
+ctl status | sed 's/^/# /'
+
+# ---- switchover to a shrunk replica, with pre_promote ----
+old=$leader
+cand=$r1
+check "the candidate $cand is shrunk before the switchover" at_replica "$cand"
+# While patronictl runs, tests/patroni-switch.py INSERTs against the
+# candidate (read-only until promoted) in a tight loop and, when the first
+# succeeds, reads its guest's actual from QEMU at once.
+sw_start=$(now_us)
+"$PG_PY" "$top_srcdir/tests/patroni-switch.py" --socket "$SOCK" --vm "$cand" \
+	--pg-port "$(pg_port "$cand")" --max "$MAX" -- \
+	patronictl -c "$(pg_conf "$old")" switchover --leader "$old" --candidate "$cand" \
+	--force "$PG_SCOPE" >"$T/switch.json" 2>"$T/switch.err"
+check "switchover $old -> $cand, and the new leader accepted a write" test $? = 0
+diag "switchover: $(cat "$T/switch.json" "$T/switch.err")"
+jget() { "${PYTHON3:-python3}" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print("" if v is None else v)' "$T/switch.json" "$1"; }
+fw_us=$(jget first_write_us)
+fw_actual=$(jget actual_at_first_write)
+sw_end=$(jget command_done_us)
+check "pre_promote: $cand's guest was at max (QEMU) at its first write as leader" \
+	test "${fw_actual:-0}" -ge $((MAX - TOL))
+check "pre_promote: its grow was sent before the first write" ev "$cand" "$fw_us" "$sw_start" <<'PY'
+import json, sys
+vm, fw, start = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+grows = [e["time_us"] for e in map(json.loads, open(sys.argv[1]))
+         if e["event"] == "command" and e["data"].get("guest") == vm and e["time_us"] >= start
+         and e["data"].get("direction") == "grow" and e["data"]["target_bytes"] > e["data"]["actual_bytes"]]
+print("# grow commands for %s: %s; first write %d" % (vm, grows, fw))
+sys.exit(0 if grows and min(grows) < fw else 1)
+PY
+check "$cand is the healthy leader" pg_wait_healthy 60 "$cand"
+check "the old leader $old shrinks to its replica target" wait_for 60 at_replica "$old"
+check "$cand stays at max" at_max "$cand"
+
+# The new leader grew before the old shrank, and the old shrank only after
+# the REST API said it streams (a "cluster" event with it streaming).
+check "switchover: grow of $cand before shrink of $old, shrink after REST confirmed streaming" \
+	ev "$cand" "$old" "$sw_start" <<'PY'
+import json, sys
+new, old, start = sys.argv[2], sys.argv[3], int(sys.argv[4])
+grow = shrink = streaming = None
+for e in map(json.loads, open(sys.argv[1])):
+    t, d = e["time_us"], e["data"]
+    if t < start:
+        continue
+    if e["event"] == "command" and d.get("guest") == new and d.get("direction") == "grow" \
+            and d["target_bytes"] > d["actual_bytes"] and grow is None:
+        grow = t
+    if e["event"] == "command" and d.get("guest") == old and d.get("direction") == "shrink" \
+            and shrink is None:
+        shrink = t
+    if e["event"] == "cluster" and streaming is None:
+        for m in d.get("members", []):
+            if m.get("name") == old and m.get("streaming"):
+                streaming = t
+print("# from the switchover: grow %s +%s ms, shrink %s +%s ms, %s streaming +%s ms" % (
+    new, grow and (grow - start) // 1000, old, shrink and (shrink - start) // 1000,
+    old, streaming and (streaming - start) // 1000))
+sys.exit(0 if grow and shrink and streaming and grow < shrink and streaming < shrink else 1)
+PY
+diag "patronictl switchover took $(((sw_end - sw_start) / 1000)) ms"
+
+# ---- SIGKILL of the leader: the promoted survivor grows on its callback ----
+victim=$cand
+check "survivor $r2 is shrunk before the kill" wait_for 60 at_replica "$r2"
+kill_us=$(now_us)
+pg_kill_node "$victim"
+other_leader() { new=$(pg_leader) && [ "$new" != "$1" ]; }
+new=
+check "a survivor is promoted after the kill" wait_for 60 other_leader "$victim"
+check "the promoted $new is at max" wait_for 20 at_max "$new"
+check "$new was at max as soon as its callback fired" ev "$new" "$kill_us" <<'PY'
+import json, sys
+vm, start = sys.argv[2], int(sys.argv[3])
+push = grow = None
+for e in map(json.loads, open(sys.argv[1])):
+    t, d = e["time_us"], e["data"]
+    if t < start:
+        continue
+    if e["event"] == "role" and vm in d.get("guests", []) and \
+            d.get("role") in ("master", "primary", "leader", "promoted") and push is None:
+        push = t
+    if e["event"] == "command" and d.get("guest") == vm and d.get("direction") == "grow" \
+            and grow is None:
+        grow = t
+print("# after the kill: %s's first leader push +%s ms, first grow +%s ms" % (
+    vm, push and (push - start) // 1000, grow and (grow - start) // 1000))
+# Its grow was sent no later than 200 ms after the callback's push (it may
+# have come earlier: a cluster whose leader's API is gone fails open).
+sys.exit(0 if push and grow and grow <= push + 200000 else 1)
+PY
+
+# ---- network notifications: the listener ----
+# x: the survivor that was not promoted.
+if [ "$new" = "$old" ]; then x=$r2; else x=$old; fi
+check "the remaining replica $x shrinks" wait_for 60 at_replica "$x"
+# send KIND: one datagram about $x, role leader, to the listener; KIND is
+# valid, forged (another key), altered (member changed after signing),
+# expired (10 minutes old), or replay (the last valid datagram again).
+send() {
+	"${PYTHON3:-python3}" - "$1" "$KEY" "$LISTEN_PORT" "$PG_SCOPE" "$x" "$T/last-valid" <<'PY'
+import hashlib, hmac, json, os, secrets, socket, sys, time
+kind, keyfile, port, cluster, member, last = sys.argv[1:7]
+key = open(keyfile, "rb").read().rstrip(b" \t\r\n")
+def datagram(key, member, ts):
+    nonce = secrets.token_hex(16)
+    text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (cluster, member, "leader", ts, nonce)
+    mac = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return {"version": 1, "cluster": cluster, "member": member, "role": "leader",
+            "timestamp_ms": ts, "nonce": nonce, "hmac": mac}
+now = int(time.time() * 1000)
+if kind == "replay":
+    data = open(last, "rb").read()
+else:
+    if kind == "forged":
+        m = datagram(secrets.token_bytes(32), member, now)
+    elif kind == "altered":
+        m = datagram(key, "pg-other", now)
+        m["member"] = member
+    elif kind == "expired":
+        m = datagram(key, member, now - 600000)
+    else:
+        m = datagram(key, member, now)
+    data = json.dumps(m).encode()
+    if kind == "valid":
+        open(last, "wb").write(data)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(data, ("127.0.0.1", int(port)))
+PY
+}
+# listener_count KEY: accepted, or a refusal reason's count in status.
+listener_count() {
+	ctl status --json | "${PYTHON3:-python3}" -c '
+import json, sys
+l = json.load(sys.stdin).get("listener", {})
+k = sys.argv[1]
+print(l["accepted"] if k == "accepted" else l.get("refused", {}).get(k, 0))' "$1"
+}
+count_above() { [ "$(listener_count "$1")" -gt "$2" ]; }
+for kind in forged:bad-mac altered:bad-mac expired:expired; do
+	n=$(listener_count "${kind#*:}")
+	send "${kind%%:*}"
+	check "network: a ${kind%%:*} notification is refused (${kind#*:})" \
+		wait_for 10 count_above "${kind#*:}" "$n"
+done
+check "network: $x still shrunk after the refused ones" at_replica "$x"
+n=$(listener_count accepted)
+send valid
+check "network: a valid notification is accepted" wait_for 10 count_above accepted "$n"
+check "network: and $x grows to max" wait_for 20 at_max "$x"
+check "network: $x shrinks again after the dwell time" wait_for 60 at_replica "$x"
+n=$(listener_count replayed)
+send replay
+check "network: the replayed notification is refused" wait_for 10 count_above replayed "$n"
+check "network: $x still shrunk after the replay" at_replica "$x"
+check "network: refusals are logged with their reason" grep -q "listener: refused .*bad-mac" "$T/daemon.log"
+
+# ---- the REST API unreachable: every guest at max ----
+set -- $(pg_patroni_pid "$new") $(pg_patroni_pid "$x")
+kill -STOP "$@"
+check "REST API unreachable (Patroni stopped): $x goes to max" wait_for 20 at_max "$x"
+check "and the status says why" sh -c "'$BALLOONCTL' status | grep -q 'unreachable\|no fresh'"
+kill -CONT "$@"
+check "REST API back: $x shrinks again" wait_for 60 at_replica "$x"
+
+# ---- etcd stopped: every guest at max ----
+pg_stop_etcd
+check "etcd stopped: $x goes to max" wait_for 30 at_max "$x"
+check "etcd stopped: $new stays at max" at_max "$new"
+ctl status | sed 's/^/# /'
+
+stop_monitor
+pg_stop_all
+stop_daemon TERM
+check "SIGTERM exits 0" test "$STOP_RC" = 0
+check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
+check "nothing of the cluster is left running" test -z "$(pg_leftovers)"
+tap_done
