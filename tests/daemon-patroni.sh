@@ -327,7 +327,7 @@ for i in range(100000):
     s.sendto(kinds[i % len(kinds)], ("127.0.0.1", port))
 PY
 send_ms=$((($(date +%s%N) - t0) / 1000000))
-check "flood: the daemon answers status at once" ctl status >/dev/null
+check "flood: the daemon answers status at once" quiet ctl status
 timed cb --member pg2 on_role_change replica pg
 check "flood: a callback still goes through ($ELAPSED ms)" test "$RC" = 0 -a "$ELAPSED" -lt 1000
 check "... and is carried out" field_is vm2 role replica
