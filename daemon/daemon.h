@@ -173,7 +173,7 @@ struct bd_source {
 	void *state;
 	bool running;
 };
-#define BD_MAX_SOURCES 4
+#define BD_MAX_SOURCES 8
 /* stats.c */
 int bd_stats_source_new(struct bd *bd, struct bd_source **out);
 /* host.c: the host-memory source. Reads, under conf.proc_root, meminfo

@@ -392,26 +392,23 @@ static int run(struct bd *bd)
 	rc = bd_state_init(bd);
 	if (rc)
 		return rc;
-	struct bd_source *stats;
-	rc = bd_stats_source_new(bd, &stats);
-	if (rc)
-		return rc;
-	bd->sources[bd->n_sources++] = stats;
-	struct bd_source *host;
-	rc = bd_host_source_new(bd, &host);
-	if (rc)
-		return rc;
-	bd->sources[bd->n_sources++] = host;
-	struct bd_source *listener;
-	rc = bd_listener_source_new(bd, &listener);
-	if (rc)
-		return rc;
-	bd->sources[bd->n_sources++] = listener;
-	struct bd_source *rest;
-	rc = bd_rest_source_new(bd, &rest);
-	if (rc)
-		return rc;
-	bd->sources[bd->n_sources++] = rest;
+	/* The inputs the policy reads, started in this order. */
+	static int (*const source_new[])(struct bd *, struct bd_source **) = {
+	    bd_stats_source_new,
+	    bd_host_source_new,
+	    bd_listener_source_new,
+	    bd_rest_source_new,
+	};
+	_Static_assert(sizeof(source_new) / sizeof(source_new[0]) <=
+			   BD_MAX_SOURCES,
+		       "more sources than BD_MAX_SOURCES");
+	for (size_t i = 0; i < sizeof(source_new) / sizeof(source_new[0]);
+	     i++) {
+		rc = source_new[i](bd, &bd->sources[bd->n_sources]);
+		if (rc)
+			return rc;
+		bd->n_sources++;
+	}
 	bd_events_subscribe(bd, &log_subscriber);
 
 	rc = make_dirs(bd);
