@@ -13,6 +13,9 @@ usage: bench/patroni-bench.py BUILD_DIR [--runs N] [--flood N]
 """
 import argparse, hashlib, hmac, json, os, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scale import cpu_ticks, rss_kib  # noqa: E402
+
 CPU_MS = 0.0
 
 MiB = 1 << 20
@@ -25,20 +28,6 @@ def wait_until(pred, timeout, what):
             return
         time.sleep(0.05)
     sys.exit(f"patroni-bench: timed out waiting for {what}")
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def status(b, sock):

@@ -10,21 +10,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/balloond-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 unset LIBVIRT_DEFAULT_URI
 
-expect() { # RC DESC COMMAND...
-	want=$1 desc=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then
-		ok "$desc"
-	else
-		not_ok "$desc (exit $got, wanted $want)"
-		sed 's/^/#   /' "$T/out" "$T/err"
-	fi
-}
-err_has() { check "stderr says '$1'" grep -qF -- "$1" "$T/err"; }
-out_has() { check "stdout says '$1'" grep -qF -- "$1" "$T/out"; }
-
 "$BALLOONCTL" enable x >/dev/null 2>"$T/err"
 if grep -q "built without libvirt" "$T/err"; then
 	expect 1 "without libvirt: enable says so" "$BALLOONCTL" enable x

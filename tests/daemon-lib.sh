@@ -113,25 +113,6 @@ for line in open(sys.argv[1]):
 
 MiB=1048576
 
-# expect RC DESC COMMAND...: COMMAND exits with RC; its output goes to
-# $T/out and $T/err for further checks.
-expect() {
-	want=$1 desc=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then
-		ok "$desc"
-	else
-		not_ok "$desc (exit $got, wanted $want)"
-		sed 's/^/#   /' "$T/out" "$T/err"
-	fi
-}
-
-# err_has TEXT: the last expect's stderr contains TEXT.
-err_has() { check "stderr says '$1'" grep -qF -- "$1" "$T/err"; }
-out_has() { check "stdout says '$1'" grep -qF -- "$1" "$T/out"; }
-
 # quiet COMMAND...: run COMMAND without output (for check).
 quiet() { "$@" >/dev/null 2>&1; }
 

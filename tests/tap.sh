@@ -45,3 +45,22 @@ wait_for() {
 		sleep 0.1
 	done
 }
+
+# expect RC DESC COMMAND...: COMMAND exits with RC; its output goes to
+# $T/out and $T/err (T: the test's own directory) for further checks.
+expect() {
+	want=$1 desc=$2
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $got, wanted $want)"
+		sed 's/^/#   /' "$T/out" "$T/err"
+	fi
+}
+
+# err_has TEXT: the last expect's stderr contains TEXT.
+err_has() { check "stderr says '$1'" grep -qF -- "$1" "$T/err"; }
+out_has() { check "stdout says '$1'" grep -qF -- "$1" "$T/out"; }
