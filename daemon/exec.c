@@ -287,6 +287,13 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 			       json_object_new_string(target >= g->actual_bytes
 							  ? "grow"
 							  : "shrink"));
+	/* A Patroni member's time in its role, as the policy saw it: what
+	 * the dwell time is checked against. */
+	if (g->spec.cluster[0] && g->role_changed_us)
+		json_object_object_add(
+		    ev, "role_age_ms",
+		    json_object_new_int64(
+			(bd_mono_us(bd) - g->role_changed_us) / 1000));
 	if (rc) {
 		json_object_object_add(
 		    ev, "error", json_object_new_string(qmp_strerror(rc)));
