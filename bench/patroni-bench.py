@@ -14,20 +14,11 @@ usage: bench/patroni-bench.py BUILD_DIR [--runs N] [--flood N]
 import argparse, hashlib, hmac, json, os, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import cpu_ticks, rss_kib  # noqa: E402
+from scale import cpu_ticks, rss_kib, wait_until  # noqa: E402
 
 CPU_MS = 0.0
 
 MiB = 1 << 20
-
-
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    sys.exit(f"patroni-bench: timed out waiting for {what}")
 
 
 def status(b, sock):
