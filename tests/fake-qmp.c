@@ -33,6 +33,8 @@
  *   event SOCKET NAME [DATA-JSON]
  *                          send an event (RESET, BALLOON_CHANGE get QEMU's
  *                          data by default)
+ *   balloon SOCKET SIZE    what another monitor's `balloon` does: the
+ *                          target changes and actual follows (--move-ms)
  *   show SOCKET            ok {"name": ..., "actual": ..., "mode": ...}
  *   quit                   exit as on SIGTERM
  */
@@ -119,6 +121,8 @@ static void usage(FILE *out)
 	      "commas)\n"
 	      "  disconnect SOCKET  drop its client now\n"
 	      "  event SOCKET NAME [DATA-JSON]   send an event, e.g. RESET\n"
+	      "  balloon SOCKET SIZE  set its target as another monitor "
+	      "would\n"
 	      "  show SOCKET        its state as JSON\n"
 	      "  quit               exit (as on SIGTERM)\n"
 	      "\n"
@@ -339,6 +343,30 @@ static void ctl_command(struct ctl_conn *cc, char *line)
 				  "error no client has negotiated on %s", name);
 		else
 			ctl_reply(cc, false, "ok %d", sent);
+		return;
+	}
+	if (strcmp(verb, "balloon") == 0) {
+		char *arg = strtok_r(NULL, " \t", &save);
+		uint64_t bytes = 0;
+		if (!arg || bd_parse_size(arg, &bytes)) {
+			ctl_reply(cc, false,
+				  "error usage: balloon SOCKET SIZE");
+			return;
+		}
+		int rc = 0;
+		for (size_t i = 0; i < app->n; i++) {
+			if (!matches(app->srv[i], name))
+				continue;
+			hits++;
+			if (fakeqmp_balloon(app->srv[i], bytes))
+				rc = -EINVAL;
+		}
+		if (!hits)
+			ctl_reply(cc, false, "error no socket %s", name);
+		else if (rc)
+			ctl_reply(cc, false, "error %s is 0 or above RAM", arg);
+		else
+			ctl_reply(cc, false, "ok");
 		return;
 	}
 	if (strcmp(verb, "show") == 0) {

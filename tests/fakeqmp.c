@@ -355,6 +355,16 @@ static void move_cb(uv_timer_t *t)
 	srv_event(s, "BALLOON_CHANGE", data);
 }
 
+int fakeqmp_balloon(struct fakeqmp *s, uint64_t target_bytes)
+{
+	if (target_bytes == 0 || target_bytes > s->cfg.ram_bytes)
+		return -EINVAL;
+	s->target = target_bytes;
+	if (!s->b.stuck)
+		uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
+	return 0;
+}
+
 static json_object *do_balloon(struct fakeqmp *s, json_object *args)
 {
 	if (s->b.no_balloon)
@@ -370,11 +380,7 @@ static json_object *do_balloon(struct fakeqmp *s, json_object *args)
 	if (value <= 0)
 		return err("GenericError", "Parameter 'target' expects a size");
 	/* QEMU answers {} to a target above RAM and does nothing. */
-	if ((uint64_t)value > s->cfg.ram_bytes)
-		return ret(NULL);
-	s->target = (uint64_t)value;
-	if (!s->b.stuck)
-		uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
+	fakeqmp_balloon(s, (uint64_t)value);
 	return ret(NULL);
 }
 

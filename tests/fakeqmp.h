@@ -142,6 +142,12 @@ int fakeqmp_send_raw(struct fakeqmp *s, const char *text);
  * much the fake itself is holding, e.g. while it writes an endless line. */
 size_t fakeqmp_write_queue_bytes(const struct fakeqmp *s);
 
+/* Another monitor's `balloon` (libvirt's, an admin's): the target changes
+ * and actual follows as after a `balloon` on this socket (move_ms later,
+ * with BALLOON_CHANGE to the client being served). Not recorded as a
+ * command. Returns 0, or -EINVAL for 0 or a target above RAM. */
+int fakeqmp_balloon(struct fakeqmp *s, uint64_t target_bytes);
+
 /* The pretend guest. */
 uint64_t fakeqmp_actual(const struct fakeqmp *s);
 uint64_t fakeqmp_target(const struct fakeqmp *s);
