@@ -103,6 +103,8 @@ struct bd_guest {
 	uint64_t action_bytes; /* the target of that action */
 	bool action_pending;   /* its command not yet answered */
 	bool move_late;	       /* its move deadline passed (said once) */
+	/* The target a dry run last said it would set (said once). */
+	uint64_t dry_run_bytes;
 
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */

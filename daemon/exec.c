@@ -269,15 +269,21 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 		return;
 	}
 	if (bd->conf.dry_run) {
-		bd_notice("%s: dry run: would set target %s (actual %s)",
-			  g->spec.name, bd_format_size(target, a, sizeof(a)),
-			  bd_format_size(g->actual_bytes, b, sizeof(b)));
-		bd_guest_note(g, "dry run: would set %s", a);
-		g->set_bytes = target;
-		g->set_at_us = bd_mono_us(bd);
+		/* Nothing is recorded as sent: once the dry run ends, the
+		 * policy sends what QEMU really lacks. Said once per target,
+		 * though every replan decides it again. */
+		if (target != g->dry_run_bytes) {
+			g->dry_run_bytes = target;
+			bd_notice(
+			    "%s: dry run: would set target %s (actual %s)",
+			    g->spec.name, bd_format_size(target, a, sizeof(a)),
+			    bd_format_size(g->actual_bytes, b, sizeof(b)));
+			bd_guest_note(g, "dry run: would set %s", a);
+		}
 		action_done(g, target);
 		return;
 	}
+	g->dry_run_bytes = 0;
 
 	int rc = qmp_balloon_set(g->qmp, target, balloon_done, g);
 	json_object *ev = guest_data(g);
