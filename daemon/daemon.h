@@ -86,6 +86,10 @@ struct bd_guest {
 	uv_timer_t retry_timer;	    /* retries a command or the RAM query */
 	bool query_inflight;	    /* a query-balloon is on its way */
 	char stats_path[128];	    /* QOM path of the balloon; "" unknown */
+	uint64_t floor_bytes;	    /* the lowest actual balloond's own moves
+				     * explain since set_bytes; 0: unknown */
+	int64_t change_at_us;	    /* monotonic: the last BALLOON_CHANGE */
+	uint64_t foreign_moves;	    /* times another monitor lowered it */
 
 	/* Filled by the guest-stats source (stats.c). */
 	struct qmp_guest_stats stats;
@@ -326,6 +330,8 @@ int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn,
 int bd_link_start(struct bd_guest *g);
 /* Ask QEMU for actual now (coalesced with one in flight). */
 void bd_link_query(struct bd_guest *g);
+/* QEMU acknowledged target (the executor's `balloon`): it is set_bytes. */
+void bd_link_acked(struct bd_guest *g, uint64_t target);
 
 /* ---- plan.c ---- */
 /* Plan now (coalesced to the end of this loop turn). */

@@ -224,7 +224,7 @@ static void balloon_done(qmp_client *c, int err, void *data)
 				       0);
 		}
 	} else {
-		g->set_bytes = target;
+		bd_link_acked(g, target);
 		g->retry_ms = 0;
 		g->last_error[0] = '\0';
 	}

@@ -208,16 +208,74 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 
 /* QEMU sends BALLOON_CHANGE at most once a second, globally (FACTS.md):
  * the last report of a grow can arrive after the next, lower target was
- * sent. A rise within this long of a new target is not the guest's doing. */
+ * sent. A rise within this long of a new target is not the guest's doing.
+ * What the rate limit holds back is the newest report, sent at the end of
+ * that second: once none came for this long, the last one says where the
+ * balloon is. */
 #define DEFLATE_SETTLE_US (2 * 1000 * 1000)
 
-/* actual moved. Rising above the target QEMU has, by itself, well after
- * that target was sent, is the driver deflating under OOM
- * (deflate-on-oom): the guest needed it. */
-static void actual_moved(struct bd_guest *g, uint64_t actual)
+void bd_link_acked(struct bd_guest *g, uint64_t target)
 {
+	/* From here on actual moves from where it is toward target: below
+	 * both is not balloond's doing. Where it is is known unless a report
+	 * came lately (another may be held back): then the next one says. */
+	bool quiet = !g->change_at_us ||
+		     bd_mono_us(g->bd) - g->change_at_us >= DEFLATE_SETTLE_US;
+	g->floor_bytes = !quiet			    ? 0
+			 : g->actual_bytes < target ? g->actual_bytes
+						    : target;
+	g->set_bytes = target;
+}
+
+/* actual fell below what balloond's own moves explain, by more than the
+ * deadband: another monitor (libvirt's, an admin's, Proxmox's) lowered
+ * the target. QEMU no longer has set_bytes: forget it, so that the policy
+ * sends its target again. Otherwise actual may raise the floor: a grow in
+ * progress only rises, a shrink stops at its target. */
+static bool moved_behind(struct bd_guest *g, uint64_t actual)
+{
+	const struct bd_conf *c = &g->bd->conf;
+	char a[32], t[32];
+	if (!g->actual_known || !g->set_bytes || g->inflight_bytes)
+		return false;
+	uint64_t slack = c->deadband_bytes > c->move_tolerance_bytes
+			     ? c->deadband_bytes
+			     : c->move_tolerance_bytes;
+	if (!g->floor_bytes || actual + slack >= g->floor_bytes) {
+		if (actual > g->floor_bytes)
+			g->floor_bytes =
+			    actual < g->set_bytes ? actual : g->set_bytes;
+		return false;
+	}
+	g->foreign_moves++;
+	bd_warn("%s: the balloon moved to %s, below its target %s: another "
+		"monitor changed the target; setting it again",
+		g->spec.name, bd_format_size(actual, a, sizeof(a)),
+		bd_format_size(g->set_bytes, t, sizeof(t)));
+	bd_guest_note(g, "moved to %s by another monitor (target was %s)", a,
+		      t);
+	json_object *ev = json_object_new_object();
+	json_object_object_add(ev, "guest",
+			       json_object_new_string(g->spec.name));
+	add_u64(ev, "target_bytes", g->set_bytes);
+	add_u64(ev, "actual_bytes", actual);
+	add_u64(ev, "previous_actual_bytes", g->actual_bytes);
+	add_u64(ev, "count", g->foreign_moves);
+	bd_emit(g->bd, "foreign_move", g, ev);
+	g->set_bytes = 0;
+	g->floor_bytes = 0;
+	return true;
+}
+
+/* QEMU reported actual; true when that changes anything. Rising above
+ * the target QEMU has, by itself, well after that target was sent, is the
+ * driver deflating under OOM (deflate-on-oom): the guest needed it.
+ * Falling below it is someone else's doing (moved_behind). */
+static bool actual_moved(struct bd_guest *g, uint64_t actual)
+{
+	bool behind = moved_behind(g, actual);
 	if (actual == g->actual_bytes)
-		return;
+		return behind;
 	if (g->actual_known && g->set_bytes && !g->inflight_bytes &&
 	    actual > g->actual_bytes &&
 	    actual > g->set_bytes + g->bd->conf.move_tolerance_bytes &&
@@ -232,12 +290,14 @@ static void actual_moved(struct bd_guest *g, uint64_t actual)
 	}
 	g->actual_bytes = actual;
 	g->moved_wall_us = bd_wall_us(g->bd);
+	return true;
 }
 
 static void balloon_change_cb(qmp_client *c, uint64_t actual, void *data)
 {
 	struct bd_guest *g = data;
 	actual_moved(g, actual);
+	g->change_at_us = bd_mono_us(g->bd);
 	if (!g->actual_known)
 		return; /* not yet read on this link: query-balloon decides */
 	json_object *ev = json_object_new_object();
@@ -266,10 +326,8 @@ static void query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 	g->query_inflight = false;
 	if (g->removed || err || !g->actual_known)
 		return;
-	if (bytes != g->actual_bytes) {
-		actual_moved(g, bytes);
+	if (actual_moved(g, bytes))
 		bd_replan(g->bd);
-	}
 	bd_exec_moved(g);
 }
 

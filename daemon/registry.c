@@ -469,6 +469,7 @@ json_object *bd_guest_status(const struct bd_guest *g)
 	if (g->deflated)
 		json_object_object_add(o, "deflated",
 				       json_object_new_boolean(true));
+	add_u64(o, "foreign_moves", g->foreign_moves);
 	if (g->over_free)
 		json_object_object_add(
 		    o, "warning",

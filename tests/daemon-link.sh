@@ -23,6 +23,9 @@ sys.exit(0 if eval(sys.argv[2]) else 1)
 PY
 }
 
+# fake_ok CMD...: fake-qmp's control socket answers "ok".
+fake_ok() { test "$(fake "$@")" = ok; }
+
 # fake_actual_is SOCKET BYTES: the fake guest's actual size.
 fake_actual_is() { fake show "$1" | grep -q "\"actual\":$2[,}]"; }
 
@@ -31,8 +34,8 @@ fake_actual_is() { fake show "$1" | grep -q "\"actual\":$2[,}]"; }
 # be the leader, so its target is its max. Another monitor left it at
 # 128 MiB. A dry run only says what it would set; once a reload turns the
 # dry run off, the target goes out.
-fake balloon vm0.qmp 128M >/dev/null
-check "another monitor left vm0 at 128 MiB" wait_for $D fake_actual_is vm0.qmp $((128 * MiB))
+check "another monitor lowers vm0 to 128 MiB" fake_ok balloon vm0.qmp 128M
+check "... and left it there" wait_for $D fake_actual_is vm0.qmp $((128 * MiB))
 printf '[daemon]\ndry_run = yes\n' >"$T/link.conf"
 BALLOOND_CONF="$T/link.conf" start_daemon
 expect 0 "register vm0 (may be the leader)" ctl register vm0 --qmp "$T/vm0.qmp" --min 128M --patroni pg/pg1
@@ -45,6 +48,48 @@ check "the dry run's decision goes out" wait_for $D wire 'b("vm0.qmp") == [256 <
 check "vm0 is back at its max" wait_for $D field_is vm0 actual_bytes $((256 * MiB))
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
+
+# ---- the balloon moved below its target behind balloond's back ----
+# QEMU sends BALLOON_CHANGE to every monitor: libvirt's `virsh setmem`, an
+# admin's `balloon`, Proxmox's pvestatd can all lower the balloon. vm1 may
+# be the leader (its max, acknowledged) when another monitor lowers it to
+# 128 MiB: balloond says so and sets its max again.
+start_daemon
+ctl monitor --json >"$T/events" 2>&1 &
+MON_PID=$!
+check "monitor subscribed" wait_for $D grep -q "request monitor" "$T/daemon.log"
+expect 0 "register vm1 (may be the leader)" ctl register vm1 --qmp "$T/vm1.qmp" --min 128M --patroni pg/pg2
+check "vm1's max is acknowledged" wait_for $D field_is vm1 target_bytes $((256 * MiB))
+check "... once" wire 'b("vm1.qmp") == [256 << 20]'
+check "status counts no foreign move yet" field_is vm1 foreign_moves 0
+check "another monitor lowers vm1 to 128 MiB" fake_ok balloon vm1.qmp 128M
+# event NAME PY-EXPR: a monitor event NAME whose data `d` makes PY-EXPR true.
+event() {
+	"$PY" - "$T/events" "$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    d = m.get("data") or {}
+    if m.get("event") == sys.argv[2] and eval(sys.argv[3]):
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+check "an event names the target it had and the new actual" wait_for $D event foreign_move \
+	'd["guest"] == "vm1" and d["target_bytes"] == 256 << 20 and d["actual_bytes"] == 128 << 20'
+check "status counts it" wait_for $D field_is vm1 foreign_moves 1
+check "the log says so" grep -q "vm1: the balloon moved to 128 MiB, below its target 256 MiB" "$T/daemon.log"
+check "balloond sent vm1's max again" wait_for $D wire 'b("vm1.qmp") == [256 << 20, 256 << 20]'
+check "vm1 is back at its max" wait_for $D fake_actual_is vm1.qmp $((256 * MiB))
+check "status shows the max as its target again" wait_for $D field_is vm1 target_bytes $((256 * MiB))
+check "the way back up is balloond's own move" field_is vm1 foreign_moves 1
+stop_daemon TERM
+check "balloond exits 0" test "$STOP_RC" = 0
+kill "$MON_PID" 2>/dev/null
+wait "$MON_PID" 2>/dev/null
 
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done

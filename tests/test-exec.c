@@ -39,6 +39,8 @@ struct env {
 	int moved_events;
 	int moved_timed_out; /* "moved" events with a timed_out list */
 	char last_timed_out[128];
+	int foreign_events;			 /* "foreign_move" events */
+	uint64_t foreign_target, foreign_actual; /* the last one's data */
 	/* The scripted plan: step 0 sets guest 0 (wait_moved as given),
 	 * step 1 sets guest 1. */
 	uint64_t t0, t1;
@@ -77,6 +79,14 @@ static int scripted_decide(const struct policy_input *in,
 static void on_event(struct bd *bd, const struct bd_event *ev, void *arg)
 {
 	struct env *e = arg;
+	json_object *v;
+	if (strcmp(ev->name, "foreign_move") == 0) {
+		e->foreign_events++;
+		if (json_object_object_get_ex(ev->data, "target_bytes", &v))
+			e->foreign_target = (uint64_t)json_object_get_int64(v);
+		if (json_object_object_get_ex(ev->data, "actual_bytes", &v))
+			e->foreign_actual = (uint64_t)json_object_get_int64(v);
+	}
 	if (strcmp(ev->name, "moved") != 0)
 		return;
 	e->moved_events++;
@@ -141,9 +151,8 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
-/* Fake guest i (256 MiB) whose balloon takes move_ms to move, and its
- * registration, up and running. */
-static void add_guest(struct env *e, int i, uint64_t move_ms, bool stuck)
+/* Fake guest i (256 MiB), whose balloon takes move_ms to move. */
+static void new_fake(struct env *e, int i, uint64_t move_ms)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "%s/g%d.qmp", e->dir, i);
@@ -151,15 +160,34 @@ static void add_guest(struct env *e, int i, uint64_t move_ms, bool stuck)
 	fc.path = path;
 	fc.move_ms = move_ms;
 	assert_int_equal(fakeqmp_new(&e->loop, &fc, &e->fake[i]), 0);
-	if (stuck)
-		assert_int_equal(fakeqmp_set_mode(e->fake[i], "stuck"), 0);
+}
 
+/* Register guest i on its fake: a Patroni member of a cluster without a
+ * section (so it may be the leader), or pinned, or neither. */
+static void register_guest(struct env *e, int i, const char *cluster,
+			   uint64_t pin_bytes)
+{
 	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
 	snprintf(spec.name, sizeof(spec.name), "g%d", i);
-	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s", path);
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s",
+		 fakeqmp_path(e->fake[i]));
+	if (cluster) {
+		snprintf(spec.cluster, sizeof(spec.cluster), "%s", cluster);
+		snprintf(spec.member, sizeof(spec.member), "m%d", i);
+	}
+	spec.pin_bytes = pin_bytes;
 	e->g[i] = bd_guest_add(&e->bd, &spec);
 	assert_non_null(e->g[i]);
 	assert_int_equal(bd_guest_start(e->g[i], NULL, 0), 0);
+}
+
+/* Fake guest i and its registration, up and running. */
+static void add_guest(struct env *e, int i, uint64_t move_ms, bool stuck)
+{
+	new_fake(e, i, move_ms);
+	if (stuck)
+		assert_int_equal(fakeqmp_set_mode(e->fake[i], "stuck"), 0);
+	register_guest(e, i, NULL, 0);
 }
 
 static bool all_up(void *arg)
@@ -313,6 +341,191 @@ static void test_a_removed_guest_is_not_waited_for(void **state)
 	assert_int_equal(e->moved_timed_out, 0);
 }
 
+/* ---- the balloon moved behind balloond's back ---- */
+
+/* How many `balloon` commands with this value reached fake i. */
+static size_t balloons_of(struct env *e, int i, uint64_t value)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < fakeqmp_ncommands(e->fake[i]); k++) {
+		const struct fakeqmp_cmd *c = fakeqmp_command(e->fake[i], k);
+		json_object *v;
+		n += strcmp(c->execute, "balloon") == 0 && c->arguments &&
+		     json_object_object_get_ex(c->arguments, "value", &v) &&
+		     (uint64_t)json_object_get_int64(v) == value;
+	}
+	return n;
+}
+
+struct guest_bytes {
+	struct bd_guest *g;
+	uint64_t bytes;
+};
+
+static bool is_acked(void *arg)
+{
+	struct guest_bytes *a = arg;
+	return a->g->set_bytes == a->bytes && !a->g->inflight_bytes;
+}
+
+struct sent_n {
+	struct env *e;
+	int i;
+	uint64_t value;
+	size_t n;
+};
+
+static bool sent_n_times(void *arg)
+{
+	struct sent_n *s = arg;
+	return balloons_of(s->e, s->i, s->value) >= s->n;
+}
+
+struct at {
+	struct fakeqmp *fake;
+	uint64_t bytes;
+};
+
+static bool fake_at(void *arg)
+{
+	struct at *a = arg;
+	return fakeqmp_actual(a->fake) == a->bytes;
+}
+
+static bool seen_actual(void *arg)
+{
+	struct guest_bytes *a = arg;
+	return a->g->actual_bytes == a->bytes;
+}
+
+/* A BALLOON_CHANGE from fake i, and the loop run until g saw it. */
+static void report(struct env *e, int i, uint64_t actual)
+{
+	char data[64];
+	snprintf(data, sizeof(data), "{\"actual\": %llu}",
+		 (unsigned long long)actual);
+	assert_int_equal(fakeqmp_send_event(e->fake[i], "BALLOON_CHANGE", data),
+			 0);
+	struct guest_bytes a = {e->g[i], actual};
+	assert_true(run_until_fn(&e->loop, seen_actual, &a, 5000));
+}
+
+static int64_t status_foreign_moves(const struct bd_guest *g)
+{
+	json_object *st = bd_guest_status(g), *v;
+	int64_t n = -1;
+	if (json_object_object_get_ex(st, "foreign_moves", &v))
+		n = json_object_get_int64(v);
+	json_object_put(st);
+	return n;
+}
+
+/* A may-be-leader at its max, acknowledged long ago; another monitor
+ * lowers its balloon to 128 MiB. */
+static void test_a_foreign_shrink_is_undone(void **state)
+{
+	struct env *e = *state;
+	e->bd.decide = NULL; /* the real policy */
+	new_fake(e, 0, 50);
+	register_guest(e, 0, "pg", 0);
+	struct guest_bytes max = {e->g[0], 256 * MiB};
+	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
+	assert_int_equal(balloons_of(e, 0, 256 * MiB), 1);
+	assert_int_equal(status_foreign_moves(e->g[0]), 0);
+
+	assert_int_equal(fakeqmp_balloon(e->fake[0], 128 * MiB), 0);
+	struct sent_n again = {e, 0, 256 * MiB, 2};
+	assert_true(run_until_fn(&e->loop, sent_n_times, &again, 5000));
+	assert_int_equal(e->foreign_events, 1);
+	assert_int_equal(e->foreign_target, 256 * MiB);
+	assert_int_equal(e->foreign_actual, 128 * MiB);
+	assert_int_equal(status_foreign_moves(e->g[0]), 1);
+	assert_int_equal(status_foreign_moves(e->g[0]), 1);
+	/* Back at its max, and its way back up is balloond's own move. */
+	struct at back = {e->fake[0], 256 * MiB};
+	assert_true(run_until_fn(&e->loop, fake_at, &back, 5000));
+	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
+	run_for(&e->loop, 200);
+	assert_int_equal(e->foreign_events, 1);
+	assert_int_equal(balloons_of(e, 0, 256 * MiB), 2);
+}
+
+/* A guest being grown from 128 to 256 MiB reports 128..256 on the way up:
+ * balloond's own move. Lowered on the way up, it is not. */
+static void test_a_grow_in_progress_is_not_foreign(void **state)
+{
+	struct env *e = *state;
+	e->bd.decide = NULL;
+	/* Another monitor left the guest at 128 MiB, and its driver is
+	 * busy ("stuck"): the reports on the way up are sent by hand. */
+	new_fake(e, 0, 0);
+	assert_int_equal(fakeqmp_balloon(e->fake[0], 128 * MiB), 0);
+	uv_run(&e->loop, UV_RUN_NOWAIT); /* its move timer (0 ms) */
+	assert_int_equal(fakeqmp_actual(e->fake[0]), 128 * MiB);
+	assert_int_equal(fakeqmp_set_mode(e->fake[0], "stuck"), 0);
+	register_guest(e, 0, "pg", 0);
+	struct guest_bytes max = {e->g[0], 256 * MiB};
+	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
+	assert_int_equal(e->g[0]->actual_bytes, 128 * MiB);
+
+	/* On the way up, at once (well within QEMU's two-second window). */
+	report(e, 0, 150 * MiB);
+	report(e, 0, 200 * MiB);
+	report(e, 0, 240 * MiB);
+	assert_int_equal(e->foreign_events, 0);
+	/* Then another monitor lowers it on its way up. */
+	report(e, 0, 180 * MiB);
+	assert_int_equal(e->foreign_events, 1);
+	assert_int_equal(e->foreign_actual, 180 * MiB);
+	struct sent_n again = {e, 0, 256 * MiB, 2};
+	assert_true(run_until_fn(&e->loop, sent_n_times, &again, 5000));
+	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
+	/* QEMU's report held back by its rate limit: the balloon went on
+	 * down a little before the guest saw the target again. That, and
+	 * the way back up, are not another move. */
+	report(e, 0, 170 * MiB);
+	report(e, 0, 230 * MiB);
+	report(e, 0, 256 * MiB);
+	assert_int_equal(e->foreign_events, 1);
+	assert_int_equal(status_foreign_moves(e->g[0]), 1);
+}
+
+/* Before the guest driver loads, QEMU reports the full RAM and keeps the
+ * target for later: the driver carrying out balloond's target is
+ * balloond's move; carrying out another monitor's lower one is not. */
+static void test_a_late_driver_carries_out_the_last_target(void **state)
+{
+	struct env *e = *state;
+	e->bd.decide = NULL;
+	for (int i = 0; i < 2; i++) {
+		new_fake(e, i, 50);
+		assert_int_equal(fakeqmp_set_mode(e->fake[i], "stuck"), 0);
+	}
+	register_guest(e, 0, NULL, 128 * MiB); /* pinned */
+	register_guest(e, 1, "pg", 0);	       /* may be the leader */
+	struct guest_bytes pin = {e->g[0], 128 * MiB},
+			   max = {e->g[1], 256 * MiB};
+	assert_true(run_until_fn(&e->loop, is_acked, &pin, 5000));
+	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
+	assert_int_equal(fakeqmp_balloon(e->fake[1], 128 * MiB), 0);
+
+	assert_int_equal(fakeqmp_set_mode(e->fake[0], "stuck=0"), 0);
+	struct at pinned = {e->fake[0], 128 * MiB};
+	assert_true(run_until_fn(&e->loop, fake_at, &pinned, 5000));
+	struct guest_bytes seen = {e->g[0], 128 * MiB};
+	assert_true(run_until_fn(&e->loop, seen_actual, &seen, 5000));
+	assert_int_equal(e->foreign_events, 0);
+
+	assert_int_equal(fakeqmp_set_mode(e->fake[1], "stuck=0"), 0);
+	struct sent_n again = {e, 1, 256 * MiB, 2};
+	assert_true(run_until_fn(&e->loop, sent_n_times, &again, 5000));
+	assert_int_equal(e->foreign_events, 1);
+	assert_int_equal(status_foreign_moves(e->g[1]), 1);
+	assert_int_equal(status_foreign_moves(e->g[0]), 0);
+	struct at back = {e->fake[1], 256 * MiB};
+	assert_true(run_until_fn(&e->loop, fake_at, &back, 5000));
+}
+
 /* ---- the registry: ages on the monotonic clock ---- */
 
 static int64_t fake_wall, fake_mono;
@@ -386,6 +599,13 @@ int main(void)
 		test_replans_do_not_extend_the_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_removed_guest_is_not_waited_for, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_foreign_shrink_is_undone,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_grow_in_progress_is_not_foreign, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_late_driver_carries_out_the_last_target, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(test_role_age_is_monotonic, setup,
 					    teardown),
 	};
