@@ -332,6 +332,8 @@ int bd_link_start(struct bd_guest *g);
 void bd_link_query(struct bd_guest *g);
 /* QEMU acknowledged target (the executor's `balloon`): it is set_bytes. */
 void bd_link_acked(struct bd_guest *g, uint64_t target);
+/* A reload: every guest's QMP client takes the new [qmp] settings. */
+void bd_link_reload(struct bd *bd);
 
 /* ---- plan.c ---- */
 /* Plan now (coalesced to the end of this loop turn). */

@@ -339,16 +339,37 @@ void bd_link_query(struct bd_guest *g)
 		g->query_inflight = true;
 }
 
-int bd_link_start(struct bd_guest *g)
+/* The client's settings from balloond.conf's [qmp]. */
+static struct qmp_config link_config(const struct bd_guest *g)
 {
-	struct bd *bd = g->bd;
+	const struct bd_conf *c = &g->bd->conf;
 	struct qmp_config cfg = QMP_CONFIG_DEFAULT;
 	cfg.socket_path = g->spec.qmp_path;
 	cfg.reconnect = true;
-	cfg.greeting_timeout_ms = bd->conf.qmp_greeting_timeout_ms;
-	cfg.command_timeout_ms = bd->conf.qmp_command_timeout_ms;
-	cfg.reconnect_max_ms = bd->conf.qmp_reconnect_max_ms;
-	cfg.max_message_bytes = bd->conf.qmp_max_message_bytes;
+	cfg.greeting_timeout_ms = c->qmp_greeting_timeout_ms;
+	cfg.command_timeout_ms = c->qmp_command_timeout_ms;
+	cfg.reconnect_max_ms = c->qmp_reconnect_max_ms;
+	cfg.max_message_bytes = c->qmp_max_message_bytes;
+	return cfg;
+}
+
+void bd_link_reload(struct bd *bd)
+{
+	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed || !g->qmp)
+			continue;
+		struct qmp_config cfg = link_config(g);
+		int rc = qmp_client_set_config(g->qmp, &cfg);
+		if (rc)
+			bd_err("%s: cannot apply the [qmp] settings: %s",
+			       g->spec.name, qmp_strerror(rc));
+	}
+}
+
+int bd_link_start(struct bd_guest *g)
+{
+	struct bd *bd = g->bd;
+	struct qmp_config cfg = link_config(g);
 	static const struct qmp_callbacks cbs = {
 	    .ready_cb = ready_cb,
 	    .disconnect_cb = disconnect_cb,

@@ -103,7 +103,9 @@ static int stats_start(struct bd_source *src)
 	if (!s->interval_s)
 		return 0; /* off */
 	uint64_t ms = (uint64_t)s->interval_s * 1000;
-	return uv_timer_start(&s->timer, tick_cb, ms, ms);
+	/* The first tick at once: a reload's new interval reaches QEMU now,
+	 * not one (maybe long) interval later. */
+	return uv_timer_start(&s->timer, tick_cb, 0, ms);
 }
 
 static void stats_stop(struct bd_source *src)

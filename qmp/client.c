@@ -545,6 +545,8 @@ static int conn_open(qmp_client *c)
 	conn->client = c;
 	c->conn = conn;
 	c->state = ST_CONNECTING;
+	/* The framer is empty here: a new cap is safe (set_config). */
+	c->framer.max_bytes = c->cfg.max_message_bytes;
 	c->greeting_deadline_ms = uv_now(c->loop) + c->cfg.greeting_timeout_ms;
 	/* The greeting deadline covers connect, greeting and negotiation. */
 	uv_pipe_connect(&conn->connect_req, &conn->pipe, c->path, connect_cb);
@@ -568,6 +570,13 @@ static void retry_cb(uv_timer_t *t)
 
 /* ---- public life cycle ---- */
 
+static bool config_ok(const struct qmp_config *cfg)
+{
+	return cfg->max_message_bytes >= 64 && cfg->max_pending > 0 &&
+	       cfg->reconnect_min_ms > 0 &&
+	       cfg->reconnect_max_ms >= cfg->reconnect_min_ms;
+}
+
 int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 		   const struct qmp_callbacks *cbs, void *data,
 		   qmp_client **out)
@@ -577,9 +586,7 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 	if (strlen(cfg->socket_path) >=
 	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
-	if (cfg->max_message_bytes < 64 || cfg->max_pending == 0 ||
-	    cfg->reconnect_min_ms == 0 ||
-	    cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+	if (!config_ok(cfg))
 		return -EINVAL;
 
 	qmp_client *c = calloc(1, sizeof(*c));
@@ -619,6 +626,23 @@ int qmp_client_start(qmp_client *c)
 		return 0;
 	}
 	return rc;
+}
+
+int qmp_client_set_config(qmp_client *c, const struct qmp_config *cfg)
+{
+	if (!config_ok(cfg) || c->state == ST_CLOSING)
+		return -EINVAL;
+	struct qmp_config keep = c->cfg;
+	c->cfg = *cfg;
+	c->cfg.socket_path = keep.socket_path;
+	c->cfg.reconnect = keep.reconnect;
+	if (c->backoff_ms > cfg->reconnect_max_ms)
+		c->backoff_ms = cfg->reconnect_max_ms;
+	if (uv_is_active((uv_handle_t *)&c->retry_timer) &&
+	    uv_timer_get_due_in(&c->retry_timer) > cfg->reconnect_max_ms)
+		uv_timer_start(&c->retry_timer, retry_cb, cfg->reconnect_max_ms,
+			       0);
+	return 0;
 }
 
 void qmp_client_reset(qmp_client *c)

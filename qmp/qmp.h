@@ -118,6 +118,14 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 /* Start connecting (and, with reconnect on, keep doing so). */
 int qmp_client_start(qmp_client *c);
 
+/* Change the settings of a client that exists (socket_path and reconnect
+ * stay as they are): command_timeout_ms applies to the commands queued
+ * from now on, greeting_timeout_ms and max_message_bytes from the next
+ * connection attempt, reconnect_max_ms to the backoff at once (a retry
+ * already waiting longer is brought forward), the rest at once.
+ * Returns 0, or -EINVAL (as qmp_client_new) and changes nothing. */
+int qmp_client_set_config(qmp_client *c, const struct qmp_config *cfg);
+
 /* Drop the current connection now (pending commands fail with -ECONNRESET)
  * and, with reconnect on, schedule the next attempt. */
 void qmp_client_reset(qmp_client *c);

@@ -91,5 +91,25 @@ check "balloond exits 0" test "$STOP_RC" = 0
 kill "$MON_PID" 2>/dev/null
 wait "$MON_PID" 2>/dev/null
 
+# ---- a reload's [qmp] settings reach the guests already registered ----
+printf '[qmp]\ncommand_timeout_ms = 600000\nstats_interval_s = 1\n' >"$T/link.conf"
+BALLOOND_CONF="$T/link.conf" start_daemon
+expect 0 "register vm2" ctl register vm2 --qmp "$T/vm2.qmp" --min 128M
+fake_stats_interval_is() { fake show "$1" | grep -q "\"stats_interval\":$2[,}]"; }
+check "QEMU is told to poll vm2's stats every second" wait_for $D fake_stats_interval_is vm2.qmp 1
+printf '[qmp]\ncommand_timeout_ms = 300\nstats_interval_s = 3600\n' >"$T/link.conf"
+expect 0 "reload with a shorter command timeout and another stats interval" ctl reload
+check "the new interval reaches vm2 at once, not an hour later" wait_for $D fake_stats_interval_is vm2.qmp 3600
+check "... and the other guests' too" wait_for $D fake_stats_interval_is vm0.qmp 3600
+check "vm2 is up" field_is vm2 link up
+check "vm2 stops answering" fake_ok mode vm2.qmp hang
+expect 0 "set vm2 while it hangs" ctl set vm2 200M
+check "its command times out after the reloaded 300 ms, not ten minutes" wait_for $D \
+	grep -q "vm2: balloon 200 MiB: timed out waiting for QEMU" "$T/daemon.log"
+check "vm2 answers again" fake_ok mode vm2.qmp normal
+check "once QEMU answers again, the target lands" wait_for $D field_is vm2 actual_bytes $((200 * MiB))
+stop_daemon TERM
+check "balloond exits 0" test "$STOP_RC" = 0
+
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done

@@ -309,6 +309,11 @@ static bool fake_saw_query(void *arg)
 	return fakeqmp_count(arg, "query-balloon") > 0;
 }
 
+static bool disconnects_2(void *arg)
+{
+	return ((struct probe *)arg)->disconnects >= 2;
+}
+
 static bool disconnects_6(void *arg)
 {
 	return ((struct probe *)arg)->disconnects >= 6;
@@ -373,6 +378,72 @@ static void test_reconnect_backoff(void **state)
 	assert_true(run_until(&f->loop, &q.n, 5000));
 	assert_int_equal(q.err, 0);
 	assert_int_equal(q.bytes, 256 << 20);
+	assert_true(fixture_healthy(f));
+}
+
+static bool disconnected(void *arg)
+{
+	return ((struct probe *)arg)->disconnects >= 1;
+}
+
+/* New settings for a client that exists: commands queued from then on
+ * get the new timeout (one pending keeps its own), the next connection the
+ * new size cap; a bad config changes nothing. */
+static void test_set_config(void **state)
+{
+	struct fixture *f = *state;
+	struct qmp_config cfg = fixture_config(f->path);
+	cfg.command_timeout_ms = 5000;
+	cfg.reconnect = true;
+	start_ready(f, &cfg);
+	fakeqmp_set_mode(f->fake, "delay=1000");
+	struct result before = {0}, after = {0};
+	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 0,
+				     result_cb, &before),
+			 0);
+
+	struct qmp_config bad = cfg;
+	bad.max_pending = 0;
+	assert_int_equal(qmp_client_set_config(f->probe.c, &bad), -EINVAL);
+	cfg.command_timeout_ms = 100;
+	/* Below the greeting's size: only a new connection feels it. */
+	cfg.max_message_bytes = 64;
+	assert_int_equal(qmp_client_set_config(f->probe.c, &cfg), 0);
+	uv_update_time(&f->loop);
+	uint64_t t0 = uv_now(&f->loop);
+	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 0,
+				     result_cb, &after),
+			 0);
+	assert_true(run_until(&f->loop, &after.n, 3000));
+	assert_int_equal(after.err, -ETIMEDOUT);
+	assert_true(uv_now(&f->loop) - t0 >= 100);
+	/* The one sent before kept its 5 s: its reply, 1 s late, counts. */
+	assert_int_equal(before.n, 0);
+	assert_true(run_until(&f->loop, &before.n, 3000));
+	assert_int_equal(before.err, 0);
+
+	/* The session goes on under the old cap: a reply of about 200 bytes
+	 * arrives whole. */
+	fakeqmp_set_mode(f->fake, "normal");
+	struct result list = {0};
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "path",
+			       json_object_new_string("/machine/peripheral"));
+	assert_int_equal(
+	    qmp_execute(f->probe.c, "qom-list", args, 0, result_cb, &list), 0);
+	assert_true(run_until(&f->loop, &list.n, 3000));
+	assert_int_equal(list.err, 0);
+	assert_true(strlen(list.ret) > 64);
+	assert_int_equal(f->probe.disconnects, 0);
+
+	/* The next connection has the new cap: its greeting is too long. */
+	fakeqmp_disconnect(f->fake);
+	assert_true(run_until_fn(&f->loop, disconnected, &f->probe, 3000));
+	assert_true(run_until_fn(&f->loop, disconnects_2, &f->probe, 3000));
+	assert_int_equal(f->probe.disconnect_err[1], QMP_ERR_TOO_LONG);
+	assert_int_equal(f->probe.ready, 1);
+	probe_close(&f->probe);
+	run_for(&f->loop, 20);
 	assert_true(fixture_healthy(f));
 }
 
@@ -539,6 +610,7 @@ int main(void)
 	    T(test_execute_before_ready),
 	    T(test_max_pending),
 	    T(test_reconnect_backoff),
+	    T(test_set_config),
 	    T(test_no_reconnect_by_default),
 	    T(test_client_reset),
 	    T(test_second_client_no_greeting),
