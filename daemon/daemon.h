@@ -85,6 +85,11 @@ struct bd_guest {
 	unsigned retry_ms;	    /* backoff after a failed command */
 	uv_timer_t retry_timer;	    /* retries a command or the RAM query */
 	bool query_inflight;	    /* a query-balloon is on its way */
+	bool no_balloon;	    /* nothing to restore: QEMU said, on this
+				     * connection, that the guest has no
+				     * balloon device, or no QEMU listens on
+				     * the socket (a new one starts with all
+				     * its RAM) */
 	char stats_path[128];	    /* QOM path of the balloon; "" unknown */
 
 	/* Filled by the guest-stats source (stats.c). */
@@ -103,6 +108,7 @@ struct bd_guest {
 	uint64_t action_bytes; /* the target of that action */
 	bool action_pending;   /* its command not yet answered */
 	bool move_late;	       /* its move deadline passed (said once) */
+	bool restored;	       /* shutdown: QEMU acknowledged its max */
 
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */
@@ -278,7 +284,8 @@ struct bd {
 	struct policy_plan plan;       /* the plan being carried out */
 	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
 	size_t plan_n, plan_cap;
-	uv_timer_t move_timer; /* polls and bounds a wait_moved step */
+	uv_timer_t move_timer;	  /* polls and bounds a wait_moved step */
+	uv_timer_t restore_timer; /* shutdown: reconnects links that are down */
 
 	/* Called whenever the executor may have become idle (shutdown waits
 	 * for the restores to be answered). NULL: nobody waits. */
@@ -350,9 +357,17 @@ void bd_exec_send(struct bd_guest *g, uint64_t target);
 void bd_exec_moved(struct bd_guest *g);
 /* Drop a guest that is being removed from the running plan. */
 void bd_exec_forget(struct bd_guest *g);
-/* Restore every guest to its max (shutdown); idle_cb when answered. */
+/* Shutdown: forget the plan and give every guest its max, now for those
+ * whose link is up, and keep reconnecting those whose link is down;
+ * idle_cb whenever a restore was answered. */
 void bd_exec_restore_all(struct bd *bd);
-bool bd_exec_idle(const struct bd *bd);
+/* One more pass, for the guests whose link came back or whose refused
+ * command is due again (a replan during the shutdown comes here). */
+void bd_exec_restore_pass(struct bd *bd);
+/* How many guests have not got their max back yet (a guest without a
+ * balloon device has nothing to get back); with names, "NAME (why)" for
+ * each, comma-separated and cut to len. */
+size_t bd_exec_unrestored(const struct bd *bd, char *names, size_t len);
 
 /* ---- state.c: persistence and the spool ---- */
 int bd_state_init(struct bd *bd);

@@ -221,8 +221,14 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 
 static void plan_now(struct bd *bd)
 {
-	if (bd->shutting_down)
+	if (bd->shutting_down) {
+		/* No more plans: what moved (a link that came back, a command
+		 * due for its retry) may let a guest get its max back. */
+		bd_exec_restore_pass(bd);
+		if (bd->idle_cb)
+			bd->idle_cb(bd);
 		return;
+	}
 	uint64_t t0 = uv_hrtime();
 	size_t cap = bd->n_guests + 1;
 	struct policy_guest *pgs = calloc(cap, sizeof(*pgs));
@@ -325,7 +331,9 @@ void bd_replan_now(struct bd *bd)
 
 void bd_replan(struct bd *bd)
 {
-	if (bd->replan_pending || bd->shutting_down)
+	/* A shutdown replans too (plan_now), until it closes the handle. */
+	if (bd->replan_pending ||
+	    uv_is_closing((uv_handle_t *)&bd->replan_idle))
 		return;
 	bd->replan_pending = true;
 	uv_idle_start(&bd->replan_idle, replan_idle_cb);
