@@ -197,6 +197,15 @@ int bd_host_source_new(struct bd *bd, struct bd_source **out);
  * once and bd->arc_disabled set (status says why); no ZFS is logged once
  * too. */
 int bd_arc_write(struct bd *bd, uint64_t bytes);
+/* At start: read what STATE_DIR/arc.json says the ARC was before balloond
+ * first wrote zfs_arc_max. 0 (also when there is none), or -errno (said
+ * once; the values are then taken anew). */
+int bd_arc_load(struct bd *bd);
+/* Before a plan: with arc_manage, save the ARC's own c_max and the
+ * admin's zfs_arc_max (on the thread pool; bd->arc_saved says when they
+ * are on disk, and a replan follows); without, give the admin's value
+ * back once. */
+void bd_arc_prepare(struct bd *bd);
 /* rest.c: the Patroni REST watcher. Polls each [cluster NAME]'s
  * rest_urls (GET /cluster, then the leader's /patroni) every
  * poll_interval_ms and at once after a pushed role ("role" events), on
@@ -265,6 +274,17 @@ struct bd {
 	uint64_t arc_c_max_native; /* arcstats' c_max before balloond wrote
 				    * zfs_arc_max (then it is that value) */
 	char arc_error[160];	   /* ... and why */
+
+	/* arc.c: the ARC before balloond first wrote zfs_arc_max, its
+	 * arc_c_max_native and arc_admin_max_bytes, kept in
+	 * STATE_DIR/arc.json; zfs_arc_max is not written before they are on
+	 * disk. */
+	enum {
+		BD_ARC_UNSAVED,
+		BD_ARC_SAVING,
+		BD_ARC_SAVED,
+	} arc_saved;
+	uint64_t arc_admin_max_bytes; /* zfs_arc_max then (0: ZFS's default) */
 	struct bd_listener_stats listener;
 
 	/* The policy: policy_decide, or a test's scripted plans. */

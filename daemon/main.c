@@ -264,8 +264,8 @@ static void begin_shutdown(struct bd *bd, const char *why)
 				guests += g->max_bytes ? g->max_bytes
 						       : g->actual_bytes;
 		struct policy_host h = bd->host;
-		if (bd->arc_c_max_native)
-			h.arc_c_max_bytes = bd->arc_c_max_native;
+		/* pc.arc_manage: the ARC's own c_max is saved (arc.c). */
+		h.arc_c_max_bytes = bd->arc_c_max_native;
 		bd_arc_write(bd, policy_arc_cap(&h, &pc, guests));
 	}
 	bd_exec_restore_all(bd);
@@ -438,6 +438,7 @@ static int run(struct bd *bd)
 	rc = bd_state_load(bd);
 	if (rc && rc != -EINVAL)
 		return rc;
+	bd_arc_load(bd);
 	rc = bd_control_start(bd);
 	if (rc)
 		return rc;

@@ -87,14 +87,12 @@ static void snapshot_clusters(const struct bd *bd, struct policy_cluster *out)
 }
 
 /* The host as the policy sees it. Once balloond wrote zfs_arc_max,
- * arcstats' c_max is that value: the ARC's own c_max is the one seen
- * before. */
-static struct policy_host snapshot_host(struct bd *bd)
+ * arcstats' c_max is that value: the ARC's own c_max is the one saved
+ * before (arc.c), in this run or an earlier one. */
+static struct policy_host snapshot_host(const struct bd *bd)
 {
 	struct policy_host h = bd->host;
-	if (h.arc_present && !h.arc_max_set_bytes && h.arc_c_max_bytes)
-		bd->arc_c_max_native = h.arc_c_max_bytes;
-	if (bd->arc_c_max_native)
+	if (bd->arc_saved == BD_ARC_SAVED)
 		h.arc_c_max_bytes = bd->arc_c_max_native;
 	return h;
 }
@@ -112,7 +110,10 @@ struct policy_config bd_plan_config(const struct bd *bd)
 	pc.low_watermark_bytes = c->low_watermark_bytes;
 	pc.high_watermark_bytes = c->high_watermark_bytes;
 	pc.psi_some_limit_x100 = (uint32_t)c->psi_some_pct * 100;
-	pc.arc_manage = c->arc_manage && !bd->arc_disabled;
+	/* zfs_arc_max is written only once the ARC's own values are on disk
+	 * (a dry run writes nothing). */
+	pc.arc_manage = c->arc_manage && !bd->arc_disabled &&
+			(bd->arc_saved == BD_ARC_SAVED || c->dry_run);
 	pc.arc_min_bytes = c->arc_min_bytes;
 	return policy_config_resolve(pc, bd->host.mem_total_bytes);
 }
@@ -230,6 +231,7 @@ static void plan_now(struct bd *bd)
 		return;
 	}
 	uint64_t t0 = uv_hrtime();
+	bd_arc_prepare(bd);
 	size_t cap = bd->n_guests + 1;
 	struct policy_guest *pgs = calloc(cap, sizeof(*pgs));
 	struct policy_decision *dec = calloc(cap, sizeof(*dec));
