@@ -52,6 +52,9 @@ arc_max_is() {
 cap() { echo $((3 * GiB - $1 * 256 * MiB)); }
 
 cat >"$T/arc.conf" <<EOF
+[qmp]
+# Nothing replans on its own: no guest statistics to poll.
+stats_interval_s = 0
 [host]
 interval_ms = 100
 reserve = 1G
@@ -59,6 +62,9 @@ arc_manage = yes
 arc_min = 512M
 EOF
 cat >"$T/noarc.conf" <<EOF
+[qmp]
+# Nothing replans on its own: no guest statistics to poll.
+stats_interval_s = 0
 [host]
 interval_ms = 100
 reserve = 1G
