@@ -131,8 +131,10 @@ struct parse_ctx {
 	const char *file;
 	char msg[512];	  /* the first error's text; inih gives its line */
 	const char *next; /* the reader's position in the text */
+	const char *end;  /* the end of the text */
 	int line;	  /* lines handed to inih so far */
 	int long_line;	  /* the first line too long for inih, or 0 */
+	int nul_line;	  /* the first line with a NUL byte, or 0 */
 };
 
 /* Lines go to inih through this reader, for two reasons. Debian's inih
@@ -144,13 +146,19 @@ struct parse_ctx {
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
-	if (!*p->next || p->long_line)
+	if (p->next == p->end || p->long_line || p->nul_line)
 		return NULL;
 	const char *s = p->next;
-	const char *nl = strchr(s, '\n');
-	size_t len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+	const char *nl = memchr(s, '\n', (size_t)(p->end - s));
+	size_t len = nl ? (size_t)(nl - s) + 1 : (size_t)(p->end - s);
 	p->next = s + len;
 	p->line++;
+	/* A NUL byte would end the line, and the file, for inih: what
+	 * follows would be dropped without a word. */
+	if (memchr(s, '\0', len)) {
+		p->nul_line = p->line;
+		return NULL;
+	}
 	while (len > 0 && (*s == ' ' || *s == '\t')) {
 		s++;
 		len--;
@@ -442,6 +450,11 @@ static int finish(struct parse_ctx *p, int rc, char *err, size_t err_len)
 			 p->file, p->long_line);
 		return -EINVAL;
 	}
+	if (p->nul_line) {
+		snprintf(err, err_len, "%s:%d: a NUL byte (not a text file?)",
+			 p->file, p->nul_line);
+		return -EINVAL;
+	}
 	if (rc == 0) {
 		/* Keys that only make sense together. */
 		const struct bd_conf *c = p->conf;
@@ -472,6 +485,7 @@ int bd_conf_parse_string(struct bd_conf *c, const char *name, const char *text,
 	struct parse_ctx p = {.conf = c, .file = name};
 	err[0] = '\0';
 	p.next = text;
+	p.end = text + strlen(text);
 	return finish(&p, ini_parse_stream(read_line, &p, handler, &p), err,
 		      err_len);
 }
@@ -509,6 +523,7 @@ int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
 	}
 	text[n] = '\0';
 	p.next = text;
+	p.end = text + n;
 	int rc = ini_parse_stream(read_line, &p, handler, &p);
 	free(text);
 	return finish(&p, rc, err, err_len);

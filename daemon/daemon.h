@@ -85,6 +85,11 @@ struct bd_guest {
 	unsigned retry_ms;	    /* backoff after a failed command */
 	uv_timer_t retry_timer;	    /* retries a command or the RAM query */
 	bool query_inflight;	    /* a query-balloon is on its way */
+	bool no_balloon;	    /* nothing to restore: QEMU said, on this
+				     * connection, that the guest has no
+				     * balloon device, or no QEMU listens on
+				     * the socket (a new one starts with all
+				     * its RAM) */
 	char stats_path[128];	    /* QOM path of the balloon; "" unknown */
 	uint64_t floor_bytes;	    /* the lowest actual balloond's own moves
 				     * explain since set_bytes; 0: unknown */
@@ -107,6 +112,7 @@ struct bd_guest {
 	uint64_t action_bytes; /* the target of that action */
 	bool action_pending;   /* its command not yet answered */
 	bool move_late;	       /* its move deadline passed (said once) */
+	bool restored;	       /* shutdown: QEMU acknowledged its max */
 	/* The target a dry run last said it would set (said once). */
 	uint64_t dry_run_bytes;
 
@@ -197,6 +203,15 @@ int bd_host_source_new(struct bd *bd, struct bd_source **out);
  * once and bd->arc_disabled set (status says why); no ZFS is logged once
  * too. */
 int bd_arc_write(struct bd *bd, uint64_t bytes);
+/* At start: read what STATE_DIR/arc.json says the ARC was before balloond
+ * first wrote zfs_arc_max. 0 (also when there is none), or -errno (said
+ * once; the values are then taken anew). */
+int bd_arc_load(struct bd *bd);
+/* Before a plan: with arc_manage, save the ARC's own c_max and the
+ * admin's zfs_arc_max (on the thread pool; bd->arc_saved says when they
+ * are on disk, and a replan follows); without, give the admin's value
+ * back once. */
+void bd_arc_prepare(struct bd *bd);
 /* rest.c: the Patroni REST watcher. Polls each [cluster NAME]'s
  * rest_urls (GET /cluster, then the leader's /patroni) every
  * poll_interval_ms and at once after a pushed role ("role" events), on
@@ -265,6 +280,17 @@ struct bd {
 	uint64_t arc_c_max_native; /* arcstats' c_max before balloond wrote
 				    * zfs_arc_max (then it is that value) */
 	char arc_error[160];	   /* ... and why */
+
+	/* arc.c: the ARC before balloond first wrote zfs_arc_max, its
+	 * arc_c_max_native and arc_admin_max_bytes, kept in
+	 * STATE_DIR/arc.json; zfs_arc_max is not written before they are on
+	 * disk. */
+	enum {
+		BD_ARC_UNSAVED,
+		BD_ARC_SAVING,
+		BD_ARC_SAVED,
+	} arc_saved;
+	uint64_t arc_admin_max_bytes; /* zfs_arc_max then (0: ZFS's default) */
 	struct bd_listener_stats listener;
 
 	/* The policy: policy_decide, or a test's scripted plans. */
@@ -284,7 +310,8 @@ struct bd {
 	struct policy_plan plan;       /* the plan being carried out */
 	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
 	size_t plan_n, plan_cap;
-	uv_timer_t move_timer; /* polls and bounds a wait_moved step */
+	uv_timer_t move_timer;	  /* polls and bounds a wait_moved step */
+	uv_timer_t restore_timer; /* shutdown: reconnects links that are down */
 
 	/* Called whenever the executor may have become idle (shutdown waits
 	 * for the restores to be answered). NULL: nobody waits. */
@@ -360,9 +387,17 @@ void bd_exec_send(struct bd_guest *g, uint64_t target);
 void bd_exec_moved(struct bd_guest *g);
 /* Drop a guest that is being removed from the running plan. */
 void bd_exec_forget(struct bd_guest *g);
-/* Restore every guest to its max (shutdown); idle_cb when answered. */
+/* Shutdown: forget the plan and give every guest its max, now for those
+ * whose link is up, and keep reconnecting those whose link is down;
+ * idle_cb whenever a restore was answered. */
 void bd_exec_restore_all(struct bd *bd);
-bool bd_exec_idle(const struct bd *bd);
+/* One more pass, for the guests whose link came back or whose refused
+ * command is due again (a replan during the shutdown comes here). */
+void bd_exec_restore_pass(struct bd *bd);
+/* How many guests have not got their max back yet (a guest without a
+ * balloon device has nothing to get back); with names, "NAME (why)" for
+ * each, comma-separated and cut to len. */
+size_t bd_exec_unrestored(const struct bd *bd, char *names, size_t len);
 
 /* ---- state.c: persistence and the spool ---- */
 int bd_state_init(struct bd *bd);

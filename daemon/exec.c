@@ -24,6 +24,11 @@
 
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 30000
+/* During a shutdown, a link that is down is tried this often, rather than
+ * after its reconnect backoff (up to reconnect_max_ms, 30 s by default,
+ * longer than the whole restore_timeout_ms). A failed connect to a unix
+ * socket costs microseconds. */
+#define RESTORE_RECONNECT_MS 250
 
 static void start_step(struct bd *bd);
 
@@ -201,6 +206,8 @@ static void balloon_done(qmp_client *c, int err, void *data)
 	    json_object_new_int64(
 		(int64_t)(uv_hrtime() - g->inflight_since_ns) / 1000));
 	if (err) {
+		if (err == QMP_ERR_NO_BALLOON)
+			g->no_balloon = true;
 		json_object_object_add(
 		    ev, "error", json_object_new_string(qmp_strerror(err)));
 		snprintf(g->last_error, sizeof(g->last_error), "balloon %s: %s",
@@ -227,6 +234,8 @@ static void balloon_done(qmp_client *c, int err, void *data)
 		bd_link_acked(g, target);
 		g->retry_ms = 0;
 		g->last_error[0] = '\0';
+		if (bd->shutting_down && target == g->max_bytes)
+			g->restored = true;
 	}
 	bd_emit(bd, "command_done", g, ev);
 	action_done(g, target);
@@ -465,42 +474,99 @@ void bd_exec_init(struct bd *bd)
 {
 	uv_timer_init(bd->loop, &bd->move_timer);
 	bd->move_timer.data = bd;
+	uv_timer_init(bd->loop, &bd->restore_timer);
+	bd->restore_timer.data = bd;
 }
 
 void bd_exec_close(struct bd *bd)
 {
 	if (!uv_is_closing((uv_handle_t *)&bd->move_timer))
 		uv_close((uv_handle_t *)&bd->move_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&bd->restore_timer))
+		uv_close((uv_handle_t *)&bd->restore_timer, NULL);
 }
 
-/* ---- shutdown ---- */
+/* ---- shutdown ----
+ * Every guest gets its max back. A guest whose link is down is reconnected
+ * and restored once its QEMU answers; a refused command is retried with
+ * the usual backoff (its retry timer asks for a replan, and a replan during
+ * the shutdown is one more restore pass). A guest is restored once QEMU
+ * acknowledged its max; the shutdown waits for that, within
+ * restore_timeout_ms (main.c). */
+
+static void restore_one(struct bd_guest *g)
+{
+	if (g->removed || g->restored || !g->link_up || !g->max_bytes ||
+	    uv_is_active((uv_handle_t *)&g->retry_timer))
+		return;
+	if (!g->inflight_bytes && g->set_bytes == g->max_bytes) {
+		if (g->actual_bytes == g->max_bytes) {
+			g->restored = true;
+			return;
+		}
+		/* Send even when QEMU already has max as its target: actual
+		 * says the guest is not there. */
+		g->set_bytes = 0;
+	}
+	bd_exec_send(g, g->max_bytes);
+}
+
+static void restore_reconnect_cb(uv_timer_t *t)
+{
+	struct bd *bd = t->data;
+	/* qmp_client_start connects at once a client that waits for its
+	 * backoff, and leaves any other alone. */
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		if (!g->removed && !g->restored && !g->no_balloon &&
+		    !g->link_up && g->qmp)
+			qmp_client_start(g->qmp);
+}
+
+void bd_exec_restore_pass(struct bd *bd)
+{
+	for (struct bd_guest *g = bd->guests; g; g = g->next)
+		restore_one(g);
+}
 
 void bd_exec_restore_all(struct bd *bd)
 {
 	bd->plan_gen++; /* forget the running plan */
 	bd->plan_waiting = false;
 	uv_timer_stop(&bd->move_timer);
+	uv_timer_start(&bd->restore_timer, restore_reconnect_cb,
+		       RESTORE_RECONNECT_MS, RESTORE_RECONNECT_MS);
+	/* A command waiting out a long backoff is sent now; from here on a
+	 * refused restore backs off from the start. */
 	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed || !g->link_up || !g->max_bytes)
-			continue;
-		uv_timer_stop(&g->retry_timer);
-		if (g->set_bytes == g->max_bytes && !g->inflight_bytes &&
-		    g->actual_bytes == g->max_bytes)
-			continue;
-		/* Send even when QEMU already has max as its target: actual
-		 * says the guest is not there. */
-		if (g->set_bytes == g->max_bytes && !g->inflight_bytes)
-			g->set_bytes = 0;
-		bd_exec_send(g, g->max_bytes);
-		/* dry run: nothing was sent */
+		if (!g->removed && g->link_up) {
+			uv_timer_stop(&g->retry_timer);
+			g->retry_ms = 0;
+		}
 	}
+	bd_exec_restore_pass(bd);
 }
 
-bool bd_exec_idle(const struct bd *bd)
+size_t bd_exec_unrestored(const struct bd *bd, char *names, size_t len)
 {
-	for (const struct bd_guest *g = bd->guests; g; g = g->next)
-		if (!g->removed && g->link_up &&
-		    (g->inflight_bytes || g->want_bytes))
-			return false;
-	return true;
+	size_t n = 0, used = 0;
+	if (names && len)
+		names[0] = '\0';
+	for (const struct bd_guest *g = bd->guests; g; g = g->next) {
+		if (g->removed || g->restored || g->no_balloon)
+			continue;
+		n++;
+		if (!names || used >= len)
+			continue;
+		const char *why = g->link_up && g->inflight_bytes
+				      ? "no answer yet"
+				  : g->last_error[0] ? g->last_error
+						     : "QMP link down";
+		int w = snprintf(names + used, len - used, "%s%s (%s)",
+				 used ? ", " : "", g->spec.name, why);
+		used = w < 0 ? len : used + (size_t)w;
+	}
+	/* Cut short: say so rather than end mid-name. */
+	if (names && used >= len && len > 4)
+		memcpy(names + len - 4, "...", 4);
+	return n;
 }

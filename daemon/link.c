@@ -71,6 +71,7 @@ static void first_query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 			qmp_client_reset(c);
 		return;
 	}
+	g->no_balloon = err == QMP_ERR_NO_BALLOON;
 	if (err == QMP_ERR_NO_BALLOON) {
 		/* Still connected, but there is nothing to steer. */
 		snprintf(g->last_error, sizeof(g->last_error),
@@ -179,6 +180,7 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	struct bd_guest *g = data;
 	bool was_up = g->link_up;
 	g->link_up = false;
+	g->no_balloon = err == -ENOENT || err == -ECONNREFUSED;
 	g->actual_known = false;
 	g->set_bytes = 0;
 	g->want_bytes = 0;

@@ -61,7 +61,9 @@ static void usage(FILE *out)
 	    "supervisor. Command-line options override the config file.\n"
 	    "\n"
 	    "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error\n"
-	    "(bad config, socket in use), 2 on a usage error.\n",
+	    "(bad config, socket in use), 2 on a usage error, 3 after\n"
+	    "SIGTERM/SIGINT when some guests did not get their max back\n"
+	    "within restore_timeout_ms (the log names them).\n",
 	    BALLOOND_DEFAULT_CONFIG, BALLOOND_DEFAULT_SOCKET,
 	    BALLOOND_DEFAULT_STATE_DIR);
 }
@@ -204,10 +206,14 @@ static void finish_shutdown(struct bd *bd)
 	close_if_active((uv_handle_t *)&bd->sig_hup);
 }
 
-/* During shutdown: exit once every restore was answered. */
+/* The exit status of a stop that left guests below their max (balloond(8),
+ * EXIT STATUS). */
+#define EXIT_NOT_RESTORED 3
+
+/* During shutdown: exit once every guest got its max back. */
 static void shutdown_progress(struct bd *bd)
 {
-	if (bd->shutting_down && bd_exec_idle(bd)) {
+	if (bd->shutting_down && bd_exec_unrestored(bd, NULL, 0) == 0) {
 		bd_notice("every guest restored; exiting");
 		finish_shutdown(bd);
 	}
@@ -216,8 +222,17 @@ static void shutdown_progress(struct bd *bd)
 static void shutdown_timeout_cb(uv_timer_t *t)
 {
 	struct bd *bd = t->data;
-	bd_warn("restore to max did not finish within %llu ms; exiting anyway",
-		(unsigned long long)bd->conf.restore_timeout_ms);
+	char names[2048];
+	size_t n = bd_exec_unrestored(bd, names, sizeof(names));
+	if (n) {
+		bd_err("restore to max did not finish within %llu ms; %zu "
+		       "guest%s not restored: %s; exiting with status %d",
+		       (unsigned long long)bd->conf.restore_timeout_ms, n,
+		       n == 1 ? "" : "s", names, EXIT_NOT_RESTORED);
+		bd->exit_code = EXIT_NOT_RESTORED;
+	} else {
+		bd_notice("every guest restored; exiting");
+	}
 	finish_shutdown(bd);
 }
 
@@ -250,8 +265,8 @@ static void begin_shutdown(struct bd *bd, const char *why)
 				guests += g->max_bytes ? g->max_bytes
 						       : g->actual_bytes;
 		struct policy_host h = bd->host;
-		if (bd->arc_c_max_native)
-			h.arc_c_max_bytes = bd->arc_c_max_native;
+		/* pc.arc_manage: the ARC's own c_max is saved (arc.c). */
+		h.arc_c_max_bytes = bd->arc_c_max_native;
 		bd_arc_write(bd, policy_arc_cap(&h, &pc, guests));
 	}
 	bd_exec_restore_all(bd);
@@ -424,6 +439,7 @@ static int run(struct bd *bd)
 	rc = bd_state_load(bd);
 	if (rc && rc != -EINVAL)
 		return rc;
+	bd_arc_load(bd);
 	rc = bd_control_start(bd);
 	if (rc)
 		return rc;

@@ -87,14 +87,12 @@ static void snapshot_clusters(const struct bd *bd, struct policy_cluster *out)
 }
 
 /* The host as the policy sees it. Once balloond wrote zfs_arc_max,
- * arcstats' c_max is that value: the ARC's own c_max is the one seen
- * before. */
-static struct policy_host snapshot_host(struct bd *bd)
+ * arcstats' c_max is that value: the ARC's own c_max is the one saved
+ * before (arc.c), in this run or an earlier one. */
+static struct policy_host snapshot_host(const struct bd *bd)
 {
 	struct policy_host h = bd->host;
-	if (h.arc_present && !h.arc_max_set_bytes && h.arc_c_max_bytes)
-		bd->arc_c_max_native = h.arc_c_max_bytes;
-	if (bd->arc_c_max_native)
+	if (bd->arc_saved == BD_ARC_SAVED)
 		h.arc_c_max_bytes = bd->arc_c_max_native;
 	return h;
 }
@@ -112,7 +110,10 @@ struct policy_config bd_plan_config(const struct bd *bd)
 	pc.low_watermark_bytes = c->low_watermark_bytes;
 	pc.high_watermark_bytes = c->high_watermark_bytes;
 	pc.psi_some_limit_x100 = (uint32_t)c->psi_some_pct * 100;
-	pc.arc_manage = c->arc_manage && !bd->arc_disabled;
+	/* zfs_arc_max is written only once the ARC's own values are on disk
+	 * (a dry run writes nothing). */
+	pc.arc_manage = c->arc_manage && !bd->arc_disabled &&
+			(bd->arc_saved == BD_ARC_SAVED || c->dry_run);
 	pc.arc_min_bytes = c->arc_min_bytes;
 	return policy_config_resolve(pc, bd->host.mem_total_bytes);
 }
@@ -221,9 +222,16 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 
 static void plan_now(struct bd *bd)
 {
-	if (bd->shutting_down)
+	if (bd->shutting_down) {
+		/* No more plans: what moved (a link that came back, a command
+		 * due for its retry) may let a guest get its max back. */
+		bd_exec_restore_pass(bd);
+		if (bd->idle_cb)
+			bd->idle_cb(bd);
 		return;
+	}
 	uint64_t t0 = uv_hrtime();
+	bd_arc_prepare(bd);
 	size_t cap = bd->n_guests + 1;
 	struct policy_guest *pgs = calloc(cap, sizeof(*pgs));
 	struct policy_decision *dec = calloc(cap, sizeof(*dec));
@@ -325,7 +333,9 @@ void bd_replan_now(struct bd *bd)
 
 void bd_replan(struct bd *bd)
 {
-	if (bd->replan_pending || bd->shutting_down)
+	/* A shutdown replans too (plan_now), until it closes the handle. */
+	if (bd->replan_pending ||
+	    uv_is_closing((uv_handle_t *)&bd->replan_idle))
 		return;
 	bd->replan_pending = true;
 	uv_idle_start(&bd->replan_idle, replan_idle_cb);

@@ -295,6 +295,9 @@ void bd_guest_remove(struct bd_guest *g)
 	g->bd->n_guests--;
 	index_remove(g->bd, g);
 	bd_exec_forget(g);
+	/* What it held is no longer the guests': the ARC cap (and the
+	 * headroom the others share) may change. */
+	bd_replan(g->bd);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */
 	g->closes_pending = 3;

@@ -26,7 +26,7 @@
  *                          disconnect | endless | wrong-id, or a flag:
  *                          no-greeting, refuse-caps, no-balloon,
  *                          anon-balloon, lazy-containers, stuck, chatty,
- *                          memsize-error
+ *                          balloon-error (once), memsize-error
  *                          (FLAG=0 clears it); several joined by commas;
  *                          "normal" resets everything
  *   disconnect SOCKET      drop the connected client now
@@ -116,7 +116,9 @@ static void usage(FILE *out)
 	      "refuse-caps |\n"
 	      "                     no-balloon | anon-balloon | "
 	      "lazy-containers | stuck |\n"
-	      "                     chatty, memsize-error (FLAG=0 clears a "
+	      "                     chatty, balloon-error (the next balloon "
+	      "fails, once),\n"
+	      "                     memsize-error (FLAG=0 clears a "
 	      "flag; join with "
 	      "commas)\n"
 	      "  disconnect SOCKET  drop its client now\n"

@@ -369,6 +369,11 @@ static json_object *do_balloon(struct fakeqmp *s, json_object *args)
 {
 	if (s->b.no_balloon)
 		return no_balloon_err();
+	if (s->b.balloon_error) {
+		s->b.balloon_error = false; /* once */
+		return err("GenericError", "fakeqmp balloon-error: %s",
+			   "refused once");
+	}
 	json_object *v = arg(args, "value");
 	if (!v)
 		return err("GenericError", "Parameter 'value' is missing");
@@ -896,6 +901,7 @@ static const struct {
     {"lazy-containers", offsetof(struct fakeqmp_behaviour, lazy_containers)},
     {"stuck", offsetof(struct fakeqmp_behaviour, stuck)},
     {"chatty", offsetof(struct fakeqmp_behaviour, chatty)},
+    {"balloon-error", offsetof(struct fakeqmp_behaviour, balloon_error)},
     {"memsize-error", offsetof(struct fakeqmp_behaviour, memsize_error)},
 };
 

@@ -67,6 +67,9 @@ struct fakeqmp_behaviour {
 				   * moves to its last target */
 	bool chatty;		  /* an event right before and right after
 				   * every reply */
+	bool balloon_error;	  /* the next `balloon` answers a
+				   * GenericError, once: the flag then
+				   * clears itself */
 	bool memsize_error;	  /* query-memory-size-summary answers a
 				   * GenericError */
 };
@@ -118,8 +121,8 @@ struct fakeqmp_behaviour *fakeqmp_behaviour(struct fakeqmp *s);
  * "normal" (everything back to default), "delay=MS", "hang", "garbage",
  * "disconnect", "endless", "wrong-id", and the flags "no-greeting",
  * "refuse-caps", "no-balloon", "anon-balloon", "lazy-containers", "stuck",
- * "chatty", "memsize-error" (each also as FLAG=0 or FLAG=1). Returns 0 or
- * -EINVAL. */
+ * "chatty", "balloon-error", "memsize-error" (each also as FLAG=0 or FLAG=1).
+ * Returns 0 or -EINVAL. */
 int fakeqmp_set_mode(struct fakeqmp *s, const char *mode);
 /* Describe the behaviour the way fakeqmp_set_mode takes it, e.g.
  * "delay=100,no-balloon". */

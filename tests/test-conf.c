@@ -784,6 +784,50 @@ static void test_load_file(void **state)
 		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
 }
 
+/* A NUL byte in the file: inih and C strings would end the file there,
+ * silently dropping every line after it. It is an error with its line,
+ * like any other malformed line. */
+static void test_load_nul_byte(void **state)
+{
+	const char *dir = *state;
+	char path[4200], err[512], want[4300];
+	struct bd_conf c;
+	snprintf(path, sizeof(path), "%s/balloond.conf", dir);
+	static const struct {
+		const char *text;
+		size_t len;
+		int line;
+	} cases[] = {
+#define C(text, line) {text, sizeof(text) - 1, line}
+	    /* Inside a value: "no" would be taken and the rest lost. */
+	    C("[daemon]\ndry_run = no\0junk\nrestore_on_exit = no\n", 2),
+	    /* Alone at the start of a line. */
+	    C("[daemon]\n\n\0\nrestore_on_exit = no\n", 3),
+	    /* On the last line, without a newline. */
+	    C("[daemon]\nrestore_on_exit = no\n\0", 3),
+#undef C
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(cases[i].text, 1, cases[i].len, f),
+				 cases[i].len);
+		assert_int_equal(fclose(f), 0);
+		bd_conf_defaults(&c);
+		err[0] = '\0';
+		int rc = bd_conf_load(&c, path, true, err, sizeof(err));
+		if (rc != -EINVAL)
+			fail_msg("case %zu: returned %d (\"%s\"), expected "
+				 "-EINVAL",
+				 i, rc, err);
+		snprintf(want, sizeof(want), "%s:%d: ", path, cases[i].line);
+		if (!strstr(err, want) || !strstr(err, "NUL"))
+			fail_msg("case %zu: error \"%s\" does not name \"%s\" "
+				 "and the NUL byte",
+				 i, err, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -811,6 +855,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_load_empty_file, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(test_load_file, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_load_nul_byte, make_dir,
 					    remove_dir),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

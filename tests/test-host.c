@@ -986,6 +986,171 @@ static void test_arc_write_not_a_dir(void **state)
 	assert_non_null(strstr(bd->arc_error, strerror(ENOTDIR)));
 }
 
+/* ---- the ARC before balloond (STATE_DIR/arc.json) ---- */
+
+static bool arc_saved(struct env *e)
+{
+	return e->bd.arc_saved == BD_ARC_SAVED;
+}
+
+static bool arc_not_saving(struct env *e)
+{
+	return e->bd.arc_saved != BD_ARC_SAVING;
+}
+
+static void read_state(struct env *e, char *buf, size_t size)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/arc.json", e->dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+}
+
+/* zfs_arc_max as the admin left it. */
+static void put_param(struct env *e, const char *text)
+{
+	make_param_dirs(e);
+	write_file(e->dir, "sys/module/zfs/parameters/zfs_arc_max", text);
+}
+
+/* A host with ZFS whose ARC may grow to c_max, as the source read it. */
+static void arc_host(struct bd *bd, uint64_t c_max)
+{
+	bd->host.known = true;
+	bd->host.mem_total_bytes = 64 * GiB;
+	bd->host.arc_present = true;
+	bd->host.arc_c_min_bytes = 1 * GiB;
+	bd->host.arc_c_max_bytes = c_max;
+	bd->conf.arc_manage = true;
+}
+
+static void test_arc_saved_before_first_write(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	char buf[256];
+	put_param(e, "34359738368\n");
+	arc_host(bd, 32 * GiB);
+	/* Nothing on disk yet: the planner may not write zfs_arc_max. */
+	assert_int_equal(bd_arc_load(bd), 0);
+	assert_int_equal(bd->arc_saved, BD_ARC_UNSAVED);
+	assert_false(bd_plan_config(bd).arc_manage);
+	bd_arc_prepare(bd);
+	assert_int_equal(bd->arc_saved, BD_ARC_SAVING);
+	assert_false(bd_plan_config(bd).arc_manage);
+	bd_arc_prepare(bd); /* one save at a time */
+	assert_true(run_until(e, arc_saved, 5000));
+	assert_true(bd_plan_config(bd).arc_manage);
+	assert_int_equal(bd->arc_c_max_native, 32 * GiB);
+	assert_int_equal(bd->arc_admin_max_bytes, 32 * GiB);
+	read_state(e, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"version\": 1, \"c_max_bytes\": "
+				 "34359738368, \"zfs_arc_max_bytes\": "
+				 "34359738368}\n");
+	/* Once written, c_max is balloond's cap; the policy still sees the
+	 * ARC's own, and so does the next balloond. */
+	assert_int_equal(bd_arc_write(bd, 8 * GiB), 0);
+	bd->host.arc_c_max_bytes = 8 * GiB;
+	bd_arc_prepare(bd);
+	assert_int_equal(bd->arc_saved, BD_ARC_SAVED);
+	read_state(e, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"c_max_bytes\": 34359738368,"));
+	bd->arc_saved = BD_ARC_UNSAVED;
+	bd->arc_c_max_native = bd->arc_admin_max_bytes = 0;
+	assert_int_equal(bd_arc_load(bd), 0);
+	assert_int_equal(bd->arc_saved, BD_ARC_SAVED);
+	assert_int_equal(bd->arc_c_max_native, 32 * GiB);
+	assert_int_equal(bd->arc_admin_max_bytes, 32 * GiB);
+	/* With 40 GiB of guests the cap may rise above the 8 GiB that
+	 * c_max says now (bounded by the ARC's own 32 GiB). */
+	struct policy_config pc = bd_plan_config(bd);
+	struct policy_host h = bd->host;
+	h.arc_c_max_bytes = bd->arc_c_max_native;
+	uint64_t cap = policy_arc_cap(&h, &pc, 40 * GiB);
+	assert_int_equal(cap, 64 * GiB - 40 * GiB - pc.host_reserve_bytes);
+	assert_true(cap > 8 * GiB && cap < 32 * GiB);
+}
+
+static void test_arc_save_fails(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	/* No zfs_arc_max to read: nothing saved, nothing written. */
+	arc_host(bd, 32 * GiB);
+	bd_log_setup(LOG_INFO, true);
+	bd_arc_prepare(bd);
+	assert_int_equal(bd->arc_saved, BD_ARC_SAVING);
+	assert_true(run_until(e, arc_not_saving, 5000));
+	assert_int_equal(bd->arc_saved, BD_ARC_UNSAVED);
+	assert_false(bd_plan_config(bd).arc_manage);
+	assert_non_null(strstr(bd->arc_error, "zfs_arc_max"));
+	assert_non_null(strstr(bd->arc_error, strerror(ENOENT)));
+	char path[256];
+	snprintf(path, sizeof(path), "%s/arc.json", e->dir);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_arc_state_bad(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	static const char *const bad[] = {
+	    "not json",
+	    "{\"version\": 2, \"c_max_bytes\": 1, \"zfs_arc_max_bytes\": 0}",
+	    "{\"version\": 1, \"c_max_bytes\": 0, \"zfs_arc_max_bytes\": 0}",
+	    "{\"version\": 1, \"c_max_bytes\": 5, \"zfs_arc_max_bytes\": -1}",
+	    "{\"version\": 1, \"c_max_bytes\": \"5\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(e->dir, "arc.json", bad[i]);
+		bd->arc_error[0] = '\0';
+		assert_int_equal(bd_arc_load(bd), -EINVAL);
+		assert_int_equal(bd->arc_saved, BD_ARC_UNSAVED);
+		assert_non_null(strstr(bd->arc_error, "arc.json"));
+	}
+}
+
+static void test_arc_given_back(void **state)
+{
+	struct env *e = *state;
+	struct bd *bd = &e->bd;
+	char buf[64];
+	put_param(e, "8589934592\n");
+	write_file(e->dir, "arc.json",
+		   "{\"version\": 1, \"c_max_bytes\": 34359738368, "
+		   "\"zfs_arc_max_bytes\": 0}\n");
+	assert_int_equal(bd_arc_load(bd), 0);
+	bd->host.arc_max_set_bytes = 8 * GiB;
+	/* arc_manage on: nothing to give back. */
+	bd->conf.arc_manage = true;
+	bd_arc_prepare(bd);
+	read_param(e, buf, sizeof(buf));
+	assert_string_equal(buf, "8589934592\n");
+	/* A dry run writes nothing. */
+	bd->conf.arc_manage = false;
+	bd->conf.dry_run = true;
+	bd_arc_prepare(bd);
+	read_param(e, buf, sizeof(buf));
+	assert_string_equal(buf, "8589934592\n");
+	/* Off: the admin's value (0, ZFS's default) goes back, once. */
+	bd->conf.dry_run = false;
+	bd_arc_prepare(bd);
+	read_param(e, buf, sizeof(buf));
+	assert_string_equal(buf, "0\n");
+	assert_int_equal(bd->arc_saved, BD_ARC_UNSAVED);
+	assert_int_equal(bd->host.arc_max_set_bytes, 0);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/arc.json", e->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	write_file(e->dir, "sys/module/zfs/parameters/zfs_arc_max", "123\n");
+	bd_arc_prepare(bd);
+	read_param(e, buf, sizeof(buf));
+	assert_string_equal(buf, "123\n");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1008,6 +1173,10 @@ int main(void)
 	    T(test_arc_write_no_zfs),
 	    T(test_arc_write_refused),
 	    T(test_arc_write_not_a_dir),
+	    T(test_arc_saved_before_first_write),
+	    T(test_arc_save_fails),
+	    T(test_arc_state_bad),
+	    T(test_arc_given_back),
 	};
 #undef T
 	return cmocka_run_group_tests_name("host", tests, NULL, NULL);

@@ -1,0 +1,144 @@
+#!/bin/sh
+# daemon-arc.sh: the ZFS ARC budget across restarts. A --proc-root and
+# --sys-root fixture plays a 4 GiB host with ZFS; like the kernel, the test
+# turns what balloond writes to zfs_arc_max into arcstats' c_max. balloond
+# keeps the ARC's native c_max, and the admin's own zfs_arc_max, from
+# before its first write in its state directory (arc.json), so that after a
+# restart, clean or kill -9, the cap can rise again up to the native c_max
+# instead of only ever falling. A reload that turns arc_manage off writes
+# the admin's value back.
+. "$top_srcdir/tests/daemon-lib.sh"
+PY=${PYTHON3:-python3}
+GiB=1073741824
+
+P="$T/proc"
+S="$T/sys"
+PARAM="$S/module/zfs/parameters/zfs_arc_max"
+mkdir -p "$P/spl/kstat/zfs" "$S/module/zfs/parameters"
+cat >"$P/meminfo" <<EOF
+MemTotal:        4194304 kB
+MemFree:         3145728 kB
+MemAvailable:    3145728 kB
+EOF
+# The ARC's own maximum, and the admin's zfs_arc_max (0: ZFS's default).
+NATIVE=$((3 * GiB))
+echo 0 >"$PARAM"
+
+# kernel: what ZFS does when zfs_arc_max is written: c_max follows it (0
+# brings back the default).
+kernel() {
+	v=$(cat "$PARAM")
+	[ "$v" = 0 ] && v=$NATIVE
+	cat >"$P/spl/kstat/zfs/arcstats.tmp" <<EOF
+13 1 0x01 123 33456 5029341722 1234567890123
+name                            type data
+c                               4    $v
+c_min                           4    268435456
+c_max                           4    $v
+size                            4    1073741824
+EOF
+	mv "$P/spl/kstat/zfs/arcstats.tmp" "$P/spl/kstat/zfs/arcstats"
+}
+kernel
+
+# arc_max_is BYTES: balloond wrote BYTES to zfs_arc_max; the kernel then
+# reports it as c_max.
+arc_max_is() {
+	test "$(cat "$PARAM")" = "$1" || return 1
+	kernel
+}
+
+# 4 GiB, minus the guests at 256 MiB each, minus the 1 GiB reserve.
+cap() { echo $((3 * GiB - $1 * 256 * MiB)); }
+
+cat >"$T/arc.conf" <<EOF
+[qmp]
+# Nothing replans on its own: no guest statistics to poll.
+stats_interval_s = 0
+[host]
+interval_ms = 100
+reserve = 1G
+arc_manage = yes
+arc_min = 512M
+EOF
+cat >"$T/noarc.conf" <<EOF
+[qmp]
+# Nothing replans on its own: no guest statistics to poll.
+stats_interval_s = 0
+[host]
+interval_ms = 100
+reserve = 1G
+arc_manage = no
+EOF
+cp "$T/arc.conf" "$T/live.conf"
+export BALLOOND_CONF="$T/live.conf"
+ROOTS="--proc-root $P --sys-root $S"
+
+start_fake 4
+# shellcheck disable=SC2086
+start_daemon $ROOTS
+for i in 0 1 2 3; do
+	ctl register vm$i --qmp "$T/vm$i.qmp" >/dev/null || bail "register vm$i"
+done
+check "four guests: the cap is 2 GiB" wait_for 20 arc_max_is "$(cap 4)"
+check "the native c_max and the admin's zfs_arc_max were saved first" \
+	"$PY" -c '
+import json, sys
+a = json.load(open(sys.argv[1]))
+sys.exit(0 if a == {"version": 1, "c_max_bytes": int(sys.argv[2]),
+                    "zfs_arc_max_bytes": 0} else 1)' "$STATE/arc.json" "$NATIVE"
+
+# kill -9: nothing is written on the way out; the next balloond must not
+# take the 2 GiB now in c_max for the ARC's own maximum.
+stop_daemon KILL
+# shellcheck disable=SC2086
+start_daemon $ROOTS
+wait_for 20 field_is vm3 link up || bail "vm3 did not come back"
+ctl unregister vm2 >/dev/null
+ctl unregister vm3 >/dev/null
+check "after kill -9, two guests gone: the cap rises to 2.5 GiB" wait_for 20 arc_max_is "$(cap 2)"
+
+# SIGTERM keeps a cap that fits every guest at its max (an unbounded ARC
+# would recreate the incident), here with three guests.
+ctl register vm2 --qmp "$T/vm2.qmp" >/dev/null || bail "register vm2"
+check "three guests: 2.25 GiB" wait_for 20 arc_max_is "$(cap 3)"
+stop_daemon TERM
+check "SIGTERM exits 0" test "$STOP_RC" = 0
+check "SIGTERM leaves the cap for every guest at its max" arc_max_is "$(cap 3)"
+check "the saved values stay for the next start" test -s "$STATE/arc.json"
+
+# shellcheck disable=SC2086
+start_daemon $ROOTS
+wait_for 20 field_is vm2 link up || bail "vm2 did not come back"
+ctl unregister vm2 >/dev/null
+check "after a clean restart the cap rises again, to 2.5 GiB" wait_for 20 arc_max_is "$(cap 2)"
+
+# arc_manage off: the admin's own value (0 here) goes back.
+cp "$T/noarc.conf" "$T/live.conf"
+expect 0 "reload with arc_manage off" ctl reload
+check "the admin's zfs_arc_max is written back" wait_for 20 arc_max_is 0
+check "and the ARC's c_max is its own again" \
+	grep -q "^c_max  *4  *$NATIVE\$" "$P/spl/kstat/zfs/arcstats"
+check "arc.json is gone with balloond's cap" wait_for 10 test ! -e "$STATE/arc.json"
+check "the log says so" grep -q "zfs_arc_max set back to 0" "$T/daemon.log"
+stop_daemon TERM
+check "SIGTERM with arc_manage off leaves zfs_arc_max alone" arc_max_is 0
+
+# An admin who set zfs_arc_max (2.75 GiB) gets that value back, and the
+# ARC's own c_max then is that value.
+echo $((11 * GiB / 4)) >"$PARAM"
+NATIVE=$((11 * GiB / 4))
+kernel
+cp "$T/arc.conf" "$T/live.conf"
+# shellcheck disable=SC2086
+start_daemon $ROOTS
+for i in 2 3; do
+	ctl register vm$i --qmp "$T/vm$i.qmp" >/dev/null || bail "register vm$i"
+done
+check "capped again under the admin's value: 2 GiB" wait_for 20 arc_max_is "$(cap 4)"
+cp "$T/noarc.conf" "$T/live.conf"
+expect 0 "reload with arc_manage off" ctl reload
+check "the admin's 2.75 GiB is written back" wait_for 20 arc_max_is $((11 * GiB / 4))
+stop_daemon TERM
+check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
+tap_done
