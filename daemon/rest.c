@@ -627,6 +627,17 @@ static void stale_cb(uv_timer_t *t)
 	bd_replan(cl->s->src.bd);
 }
 
+/* (Re)arm the stale timer: the facts of the poll that began at good_us
+ * turn stale max_age_ms after that, as the policy counts them. */
+static void stale_arm(struct rest_cluster *cl)
+{
+	int64_t age_ms = (bd_mono_us(cl->s->src.bd) - cl->good_us) / 1000;
+	uint64_t left = (uint64_t)age_ms < cl->max_age_ms
+			    ? cl->max_age_ms - (uint64_t)age_ms + 1
+			    : 0;
+	uv_timer_start(&cl->stale_timer, stale_cb, left, 0);
+}
+
 static void poll_timer_cb(uv_timer_t *t)
 {
 	poll_start(t->data);
@@ -646,12 +657,7 @@ static void poll_end(struct rest_cluster *cl, bool good)
 		cl->good_us = cl->started_us;
 		cl->good_url = cl->answered;
 		cl->stale = false;
-		/* Facts age from their poll's start. */
-		int64_t age_ms = (now - cl->started_us) / 1000;
-		uint64_t left = (uint64_t)age_ms < cl->max_age_ms
-				    ? cl->max_age_ms - (uint64_t)age_ms + 1
-				    : 0;
-		uv_timer_start(&cl->stale_timer, stale_cb, left, 0);
+		stale_arm(cl);
 		snprintf(cl->error, sizeof(cl->error), "%s",
 			 cl->facts.leader < 0 ? "no leader" : cl->leader_error);
 		set_guests(cl);
@@ -839,6 +845,10 @@ static int rest_start(struct bd_source *src)
 			s->clusters = cl;
 		}
 		cluster_config(cl, &c->clusters[i]);
+		/* Facts kept across the reload turn stale at its max_age_ms,
+		 * not the old one: a poll in flight may take timeout_ms. */
+		if (cl->reachable && !cl->stale)
+			stale_arm(cl);
 		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
 	}
 	for (struct rest_cluster **p = &s->clusters; *p;) {
