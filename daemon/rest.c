@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -61,6 +62,14 @@ struct rest_req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Where a URL points: the leader's api_url is asked (with the cluster's
+ * credentials) only where the admin pointed balloond. */
+struct rest_origin {
+	char scheme[8]; /* "": any (a rest_hosts entry) */
+	char host[256]; /* without an IPv6 address's brackets */
+	unsigned port;	/* 0: any (a rest_hosts entry without one) */
+};
+
 struct rest_cluster {
 	struct bd_rest *s;
 	struct rest_cluster *next;
@@ -75,6 +84,11 @@ struct rest_cluster {
 	char username[64];
 	char password[256];
 	char setup_error[160]; /* why it cannot poll ("" when it can) */
+	/* The rest_urls' origins, then the rest_hosts'. */
+	struct rest_origin origins[BD_REST_MAX_URLS + BD_REST_MAX_HOSTS];
+	size_t n_origins;
+	bool https;	       /* a rest_url is https: an api_url must be too */
+	char refused_api[256]; /* the api_url last refused (warned once) */
 
 	uv_timer_t poll_timer;	/* the next poll */
 	uv_timer_t stale_timer; /* the facts turn stale */
@@ -385,6 +399,56 @@ static bool ask_cluster(struct rest_cluster *cl)
 	return false;
 }
 
+/* The scheme, host and port (the scheme's default when it has none) of
+ * url, as curl reads it; 0 or -EINVAL. */
+static int url_origin(const char *url, struct rest_origin *o)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -EINVAL;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+		CURLUE_OK) {
+		const char *h = host;
+		size_t n = strlen(h);
+		if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+			h++, n -= 2;
+		if (n < sizeof(o->host) && strlen(scheme) < sizeof(o->scheme)) {
+			snprintf(o->scheme, sizeof(o->scheme), "%s", scheme);
+			snprintf(o->host, sizeof(o->host), "%.*s", (int)n, h);
+			o->port = (unsigned)strtoul(port, NULL, 10);
+			rc = 0;
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* May the leader's api_url, which comes from the DCS, be asked? Whoever
+ * can write the DCS chooses it: only where rest_urls or rest_hosts point
+ * (and over https when a rest_url is) do the cluster's password and
+ * client certificate go, and does balloond fetch anything. */
+static bool api_url_allowed(const struct rest_cluster *cl, const char *url)
+{
+	struct rest_origin a;
+	if (url_origin(url, &a) ||
+	    (cl->https && strcasecmp(a.scheme, "https") != 0))
+		return false;
+	for (size_t i = 0; i < cl->n_origins; i++) {
+		const struct rest_origin *o = &cl->origins[i];
+		if (strcasecmp(o->host, a.host) == 0 &&
+		    (!o->port || o->port == a.port) &&
+		    (!o->scheme[0] || strcasecmp(o->scheme, a.scheme) == 0))
+			return true;
+	}
+	return false;
+}
+
 /* Ask for the leader's /patroni: its api_url, else the rest_urls in turn
  * (an answer counts only when it is a leader's). false: nothing asked. */
 static bool ask_leader(struct rest_cluster *cl)
@@ -397,6 +461,20 @@ static bool ask_leader(struct rest_cluster *cl)
 		char url[320];
 		if (step == 0 && !l->api_url[0])
 			continue;
+		if (step == 0 && !api_url_allowed(cl, l->api_url)) {
+			snprintf(cl->leader_error, sizeof(cl->leader_error),
+				 "%s: not asked (its host is in neither "
+				 "rest_urls nor rest_hosts)",
+				 l->api_url);
+			if (strcmp(cl->refused_api, l->api_url) != 0)
+				bd_warn("cluster %s: the leader's api_url %s "
+					"is not asked: its host is in neither "
+					"rest_urls nor rest_hosts",
+					cl->name, l->api_url);
+			snprintf(cl->refused_api, sizeof(cl->refused_api), "%s",
+				 l->api_url);
+			continue;
+		}
 		if (step == 0)
 			snprintf(url, sizeof(url), "%s", l->api_url);
 		else
@@ -782,6 +860,28 @@ static void cluster_config(struct rest_cluster *cl, const struct bd_cluster *c)
 	}
 	if (cl->good_url >= cl->n_urls)
 		cl->good_url = 0;
+	cl->n_origins = 0;
+	cl->https = false;
+	for (size_t i = 0; i < cl->n_urls; i++) {
+		struct rest_origin *o = &cl->origins[cl->n_origins];
+		if (url_origin(cl->urls[i], o) == 0) {
+			cl->n_origins++;
+			cl->https |= strcasecmp(o->scheme, "https") == 0;
+		}
+	}
+	for (const char *h = c->rest_hosts; *h;) {
+		size_t w = strcspn(h, " \t");
+		size_t max = sizeof(cl->origins) / sizeof(cl->origins[0]);
+		struct rest_origin *o = &cl->origins[cl->n_origins];
+		if (w && cl->n_origins < max) {
+			memset(o, 0, sizeof(*o));
+			cl->n_origins +=
+			    bd_conf_rest_host(h, w, o->host, sizeof(o->host),
+					      &o->port) == 0;
+		}
+		h += w;
+		h += strspn(h, " \t");
+	}
 	cl->poll_interval_ms = c->poll_interval_ms;
 	cl->timeout_ms = c->timeout_ms;
 	cl->max_age_ms = c->max_age_ms;

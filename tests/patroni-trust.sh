@@ -1,8 +1,10 @@
 #!/bin/sh
 # patroni-trust.sh: what balloond's Patroni REST watcher believes, against
 # a fake Patroni REST API (tests/fake-patroni.py) and fake QMP guests, with
-# dwell_ms 0 (no dwell time covers a mistake): a reload that lowers
-# max_age_ms makes old facts stale at the new age.
+# dwell_ms 0 (no dwell time covers a mistake): the cluster's credentials
+# go only to rest_urls and rest_hosts (a leader's api_url elsewhere is not
+# asked); a reload that lowers max_age_ms makes old facts stale at the
+# new age.
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=${PYTHON3:-python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
@@ -182,6 +184,29 @@ reg vm4 st/st1
 
 check "healthy: replica pg1 shrinks" wait_for 20 at vm1 128
 check "healthy: the leader pg0 stays at max" at vm0 256
+
+# ---- the cluster's credentials go to rest_urls and rest_hosts only ----
+check "cr: replica cr1 shrinks (its leader's /patroni from rest_urls)" wait_for 20 at vm2 128
+p=$(cluster cr polls)
+check "cr: five polls" wait_for 20 polled_since cr $((p + 5))
+check "cr: the api_url on a host:port not configured was never asked" \
+	test "$(requests cred "$H" /patroni)" -eq 0
+# rest_hosts: the host, with another port or with none.
+sed -i "/^password_file = /a rest_hosts = 127.0.0.1:$((H == 65535 ? H - 1 : H + 1)) localhost" "$T/conf"
+expect 0 "reload: rest_hosts with another port and another name" ctl reload
+p=$(cluster cr polls)
+check "... five polls" wait_for 20 polled_since cr $((p + 5))
+check "... the api_url still never asked" test "$(requests cred "$H" /patroni)" -eq 0
+sed -i "s/^rest_hosts = .*/rest_hosts = [::1] 127.0.0.1:$H/" "$T/conf"
+expect 0 "reload: rest_hosts names its host and port" ctl reload
+check "... now the api_url is asked (with the credentials: it answers)" \
+	wait_for 20 sh -c "grep -q ' $H /patroni\$' '$T/cred.log'"
+check "... cr1 stays shrunk" at vm2 128
+sed -i "s/^rest_hosts = .*/rest_hosts = 127.0.0.1/" "$T/conf"
+expect 0 "reload: rest_hosts names its host, any port" ctl reload
+n=$(requests cred "$H" /patroni)
+check "... the api_url is asked" \
+	wait_for 20 sh -c "test \$(grep -c ' $H /patroni\$' '$T/cred.log') -gt $n"
 
 # ---- a reload that lowers max_age_ms ----
 # st's facts are good, then its API answers only after 50 s (within
