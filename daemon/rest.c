@@ -6,9 +6,11 @@
  *      one that answered last; the first good answer gives the roles;
  *   2. GET the leader's /patroni (its api_url from /cluster, else each
  *      rest_url until one answers as a leader) for replication[]: which
- *      members stream from it. /cluster's lag comes from the DCS and can
- *      be stale (FACTS.md); a /cluster "state": "streaming" (newer
- *      Patroni) counts too.
+ *      members stream from it. Only that list says streaming: /cluster's
+ *      lag and state come from the DCS as the member asked sees it, and
+ *      can be stale (patroniparse.h). An answer of another scope, or a
+ *      /patroni naming another member than /cluster's leader, confirms
+ *      nothing.
  *
  * It sets each member guest's confirmed role and streaming, and keeps per
  * cluster what the policy reads (reachable, has a leader, the facts' age)
@@ -102,7 +104,8 @@ struct rest_cluster {
 	char errors[320];     /* what each failed rest_url said */
 	struct pp_cluster next_facts;
 	size_t answered;	/* the rest_url that answered /cluster */
-	char leader_error[160]; /* why streaming is not known */
+	char leader_error[320]; /* why streaming is not known: each /patroni
+				 * asked, and what was wrong with it */
 
 	/* What the last poll found. */
 	bool polled;		 /* a poll ended since start */
@@ -462,10 +465,10 @@ static bool ask_leader(struct rest_cluster *cl)
 		if (step == 0 && !l->api_url[0])
 			continue;
 		if (step == 0 && !api_url_allowed(cl, l->api_url)) {
-			snprintf(cl->leader_error, sizeof(cl->leader_error),
-				 "%s: not asked (its host is in neither "
-				 "rest_urls nor rest_hosts)",
-				 l->api_url);
+			add_error(cl->leader_error, sizeof(cl->leader_error),
+				  l->api_url,
+				  "not asked (its host is in neither "
+				  "rest_urls nor rest_hosts)");
 			if (strcmp(cl->refused_api, l->api_url) != 0)
 				bd_warn("cluster %s: the leader's api_url %s "
 					"is not asked: its host is in neither "
@@ -485,6 +488,20 @@ static bool ask_leader(struct rest_cluster *cl)
 	return false;
 }
 
+/* An answer naming another scope (Patroni 3.2 on in /cluster, 3.0 on in
+ * /patroni) is another cluster's: a rest_url or api_url pointing at the
+ * wrong cluster confirms nothing. NULL, or why not (in buf). */
+static const char *scope_trouble(const struct rest_cluster *cl,
+				 const char *what, const char *scope, char *buf,
+				 size_t len)
+{
+	if (!scope[0] || strcmp(scope, cl->name) == 0)
+		return NULL;
+	snprintf(buf, len, "%s: scope '%s', not this section's '%s'", what,
+		 scope, cl->name);
+	return buf;
+}
+
 static void cluster_done(struct rest_cluster *cl, struct rest_req *r,
 			 CURLcode rc)
 {
@@ -493,7 +510,9 @@ static void cluster_done(struct rest_cluster *cl, struct rest_req *r,
 	if (!trouble) {
 		const char *why = NULL;
 		if (pp_parse_cluster(r->body ? r->body : "", r->len,
-				     &cl->next_facts, &why) == 0) {
+				     &cl->next_facts, &why) == 0 &&
+		    !(why = scope_trouble(cl, "/cluster", cl->next_facts.scope,
+					  buf, sizeof(buf)))) {
 			cl->answered = cl->url_i;
 			if (cl->next_facts.leader < 0) {
 				poll_end(cl, true);
@@ -522,6 +541,7 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 	char buf[CURL_ERROR_SIZE + 32];
 	const char *trouble = req_trouble(r, rc, buf, sizeof(buf));
 	struct pp_patroni p;
+	const char *leader = cl->next_facts.members[cl->next_facts.leader].name;
 	if (!trouble) {
 		const char *why = NULL;
 		if (pp_parse_patroni(r->body ? r->body : "", r->len, &p, &why))
@@ -530,6 +550,15 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 			trouble = p.unlocked ? "it holds no leader lock"
 					     : "it does not answer as the "
 					       "leader";
+		else if (!(trouble = scope_trouble(cl, "/patroni", p.scope, buf,
+						   sizeof(buf))) &&
+			 p.name[0] && strcmp(p.name, leader) != 0) {
+			/* Another member than /cluster's leader: the two
+			 * views disagree, and its list confirms nothing. */
+			snprintf(buf, sizeof(buf),
+				 "it is %s, not the leader %s", p.name, leader);
+			trouble = buf;
+		}
 	}
 	if (!trouble) {
 		pp_apply_replication(&cl->next_facts, &p);
@@ -537,8 +566,7 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 		poll_end(cl, true);
 		return;
 	}
-	snprintf(cl->leader_error, sizeof(cl->leader_error), "%s: %s", r->url,
-		 trouble);
+	add_error(cl->leader_error, sizeof(cl->leader_error), r->url, trouble);
 	if (!ask_leader(cl))
 		poll_end(cl, true);
 }

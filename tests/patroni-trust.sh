@@ -1,10 +1,14 @@
 #!/bin/sh
 # patroni-trust.sh: what balloond's Patroni REST watcher believes, against
 # a fake Patroni REST API (tests/fake-patroni.py) and fake QMP guests, with
-# dwell_ms 0 (no dwell time covers a mistake): the cluster's credentials
-# go only to rest_urls and rest_hosts (a leader's api_url elsewhere is not
-# asked); a reload that lowers max_age_ms makes old facts stale at the
-# new age.
+# dwell_ms 0 (no dwell time covers a mistake). A role pushed while a poll
+# was in flight wins over that poll's answer; a view of the DCS that
+# still calls the member being promoted a streaming replica does not
+# shrink it; answers of another scope, or a /patroni of another member
+# than the leader /cluster names, confirm nothing; the cluster's
+# credentials go only to rest_urls and rest_hosts (a leader's api_url
+# elsewhere is not asked); a reload that lowers max_age_ms makes old
+# facts stale at the new age.
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=${PYTHON3:-python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
@@ -184,6 +188,52 @@ reg vm4 st/st1
 
 check "healthy: replica pg1 shrinks" wait_for 20 at vm1 128
 check "healthy: the leader pg0 stays at max" at vm0 256
+
+# ---- a push while a poll is in flight wins over that poll's answer ----
+# The poll began before the push; its answer (pg1 a streaming replica)
+# comes after it. The poll after the push sees pg1 lead.
+state slow
+check "a slow poll is in flight" wait_for 10 asked_since_state "$A" /cluster
+nb=$(balloons vm1.qmp | wc -l)
+ctl role pg pg1 master >/dev/null
+state promoted
+check "pushed leader pg1: grown at once" wait_for 10 at vm1 256
+check "... the polls after it see pg1 lead" wait_for 20 cluster_is pg leader pg1
+check "... pg1 never shrunk by the answer begun before the push" not shrunk_since vm1 "$nb"
+check "... and pg0 streams from it: shrinks" wait_for 20 at vm0 128
+
+# ---- a lagging view of the DCS after a pushed leader ----
+# pg1 is being promoted (pushed leader by pre_promote); the member that
+# answers /cluster still sees pg0 lead and pg1 stream (Patroni's own
+# record of pg1, "streaming"), while pg0 no longer leads.
+state healthy
+check "healthy again: pg1 shrinks" wait_for 20 at vm1 128
+check "... pg0 back to max" wait_for 20 at vm0 256
+state stale
+nb=$(balloons vm1.qmp | wc -l)
+ctl role pg pg1 master >/dev/null
+p=$(cluster pg polls)
+check "pushed leader pg1: grown" wait_for 10 at vm1 256
+check "... five polls of the lagging view" wait_for 20 polled_since pg $((p + 5))
+check "... pg1 never shrunk on that view" not shrunk_since vm1 "$nb"
+check "... pg1 at max" at vm1 256
+
+# ---- another scope, another member ----
+# shrink_back DESC KIND ERROR: from healthy (pg1 shrunk), answers of KIND
+# put pg1 back at max, status saying ERROR.
+shrink_back() {
+	state healthy
+	check "$1: healthy first, pg1 shrunk" wait_for 20 at vm1 128
+	state "$2"
+	check "$1: pg1 back to max" wait_for 20 at vm1 256
+	check "$1: status says '$3'" wait_for 10 cluster_has pg error "$3"
+}
+shrink_back "/cluster of another scope" cluster-scope "scope 'other'"
+check "... members at max: unreachable" cluster_is pg reachable false
+shrink_back "the leader's /patroni of another scope" patroni-scope "scope 'other'"
+shrink_back "a /patroni naming another member than /cluster's leader" patroni-name "pg1, not the leader pg0"
+state healthy
+check "healthy again: pg1 shrinks" wait_for 20 at vm1 128
 
 # ---- the cluster's credentials go to rest_urls and rest_hosts only ----
 check "cr: replica cr1 shrinks (its leader's /patroni from rest_urls)" wait_for 20 at vm2 128
