@@ -974,7 +974,8 @@ static int rest_start(struct bd_source *src)
 		}
 		cluster_config(cl, &c->clusters[i]);
 		/* Facts kept across the reload turn stale at its max_age_ms,
-		 * not the old one: a poll in flight may take timeout_ms. */
+		 * not the old one: the poll that would re-arm the timer can
+		 * take up to timeout_ms per rest_url. */
 		if (cl->reachable && !cl->stale)
 			stale_arm(cl);
 		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
