@@ -24,6 +24,8 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* The receiver's monotonic clock (ms) at every check. */
+#define MONO_MS 1000000
 static struct bd_notify_replay replay;
 static struct bd_notify_key K;
 
@@ -36,7 +38,7 @@ static enum bd_notify_reject check(const char *buf, size_t len, int64_t now)
 		return BD_NOTIFY_R_PARSE;
 	enum bd_notify_reject r = bd_notify_verify(&n, &K, now, 30000);
 	if (r == BD_NOTIFY_OK)
-		r = bd_notify_replay_check(&replay, &n);
+		r = bd_notify_replay_check(&replay, &n, now, MONO_MS);
 	return r;
 }
 
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	if (bd_notify_key_set(&K, key, KEY_LEN) || bd_notify_sign(&n, &K))
 		return 1;
 	int len = bd_notify_encode(&n, good, sizeof(good));
-	bd_notify_replay_init(&replay, now - 60000);
+	bd_notify_replay_init(&replay, now - 60000, MONO_MS - 60000);
 
 	printf("per datagram, %ld iterations each:\n", iters);
 	run("garbage (not JSON)", "\x01\x02garbage", 9, iters, now,
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
 		struct bd_notify m = n;
 		memcpy(m.nonce, &i, sizeof(i));
 		m.timestamp_ms = now - 1000;
-		bd_notify_replay_check(&replay, &m);
+		bd_notify_replay_check(&replay, &m, now, MONO_MS);
 	}
 	if (check(good, (size_t)len, now) != BD_NOTIFY_OK) {
 		fprintf(stderr, "the valid notification was refused\n");

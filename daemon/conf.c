@@ -281,6 +281,12 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 		snprintf(cl->rest_urls, sizeof(cl->rest_urls), "%s", value);
 		return 1;
 	}
+	if (strcmp(key, "rest_hosts") == 0) {
+		if (strlen(value) >= sizeof(cl->rest_hosts))
+			return fail(p, section, key, "%s", "value too long");
+		snprintf(cl->rest_hosts, sizeof(cl->rest_hosts), "%s", value);
+		return 1;
+	}
 	int rest = set_rest_key(p, section, cl, key, value);
 	if (rest >= 0)
 		return rest;
@@ -390,6 +396,41 @@ static int handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+int bd_conf_rest_host(const char *entry, size_t len, char *host,
+		      size_t host_len, unsigned *port)
+{
+	/* A name or an IPv4 address; in brackets, an IPv6 address. */
+	const char *chars = "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+	const char *h = entry, *end = entry + len;
+	if (len && entry[0] == '[') {
+		h++;
+		end = memchr(entry, ']', len);
+		chars = "0123456789abcdefABCDEF:.";
+	} else if (memchr(entry, ':', len)) {
+		end = memchr(entry, ':', len);
+	}
+	size_t n = end ? (size_t)(end - h) : 0;
+	if (!n || n >= host_len || strspn(h, chars) < n)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	const char *rest = end + (entry[0] == '[');
+	uint64_t v = 0;
+	if (rest < entry + len) {
+		char digits[8];
+		size_t dn = (size_t)(entry + len - rest) - 1;
+		if (*rest != ':' || !dn || dn >= sizeof(digits))
+			return -EINVAL;
+		memcpy(digits, rest + 1, dn);
+		digits[dn] = '\0';
+		if (bd_parse_uint(digits, 1, 65535, &v))
+			return -EINVAL;
+	}
+	*port = (unsigned)v;
+	return 0;
+}
+
 /* A [cluster] section's keys that only make sense together. */
 static int check_cluster(const struct bd_cluster *cl, char *why, size_t len)
 {
@@ -408,9 +449,28 @@ static int check_cluster(const struct bd_cluster *cl, char *why, size_t len)
 		u += w;
 		u += strspn(u, " \t");
 	}
+	size_t hosts = 0;
+	for (const char *u = cl->rest_hosts; *u;) {
+		size_t w = strcspn(u, " \t");
+		char host[256];
+		unsigned port;
+		if (w && bd_conf_rest_host(u, w, host, sizeof(host), &port)) {
+			snprintf(why, len,
+				 "rest_hosts: '%.*s' is not HOST, HOST:PORT, "
+				 "[V6] or [V6]:PORT",
+				 (int)(w < 100 ? w : 100), u);
+			return -EINVAL;
+		}
+		hosts += w > 0;
+		u += w;
+		u += strspn(u, " \t");
+	}
 	if (n > BD_REST_MAX_URLS)
 		snprintf(why, len, "rest_urls: more than %d URLs",
 			 BD_REST_MAX_URLS);
+	else if (hosts > BD_REST_MAX_HOSTS)
+		snprintf(why, len, "rest_hosts: more than %d hosts",
+			 BD_REST_MAX_HOSTS);
 	else if (cl->tls_key_file[0] && !cl->tls_cert_file[0])
 		snprintf(why, len, "tls_key_file needs tls_cert_file");
 	else if (!cl->username[0] != !cl->password_file[0])

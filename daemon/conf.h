@@ -14,6 +14,8 @@
 struct bd_cluster {
 	char name[64];
 	char rest_urls[1024]; /* space-separated Patroni REST endpoints */
+	char rest_hosts[256]; /* hosts (HOST[:PORT]) that may be asked for the
+			       * leader's api_url besides rest_urls' */
 	uint64_t dwell_ms;    /* no shrink sooner after a role change;
 			       * UINT64_MAX: [policy] dwell_ms */
 	uint64_t max_age_ms;  /* facts older than this are stale */
@@ -32,6 +34,14 @@ struct bd_cluster {
 
 /* At most this many rest_urls per cluster. */
 #define BD_REST_MAX_URLS 8
+/* At most this many rest_hosts per cluster. */
+#define BD_REST_MAX_HOSTS 16
+
+/* One rest_hosts entry of len bytes: HOST, HOST:PORT, [V6] or [V6]:PORT.
+ * The host (without brackets) goes to host, the port to *port (0: any).
+ * 0, or -EINVAL. */
+int bd_conf_rest_host(const char *entry, size_t len, char *host,
+		      size_t host_len, unsigned *port);
 
 struct bd_conf {
 	/* [daemon] */

@@ -140,7 +140,8 @@ static void handle(struct listener *l, size_t len, const struct sockaddr *addr)
 	enum bd_notify_reject r =
 	    bd_notify_verify(&n, &c->key, now_ms, l->window_ms);
 	if (r == BD_NOTIFY_OK)
-		r = bd_notify_replay_check(c->replay, &n);
+		r = bd_notify_replay_check(c->replay, &n, now_ms,
+					   bd_mono_us(bd) / 1000);
 	if (r != BD_NOTIFY_OK) {
 		snprintf(msg, sizeof(msg), "%s/%s, %+lld ms", n.cluster,
 			 n.member, (long long)(n.timestamp_ms - now_ms));
@@ -212,10 +213,10 @@ static void free_cluster(struct lcluster *c)
 	free(c);
 }
 
-/* Match the clusters to the config: new ones get a replay cache whose
- * floor is now (what came before is refused: after a restart nothing
- * remembers its nonces), kept ones keep theirs, gone ones go. Then every
- * key is read again. */
+/* Match the clusters to the config: new ones get a replay cache made now
+ * (what came before is refused: after a restart nothing remembers its
+ * nonces), kept ones keep theirs, gone ones go. Then every key is read
+ * again. */
 static int sync_clusters(struct listener *l)
 {
 	const struct bd_conf *conf = &l->src.bd->conf;
@@ -235,7 +236,8 @@ static int sync_clusters(struct listener *l)
 			if (!c->replay)
 				goto nomem;
 			bd_notify_replay_init(c->replay,
-					      bd_wall_us(l->src.bd) / 1000);
+					      bd_wall_us(l->src.bd) / 1000,
+					      bd_mono_us(l->src.bd) / 1000);
 		}
 	}
 	for (size_t j = 0; j < l->n_clusters; j++) {

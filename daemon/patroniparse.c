@@ -100,8 +100,6 @@ static int parse_member(json_object *m, struct pp_member *out, const char **why)
 		return -EINVAL;
 	}
 	out->leader = pp_role_is_leader(out->role);
-	out->streaming =
-	    !out->leader && strcasecmp(out->state, "streaming") == 0;
 	return 0;
 }
 
@@ -121,6 +119,12 @@ int pp_parse_cluster(const char *body, size_t len, struct pp_cluster *out,
 	}
 	if (json_object_object_get_ex(o, "pause", &pause))
 		out->paused = json_object_get_boolean(pause);
+	/* A scope too long to keep is no section's name: an error, not an
+	 * absent scope (which passes). */
+	if (!get_string(o, "scope", out->scope, sizeof(out->scope), false)) {
+		*why = "/cluster: scope is not a string (or over 63 bytes)";
+		goto fail;
+	}
 	size_t n = json_object_array_length(members);
 	int leaders = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -170,9 +174,19 @@ int pp_parse_patroni(const char *body, size_t len, struct pp_patroni *out,
 	json_object *o = parse_object(body, len, why);
 	if (!o)
 		return len > PP_MAX_BODY_BYTES ? -EMSGSIZE : -EINVAL;
-	json_object *repl, *unlocked;
+	json_object *repl, *unlocked, *patroni;
 	if (!get_string(o, "role", out->role, sizeof(out->role), true)) {
 		*why = "/patroni: role is not a string";
+		goto fail;
+	}
+	if (json_object_object_get_ex(o, "patroni", &patroni) && patroni &&
+	    (!json_object_is_type(patroni, json_type_object) ||
+	     !get_string(patroni, "scope", out->scope, sizeof(out->scope),
+			 false) ||
+	     !get_string(patroni, "name", out->name, sizeof(out->name),
+			 false))) {
+		*why = "/patroni: patroni is not an object of a scope and a "
+		       "name (strings of at most 63 bytes)";
 		goto fail;
 	}
 	out->leader = pp_role_is_leader(out->role);

@@ -6,14 +6,20 @@
  *   GET /cluster   {"members": [{"name", "role", "state", "api_url", ...}]}
  *                  role: leader, standby_leader, sync_standby, replica
  *                  (Patroni 3.0.2's cluster_as_json); newer Patroni says
- *                  "state": "streaming" for a replica that streams.
+ *                  "state": "streaming" for a replica that streams, and
+ *                  (3.2 on) gives the cluster's "scope".
  *   GET /patroni   the member's own view; on the leader "role" is master
  *                  (3.x) or primary (4.x) and "replication" lists the WAL
  *                  senders: [{"application_name", "state", ...}], where
- *                  application_name is the replica's member name.
+ *                  application_name is the replica's member name;
+ *                  "patroni": {"scope", and (3.2 on) "name"}.
  *
- * /cluster's roles come from the DCS; so does its lag, which can be stale,
- * so streaming is taken from the leader's own replication list.
+ * /cluster's roles come from the DCS, as seen by the member asked, which
+ * can lag; so do its lag and its "state", which each member writes there
+ * for itself once per loop_wait. While a replica is being promoted, a
+ * lagging view still calls it a streaming replica. So streaming is taken
+ * from the leader's own replication list only: the WAL senders of a
+ * PostgreSQL that runs as the primary now.
  *
  * Each parser returns 0, or a negative errno with a static explanation in
  * *why: -EMSGSIZE for a body over PP_MAX_BODY_BYTES, -EINVAL for anything
@@ -42,10 +48,11 @@ struct pp_member {
 	char state[24];	   /* ditto */
 	char api_url[256]; /* ditto; "" when absent or too long */
 	bool leader;	   /* role leader, standby_leader (master, primary) */
-	bool streaming;	   /* /cluster's state, or the leader's list */
+	bool streaming;	   /* in the leader's list (pp_apply_replication) */
 };
 
 struct pp_cluster {
+	char scope[64]; /* "" when absent (Patroni before 3.2) */
 	struct pp_member members[PP_MAX_MEMBERS];
 	size_t n_members;
 	size_t n_ignored; /* members beyond PP_MAX_MEMBERS */
@@ -55,9 +62,11 @@ struct pp_cluster {
 
 /* The leader's GET /patroni. */
 struct pp_patroni {
-	char role[24]; /* "" when absent */
-	bool leader;   /* role master, primary or standby_leader */
-	bool unlocked; /* "cluster_unlocked": true: it holds no lock */
+	char role[24];	/* "" when absent */
+	char scope[64]; /* patroni.scope; "" when absent */
+	char name[64];	/* patroni.name, the member's; "" when absent */
+	bool leader;	/* role master, primary or standby_leader */
+	bool unlocked;	/* "cluster_unlocked": true: it holds no lock */
 	char streaming[PP_MAX_SENDERS][64]; /* senders in state streaming */
 	size_t n_streaming;
 };

@@ -6,9 +6,11 @@
  *      one that answered last; the first good answer gives the roles;
  *   2. GET the leader's /patroni (its api_url from /cluster, else each
  *      rest_url until one answers as a leader) for replication[]: which
- *      members stream from it. /cluster's lag comes from the DCS and can
- *      be stale (FACTS.md); a /cluster "state": "streaming" (newer
- *      Patroni) counts too.
+ *      members stream from it. Only that list says streaming: /cluster's
+ *      lag and state come from the DCS as the member asked sees it, and
+ *      can be stale (patroniparse.h). An answer of another scope, or a
+ *      /patroni naming another member than /cluster's leader, confirms
+ *      nothing.
  *
  * It sets each member guest's confirmed role and streaming, and keeps per
  * cluster what the policy reads (reachable, has a leader, the facts' age)
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -61,6 +64,14 @@ struct rest_req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Where a URL points: the leader's api_url is asked (with the cluster's
+ * credentials) only where the admin pointed balloond. */
+struct rest_origin {
+	char scheme[8]; /* "": any (a rest_hosts entry) */
+	char host[256]; /* without an IPv6 address's brackets */
+	unsigned port;	/* 0: any (a rest_hosts entry without one) */
+};
+
 struct rest_cluster {
 	struct bd_rest *s;
 	struct rest_cluster *next;
@@ -75,6 +86,11 @@ struct rest_cluster {
 	char username[64];
 	char password[256];
 	char setup_error[160]; /* why it cannot poll ("" when it can) */
+	/* The rest_urls' origins, then the rest_hosts'. */
+	struct rest_origin origins[BD_REST_MAX_URLS + BD_REST_MAX_HOSTS];
+	size_t n_origins;
+	bool https;	       /* a rest_url is https: an api_url must be too */
+	char refused_api[256]; /* the api_url last refused (warned once) */
 
 	uv_timer_t poll_timer;	/* the next poll */
 	uv_timer_t stale_timer; /* the facts turn stale */
@@ -88,7 +104,8 @@ struct rest_cluster {
 	char errors[320];     /* what each failed rest_url said */
 	struct pp_cluster next_facts;
 	size_t answered;	/* the rest_url that answered /cluster */
-	char leader_error[160]; /* why streaming is not known */
+	char leader_error[320]; /* why streaming is not known: each /patroni
+				 * asked, and what was wrong with it */
 
 	/* What the last poll found. */
 	bool polled;		 /* a poll ended since start */
@@ -385,6 +402,56 @@ static bool ask_cluster(struct rest_cluster *cl)
 	return false;
 }
 
+/* The scheme, host and port (the scheme's default when it has none) of
+ * url, as curl reads it; 0 or -EINVAL. */
+static int url_origin(const char *url, struct rest_origin *o)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -EINVAL;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+		CURLUE_OK) {
+		const char *h = host;
+		size_t n = strlen(h);
+		if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+			h++, n -= 2;
+		if (n < sizeof(o->host) && strlen(scheme) < sizeof(o->scheme)) {
+			snprintf(o->scheme, sizeof(o->scheme), "%s", scheme);
+			snprintf(o->host, sizeof(o->host), "%.*s", (int)n, h);
+			o->port = (unsigned)strtoul(port, NULL, 10);
+			rc = 0;
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* May the leader's api_url, which comes from the DCS, be asked? Whoever
+ * can write the DCS chooses it: only where rest_urls or rest_hosts point
+ * (and over https when a rest_url is) do the cluster's password and
+ * client certificate go, and does balloond fetch anything. */
+static bool api_url_allowed(const struct rest_cluster *cl, const char *url)
+{
+	struct rest_origin a;
+	if (url_origin(url, &a) ||
+	    (cl->https && strcasecmp(a.scheme, "https") != 0))
+		return false;
+	for (size_t i = 0; i < cl->n_origins; i++) {
+		const struct rest_origin *o = &cl->origins[i];
+		if (strcasecmp(o->host, a.host) == 0 &&
+		    (!o->port || o->port == a.port) &&
+		    (!o->scheme[0] || strcasecmp(o->scheme, a.scheme) == 0))
+			return true;
+	}
+	return false;
+}
+
 /* Ask for the leader's /patroni: its api_url, else the rest_urls in turn
  * (an answer counts only when it is a leader's). false: nothing asked. */
 static bool ask_leader(struct rest_cluster *cl)
@@ -397,6 +464,20 @@ static bool ask_leader(struct rest_cluster *cl)
 		char url[320];
 		if (step == 0 && !l->api_url[0])
 			continue;
+		if (step == 0 && !api_url_allowed(cl, l->api_url)) {
+			add_error(cl->leader_error, sizeof(cl->leader_error),
+				  l->api_url,
+				  "not asked (its host is in neither "
+				  "rest_urls nor rest_hosts)");
+			if (strcmp(cl->refused_api, l->api_url) != 0)
+				bd_warn("cluster %s: the leader's api_url %s "
+					"is not asked: its host is in neither "
+					"rest_urls nor rest_hosts",
+					cl->name, l->api_url);
+			snprintf(cl->refused_api, sizeof(cl->refused_api), "%s",
+				 l->api_url);
+			continue;
+		}
 		if (step == 0)
 			snprintf(url, sizeof(url), "%s", l->api_url);
 		else
@@ -407,6 +488,20 @@ static bool ask_leader(struct rest_cluster *cl)
 	return false;
 }
 
+/* An answer naming another scope (Patroni 3.2 on in /cluster, 3.0 on in
+ * /patroni) is another cluster's: a rest_url or api_url pointing at the
+ * wrong cluster confirms nothing. NULL, or why not (in buf). */
+static const char *scope_trouble(const struct rest_cluster *cl,
+				 const char *what, const char *scope, char *buf,
+				 size_t len)
+{
+	if (!scope[0] || strcmp(scope, cl->name) == 0)
+		return NULL;
+	snprintf(buf, len, "%s: scope '%s', not this section's '%s'", what,
+		 scope, cl->name);
+	return buf;
+}
+
 static void cluster_done(struct rest_cluster *cl, struct rest_req *r,
 			 CURLcode rc)
 {
@@ -415,7 +510,9 @@ static void cluster_done(struct rest_cluster *cl, struct rest_req *r,
 	if (!trouble) {
 		const char *why = NULL;
 		if (pp_parse_cluster(r->body ? r->body : "", r->len,
-				     &cl->next_facts, &why) == 0) {
+				     &cl->next_facts, &why) == 0 &&
+		    !(why = scope_trouble(cl, "/cluster", cl->next_facts.scope,
+					  buf, sizeof(buf)))) {
 			cl->answered = cl->url_i;
 			if (cl->next_facts.leader < 0) {
 				poll_end(cl, true);
@@ -444,6 +541,7 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 	char buf[CURL_ERROR_SIZE + 32];
 	const char *trouble = req_trouble(r, rc, buf, sizeof(buf));
 	struct pp_patroni p;
+	const char *leader = cl->next_facts.members[cl->next_facts.leader].name;
 	if (!trouble) {
 		const char *why = NULL;
 		if (pp_parse_patroni(r->body ? r->body : "", r->len, &p, &why))
@@ -452,6 +550,15 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 			trouble = p.unlocked ? "it holds no leader lock"
 					     : "it does not answer as the "
 					       "leader";
+		else if (!(trouble = scope_trouble(cl, "/patroni", p.scope, buf,
+						   sizeof(buf))) &&
+			 p.name[0] && strcmp(p.name, leader) != 0) {
+			/* Another member than /cluster's leader: the two
+			 * views disagree, and its list confirms nothing. */
+			snprintf(buf, sizeof(buf),
+				 "it is %s, not the leader %s", p.name, leader);
+			trouble = buf;
+		}
 	}
 	if (!trouble) {
 		pp_apply_replication(&cl->next_facts, &p);
@@ -459,8 +566,7 @@ static void patroni_done(struct rest_cluster *cl, struct rest_req *r,
 		poll_end(cl, true);
 		return;
 	}
-	snprintf(cl->leader_error, sizeof(cl->leader_error), "%s: %s", r->url,
-		 trouble);
+	add_error(cl->leader_error, sizeof(cl->leader_error), r->url, trouble);
 	if (!ask_leader(cl))
 		poll_end(cl, true);
 }
@@ -627,6 +733,17 @@ static void stale_cb(uv_timer_t *t)
 	bd_replan(cl->s->src.bd);
 }
 
+/* (Re)arm the stale timer: the facts of the poll that began at good_us
+ * turn stale max_age_ms after that, as the policy counts them. */
+static void stale_arm(struct rest_cluster *cl)
+{
+	int64_t age_ms = (bd_mono_us(cl->s->src.bd) - cl->good_us) / 1000;
+	uint64_t left = (uint64_t)age_ms < cl->max_age_ms
+			    ? cl->max_age_ms - (uint64_t)age_ms + 1
+			    : 0;
+	uv_timer_start(&cl->stale_timer, stale_cb, left, 0);
+}
+
 static void poll_timer_cb(uv_timer_t *t)
 {
 	poll_start(t->data);
@@ -646,12 +763,7 @@ static void poll_end(struct rest_cluster *cl, bool good)
 		cl->good_us = cl->started_us;
 		cl->good_url = cl->answered;
 		cl->stale = false;
-		/* Facts age from their poll's start. */
-		int64_t age_ms = (now - cl->started_us) / 1000;
-		uint64_t left = (uint64_t)age_ms < cl->max_age_ms
-				    ? cl->max_age_ms - (uint64_t)age_ms + 1
-				    : 0;
-		uv_timer_start(&cl->stale_timer, stale_cb, left, 0);
+		stale_arm(cl);
 		snprintf(cl->error, sizeof(cl->error), "%s",
 			 cl->facts.leader < 0 ? "no leader" : cl->leader_error);
 		set_guests(cl);
@@ -776,6 +888,28 @@ static void cluster_config(struct rest_cluster *cl, const struct bd_cluster *c)
 	}
 	if (cl->good_url >= cl->n_urls)
 		cl->good_url = 0;
+	cl->n_origins = 0;
+	cl->https = false;
+	for (size_t i = 0; i < cl->n_urls; i++) {
+		struct rest_origin *o = &cl->origins[cl->n_origins];
+		if (url_origin(cl->urls[i], o) == 0) {
+			cl->n_origins++;
+			cl->https |= strcasecmp(o->scheme, "https") == 0;
+		}
+	}
+	for (const char *h = c->rest_hosts; *h;) {
+		size_t w = strcspn(h, " \t");
+		size_t max = sizeof(cl->origins) / sizeof(cl->origins[0]);
+		struct rest_origin *o = &cl->origins[cl->n_origins];
+		if (w && cl->n_origins < max) {
+			memset(o, 0, sizeof(*o));
+			cl->n_origins +=
+			    bd_conf_rest_host(h, w, o->host, sizeof(o->host),
+					      &o->port) == 0;
+		}
+		h += w;
+		h += strspn(h, " \t");
+	}
 	cl->poll_interval_ms = c->poll_interval_ms;
 	cl->timeout_ms = c->timeout_ms;
 	cl->max_age_ms = c->max_age_ms;
@@ -839,6 +973,11 @@ static int rest_start(struct bd_source *src)
 			s->clusters = cl;
 		}
 		cluster_config(cl, &c->clusters[i]);
+		/* Facts kept across the reload turn stale at its max_age_ms,
+		 * not the old one: the poll that would re-arm the timer can
+		 * take up to timeout_ms per rest_url. */
+		if (cl->reachable && !cl->stale)
+			stale_arm(cl);
 		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
 	}
 	for (struct rest_cluster **p = &s->clusters; *p;) {

@@ -77,7 +77,9 @@ static void usage(FILE *out)
 	    "%s)\n"
 	    "  -t, --timeout-ms MS     give up on the control socket after "
 	    "MS\n"
-	    "                          and spool (default 1000)\n"
+	    "                          and spool (default 1000); with "
+	    "--notify,\n"
+	    "                          give up looking HOST up after MS\n"
 	    "  -n, --notify HOST:PORT  send one signed UDP datagram to "
 	    "balloond's\n"
 	    "                          network listener instead ([::1]:PORT "
@@ -145,6 +147,59 @@ static const char *role_word(const char *action, const char *role, bool *known)
 
 /* ---- network ---- */
 
+/* HOST and PORT of --notify to an address, within timeout_ms. An address
+ * never asks the resolver. A name is looked up on getaddrinfo_a's own
+ * thread while this one waits for it at most timeout_ms: a resolver that
+ * does not answer takes 5 s per try and tries twice (resolv.conf(5)'s
+ * defaults), and a callback must not hold Patroni up that long. 0, or
+ * -errno with the reason on stderr. */
+static int resolve(const struct opts *o, const char *host, const char *port,
+		   struct addrinfo **out)
+{
+	static struct addrinfo numeric = {.ai_socktype = SOCK_DGRAM,
+					  .ai_flags = AI_NUMERICHOST};
+	int rc = getaddrinfo(host, port, &numeric, out);
+	if (rc == EAI_NONAME) {
+		/* A lookup under way cannot be cancelled: its thread may
+		 * outlive this call, so what it reads and writes is
+		 * static. */
+		static struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+		static char name[256], service[64];
+		static struct gaicb req;
+		static struct gaicb *list[] = {&req};
+		snprintf(name, sizeof(name), "%s", host);
+		snprintf(service, sizeof(service), "%s", port);
+		req = (struct gaicb){.ar_name = name,
+				     .ar_service = service,
+				     .ar_request = &hints};
+		int64_t deadline = mono_ms() + (int64_t)o->timeout_ms;
+		rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+		while (rc == 0 && (rc = gai_error(&req)) == EAI_INPROGRESS) {
+			int64_t left = deadline - mono_ms();
+			if (left <= 0) {
+				fprintf(stderr,
+					PROG
+					": --notify %s: no answer from the "
+					"resolver within %llu ms (give an "
+					"address instead of a name)\n",
+					o->notify,
+					(unsigned long long)o->timeout_ms);
+				return -ETIMEDOUT;
+			}
+			struct timespec ts = {left / 1000,
+					      left % 1000 * 1000000};
+			gai_suspend((const struct gaicb *const *)list, 1, &ts);
+		}
+		*out = req.ar_result;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": --notify %s: %s\n", o->notify,
+			gai_strerror(rc));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int send_datagram(const struct opts *o, const char *cluster,
 			 const char *word)
 {
@@ -198,13 +253,10 @@ static int send_datagram(const struct opts *o, const char *cluster,
 	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai;
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc) {
-		fprintf(stderr, PROG ": --notify %s: %s\n", o->notify,
-			gai_strerror(rc));
-		return -EINVAL;
-	}
+	struct addrinfo *ai;
+	rc = resolve(o, host, colon + 1, &ai);
+	if (rc)
+		return rc;
 	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ssize_t sent = fd < 0 ? -1
 			      : sendto(fd, buf, (size_t)len, 0, ai->ai_addr,
@@ -331,9 +383,10 @@ static int run_callback(const struct opts *o, const char *action,
 			PROG ": '%s %s' is new to this version: sending "
 			     "'%s'\n",
 			action, role, word);
+	/* Armed first: it covers the name lookup of --notify too. */
+	arm_alarm(o->timeout_ms);
 	if (o->notify)
 		return send_datagram(o, cluster, word), 0;
-	arm_alarm(o->timeout_ms);
 	json_object *res;
 	if (call_role(o, cluster, word, 0, o->timeout_ms, &res) < 0)
 		spool(o, cluster, word);
@@ -345,7 +398,9 @@ static int run_pre_promote(const struct opts *o)
 {
 	static const char word[] = "leader";
 	if (o->notify) {
-		/* No reply comes over UDP: the push only. */
+		/* No reply comes over UDP: the push only, within the same
+		 * deadline as a callback's. */
+		arm_alarm(o->timeout_ms);
 		send_datagram(o, o->cluster, word);
 		return 0;
 	}

@@ -307,17 +307,27 @@ enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
 	return BD_NOTIFY_OK;
 }
 
-void bd_notify_replay_init(struct bd_notify_replay *r, int64_t now_ms)
+void bd_notify_replay_init(struct bd_notify_replay *r, int64_t wall_ms,
+			   int64_t mono_ms)
 {
-	r->floor_ms = now_ms;
+	r->floor_ms = 0;
+	r->made_wall_ms = wall_ms;
+	r->made_mono_ms = mono_ms;
 	r->next = 0;
 	r->used = 0;
 }
 
 enum bd_notify_reject bd_notify_replay_check(struct bd_notify_replay *r,
-					     const struct bd_notify *n)
+					     const struct bd_notify *n,
+					     int64_t wall_ms, int64_t mono_ms)
 {
-	if (n->timestamp_ms <= r->floor_ms)
+	/* The moment the cache was made, on the wall clock as it reads now:
+	 * the time that really passed since is the monotonic clock's, so
+	 * what the wall clock lost beyond it was a step back (notify.h). */
+	int64_t made_ms = wall_ms - (mono_ms - r->made_mono_ms);
+	if (made_ms > r->made_wall_ms)
+		made_ms = r->made_wall_ms;
+	if (n->timestamp_ms <= made_ms || n->timestamp_ms <= r->floor_ms)
 		return BD_NOTIFY_R_STALE;
 	/* A linear scan: 1,024 slots of 16 bytes, reached only by
 	 * notifications whose MAC is valid. */

@@ -109,17 +109,30 @@ enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
  * oldest evicted first. A nonce enters only after its MAC was verified,
  * so only a key holder can fill it: a flood of forged datagrams never
  * reaches it. So that eviction can never let a replay through, the cache
- * keeps a floor: the newest timestamp it ever evicted (at first, the time
- * it was made, which covers a restart of the daemon), and refuses any
+ * keeps a floor, the newest timestamp it ever evicted, and refuses any
  * notification not newer than the floor (BD_NOTIFY_R_STALE). What a key
  * holder who floods valid notifications gains is only that: the floor
  * rises to near now, and honest notifications sent before the flood, or
  * from a guest whose clock is behind, are refused until theirs passes
  * it. Nothing is accepted twice, and memory stays fixed.
+ *
+ * What is not newer than the moment the cache was made is refused the
+ * same way: that covers a restart of the daemon, whose new cache knows
+ * no nonce from before. The moment is kept on both of the receiver's
+ * clocks and read on its wall clock as that reads now: a step back of
+ * the wall clock (NTP correcting a clock that ran ahead at boot) moves
+ * it back as far, or every notification would be refused until the
+ * clock had caught up again; a step forward leaves it. The price of a
+ * step back S is that a notification a previous daemon accepted in the
+ * S before it stopped may be accepted once more, within the window: it
+ * can only repeat a role that was pushed, and no replica shrinks before
+ * the REST API confirms it.
  */
 #define BD_NOTIFY_REPLAY_SLOTS 1024
 struct bd_notify_replay {
-	int64_t floor_ms;
+	int64_t floor_ms;     /* the newest timestamp evicted; 0: none */
+	int64_t made_wall_ms; /* the receiver's clocks when it was made */
+	int64_t made_mono_ms;
 	size_t next; /* the slot written next (the oldest once full) */
 	size_t used;
 	struct {
@@ -127,11 +140,16 @@ struct bd_notify_replay {
 		int64_t timestamp_ms;
 	} slot[BD_NOTIFY_REPLAY_SLOTS];
 };
-void bd_notify_replay_init(struct bd_notify_replay *r, int64_t now_ms);
-/* Check n's nonce and, when new, remember it: BD_NOTIFY_OK,
- * BD_NOTIFY_R_REPLAY or BD_NOTIFY_R_STALE. */
+/* A new cache, made at wall_ms (unix ms) and mono_ms (the receiver's
+ * monotonic clock, ms). */
+void bd_notify_replay_init(struct bd_notify_replay *r, int64_t wall_ms,
+			   int64_t mono_ms);
+/* Check n's nonce and, when new, remember it, with the receiver's clocks
+ * as they read now: BD_NOTIFY_OK, BD_NOTIFY_R_REPLAY or
+ * BD_NOTIFY_R_STALE. */
 enum bd_notify_reject bd_notify_replay_check(struct bd_notify_replay *r,
-					     const struct bd_notify *n);
+					     const struct bd_notify *n,
+					     int64_t wall_ms, int64_t mono_ms);
 
 /* Hex helpers (lower case): out gets 2*len digits and a NUL. */
 void bd_notify_hex(const uint8_t *in, size_t len, char *out);

@@ -4,7 +4,8 @@
 # hard timeout and the spool when the daemon is down or hangs, the
 # pre-promote mode, a peer in role_group with fewer rights, and the
 # network listener: signed datagrams accepted, forged, altered, expired,
-# future and replayed ones refused and counted, a flood of bad ones.
+# future and replayed ones refused and counted, a flood of bad ones; a
+# --notify host name the resolver never answers.
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=${PYTHON3:-python3}
 CB="$top_builddir/hooks/balloond-patroni"
@@ -22,6 +23,7 @@ export BALLOOND_STATE_DIR="$STATE"
 
 patroni_cleanup() {
 	[ -n "$MON_PID" ] && kill "$MON_PID" 2>/dev/null
+	[ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null
 	[ -n "$DAEMON_PID" ] && kill -CONT "$DAEMON_PID" 2>/dev/null
 	cleanup
 }
@@ -345,6 +347,50 @@ check "flood: RSS grew by less than $rss_bound KiB ($rss0 -> $rss1 KiB)" test $(
 lines=$(grep -c "listener: refused a datagram" "$T/daemon.log")
 check "flood: the log holds a bounded number of refusals ($lines)" test "$lines" -lt 100
 check "flood: nothing accepted" counter_is accepted 4
+
+# ---- --notify and a resolver that never answers ----
+# In network and mount namespaces of their own, /etc/resolv.conf names
+# 127.0.0.1, where a UDP socket takes the queries and never answers, and
+# the resolver would wait 30 s for it. The callback must give up within
+# its own deadline, in both modes, and exit 0.
+cat >"$T/resolv.conf" <<'EOF'
+nameserver 127.0.0.1
+options timeout:30 attempts:1
+EOF
+unshare -mn sh -c 'ip link set lo up && mount --bind "$1" /etc/resolv.conf &&
+	exec "$2" - "$3"' - "$T/resolv.conf" "$PY" "$T/dns.ready" <<'PY' >/dev/null 2>&1 &
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+open(sys.argv[1], "w").close()
+time.sleep(600)
+PY
+DNS_PID=$!
+# in_dns COMMAND...: COMMAND in the silent resolver's namespaces.
+in_dns() { nsenter -t "$DNS_PID" -m -n env ASAN_OPTIONS="$CB_ASAN" "$@"; }
+if wait_for 10 test -e "$T/dns.ready"; then
+	timed in_dns timeout 3 getent hosts balloond-test.invalid
+	check "the silent resolver holds a lookup (getent cut off after 3 s)" test "$RC" = 124
+	timed in_dns timeout 60 "$CB" --member pg2 --notify "balloond-test.invalid:$PORT" \
+		--key-file "$T/pg.key" on_role_change master pg
+	check "--notify, resolver silent: exit 0" test "$RC" = 0
+	check "--notify, resolver silent: not waiting for it ($ELAPSED ms)" test "$ELAPSED" -lt 10000
+	check "... says why" grep -q "balloond-test.invalid" "$T/err"
+	timed in_dns timeout 60 "$CB" --pre-promote --cluster pg --member pg2 \
+		--notify "balloond-test.invalid:$PORT" --key-file "$T/pg.key"
+	check "--pre-promote --notify, resolver silent: exit 0" test "$RC" = 0
+	check "--pre-promote --notify, resolver silent: not waiting for it ($ELAPSED ms)" \
+		test "$ELAPSED" -lt 10000
+	timed in_dns timeout 60 "$CB" --member pg2 --notify "127.0.0.1:$PORT" \
+		--key-file "$T/pg.key" on_role_change master pg
+	check "--notify to an address: the resolver is not asked ($ELAPSED ms)" \
+		test "$RC" = 0 -a "$ELAPSED" -lt 3000
+else
+	skip "no private network and mount namespace (unshare -mn) for a silent resolver"
+fi
+kill "$DNS_PID" 2>/dev/null
+wait "$DNS_PID" 2>/dev/null
+DNS_PID=
 
 # ---- a peer with fewer rights: a member of role_group ----
 # Patroni runs as postgres, in role_group: its callback may push roles,

@@ -50,13 +50,13 @@ def member(name, role, port):
     return {"name": name, "role": role, "state": "running",
             "api_url": "http://127.0.0.1:%s/patroni" % port,
             "host": "127.0.0.1", "port": 5432, "timeline": 1}
-def leader(*streaming):
+def leader(*streaming, scope="pg"):
     return {"state": "running", "role": "master", "timeline": 1,
             "replication": [{"usename": "replicator", "application_name": n,
                              "client_addr": "127.0.0.1", "state": "streaming",
                              "sync_state": "async", "sync_priority": 0}
                             for n in streaming],
-            "patroni": {"version": "3.0.2", "scope": "x"}}
+            "patroni": {"version": "3.0.2", "scope": scope}}
 replica = {"state": "running", "role": "replica", "timeline": 1}
 kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
 mode = "ok" if pg == kind else pg
@@ -67,9 +67,9 @@ s = {a: {"mode": mode, "cluster": cl, "patroni": lead},
      b: {"mode": mode, "cluster": cl, "patroni": replica},
      c: {"mode": st, "cluster": {"members": [member("st0", "leader", c),
                                               member("st1", "replica", c)]},
-         "patroni": leader("st1")},
+         "patroni": leader("st1", scope="st")},
      d: {"mode": push, "cluster": {"members": [member("p0", "leader", d)]},
-         "patroni": leader()}}
+         "patroni": leader(scope="push")}}
 with open(path + ".tmp", "w") as f:
     json.dump(s, f)
 os.rename(path + ".tmp", path)

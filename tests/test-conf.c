@@ -449,6 +449,58 @@ static void test_clusters(void **state)
 }
 
 /* The REST watcher's keys: defaults, every key, and what goes together. */
+/* rest_hosts: HOST, HOST:PORT, [V6], [V6]:PORT, blank-separated. */
+static void test_cluster_rest_hosts(void **state)
+{
+	struct bd_conf c;
+	char err[256], host[64];
+	unsigned port;
+	int rc = parse(&c,
+		       "[cluster pg]\n"
+		       "rest_hosts = 10.0.1.11 pg2.example:8008 [fd00::3] "
+		       "[::1]:8009\n",
+		       err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(bd_conf_cluster(&c, "pg")->rest_hosts,
+			    "10.0.1.11 pg2.example:8008 [fd00::3] [::1]:8009");
+	assert_int_equal(bd_conf_rest_host("pg2.example:8008", 16, host,
+					   sizeof(host), &port),
+			 0);
+	assert_string_equal(host, "pg2.example");
+	assert_int_equal(port, 8008);
+	assert_int_equal(
+	    bd_conf_rest_host("10.0.1.11 x", 9, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "10.0.1.11");
+	assert_int_equal(port, 0);
+	assert_int_equal(
+	    bd_conf_rest_host("[::1]:8009", 10, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 8009);
+	assert_int_equal(
+	    bd_conf_rest_host("[fd00::3]", 9, host, sizeof(host), &port), 0);
+	assert_string_equal(host, "fd00::3");
+	assert_int_equal(port, 0);
+	static const char *const bad[] = {
+	    "::1",    "[::1",	"[::1]x",  "[]",	  ":8008",
+	    "a:",     "a:0",	"a:65536", "a:8008:1",	  "a/b",
+	    "user@a", "[g::1]", "a:80x",   "http://a:80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+		if (bd_conf_rest_host(bad[i], strlen(bad[i]), host,
+				      sizeof(host), &port) != -EINVAL)
+			fail_msg("'%s' was taken", bad[i]);
+		snprintf(text, sizeof(text), "[cluster pg]\nrest_hosts = %s\n",
+			 bad[i]);
+		EXPECT_ERROR(text, "[cluster pg]", "rest_hosts",
+			     "is not HOST, HOST:PORT");
+	}
+	EXPECT_ERROR("[cluster pg]\nrest_hosts = a b c d e f g h i j k l m n o "
+		     "p q\n",
+		     "[cluster pg]", "rest_hosts: more than 16 hosts");
+}
+
 static void test_cluster_rest(void **state)
 {
 	struct bd_conf c;
@@ -845,6 +897,7 @@ int main(void)
 	    cmocka_unit_test(test_clusters),
 	    cmocka_unit_test(test_listener),
 	    cmocka_unit_test(test_cluster_rest),
+	    cmocka_unit_test(test_cluster_rest_hosts),
 	    cmocka_unit_test(test_too_many_clusters),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_long_line_not_truncated),

@@ -32,6 +32,8 @@ static int teardown(void **state)
 }
 #define NOW    1764680000000LL
 #define WINDOW 30000
+/* The receiver's monotonic clock at NOW. */
+#define MONO 5000000LL
 
 static struct bd_notify make(const char *role, int64_t ts, uint8_t nonce_byte)
 {
@@ -170,19 +172,23 @@ static void test_expired_and_future(void **state)
 static void test_replayed(void **state)
 {
 	static struct bd_notify_replay r;
-	bd_notify_replay_init(&r, NOW - WINDOW);
+	bd_notify_replay_init(&r, NOW - WINDOW, MONO - WINDOW);
 	struct bd_notify n = make("leader", NOW, 0x55);
-	assert_int_equal(bd_notify_replay_check(&r, &n), BD_NOTIFY_OK);
-	assert_int_equal(bd_notify_replay_check(&r, &n), BD_NOTIFY_R_REPLAY);
+	assert_int_equal(bd_notify_replay_check(&r, &n, NOW, MONO),
+			 BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_replay_check(&r, &n, NOW, MONO),
+			 BD_NOTIFY_R_REPLAY);
 	/* The same nonce with another (validly signed) body is a replay
 	 * too: nonces are never reused. */
 	struct bd_notify m = make("replica", NOW + 1, 0x55);
-	assert_int_equal(bd_notify_replay_check(&r, &m), BD_NOTIFY_R_REPLAY);
+	assert_int_equal(bd_notify_replay_check(&r, &m, NOW, MONO),
+			 BD_NOTIFY_R_REPLAY);
 	struct bd_notify o = make("replica", NOW + 1, 0x56);
-	assert_int_equal(bd_notify_replay_check(&r, &o), BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_replay_check(&r, &o, NOW, MONO),
+			 BD_NOTIFY_OK);
 	/* Older than the cache was made (a restarted daemon). */
 	struct bd_notify before = make("leader", NOW - WINDOW, 0x57);
-	assert_int_equal(bd_notify_replay_check(&r, &before),
+	assert_int_equal(bd_notify_replay_check(&r, &before, NOW, MONO),
 			 BD_NOTIFY_R_STALE);
 }
 
@@ -191,20 +197,23 @@ static void test_replayed(void **state)
 static void test_replay_overflow(void **state)
 {
 	static struct bd_notify_replay r;
-	bd_notify_replay_init(&r, NOW - WINDOW);
+	bd_notify_replay_init(&r, NOW - WINDOW, MONO - WINDOW);
 	struct bd_notify first = make("leader", NOW - 6000, 0);
 	first.nonce[0] = 0xff;
-	assert_int_equal(bd_notify_replay_check(&r, &first), BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_replay_check(&r, &first, NOW, MONO),
+			 BD_NOTIFY_OK);
 	for (unsigned i = 0; i < 3 * BD_NOTIFY_REPLAY_SLOTS; i++) {
 		struct bd_notify n = first;
 		memcpy(n.nonce, &i, sizeof(i));
 		n.nonce[15] = 1;
 		n.timestamp_ms = NOW - 5000 + (int64_t)i;
-		assert_int_equal(bd_notify_replay_check(&r, &n), BD_NOTIFY_OK);
+		assert_int_equal(bd_notify_replay_check(&r, &n, NOW, MONO),
+				 BD_NOTIFY_OK);
 	}
 	assert_int_equal(r.used, BD_NOTIFY_REPLAY_SLOTS);
 	/* first was evicted: refused all the same, now as too old. */
-	assert_int_equal(bd_notify_replay_check(&r, &first), BD_NOTIFY_R_STALE);
+	assert_int_equal(bd_notify_replay_check(&r, &first, NOW, MONO),
+			 BD_NOTIFY_R_STALE);
 	/* The floor is the newest evicted: the cache holds the last SLOTS
 	 * of the flood, so 2 * SLOTS - 1 was the last one evicted. */
 	assert_int_equal(r.floor_ms,
@@ -215,10 +224,45 @@ static void test_replay_overflow(void **state)
 	memcpy(last.nonce, &i, sizeof(i));
 	last.nonce[15] = 1;
 	last.timestamp_ms = NOW - 5000 + (int64_t)i;
-	assert_int_equal(bd_notify_replay_check(&r, &last), BD_NOTIFY_R_REPLAY);
+	assert_int_equal(bd_notify_replay_check(&r, &last, NOW, MONO),
+			 BD_NOTIFY_R_REPLAY);
 	/* A fresh one still gets in. */
 	struct bd_notify fresh = make("leader", NOW, 0x66);
-	assert_int_equal(bd_notify_replay_check(&r, &fresh), BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_replay_check(&r, &fresh, NOW, MONO),
+			 BD_NOTIFY_OK);
+}
+
+/* The receiver's wall clock steps back an hour (NTP correcting a clock
+ * that ran ahead when the cache was made): the moment the cache was made
+ * moves back with it, or nothing would be accepted for an hour. A step
+ * forward leaves it. */
+static void test_replay_clock_steps(void **state)
+{
+	static struct bd_notify_replay r;
+	const int64_t hour = 3600000;
+	bd_notify_replay_init(&r, NOW, MONO);
+	/* A second later, and an hour back. */
+	int64_t wall = NOW - hour + 1000, mono = MONO + 1000;
+	struct bd_notify n = make("leader", wall, 0x71);
+	assert_int_equal(bd_notify_replay_check(&r, &n, wall, mono),
+			 BD_NOTIFY_OK);
+	assert_int_equal(bd_notify_replay_check(&r, &n, wall, mono),
+			 BD_NOTIFY_R_REPLAY);
+	/* Before the cache was made, on the clock as it reads now. */
+	struct bd_notify b = make("leader", NOW - hour, 0x72);
+	assert_int_equal(bd_notify_replay_check(&r, &b, wall, mono),
+			 BD_NOTIFY_R_STALE);
+	struct bd_notify c = make("leader", NOW - hour + 1, 0x73);
+	assert_int_equal(bd_notify_replay_check(&r, &c, wall, mono),
+			 BD_NOTIFY_OK);
+	/* Then a day forward: the start stays where it was made. */
+	wall = NOW + 24 * hour, mono = MONO + 2000;
+	struct bd_notify d = make("leader", NOW, 0x74);
+	assert_int_equal(bd_notify_replay_check(&r, &d, wall, mono),
+			 BD_NOTIFY_R_STALE);
+	struct bd_notify e = make("leader", NOW + 1, 0x75);
+	assert_int_equal(bd_notify_replay_check(&r, &e, wall, mono),
+			 BD_NOTIFY_OK);
 }
 
 static void test_malformed(void **state)
@@ -334,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(test_expired_and_future),
 	    cmocka_unit_test(test_replayed),
 	    cmocka_unit_test(test_replay_overflow),
+	    cmocka_unit_test(test_replay_clock_steps),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_key_file),
 	};

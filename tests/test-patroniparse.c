@@ -75,6 +75,8 @@ static void test_real_cluster(void **state)
 	/* 3.0.2 says "running": streaming comes from the leader. */
 	assert_false(cl.members[0].streaming);
 	assert_false(cl.paused);
+	/* 3.0.2's /cluster gives no scope. */
+	assert_string_equal(cl.scope, "");
 	assert_non_null(pp_member_find(&cl, "pg2"));
 	assert_null(pp_member_find(&cl, "pg3"));
 }
@@ -86,6 +88,9 @@ static void test_real_replication(void **state)
 	assert_string_equal(pa.role, "master");
 	assert_true(pa.leader);
 	assert_false(pa.unlocked);
+	/* 3.0.2's /patroni gives the scope, not the member's name. */
+	assert_string_equal(pa.scope, "pgcap");
+	assert_string_equal(pa.name, "");
 	assert_int_equal(pa.n_streaming, 2);
 	assert_int_equal(pp_apply_replication(&cl, &pa), 2);
 	assert_true(pp_member_find(&cl, "pg0")->streaming);
@@ -133,16 +138,76 @@ static void test_real_replicas(void **state)
 	assert_true(pa.unlocked);
 }
 
-/* Newer Patroni: a replica's /cluster state says streaming; sync_standby
- * is a replica's role; a stopped one is not streaming. */
-static void test_newer_streaming(void **state)
+/* Newer Patroni: a replica's /cluster state says streaming, but that is
+ * its own record in the DCS, as the member asked sees it: not taken.
+ * Streaming comes from the leader's list. sync_standby is a replica's
+ * role; /cluster gives the scope, /patroni the scope and the name. */
+static void test_newer_answers(void **state)
 {
 	parse_cluster_file("cluster-4x-streaming.json");
 	assert_int_equal(cl.leader, 0);
-	assert_true(pp_member_find(&cl, "pg1")->streaming);
+	assert_string_equal(cl.scope, "demo");
+	assert_string_equal(pp_member_find(&cl, "pg1")->state, "streaming");
+	assert_false(pp_member_find(&cl, "pg1")->streaming);
 	assert_string_equal(pp_member_find(&cl, "pg1")->role, "sync_standby");
 	assert_false(pp_member_find(&cl, "pg1")->leader);
 	assert_false(pp_member_find(&cl, "pg2")->streaming);
+	parse_patroni_file("patroni-4x-leader.json");
+	assert_string_equal(pa.role, "primary");
+	assert_true(pa.leader);
+	assert_string_equal(pa.scope, "demo");
+	assert_string_equal(pa.name, "pg0");
+	assert_int_equal(pp_apply_replication(&cl, &pa), 1);
+	assert_true(pp_member_find(&cl, "pg1")->streaming);
+	assert_false(pp_member_find(&cl, "pg2")->streaming);
+}
+
+/* A scope or a name that is not a string, or too long to be a section's
+ * or a member's name, is an error: never taken as absent (which would
+ * pass the check that it is this cluster's). */
+static void test_scope_and_name(void **state)
+{
+	static const char *const bad_cluster[] = {
+	    "{\"members\": [], \"scope\": 7}",
+	    "{\"members\": [], \"scope\": [\"pg\"]}",
+	    "{\"members\": [], \"scope\": \"0123456789012345678901234567890"
+	    "123456789012345678901234567890123\"}",
+	};
+	static const char *const bad_patroni[] = {
+	    "{\"role\": \"master\", \"patroni\": \"pg\"}",
+	    "{\"role\": \"master\", \"patroni\": {\"scope\": 1}}",
+	    "{\"role\": \"master\", \"patroni\": {\"name\": {}}}",
+	    "{\"role\": \"master\", \"patroni\": {\"scope\": \"012345678901"
+	    "2345678901234567890123456789012345678901234567890123\"}}",
+	};
+	const char *why;
+	for (size_t i = 0; i < sizeof(bad_cluster) / sizeof(*bad_cluster);
+	     i++) {
+		why = NULL;
+		assert_int_equal(pp_parse_cluster(bad_cluster[i],
+						  strlen(bad_cluster[i]), &cl,
+						  &why),
+				 -EINVAL);
+		assert_non_null(why);
+		assert_string_equal(cl.scope, "");
+	}
+	for (size_t i = 0; i < sizeof(bad_patroni) / sizeof(*bad_patroni);
+	     i++) {
+		why = NULL;
+		assert_int_equal(pp_parse_patroni(bad_patroni[i],
+						  strlen(bad_patroni[i]), &pa,
+						  &why),
+				 -EINVAL);
+		assert_non_null(why);
+		assert_false(pa.leader);
+	}
+	/* Absent or null: "" (Patroni before 3.2 gives neither in places). */
+	static const char ok[] = "{\"role\": \"master\", \"patroni\": "
+				 "{\"version\": \"3.0.2\", \"name\": null}}";
+	assert_int_equal(pp_parse_patroni(ok, strlen(ok), &pa, &why), 0);
+	assert_string_equal(pa.scope, "");
+	assert_string_equal(pa.name, "");
+	assert_true(pa.leader);
 }
 
 static void test_roles(void **state)
@@ -315,7 +380,8 @@ int main(void)
 	    cmocka_unit_test(test_real_one_gone),
 	    cmocka_unit_test(test_real_leader_killed),
 	    cmocka_unit_test(test_real_replicas),
-	    cmocka_unit_test(test_newer_streaming),
+	    cmocka_unit_test(test_newer_answers),
+	    cmocka_unit_test(test_scope_and_name),
 	    cmocka_unit_test(test_roles),
 	    cmocka_unit_test(test_cluster_shapes),
 	    cmocka_unit_test(test_many_members),

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	(void)bd_notify_verify(&n, &k, n.timestamp_ms, 30000);
 	if (replay.used == 0)
-		bd_notify_replay_init(&replay, 0);
-	(void)bd_notify_replay_check(&replay, &n);
+		bd_notify_replay_init(&replay, 0, 0);
+	(void)bd_notify_replay_check(&replay, &n, n.timestamp_ms, 0);
 	int len = bd_notify_encode(&n, buf, sizeof(buf));
 	if (len > 0) {
 		if (bd_notify_parse(buf, (size_t)len, &back, msg, sizeof(msg)))
