@@ -195,7 +195,8 @@
  * new or deeper shrink (below both actual and the last target), none of
  * a guest the policy says may be the leader, none on stale or settling
  * stats, none taking more than the guest's fresh stat-available-memory
- * minus its reserve (policy_guest_reserve).
+ * minus its reserve (policy_guest_reserve; below the critical watermark,
+ * when the plan says critical, the reserve may go too).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -472,7 +473,8 @@ static const char *const viol_name[N_VIOL] = {
     "a target above max",
     "a shrink of a guest that may be the leader",
     "a shrink on stale or settling stats",
-    "a shrink beyond what the guest reports available minus its reserve",
+    "a shrink beyond what the guest reports available minus its reserve "
+    "(below the critical watermark: beyond what it reports available)",
 };
 
 enum pol { P_NONE, P_CRON, P_PROXMOX, P_MOM, P_BALLOOND, N_POL };
@@ -1179,8 +1181,12 @@ static void decide_balloond(struct world *w, int64_t t, struct result *r)
 			violation(r, t, V_STALE, name, g, target);
 			continue;
 		}
+		/* Below the critical watermark, beyond the reserve but never
+		 * beyond what the guest reports available. */
 		int64_t reserve =
-		    (int64_t)policy_guest_reserve(&w->cfg, &pg[i]);
+		    plan.critical
+			? 0
+			: (int64_t)policy_guest_reserve(&w->cfg, &pg[i]);
 		int64_t spare = max64(0, g->stats_avail - reserve);
 		if (g->actual - target > spare + MiB)
 			violation(r, t, V_OVER_FREE, name, g, target);
@@ -1353,7 +1359,8 @@ static void run(const struct scenario *sc, enum pol p, const struct opts *o,
 		r->reclaimed_sum += gib(reclaimed);
 		r->arc_sum += gib(w.arc);
 		r->avail_sum += gib(mem_available(&w));
-		if (o->trace == (int)p && t % 60 == 0)
+		if (o->trace == (int)p &&
+		    (t % 60 == 0 || hr < HOST_TOTAL / 100 * DANGER_PCT))
 			trace_line(&w, t);
 	}
 	if (o->trace == (int)p)
