@@ -1242,8 +1242,9 @@ struct opts {
 	int64_t days;
 	int check; /* 0, CHECK_BRIEF or CHECK_POLICY */
 	bool see_arc;
-	int trace;	 /* a policy, or -1 */
-	const char *log; /* a guest, or NULL */
+	int trace;	  /* a policy, or -1 */
+	const char *log;  /* a guest, or NULL */
+	const char *plot; /* --plot FILE, or NULL */
 	/* --sweep: every --plains value by every seed in --seeds. */
 	bool sweep;
 	int plains[MAX_PLAIN + 1], n_plains;
@@ -1259,6 +1260,11 @@ static void trace_line(const struct world *w, int64_t t)
 		printf(" %4.1f/%4.1f", gib(w->g[i].actual), gib(w->g[i].ws));
 	printf("\n");
 }
+
+/* --plot: each policy's lowest headroom in each simulated minute, in GiB
+ * (NULL: not plotting). */
+#define PLOT_EVERY_S 60
+static float *plot_hr[N_POL];
 
 static void run(const struct scenario *sc, enum pol p, const struct opts *o,
 		struct result *r)
@@ -1307,6 +1313,11 @@ static void run(const struct scenario *sc, enum pol p, const struct opts *o,
 
 		int64_t hr = headroom(&w);
 		r->min_headroom = min64(r->min_headroom, hr);
+		if (plot_hr[p]) {
+			float *v = &plot_hr[p][t / PLOT_EVERY_S];
+			if (t % PLOT_EVERY_S == 0 || gib(hr) < *v)
+				*v = (float)gib(hr);
+		}
 		if (hr < HOST_TOTAL / 100 * DANGER_PCT)
 			r->danger_s++;
 		if (w.free < 0)
@@ -1600,6 +1611,88 @@ static int sweep(const struct opts *o)
 	return all == (int64_t)n ? 0 : 1;
 }
 
+/* ---- --plot: the host's headroom over time, drawn by gnuplot ---- */
+
+/* Writes the data next to FILE (FILE.dat) and has gnuplot draw it: one
+ * line per policy, the danger line, and a mark at every promotion (a
+ * switchover's at once, a failover's once the leader key is taken). */
+static int plot(const struct scenario *sc, const char *file)
+{
+	const char *ext = strrchr(file, '.');
+	const char *term = NULL;
+	if (ext && strcmp(ext, ".svg") == 0)
+		term = "svg size 1400,700 dynamic background '#ffffff'";
+	else if (ext && strcmp(ext, ".png") == 0)
+		term = "pngcairo size 1400,700";
+	if (!term) {
+		fprintf(stderr, "balloon-sim: --plot wants a .svg or .png\n");
+		return 2;
+	}
+	char dat[4096];
+	snprintf(dat, sizeof(dat), "%s.dat", file);
+	FILE *d = fopen(dat, "w");
+	if (!d) {
+		perror(dat);
+		return 2;
+	}
+	int64_t n = sc->duration / PLOT_EVERY_S;
+	for (int64_t k = 0; k < n; k++) {
+		fprintf(d, "%.4f", (double)(k * PLOT_EVERY_S) / 3600.0);
+		for (int p = 0; p < N_POL; p++)
+			fprintf(d, " %.3f", plot_hr[p][k]);
+		fprintf(d, "\n");
+	}
+	if (fclose(d)) {
+		perror(dat);
+		return 2;
+	}
+	FILE *g = popen("gnuplot", "w");
+	if (!g) {
+		perror("balloon-sim: gnuplot");
+		return 2;
+	}
+	fprintf(g, "set terminal %s\nset output '%s'\n", term, file);
+	fprintf(g,
+		"set title \"balloon-sim: seed %" PRIu64 ", %d guests of %.0f "
+		"GiB on %.0f GiB (%.2fx): the host's lowest headroom each "
+		"minute\"\n",
+		sc->seed, n_guests, gib(GUEST_MAX), gib(HOST_TOTAL),
+		overcommit(n_guests));
+	fputs("set xlabel 'hours'\nset ylabel 'headroom, GiB'\n"
+	      "set key outside right top\nset grid\n"
+	      "set yrange [-10:*]\n",
+	      g);
+	for (size_t e = 0; e < sc->n_ev; e++) {
+		const struct pg_event *ev = &sc->ev[e];
+		double h =
+		    (double)(ev->t + (ev->failover ? FAILOVER_GAP_S : 0)) /
+		    3600.0;
+		fprintf(g,
+			"set arrow from %.4f, graph 0 to %.4f, graph 1 nohead "
+			"lc rgb '%s' dt 3\n",
+			h, h, ev->failover ? "#cc0000" : "#888888");
+	}
+	fprintf(g,
+		"plot %.3f title 'danger (under %d %% of RAM)' lw 2 "
+		"lc rgb 'red'",
+		gib(HOST_TOTAL / 100 * DANGER_PCT), DANGER_PCT);
+	for (int p = 0; p < N_POL; p++)
+		fprintf(g, ", '%s' using 1:%d with lines title '%s' lw %d", dat,
+			p + 2, pol_name[p], p == P_BALLOOND ? 2 : 1);
+	fputs("\n# promotions: grey dotted lines (switchovers), red "
+	      "(failovers)\n",
+	      g);
+	int rc = pclose(g);
+	if (rc) {
+		fprintf(stderr, "balloon-sim: gnuplot failed (%d)\n", rc);
+		return 2;
+	}
+	printf("\nplot: %s (data %s); promotions marked, grey a "
+	       "switchover, red a failover\n",
+	       file, dat);
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f)
@@ -1752,6 +1845,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (o->trace < 0)
 				return -1;
 			i++;
+		} else if (strcmp(a, "--plot") == 0 && v) {
+			o->plot = v;
+			i++;
 		} else if (strcmp(a, "--log") == 0 && v) {
 			o->log = v;
 			i++;
@@ -1787,6 +1883,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct result res[N_POL];
+	for (int p = 0; o.plot && p < N_POL; p++) {
+		plot_hr[p] = calloc((size_t)(sc.duration / PLOT_EVERY_S + 1),
+				    sizeof(float));
+		if (!plot_hr[p]) {
+			perror("balloon-sim");
+			return 2;
+		}
+	}
 	for (int p = 0; p < N_POL; p++)
 		run(&sc, (enum pol)p, &o, &res[p]);
 
@@ -1837,6 +1941,8 @@ int main(int argc, char **argv)
 		if (b->n_viol[v])
 			printf("  %" PRId64 " x %s; the first: %s\n",
 			       b->n_viol[v], viol_name[v], b->first_viol[v]);
+	if (o.plot && plot(&sc, o.plot))
+		return 2;
 	if (!o.check)
 		return 0;
 	return check(res, o.check) ? 0 : 1;
