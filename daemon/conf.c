@@ -113,6 +113,8 @@ static const struct key {
     {"host", "reserve", K_SIZE, F(host_reserve_bytes), 0, 1ULL << 50},
     {"host", "low_watermark", K_SIZE, F(low_watermark_bytes), 0, 1ULL << 50},
     {"host", "high_watermark", K_SIZE, F(high_watermark_bytes), 0, 1ULL << 50},
+    {"host", "critical_watermark", K_SIZE, F(critical_watermark_bytes), 0,
+     1ULL << 50},
     {"host", "arc_reclaim_pct", K_COUNT, F(arc_reclaim_pct), 0, 100},
     {"host", "psi_some_pct", K_COUNT, F(psi_some_pct), 0, 100},
     {"host", "psi_stall_us", K_COUNT, F(psi_stall_us), 1000, 10000000},

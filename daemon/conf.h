@@ -85,6 +85,9 @@ struct bd_conf {
 	uint64_t psi_window_us;	       /* ... within this window */
 	bool arc_manage;	       /* write zfs_arc_max */
 	uint64_t arc_min_bytes;	       /* never a lower cap */
+	/* [host] critical_watermark: below it, guests that are no leader give
+	 * beyond their reserve, starving or not; 0: 2 % of RAM. */
+	uint64_t critical_watermark_bytes;
 	/* [listener]: role notifications over UDP (listener.c) */
 	bool listener_enabled;
 	char listener_address[64];   /* an IPv4 or IPv6 address to bind */
