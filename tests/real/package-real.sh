@@ -119,7 +119,7 @@ check "apt-get install ./$(basename "$DEB")" test $rc = 0
 	bail "not installed"
 }
 for f in /usr/sbin/balloond /usr/bin/balloonctl /usr/bin/balloond-patroni \
-	/etc/libvirt/hooks/qemu.d/balloond; do
+	/etc/libvirt/hooks/qemu.d/balloond /usr/share/balloond/balloond-proxmox; do
 	check "installed: $f, executable" test -x "$f"
 done
 check "the hook in libvirt's directory is a link to /usr/libexec" \
@@ -130,8 +130,11 @@ check "the unit is installed" test -f "$P_UNIT"
 check "the unit is enabled (deb-systemd-helper)" \
 	test -L /etc/systemd/system/multi-user.target.wants/balloond.service
 check "tmpfiles.d made /run/balloond at install" test -d /run/balloond
+check "and /run/balloond/pve for Proxmox's monitors" test -d /run/balloond/pve
+"/usr/share/balloond/balloond-proxmox" 100 pre-start >"$T/out" 2>&1
+check "the installed Proxmox hookscript runs (pre-start: exit 0, silent)" test $? = 0 -a ! -s "$T/out"
 for m in man8/balloond.8 man8/balloonctl.8 man8/balloond-patroni.8 \
-	man5/balloond.conf.5 man7/balloond-libvirt.7; do
+	man5/balloond.conf.5 man7/balloond-libvirt.7 man7/balloond-proxmox.7; do
 	check "man page $m" test -f "/usr/share/man/$m.gz"
 done
 phase "installed"
