@@ -167,6 +167,21 @@ check "no arguments: the installed /etc/balloond/balloond.conf" \
 lv_install_hook() { :; }
 lv_setup
 phase "libvirtd started"
+# The postinst with libvirtd running: a first installation says once that
+# libvirtd reads hooks at its start; an upgrade says nothing; neither
+# restarts libvirtd.
+# As dpkg runs it (deb-systemd-helper refuses to run otherwise).
+PI=/var/lib/dpkg/info/balloond.postinst
+export DPKG_MAINTSCRIPT_PACKAGE=balloond DPKG_MAINTSCRIPT_NAME=postinst
+sh "$PI" configure "" >"$T/postinst.out" 2>&1
+check "postinst, first install, libvirtd running: says to restart libvirtd" \
+	grep -q "takes effect after 'systemctl restart libvirtd'" "$T/postinst.out"
+check "and says it in one message" test "$(grep -c balloond: "$T/postinst.out")" = 1
+sh "$PI" configure "$(dpkg-query -W -f='${Version}' balloond)" >"$T/postinst.out" 2>&1
+check "postinst, upgrade: says nothing" test ! -s "$T/postinst.out"
+sed 's/^/#   postinst (upgrade): /' "$T/postinst.out"
+unset DPKG_MAINTSCRIPT_PACKAGE DPKG_MAINTSCRIPT_NAME
+check "postinst restarted nothing: the same libvirtd runs" lv_alive "$LV_LIBVIRTD_PID"
 D=${LV_PREFIX}pkg
 registered() { ctl status --json | grep -qF "\"name\": \"$D\""; }
 unregistered() {
