@@ -75,9 +75,11 @@ if git -C "$top_srcdir" rev-parse --git-dir >/dev/null 2>&1; then
 		(cd "$top_srcdir" && cpio -0 -pdm --quiet "$SRC") ||
 		bail "cannot copy the tree"
 else
-	cp -a "$top_srcdir/." "$SRC/" || bail "cannot copy the tree"
+	# A tree outside git (an unpacked dist tarball): all of it but the
+	# builds.
+	tar -C "$top_srcdir" --exclude='./build*' --exclude=./autom4te.cache \
+		-cf - . | tar -C "$SRC" -xf - || bail "cannot copy the tree"
 fi
-# The worktree's own files may be gone while git still lists them.
 (cd "$SRC" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
 	dpkg-buildpackage -us -uc -b >"$T/build.log" 2>&1)
 rc=$?
