@@ -17,6 +17,8 @@ PACKAGES="
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   libcurl4-openssl-dev libssl-dev
   patroni python3-etcd etcd-server etcd-client postgresql
+  dpkg-dev debhelper lintian fakeroot
+  nix-bin
 "
 
 if [ "$(id -u)" -ne 0 ]; then
