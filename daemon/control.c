@@ -15,13 +15,14 @@
  * may take what root needs: a refused peer is closed once its error is
  * written; a uid other than root's has at most max_conns_per_uid connections
  * and never one of the last root_reserve_fds descriptors; a connection that
- * asks nothing for idle_timeout_ms is closed (monitors excepted).
+ * asks nothing for idle_timeout_ms is closed (monitors excepted); and a peer
+ * is judged from its credentials and the group ids resolved at start and on
+ * reload, with no name-service lookup on the loop.
  */
 #include "daemon.h"
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,12 @@ struct conn {
 	char rbuf[16384];
 };
 
+/* A configured group, resolved to its id at start and on reload. */
+struct group_id {
+	gid_t gid;
+	bool known; /* "" or no such group: nobody is its member */
+};
+
 struct bd_control {
 	uv_pipe_t server;
 	bool server_open;
@@ -95,8 +102,10 @@ struct bd_control {
 	uint64_t next_id;
 	size_t n_monitors;
 	struct bd_subscriber events; /* feeds the monitors */
-	uv_timer_t idle_timer;	     /* the next idle deadline */
-	int closes_pending;	     /* the server and the timer */
+	struct group_id control_gid, role_gid;
+	bool peergroups_failed; /* SO_PEERGROUPS refused (said once) */
+	uv_timer_t idle_timer;	/* the next idle deadline */
+	int closes_pending;	/* the server and the timer */
 	/* Refusals are logged at most once a second (a flood of them must
 	 * not flood the journal), with how many went unsaid. */
 	int64_t refused_said_us;
@@ -617,26 +626,76 @@ static void idle_arm(struct bd *bd)
 
 /* ---- accepting ---- */
 
-/* Whether the peer (uid, primary gid) is in the named group, supplementary
- * groups included (they are not in the credentials: NSS is asked). */
-static bool peer_in_group(const struct ucred *cred, const char *group)
+static void resolve_group(const char *key, const char *name,
+			  struct group_id *out)
 {
-	if (!group[0])
+	out->known = false;
+	if (!name[0])
+		return;
+	struct group *gr = getgrnam(name);
+	if (!gr) {
+		bd_warn("%s %s: no such group: nobody is let in as its "
+			"member",
+			key, name);
+		return;
+	}
+	out->gid = gr->gr_gid;
+	out->known = true;
+}
+
+/* The only name-service lookups of the control socket: at start and on
+ * reload, on the loop (once), never per connection. */
+static void resolve_groups(struct bd *bd)
+{
+	struct bd_control *ctl = bd->control;
+	resolve_group("control_group", bd->conf.control_group,
+		      &ctl->control_gid);
+	resolve_group("role_group", bd->conf.role_group, &ctl->role_gid);
+}
+
+void bd_control_reload(struct bd *bd)
+{
+	if (bd->control)
+		resolve_groups(bd);
+}
+
+/* The peer's supplementary groups as the kernel recorded them at its
+ * connect() (SO_PEERGROUPS, Linux 4.13): no name service, and no race with
+ * a process that changes its groups or exits meanwhile. Into buf (cap
+ * entries), or a malloc()ed array when they do not fit. -errno. */
+static int peer_groups(int fd, gid_t *buf, size_t cap, gid_t **groups,
+		       size_t *n)
+{
+	gid_t *g = buf;
+	socklen_t len = (socklen_t)(cap * sizeof(gid_t));
+	for (;;) {
+		socklen_t got = len;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &got) == 0) {
+			*groups = g;
+			*n = got / sizeof(gid_t);
+			return 0;
+		}
+		int err = errno;
+		if (g != buf)
+			free(g);
+		/* ERANGE tells the size needed in got. */
+		if (err != ERANGE || got <= len)
+			return -err;
+		len = got;
+		if (!(g = malloc(len)))
+			return -ENOMEM;
+	}
+}
+
+static bool holds(const struct group_id *want, gid_t primary,
+		  const gid_t *groups, size_t n)
+{
+	if (!want->known)
 		return false;
-	struct group *gr = getgrnam(group);
-	if (!gr)
-		return false;
-	if (cred->gid == gr->gr_gid)
+	if (primary == want->gid)
 		return true;
-	struct passwd *pw = getpwuid(cred->uid);
-	if (!pw)
-		return false;
-	gid_t groups[256];
-	int n = 256;
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gr->gr_gid)
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == want->gid)
 			return true;
 	return false;
 }
@@ -650,14 +709,34 @@ static bool is_root(uid_t uid)
  * control_group), push roles only (role_group), or nothing. */
 static enum peer_rights peer_rights(struct bd *bd, int fd, struct ucred *cred)
 {
+	struct bd_control *ctl = bd->control;
 	socklen_t len = sizeof(*cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
 		return PEER_NONE;
-	if (is_root(cred->uid) || peer_in_group(cred, bd->conf.control_group))
+	if (is_root(cred->uid))
 		return PEER_ALL;
-	if (peer_in_group(cred, bd->conf.role_group))
-		return PEER_ROLE;
-	return PEER_NONE;
+	if (!ctl->control_gid.known && !ctl->role_gid.known)
+		return PEER_NONE;
+	gid_t buf[64], *groups = buf;
+	size_t n = 0;
+	int rc = peer_groups(fd, buf, sizeof(buf) / sizeof(*buf), &groups, &n);
+	if (rc < 0) {
+		if (!ctl->peergroups_failed)
+			bd_warn("control socket: a peer's supplementary groups "
+				"cannot be read (SO_PEERGROUPS: %s): only "
+				"peers' primary groups count",
+				strerror(-rc));
+		ctl->peergroups_failed = true;
+		groups = buf;
+		n = 0;
+	}
+	enum peer_rights rights =
+	    holds(&ctl->control_gid, cred->gid, groups, n) ? PEER_ALL
+	    : holds(&ctl->role_gid, cred->gid, groups, n)  ? PEER_ROLE
+							   : PEER_NONE;
+	if (groups != buf)
+		free(groups);
+	return rights;
 }
 
 static size_t conns_of(const struct bd_control *ctl, uid_t uid)
@@ -805,8 +884,8 @@ static int bind_socket(struct bd *bd, uv_pipe_t *server)
 	if (rc)
 		return rc;
 	if (bd->conf.control_group[0]) {
-		struct group *gr = getgrnam(bd->conf.control_group);
-		if (!gr || chown(path, (uid_t)-1, gr->gr_gid) < 0)
+		if (!bd->control->control_gid.known ||
+		    chown(path, (uid_t)-1, bd->control->control_gid.gid) < 0)
 			bd_warn("cannot give %s to group %s", path,
 				bd->conf.control_group);
 	} else {
@@ -835,6 +914,7 @@ int bd_control_start(struct bd *bd)
 	ctl->server_open = true;
 	uv_timer_init(bd->loop, &ctl->idle_timer);
 	ctl->idle_timer.data = bd;
+	resolve_groups(bd);
 
 	int rc;
 	bool activated = false;

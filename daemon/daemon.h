@@ -382,6 +382,8 @@ struct bd_reply_to {
 };
 int bd_control_start(struct bd *bd);
 void bd_control_stop(struct bd *bd);
+/* The config was reloaded: resolve control_group and role_group anew. */
+void bd_control_reload(struct bd *bd);
 /* Fill a request's reply slot; replies leave in request order. Takes msg.
  * With persist_gen, the reply waits until that state generation is on
  * disk (and becomes an error if saving it fails). */

@@ -4,10 +4,13 @@
 # of idle connections from nobody, refused or served, leave root's
 # requests working under a low descriptor limit (refused connections are
 # closed at once, connections are capped per uid with a reserve only root
-# may use, idle ones are closed, monitors excepted).
+# may use, idle ones are closed, monitors excepted); and no connection
+# costs a name-service lookup on the loop (the groups are resolved at
+# start and on reload, membership comes from the peer's credentials).
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=/usr/bin/python3 # the less trusted peers cannot see a pyenv under /root
 FLOOD="$top_srcdir/tests/peer-flood.py"
+PRELOAD="$top_builddir/tests/fault-preload.so"
 NOFILE=200
 FLOOD_PID=
 chmod 0755 "$T" # the peers below must reach the socket
@@ -159,6 +162,57 @@ check "an error from QEMU's side, not a closed connection" \
 diag "$(cat "$T/err")"
 kill "$MON_PID" 2>/dev/null
 wait "$MON_PID" 2>/dev/null
+stop_daemon TERM
+check "balloond exits 0" test "$STOP_RC" = 0
+
+# ---- no name-service lookup per connection ----
+# Every lookup takes a second (a slow LDAP or sssd), and is logged.
+NSS_LOG="$T/nss.log"
+: >"$NSS_LOG"
+saved_wrap=$DAEMON_WRAP
+DAEMON_WRAP="env LD_PRELOAD=$PRELOAD BD_FAULT_LOG=$NSS_LOG BD_FAULT_NSS_DELAY_MS=1000
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 $DAEMON_WRAP"
+printf '[daemon]\nrole_group = nogroup\n' >"$T/nss.conf"
+BALLOOND_CONF="$T/nss.conf" start_daemon
+DAEMON_WRAP=$saved_wrap
+check "the groups were looked up at start" grep -q getgrnam "$NSS_LOG"
+ctl register g1 --qmp "$T/g1.qmp" --patroni pg/pg1 --no-wait >/dev/null || bail "register g1"
+before=$(wc -l <"$NSS_LOG")
+# Ten role-group peers and ten strangers (uid daemon) connect; root asks
+# right after them.
+flood nobody 10 --hold
+setpriv --reuid=daemon --regid=daemon --clear-groups "$PY" "$FLOOD" "$SOCK" 10 >"$T/stranger.out" 2>&1 &
+STRANGER_PID=$!
+wait_for $((20 * SLOW)) grep -q '^connected 10' "$T/flood.out" || bail "the role group did not connect"
+wait_for $((20 * SLOW)) grep -q '^connected 10' "$T/stranger.out" || bail "the strangers did not connect"
+t0=$(date +%s%N)
+expect 0 "root's status, right behind 20 peers" ctl status
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+diag "root's status took $ms ms"
+check "answered promptly (within $((3 * SLOW)) s; a lookup per peer: 20 s and more)" \
+	test $ms -lt $((3000 * SLOW))
+check "the peers were served" wait_for $((60 * SLOW)) flooded
+check "the role group's ten" flood_is greeting 10
+wait "$STRANGER_PID"
+check "the strangers' ten refused" grep -q "^done.* refused=10 " "$T/stranger.out"
+check "no name-service lookup for any of them" test "$(wc -l <"$NSS_LOG")" -eq "$before"
+stop_flood
+# Membership comes from the peer's own groups: a supplementary one counts,
+# a group the peer process does not hold does not.
+expect 0 "a peer with role_group as a supplementary group is served" \
+	setpriv --reuid=nobody --regid=daemon --groups=nogroup "$BALLOONCTL" role pg pg1 replica
+expect 1 "a peer that dropped its groups is not, whatever /etc/group says" \
+	setpriv --reuid=nobody --regid=daemon --clear-groups "$BALLOONCTL" role pg pg1 replica
+err_has "root and its control group only"
+check "still no lookup" test "$(wc -l <"$NSS_LOG")" -eq "$before"
+# A reload resolves the groups anew: role_group daemon now.
+printf '[daemon]\nrole_group = daemon\n' >"$T/nss.conf"
+expect 0 "reload with role_group = daemon" ctl reload
+check "the new group was looked up, once" test "$(sed -n "$((before + 1)),\$p" "$NSS_LOG" | grep -c getgrnam)" -eq 1
+expect 0 "a peer of the new group is served" \
+	setpriv --reuid=nobody --regid=daemon --clear-groups "$BALLOONCTL" role pg pg1 replica
+expect 1 "one of the old group is refused" as_nobody "$BALLOONCTL" role pg pg1 replica
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
