@@ -367,6 +367,9 @@ uint64_t bd_state_del(struct bd *bd, const char *name);
 uint64_t bd_state_dirty_all(struct bd *bd);
 /* Generations on disk so far. */
 uint64_t bd_state_saved(const struct bd *bd);
+/* The newest generation, on disk or not: a reply that confirms a state
+ * some earlier change made (a repeated registration, say) waits for it. */
+uint64_t bd_state_pending(const struct bd *bd);
 /* Save what is dirty now, synchronously (shutdown). */
 void bd_state_flush(struct bd *bd);
 void bd_state_close(struct bd *bd);

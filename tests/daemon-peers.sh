@@ -10,7 +10,6 @@
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=/usr/bin/python3 # the less trusted peers cannot see a pyenv under /root
 FLOOD="$top_srcdir/tests/peer-flood.py"
-PRELOAD="$top_builddir/tests/fault-preload.so"
 NOFILE=200
 FLOOD_PID=
 chmod 0755 "$T" # the peers below must reach the socket
@@ -169,12 +168,9 @@ check "balloond exits 0" test "$STOP_RC" = 0
 # Every lookup takes a second (a slow LDAP or sssd), and is logged.
 NSS_LOG="$T/nss.log"
 : >"$NSS_LOG"
-saved_wrap=$DAEMON_WRAP
-DAEMON_WRAP="env LD_PRELOAD=$PRELOAD BD_FAULT_LOG=$NSS_LOG BD_FAULT_NSS_DELAY_MS=1000
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 $DAEMON_WRAP"
 printf '[daemon]\nrole_group = nogroup\n' >"$T/nss.conf"
-BALLOOND_CONF="$T/nss.conf" start_daemon
-DAEMON_WRAP=$saved_wrap
+BALLOOND_CONF="$T/nss.conf" start_daemon_with_faults \
+	BD_FAULT_LOG="$NSS_LOG" BD_FAULT_NSS_DELAY_MS=1000
 check "the groups were looked up at start" grep -q getgrnam "$NSS_LOG"
 ctl register g1 --qmp "$T/g1.qmp" --patroni pg/pg1 --no-wait >/dev/null || bail "register g1"
 before=$(wc -l <"$NSS_LOG")
