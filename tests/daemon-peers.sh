@@ -91,6 +91,12 @@ err_has "too many connections from uid 65534"
 stop_flood
 check "once they are closed, the role group is served again" \
 	wait_for $((10 * SLOW)) quiet as_nobody "$BALLOONCTL" role pg pg1 replica
+# The role group may push for any member of any cluster: a leader is the
+# safe side (its guests stay at max), as balloond.conf(5) says; what a
+# flood of pushes costs is bounded in tests/patroni-watch.sh.
+expect 0 "the role group pushes a leader for a cluster of its choice" \
+	as_nobody "$BALLOONCTL" role pg pg1 master
+check "and it takes effect" field_is g1 role leader
 stop_daemon TERM
 
 # Without a per-uid cap worth the name, the reserve alone keeps root's

@@ -3,6 +3,7 @@
 peer (run it under setpriv to be a peer with fewer rights).
 
     peer-flood.py SOCKET N [--wait-closed SECONDS] [--hold]
+                  [--push CLUSTER MEMBER ROLE SECONDS]
 
 Opens N connections at once (prints "connected K" when every connect()
 returned, K of them connected), then reads the first message of each: a
@@ -21,8 +22,14 @@ served connections (its idle deadline) and prints
 
     idle closed=K of=G min_ms=A max_ms=B
 
-(the times from when each greeting was read). With --hold it then keeps
-every connection open until it is killed, and prints "holding" first.
+(the times from when each greeting was read). With --push, it then sends
+role notifications on the first served connection, one after the other
+(each waits for its reply), for SECONDS, and prints
+
+    pushed K ok=J
+
+With --hold it then keeps every connection open until it is killed, and
+prints "holding" first.
 """
 import argparse
 import json
@@ -85,6 +92,8 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--wait-closed", type=float, default=0)
     ap.add_argument("--hold", action="store_true")
+    ap.add_argument("--push", nargs=4,
+                    metavar=("CLUSTER", "MEMBER", "ROLE", "SECONDS"))
     a = ap.parse_args()
 
     count = {"greeting": 0, "refused": 0, "closed": 0, "eof": 0,
@@ -142,6 +151,20 @@ def main():
         print("idle closed=%d of=%d min_ms=%d max_ms=%d" %
               (len(times), len(served), min(times, default=0),
                max(times, default=0)), flush=True)
+
+    if a.push and served:
+        s = served[0][0]
+        f = s.makefile("rb")
+        cluster, member, role, seconds = a.push
+        end = time.monotonic() + float(seconds)
+        sent = ok = 0
+        while time.monotonic() < end:
+            sent += 1
+            s.sendall(json.dumps({"id": sent, "method": "role", "params": {
+                "cluster": cluster, "member": member,
+                "role": role}}).encode() + b"\n")
+            ok += "result" in json.loads(f.readline())
+        print("pushed %d ok=%d" % (sent, ok), flush=True)
 
     if a.hold:
         print("holding", flush=True)
