@@ -22,7 +22,8 @@ served connections (its idle deadline) and prints
 
     idle closed=K of=G min_ms=A max_ms=B
 
-(the times from when each greeting was read). With --push, it then sends
+(the times from just before each connect(), so never more than balloond
+saw them idle). With --push, it then sends
 role notifications on the first served connection, one after the other
 (each waits for its reply), for SECONDS, and prints
 
@@ -99,20 +100,21 @@ def main():
     count = {"greeting": 0, "refused": 0, "closed": 0, "eof": 0,
              "timeout": 0, "failed": 0}
     codes = {}
-    served = []  # (socket, when its greeting came)
+    served = []  # (socket, when it was connected)
     refused = []
-    keep = []
+    keep = []  # (socket, when it was connected)
     for _ in range(a.n):
         s = socket.socket(socket.AF_UNIX)
+        t0 = time.monotonic()
         try:
             s.connect(a.socket)
         except OSError:
             count["failed"] += 1
             s.close()
             continue
-        keep.append(s)
+        keep.append((s, t0))
     print("connected %d" % len(keep), flush=True)
-    for s in keep:
+    for s, t0 in keep:
         line = first_message(s)
         if line is None:
             count["timeout"] += 1
@@ -127,7 +129,7 @@ def main():
                 refused.append(s)
             else:
                 count["greeting"] += 1
-                served.append((s, time.monotonic()))
+                served.append((s, t0))
     # The refused ones, all within one deadline.
     deadline = time.monotonic() + READ_TIMEOUT_S
     for s in refused:
