@@ -58,6 +58,12 @@ struct bd_conf {
 	uint64_t client_max_queued_bytes; /* output queued for one control
 					   * client (a monitor) before it is
 					   * dropped as not reading */
+	uint64_t idle_timeout_ms;   /* a control connection that asks nothing
+				     * (and is no monitor) is closed */
+	uint64_t max_conns_per_uid; /* control connections of one uid but
+				     * root's */
+	uint64_t root_reserve_fds;  /* descriptors only root's connections
+				     * may take */
 	/* [qmp] */
 	uint64_t qmp_command_timeout_ms;  /* per QMP command */
 	uint64_t qmp_greeting_timeout_ms; /* connect to capabilities */

@@ -172,6 +172,7 @@ int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 	bd->conf = c;
 	bd_log_setup(c.log_level, bd->foreground);
 	bd_link_reload(bd);
+	bd_control_reload(bd);
 	sources_start(bd);
 	bd_notice("configuration reloaded from %s", bd->conf_path);
 	bd_emit(bd, "reload", NULL, NULL);

@@ -77,6 +77,18 @@ start_daemon() {
 	}
 }
 
+# start_daemon_with_faults BD_FAULT_VAR=VALUE...: start_daemon with
+# tests/fault-preload.so preloaded and these settings (see
+# tests/fault-preload.c: slow name-service lookups, held fsyncs, a log).
+start_daemon_with_faults() {
+	saved_wrap=$DAEMON_WRAP
+	DAEMON_WRAP="env LD_PRELOAD=$top_builddir/tests/fault-preload.so $*
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+		$DAEMON_WRAP"
+	start_daemon
+	DAEMON_WRAP=$saved_wrap
+}
+
 # stop_daemon [SIGNAL]: signal balloond (TERM) and wait for it; its exit
 # status goes to STOP_RC.
 stop_daemon() {

@@ -5,7 +5,8 @@
 # an API that is down, answers garbage, an oversized body, no leader, too
 # slowly, or whose facts went stale, puts every member back at max with
 # the reason in status; a dead first URL is skipped; a pushed role makes
-# an immediate poll, and a burst of them one more poll, not one each.
+# an immediate poll, a burst of them one more poll, not one each, and a
+# flood of them one poll a second.
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=${PYTHON3:-python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
@@ -229,6 +230,37 @@ check "after the bursts, two polls ran" wait_for 20 sh -c "test \$(grep -c ' $D 
 check "... and no more: 40 pushes, one poll in flight and one after it" \
 	test "$(requests "$D" /cluster)" -eq $((n1 + 2))
 state healthy ok
+
+# ---- a flood of pushes: one poll a second at most ----
+# Pushes back to back for 3 s (a role_group member may push for any
+# cluster): each would start a poll as soon as the one before ended.
+# Once no poll of it is in flight (each asks /cluster once, and status
+# counts the polls that ended).
+push_idle() { test "$(cluster push polls)" -eq "$(requests "$D" /cluster)"; }
+wait_for 20 push_idle || bail "the push cluster's polls did not end"
+n2=$(requests "$D" /cluster)
+"$PY" "$top_srcdir/tests/peer-flood.py" "$SOCK" 1 --push push p0 master 3 >"$T/push.out"
+diag "$(cat "$T/push.out")"
+# pushed_ok: more than 100 pushes, every one accepted.
+pushed_ok() {
+	# shellcheck disable=SC2046
+	set -- $(sed -n 's/^pushed \([0-9]*\) ok=\([0-9]*\)$/\1 \2/p' "$T/push.out")
+	test "${1:-0}" -gt 100 && test "$1" = "$2"
+}
+check "a flood: more than 100 pushes in 3 s, every one accepted" pushed_ok
+polls=$(($(requests "$D" /cluster) - n2))
+diag "$polls polls of the push cluster during the flood"
+check "it polled" test "$polls" -ge 2
+check "at most once a second: at most 5 polls in 3 s" test "$polls" -le 5
+# min_gap_ms PORT N: the shortest time between the last N requests for
+# /cluster on PORT (the fake logs monotonic nanoseconds).
+min_gap_ms() {
+	grep " $1 /cluster\$" "$PAT_LOG" | tail -n "$2" |
+		awk 'NR > 1 { g = ($1 - t) / 1e6; if (m == "" || g < m) m = g } { t = $1 } END { printf "%d\n", m }'
+}
+gap=$(min_gap_ms "$D" "$polls")
+diag "the polls were at least $gap ms apart"
+check "polls at least a second apart (900 ms: timer slack)" test "$gap" -ge 900
 
 # ---- a pushed leader grows at once ----
 # Patroni's answers still call pg1 a replica: it shrinks again after its
