@@ -41,7 +41,7 @@ export top_srcdir top_builddir
 RUNS=${RUNS:-200}
 CTL_RUNS=${CTL_RUNS:-$((RUNS * 3 / 2))}
 CYCLES=${CYCLES:-10}
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 TOOL="$here/libvirt_bench.py"
 
 . "$top_srcdir/tests/daemon-lib.sh"

@@ -169,7 +169,7 @@ check "unregistered guest is gone from disk" not_on_disk vm0
 
 # ---- systemd socket activation: the listening socket comes as fd 3 ----
 stop_daemon TERM
-"${PYTHON3:-python3}" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
+"$PY" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
 import os, socket, sys
 balloond, path, state, log = sys.argv[1:5]
 s = socket.socket(socket.AF_UNIX)

@@ -3,7 +3,7 @@
 # injected: ordering on the wire, isolation of a hung guest, reconnects,
 # guest resets, malformed and abusive control clients, restart and stop.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 start_fake 6
 # Long QMP timeouts: a guest that waits on another's hang would show.

@@ -46,7 +46,7 @@ start_fake() {
 
 # fake CMD...: one line to fake-qmp's control socket; prints its answer.
 fake() {
-	"${PYTHON3:-python3}" - "$T/fake.ctl" "$*" <<'PY'
+	"$PY" - "$T/fake.ctl" "$*" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
@@ -90,7 +90,7 @@ field_is() { test "$(field "$1" "$2")" = "$3"; }
 
 # field GUEST KEY: one field of a guest from status --json.
 field() {
-	ctl status --json | "${PYTHON3:-python3}" -c '
+	ctl status --json | "$PY" -c '
 import json, sys
 name, key = sys.argv[1], sys.argv[2]
 for g in json.load(sys.stdin)["guests"]:
@@ -102,7 +102,7 @@ for g in json.load(sys.stdin)["guests"]:
 
 # balloons SOCKET: the balloon values fake-qmp received on SOCKET, in order.
 balloons() {
-	"${PYTHON3:-python3}" -c '
+	"$PY" -c '
 import json, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
@@ -120,7 +120,7 @@ quiet() { "$@" >/dev/null 2>&1; }
 # it from $STATE (the snapshot guests.json, then the journal over it)
 # exists, and, with KEY, has that value.
 on_disk() {
-	"${PYTHON3:-python3}" - "$STATE" "$@" <<'PY'
+	"$PY" - "$STATE" "$@" <<'PY'
 import json, os, sys
 state, name = sys.argv[1], sys.argv[2]
 guests = {}

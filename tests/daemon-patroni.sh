@@ -6,7 +6,7 @@
 # network listener: signed datagrams accepted, forged, altered, expired,
 # future and replayed ones refused and counted, a flood of bad ones.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 CB="$top_builddir/hooks/balloond-patroni"
 DRIVE="$top_builddir/tests/balloon-drive"
 MON_PID=

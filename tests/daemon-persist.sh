@@ -5,7 +5,7 @@
 # guest whose RAM query fails is retried with backoff and says why; a save
 # that fails is an error reply, a log line and a retry, never a success.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 start_fake 3
 # Short QMP timeouts: a client's register gives up after greeting + 2 x

@@ -5,7 +5,7 @@
 # and one that does not read dropped, and a QMP pass-through that only
 # reads.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 N=120
 start_fake $N --move-ms 20

@@ -4,7 +4,7 @@
 # waits for the leader's balloon to reach max (Patroni's pre_promote); and
 # role_group, a peer with fewer rights, on the socket and in its spool.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 # rpc JSON: one raw request on the control socket; prints the reply line.
 rpc() {

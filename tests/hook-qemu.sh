@@ -173,7 +173,7 @@ domxml vm3 "<balloond:memory min='32MiB'/>"
 bad "refused by the daemon" "balloond refused register: min 32 MiB is outside" "$T/vm3.xml"
 
 # ---- a daemon that accepts but never answers ----
-"${PYTHON3:-python3}" -c '
+"$PY" -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1])

@@ -5,7 +5,7 @@
 # certificate and password; every member at max, with the reason, when
 # any one of them is wrong or missing (reload switches them).
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 PAT_PID=
 stop_patroni() {
 	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null

@@ -7,7 +7,7 @@
 # the reason in status; a dead first URL is skipped; a pushed role makes
 # an immediate poll, and a burst of them one more poll, not one each.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
 PAT_PID=
 PAT_STATE="$T/patroni.json"

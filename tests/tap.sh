@@ -34,6 +34,12 @@ tap_done() {
 	[ "$TAP_FAILED" -eq 0 ]
 }
 
+# Helpers run with Debian's python3, the project's dependency: a python3
+# earlier on PATH may be a version manager's shim, a second to start on a
+# loaded machine. PYTHON3 (configure's, from the harness) overrides it.
+# shellcheck disable=SC2034 # (for the tests that source this file)
+PY=${PYTHON3:-/usr/bin/python3}
+
 # wait_for DEADLINE_S COMMAND...: poll COMMAND every 0.1 s until it
 # succeeds or the deadline passes (a deadline that catches hangs, not a
 # timing assertion).

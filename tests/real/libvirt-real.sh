@@ -36,7 +36,7 @@ start_daemon
 
 registered() {
 	ctl status --json >"$T/st.json" || return 2
-	"${PYTHON3:-python3}" -c '
+	"$PY" -c '
 import json, sys
 sys.exit(0 if any(g["name"] == sys.argv[1] for g in json.load(open(sys.argv[2]))["guests"]) else 1)
 ' "$1" "$T/st.json"
