@@ -6,8 +6,9 @@
 PY=${PYTHON3:-/usr/bin/python3}
 
 start_fake 6
-# Long QMP timeouts: a guest that waits on another's hang would show.
-printf '[qmp]\ncommand_timeout_ms = 30000\n' >"$T/comp.conf"
+# Long QMP timeouts (longer than the waits below, scaled alike): a guest
+# that waits on another's hang would show.
+printf '[qmp]\ncommand_timeout_ms = %d\n' $((30000 * TIME_SCALE)) >"$T/comp.conf"
 BALLOOND_CONF="$T/comp.conf" start_daemon
 for i in 0 1 2 3 4 5; do
 	ctl register vm$i --qmp "$T/vm$i.qmp" --min 128M >/dev/null || bail "register vm$i"
@@ -51,7 +52,7 @@ fake mode vm0.qmp normal >/dev/null
 fake mode vm2.qmp hang >/dev/null
 ctl set vm2 128M >/dev/null
 ctl set vm3 128M >/dev/null
-check "vm3 moves while vm2 hangs (30 s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
+check "vm3 moves while vm2 hangs ($((30 * TIME_SCALE)) s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
 check "vm2 still has its command in flight" field_is vm2 actual_bytes $((256 * MiB))
 expect 0 "status answers while a guest hangs" ctl status
 fake mode vm2.qmp normal >/dev/null
@@ -228,7 +229,9 @@ check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines
 
 # A guest that stops answering: its command times out, the link is reset
 # and retried with backoff, and once QEMU answers again the target lands.
-printf '[qmp]\ncommand_timeout_ms = 300\ngreeting_timeout_ms = 300\n' >"$T/short.conf"
+# (Short, but scaled: a daemon under valgrind must read a greeting in time.)
+printf '[qmp]\ncommand_timeout_ms = %d\ngreeting_timeout_ms = %d\n' \
+	$((300 * TIME_SCALE)) $((300 * TIME_SCALE)) >"$T/short.conf"
 BALLOOND_CONF="$T/short.conf" start_daemon
 wait_for 10 field_is vm0 link up
 fake mode vm0.qmp hang >/dev/null

@@ -31,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ctl() { "$BALLOONCTL" --timeout 10 "$@"; }
+ctl() { "$BALLOONCTL" --timeout $((10 * TIME_SCALE)) "$@"; }
 
 # start_fake N [ARGS...]: N fake guests $T/vm0.qmp... (256 MiB each),
 # commands logged to $T/fake.log, control socket $T/fake.ctl.

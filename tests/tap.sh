@@ -34,6 +34,21 @@ tap_done() {
 	[ "$TAP_FAILED" -eq 0 ]
 }
 
+# TIME_SCALE: the one factor by which every test's deadlines grow where
+# the code under test runs slower: 3 under ASan (the harness sets
+# BD_SANITIZERS), 10 under valgrind (VALGRIND=1), else 1; BD_TIME_SCALE
+# in the environment overrides it. The C tests apply the same rule
+# (tests/timescale.h). Deadlines catch hangs: they only ever grow.
+if [ -n "${BD_TIME_SCALE:-}" ]; then
+	TIME_SCALE=$BD_TIME_SCALE
+elif [ "${VALGRIND:-0}" = 1 ]; then
+	TIME_SCALE=10
+elif [ -n "${BD_SANITIZERS:-}" ]; then
+	TIME_SCALE=3
+else
+	TIME_SCALE=1
+fi
+
 # Helpers run with Debian's python3, the project's dependency: a python3
 # earlier on PATH may be a version manager's shim, a second to start on a
 # loaded machine. PYTHON3 (configure's, from the harness) overrides it.
@@ -41,10 +56,11 @@ tap_done() {
 PY=${PYTHON3:-/usr/bin/python3}
 
 # wait_for DEADLINE_S COMMAND...: poll COMMAND every 0.1 s until it
-# succeeds or the deadline passes (a deadline that catches hangs, not a
-# timing assertion).
+# succeeds or the deadline (DEADLINE_S times TIME_SCALE) passes; a
+# deadline that catches hangs, not a timing assertion. Its status says
+# which: every caller checks it.
 wait_for() {
-	wf_deadline=$(($(date +%s) + $1))
+	wf_deadline=$(($(date +%s) + $1 * TIME_SCALE))
 	shift
 	while ! "$@" 2>/dev/null; do
 		[ "$(date +%s)" -lt "$wf_deadline" ] || return 1
