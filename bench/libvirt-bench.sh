@@ -89,7 +89,8 @@ wait_for 10 sh -c "'$BALLOONCTL' set '$D' 216M >/dev/null && grep -q '\"pin\"' '
 "$PY" "$TOOL" procs "$CTL_RUNS" "$R/ctl" "$BALLOONCTL" set "$D" \
 	-- 160M 224M || die "balloonctl set failed"
 # Every command written has its answer.
-wait_for 10 sh -c "[ \$(grep -c '\"command_done\"' '$R/monitor.json') -ge \$(grep -c '\"event\":\"command\"' '$R/monitor.json') ]"
+wait_for 10 sh -c "[ \$(grep -c '\"command_done\"' '$R/monitor.json') -ge \$(grep -c '\"event\":\"command\"' '$R/monitor.json') ]" ||
+	die "not every command balloond sent was answered"
 stop_monitor
 "$PY" "$TOOL" events "$R/monitor.json" "$R/daemon" "$D"
 

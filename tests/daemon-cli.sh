@@ -121,7 +121,7 @@ mon=$!
 check "monitor subscribed" wait_for 10 grep -q "request monitor" "$T/daemon.log"
 ctl set vm1 160M >/dev/null
 check "monitor prints events as JSON lines" wait_for 10 grep -q '"event":"pin"' "$T/monitor.out"
-wait "$mon"
+wait_exit 30 "$mon"
 check "monitor --count exits after N events" test $? -eq 0
 
 # ---- reload ----

@@ -77,7 +77,7 @@ check "a guest RESET re-applies the target" wait_for 10 wire "len(b('vm3.qmp')) 
 t0=$(date +%s%N)
 expect 0 "set vm2 160M" ctl set vm2 160M
 fake_moved() { fake show vm2.qmp | grep -q "\"actual\":$((160 * MiB))"; }
-wait_for 10 fake_moved
+check "vm2's guest moved to 160 MiB" wait_for 10 fake_moved
 fake event vm2.qmp BALLOON_CHANGE '{"actual": 268435456}' >/dev/null
 late_ms=$((($(date +%s%N) - t0) / 1000000))
 check "vm2 was sent 160 MiB before the report" wire "b('vm2.qmp') and b('vm2.qmp')[-1]['arguments']['value'] == 160<<20"
@@ -167,7 +167,7 @@ wait "$stuck" 2>/dev/null
 # Many clients at once.
 i=0 pids=
 while [ $i -lt 40 ]; do
-	"$BALLOONCTL" status --json >"$T/many.$i" 2>&1 &
+	ctl status --json >"$T/many.$i" 2>&1 &
 	pids="$pids $!"
 	i=$((i + 1))
 done
@@ -220,7 +220,7 @@ check "the fake guests are at max again" at_max
 # restore_on_exit = no leaves guests alone.
 printf '[daemon]\nrestore_on_exit = no\n' >"$T/norestore.conf"
 BALLOOND_CONF="$T/norestore.conf" start_daemon
-wait_for 10 field_is vm5 link up
+check "restore_on_exit=no: vm5's link is up" wait_for 10 field_is vm5 link up
 ctl set vm5 160M >/dev/null
 check "vm5 pinned again" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
 lines=$(wc -l <"$T/fake.log")
@@ -233,7 +233,7 @@ check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines
 printf '[qmp]\ncommand_timeout_ms = %d\ngreeting_timeout_ms = %d\n' \
 	$((300 * TIME_SCALE)) $((300 * TIME_SCALE)) >"$T/short.conf"
 BALLOOND_CONF="$T/short.conf" start_daemon
-wait_for 10 field_is vm0 link up
+check "short QMP timeouts: vm0's link is up" wait_for 10 field_is vm0 link up
 fake mode vm0.qmp hang >/dev/null
 expect 0 "set on a guest that stopped answering" ctl set vm0 200M
 check "the command times out and the link is dropped" wait_for 10 grep -q "vm0: QMP link down" "$T/daemon.log"
@@ -244,7 +244,7 @@ stop_daemon TERM
 
 # --dry-run decides and logs, and sends nothing.
 start_daemon --dry-run
-wait_for 10 field_is vm4 link up
+check "dry run: vm4's link is up" wait_for 10 field_is vm4 link up
 lines=$(wc -l <"$T/fake.log")
 expect 0 "dry run: set is accepted" ctl set vm4 200M
 check "dry run: the decision is logged" wait_for 10 grep -q "vm4: dry run: would set target 200 MiB" "$T/daemon.log"

@@ -78,12 +78,16 @@ start_daemon() {
 }
 
 # stop_daemon [SIGNAL]: signal balloond (TERM) and wait for it; its exit
-# status goes to STOP_RC.
+# status goes to STOP_RC. One that does not exit in 30 s is a hang.
 stop_daemon() {
 	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID"
+	wait_exit 30 "$DAEMON_PID"
 	STOP_RC=$?
 	DAEMON_PID=
+	if [ "$STOP_RC" = 124 ]; then
+		tail -n 30 "$T/daemon.log" >&2
+		bail "balloond did not exit within $((30 * TIME_SCALE)) s of SIG${1:-TERM}"
+	fi
 }
 
 field_is() { test "$(field "$1" "$2")" = "$3"; }

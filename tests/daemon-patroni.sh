@@ -178,7 +178,8 @@ reqs=$(grep -c "request role" "$T/daemon.log")
 t0=$(date +%s%N)
 cb --pre-promote --cluster pg --member pg0 --wait-ms 8000 >"$T/pp.out" 2>"$T/pp.err" &
 PP_PID=$!
-wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $reqs"
+check "pre-promote: the callback pushed the role" \
+	wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $reqs"
 sleep 0.3 # the balloon stays stuck a while: the callback must be waiting
 check "pre-promote: still waiting while the balloon is stuck" kill -0 "$PP_PID"
 fake mode vm0.qmp stuck=0 >/dev/null
@@ -296,7 +297,7 @@ n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 open(sys.argv[3], "w").write(json.dumps(n))
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(json.dumps(n).encode(), ("127.0.0.1", port))
 PY
-wait_for 5 counter_is accepted 4
+check "a fresh datagram is accepted" wait_for 5 counter_is accepted 4
 ctl reload >/dev/null
 send "$T/pg.key" RAW="$(cat "$T/dgram")"
 check "replayed after a reload: still refused" wait_for 5 counter_is replayed 2

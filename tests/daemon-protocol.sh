@@ -75,7 +75,7 @@ check "and the set took effect" wait_for 10 field_is vm2 pin_bytes $((200 * MiB)
 # ---- a monitor keeps up with a burst ----
 # Every set makes pin, plan, command and command_done events: several
 # hundred events arrive within a few milliseconds.
-"$BALLOONCTL" --timeout 10 monitor --json --count 400 >"$T/mon.out" 2>"$T/mon.err" &
+ctl monitor --json --count 400 >"$T/mon.out" 2>"$T/mon.err" &
 mon=$!
 check "monitor subscribed" wait_for 10 grep -q "request monitor" "$T/daemon.log"
 "$PY" - "$SOCK" $N <<'PY'
@@ -88,7 +88,7 @@ s.sendall(b"".join(json.dumps({"id": i, "method": "set", "params": {
 for _ in range(n):
     f.readline()
 PY
-wait "$mon"
+wait_exit 30 "$mon"
 rc=$?
 check "monitor exits 0 after 400 events of a burst" test $rc -eq 0
 check "it printed all 400" test "$(grep -c '"event"' "$T/mon.out")" = 400

@@ -148,7 +148,8 @@ s.sendall(b'{"id":9,"method":"role","params":{"cluster":"pg","member":"pg2","rol
 print(f.readline().strip())
 PY
 WAITER=$!
-wait_for 10 test "$(grep -c 'request role' "$T/daemon.log")" -gt "$seen"
+check "the waiting role request is in" \
+	wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $seen"
 stop_daemon TERM
 wait $WAITER
 check "SIGTERM answers a role still waiting (at_max false)" grep -q '"at_max": *false' "$T/wait.out"

@@ -51,6 +51,9 @@ registered() { ctl status --json | grep -qF "\"name\": \"$1\""; }
 not_registered() { ! registered "$1"; }
 n_registered() { ctl status --json | grep -c '"name"'; }
 spooled() { ls "$STATE/spool" 2>/dev/null | grep -c '\.json$'; }
+# (For wait_for, which must run them again at each poll.)
+n_registered_is() { test "$(n_registered)" = "$1"; }
+spooled_is() { test "$(spooled)" = "$1"; }
 
 FULL="<balloond:memory min='128MiB' max='224MiB' replica-target='160MiB' priority='7'/><balloond:patroni cluster='nosuchcluster' member='m0'/>"
 start_fake 204
@@ -69,7 +72,7 @@ check "no daemon: no wait for the hard timeout (${HOOK_MS} ms, ${BASE_MS} ms doi
 start_daemon
 check "a daemon started later carries the spooled register out" wait_for 20 registered vm2
 check "its bounds come from the metadata" test "$(field vm2 min_bytes)" = $((96 * MiB))
-check "the spool file is removed once on disk" wait_for 20 test "$(spooled)" = 0
+check "the spool file is removed once on disk" wait_for 20 spooled_is 0
 
 # ---- started / reconnect / stopped / release ----
 domxml vm0 "$FULL"
@@ -201,7 +204,7 @@ hook_ok "a stopped (SIGSTOP) daemon"
 check "a stopped daemon: back within the hard timeout (${HOOK_MS} ms)" test "$HOOK_MS" -lt 2500
 check "a stopped daemon: spooled" grep -q "spooled" "$T/err"
 check "once it runs again the guest is registered" wait_for 20 registered vm5
-check "and the spool is empty" wait_for 20 test "$(spooled)" = 0
+check "and the spool is empty" wait_for 20 spooled_is 0
 hook vm5 stopped end
 
 # ---- the daemon stopped: unregister spooled too ----
@@ -232,7 +235,7 @@ fails=0
 for p in $pids; do wait "$p" || fails=$((fails + 1)); done
 diag "200 parallel started hooks: $((($(date +%s%N) - t0) / 1000000)) ms in all; $(cat "$T"/burst-*.out | grep -c spooled) spooled"
 check "burst: every hook exited 0" test "$fails" = 0
-check "burst: all 200 registered" wait_for 60 test "$(n_registered)" = 200
+check "burst: all 200 registered" wait_for 60 n_registered_is 200
 check "burst: all on disk" on_disk vm203 max_bytes $((192 * MiB))
 pids=
 i=4
@@ -242,7 +245,7 @@ while [ $i -lt 204 ]; do
 	i=$((i + 1))
 done
 for p in $pids; do wait "$p"; done
-check "burst of stops: all unregistered" wait_for 60 test "$(n_registered)" = 0
+check "burst of stops: all unregistered" wait_for 60 n_registered_is 0
 
 # ---- the hook's own run time, sequentially ----
 domxml vm0 "$FULL"

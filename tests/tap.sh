@@ -68,6 +68,24 @@ wait_for() {
 	done
 }
 
+# exited PID: the process is gone, or a zombie (a child not yet waited for).
+exited() {
+	! kill -0 "$1" 2>/dev/null ||
+		[ "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# wait_exit DEADLINE_S PID: wait for the child PID to end, within the
+# deadline (scaled as wait_for's); its exit status, or 124 once it has
+# been killed for not ending in time.
+wait_exit() {
+	if ! wait_for "$1" exited "$2"; then
+		kill -KILL "$2" 2>/dev/null
+		wait "$2" 2>/dev/null
+		return 124
+	fi
+	wait "$2"
+}
+
 # expect RC DESC COMMAND...: COMMAND exits with RC; its output goes to
 # $T/out and $T/err (T: the test's own directory) for further checks.
 expect() {
