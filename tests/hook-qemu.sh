@@ -67,7 +67,7 @@ hook_ok "daemon never started"
 check "says the request was spooled" grep -q "register not sent.*spooled in $STATE/spool" "$T/err"
 check "a spool file (the state dir made for it)" test "$(spooled)" = 1
 check "one line on stderr" test "$(wc -l <"$T/err")" = 1
-check "no daemon: no wait for the hard timeout (${HOOK_MS} ms, ${BASE_MS} ms doing nothing)" test "$HOOK_MS" -lt $((BASE_MS + 700))
+timely "no daemon: no wait for the hard timeout (${HOOK_MS} ms against ${BASE_MS} ms doing nothing): the difference" $((HOOK_MS - BASE_MS)) 700
 
 start_daemon
 check "a daemon started later carries the spooled register out" wait_for 20 registered vm2
@@ -191,7 +191,8 @@ wait_for 10 test -S "$T/hang.sock" || bail "the silent listener did not start"
 domxml vm4 "$FULL"
 BALLOOND_SOCKET="$T/hang.sock" hook vm4 started begin
 hook_ok "a silent daemon"
-check "a silent daemon: back within the hard timeout (${HOOK_MS} ms)" test "$HOOK_MS" -ge 900 -a "$HOOK_MS" -lt 2500
+check "a silent daemon: waited for its answer until the hard timeout (${HOOK_MS} ms)" test "$HOOK_MS" -ge 900
+timely "a silent daemon: back within the hard timeout" "$HOOK_MS" 2500
 check "a silent daemon: spooled" grep -q "did not answer.*spooled" "$T/err"
 check "the running daemon picks the spool file up" wait_for 20 registered vm4
 hook vm4 stopped end
@@ -201,7 +202,7 @@ kill -STOP "$DAEMON_PID"
 hook vm5 started begin
 kill -CONT "$DAEMON_PID"
 hook_ok "a stopped (SIGSTOP) daemon"
-check "a stopped daemon: back within the hard timeout (${HOOK_MS} ms)" test "$HOOK_MS" -lt 2500
+timely "a stopped daemon: back within the hard timeout" "$HOOK_MS" 2500
 check "a stopped daemon: spooled" grep -q "spooled" "$T/err"
 check "once it runs again the guest is registered" wait_for 20 registered vm5
 check "and the spool is empty" wait_for 20 spooled_is 0

@@ -23,6 +23,27 @@ check() {
 	if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
+# loaded: the machine runs more than it has CPUs (its 1-minute load
+# average is at least its CPU count): a run time measured now says more
+# about the machine than about the code.
+loaded() {
+	awk -v n="$(nproc)" '{ exit !($1 >= n) }' /proc/loadavg
+}
+
+# timely DESC MS LIMIT_MS: a test point for a bound on a run time (a
+# process that must not wait for a timeout it has no reason to reach).
+# Over the limit on a loaded machine, a skip that says so, not a pass;
+# over it on a machine that is not loaded, a failure.
+timely() {
+	if [ "$2" -lt "$3" ]; then
+		ok "$1 ($2 ms)"
+	elif loaded; then
+		skip "$1: $2 ms, not under $3 ms, on a loaded machine (load $(cut -d' ' -f1 /proc/loadavg), $(nproc) CPUs)"
+	else
+		not_ok "$1 ($2 ms, not under $3 ms)"
+	fi
+}
+
 # diag TEXT: a comment line, shown in the test's log.
 diag() { echo "# $*"; }
 
