@@ -144,10 +144,11 @@ check "oversized request: request-too-long" test "$(sed -n 9p "$T/proto.out")" =
 check "then the connection is closed cleanly" test "$(sed -n 10p "$T/proto.out")" = closed
 
 # A client that sends many requests and never reads its replies.
-"$PY" - "$SOCK" "$T/stuck.done" <<'PY' &
+"$PY" - "$SOCK" "$T/stuck.done" "$TIME_SCALE" <<'PY' &
 import socket, sys, time
+scale = int(sys.argv[3])
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.settimeout(20)
+s.settimeout(20 * scale)
 req = b'{"id": 1, "method": "status"}\n' * 1000
 try:
     for _ in range(20):
@@ -155,7 +156,7 @@ try:
 except OSError:
     pass
 open(sys.argv[2], "w").write("sent\n")
-time.sleep(30)
+time.sleep(30 * scale)  # never reads; killed below
 PY
 stuck=$!
 check "the stuck client got its requests in" wait_for 30 test -e "$T/stuck.done"

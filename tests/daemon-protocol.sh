@@ -53,13 +53,13 @@ check "replies in request order (set, status, register, ...)" test "$(cat "$T/or
 fake mode vm5.qmp normal >/dev/null
 
 # ---- a half-closed client still gets its reply ----
-"$PY" - "$SOCK" >"$T/half.out" <<'PY'
+"$PY" - "$SOCK" "$TIME_SCALE" >"$T/half.out" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(b'{"id": 9, "method": "set", "params": {"name": "vm2", "bytes": 209715200}}\n'
           b'{"id": 10, "method": "status"}\n')
 s.shutdown(socket.SHUT_WR)   # as socat and a hook may
-s.settimeout(20)
+s.settimeout(20 * int(sys.argv[2]))
 data = b""
 while True:
     chunk = s.recv(65536)
@@ -95,14 +95,14 @@ check "it printed all 400" test "$(grep -c '"event"' "$T/mon.out")" = 400
 check "and no error" test ! -s "$T/mon.err"
 
 # ---- a monitor that never reads is dropped, the daemon stays small ----
-"$PY" - "$SOCK" "$T/stuckmon.ready" <<'PY' &
+"$PY" - "$SOCK" "$T/stuckmon.ready" "$TIME_SCALE" <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(sys.argv[1])
 s.sendall(b'{"id": 1, "method": "monitor"}\n')
 open(sys.argv[2], "w").write("subscribed\n")
-time.sleep(60)   # never reads; killed below
+time.sleep(60 * int(sys.argv[3]))   # never reads; killed below
 PY
 stuckmon=$!
 check "the stuck monitor subscribed" wait_for 10 test -e "$T/stuckmon.ready"

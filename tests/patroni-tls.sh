@@ -49,17 +49,19 @@ printf 's3cret pass\n' >"$T/password"
 printf 'wrong\n' >"$T/wrong"
 umask 022
 # conf [KEY=VALUE...]: the cluster section with these keys changed ("KEY="
-# leaves a key out).
+# leaves a key out). The timeout and the facts' age scale with TIME_SCALE:
+# a TLS handshake under valgrind is slow.
 conf() {
-	"$PY" - "$T/conf" "$P" "$T" "$@" <<'PY'
+	"$PY" - "$T/conf" "$P" "$T" "$TIME_SCALE" "$@" <<'PY'
 import sys
-path, port, t = sys.argv[1:4]
+path, port, t, scale = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 keys = {"rest_urls": "https://127.0.0.1:%s" % port, "poll_interval_ms": "300",
-        "timeout_ms": "2000", "dwell_ms": "0", "max_age_ms": "5000",
+        "timeout_ms": str(2000 * scale), "dwell_ms": "0",
+        "max_age_ms": str(5000 * scale),
         "tls_ca_file": t + "/server.pem", "tls_cert_file": t + "/client.pem",
         "tls_key_file": t + "/client.key", "username": "balloond",
         "password_file": t + "/password"}
-for kv in sys.argv[4:]:
+for kv in sys.argv[5:]:
     k, v = kv.split("=", 1)
     keys[k] = v
 with open(path, "w") as f:
