@@ -148,7 +148,7 @@ check "control socket is owner-only" test "$(stat -c %a "$SOCK")" = 600
 # configured group) is served.
 chmod 755 "$T"
 chmod 666 "$SOCK"
-expect 1 "a non-root caller is refused by its credentials" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
+expect 1 "a non-root caller is refused by its credentials" runuser -u nobody -- "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$SOCK" status
 err_has "for root and its control group only"
 expect 0 "root still is served" ctl status
 stop_daemon TERM
@@ -161,7 +161,7 @@ printf '[daemon]\ncontrol_group = nogroup\n' >>"$T/live.conf"
 sed -i '/bogus/d' "$T/live.conf"
 BALLOOND_CONF="$T/live.conf" start_daemon
 check "control_group: the socket belongs to the group" test "$(stat -c %G:%a "$SOCK")" = nogroup:660
-expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
+expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$SOCK" status
 check "pin restored after restart" field_is vm1 pin_bytes $((160 * MiB))
 expect 0 "unregister" ctl unregister vm0
 expect 1 "unregister twice" ctl unregister vm0
@@ -191,9 +191,9 @@ if pid == 0:
 print(pid)
 PY
 act=$(cat "$T/act.pid")
-check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --socket "$T/act.sock" status
+check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$T/act.sock" status
 check "it listens on the inherited fd 3, not a socket of its own" grep -q "socket activation: listening on fd 3" "$T/act.log"
-check "its registrations are there" sh -c "'$BALLOONCTL' --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
+check "its registrations are there" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
 kill -TERM "$act"
 # Gone, or a zombie waiting for PID 1 (its parent, python, is gone).
 gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }

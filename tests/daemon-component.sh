@@ -104,7 +104,7 @@ fake event vm2.qmp BALLOON_CHANGE "{\"actual\": $((160 * MiB))}" >/dev/null
 fake mode vm4.qmp garbage >/dev/null
 ctl qmp --vm vm4 query-status >/dev/null 2>&1
 check "garbage drops vm4's link" wait_for 10 field_is vm4 link down
-check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' status --json | grep -q 'protocol error'"
+check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'protocol error'"
 expect 0 "another guest's commands still work" ctl qmp --vm vm5 query-balloon
 fake mode vm4.qmp normal >/dev/null
 check "vm4 comes back once it behaves" wait_for 40 field_is vm4 link up
@@ -181,7 +181,7 @@ check "vm5 at its pin" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
 stop_daemon KILL
 lines=$(wc -l <"$T/fake.log")
 BALLOOND_CONF="$T/comp.conf" start_daemon
-check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' status --json | grep -c '\"link\": \"up\"')\" = 6"
+check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -c '\"link\": \"up\"')\" = 6"
 "$PY" - "$T/fake.log" "$lines" >"$T/restart.out" <<'PY'
 import json, sys
 seen = {}
@@ -249,7 +249,7 @@ check "dry run: vm4's link is up" wait_for 10 field_is vm4 link up
 lines=$(wc -l <"$T/fake.log")
 expect 0 "dry run: set is accepted" ctl set vm4 200M
 check "dry run: the decision is logged" wait_for 10 grep -q "vm4: dry run: would set target 200 MiB" "$T/daemon.log"
-check "dry run: status says so" sh -c "'$BALLOONCTL' status | grep -q 'dry run'"
+check "dry run: status says so" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status | grep -q 'dry run'"
 stop_daemon TERM
 check "dry run: no balloon command reached the guest" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"

@@ -31,7 +31,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ctl() { "$BALLOONCTL" --timeout $((10 * TIME_SCALE)) "$@"; }
+# balloonctl's timeout in the tests: 10 s, scaled (the default 5 s is a
+# deadline a daemon under valgrind on a loaded machine can miss).
+CTL_TIMEOUT=$((10 * TIME_SCALE))
+ctl() { "$BALLOONCTL" --timeout "$CTL_TIMEOUT" "$@"; }
 
 # start_fake N [ARGS...]: N fake guests $T/vm0.qmp... (256 MiB each),
 # commands logged to $T/fake.log, control socket $T/fake.ctl.
@@ -116,6 +119,9 @@ for line in open(sys.argv[1]):
 }
 
 MiB=1048576
+
+# status_lacks TEXT: balloond answers status --json, without TEXT in it.
+status_lacks() { st=$(ctl status --json) && ! printf '%s\n' "$st" | grep -qF -- "$1"; }
 
 # quiet COMMAND...: run COMMAND without output (for check).
 quiet() { "$@" >/dev/null 2>&1; }

@@ -357,13 +357,13 @@ peer_cb() { as_peer env ASAN_OPTIONS="$CB_ASAN" "$CB" "$@"; }
 expect 0 "peer: role works" peer_cb --member pg1 on_role_change replica pg
 check "peer: ... and is carried out" field_is vm1 role replica
 check "peer: ... without a word on stderr" test ! -s "$T/err"
-expect 1 "peer: set refused" as_peer "$BALLOONCTL" set vm1 200M
+expect 1 "peer: set refused" as_peer "$BALLOONCTL" --timeout "$CTL_TIMEOUT" set vm1 200M
 err_has "permission"
-expect 1 "peer: unregister refused" as_peer "$BALLOONCTL" unregister vm1
+expect 1 "peer: unregister refused" as_peer "$BALLOONCTL" --timeout "$CTL_TIMEOUT" unregister vm1
 err_has "permission"
-expect 1 "peer: qmp refused" as_peer "$BALLOONCTL" qmp --vm vm1 query-balloon
+expect 1 "peer: qmp refused" as_peer "$BALLOONCTL" --timeout "$CTL_TIMEOUT" qmp --vm vm1 query-balloon
 err_has "permission"
-expect 1 "peer: reload refused" as_peer "$BALLOONCTL" reload
+expect 1 "peer: reload refused" as_peer "$BALLOONCTL" --timeout "$CTL_TIMEOUT" reload
 check "peer: vm1 still registered" field_is vm1 link up
 check "peer: --pre-promote works" sh -c "setpriv --reuid=65534 --regid=65534 --clear-groups env ASAN_OPTIONS='$CB_ASAN' '$CB' --pre-promote --cluster pg --member pg1 --wait-ms 2000 | grep -q 'pg/pg1 leader: at max'"
 "$CB" --member pg1 on_role_change replica pg >/dev/null 2>&1

@@ -89,16 +89,16 @@ as_role() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 as_stranger() { setpriv --reuid=1 --regid=1 --clear-groups "$@"; } # daemon: no nogroup
 check "the socket is open to connect (0666) with a role group" \
 	test "$(stat -c %a "$SOCK")" = 666
-expect 0 "role_group: role works" as_role "$BALLOONCTL" role pg pg1 replica
+expect 0 "role_group: role works" as_role "$BALLOONCTL" --timeout "$CTL_TIMEOUT" role pg pg1 replica
 check "and took effect" field_is vm0 role replica
 for cmd in "set vm0 200M" "unregister vm0" "release vm0" "reload" "status" \
 	"qmp --vm vm0 query-balloon" "register x --qmp /x --no-wait"; do
 	# shellcheck disable=SC2086
-	expect 1 "role_group: $cmd is refused" as_role "$BALLOONCTL" $cmd
+	expect 1 "role_group: $cmd is refused" as_role "$BALLOONCTL" --timeout "$CTL_TIMEOUT" $cmd
 	err_has "role notifications only"
 done
 check "vm0 is still registered after the refused unregister" field_is vm0 name vm0
-expect 1 "a stranger may not even push a role" as_stranger "$BALLOONCTL" role pg pg1 replica
+expect 1 "a stranger may not even push a role" as_stranger "$BALLOONCTL" --timeout "$CTL_TIMEOUT" role pg pg1 replica
 err_has "root and its control group only"
 
 # ---- the role spool ----

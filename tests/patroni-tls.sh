@@ -97,7 +97,7 @@ broken() {
 	conf "$@"
 	expect 0 "$what: reload" ctl reload
 	check "$what: the replica back to max" wait_for 15 at vm1 256
-	check "$what: reason in its status" sh -c "'$BALLOONCTL' status --json | grep -q 'unreachable: kept at max'"
+	check "$what: reason in its status" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'unreachable: kept at max'"
 	check "$what: status says '$err'" wait_for 15 cluster_has error "$err"
 	cluster_has error "$err" || diag "error: $(cluster error)"
 	conf
@@ -112,7 +112,7 @@ broken "a CA that did not sign the server" "certificate" "tls_ca_file=$T/other.p
 broken "no client certificate" "127.0.0.1" tls_cert_file= tls_key_file=
 broken "plain HTTP to an HTTPS port" "127.0.0.1" "rest_urls=http://127.0.0.1:$P"
 
-check "the password never shows in status" sh -c "! '$BALLOONCTL' status --json | grep -q s3cret"
+check "the password never shows in status" status_lacks s3cret
 check "... nor in the log" sh -c "! grep -q s3cret '$T/daemon.log'"
 
 stop_daemon
