@@ -1,7 +1,8 @@
 #!/bin/sh
 # daemon-arc.sh: the ZFS ARC budget across restarts. A --proc-root and
-# --sys-root fixture plays a 4 GiB host with ZFS; like the kernel, the test
-# turns what balloond writes to zfs_arc_max into arcstats' c_max. balloond
+# --sys-root fixture plays a 4 GiB host with ZFS; like OpenZFS, the test
+# turns each value written to zfs_arc_max (logged by fault-preload.so) into
+# arcstats' c_max, except 0, which leaves c_max as it is. balloond
 # keeps the ARC's native c_max, and the admin's own zfs_arc_max, from
 # before its first write in its state directory (arc.json), so that after a
 # restart, clean or kill -9, the cap can rise again up to the native c_max
@@ -23,12 +24,20 @@ EOF
 # The ARC's own maximum, and the admin's zfs_arc_max (0: ZFS's default).
 NATIVE=$((3 * GiB))
 echo 0 >"$PARAM"
+# Each value written to zfs_arc_max, in order.
+WLOG="$T/writes.log"
+: >"$WLOG"
 
-# kernel: what ZFS does when zfs_arc_max is written: c_max follows it (0
-# brings back the default).
+# kernel: what OpenZFS (arc_tuning_update) does with each value written to
+# zfs_arc_max: c_max takes it only if it is not 0, at least 64 MiB, below
+# all of memory and above c_min; a 0 changes nothing until a reboot.
 kernel() {
-	v=$(cat "$PARAM")
-	[ "$v" = 0 ] && v=$NATIVE
+	v=$NATIVE
+	while read -r what w; do
+		[ "$what" = zfs_arc_max ] && [ "$w" != 0 ] &&
+			[ "$w" -ge $((64 * MiB)) ] && [ "$w" -lt $((4 * GiB)) ] &&
+			[ "$w" -gt 268435456 ] && v=$w
+	done <"$WLOG"
 	cat >"$P/spl/kstat/zfs/arcstats.tmp" <<EOF
 13 1 0x01 123 33456 5029341722 1234567890123
 name                            type data
@@ -54,6 +63,9 @@ arc_max_is() {
 cap() { echo $((3 * GiB - $1 * 256 * MiB)); }
 
 cat >"$T/arc.conf" <<EOF
+[daemon]
+proc_root = $P
+sys_root = $S
 [qmp]
 # Nothing replans on its own: no guest statistics to poll.
 stats_interval_s = 0
@@ -66,6 +78,9 @@ arc_manage = yes
 arc_min = 512M
 EOF
 cat >"$T/noarc.conf" <<EOF
+[daemon]
+proc_root = $P
+sys_root = $S
 [qmp]
 # Nothing replans on its own: no guest statistics to poll.
 stats_interval_s = 0
@@ -76,11 +91,12 @@ arc_manage = no
 EOF
 cp "$T/arc.conf" "$T/live.conf"
 export BALLOOND_CONF="$T/live.conf"
-ROOTS="--proc-root $P --sys-root $S"
+# The fixture's roots are in the configuration; the preload library logs
+# the writes to zfs_arc_max.
+start_arc_daemon() { start_daemon_with_faults BD_FAULT_LOG="$WLOG"; }
 
 start_fake 4
-# shellcheck disable=SC2086
-start_daemon $ROOTS
+start_arc_daemon
 for i in 0 1 2 3; do
 	ctl register vm$i --qmp "$T/vm$i.qmp" >/dev/null || bail "register vm$i"
 done
@@ -95,8 +111,7 @@ sys.exit(0 if a == {"version": 1, "c_max_bytes": int(sys.argv[2]),
 # kill -9: nothing is written on the way out; the next balloond must not
 # take the 2 GiB now in c_max for the ARC's own maximum.
 stop_daemon KILL
-# shellcheck disable=SC2086
-start_daemon $ROOTS
+start_arc_daemon
 wait_for 20 field_is vm3 link up || bail "vm3 did not come back"
 ctl unregister vm2 >/dev/null
 ctl unregister vm3 >/dev/null
@@ -111,8 +126,7 @@ check "SIGTERM exits 0" test "$STOP_RC" = 0
 check "SIGTERM leaves the cap for every guest at its max" arc_max_is "$(cap 3)"
 check "the saved values stay for the next start" test -s "$STATE/arc.json"
 
-# shellcheck disable=SC2086
-start_daemon $ROOTS
+start_arc_daemon
 wait_for 20 field_is vm2 link up || bail "vm2 did not come back"
 ctl unregister vm2 >/dev/null
 check "after a clean restart the cap rises again, to 2.5 GiB" wait_for 20 arc_max_is "$(cap 2)"
@@ -131,11 +145,11 @@ check "SIGTERM with arc_manage off leaves zfs_arc_max alone" arc_max_is 0
 # An admin who set zfs_arc_max (2.75 GiB) gets that value back, and the
 # ARC's own c_max then is that value.
 echo $((11 * GiB / 4)) >"$PARAM"
+echo "zfs_arc_max $((11 * GiB / 4))" >>"$WLOG"
 NATIVE=$((11 * GiB / 4))
 kernel
 cp "$T/arc.conf" "$T/live.conf"
-# shellcheck disable=SC2086
-start_daemon $ROOTS
+start_arc_daemon
 for i in 2 3; do
 	ctl register vm$i --qmp "$T/vm$i.qmp" >/dev/null || bail "register vm$i"
 done

@@ -15,6 +15,10 @@
  *                             when they start waiting), as on a stalled
  *                             disk
  *
+ * With BD_FAULT_LOG set, each successful write to a file named zfs_arc_max
+ * is logged as "zfs_arc_max VALUE": a test's model of the kernel sees each
+ * value balloond wrote, not only the last one.
+ *
  * Under AddressSanitizer the daemon needs verify_asan_link_order=0 in
  * ASAN_OPTIONS, since this library comes before ASan's runtime.
  */
@@ -23,9 +27,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,3 +129,32 @@ WRAP(nss_call("getgrouplist"), int, getgrouplist,
      (user, group, groups, ngroups))
 WRAP(sync_call("fsync held"), int, fsync, (int fd), (fd))
 WRAP(sync_call("fdatasync held"), int, fdatasync, (int fd), (fd))
+
+/* A write to zfs_arc_max: the value goes to the log once it is written. */
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	ssize_t w =
+	    ((ssize_t(*)(int, const void *, size_t))next("write"))(fd, buf, n);
+	if (w <= 0 || !getenv("BD_FAULT_LOG"))
+		return w;
+	int saved = errno;
+	char link[32], target[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t len = readlink(link, target, sizeof(target) - 1);
+	static const char name[] = "/zfs_arc_max";
+	if (len >= (ssize_t)sizeof(name) - 1 &&
+	    memcmp(target + len - (sizeof(name) - 1), name, sizeof(name) - 1) ==
+		0) {
+		char line[64];
+		const char *nl = memchr(buf, '\n', (size_t)w);
+		size_t v = nl ? (size_t)(nl - (const char *)buf) : (size_t)w;
+		if (v > 40)
+			v = 40;
+		memcpy(line, "zfs_arc_max ", 12);
+		memcpy(line + 12, buf, v);
+		line[12 + v] = '\0';
+		note(line);
+	}
+	errno = saved;
+	return w;
+}
