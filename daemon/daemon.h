@@ -291,6 +291,9 @@ struct bd {
 		BD_ARC_SAVED,
 	} arc_saved;
 	uint64_t arc_admin_max_bytes; /* zfs_arc_max then (0: ZFS's default) */
+	/* exec.c: the zfs_arc_max a dry run last said it would set (said
+	 * once). */
+	uint64_t arc_dry_run_bytes;
 	struct bd_listener_stats listener;
 
 	/* The policy: policy_decide, or a test's scripted plans. */

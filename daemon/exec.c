@@ -336,10 +336,17 @@ static void write_arc(struct bd *bd)
 {
 	char a[32];
 	if (bd->conf.dry_run) {
-		bd_notice("dry run: would set zfs_arc_max to %s",
-			  bd_format_size(bd->plan.arc_max_bytes, a, sizeof(a)));
+		/* Nothing is written, so every plan decides the write again:
+		 * said once per value, as for guests. */
+		if (bd->plan.arc_max_bytes != bd->arc_dry_run_bytes) {
+			bd->arc_dry_run_bytes = bd->plan.arc_max_bytes;
+			bd_notice("dry run: would set zfs_arc_max to %s",
+				  bd_format_size(bd->plan.arc_max_bytes, a,
+						 sizeof(a)));
+		}
 		return;
 	}
+	bd->arc_dry_run_bytes = 0;
 	if (bd_arc_write(bd, bd->plan.arc_max_bytes) == 0) {
 		json_object *ev = json_object_new_object();
 		add_u64(ev, "arc_max_bytes", bd->plan.arc_max_bytes);

@@ -188,7 +188,8 @@ static void add_u64(json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-static void emit_plan(struct bd *bd, const struct policy_plan *plan,
+/* Returns whether it emitted the event. */
+static bool emit_plan(struct bd *bd, const struct policy_plan *plan,
 		      struct bd_guest *const *guests)
 {
 	json_object *ev = json_object_new_object();
@@ -198,6 +199,12 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 		for (size_t i = st->first; i < st->first + st->count; i++) {
 			const struct policy_action *a = &plan->actions[i];
 			const struct bd_guest *g = guests[a->guest];
+			/* A dry run records nothing as set, so every plan
+			 * moves every guest again: only what it has not said
+			 * yet is news to a monitor. */
+			if (bd->conf.dry_run &&
+			    a->target_bytes == g->dry_run_bytes)
+				continue;
 			json_object *o = json_object_new_object();
 			json_object_object_add(
 			    o, "guest", json_object_new_string(g->spec.name));
@@ -218,7 +225,12 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 	json_object_object_add(ev, "plan",
 			       json_object_new_int64(bd->plan_gen + 1));
 	json_object_object_add(ev, "actions", acts);
+	if (json_object_array_length(acts) == 0) {
+		json_object_put(ev);
+		return false;
+	}
 	bd_emit(bd, "plan", NULL, ev);
+	return true;
 }
 
 /* A change of the host's state: an event with the new value and the
@@ -302,11 +314,10 @@ static void plan_now(struct bd *bd)
 	/* A PSI event is acted on once. */
 	bd->host.psi_event = false;
 	uint64_t t1 = uv_hrtime();
-	if (plan.n_actions)
-		emit_plan(bd, &plan, guests);
+	bool said = plan.n_actions && emit_plan(bd, &plan, guests);
 	uint64_t t2 = uv_hrtime();
 	bd_exec_run(bd, &plan, guests, n);
-	if (plan.n_actions) {
+	if (said) {
 		/* What a replan costs: snapshot and policy, then the first
 		 * step's commands written (the event's own cost left out). */
 		uint64_t t3 = uv_hrtime();

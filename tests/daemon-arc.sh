@@ -158,5 +158,44 @@ cp "$T/noarc.conf" "$T/live.conf"
 expect 0 "reload with arc_manage off" ctl reload
 check "the admin's 2.75 GiB is written back" wait_for 20 arc_max_is $((11 * GiB / 4))
 stop_daemon TERM
+
+# A dry run writes nothing and records no target as set, so every replan
+# (here each guest's statistics, every second) decides the same
+# zfs_arc_max and the same targets again: each is said once, and a
+# monitor's plan events list only what is new.
+sed -e 's/^\[qmp\]/dry_run = yes\n[qmp]/' \
+	-e 's/^stats_interval_s = 0/stats_interval_s = 1/' "$T/arc.conf" >"$T/live.conf"
+start_arc_daemon
+# vm2 again, with room below its max to pin it.
+ctl unregister vm2 >/dev/null || bail "unregister vm2"
+n=$(wc -l <"$T/daemon.log")
+ctl register vm2 --qmp "$T/vm2.qmp" --min 128M >/dev/null || bail "register vm2"
+wait_for 20 sh -c "tail -n +$((n + 1)) '$T/daemon.log' | grep -q 'vm2: dry run: would set target 256 MiB'" ||
+	bail "vm2's dry run target"
+ctl monitor --json >"$T/dry.mon" 2>&1 &
+MON=$!
+wait_for 20 grep -q "request monitor" "$T/daemon.log" || bail "monitor did not subscribe"
+said=$(grep -c "dry run: would set zfs_arc_max" "$T/daemon.log")
+polls() { grep -c '"guest-stats"' "$T/fake.log"; }
+p0=$(polls)
+check "dry run: the guests' statistics came in three times more" \
+	wait_for 30 sh -c "[ \$(grep -c '\"guest-stats\"' '$T/fake.log') -ge $((p0 + 12)) ]"
+check "dry run: the ARC cap is said once, not at each replan" \
+	test "$(grep -c "dry run: would set zfs_arc_max" "$T/daemon.log")" = "$said"
+check "dry run: no plan event when nothing new is decided" \
+	sh -c "! grep -q '\"event\":\"plan\"' '$T/dry.mon'"
+expect 0 "dry run: pin vm2" ctl set vm2 200M
+check "dry run: the monitor sees the pin's plan" \
+	wait_for 20 grep -q '"event":"plan"' "$T/dry.mon"
+check "dry run: the plan event lists only vm2, the guest that changed" \
+	"$PY" -c '
+import json, sys
+plans = [e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "plan"]
+sys.exit(0 if plans and all([a["guest"] for a in e["data"]["actions"]] == ["vm2"]
+                            for e in plans) else 1)' "$T/dry.mon"
+kill "$MON"
+wait "$MON" 2>/dev/null
+check "dry run: nothing was written to zfs_arc_max" test "$(cat "$PARAM")" = $((11 * GiB / 4))
+stop_daemon TERM
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done
