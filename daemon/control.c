@@ -83,7 +83,6 @@ struct conn {
 	bool draining;	     /* after a final error: discard input */
 	bool ending;	     /* shutdown requested */
 	bool closing;
-	bool hangup; /* close once what is queued is written */
 	struct conn *next;
 	char rbuf[16384];
 };
@@ -162,10 +161,8 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 	free(req);
 	/* After the client's EOF, or on error: done. After a final error
 	 * reply: wait for the client's EOF (read_cb), so that what it still
-	 * sends cannot turn our close into a reset that loses the reply. A
-	 * refused or idle peer (hangup) is not waited for: that would let it
-	 * keep the descriptor. */
-	if (status < 0 || c->eof || c->hangup)
+	 * sends cannot turn our close into a reset that loses the reply. */
+	if (status < 0 || c->eof)
 		conn_close(c);
 }
 
@@ -530,12 +527,15 @@ static void say_refused(struct bd *bd, const char *fmt, ...)
 	ctl->refused_unsaid = 0;
 }
 
-/* A peer that is not served gets one error and is closed once it is
- * written: none of its requests is read, and none of its descriptors
- * kept waiting for it to hang up. The error is written at once (a short
- * line into an empty socket buffer) and the descriptor closed at once:
- * libuv accepts a whole burst of connections in one go, and refused ones
- * left to a later loop turn would use up the descriptors meanwhile. */
+/* A peer that is not served gets one error and is closed: none of its
+ * requests is read, and none of its descriptors kept waiting for it to
+ * hang up. The error is written at once if it can be (a short line into
+ * an empty socket buffer) and the descriptor closed at once: libuv accepts
+ * a whole burst of connections in one go, and refused ones left to a
+ * later loop turn would use up the descriptors meanwhile. An idle peer
+ * whose socket buffer is full (it does not read) gets no error: queued,
+ * the error would wait for a read that never comes, and keep the
+ * descriptor with no idle deadline left to close it. */
 static void conn_refuse(struct conn *c, const char *code, const char *text)
 {
 	json_object *msg = bd_error_new(-1, code, text);
@@ -543,21 +543,14 @@ static void conn_refuse(struct conn *c, const char *code, const char *text)
 	const char *s = json_object_to_json_string_length(
 	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	char line[512];
-	int n = -1;
 	if (len < sizeof(line)) {
 		memcpy(line, s, len);
 		line[len] = '\n';
 		uv_buf_t buf = uv_buf_init(line, (unsigned)len + 1);
-		n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+		/* Whole, cut (never seen), or not written: closed alike. */
+		uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
 	}
-	if (n > 0) {
-		/* Whole, or (never seen) cut: the peer is done with either. */
-		conn_close(c);
-	} else {
-		conn_write(c, s, len);
-		c->hangup = true;
-		conn_end(c);
-	}
+	conn_close(c);
 	json_object_put(msg);
 }
 

@@ -152,6 +152,13 @@ FLOOD_PID=
 flood root 1 --wait-closed $((30 * SLOW))
 check "an idle connection of root's is closed too" wait_for $((60 * SLOW)) grep -q '^idle closed=1 of=1' "$T/flood.out"
 FLOOD_PID=
+# A peer that does not read, whose socket buffer balloond filled with
+# replies all written, then asks nothing: its idle deadline closes it
+# too (the error cannot be written, so it is not waited for).
+as_nobody "$PY" "$FLOOD" "$SOCK" --fill $((10 * SLOW)) >"$T/fill.out" 2>&1
+diag "$(cat "$T/fill.out")"
+check "a peer whose socket buffer is full is closed when idle" \
+	grep -q '^full k=[1-9][0-9]* closed=1 ' "$T/fill.out"
 # The monitor connected before those and is idle for longer: had it a
 # deadline, it would be closed by now. It still gets events.
 ctl register late --qmp "$T/late.qmp" --no-wait >/dev/null

@@ -31,13 +31,29 @@ role notifications on the first served connection, one after the other
 
 With --hold it then keeps every connection open until it is killed, and
 prints "holding" first.
+
+    peer-flood.py SOCKET --fill SECONDS
+
+A peer that does not read: on one connection it sends requests one at a
+time (each with a reply of the same size) until a reply no longer
+arrives, which counts K, the replies that fill balloond's socket buffer.
+A second connection then sends K requests at once and reads nothing:
+balloond has written every reply, and the buffer is full. It prints
+
+    full k=K closed=0|1 ms=A
+
+closed: whether balloond closed the second connection within SECONDS
+(a hangup seen without reading), A the time it took from the requests.
 """
 import argparse
+import array
+import fcntl
 import json
 import select
 import signal
 import socket
 import sys
+import termios
 import time
 
 # Generous: the machine is shared, and balloond may run under valgrind.
@@ -87,7 +103,55 @@ def closed_by_peer(s, timeout):
         time.sleep(min(0.02, left))
 
 
+def queued(s):
+    """The bytes in s's receive queue."""
+    n = array.array("i", [0])
+    fcntl.ioctl(s, termios.FIONREAD, n)
+    return n[0]
+
+
+def fill(path, seconds):
+    # An unknown method: a short error of the same size each time.
+    req = json.dumps({"id": 1, "method": "no-such-method"}).encode() + b"\n"
+    probe = socket.socket(socket.AF_UNIX)
+    probe.connect(path)
+    if first_message(probe) is None:
+        sys.exit("no greeting")
+    k = 0
+    while True:
+        before = queued(probe)
+        probe.sendall(req)
+        deadline = time.monotonic() + 1.0
+        while queued(probe) == before and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if queued(probe) == before:
+            break
+        k += 1
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    # The greeting is read, as on the probe: then K replies fill it.
+    if first_message(s) is None:
+        sys.exit("no greeting")
+    s.sendall(req * k)
+    t0 = time.monotonic()
+    p = select.poll()
+    p.register(s, select.POLLRDHUP)
+    closed = False
+    # Data is always waiting: poll the hangup, not readability.
+    while time.monotonic() < t0 + seconds:
+        if any(ev & (select.POLLHUP | select.POLLRDHUP)
+               for _, ev in p.poll(0)):
+            closed = True
+            break
+        time.sleep(0.02)
+    print("full k=%d closed=%d ms=%d" %
+          (k, closed, (time.monotonic() - t0) * 1000), flush=True)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[2] == "--fill":
+        fill(sys.argv[1], float(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("socket")
     ap.add_argument("n", type=int)
