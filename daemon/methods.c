@@ -67,7 +67,11 @@ static struct bd_guest *named_guest(struct req *r)
 			 "no guest named '%.64s' is "
 			 "registered",
 			 name);
-		fail(r, BD_E_NOT_FOUND);
+		/* For an unregister, "not registered" is a state on disk: a
+		 * removal of the same name may still be on its way there. */
+		bd_control_reply(
+		    r->bd, r->to, bd_error_new(r->id, BD_E_NOT_FOUND, r->msg),
+		    r->method == BD_M_UNREGISTER ? bd_state_pending(r->bd) : 0);
 	}
 	return g;
 }

@@ -155,6 +155,15 @@ logged() { test "$(grep -c "request $1 {\"name\":\"rep\"" "$T/daemon.log")" -ge 
 # and answered a status after it (a reply held for the disk holds no
 # other client's).
 dispatched() { wait_for 10 logged "$1" "$2" && ctl status >/dev/null; }
+# unanswered NAME TEST: NAME (in_bg) is still not answered 2 s on, its
+# reply held with the write it waits for.
+unanswered() {
+	if wait_for 2 ended "$1"; then
+		not_ok "$2"
+	else
+		ok "$2"
+	fi
+}
 
 # A hook registers a guest without waiting (the libvirt hook's --no-wait)
 # and, reconnecting, again with the same spec.
@@ -164,11 +173,7 @@ check "the first registration's write is held" wait_for 10 held 0
 in_bg second ctl register rep --qmp "$T/rep.qmp" --no-wait
 dispatched register 2 || bail "the second registration was not carried out"
 check "the first is not answered before it is on disk" test ! -e "$T/first.rc"
-if wait_for 2 ended second; then
-	not_ok "the repeated registration was answered while the first was not on disk"
-else
-	ok "the repeated registration waits for the first to be on disk"
-fi
+unanswered second "the repeated registration waits for the first to be on disk"
 rm -f "$T/hold"
 check "once the write is through, the first is answered" wait_for 20 exited first 0
 check "and the second" wait_for 20 exited second 0
@@ -186,15 +191,28 @@ in_bg again ctl register rep --qmp "$T/vm2.qmp"
 dispatched register 3 || bail "the registration was not started"
 in_bg un2 ctl unregister rep
 dispatched unregister 2 || bail "the second unregister was not carried out"
-if wait_for 2 ended un2; then
-	not_ok "the unregister of a registration in progress was answered before the removal was on disk"
-else
-	ok "the unregister of a registration in progress waits for the removal to be on disk"
-fi
+unanswered un2 "the unregister of a registration in progress waits for the removal to be on disk"
 rm -f "$T/hold"
 check "then the first unregister is answered" wait_for 20 exited un1 0
 check "and the second" wait_for 20 exited un2 0
 check "the registration in progress failed" wait_for 20 exited again 1
+check "the guest is not on disk" not_on_disk rep
+
+# A removal not yet on disk, and the same unregister again: its "not
+# registered" is true on disk only once the first removal is.
+in_bg kept ctl register rep --qmp "$T/rep.qmp" --no-wait
+check "registered again" wait_for 20 exited kept 0
+touch "$T/hold"
+seen=$(grep -c held "$T/sync.log")
+in_bg un3 ctl unregister rep
+check "the removal's write is held" wait_for 10 held "$seen"
+in_bg un4 ctl unregister rep
+dispatched unregister 4 || bail "the repeated unregister was not carried out"
+unanswered un4 "the repeated unregister waits for the removal to be on disk"
+rm -f "$T/hold"
+check "then the first unregister is answered" wait_for 20 exited un3 0
+check "and the repeated one: not found" wait_for 20 exited un4 1
+check "... as not registered" grep -q "no guest named 'rep'" "$T/un4.out"
 check "the guest is not on disk" not_on_disk rep
 fake mode vm2.qmp normal >/dev/null
 stop_daemon KILL
