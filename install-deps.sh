@@ -16,6 +16,7 @@ PACKAGES="
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   libcurl4-openssl-dev libssl-dev
   patroni python3-etcd etcd-server etcd-client postgresql
+  prometheus
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -306,6 +306,7 @@ static void plan_now(struct bd *bd)
 		    json_object_new_int64((int64_t)(t3 - t2) / 1000));
 		bd_emit(bd, "dispatched", NULL, ev);
 	}
+	bd_metrics_plan_done(bd, uv_hrtime() - t0);
 out:
 	free(pgs);
 	free(dec);
