@@ -280,6 +280,10 @@ void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
 void bd_metrics_request(struct bd *bd, int method, bool error);
 
 struct bd_metrics; /* metrics.c */
+/* metricsout.c: the metrics' outlets ([metrics]): the textfile for
+ * node_exporter, written off the loop. A source in its life cycle only. */
+int bd_metrics_source_new(struct bd *bd, struct bd_source **out);
+
 struct bd_rest;	   /* rest.c */
 struct bd_control; /* control.c */
 struct bd_persist; /* state.c */

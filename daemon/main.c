@@ -416,6 +416,9 @@ static int run(struct bd *bd)
 	    bd_host_source_new,
 	    bd_listener_source_new,
 	    bd_rest_source_new,
+	    /* Not an input: the metrics' outlets, started and reloaded
+	     * like one. */
+	    bd_metrics_source_new,
 	};
 	_Static_assert(sizeof(source_new) / sizeof(source_new[0]) <=
 			   BD_MAX_SOURCES,

@@ -2,7 +2,10 @@
 # daemon-metrics.sh: `balloonctl metrics` from a running balloond with fake
 # guests: promtool accepts the exposition, its values agree with
 # `balloonctl status`, and the counters count what happened (balloon
-# commands, control requests, failed REST polls).
+# commands, control requests, failed REST polls). The same exposition from
+# the HTTP listener ([metrics] listen: 200, 404, 405, HEAD, clients that
+# send nothing) and the textfile ([metrics] textfile: atomic, nothing left
+# behind, a failure said once).
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=${PYTHON3:-/usr/bin/python3}
 PROMTOOL=${PROMTOOL:-promtool}
@@ -15,8 +18,30 @@ MemTotal:        4194304 kB
 MemFree:         3145728 kB
 MemAvailable:    3145728 kB
 EOF2
-# A cluster whose REST API never answers: its polls fail.
+# A free port for the HTTP listener (the kernel's pick, released).
+HTTP_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# http METHOD PATH: one request to the listener; prints the status and the
+# Content-Type, the body goes to $T/body.
+http() {
+	"$PY" - "$HTTP_PORT" "$1" "$2" "$T/body" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.request(sys.argv[2], sys.argv[3])
+r = c.getresponse()
+open(sys.argv[4], "wb").write(r.read())
+print(r.status, r.getheader("Content-Type"), r.getheader("Allow") or "")
+PY
+}
+
+# A cluster whose REST API never answers: its polls fail. The textfile
+# goes to a collector directory of its own.
+TF="$T/collector/balloond.prom"
+mkdir -p "$T/collector"
 cat >"$T/m.conf" <<EOF2
+[metrics]
+textfile = $TF
+textfile_interval_ms = 1000
+listen = 127.0.0.1:$HTTP_PORT
 [qmp]
 stats_interval_s = 0
 [host]
@@ -138,6 +163,95 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 
+# ---- the HTTP listener ----
+check "GET /metrics: 200, text/plain; version=0.0.4" \
+	test "$(http GET /metrics)" = "200 text/plain; version=0.0.4; charset=utf-8 "
+check "promtool check metrics accepts the HTTP answer" sh -c "'$PROMTOOL' check metrics <'$T/body'"
+check "the HTTP answer has the guests" grep -q '^balloond_guest_max_bytes{guest="vm1"} ' "$T/body"
+check "HEAD /metrics: 200 without a body" \
+	sh -c "test \"\$1\" = '200 text/plain; version=0.0.4; charset=utf-8 ' && ! test -s '$T/body'" _ "$(http HEAD /metrics)"
+check "GET / is 404" test "$(http GET /)" = "404 text/plain; charset=utf-8 "
+check "GET /metricsx is 404" test "$(http GET /metricsx)" = "404 text/plain; charset=utf-8 "
+check "POST /metrics is 405, Allow: GET, HEAD" \
+	test "$(http POST /metrics)" = "405 text/plain; charset=utf-8 GET, HEAD"
+check "DELETE /metrics is 405" test "$(http DELETE /metrics | cut -d' ' -f1)" = 405
+
+# Clients that connect and send nothing, or half a request, hold
+# connections: neither the loop (status) nor another scraper waits for
+# them; and once they hold every connection the listener allows, they are
+# dropped at its timeout rather than lock scrapers out for ever.
+"$PY" - "$HTTP_PORT" "$T/silent.ready" <<'PY' &
+import socket, sys, time
+held = []
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    if i == 2:
+        s.sendall(b"GET /metr")
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(30)
+PY
+SILENT_PID=$!
+wait_for 20 test -e "$T/silent.ready" || bail "the silent clients did not connect"
+t0=$(date +%s%N)
+check "with silent clients connected, GET /metrics answers" test "$(http GET /metrics | cut -d' ' -f1)" = 200
+t1=$(date +%s%N)
+check "at once (under 5 s, not after their 10 s timeout)" test $(((t1 - t0) / 1000000)) -lt 5000
+check "and status answers" quiet ctl status
+kill "$SILENT_PID" 2>/dev/null
+wait "$SILENT_PID" 2>/dev/null
+"$PY" - "$HTTP_PORT" "$T/flood.ready" <<'PY' &
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        for i in range(40)]
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+FLOOD_PID=$!
+wait_for 20 test -e "$T/flood.ready" || bail "the flood did not connect"
+check "40 idle connections do not stall the loop" quiet ctl status
+check "once the idle ones time out (10 s), a scrape gets through" \
+	wait_for 40 sh -c "test \"\$(\"\$0\" - $HTTP_PORT <<'PY'
+import http.client, sys
+try:
+    c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=3)
+    c.request('GET', '/metrics')
+    print(c.getresponse().status)
+except Exception:
+    print(0)
+PY
+)\" = 200" "$PY"
+kill "$FLOOD_PID" 2>/dev/null
+wait "$FLOOD_PID" 2>/dev/null
+
+# ---- the textfile ----
+# only_textfile DIR: DIR holds the textfile and nothing else (no temporary
+# file left behind).
+only_textfile() { test "$(ls -A "$1")" = balloond.prom; }
+check "the textfile is written" wait_for 20 test -s "$TF"
+check "promtool check metrics accepts the textfile" sh -c "'$PROMTOOL' check metrics <'$TF'"
+check "it shows the pin" wait_for 20 grep -q '^balloond_guest_pinned{guest="vm0"} 1$' "$TF"
+check "nothing but the textfile in the collector directory" only_textfile "$T/collector"
+check "readable by the collector (mode 0644)" test "$(stat -c %a "$TF")" = 644
+expect 0 "release vm0" ctl release vm0
+check "the textfile follows: vm0 unpinned" \
+	wait_for 20 grep -q '^balloond_guest_pinned{guest="vm0"} 0$' "$TF"
+
+# A directory that does not exist: said once, nothing written; once it
+# exists, the file comes.
+sed "s|^textfile = .*|textfile = $T/later/balloond.prom|" "$T/m.conf" >"$T/m2.conf"
+cp "$T/m2.conf" "$T/m.conf"
+expect 0 "reload to a textfile in a missing directory" ctl reload
+check "the failure is logged" wait_for 20 grep -q "metrics textfile $T/later/balloond.prom: creating a temporary file" "$T/daemon.log"
+mkdir "$T/later"
+check "once the directory exists the textfile comes" wait_for 20 test -s "$T/later/balloond.prom"
+check "the listener serves again after the reload" \
+	test "$(http GET /metrics | cut -d' ' -f1)" = 200
+check "and its recovery is logged" grep -q "metrics textfile .*: written again" "$T/daemon.log"
+check "the failure was said once" \
+	test "$(grep -c "metrics textfile $T/later/balloond.prom: creating" "$T/daemon.log")" = 1
+
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
+check "nothing left behind at exit" only_textfile "$T/later"
 tap_done
