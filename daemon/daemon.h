@@ -134,6 +134,8 @@ struct bd_guest {
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */
 	bool starving;	    /* the policy's view */
+	bool may_be_leader; /* the policy keeps it at max as a possible
+			     * Patroni leader */
 	bool over_free;	    /* its pin takes more than it reports free */
 	char last_action[160];
 	int64_t last_action_us; /* wall clock */

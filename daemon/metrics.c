@@ -154,6 +154,7 @@ enum gfield {
 	G_ERRS,
 	G_PINNED,
 	G_STARVING,
+	G_MAY_BE_LEADER,
 	G_FREE,
 	G_AVAIL,
 	G_STATS_AGE,
@@ -184,6 +185,9 @@ static const struct {
 		  "1 if an admin pinned the guest's target, else 0."},
     [G_STARVING] = {"balloond_guest_starving", "gauge",
 		    "1 if the policy sees the guest starving, else 0."},
+    [G_MAY_BE_LEADER] = {"balloond_guest_may_be_leader", "gauge",
+			 "1 if the policy holds the guest at its max as a "
+			 "possible Patroni leader, else 0."},
     [G_FREE] = {"balloond_guest_free_bytes", "gauge",
 		"Free memory the guest last reported."},
     [G_AVAIL] = {"balloond_guest_available_bytes", "gauge",
@@ -233,6 +237,9 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 		return true;
 	case G_STARVING:
 		snprintf(v, len, "%d", g->starving);
+		return true;
+	case G_MAY_BE_LEADER:
+		snprintf(v, len, "%d", g->may_be_leader);
 		return true;
 	case G_FREE:
 		snprintf(v, len, "%llu",
@@ -346,6 +353,18 @@ static void render_host(struct bd *bd, struct bd_buf *b)
 	       "The policy's effective headroom at the last plan.");
 	bd_buf_printf(b, "balloond_host_headroom_bytes %lld\n",
 		      (long long)bd->headroom_bytes);
+	/* The watermarks as the policy resolves them for this host. */
+	struct policy_config pc = bd_plan_config(bd);
+	family(b, "balloond_host_low_watermark_bytes", "gauge",
+	       "Headroom below which balloond reclaims from guests.");
+	if (h->known)
+		bd_buf_printf(b, "balloond_host_low_watermark_bytes %llu\n",
+			      (unsigned long long)pc.low_watermark_bytes);
+	family(b, "balloond_host_high_watermark_bytes", "gauge",
+	       "Headroom above which balloond gives memory back.");
+	if (h->known)
+		bd_buf_printf(b, "balloond_host_high_watermark_bytes %llu\n",
+			      (unsigned long long)pc.high_watermark_bytes);
 	gauge_u64(b, "balloond_host_reclaiming",
 		  "1 while the host is under memory pressure and balloond "
 		  "reclaims from guests, else 0.",
@@ -445,6 +464,15 @@ static void render_daemon(struct bd *bd, struct bd_buf *b)
 		sample_open(b, "balloond_cluster_facts_age_seconds", "cluster",
 			    bd->conf.clusters[i].name);
 		bd_buf_printf(b, "} %.3f\n", pcs[i].facts_age_ms / 1000.0);
+	}
+
+	family(b, "balloond_cluster_facts_max_age_seconds", "gauge",
+	       "Age at which the cluster's facts are stale (max_age_ms).");
+	for (size_t i = 0; i < bd->conf.n_clusters; i++) {
+		sample_open(b, "balloond_cluster_facts_max_age_seconds",
+			    "cluster", bd->conf.clusters[i].name);
+		bd_buf_printf(b, "} %.3f\n",
+			      bd->conf.clusters[i].max_age_ms / 1000.0);
 	}
 
 	family(b, "balloond_listener_datagrams_total", "counter",

@@ -256,6 +256,7 @@ static void plan_now(struct bd *bd)
 		struct bd_guest *g = guests[i];
 		g->reason = dec[i].reason;
 		g->starving = dec[i].starving;
+		g->may_be_leader = dec[i].may_be_leader;
 		g->over_free = dec[i].over_free;
 		if (uv_is_active((uv_handle_t *)&g->retry_timer))
 			g->reason = "waiting to retry a failed command";

@@ -116,6 +116,12 @@ check "vm1 may be the leader: role unknown" \
 	test "$(value 'balloond_guest_role{guest="vm1",role="unknown"}')" = 1
 check "vm1's cluster and member" \
 	test "$(value 'balloond_guest_info{guest="vm1",cluster="pg",member="m1"}')" = 1
+check "vm1, its cluster unreachable, is held at max as a possible leader" \
+	test "$(value 'balloond_guest_may_be_leader{guest="vm1"}')" = 1
+check "vm0, outside Patroni, is not" \
+	test "$(value 'balloond_guest_may_be_leader{guest="vm0"}')" = 0
+check "the cluster's facts turn stale at max_age_ms (30 s)" \
+	test "$(value 'balloond_cluster_facts_max_age_seconds{cluster="pg"}')" = 30.000
 check "the cluster is unreachable" \
 	test "$(value 'balloond_cluster_reachable{cluster="pg"}')" = 0
 check "its failed polls are counted" wait_for 20 sh -c \

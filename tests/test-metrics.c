@@ -425,6 +425,12 @@ static void test_hidden_until_known(void **state)
 	assert_int_equal(sample(t, "balloond_host_mem_total_bytes"),
 			 4096.0 * MiB);
 	assert_true(sample(t, "balloond_host_psi_some_avg10_ratio") == 0.1234);
+	/* The watermarks as the policy resolves them: 5 % of MemTotal, and
+	 * 5 % more. */
+	assert_int_equal(sample(t, "balloond_host_low_watermark_bytes"),
+			 (double)(4096 * MiB / 20));
+	assert_int_equal(sample(t, "balloond_host_high_watermark_bytes"),
+			 (double)(4096 * MiB / 20 * 2));
 	free(t);
 }
 
