@@ -16,7 +16,7 @@ PACKAGES="
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   libcurl4-openssl-dev libssl-dev
   patroni python3-etcd etcd-server etcd-client postgresql
-  prometheus
+  prometheus python3-yaml
 "
 
 if [ "$(id -u)" -ne 0 ]; then

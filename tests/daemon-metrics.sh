@@ -96,6 +96,17 @@ for line in open(sys.argv[1]):
             sys.exit(1)
 PY
 
+check "every balloond_ metric the alerting rules use exists" "$PY" - "$T/m.txt" \
+	"$top_srcdir/monitoring/balloond.rules.yml" <<'PY'
+import re, sys
+have = set(re.findall(r"^# TYPE (\S+)", open(sys.argv[1]).read(), re.M))
+used = set(re.findall(r"\bballoond_[a-z0-9_]+", open(sys.argv[2]).read()))
+missing = sorted(used - have)
+for m in missing:
+    print("# not exported:", m)
+sys.exit(1 if missing else 0)
+PY
+
 # A pin moves vm0: one more balloon command, one more set request.
 metrics
 cmds0=$(value 'balloond_guest_balloon_commands_total{guest="vm0"}')
