@@ -96,11 +96,16 @@ for line in open(sys.argv[1]):
             sys.exit(1)
 PY
 
-check "every balloond_ metric the alerting rules use exists" "$PY" - "$T/m.txt" \
-	"$top_srcdir/monitoring/balloond.rules.yml" <<'PY'
+check "every balloond_ metric the alerting rules and the dashboard use exists" \
+	"$PY" - "$T/m.txt" "$top_srcdir/monitoring/balloond.rules.yml" \
+	"$top_srcdir/monitoring/balloond-dashboard.json" <<'PY'
 import re, sys
 have = set(re.findall(r"^# TYPE (\S+)", open(sys.argv[1]).read(), re.M))
-used = set(re.findall(r"\bballoond_[a-z0-9_]+", open(sys.argv[2]).read()))
+used = set()
+for f in sys.argv[2:]:
+    used |= set(re.findall(r"\bballoond_[a-z0-9_]+", open(f).read()))
+# The dashboard's uid and tags are no metrics.
+used.discard("balloond_")
 missing = sorted(used - have)
 for m in missing:
     print("# not exported:", m)

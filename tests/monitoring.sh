@@ -37,4 +37,22 @@ for name, r in alerts.items():
             bad = True
 sys.exit(1 if bad else 0)
 PY
+check "the dashboard: every panel has a query, a guest variable" \
+	/usr/bin/python3 - "$M/balloond-dashboard.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [v["name"] for v in d["templating"]["list"]]
+bad = "guest" not in names
+for p in d["panels"]:
+    if not p.get("targets") or not all(t.get("expr") for t in p["targets"]):
+        print("# panel without a query:", p.get("title"))
+        bad = True
+titles = " ".join(p["title"] for p in d["panels"])
+for want in ("headroom", "MemAvailable", "ARC", "Target against actual", "Roles",
+             "commands per minute", "Reclaim", "reachability"):
+    if want not in titles:
+        print("# no panel for", want)
+        bad = True
+sys.exit(1 if bad else 0)
+PY
 tap_done
