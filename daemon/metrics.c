@@ -70,9 +70,23 @@ void bd_buf_printf(struct bd_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void bd_buf_put(struct bd_buf *b, const char *s, size_t n)
+{
+	if (!buf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
 void bd_buf_label(struct bd_buf *b, const char *s)
 {
 	size_t n = strlen(s);
+	/* Most names need no escape: one copy. */
+	if (!strpbrk(s, "\\\"\n")) {
+		bd_buf_put(b, s, n);
+		return;
+	}
 	if (!buf_reserve(b, 2 * n))
 		return;
 	for (; *s; s++) {
@@ -116,9 +130,14 @@ static void family(struct bd_buf *b, const char *name, const char *type,
 static void sample_open(struct bd_buf *b, const char *name, const char *label,
 			const char *value)
 {
-	bd_buf_printf(b, "%s{%s=\"", name, label);
+	/* Copies rather than printf: with 1,000 guests a render writes tens
+	 * of thousands of samples, on the loop. */
+	bd_buf_puts(b, name);
+	bd_buf_put(b, "{", 1);
+	bd_buf_puts(b, label);
+	bd_buf_put(b, "=\"", 2);
 	bd_buf_label(b, value);
-	bd_buf_printf(b, "\"");
+	bd_buf_put(b, "\"", 1);
 }
 
 /* name{guest="..."} value, with the value already formatted. */
@@ -126,7 +145,23 @@ static void guest_sample(struct bd_buf *b, const char *name,
 			 const struct bd_guest *g, const char *value)
 {
 	sample_open(b, name, "guest", g->spec.name);
-	bd_buf_printf(b, "} %s\n", value);
+	bd_buf_put(b, "} ", 2);
+	bd_buf_puts(b, value);
+	bd_buf_put(b, "\n", 1);
+}
+
+/* v in decimal into out (at least 21 bytes). */
+static void fmt_u64(char *out, uint64_t v)
+{
+	char tmp[21];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
 }
 
 static bool shown(const struct bd_guest *g)
@@ -210,44 +245,40 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 	bool stats = g->stats_known && g->stats.last_update > 0;
 	switch (f) {
 	case G_MAX:
-		snprintf(v, len, "%llu", (unsigned long long)g->max_bytes);
+		fmt_u64(v, g->max_bytes);
 		return true;
 	case G_MIN:
-		snprintf(v, len, "%llu", (unsigned long long)g->min_bytes);
+		fmt_u64(v, g->min_bytes);
 		return true;
 	case G_TARGET:
-		snprintf(v, len, "%llu", (unsigned long long)guest_target(g));
+		fmt_u64(v, guest_target(g));
 		return true;
 	case G_ACTUAL:
-		snprintf(v, len, "%llu", (unsigned long long)g->actual_bytes);
+		fmt_u64(v, g->actual_bytes);
 		return g->actual_known;
 	case G_LINK:
-		snprintf(v, len, "%d", g->link_up);
+		fmt_u64(v, g->link_up);
 		return true;
 	case G_CMDS:
-		snprintf(v, len, "%llu",
-			 (unsigned long long)c->balloon_commands);
+		fmt_u64(v, c->balloon_commands);
 		return true;
 	case G_ERRS:
-		snprintf(v, len, "%llu",
-			 (unsigned long long)c->balloon_command_errors);
+		fmt_u64(v, c->balloon_command_errors);
 		return true;
 	case G_PINNED:
-		snprintf(v, len, "%d", g->spec.pin_bytes != 0);
+		fmt_u64(v, g->spec.pin_bytes != 0);
 		return true;
 	case G_STARVING:
-		snprintf(v, len, "%d", g->starving);
+		fmt_u64(v, g->starving);
 		return true;
 	case G_MAY_BE_LEADER:
-		snprintf(v, len, "%d", g->may_be_leader);
+		fmt_u64(v, g->may_be_leader);
 		return true;
 	case G_FREE:
-		snprintf(v, len, "%llu",
-			 (unsigned long long)g->stats.free_bytes);
+		fmt_u64(v, g->stats.free_bytes);
 		return stats && g->stats.free_bytes != UINT64_MAX;
 	case G_AVAIL:
-		snprintf(v, len, "%llu",
-			 (unsigned long long)g->stats.available_bytes);
+		fmt_u64(v, g->stats.available_bytes);
 		return stats && g->stats.available_bytes != UINT64_MAX;
 	case G_STATS_AGE:
 		snprintf(v, len, "%lld",
@@ -264,7 +295,7 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 		snprintf(v, len, "%.6f", (double)c->last_latency_us / 1e6);
 		return c->latency_known;
 	case G_FOREIGN:
-		snprintf(v, len, "%llu", (unsigned long long)g->foreign_moves);
+		fmt_u64(v, g->foreign_moves);
 		return true;
 	case G_COUNT:
 		break;

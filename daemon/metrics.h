@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct bd;
 
@@ -22,6 +23,9 @@ struct bd_buf {
 void bd_buf_printf(struct bd_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void bd_buf_free(struct bd_buf *b);
+/* Append n bytes of s, or the string s. */
+void bd_buf_put(struct bd_buf *b, const char *s, size_t n);
+#define bd_buf_puts(b, s) bd_buf_put((b), (s), strlen(s))
 /* Append s as a label value: backslash, double quote and newline escaped
  * as the format requires. */
 void bd_buf_label(struct bd_buf *b, const char *s);
