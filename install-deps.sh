@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   build-essential autoconf automake pkg-config git
   libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libmicrohttpd-dev
   libcmocka-dev valgrind
   libvirt-dev
   libssl-dev
@@ -19,6 +19,7 @@ PACKAGES="
   patroni python3-etcd etcd-server etcd-client postgresql
   dpkg-dev debhelper lintian fakeroot
   nix-bin
+  prometheus python3-yaml
 "
 
 if [ "$(id -u)" -ne 0 ]; then

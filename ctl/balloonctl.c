@@ -74,6 +74,8 @@ static const struct ctl_command commands[] = {
     {"monitor", "[--json] [--count N]",
      "print balloond's events as they happen", ctl_monitor},
     {"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
+    {"metrics", "", "print balloond's metrics (Prometheus text format 0.0.4)",
+     ctl_metrics},
     {"enable",
      "DOMAIN [--min SIZE] [--max SIZE] [--replica-target SIZE]\n"
      "           [--priority N] [--patroni CLUSTER/MEMBER] [--connect URI]",

@@ -34,6 +34,7 @@ int ctl_set(const struct ctl_globals *g, int argc, char **argv);
 int ctl_release(const struct ctl_globals *g, int argc, char **argv);
 int ctl_role(const struct ctl_globals *g, int argc, char **argv);
 int ctl_monitor(const struct ctl_globals *g, int argc, char **argv);
+int ctl_metrics(const struct ctl_globals *g, int argc, char **argv);
 int ctl_reload(const struct ctl_globals *g, int argc, char **argv);
 /* Through libvirt's API (ctl/libvirt_cmds.c); without --with-libvirt they
  * only say so. */

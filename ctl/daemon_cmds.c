@@ -285,6 +285,29 @@ int ctl_reload(const struct ctl_globals *g, int argc, char **argv)
 	return call(g, "reload", NULL, NULL);
 }
 
+/* ---- metrics ---- */
+
+int ctl_metrics(const struct ctl_globals *g, int argc, char **argv)
+{
+	int rc = want_args("metrics", argc, argv, 0, "(no arguments)");
+	if (rc)
+		return rc < 0 ? CTL_EXIT_OK : rc;
+	json_object *res = NULL, *text;
+	int code = call(g, "metrics", NULL, &res);
+	if (code)
+		return code;
+	if (!json_object_object_get_ex(res, "text", &text) ||
+	    !json_object_is_type(text, json_type_string)) {
+		ctl_error("metrics: balloond's reply has no text");
+		json_object_put(res);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	fwrite(json_object_get_string(text), 1,
+	       (size_t)json_object_get_string_len(text), stdout);
+	json_object_put(res);
+	return fflush(stdout) ? CTL_EXIT_UNREACHABLE : CTL_EXIT_OK;
+}
+
 /* ---- status ---- */
 
 static const char *str_member(json_object *o, const char *key, const char *dflt)

@@ -79,10 +79,23 @@ void bd_conf_defaults(struct bd_conf *c)
 	     * NTP keeps within seconds, and bounds how long a captured
 	     * datagram is worth replaying at all. */
 	    .listener_window_ms = 30000,
+	    /* node_exporter's textfile collector reads on every scrape
+	     * (Prometheus's default interval is 15 s). */
+	    .metrics_textfile_interval_ms = 15000,
 	};
 }
 
-enum kind { K_PATH, K_STRING, K_BOOL, K_MS, K_COUNT, K_SIZE, K_LEVEL, K_IP };
+enum kind {
+	K_PATH,
+	K_STRING,
+	K_BOOL,
+	K_MS,
+	K_COUNT,
+	K_SIZE,
+	K_LEVEL,
+	K_IP,
+	K_LISTEN
+};
 
 static const struct key {
 	const char *section, *name;
@@ -139,6 +152,10 @@ static const struct key {
     {"listener", "address", K_IP, F(listener_address), 0, 0},
     {"listener", "port", K_COUNT, F(listener_port), 1, 65535},
     {"listener", "window_ms", K_MS, F(listener_window_ms), 1000, 600000},
+    {"metrics", "textfile", K_PATH, F(metrics_textfile), 0, 0},
+    {"metrics", "textfile_interval_ms", K_MS, F(metrics_textfile_interval_ms),
+     1000, 3600000},
+    {"metrics", "listen", K_LISTEN, F(metrics_listen), 0, 0},
 #undef F
 };
 
@@ -319,6 +336,38 @@ static int set_cluster(struct parse_ctx *p, const char *section,
 	return 1;
 }
 
+int bd_conf_split_listen(const char *s, char *addr, size_t addr_len,
+			 unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return -EINVAL;
+	const char *a = s;
+	size_t n = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (colon[-1] != ']' || n < 3)
+			return -EINVAL;
+		a = s + 1;
+		n -= 2;
+	}
+	if (n >= addr_len)
+		return -EINVAL;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	unsigned char bin[16];
+	bool v6 = s[0] == '[';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, bin) != 1)
+		return -EINVAL;
+	const char *p = colon + 1;
+	if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p))
+		return -EINVAL;
+	unsigned long v = strtoul(p, NULL, 10);
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (unsigned)v;
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name,
 		   const char *value)
 {
@@ -371,6 +420,20 @@ static int handler(void *user, const char *section, const char *name,
 			return fail(p, section, name,
 				    "'%.200s' is not an IPv4 or IPv6 address",
 				    value);
+		memcpy(field, value, strlen(value) + 1);
+		return 1;
+	}
+	case K_LISTEN: {
+		char addr[64];
+		unsigned port;
+		if (strlen(value) >= k->size ||
+		    bd_conf_split_listen(value, addr, sizeof(addr), &port))
+			return fail(
+			    p, section, name,
+			    "'%.200s' is not ADDRESS:PORT (an IPv4 "
+			    "address, or an IPv6 one in brackets, and a "
+			    "port from 1 to 65535)",
+			    value);
 		memcpy(field, value, strlen(value) + 1);
 		return 1;
 	}

@@ -99,6 +99,11 @@ struct bd_conf {
 	char listener_address[64];   /* an IPv4 or IPv6 address to bind */
 	uint64_t listener_port;	     /* UDP */
 	uint64_t listener_window_ms; /* timestamps this far off are refused */
+	/* [metrics]: the outlets of the Prometheus exposition (metrics.c) */
+	char metrics_textfile[BD_PATH_MAX]; /* "": no textfile */
+	uint64_t metrics_textfile_interval_ms;
+	char metrics_listen[80]; /* ADDRESS:PORT of the HTTP listener; "":
+				  * none */
 	/* [cluster NAME] */
 	struct bd_cluster clusters[BD_MAX_CLUSTERS];
 	size_t n_clusters;
@@ -116,6 +121,11 @@ int bd_conf_load(struct bd_conf *c, const char *path, bool must_exist,
 /* Parse INI text from memory (for tests and the fuzzer). */
 int bd_conf_parse_string(struct bd_conf *c, const char *name, const char *text,
 			 char *err, size_t err_len);
+
+/* Split ADDRESS:PORT ([ADDRESS]:PORT for IPv6) into a numeric address
+ * and a port (1 to 65535): 0 or -EINVAL. */
+int bd_conf_split_listen(const char *s, char *addr, size_t addr_len,
+			 unsigned *port);
 
 const struct bd_cluster *bd_conf_cluster(const struct bd_conf *c,
 					 const char *name);

@@ -11,6 +11,8 @@
  *   stats.c     a source: guest-stats polling
  *   rest.c      a source: Patroni's REST API, confirmed roles
  *   state.c     persistence (off the loop thread) and the spool
+ *   metrics.c   the Prometheus exposition: the renderer, and the counters
+ *               the event stream keeps
  *   control.c   the control socket: clients, ordered replies, monitors
  *   methods.c   one handler per control request
  *   main.c      options, signals, systemd, start and shutdown
@@ -31,11 +33,23 @@
 #include "conf.h"
 #include "policy/policy.h"
 #include "proto/notify.h"
+#include "proto/proto.h"
 #include "proto/spec.h"
 #include "qmp/qmp.h"
 
 struct bd;
 struct bd_guest;
+
+/* Per-guest counters for the metrics (metrics.c counts them from the
+ * event stream). Grouped so that the guest's layout can change around
+ * them. */
+struct bd_guest_counters {
+	uint64_t balloon_commands;	 /* balloon commands sent */
+	uint64_t balloon_command_errors; /* refused, failed or timed out */
+	uint64_t link_ups;		 /* times its QMP link came up */
+	bool latency_known;
+	int64_t last_latency_us; /* the last answered command's round trip */
+};
 
 /* ---- clock.c ---- */
 /* Two clocks: the wall clock for what people read (event times, "last
@@ -95,6 +109,7 @@ struct bd_guest {
 				     * explain since set_bytes; 0: unknown */
 	int64_t change_at_us;	    /* monotonic: the last BALLOON_CHANGE */
 	uint64_t foreign_moves;	    /* times another monitor lowered it */
+	struct bd_guest_counters counters;
 
 	/* Filled by the guest-stats source (stats.c). */
 	struct qmp_guest_stats stats;
@@ -119,6 +134,8 @@ struct bd_guest {
 	/* Explanations for status. */
 	const char *reason; /* the policy's, static */
 	bool starving;	    /* the policy's view */
+	bool may_be_leader; /* the policy keeps it at max as a possible
+			     * Patroni leader */
 	bool over_free;	    /* its pin takes more than it reports free */
 	char last_action[160];
 	int64_t last_action_us; /* wall clock */
@@ -223,6 +240,10 @@ int bd_rest_source_new(struct bd *bd, struct bd_source **out);
  * has_leader and facts_age_ms of pc (unreachable when not watched). */
 void bd_rest_cluster(const struct bd *bd, const char *name, int64_t now_us,
 		     struct policy_cluster *pc);
+/* The polls of a cluster since the watcher started, and how many failed
+ * (0 when it is not watched). */
+void bd_rest_polls(const struct bd *bd, const char *name, uint64_t *polls,
+		   uint64_t *failures);
 /* Per configured cluster, by name: reachable, leader, the facts' age, the
  * URL that answered, the members as Patroni told, the last error. */
 json_object *bd_rest_status(const struct bd *bd);
@@ -241,6 +262,29 @@ struct bd_listener_stats {
 	char error[300];		    /* why it is not listening, or
 					     * a key that could not be read */
 };
+
+/* metrics.c: the daemon's own counters, for the metrics. */
+#define BD_REPLAN_BUCKETS 12
+struct bd_counters {
+	uint64_t requests[BD_M_COUNT][2]; /* by method: [0] ok, [1] error */
+	uint64_t plans;			  /* plans computed */
+	uint64_t replan_buckets[BD_REPLAN_BUCKETS]; /* not cumulative */
+	uint64_t replan_sum_ns;
+	uint64_t psi_events;	   /* PSI trigger events */
+	uint64_t reclaim_episodes; /* times the host started reclaiming */
+	int64_t start_wall_us;	   /* when balloond started */
+};
+/* Upper bounds of the replan histogram's buckets, in seconds. */
+extern const double bd_replan_bucket_s[BD_REPLAN_BUCKETS];
+/* A plan was computed and dispatched in ns. */
+void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
+/* A control request got its reply (error or not). */
+void bd_metrics_request(struct bd *bd, int method, bool error);
+
+struct bd_metrics; /* metrics.c */
+/* metricsout.c: the metrics' outlets ([metrics]): the textfile for
+ * node_exporter, written off the loop. A source in its life cycle only. */
+int bd_metrics_source_new(struct bd *bd, struct bd_source **out);
 
 struct bd_rest;	   /* rest.c */
 struct bd_control; /* control.c */
@@ -295,6 +339,8 @@ struct bd {
 	 * once). */
 	uint64_t arc_dry_run_bytes;
 	struct bd_listener_stats listener;
+	struct bd_counters counters;
+	struct bd_metrics *metrics; /* NULL: not started */
 
 	/* The policy: policy_decide, or a test's scripted plans. */
 	int (*decide)(const struct policy_input *in,

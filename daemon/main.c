@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -200,6 +201,7 @@ static void finish_shutdown(struct bd *bd)
 	bd_state_close(bd);
 	bd_plan_close(bd);
 	bd_exec_close(bd);
+	bd_metrics_close(bd);
 	close_if_active((uv_handle_t *)&bd->watchdog_timer);
 	close_if_active((uv_handle_t *)&bd->shutdown_timer);
 	close_if_active((uv_handle_t *)&bd->sig_term);
@@ -417,6 +419,9 @@ static int run(struct bd *bd)
 	    bd_host_source_new,
 	    bd_listener_source_new,
 	    bd_rest_source_new,
+	    /* Not an input: the metrics' outlets, started and reloaded
+	     * like one. */
+	    bd_metrics_source_new,
 	};
 	_Static_assert(sizeof(source_new) / sizeof(source_new[0]) <=
 			   BD_MAX_SOURCES,
@@ -429,6 +434,9 @@ static int run(struct bd *bd)
 		bd->n_sources++;
 	}
 	bd_events_subscribe(bd, &log_subscriber);
+	rc = bd_metrics_init(bd);
+	if (rc)
+		return rc;
 
 	rc = make_dirs(bd);
 	if (rc)

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto/proto.h"
 #include "proto/units.h"
 
@@ -24,21 +25,32 @@ struct req {
 	char msg[512];
 };
 
+/* Every reply to a request goes out here: the metrics count them by
+ * method and result. */
+static void send_reply(struct bd *bd, int method, struct bd_reply_to to,
+		       json_object *msg, uint64_t persist_gen)
+{
+	bd_metrics_request(bd, method,
+			   json_object_object_get_ex(msg, "error", NULL));
+	bd_control_reply(bd, to, msg, persist_gen);
+}
+
 static void reply(struct req *r, json_object *result)
 {
-	bd_control_reply(r->bd, r->to, bd_reply_new(r->id, result), 0);
+	send_reply(r->bd, r->method, r->to, bd_reply_new(r->id, result), 0);
 }
 
 /* A reply to a change goes out once the change (state generation gen)
  * is on disk. */
 static void reply_persisted(struct req *r, json_object *result, uint64_t gen)
 {
-	bd_control_reply(r->bd, r->to, bd_reply_new(r->id, result), gen);
+	send_reply(r->bd, r->method, r->to, bd_reply_new(r->id, result), gen);
 }
 
 static void fail(struct req *r, const char *code)
 {
-	bd_control_reply(r->bd, r->to, bd_error_new(r->id, code, r->msg), 0);
+	send_reply(r->bd, r->method, r->to, bd_error_new(r->id, code, r->msg),
+		   0);
 }
 
 /* The guest a request names, or NULL after replying not-found. */
@@ -109,13 +121,15 @@ static void client_register_done(struct bd_guest *g, const char *code,
 	g->pending_conn = 0;
 	if (code) {
 		bd_warn("register %s failed: %s", g->spec.name, msg);
-		bd_control_reply(bd, to, bd_error_new(id, code, msg), 0);
+		send_reply(bd, BD_M_REGISTER, to, bd_error_new(id, code, msg),
+			   0);
 		bd_guest_remove(g);
 		return;
 	}
 	emit_registered(g);
 	uint64_t gen = bd_state_put(bd, &g->spec);
-	bd_control_reply(bd, to, bd_reply_new(id, bd_guest_status(g)), gen);
+	send_reply(bd, BD_M_REGISTER, to, bd_reply_new(id, bd_guest_status(g)),
+		   gen);
 }
 
 /* A registration from the spool (a hook's, made while the daemon was
@@ -515,7 +529,7 @@ static void role_wait_finish(struct bd_role_wait *w, bool at_max)
 			json_object_to_json_string_ext(w->names,
 						       JSON_C_TO_STRING_PLAIN),
 			(long long)waited_ms);
-	bd_control_reply(bd, w->to, bd_reply_new(w->id, w->result), 0);
+	send_reply(bd, BD_M_ROLE, w->to, bd_reply_new(w->id, w->result), 0);
 	uv_close((uv_handle_t *)&w->tick, role_wait_closed);
 }
 
@@ -656,7 +670,7 @@ static void qmp_pass_cb(qmp_client *c, const struct qmp_reply *rep, void *data)
 				       json_object_get(rep->ret));
 		msg = bd_reply_new(p->id, res);
 	}
-	bd_control_reply(p->bd, p->to, msg, 0);
+	send_reply(p->bd, BD_M_QMP, p->to, msg, 0);
 	free(p);
 }
 
@@ -740,12 +754,30 @@ static void m_reload(struct req *r)
 	reply(r, NULL);
 }
 
+/* ---- metrics ---- */
+
+static void m_metrics(struct req *r)
+{
+	struct bd_buf b = {0};
+	if (bd_metrics_render(r->bd, &b)) {
+		bd_buf_free(&b);
+		snprintf(r->msg, sizeof(r->msg), "out of memory");
+		fail(r, BD_E_INTERNAL);
+		return;
+	}
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "text",
+			       json_object_new_string_len(b.p, (int)b.len));
+	bd_buf_free(&b);
+	reply(r, res);
+}
+
 static void (*const handlers[BD_M_COUNT])(struct req *) = {
     [BD_M_REGISTER] = m_register, [BD_M_UNREGISTER] = m_unregister,
     [BD_M_STATUS] = m_status,	  [BD_M_SET] = m_set,
     [BD_M_RELEASE] = m_release,	  [BD_M_ROLE] = m_role,
     [BD_M_QMP] = m_qmp,		  [BD_M_MONITOR] = m_monitor,
-    [BD_M_RELOAD] = m_reload,
+    [BD_M_RELOAD] = m_reload,	  [BD_M_METRICS] = m_metrics,
 };
 
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,

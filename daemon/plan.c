@@ -281,6 +281,7 @@ static void plan_now(struct bd *bd)
 		struct bd_guest *g = guests[i];
 		g->reason = dec[i].reason;
 		g->starving = dec[i].starving;
+		g->may_be_leader = dec[i].may_be_leader;
 		g->over_free = dec[i].over_free;
 		if (uv_is_active((uv_handle_t *)&g->retry_timer))
 			g->reason = "waiting to retry a failed command";
@@ -337,6 +338,7 @@ static void plan_now(struct bd *bd)
 		    json_object_new_int64((int64_t)(t3 - t2) / 1000));
 		bd_emit(bd, "dispatched", NULL, ev);
 	}
+	bd_metrics_plan_done(bd, uv_hrtime() - t0);
 out:
 	free(pgs);
 	free(dec);

@@ -1119,6 +1119,14 @@ void bd_rest_cluster(const struct bd *bd, const char *name, int64_t now_us,
 	    cl && cl->good_us ? (now_us - cl->good_us) / 1000 : POLICY_NEVER;
 }
 
+void bd_rest_polls(const struct bd *bd, const char *name, uint64_t *polls,
+		   uint64_t *failures)
+{
+	const struct rest_cluster *cl = find(bd, name);
+	*polls = cl ? cl->polls : 0;
+	*failures = cl ? cl->failures : 0;
+}
+
 json_object *bd_rest_status(const struct bd *bd)
 {
 	json_object *all = json_object_new_object();

@@ -35,7 +35,8 @@
 	X(ROLE, "role")                                                        \
 	X(QMP, "qmp")                                                          \
 	X(MONITOR, "monitor")                                                  \
-	X(RELOAD, "reload")
+	X(RELOAD, "reload")                                                    \
+	X(METRICS, "metrics")
 
 enum bd_method {
 #define BD_METHOD_ENUM(id, name) BD_M_##id,

@@ -654,6 +654,60 @@ static void test_listener(void **state)
 	EXPECT_ERROR(text, "notify_key_file", "shorter than 108");
 }
 
+/* [metrics]: the textfile and the HTTP listener, both off by default. */
+static void test_metrics(void **state)
+{
+	struct bd_conf c;
+	char err[256], addr[64];
+	unsigned port = 0;
+	bd_conf_defaults(&c);
+	assert_string_equal(c.metrics_textfile, "");
+	assert_string_equal(c.metrics_listen, "");
+	assert_int_equal(c.metrics_textfile_interval_ms, 15000);
+	int rc = parse(&c,
+		       "[metrics]\n"
+		       "textfile = /var/lib/prometheus/node-exporter/"
+		       "balloond.prom\n"
+		       "textfile_interval_ms = 5000\n"
+		       "listen = 127.0.0.1:9742\n",
+		       err, sizeof(err));
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(c.metrics_textfile,
+			    "/var/lib/prometheus/node-exporter/balloond.prom");
+	assert_int_equal(c.metrics_textfile_interval_ms, 5000);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9742");
+	assert_int_equal(
+	    parse(&c, "[metrics]\nlisten = [::1]:80\n", err, sizeof(err)), 0);
+	assert_int_equal(
+	    bd_conf_split_listen(c.metrics_listen, addr, sizeof(addr), &port),
+	    0);
+	assert_string_equal(addr, "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(
+	    bd_conf_split_listen("0.0.0.0:65535", addr, sizeof(addr), &port),
+	    0);
+	assert_string_equal(addr, "0.0.0.0");
+	assert_int_equal(port, 65535);
+
+	static const char *const bad[] = {
+	    "127.0.0.1",       "127.0.0.1:",	 "127.0.0.1:0",
+	    "127.0.0.1:65536", "localhost:9742", "::1:9742",
+	    "[::1]9742",       "[127.0.0.1]:80", ":9742",
+	    "127.0.0.1:+80",   "127.0.0.1:80x",	 "[]:80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!bd_conf_split_listen(bad[i], addr, sizeof(addr), &port))
+			fail_msg("'%s' taken", bad[i]);
+	}
+	EXPECT_ERROR("[metrics]\nlisten = localhost:9742\n",
+		     "test.conf:2:", "[metrics] listen", "not ADDRESS:PORT");
+	EXPECT_ERROR("[metrics]\ntextfile = balloond.prom\n", "textfile",
+		     "not an absolute path");
+	EXPECT_ERROR("[metrics]\ntextfile_interval_ms = 999\n",
+		     "textfile_interval_ms", "out of range");
+}
+
 static void test_too_many_clusters(void **state)
 {
 	size_t size = (BD_MAX_CLUSTERS + 1) * 64;
@@ -912,6 +966,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_clusters),
 	    cmocka_unit_test(test_listener),
+	    cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_cluster_rest),
 	    cmocka_unit_test(test_cluster_rest_hosts),
 	    cmocka_unit_test(test_too_many_clusters),

@@ -87,7 +87,7 @@ static void test_every_method(void **state)
 	    {"status", BD_M_STATUS},	 {"set", BD_M_SET},
 	    {"release", BD_M_RELEASE},	 {"role", BD_M_ROLE},
 	    {"qmp", BD_M_QMP},		 {"monitor", BD_M_MONITOR},
-	    {"reload", BD_M_RELOAD},
+	    {"reload", BD_M_RELOAD},	 {"metrics", BD_M_METRICS},
 	};
 	assert_int_equal(sizeof(methods) / sizeof(methods[0]), BD_M_COUNT);
 	for (size_t i = 0; i < BD_M_COUNT; i++) {
