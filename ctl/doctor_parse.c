@@ -1,0 +1,265 @@
+/*
+ * doctor_parse.c: doctor's parsers (see doctor.h). Pure: no I/O and no
+ * globals, so that the fuzzer runs them on any bytes. Every parser walks
+ * [text, text + len) line by line and never reads past it, since a
+ * fixture or a truncated read need not end in a newline or a NUL.
+ */
+#include "doctor.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One line of [*p, end); *p moves past its newline. */
+static bool next_line(const char **p, const char *end, const char **line,
+		      size_t *line_len)
+{
+	if (*p >= end)
+		return false;
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	const char *stop = nl ? nl : end;
+	*line = *p;
+	*line_len = (size_t)(stop - *p);
+	*p = nl ? nl + 1 : end;
+	return true;
+}
+
+static const char *skip_blanks(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* The next blank-separated token of [*p, end), or false. */
+static bool next_token(const char **p, const char *end, const char **tok,
+		       size_t *tok_len)
+{
+	const char *s = skip_blanks(*p, end);
+	const char *e = s;
+	while (e < end && *e != ' ' && *e != '\t')
+		e++;
+	*p = e;
+	*tok = s;
+	*tok_len = (size_t)(e - s);
+	return e > s;
+}
+
+/* Decimal digits at *p: -EINVAL without any, -ERANGE beyond 64 bits. */
+static int parse_u64(const char **p, const char *end, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	while (s < end && *s >= '0' && *s <= '9') {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+		s++;
+	}
+	if (s == *p)
+		return -EINVAL;
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+static bool token_is(const char *tok, size_t tok_len, const char *word)
+{
+	size_t n = strlen(word);
+	return tok_len == n && memcmp(tok, word, n) == 0;
+}
+
+int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
+			       uint64_t *bytes)
+{
+	const char *p = text, *end = text + len, *line;
+	size_t line_len, klen = strlen(key);
+	*bytes = 0;
+	while (next_line(&p, end, &line, &line_len)) {
+		const char *le = line + line_len;
+		if (line_len <= klen || memcmp(line, key, klen) != 0 ||
+		    line[klen] != ':')
+			continue;
+		const char *q = skip_blanks(line + klen + 1, le);
+		uint64_t v;
+		int rc = parse_u64(&q, le, &v);
+		if (rc)
+			return rc;
+		const char *unit;
+		size_t unit_len;
+		if (next_token(&q, le, &unit, &unit_len)) {
+			if (!token_is(unit, unit_len, "kB"))
+				return -EINVAL;
+			if (v > UINT64_MAX / 1024)
+				return -ERANGE;
+			v *= 1024;
+		}
+		*bytes = v;
+		return 0;
+	}
+	return -ENODATA;
+}
+
+int doctor_parse_kstat_row(const char *text, size_t len, const char *name,
+			   uint64_t *value)
+{
+	const char *p = text, *end = text + len, *line;
+	size_t line_len;
+	*value = 0;
+	while (next_line(&p, end, &line, &line_len)) {
+		const char *q = line, *le = line + line_len, *tok;
+		size_t tok_len;
+		if (!next_token(&q, le, &tok, &tok_len) ||
+		    !token_is(tok, tok_len, name))
+			continue;
+		if (!next_token(&q, le, &tok, &tok_len))
+			return -EINVAL; /* no TYPE */
+		q = skip_blanks(q, le);
+		uint64_t v;
+		int rc = parse_u64(&q, le, &v);
+		if (rc)
+			return rc;
+		if (skip_blanks(q, le) != le)
+			return -EINVAL;
+		*value = v;
+		return 0;
+	}
+	return -ENODATA;
+}
+
+int doctor_parse_number(const char *text, size_t len, uint64_t *value)
+{
+	const char *end = text + len;
+	*value = 0;
+	if (len && end[-1] == '\n')
+		end--;
+	const char *q = skip_blanks(text, end);
+	uint64_t v;
+	int rc = parse_u64(&q, end, &v);
+	if (rc)
+		return rc;
+	if (skip_blanks(q, end) != end)
+		return -EINVAL;
+	*value = v;
+	return 0;
+}
+
+int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
+		       size_t max, size_t *n)
+{
+	const char *p = text, *end = text + len, *line;
+	size_t line_len;
+	bool header = true;
+	*n = 0;
+	while (next_line(&p, end, &line, &line_len)) {
+		const char *q = line, *le = line + line_len, *dev, *type;
+		size_t dev_len, type_len;
+		if (header) {
+			/* "Filename Type Size Used Priority" */
+			if (!next_token(&q, le, &dev, &dev_len) ||
+			    !token_is(dev, dev_len, "Filename"))
+				return -EINVAL;
+			header = false;
+			continue;
+		}
+		if (!next_token(&q, le, &dev, &dev_len))
+			continue; /* a blank line */
+		if (!next_token(&q, le, &type, &type_len))
+			return -EINVAL;
+		q = skip_blanks(q, le);
+		uint64_t kib;
+		int rc = parse_u64(&q, le, &kib);
+		if (rc)
+			return rc;
+		if (kib > UINT64_MAX / 1024)
+			return -ERANGE;
+		if (*n == max)
+			continue;
+		struct doctor_swap *s = &swaps[(*n)++];
+		size_t copy = dev_len < sizeof(s->device) - 1
+				  ? dev_len
+				  : sizeof(s->device) - 1;
+		memcpy(s->device, dev, copy);
+		s->device[copy] = '\0';
+		s->size_bytes = kib * 1024;
+	}
+	return header ? -EINVAL : 0;
+}
+
+/* ---- balloond's status ---- */
+
+static uint64_t get_u64(json_object *o, const char *key, bool *known)
+{
+	json_object *v;
+	bool ok = json_object_object_get_ex(o, key, &v) &&
+		  json_object_is_type(v, json_type_int) &&
+		  json_object_get_int64(v) >= 0;
+	if (known)
+		*known = ok;
+	return ok ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+static bool get_bool(json_object *o, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+static void get_str(json_object *o, const char *key, char *buf, size_t len)
+{
+	json_object *v;
+	buf[0] = '\0';
+	if (json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(buf, len, "%s", json_object_get_string(v));
+}
+
+static void decode_guest(json_object *o, struct doctor_guest *g)
+{
+	json_object *st;
+	memset(g, 0, sizeof(*g));
+	get_str(o, "name", g->name, sizeof(g->name));
+	g->max_bytes = get_u64(o, "max_bytes", NULL);
+	g->min_bytes = get_u64(o, "min_bytes", NULL);
+	g->replica_target_bytes = get_u64(o, "replica_target_bytes", NULL);
+	g->target_bytes = get_u64(o, "target_bytes", NULL);
+	g->actual_bytes = get_u64(o, "actual_bytes", &g->actual_known);
+	g->foreign_moves = get_u64(o, "foreign_moves", NULL);
+	g->starving = get_bool(o, "starving");
+	g->deflated = get_bool(o, "deflated");
+	char link[16];
+	get_str(o, "link", link, sizeof(link));
+	g->link_up = strcmp(link, "up") == 0;
+	get_str(o, "last_error", g->last_error, sizeof(g->last_error));
+	g->stats_known = json_object_object_get_ex(o, "guest_stats", &st) &&
+			 json_object_is_type(st, json_type_object) &&
+			 get_u64(st, "last_update", NULL) > 0;
+}
+
+void doctor_decode_status(json_object *res, struct doctor_daemon *d)
+{
+	json_object *host, *guests;
+	d->answered = true;
+	d->n_guests = 0;
+	if (!json_object_is_type(res, json_type_object))
+		return;
+	if (json_object_object_get_ex(res, "host", &host) &&
+	    json_object_is_type(host, json_type_object)) {
+		d->psi_trigger = get_bool(host, "psi_trigger");
+		get_str(host, "arc_error", d->arc_error, sizeof(d->arc_error));
+		get_str(host, "error", d->host_error, sizeof(d->host_error));
+	}
+	if (!json_object_object_get_ex(res, "guests", &guests) ||
+	    !json_object_is_type(guests, json_type_array))
+		return;
+	size_t n = json_object_array_length(guests);
+	for (size_t i = 0; i < n && d->n_guests < DOCTOR_MAX_GUESTS; i++) {
+		json_object *o = json_object_array_get_idx(guests, i);
+		if (json_object_is_type(o, json_type_object))
+			decode_guest(o, &d->guests[d->n_guests++]);
+	}
+}

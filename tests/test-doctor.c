@@ -1,0 +1,608 @@
+/*
+ * test-doctor.c: `balloonctl doctor`'s rules and parsers.
+ *
+ * The rules are pure: each case starts from a healthy host (62 GiB, the
+ * ARC capped at 16 GiB, swap on zram, swappiness 10, PSI, no GPU driver)
+ * seen by a balloond that answers with no guest, changes one thing, and
+ * says whether a finding must then be there. Every finding has a case
+ * that triggers it and one that does not. The parsers run on text in the
+ * kernel's formats and on garbage; the status decoder on balloond's own
+ * status JSON.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "ctl/doctor.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+static struct doctor_snapshot *healthy(void)
+{
+	struct doctor_snapshot *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct doctor_host *h = &s->host;
+	h->mem_total_bytes = 62 * GiB;
+	h->mem_available_bytes = 32 * GiB;
+	h->swap_total_bytes = 8 * GiB;
+	h->committed_as_bytes = 40 * GiB;
+	h->arc_present = true;
+	h->arc_c_max_bytes = 16 * GiB;
+	h->arc_c_min_bytes = 2 * GiB;
+	h->arc_size_bytes = 12 * GiB;
+	h->arc_max_known = true;
+	h->zfs_arc_max_bytes = 16 * GiB;
+	h->swaps_known = true;
+	h->n_swaps = 1;
+	strcpy(h->swaps[0].device, "/dev/zram0");
+	h->swaps[0].size_bytes = 8 * GiB;
+	h->swappiness = 10;
+	h->psi_present = true;
+	s->daemon.answered = true;
+	s->daemon.psi_trigger = true;
+	return s;
+}
+
+/* A guest that raises no finding of its own. */
+static struct doctor_guest *add_guest(struct doctor_snapshot *s,
+				      const char *name, uint64_t max)
+{
+	struct doctor_guest *g = &s->daemon.guests[s->daemon.n_guests++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->max_bytes = max;
+	g->min_bytes = max / 4;
+	g->actual_known = true;
+	g->actual_bytes = max / 2;
+	g->target_bytes = max / 2;
+	g->link_up = true;
+	g->stats_known = true;
+	return g;
+}
+
+static const struct doctor_finding *find(const struct doctor_report *r,
+					 const char *id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->findings[i].id, id) == 0)
+			return &r->findings[i];
+	return NULL;
+}
+
+/* ---- the table: one change to a healthy host, and what it must do ---- */
+
+static void m_none(struct doctor_snapshot *s)
+{
+	(void)s;
+}
+
+static void m_arc_uncapped(struct doctor_snapshot *s)
+{
+	s->host.zfs_arc_max_bytes = 0;
+	s->host.arc_c_max_bytes = 61700000000ULL;
+}
+
+/* ZFS's older default, half of RAM, is no "no cap". */
+static void m_arc_default_half(struct doctor_snapshot *s)
+{
+	s->host.zfs_arc_max_bytes = 0;
+	s->host.arc_c_max_bytes = 31 * GiB;
+}
+
+static void m_guests_48g(struct doctor_snapshot *s)
+{
+	add_guest(s, "db1", 24 * GiB);
+	add_guest(s, "web", 24 * GiB);
+}
+
+static void m_guests_30g(struct doctor_snapshot *s)
+{
+	add_guest(s, "db1", 20 * GiB);
+	add_guest(s, "web", 10 * GiB);
+}
+
+static void m_zvol(struct doctor_snapshot *s)
+{
+	strcpy(s->host.swaps[0].device, "/dev/zd0");
+}
+
+static void m_zvol_path(struct doctor_snapshot *s)
+{
+	strcpy(s->host.swaps[0].device, "/dev/zvol/rpool/swap");
+}
+
+static void m_zvol_swappy(struct doctor_snapshot *s)
+{
+	m_zvol(s);
+	s->host.swappiness = 60;
+}
+
+static void m_zram_swappy(struct doctor_snapshot *s)
+{
+	s->host.swappiness = 60;
+}
+
+static void m_noswap_overcommit(struct doctor_snapshot *s)
+{
+	s->host.n_swaps = 0;
+	m_guests_48g(s);
+}
+
+static void m_noswap_committed(struct doctor_snapshot *s)
+{
+	s->host.n_swaps = 0;
+	s->host.committed_as_bytes = 70 * GiB;
+}
+
+static void m_noswap_fine(struct doctor_snapshot *s)
+{
+	s->host.n_swaps = 0;
+	m_guests_30g(s);
+}
+
+static void m_warm(struct doctor_snapshot *s)
+{
+	m_guests_48g(s);
+	s->host.mem_available_bytes = 1 * GiB;
+	s->daemon.guests[0].actual_bytes = s->daemon.guests[0].max_bytes;
+}
+
+static void m_warm_host_fine(struct doctor_snapshot *s)
+{
+	m_warm(s);
+	s->host.mem_available_bytes = 20 * GiB;
+}
+
+static void m_cold_host_short(struct doctor_snapshot *s)
+{
+	m_guests_48g(s);
+	s->host.mem_available_bytes = 1 * GiB;
+}
+
+static void m_i915_headless(struct doctor_snapshot *s)
+{
+	strcpy(s->host.gpu_driver, "i915");
+	s->host.drm_connectors = 2;
+}
+
+static void m_i915_display(struct doctor_snapshot *s)
+{
+	m_i915_headless(s);
+	s->host.drm_connected = 1;
+}
+
+static void m_amdgpu_headless(struct doctor_snapshot *s)
+{
+	strcpy(s->host.gpu_driver, "amdgpu");
+}
+
+static void m_no_psi(struct doctor_snapshot *s)
+{
+	s->host.psi_present = false;
+}
+
+static void m_trigger_refused(struct doctor_snapshot *s)
+{
+	s->daemon.psi_trigger = false;
+}
+
+static void m_no_daemon(struct doctor_snapshot *s)
+{
+	s->daemon.answered = false;
+	s->daemon.psi_trigger = false;
+	snprintf(s->daemon.error, sizeof(s->daemon.error), "cannot connect");
+}
+
+static void m_arc_error(struct doctor_snapshot *s)
+{
+	snprintf(s->daemon.arc_error, sizeof(s->daemon.arc_error),
+		 "zfs_arc_max: Read-only file system");
+}
+
+static void m_no_balloon(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	g->actual_known = false;
+	snprintf(g->last_error, sizeof(g->last_error),
+		 "query-balloon: DeviceNotActive: No balloon device has been "
+		 "activated");
+}
+
+static void m_other_error(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	snprintf(g->last_error, sizeof(g->last_error), "timeout");
+}
+
+static void m_link_down(struct doctor_snapshot *s)
+{
+	add_guest(s, "vm1", 4 * GiB)->link_up = false;
+}
+
+static void m_no_stats(struct doctor_snapshot *s)
+{
+	add_guest(s, "vm1", 4 * GiB)->stats_known = false;
+}
+
+static void m_link_down_no_stats(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	g->link_up = false;
+	g->stats_known = false;
+}
+
+static void m_foreign(struct doctor_snapshot *s)
+{
+	add_guest(s, "vm1", 4 * GiB)->foreign_moves = 3;
+}
+
+static void m_min_above_replica(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "pg1", 8 * GiB);
+	g->min_bytes = 4 * GiB;
+	g->replica_target_bytes = 2 * GiB;
+}
+
+static void m_min_below_replica(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "pg1", 8 * GiB);
+	g->min_bytes = 2 * GiB;
+	g->replica_target_bytes = 2 * GiB;
+}
+
+struct rule_case {
+	const char *name;
+	void (*mutate)(struct doctor_snapshot *s);
+	const char *id;
+	bool present;
+	enum doctor_severity severity; /* when present */
+};
+
+static const struct rule_case cases[] = {
+    {"healthy: no ARC finding", m_none, "arc_uncapped", false, 0},
+    {"zfs_arc_max 0, c_max 61.7 GB of 62 GiB", m_arc_uncapped, "arc_uncapped",
+     true, DOCTOR_CRITICAL},
+    {"zfs_arc_max 0, c_max half of RAM", m_arc_default_half, "arc_uncapped",
+     false, 0},
+    {"ARC 16G + guests 48G + reserve > 62G", m_guests_48g, "arc_cap_high", true,
+     DOCTOR_WARNING},
+    {"ARC 16G + guests 30G + reserve < 62G", m_guests_30g, "arc_cap_high",
+     false, 0},
+    {"swap on /dev/zd0", m_zvol, "swap_on_zvol", true, DOCTOR_CRITICAL},
+    {"swap on /dev/zvol/...", m_zvol_path, "swap_on_zvol", true,
+     DOCTOR_CRITICAL},
+    {"swap on zram", m_none, "swap_on_zvol", false, 0},
+    {"zvol swap, swappiness 60", m_zvol_swappy, "swappiness_high", true,
+     DOCTOR_WARNING},
+    {"zvol swap, swappiness 10", m_zvol, "swappiness_high", false, 0},
+    {"zram swap, swappiness 60", m_zram_swappy, "swappiness_high", false, 0},
+    {"no swap, guests overcommit", m_noswap_overcommit, "no_swap", true,
+     DOCTOR_WARNING},
+    {"no swap, Committed_AS above MemTotal", m_noswap_committed, "no_swap",
+     true, DOCTOR_WARNING},
+    {"no swap, no overcommit", m_noswap_fine, "no_swap", false, 0},
+    {"guests 48G + ARC 16G + reserve > 62G", m_guests_48g, "overcommit", true,
+     DOCTOR_WARNING},
+    {"guests 30G + ARC 16G + reserve < 62G", m_guests_30g, "overcommit", false,
+     0},
+    {"a guest at max, host short", m_warm, "guests_warm", true,
+     DOCTOR_CRITICAL},
+    {"a guest at max, host not short", m_warm_host_fine, "guests_warm", false,
+     0},
+    {"host short, guests at half", m_cold_host_short, "guests_warm", false, 0},
+    {"i915, no connector connected", m_i915_headless, "gpu_shrinker_headless",
+     true, DOCTOR_WARNING},
+    {"amdgpu, no connector at all", m_amdgpu_headless, "gpu_shrinker_headless",
+     true, DOCTOR_WARNING},
+    {"i915 with a display", m_i915_display, "gpu_shrinker_headless", false, 0},
+    {"no GPU driver", m_none, "gpu_shrinker_headless", false, 0},
+    {"no /proc/pressure/memory", m_no_psi, "psi_unavailable", true,
+     DOCTOR_WARNING},
+    {"PSI there", m_none, "psi_unavailable", false, 0},
+    {"balloond without a PSI trigger", m_trigger_refused, "psi_trigger_refused",
+     true, DOCTOR_WARNING},
+    {"balloond with its PSI trigger", m_none, "psi_trigger_refused", false, 0},
+    {"no balloond: trigger not judged", m_no_daemon, "psi_trigger_refused",
+     false, 0},
+    {"no PSI: its trigger not judged", m_no_psi, "psi_trigger_refused", false,
+     0},
+    {"balloond not answering", m_no_daemon, "daemon_absent", true, DOCTOR_INFO},
+    {"balloond answering", m_none, "daemon_absent", false, 0},
+    {"balloond's ARC write refused", m_arc_error, "arc_write_refused", true,
+     DOCTOR_WARNING},
+    {"no ARC error", m_none, "arc_write_refused", false, 0},
+    {"DeviceNotActive", m_no_balloon, "guest_no_balloon", true, DOCTOR_WARNING},
+    {"another error", m_other_error, "guest_no_balloon", false, 0},
+    {"link down", m_link_down, "guest_link_down", true, DOCTOR_WARNING},
+    {"link up", m_foreign, "guest_link_down", false, 0},
+    {"no guest stats", m_no_stats, "guest_no_stats", true, DOCTOR_WARNING},
+    {"guest stats", m_foreign, "guest_no_stats", false, 0},
+    {"link down: stats not judged", m_link_down_no_stats, "guest_no_stats",
+     false, 0},
+    {"foreign moves", m_foreign, "guest_foreign_moves", true, DOCTOR_WARNING},
+    {"no foreign move", m_no_stats, "guest_foreign_moves", false, 0},
+    {"min above replica target", m_min_above_replica, "guest_min_above_replica",
+     true, DOCTOR_WARNING},
+    {"min at replica target", m_min_below_replica, "guest_min_above_replica",
+     false, 0},
+};
+
+static void test_rule_table(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	int failed = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rule_case *c = &cases[i];
+		struct doctor_snapshot *s = healthy();
+		c->mutate(s);
+		doctor_run_rules(s, r);
+		const struct doctor_finding *f = find(r, c->id);
+		bool ok = c->present
+			      ? f && f->severity == c->severity &&
+				    f->title[0] && f->evidence[0] && f->fix[0]
+			      : !f;
+		printf("# %s: %s %s%s\n", ok ? "ok" : "FAILED", c->name, c->id,
+		       c->present ? "" : " (absent)");
+		failed += !ok;
+		free(s);
+	}
+	free(r);
+	assert_int_equal(failed, 0);
+}
+
+/* The healthy host raises nothing at all; every finding id in the table
+ * is triggered by some case (no rule is left untested). */
+static void test_healthy_clean(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	struct doctor_snapshot *s = healthy();
+	doctor_run_rules(s, r);
+	for (size_t i = 0; i < r->n; i++)
+		printf("# unexpected: %s\n", r->findings[i].id);
+	assert_int_equal(r->n, 0);
+	assert_int_equal(doctor_worst(r), -1);
+	free(s);
+	free(r);
+}
+
+/* The incident host: findings worst first, the ARC's suggestion with its
+ * arithmetic, and the three kinds of fix. */
+static void test_incident_order_and_fix(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	struct doctor_snapshot *s = healthy();
+	m_no_daemon(s);
+	m_arc_uncapped(s);
+	m_zvol_swappy(s);
+	m_i915_headless(s);
+	doctor_run_rules(s, r);
+	assert_int_equal(doctor_worst(r), DOCTOR_CRITICAL);
+	for (size_t i = 1; i < r->n; i++)
+		assert_true(r->findings[i - 1].severity >=
+			    r->findings[i].severity);
+	assert_string_equal(r->findings[r->n - 1].id, "daemon_absent");
+	const struct doctor_finding *f = find(r, "arc_uncapped");
+	assert_non_null(f);
+	/* No guest known: a quarter of 62 GiB, 15.5 GiB, already a multiple
+	 * of 256 MiB. */
+	assert_non_null(strstr(f->evidence, "62.0 GiB / 4 = 15.5 GiB"));
+	assert_non_null(strstr(
+	    f->fix,
+	    "echo 16642998272 > /sys/module/zfs/parameters/zfs_arc_max"));
+	assert_non_null(strstr(f->fix, "/etc/modprobe.d/zfs.conf"));
+	assert_non_null(strstr(f->fix, "boot.kernelParams"));
+	f = find(r, "swappiness_high");
+	assert_non_null(f);
+	assert_non_null(strstr(f->fix, "sysctl -w vm.swappiness=10"));
+	assert_non_null(strstr(f->fix, "/etc/sysctl.d/"));
+	assert_non_null(strstr(f->fix, "boot.kernel.sysctl"));
+	assert_non_null(find(r, "swap_on_zvol"));
+	assert_non_null(find(r, "gpu_shrinker_headless"));
+	free(s);
+	free(r);
+}
+
+/* With guests, the suggested cap is what they and the reserve leave:
+ * 62 GiB - 48 GiB - 1.86 GiB (3 %) = 12.14 GiB, rounded down to 256 MiB
+ * (12 GiB), then at most half of RAM (31 GiB: not reached). */
+static void test_arc_suggestion_with_guests(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	struct doctor_snapshot *s = healthy();
+	m_guests_48g(s);
+	s->host.arc_c_max_bytes = 30 * GiB;
+	doctor_run_rules(s, r);
+	const struct doctor_finding *f = find(r, "arc_cap_high");
+	assert_non_null(f);
+	uint64_t reserve = doctor_host_reserve_bytes(62 * GiB);
+	assert_int_equal(reserve, 62 * GiB * 3 / 100);
+	uint64_t want = 62 * GiB - 48 * GiB - reserve;
+	want -= want % (256 * MiB);
+	char echo[128];
+	snprintf(echo, sizeof(echo), "echo %llu > ", (unsigned long long)want);
+	assert_non_null(strstr(f->fix, echo));
+	assert_non_null(strstr(f->evidence, "MemTotal 62.0 GiB - guests' max "
+					    "48.0 GiB - host reserve 1.9 GiB"));
+	free(s);
+	free(r);
+}
+
+/* ---- parsers ---- */
+
+static const char meminfo[] = "MemTotal:       65011712 kB\n"
+			      "MemFree:         1048576 kB\n"
+			      "MemAvailable:    2097152 kB\n"
+			      "SwapTotal:       8388604 kB\n"
+			      "Committed_AS:   70254592 kB\n"
+			      "HugePages_Total:       0\n";
+
+static void test_parse_meminfo(void **state)
+{
+	(void)state;
+	uint64_t v;
+	size_t n = strlen(meminfo);
+	assert_int_equal(doctor_parse_meminfo_field(meminfo, n, "MemTotal", &v),
+			 0);
+	assert_int_equal(v, 65011712ULL * 1024);
+	assert_int_equal(
+	    doctor_parse_meminfo_field(meminfo, n, "Committed_AS", &v), 0);
+	assert_int_equal(v, 70254592ULL * 1024);
+	/* A count without a unit is taken as it is. */
+	assert_int_equal(
+	    doctor_parse_meminfo_field(meminfo, n, "HugePages_Total", &v), 0);
+	assert_int_equal(v, 0);
+	/* "Mem" is a prefix of MemTotal, not a field. */
+	assert_int_equal(doctor_parse_meminfo_field(meminfo, n, "Mem", &v),
+			 -ENODATA);
+	assert_int_equal(
+	    doctor_parse_meminfo_field("MemTotal: x kB\n", 15, "MemTotal", &v),
+	    -EINVAL);
+	assert_int_equal(
+	    doctor_parse_meminfo_field("MemTotal: 5 MB\n", 15, "MemTotal", &v),
+	    -EINVAL);
+	assert_int_equal(
+	    doctor_parse_meminfo_field("MemTotal: 99999999999999999999 kB\n",
+				       33, "MemTotal", &v),
+	    -ERANGE);
+	assert_int_equal(v, 0);
+	/* The length bounds the read: the field cut off is not there. */
+	assert_int_equal(doctor_parse_meminfo_field(meminfo, 5, "MemTotal", &v),
+			 -ENODATA);
+}
+
+static void test_parse_kstat_and_number(void **state)
+{
+	(void)state;
+	static const char arc[] = "13 1 0x01 123 33456 5029341722 1\n"
+				  "name                            type data\n"
+				  "c_min                           4    "
+				  "2080374784\n"
+				  "c_max                           4    "
+				  "61696000000\n";
+	uint64_t v;
+	assert_int_equal(doctor_parse_kstat_row(arc, strlen(arc), "c_max", &v),
+			 0);
+	assert_int_equal(v, 61696000000ULL);
+	assert_int_equal(doctor_parse_kstat_row(arc, strlen(arc), "c", &v),
+			 -ENODATA);
+	assert_int_equal(
+	    doctor_parse_kstat_row("c_max 4 12x\n", 12, "c_max", &v), -EINVAL);
+	assert_int_equal(doctor_parse_kstat_row("c_max\n", 6, "c_max", &v),
+			 -EINVAL);
+	assert_int_equal(doctor_parse_number("60\n", 3, &v), 0);
+	assert_int_equal(v, 60);
+	assert_int_equal(doctor_parse_number("0", 1, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(doctor_parse_number("", 0, &v), -EINVAL);
+	assert_int_equal(doctor_parse_number("6 0\n", 4, &v), -EINVAL);
+	assert_int_equal(doctor_parse_number("60\n\n", 4, &v), -EINVAL);
+}
+
+static void test_parse_swaps(void **state)
+{
+	(void)state;
+	static const char swaps[] =
+	    "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+	    "/dev/zd0                                partition\t8388604\t\t"
+	    "6291452\t\t-2\n"
+	    "/swapfile                               file\t\t1048572\t\t0\t\t"
+	    "-3\n";
+	struct doctor_swap sw[4];
+	size_t n;
+	assert_int_equal(doctor_parse_swaps(swaps, strlen(swaps), sw, 4, &n),
+			 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(sw[0].device, "/dev/zd0");
+	assert_int_equal(sw[0].size_bytes, 8388604ULL * 1024);
+	assert_string_equal(sw[1].device, "/swapfile");
+	/* Only the header: no swap. */
+	assert_int_equal(doctor_parse_swaps(swaps, 39, sw, 4, &n), 0);
+	assert_int_equal(n, 0);
+	/* More devices than room: the first ones kept. */
+	assert_int_equal(doctor_parse_swaps(swaps, strlen(swaps), sw, 1, &n),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(doctor_parse_swaps("", 0, sw, 4, &n), -EINVAL);
+	assert_int_equal(doctor_parse_swaps("garbage\n", 8, sw, 4, &n),
+			 -EINVAL);
+	static const char bad[] = "Filename Type Size\n/dev/sda2 partition x\n";
+	assert_int_equal(doctor_parse_swaps(bad, strlen(bad), sw, 4, &n),
+			 -EINVAL);
+}
+
+/* balloond's status as methods.c and registry.c write it. */
+static void test_decode_status(void **state)
+{
+	(void)state;
+	static const char status[] =
+	    "{\"guests\": [{\"name\": \"db1\", \"qmp\": \"/run/q\", "
+	    "\"max_bytes\": 8589934592, \"min_bytes\": 1073741824, "
+	    "\"replica_target_bytes\": 2147483648, \"target_bytes\": "
+	    "4294967296, \"actual_bytes\": 4294967296, \"role\": \"replica\", "
+	    "\"priority\": 0, \"link\": \"up\", \"reason\": \"x\", "
+	    "\"foreign_moves\": 2, \"last_action\": \"set\", "
+	    "\"guest_stats\": {\"free_bytes\": 1, \"last_update\": 17}},"
+	    "{\"name\": \"web\", \"max_bytes\": 4294967296, \"min_bytes\": 0, "
+	    "\"target_bytes\": 0, \"actual_bytes\": null, \"link\": \"down\", "
+	    "\"last_error\": \"DeviceNotActive\", \"foreign_moves\": 0}],"
+	    "\"daemon\": {}, \"host\": {\"known\": true, \"psi_trigger\": "
+	    "false, \"arc_error\": \"EROFS\"}}";
+	json_object *o = json_tokener_parse(status);
+	assert_non_null(o);
+	struct doctor_daemon *d = calloc(1, sizeof(*d));
+	doctor_decode_status(o, d);
+	json_object_put(o);
+	assert_true(d->answered);
+	assert_false(d->psi_trigger);
+	assert_string_equal(d->arc_error, "EROFS");
+	assert_int_equal(d->n_guests, 2);
+	assert_string_equal(d->guests[0].name, "db1");
+	assert_int_equal(d->guests[0].max_bytes, 8 * GiB);
+	assert_int_equal(d->guests[0].replica_target_bytes, 2 * GiB);
+	assert_true(d->guests[0].actual_known);
+	assert_int_equal(d->guests[0].actual_bytes, 4 * GiB);
+	assert_true(d->guests[0].link_up);
+	assert_true(d->guests[0].stats_known);
+	assert_int_equal(d->guests[0].foreign_moves, 2);
+	assert_false(d->guests[1].actual_known);
+	assert_false(d->guests[1].link_up);
+	assert_false(d->guests[1].stats_known);
+	assert_string_equal(d->guests[1].last_error, "DeviceNotActive");
+	/* Not an object: answered, nothing else. */
+	memset(d, 0, sizeof(*d));
+	o = json_object_new_array();
+	doctor_decode_status(o, d);
+	json_object_put(o);
+	assert_true(d->answered);
+	assert_int_equal(d->n_guests, 0);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rule_table),
+	    cmocka_unit_test(test_healthy_clean),
+	    cmocka_unit_test(test_incident_order_and_fix),
+	    cmocka_unit_test(test_arc_suggestion_with_guests),
+	    cmocka_unit_test(test_parse_meminfo),
+	    cmocka_unit_test(test_parse_kstat_and_number),
+	    cmocka_unit_test(test_parse_swaps),
+	    cmocka_unit_test(test_decode_status),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
