@@ -11,65 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One line of [*p, end); *p moves past its newline. */
-static bool next_line(const char **p, const char *end, const char **line,
-		      size_t *line_len)
-{
-	if (*p >= end)
-		return false;
-	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
-	const char *stop = nl ? nl : end;
-	*line = *p;
-	*line_len = (size_t)(stop - *p);
-	*p = nl ? nl + 1 : end;
-	return true;
-}
-
-static const char *skip_blanks(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	return p;
-}
-
-/* The next blank-separated token of [*p, end), or false. */
-static bool next_token(const char **p, const char *end, const char **tok,
-		       size_t *tok_len)
-{
-	const char *s = skip_blanks(*p, end);
-	const char *e = s;
-	while (e < end && *e != ' ' && *e != '\t')
-		e++;
-	*p = e;
-	*tok = s;
-	*tok_len = (size_t)(e - s);
-	return e > s;
-}
-
-/* Decimal digits at *p: -EINVAL without any, -ERANGE beyond 64 bits. */
-static int parse_u64(const char **p, const char *end, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-	while (s < end && *s >= '0' && *s <= '9') {
-		unsigned d = (unsigned)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-		s++;
-	}
-	if (s == *p)
-		return -EINVAL;
-	*p = s;
-	*out = v;
-	return 0;
-}
-
-static bool token_is(const char *tok, size_t tok_len, const char *word)
-{
-	size_t n = strlen(word);
-	return tok_len == n && memcmp(tok, word, n) == 0;
-}
+#include "proto/textscan.h"
 
 int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
 			       uint64_t *bytes)
@@ -77,20 +19,20 @@ int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
 	const char *p = text, *end = text + len, *line;
 	size_t line_len, klen = strlen(key);
 	*bytes = 0;
-	while (next_line(&p, end, &line, &line_len)) {
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *le = line + line_len;
 		if (line_len <= klen || memcmp(line, key, klen) != 0 ||
 		    line[klen] != ':')
 			continue;
-		const char *q = skip_blanks(line + klen + 1, le);
+		const char *q = bd_text_skip_blanks(line + klen + 1, le);
 		uint64_t v;
-		int rc = parse_u64(&q, le, &v);
+		int rc = bd_text_parse_u64(&q, le, &v);
 		if (rc)
 			return rc;
 		const char *unit;
 		size_t unit_len;
-		if (next_token(&q, le, &unit, &unit_len)) {
-			if (!token_is(unit, unit_len, "kB"))
+		if (bd_text_next_token(&q, le, &unit, &unit_len)) {
+			if (!bd_text_token_is(unit, unit_len, "kB"))
 				return -EINVAL;
 			if (v > UINT64_MAX / 1024)
 				return -ERANGE;
@@ -108,20 +50,20 @@ int doctor_parse_kstat_row(const char *text, size_t len, const char *name,
 	const char *p = text, *end = text + len, *line;
 	size_t line_len;
 	*value = 0;
-	while (next_line(&p, end, &line, &line_len)) {
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *q = line, *le = line + line_len, *tok;
 		size_t tok_len;
-		if (!next_token(&q, le, &tok, &tok_len) ||
-		    !token_is(tok, tok_len, name))
+		if (!bd_text_next_token(&q, le, &tok, &tok_len) ||
+		    !bd_text_token_is(tok, tok_len, name))
 			continue;
-		if (!next_token(&q, le, &tok, &tok_len))
+		if (!bd_text_next_token(&q, le, &tok, &tok_len))
 			return -EINVAL; /* no TYPE */
-		q = skip_blanks(q, le);
+		q = bd_text_skip_blanks(q, le);
 		uint64_t v;
-		int rc = parse_u64(&q, le, &v);
+		int rc = bd_text_parse_u64(&q, le, &v);
 		if (rc)
 			return rc;
-		if (skip_blanks(q, le) != le)
+		if (bd_text_skip_blanks(q, le) != le)
 			return -EINVAL;
 		*value = v;
 		return 0;
@@ -135,12 +77,12 @@ int doctor_parse_number(const char *text, size_t len, uint64_t *value)
 	*value = 0;
 	if (len && end[-1] == '\n')
 		end--;
-	const char *q = skip_blanks(text, end);
+	const char *q = bd_text_skip_blanks(text, end);
 	uint64_t v;
-	int rc = parse_u64(&q, end, &v);
+	int rc = bd_text_parse_u64(&q, end, &v);
 	if (rc)
 		return rc;
-	if (skip_blanks(q, end) != end)
+	if (bd_text_skip_blanks(q, end) != end)
 		return -EINVAL;
 	*value = v;
 	return 0;
@@ -153,24 +95,24 @@ int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 	size_t line_len;
 	bool header = true;
 	*n = 0;
-	while (next_line(&p, end, &line, &line_len)) {
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *q = line, *le = line + line_len, *dev, *type;
 		size_t dev_len, type_len;
 		if (header) {
 			/* "Filename Type Size Used Priority" */
-			if (!next_token(&q, le, &dev, &dev_len) ||
-			    !token_is(dev, dev_len, "Filename"))
+			if (!bd_text_next_token(&q, le, &dev, &dev_len) ||
+			    !bd_text_token_is(dev, dev_len, "Filename"))
 				return -EINVAL;
 			header = false;
 			continue;
 		}
-		if (!next_token(&q, le, &dev, &dev_len))
+		if (!bd_text_next_token(&q, le, &dev, &dev_len))
 			continue; /* a blank line */
-		if (!next_token(&q, le, &type, &type_len))
+		if (!bd_text_next_token(&q, le, &type, &type_len))
 			return -EINVAL;
-		q = skip_blanks(q, le);
+		q = bd_text_skip_blanks(q, le);
 		uint64_t kib;
-		int rc = parse_u64(&q, le, &kib);
+		int rc = bd_text_parse_u64(&q, le, &kib);
 		if (rc)
 			return rc;
 		if (kib > UINT64_MAX / 1024)
