@@ -13,6 +13,15 @@
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=/usr/bin/python3
 FIX="$top_srcdir/tests/doctor"
+# Under VALGRIND=1 balloonctl itself runs under memcheck too: an error or
+# a leak exits 99, which no check below accepts.
+CTL_WRAP=
+if [ "${VALGRIND:-0}" = 1 ]; then
+	CTL_WRAP="valgrind -q --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite,indirect"
+fi
+# shellcheck disable=SC2086
+doc() { $CTL_WRAP "$BALLOONCTL" doctor "$@"; }
 # No balloond on this socket until the last part.
 export BALLOOND_SOCKET="$T/none.sock"
 
@@ -22,8 +31,8 @@ export BALLOOND_SOCKET="$T/none.sock"
 doctor() {
 	tree=$1
 	shift
-	"$BALLOONCTL" doctor --proc-root "$tree/proc" --sys-root "$tree/sys" \
-		--json "$@" >"$T/json" 2>"$T/err"
+	doc --proc-root "$tree/proc" --sys-root "$tree/sys" --json "$@" \
+		>"$T/json" 2>"$T/err"
 	rc=$?
 	if ! "$PY" "$top_srcdir/tests/doctor-json.py" "$T/json" >"$T/ids"; then
 		not_ok "--json of $tree is what balloonctl(8) says"
@@ -52,7 +61,7 @@ check "incident: no balloond is information, not an error" has info daemon_absen
 check "incident: --json says no daemon" grep -q '"daemon": false' "$T/json"
 # The text form: worst first, each with its evidence and exact fix, one
 # line of summary, no colour off a terminal.
-expect 1 "incident, as text: exit 1" "$BALLOONCTL" doctor \
+expect 1 "incident, as text: exit 1" doc \
 	--proc-root "$FIX/incident/proc" --sys-root "$FIX/incident/sys"
 out_has "echo 16642998272 > /sys/module/zfs/parameters/zfs_arc_max"
 out_has "options zfs zfs_arc_max=16642998272' > /etc/modprobe.d/zfs.conf"
@@ -123,12 +132,19 @@ doctor "$FIX/healthy"
 check "PSI there: no psi_unavailable" lacks psi_unavailable
 
 # ---- usage and an unreadable host ----
-expect 2 "an unknown option: exit 2" "$BALLOONCTL" doctor --bogus
-expect 2 "an extra argument: exit 2" "$BALLOONCTL" doctor extra
-expect 3 "no meminfo: exit 3" "$BALLOONCTL" doctor --proc-root "$T/nowhere"
+expect 2 "an unknown option: exit 2" doc --bogus
+expect 2 "an extra argument: exit 2" doc extra
+expect 3 "no meminfo: exit 3" doc --proc-root "$T/nowhere"
 err_has "cannot read $T/nowhere/meminfo"
-expect 0 "--help: exit 0" "$BALLOONCTL" doctor --help
+expect 0 "--help: exit 0" doc --help
 out_has "usage: balloonctl doctor [--proc-root DIR] [--sys-root DIR] [--json]"
+
+# ---- balloonctl(8) documents every finding id the rules can raise ----
+ids=$(grep -o 'add(r, "[a-z_]*"' "$top_srcdir/ctl/doctor_rules.c" | cut -d'"' -f2 | sort -u)
+check "the rules raise findings" test -n "$ids"
+for id in $ids; do
+	check "balloonctl(8) documents $id" grep -q "^\.B $id " "$top_srcdir/man/balloonctl.8"
+done
 
 # ---- with balloond: a 1 GiB host, two guests of 256 MiB at their max ----
 H="$T/host"
