@@ -116,11 +116,12 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"proc-root", required_argument, NULL, 'p'},
 	    {"sys-root", required_argument, NULL, 'S'},
+	    {"etc-root", required_argument, NULL, 'e'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *proc_root = "/proc", *sys_root = "/sys";
+	const char *proc_root = "/proc", *sys_root = "/sys", *etc_root = "/etc";
 	bool json = false;
 	int o;
 	optind = 1;
@@ -132,12 +133,15 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv)
 		case 'S':
 			sys_root = optarg;
 			break;
+		case 'e':
+			etc_root = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
 		case 'h':
 			printf("usage: balloonctl doctor [--proc-root DIR] "
-			       "[--sys-root DIR] [--json]\n");
+			       "[--sys-root DIR] [--etc-root DIR] [--json]\n");
 			return CTL_EXIT_OK;
 		default:
 			return ctl_usage_error("doctor", "bad option");
@@ -161,6 +165,7 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv)
 		goto out;
 	}
 	read_daemon(g, &s->daemon);
+	doctor_read_pve(etc_root, &s->daemon);
 	doctor_run_rules(s, r);
 	if (json)
 		print_json(r, s->daemon.answered);

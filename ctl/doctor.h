@@ -32,6 +32,7 @@ enum doctor_severity {
 #define DOCTOR_MAX_SWAPS    16
 #define DOCTOR_MAX_GUESTS   256
 #define DOCTOR_MAX_FINDINGS 128
+#define DOCTOR_MAX_CLUSTERS 64
 
 struct doctor_swap {
 	char device[128];
@@ -75,6 +76,16 @@ struct doctor_guest {
 	bool starving, deflated;
 	uint64_t foreign_moves;
 	char last_error[256];
+	char qmp[256];	   /* its QMP socket, as registered */
+	char cluster[128]; /* the Patroni cluster it names, "" none */
+	/* Proxmox VE: the VMID of a QMP socket /run/qemu-server/VMID.qmp
+	 * (0: not a Proxmox VE guest), and what its config
+	 * ETC/pve/qemu-server/VMID.conf says when it could be read. */
+	unsigned pve_vmid;
+	bool pve_conf_read;
+	uint64_t pve_balloon_mib; /* "balloon:" (0: absent or off) */
+	bool pve_shares_set;	  /* "shares:" given (default 1000) */
+	uint64_t pve_shares;
 };
 
 /* What balloond said in its status, when it answered. */
@@ -84,6 +95,8 @@ struct doctor_daemon {
 	bool psi_trigger;
 	char arc_error[256];
 	char host_error[256];
+	size_t n_clusters; /* the [cluster] sections balloond has */
+	char clusters[DOCTOR_MAX_CLUSTERS][128];
 	size_t n_guests;
 	struct doctor_guest guests[DOCTOR_MAX_GUESTS];
 };
@@ -122,6 +135,14 @@ int doctor_parse_number(const char *text, size_t len, uint64_t *value);
  * Fills at most max entries; *n is how many. 0 or -EINVAL. */
 int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 		       size_t max, size_t *n);
+/* The VMID of a Proxmox VE QMP socket path (/run/qemu-server/VMID.qmp or
+ * /var/run/...), or 0. */
+unsigned doctor_pve_vmid(const char *qmp_path);
+/* A Proxmox VE VM config (qemu-server/VMID.conf): "balloon:" in MiB and
+ * "shares:", from the current config only (not the [snapshot] sections
+ * after it). Absent keys leave *balloon_mib 0 and *shares_set false. */
+void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
+			   bool *shares_set, uint64_t *shares);
 /* balloond's status result (an object) into d (answered set). */
 void doctor_decode_status(struct json_object *res, struct doctor_daemon *d);
 
@@ -131,6 +152,10 @@ void doctor_decode_status(struct json_object *res, struct doctor_daemon *d);
  * when not even /proc/meminfo could be read (the host cannot be audited). */
 int doctor_read_host(const char *proc_root, const char *sys_root,
 		     struct doctor_host *h);
+
+/* For each Proxmox VE guest in d, read ETC_ROOT/pve/qemu-server/VMID.conf
+ * where readable (the cluster file system is readable by root only). */
+void doctor_read_pve(const char *etc_root, struct doctor_daemon *d);
 
 /* ---- doctor_rules.c: the pure rules ---- */
 

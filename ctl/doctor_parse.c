@@ -130,6 +130,59 @@ int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 	return header ? -EINVAL : 0;
 }
 
+/* ---- Proxmox VE ---- */
+
+unsigned doctor_pve_vmid(const char *qmp)
+{
+	static const char *const dirs[] = {"/run/qemu-server/",
+					   "/var/run/qemu-server/"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		size_t n = strlen(dirs[i]);
+		if (strncmp(qmp, dirs[i], n) != 0)
+			continue;
+		const char *p = qmp + n, *end = p + strlen(p);
+		uint64_t v;
+		/* VMIDs run from 100 to 999999999. */
+		if (bd_text_parse_u64(&p, end, &v) == 0 && v >= 100 &&
+		    v <= 999999999 && strcmp(p, ".qmp") == 0)
+			return (unsigned)v;
+	}
+	return 0;
+}
+
+void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
+			   bool *shares_set, uint64_t *shares)
+{
+	const char *p = text, *end = text + len, *line;
+	size_t line_len;
+	*balloon_mib = 0;
+	*shares_set = false;
+	*shares = 0;
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
+		const char *le = line + line_len, *q = line;
+		uint64_t v;
+		if (line_len && line[0] == '[')
+			break; /* a snapshot's section: not the running config
+				*/
+		bool is_balloon =
+		    line_len > 8 && memcmp(line, "balloon:", 8) == 0;
+		bool is_shares =
+		    line_len > 7 && memcmp(line, "shares:", 7) == 0;
+		if (!is_balloon && !is_shares)
+			continue;
+		q = bd_text_skip_blanks(line + (is_balloon ? 8 : 7), le);
+		if (bd_text_parse_u64(&q, le, &v) != 0 ||
+		    bd_text_skip_blanks(q, le) != le)
+			continue;
+		if (is_balloon) {
+			*balloon_mib = v;
+		} else {
+			*shares_set = true;
+			*shares = v;
+		}
+	}
+}
+
 /* ---- balloond's status ---- */
 
 static uint64_t get_u64(json_object *o, const char *key, bool *known)
@@ -177,6 +230,9 @@ static void decode_guest(json_object *o, struct doctor_guest *g)
 	get_str(o, "link", link, sizeof(link));
 	g->link_up = strcmp(link, "up") == 0;
 	get_str(o, "last_error", g->last_error, sizeof(g->last_error));
+	get_str(o, "qmp", g->qmp, sizeof(g->qmp));
+	get_str(o, "cluster", g->cluster, sizeof(g->cluster));
+	g->pve_vmid = doctor_pve_vmid(g->qmp);
 	g->stats_known = json_object_object_get_ex(o, "guest_stats", &st) &&
 			 json_object_is_type(st, json_type_object) &&
 			 get_u64(st, "last_update", NULL) > 0;
@@ -184,9 +240,10 @@ static void decode_guest(json_object *o, struct doctor_guest *g)
 
 void doctor_decode_status(json_object *res, struct doctor_daemon *d)
 {
-	json_object *host, *guests;
+	json_object *host, *guests, *clusters;
 	d->answered = true;
 	d->n_guests = 0;
+	d->n_clusters = 0;
 	if (!json_object_is_type(res, json_type_object))
 		return;
 	if (json_object_object_get_ex(res, "host", &host) &&
@@ -194,6 +251,16 @@ void doctor_decode_status(json_object *res, struct doctor_daemon *d)
 		d->psi_trigger = get_bool(host, "psi_trigger");
 		get_str(host, "arc_error", d->arc_error, sizeof(d->arc_error));
 		get_str(host, "error", d->host_error, sizeof(d->host_error));
+	}
+	if (json_object_object_get_ex(res, "clusters", &clusters) &&
+	    json_object_is_type(clusters, json_type_object)) {
+		json_object_object_foreach(clusters, name, v)
+		{
+			(void)v;
+			if (d->n_clusters < DOCTOR_MAX_CLUSTERS)
+				snprintf(d->clusters[d->n_clusters++],
+					 sizeof(d->clusters[0]), "%s", name);
+		}
 	}
 	if (!json_object_object_get_ex(res, "guests", &guests) ||
 	    !json_object_is_type(guests, json_type_array))

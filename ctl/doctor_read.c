@@ -156,3 +156,22 @@ int doctor_read_host(const char *proc_root, const char *sys_root,
 	read_gpu(sys_root, h);
 	return 0;
 }
+
+void doctor_read_pve(const char *etc_root, struct doctor_daemon *d)
+{
+	for (size_t i = 0; i < d->n_guests; i++) {
+		struct doctor_guest *g = &d->guests[i];
+		char rel[64], *t;
+		size_t n;
+		if (!g->pve_vmid)
+			continue;
+		snprintf(rel, sizeof(rel), "pve/qemu-server/%u.conf",
+			 g->pve_vmid);
+		if (read_under(etc_root, rel, &t, &n))
+			continue;
+		g->pve_conf_read = true;
+		doctor_parse_pve_conf(t, n, &g->pve_balloon_mib,
+				      &g->pve_shares_set, &g->pve_shares);
+		free(t);
+	}
+}

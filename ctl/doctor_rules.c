@@ -518,6 +518,77 @@ static void rule_guest(const struct doctor_guest *g, struct doctor_report *r)
 	}
 }
 
+/* Proxmox VE's own auto-ballooning (pvestatd moves the balloon between
+ * the "balloon" minimum and the memory size by "shares") fights balloond
+ * unless shares is 0. */
+static void rule_pve(const struct doctor_guest *g, struct doctor_report *r)
+{
+	if (!g->pve_conf_read || !g->pve_balloon_mib ||
+	    (g->pve_shares_set && g->pve_shares == 0))
+		return;
+	struct doctor_finding *f = add(
+	    r, "pve_autoballoon", DOCTOR_WARNING,
+	    "%s: Proxmox VE's auto-ballooning will fight balloond", g->name);
+	app(f->evidence, sizeof(f->evidence),
+	    "/etc/pve/qemu-server/%u.conf: balloon: %llu, shares: %llu%s "
+	    "(QMP socket %s). pvestatd then sets the balloon itself, between "
+	    "balloon and memory, and balloond sees its targets moved",
+	    g->pve_vmid, (unsigned long long)g->pve_balloon_mib,
+	    (unsigned long long)(g->pve_shares_set ? g->pve_shares : 1000),
+	    g->pve_shares_set ? "" : " (the default)", g->qmp);
+	app(f->fix, sizeof(f->fix), "qm set %u --shares 0", g->pve_vmid);
+}
+
+/* A [cluster] section no guest joins, and a guest naming a cluster that
+ * has no section. */
+static void rule_clusters(const struct doctor_daemon *d,
+			  struct doctor_report *r)
+{
+	struct doctor_finding *f;
+	for (size_t c = 0; c < d->n_clusters; c++) {
+		bool joined = false;
+		for (size_t i = 0; i < d->n_guests && !joined; i++)
+			joined =
+			    strcmp(d->guests[i].cluster, d->clusters[c]) == 0;
+		if (joined)
+			continue;
+		f = add(r, "cluster_unused", DOCTOR_WARNING,
+			"[cluster] %s: no guest joins it", d->clusters[c]);
+		app(f->evidence, sizeof(f->evidence),
+		    "balloond's status lists cluster %s, and no registered "
+		    "guest names it (--patroni %s/MEMBER): a misspelt name on "
+		    "one side or the other",
+		    d->clusters[c], d->clusters[c]);
+		app(f->fix, sizeof(f->fix),
+		    "Register the members with --patroni %s/MEMBER (libvirt: "
+		    "balloonctl enable DOMAIN --patroni %s/MEMBER), or remove "
+		    "the section from balloond.conf and balloonctl reload",
+		    d->clusters[c], d->clusters[c]);
+	}
+	for (size_t i = 0; i < d->n_guests; i++) {
+		const struct doctor_guest *g = &d->guests[i];
+		bool known = !g->cluster[0];
+		for (size_t c = 0; c < d->n_clusters && !known; c++)
+			known = strcmp(g->cluster, d->clusters[c]) == 0;
+		if (known)
+			continue;
+		f = add(r, "cluster_missing", DOCTOR_WARNING,
+			"%s names cluster %s, which has no [cluster] section",
+			g->name, g->cluster);
+		app(f->evidence, sizeof(f->evidence),
+		    "balloond's status: guest %s in cluster %s; no cluster of "
+		    "that name among balloond's [cluster] sections: balloond "
+		    "keeps a Patroni guest whose cluster has no section at its "
+		    "max, so this guest never lends memory",
+		    g->name, g->cluster);
+		app(f->fix, sizeof(f->fix),
+		    "Add to balloond.conf (the name is the cluster's Patroni "
+		    "scope):\n[cluster %s]\nrest_urls = http://HOST:8008\n"
+		    "then balloonctl reload (see balloond.conf(5))",
+		    g->cluster);
+	}
+}
+
 /* ---- all of them ---- */
 
 void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
@@ -530,8 +601,11 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 	rule_gpu(s, r);
 	rule_psi(s, r);
 	rule_daemon(s, r);
-	for (size_t i = 0; i < s->daemon.n_guests; i++)
+	for (size_t i = 0; i < s->daemon.n_guests; i++) {
 		rule_guest(&s->daemon.guests[i], r);
+		rule_pve(&s->daemon.guests[i], r);
+	}
+	rule_clusters(&s->daemon, r);
 	/* Worst first, in rule order within a severity (an insertion sort:
 	 * stable, and the table is short). */
 	for (size_t i = 1; i < r->n; i++) {

@@ -137,7 +137,7 @@ expect 2 "an extra argument: exit 2" doc extra
 expect 3 "no meminfo: exit 3" doc --proc-root "$T/nowhere"
 err_has "cannot read $T/nowhere/meminfo"
 expect 0 "--help: exit 0" doc --help
-out_has "usage: balloonctl doctor [--proc-root DIR] [--sys-root DIR] [--json]"
+out_has "usage: balloonctl doctor [--proc-root DIR] [--sys-root DIR] [--etc-root DIR] [--json]"
 
 # ---- balloonctl(8) documents every finding id the rules can raise ----
 ids=$(grep -o 'add(r, "[a-z_]*"' "$top_srcdir/ctl/doctor_rules.c" | cut -d'"' -f2 | sort -u)
@@ -173,14 +173,18 @@ cat >"$T/balloond.conf" <<EOT
 stats_interval_s = 0
 [host]
 interval_ms = 100
+# A section no guest joins (cluster_unused); vm1 names pg8, which has
+# none (cluster_missing).
+[cluster pg9]
+poll_interval_ms = 2000
 EOT
 export BALLOOND_CONF="$T/balloond.conf"
 export BALLOOND_SOCKET="$SOCK"
 start_fake 2
 start_daemon --proc-root "$H/proc" --sys-root "$H/sys"
-for i in 0 1; do
-	ctl register vm$i --qmp "$T/vm$i.qmp" >/dev/null || bail "register vm$i"
-done
+ctl register vm0 --qmp "$T/vm0.qmp" >/dev/null || bail "register vm0"
+ctl register vm1 --qmp "$T/vm1.qmp" --patroni pg8/m1 >/dev/null ||
+	bail "register vm1"
 wait_for 20 field_is vm1 actual_bytes 268435456 || bail "vm1 not at its max"
 # Another monitor lowers vm0's balloon: a foreign move.
 fake balloon vm0.qmp 134217728 >/dev/null
@@ -197,6 +201,9 @@ check "guests at their max, 64 MiB available: guests_warm" has critical guests_w
 check "stats off: guest_no_stats" has warning guest_no_stats
 check "vm0 moved behind balloond's back: guest_foreign_moves" has warning guest_foreign_moves
 check "links up: no guest_link_down" lacks guest_link_down
+check "[cluster pg9] without a guest: cluster_unused" has warning cluster_unused
+check "vm1 in pg8, no section: cluster_missing" has warning cluster_missing
+check "the PSI trigger on a fixture file: psi_trigger_refused" has warning psi_trigger_refused
 check "the foreign move names vm0" grep -q '"title": "vm0.s balloon was moved' "$T/json"
 diag "with balloond: $(tr '\n' ',' <"$T/ids")"
 

@@ -259,6 +259,63 @@ static void m_min_below_replica(struct doctor_snapshot *s)
 	g->replica_target_bytes = 2 * GiB;
 }
 
+static struct doctor_guest *pve_guest(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm101", 4 * GiB);
+	snprintf(g->qmp, sizeof(g->qmp), "/run/qemu-server/101.qmp");
+	g->pve_vmid = 101;
+	g->pve_conf_read = true;
+	g->pve_balloon_mib = 2048;
+	return g;
+}
+
+static void m_pve_default_shares(struct doctor_snapshot *s)
+{
+	pve_guest(s);
+}
+
+static void m_pve_shares(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = pve_guest(s);
+	g->pve_shares_set = true;
+	g->pve_shares = 500;
+}
+
+static void m_pve_shares_0(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = pve_guest(s);
+	g->pve_shares_set = true;
+	g->pve_shares = 0;
+}
+
+static void m_pve_no_balloon(struct doctor_snapshot *s)
+{
+	pve_guest(s)->pve_balloon_mib = 0;
+}
+
+static void m_pve_unreadable(struct doctor_snapshot *s)
+{
+	pve_guest(s)->pve_conf_read = false;
+}
+
+static void m_cluster_alone(struct doctor_snapshot *s)
+{
+	strcpy(s->daemon.clusters[s->daemon.n_clusters++], "pg1");
+	add_guest(s, "web", 4 * GiB);
+}
+
+static void m_cluster_joined(struct doctor_snapshot *s)
+{
+	m_cluster_alone(s);
+	strcpy(add_guest(s, "pg1-a", 4 * GiB)->cluster, "pg1");
+}
+
+static void m_cluster_no_section(struct doctor_snapshot *s)
+{
+	m_cluster_joined(s);
+	strcpy(add_guest(s, "pg2-a", 4 * GiB)->cluster, "pg2");
+}
+
 struct rule_case {
 	const char *name;
 	void (*mutate)(struct doctor_snapshot *s);
@@ -334,6 +391,23 @@ static const struct rule_case cases[] = {
      true, DOCTOR_WARNING},
     {"min at replica target", m_min_below_replica, "guest_min_above_replica",
      false, 0},
+    {"Proxmox VE: balloon, shares by default", m_pve_default_shares,
+     "pve_autoballoon", true, DOCTOR_WARNING},
+    {"Proxmox VE: balloon, shares 500", m_pve_shares, "pve_autoballoon", true,
+     DOCTOR_WARNING},
+    {"Proxmox VE: balloon, shares 0", m_pve_shares_0, "pve_autoballoon", false,
+     0},
+    {"Proxmox VE: balloon 0", m_pve_no_balloon, "pve_autoballoon", false, 0},
+    {"Proxmox VE: config unreadable", m_pve_unreadable, "pve_autoballoon",
+     false, 0},
+    {"[cluster pg1], no guest joins", m_cluster_alone, "cluster_unused", true,
+     DOCTOR_WARNING},
+    {"[cluster pg1], a guest joins", m_cluster_joined, "cluster_unused", false,
+     0},
+    {"a guest in pg2, no section", m_cluster_no_section, "cluster_missing",
+     true, DOCTOR_WARNING},
+    {"a guest in pg1, its section", m_cluster_joined, "cluster_missing", false,
+     0},
 };
 
 static void test_rule_table(void **state)
@@ -559,6 +633,7 @@ static void test_decode_status(void **state)
 	    "{\"name\": \"web\", \"max_bytes\": 4294967296, \"min_bytes\": 0, "
 	    "\"target_bytes\": 0, \"actual_bytes\": null, \"link\": \"down\", "
 	    "\"last_error\": \"DeviceNotActive\", \"foreign_moves\": 0}],"
+	    "\"clusters\": {\"pg1\": {\"reachable\": false}}, "
 	    "\"daemon\": {}, \"host\": {\"known\": true, \"psi_trigger\": "
 	    "false, \"arc_error\": \"EROFS\"}}";
 	json_object *o = json_tokener_parse(status);
@@ -571,6 +646,10 @@ static void test_decode_status(void **state)
 	assert_string_equal(d->arc_error, "EROFS");
 	assert_int_equal(d->n_guests, 2);
 	assert_string_equal(d->guests[0].name, "db1");
+	assert_string_equal(d->guests[0].qmp, "/run/q");
+	assert_int_equal(d->guests[0].pve_vmid, 0);
+	assert_int_equal(d->n_clusters, 1);
+	assert_string_equal(d->clusters[0], "pg1");
 	assert_int_equal(d->guests[0].max_bytes, 8 * GiB);
 	assert_int_equal(d->guests[0].replica_target_bytes, 2 * GiB);
 	assert_true(d->guests[0].actual_known);
@@ -592,6 +671,40 @@ static void test_decode_status(void **state)
 	free(d);
 }
 
+static void test_pve(void **state)
+{
+	(void)state;
+	assert_int_equal(doctor_pve_vmid("/run/qemu-server/101.qmp"), 101);
+	assert_int_equal(doctor_pve_vmid("/var/run/qemu-server/4242.qmp"),
+			 4242);
+	assert_int_equal(doctor_pve_vmid("/run/qemu-server/101.qmp.x"), 0);
+	assert_int_equal(doctor_pve_vmid("/run/qemu-server/99.qmp"), 0);
+	assert_int_equal(doctor_pve_vmid("/run/qemu-server/.qmp"), 0);
+	assert_int_equal(doctor_pve_vmid("/run/balloond/qmp/web.sock"), 0);
+	static const char conf[] = "boot: order=scsi0\n"
+				   "balloon: 2048\n"
+				   "memory: 8192\n"
+				   "shares: 0\n"
+				   "\n"
+				   "[snap1]\n"
+				   "balloon: 1024\n"
+				   "shares: 1000\n";
+	uint64_t balloon, shares;
+	bool shares_set;
+	doctor_parse_pve_conf(conf, strlen(conf), &balloon, &shares_set,
+			      &shares);
+	assert_int_equal(balloon, 2048);
+	assert_true(shares_set);
+	assert_int_equal(shares, 0);
+	doctor_parse_pve_conf(conf, 14, &balloon, &shares_set, &shares);
+	assert_int_equal(balloon, 0); /* "balloon: 2048" cut off */
+	assert_false(shares_set);
+	static const char bad[] = "balloon: lots\nshares:\n";
+	doctor_parse_pve_conf(bad, strlen(bad), &balloon, &shares_set, &shares);
+	assert_int_equal(balloon, 0);
+	assert_false(shares_set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +716,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_kstat_and_number),
 	    cmocka_unit_test(test_parse_swaps),
 	    cmocka_unit_test(test_decode_status),
+	    cmocka_unit_test(test_pve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (strlen(sw[i].device) >= sizeof(sw[i].device))
 			abort();
+	uint64_t balloon, shares;
+	bool shares_set;
+	doctor_parse_pve_conf(text, size, &balloon, &shares_set, &shares);
+	if (!shares_set && shares)
+		abort();
+	char *path = malloc(size + 1);
+	if (path) {
+		memcpy(path, data, size);
+		path[size] = '\0';
+		unsigned vmid = doctor_pve_vmid(path);
+		if (vmid && (vmid < 100 || vmid > 999999999))
+			abort();
+		free(path);
+	}
 	/* The status decoder, on whatever JSON the bytes make. */
 	json_tokener *tok = json_tokener_new();
 	json_object *o =
