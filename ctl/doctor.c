@@ -164,6 +164,7 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv)
 			  strerror(-rc));
 		goto out;
 	}
+	doctor_read_libvirt(proc_root, etc_root, &s->libvirt);
 	read_daemon(g, &s->daemon);
 	doctor_read_pve(etc_root, &s->daemon);
 	doctor_run_rules(s, r);

@@ -101,8 +101,24 @@ struct doctor_daemon {
 	struct doctor_guest guests[DOCTOR_MAX_GUESTS];
 };
 
+/* libvirt, read under the etc root (ETC/libvirt/...) and the proc root. */
+struct doctor_libvirt {
+	/* ETC/libvirt/hooks/qemu.d/balloond */
+	bool hook_present, hook_executable;
+	int64_t hook_mtime_s;
+	/* libvirtd's (or virtqemud's) start, in seconds since the epoch, from
+	 * PROC/PID/stat's starttime and PROC/stat's btime; 0 not running. */
+	int64_t libvirtd_start_s;
+	char libvirtd_name[16];
+	/* Persistent domains (ETC/libvirt/qemu/NAME.xml) that carry
+	 * balloond's metadata; the first one's name. */
+	unsigned n_marked;
+	char first_marked[128];
+};
+
 struct doctor_snapshot {
 	struct doctor_host host;
+	struct doctor_libvirt libvirt;
 	struct doctor_daemon daemon;
 };
 
@@ -143,6 +159,12 @@ unsigned doctor_pve_vmid(const char *qmp_path);
  * after it). Absent keys leave *balloon_mib 0 and *shares_set false. */
 void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
 			   bool *shares_set, uint64_t *shares);
+/* The start of a process in clock ticks after boot: field 22 of
+ * /proc/PID/stat (after the parenthesised comm, which may hold anything).
+ * 0 or -EINVAL. */
+int doctor_parse_stat_starttime(const char *text, size_t len, uint64_t *ticks);
+/* The "btime N" line of /proc/stat. 0, -ENODATA or -EINVAL. */
+int doctor_parse_btime(const char *text, size_t len, uint64_t *btime_s);
 /* balloond's status result (an object) into d (answered set). */
 void doctor_decode_status(struct json_object *res, struct doctor_daemon *d);
 
@@ -156,6 +178,10 @@ int doctor_read_host(const char *proc_root, const char *sys_root,
 /* For each Proxmox VE guest in d, read ETC_ROOT/pve/qemu-server/VMID.conf
  * where readable (the cluster file system is readable by root only). */
 void doctor_read_pve(const char *etc_root, struct doctor_daemon *d);
+
+/* libvirt's hook and daemon, and the domains marked for balloond. */
+void doctor_read_libvirt(const char *proc_root, const char *etc_root,
+			 struct doctor_libvirt *l);
 
 /* ---- doctor_rules.c: the pure rules ---- */
 

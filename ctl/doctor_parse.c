@@ -13,6 +13,13 @@
 
 #include "proto/textscan.h"
 
+/* Blanks, then a decimal number (see bd_text_parse_u64). */
+static int blank_u64(const char **p, const char *end, uint64_t *v)
+{
+	*p = bd_text_skip_blanks(*p, end);
+	return bd_text_parse_u64(p, end, v);
+}
+
 int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
 			       uint64_t *bytes)
 {
@@ -24,9 +31,9 @@ int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
 		if (line_len <= klen || memcmp(line, key, klen) != 0 ||
 		    line[klen] != ':')
 			continue;
-		const char *q = bd_text_skip_blanks(line + klen + 1, le);
+		const char *q = line + klen + 1;
 		uint64_t v;
-		int rc = bd_text_parse_u64(&q, le, &v);
+		int rc = blank_u64(&q, le, &v);
 		if (rc)
 			return rc;
 		const char *unit;
@@ -44,31 +51,41 @@ int doctor_parse_meminfo_field(const char *text, size_t len, const char *key,
 	return -ENODATA;
 }
 
+/* The first line of [text, text + len) whose first token is name: *q
+ * just after that token, *le the line's end. */
+static bool find_row(const char *text, size_t len, const char *name,
+		     const char **q, const char **le)
+{
+	const char *p = text, *end = text + len, *line, *tok;
+	size_t line_len, tok_len;
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
+		*q = line;
+		*le = line + line_len;
+		if (bd_text_next_token(q, *le, &tok, &tok_len) &&
+		    bd_text_token_is(tok, tok_len, name))
+			return true;
+	}
+	return false;
+}
+
 int doctor_parse_kstat_row(const char *text, size_t len, const char *name,
 			   uint64_t *value)
 {
-	const char *p = text, *end = text + len, *line;
-	size_t line_len;
+	const char *q, *le, *tok;
+	size_t tok_len;
+	uint64_t v;
 	*value = 0;
-	while (bd_text_next_line(&p, end, &line, &line_len)) {
-		const char *q = line, *le = line + line_len, *tok;
-		size_t tok_len;
-		if (!bd_text_next_token(&q, le, &tok, &tok_len) ||
-		    !bd_text_token_is(tok, tok_len, name))
-			continue;
-		if (!bd_text_next_token(&q, le, &tok, &tok_len))
-			return -EINVAL; /* no TYPE */
-		q = bd_text_skip_blanks(q, le);
-		uint64_t v;
-		int rc = bd_text_parse_u64(&q, le, &v);
-		if (rc)
-			return rc;
-		if (bd_text_skip_blanks(q, le) != le)
-			return -EINVAL;
-		*value = v;
-		return 0;
-	}
-	return -ENODATA;
+	if (!find_row(text, len, name, &q, &le))
+		return -ENODATA;
+	if (!bd_text_next_token(&q, le, &tok, &tok_len))
+		return -EINVAL; /* no TYPE */
+	int rc = blank_u64(&q, le, &v);
+	if (rc)
+		return rc;
+	if (bd_text_skip_blanks(q, le) != le)
+		return -EINVAL;
+	*value = v;
+	return 0;
 }
 
 int doctor_parse_number(const char *text, size_t len, uint64_t *value)
@@ -77,9 +94,9 @@ int doctor_parse_number(const char *text, size_t len, uint64_t *value)
 	*value = 0;
 	if (len && end[-1] == '\n')
 		end--;
-	const char *q = bd_text_skip_blanks(text, end);
+	const char *q = text;
 	uint64_t v;
-	int rc = bd_text_parse_u64(&q, end, &v);
+	int rc = blank_u64(&q, end, &v);
 	if (rc)
 		return rc;
 	if (bd_text_skip_blanks(q, end) != end)
@@ -110,9 +127,8 @@ int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 			continue; /* a blank line */
 		if (!bd_text_next_token(&q, le, &type, &type_len))
 			return -EINVAL;
-		q = bd_text_skip_blanks(q, le);
 		uint64_t kib;
-		int rc = bd_text_parse_u64(&q, le, &kib);
+		int rc = blank_u64(&q, le, &kib);
 		if (rc)
 			return rc;
 		if (kib > UINT64_MAX / 1024)
@@ -170,8 +186,8 @@ void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
 		    line_len > 7 && memcmp(line, "shares:", 7) == 0;
 		if (!is_balloon && !is_shares)
 			continue;
-		q = bd_text_skip_blanks(line + (is_balloon ? 8 : 7), le);
-		if (bd_text_parse_u64(&q, le, &v) != 0 ||
+		q = line + (is_balloon ? 8 : 7);
+		if (blank_u64(&q, le, &v) != 0 ||
 		    bd_text_skip_blanks(q, le) != le)
 			continue;
 		if (is_balloon) {
@@ -181,6 +197,46 @@ void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
 			*shares = v;
 		}
 	}
+}
+
+/* ---- processes ---- */
+
+int doctor_parse_stat_starttime(const char *text, size_t len, uint64_t *ticks)
+{
+	*ticks = 0;
+	/* The comm ends at the last ')': it may hold blanks and parentheses. */
+	const char *end = text + len, *p = NULL;
+	for (const char *q = text; q < end; q++)
+		if (*q == ')')
+			p = q + 1;
+	if (!p)
+		return -EINVAL;
+	/* Then field 3 (state) on: starttime is the 20th after the comm. */
+	const char *tok;
+	size_t tok_len;
+	for (int field = 3; field < 22; field++)
+		if (!bd_text_next_token(&p, end, &tok, &tok_len))
+			return -EINVAL;
+	uint64_t v;
+	int rc = blank_u64(&p, end, &v);
+	if (rc)
+		return rc;
+	*ticks = v;
+	return 0;
+}
+
+int doctor_parse_btime(const char *text, size_t len, uint64_t *btime_s)
+{
+	const char *q, *le;
+	uint64_t v;
+	*btime_s = 0;
+	if (!find_row(text, len, "btime", &q, &le))
+		return -ENODATA;
+	int rc = blank_u64(&q, le, &v);
+	if (rc)
+		return rc;
+	*btime_s = v;
+	return 0;
 }
 
 /* ---- balloond's status ---- */

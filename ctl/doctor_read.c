@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto/fileio.h"
 
@@ -28,6 +29,16 @@ static int read_under(const char *root, const char *rel, char **text,
 	    sizeof(path))
 		return -ENAMETOOLONG;
 	return bd_read_file(path, DOCTOR_FILE_MAX, text, len);
+}
+
+/* opendir ROOT/REL, or NULL. */
+static DIR *opendir_under(const char *root, const char *rel)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >=
+	    sizeof(path))
+		return NULL;
+	return opendir(path);
 }
 
 static bool exists_under(const char *root, const char *rel)
@@ -98,11 +109,7 @@ static void read_gpu(const char *sys_root, struct doctor_host *h)
 			break;
 		}
 	}
-	char dir[PATH_MAX];
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/class/drm", sys_root) >=
-	    sizeof(dir))
-		return;
-	DIR *d = opendir(dir);
+	DIR *d = opendir_under(sys_root, "class/drm");
 	if (!d)
 		return;
 	struct dirent *e;
@@ -174,4 +181,96 @@ void doctor_read_pve(const char *etc_root, struct doctor_daemon *d)
 				      &g->pve_shares_set, &g->pve_shares);
 		free(t);
 	}
+}
+
+/* libvirtd (or the modular virtqemud, which runs the qemu hooks) among the
+ * processes under proc_root: its start in seconds since the epoch. */
+static void read_libvirtd(const char *proc_root, struct doctor_libvirt *l)
+{
+	char *t;
+	size_t n;
+	uint64_t btime, ticks;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0 || read_under(proc_root, "stat", &t, &n))
+		return;
+	int rc = doctor_parse_btime(t, n, &btime);
+	free(t);
+	if (rc)
+		return;
+	DIR *d = opendir(proc_root);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char rel[300], comm[32] = "";
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(rel, sizeof(rel), "%s/comm", e->d_name);
+		if (read_under(proc_root, rel, &t, &n))
+			continue;
+		snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(t, "\n"), t);
+		free(t);
+		if (strcmp(comm, "libvirtd") != 0 &&
+		    strcmp(comm, "virtqemud") != 0)
+			continue;
+		snprintf(rel, sizeof(rel), "%s/stat", e->d_name);
+		if (read_under(proc_root, rel, &t, &n))
+			continue;
+		rc = doctor_parse_stat_starttime(t, n, &ticks);
+		free(t);
+		if (rc)
+			continue;
+		l->libvirtd_start_s = (int64_t)(btime + ticks / (uint64_t)hz);
+		snprintf(l->libvirtd_name, sizeof(l->libvirtd_name), "%s",
+			 comm);
+		break;
+	}
+	closedir(d);
+}
+
+/* The persistent domains whose XML carries balloond's metadata (its
+ * namespace is enough: `balloonctl enable` writes it, disable removes
+ * it). */
+static void read_marked_domains(const char *etc_root, struct doctor_libvirt *l)
+{
+	DIR *d = opendir_under(etc_root, "libvirt/qemu");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char rel[PATH_MAX], *t;
+		size_t n;
+		if (len < 5 || strcmp(e->d_name + len - 4, ".xml") != 0)
+			continue;
+		snprintf(rel, sizeof(rel), "libvirt/qemu/%s", e->d_name);
+		if (read_under(etc_root, rel, &t, &n))
+			continue;
+		if (strstr(t, "urn:balloond:guest:1")) {
+			if (!l->n_marked++)
+				snprintf(l->first_marked,
+					 sizeof(l->first_marked), "%.*s",
+					 (int)(len - 4), e->d_name);
+		}
+		free(t);
+	}
+	closedir(d);
+}
+
+void doctor_read_libvirt(const char *proc_root, const char *etc_root,
+			 struct doctor_libvirt *l)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	memset(l, 0, sizeof(*l));
+	if ((size_t)snprintf(path, sizeof(path),
+			     "%s/libvirt/hooks/qemu.d/balloond",
+			     etc_root) < sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		l->hook_present = true;
+		l->hook_executable = (st.st_mode & 0111) != 0;
+		l->hook_mtime_s = (int64_t)st.st_mtime;
+	}
+	read_libvirtd(proc_root, l);
+	read_marked_domains(etc_root, l);
 }

@@ -589,6 +589,52 @@ static void rule_clusters(const struct doctor_daemon *d,
 	}
 }
 
+/* ---- libvirt's hook ---- */
+
+static void rule_libvirt(const struct doctor_libvirt *l,
+			 struct doctor_report *r)
+{
+	static const char hook[] = "/etc/libvirt/hooks/qemu.d/balloond";
+	struct doctor_finding *f;
+	const char *daemon =
+	    l->libvirtd_name[0] ? l->libvirtd_name : "libvirtd";
+	if (l->hook_present && l->libvirtd_start_s &&
+	    l->hook_mtime_s > l->libvirtd_start_s) {
+		f = add(r, "libvirt_hook_stale", DOCTOR_WARNING,
+			"balloond's libvirt hook is newer than %s: ignored "
+			"until it restarts",
+			daemon);
+		app(f->evidence, sizeof(f->evidence),
+		    "%s modified at %lld (stat), %s started at %lld "
+		    "(/proc/PID/stat starttime after /proc/stat btime): "
+		    "libvirt looks for its hooks when it starts",
+		    hook, (long long)l->hook_mtime_s, daemon,
+		    (long long)l->libvirtd_start_s);
+		app(f->fix, sizeof(f->fix),
+		    "systemctl restart %s (running guests keep running)",
+		    daemon);
+	}
+	if (l->n_marked && (!l->hook_present || !l->hook_executable)) {
+		f = add(r, "libvirt_hook_missing", DOCTOR_WARNING,
+			"%u libvirt domain(s) marked for balloond, and its "
+			"hook is %s",
+			l->n_marked,
+			l->hook_present ? "not executable" : "missing");
+		app(f->evidence, sizeof(f->evidence),
+		    "%u persistent domain(s) in /etc/libvirt/qemu/ carry "
+		    "balloond's metadata (urn:balloond:guest:1), the first %s; "
+		    "%s is %s: they start without being registered",
+		    l->n_marked, l->first_marked, hook,
+		    l->hook_present ? "not executable" : "missing");
+		app(f->fix, sizeof(f->fix), "%s, then systemctl restart %s",
+		    l->hook_present
+			? "chmod 0755 /etc/libvirt/hooks/qemu.d/balloond"
+			: "install balloond's hook (make install puts it in "
+			  "/etc/libvirt/hooks/qemu.d/balloond, mode 0755)",
+		    daemon);
+	}
+}
+
 /* ---- all of them ---- */
 
 void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
@@ -600,6 +646,7 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 	rule_overcommit(s, &m, r);
 	rule_gpu(s, r);
 	rule_psi(s, r);
+	rule_libvirt(&s->libvirt, r);
 	rule_daemon(s, r);
 	for (size_t i = 0; i < s->daemon.n_guests; i++) {
 		rule_guest(&s->daemon.guests[i], r);

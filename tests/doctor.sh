@@ -31,8 +31,8 @@ export BALLOOND_SOCKET="$T/none.sock"
 doctor() {
 	tree=$1
 	shift
-	doc --proc-root "$tree/proc" --sys-root "$tree/sys" --json "$@" \
-		>"$T/json" 2>"$T/err"
+	doc --proc-root "$tree/proc" --sys-root "$tree/sys" \
+		--etc-root "$tree/etc" --json "$@" >"$T/json" 2>"$T/err"
 	rc=$?
 	if ! "$PY" "$top_srcdir/tests/doctor-json.py" "$T/json" >"$T/ids"; then
 		not_ok "--json of $tree is what balloonctl(8) says"
@@ -61,8 +61,8 @@ check "incident: no balloond is information, not an error" has info daemon_absen
 check "incident: --json says no daemon" grep -q '"daemon": false' "$T/json"
 # The text form: worst first, each with its evidence and exact fix, one
 # line of summary, no colour off a terminal.
-expect 1 "incident, as text: exit 1" doc \
-	--proc-root "$FIX/incident/proc" --sys-root "$FIX/incident/sys"
+expect 1 "incident, as text: exit 1" doc --proc-root "$FIX/incident/proc" \
+	--sys-root "$FIX/incident/sys" --etc-root "$FIX/incident/etc"
 out_has "echo 16642998272 > /sys/module/zfs/parameters/zfs_arc_max"
 out_has "options zfs zfs_arc_max=16642998272' > /etc/modprobe.d/zfs.conf"
 out_has 'boot.kernelParams = [ "zfs.zfs_arc_max=16642998272" ];'
@@ -130,6 +130,38 @@ doctor "$T/tree"
 check "no /proc/pressure/memory: psi_unavailable" has warning psi_unavailable
 doctor "$FIX/healthy"
 check "PSI there: no psi_unavailable" lacks psi_unavailable
+
+# libvirt: libvirtd started at btime + 1000 s; the hook written after it,
+# then before; domains marked for balloond without a usable hook.
+tree
+L="$T/tree/etc/libvirt"
+HOOK="$L/hooks/qemu.d/balloond"
+mkdir -p "$T/tree/proc/4242" "$L/hooks/qemu.d" "$L/qemu"
+printf 'cpu  1 2 3 4\nbtime 1700000000\nprocesses 9\n' >"$T/tree/proc/stat"
+echo libvirtd >"$T/tree/proc/4242/comm"
+echo "4242 (libvirtd) S 1 4242 4242 0 -1 4194560 1 0 0 0 1 1 0 0 20 0 18 0 $((1000 * $(getconf CLK_TCK))) 1 1" >"$T/tree/proc/4242/stat"
+printf '#!/bin/sh\n' >"$HOOK"
+chmod 0755 "$HOOK"
+touch -d @1700002000 "$HOOK"
+doctor "$T/tree"
+check "hook written after libvirtd started: libvirt_hook_stale" has warning libvirt_hook_stale
+touch -d @1700000500 "$HOOK"
+doctor "$T/tree"
+check "hook older than libvirtd: no libvirt_hook_stale" lacks libvirt_hook_stale
+echo '<domain><name>web</name><metadata><balloond:guest xmlns:balloond="urn:balloond:guest:1"/></metadata></domain>' >"$L/qemu/web.xml"
+echo '<domain><name>db</name></domain>' >"$L/qemu/db.xml"
+doctor "$T/tree"
+check "a marked domain, its hook in place: no libvirt_hook_missing" lacks libvirt_hook_missing
+chmod 0644 "$HOOK"
+doctor "$T/tree"
+check "a marked domain, the hook not executable: libvirt_hook_missing" has warning libvirt_hook_missing
+rm "$HOOK"
+doctor "$T/tree"
+check "a marked domain, no hook: libvirt_hook_missing" has warning libvirt_hook_missing
+check "it names the domain" grep -q "the first web;" "$T/json"
+rm "$L/qemu/web.xml"
+doctor "$T/tree"
+check "no marked domain, no hook: no libvirt_hook_missing" lacks libvirt_hook_missing
 
 # ---- usage and an unreadable host ----
 expect 2 "an unknown option: exit 2" doc --bogus

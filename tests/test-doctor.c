@@ -316,6 +316,45 @@ static void m_cluster_no_section(struct doctor_snapshot *s)
 	strcpy(add_guest(s, "pg2-a", 4 * GiB)->cluster, "pg2");
 }
 
+static void m_hook_after_libvirtd(struct doctor_snapshot *s)
+{
+	s->libvirt.hook_present = true;
+	s->libvirt.hook_executable = true;
+	s->libvirt.libvirtd_start_s = 1700001000;
+	s->libvirt.hook_mtime_s = 1700002000;
+}
+
+static void m_hook_before_libvirtd(struct doctor_snapshot *s)
+{
+	m_hook_after_libvirtd(s);
+	s->libvirt.hook_mtime_s = 1700000500;
+}
+
+static void m_hook_no_libvirtd(struct doctor_snapshot *s)
+{
+	m_hook_after_libvirtd(s);
+	s->libvirt.libvirtd_start_s = 0;
+}
+
+static void m_marked_no_hook(struct doctor_snapshot *s)
+{
+	s->libvirt.n_marked = 2;
+	strcpy(s->libvirt.first_marked, "web");
+}
+
+static void m_marked_hook_not_exec(struct doctor_snapshot *s)
+{
+	m_hook_before_libvirtd(s);
+	m_marked_no_hook(s);
+	s->libvirt.hook_executable = false;
+}
+
+static void m_marked_hook_ok(struct doctor_snapshot *s)
+{
+	m_hook_before_libvirtd(s);
+	m_marked_no_hook(s);
+}
+
 struct rule_case {
 	const char *name;
 	void (*mutate)(struct doctor_snapshot *s);
@@ -408,6 +447,19 @@ static const struct rule_case cases[] = {
      true, DOCTOR_WARNING},
     {"a guest in pg1, its section", m_cluster_joined, "cluster_missing", false,
      0},
+    {"hook newer than libvirtd", m_hook_after_libvirtd, "libvirt_hook_stale",
+     true, DOCTOR_WARNING},
+    {"hook older than libvirtd", m_hook_before_libvirtd, "libvirt_hook_stale",
+     false, 0},
+    {"hook, libvirtd not running", m_hook_no_libvirtd, "libvirt_hook_stale",
+     false, 0},
+    {"marked domains, no hook", m_marked_no_hook, "libvirt_hook_missing", true,
+     DOCTOR_WARNING},
+    {"marked domains, hook not executable", m_marked_hook_not_exec,
+     "libvirt_hook_missing", true, DOCTOR_WARNING},
+    {"marked domains, hook in place", m_marked_hook_ok, "libvirt_hook_missing",
+     false, 0},
+    {"no marked domain, no hook", m_none, "libvirt_hook_missing", false, 0},
 };
 
 static void test_rule_table(void **state)
@@ -705,6 +757,32 @@ static void test_pve(void **state)
 	assert_false(shares_set);
 }
 
+static void test_parse_proc_stat(void **state)
+{
+	(void)state;
+	/* A comm with blanks and parentheses: fields count from the last
+	 * ')'. starttime (22) is 337758. */
+	static const char stat[] =
+	    "22051 (a) b (c) S 22048 22051 22051 0 -1 4194560 27165 6806079 0 "
+	    "77 11 20 18325 3126 20 0 1 0 337758 5378048 1030\n";
+	uint64_t v;
+	assert_int_equal(doctor_parse_stat_starttime(stat, strlen(stat), &v),
+			 0);
+	assert_int_equal(v, 337758);
+	/* Cut before field 22. */
+	const char *cut = strstr(stat, " 337758");
+	assert_int_equal(
+	    doctor_parse_stat_starttime(stat, (size_t)(cut - stat), &v),
+	    -EINVAL);
+	assert_int_equal(doctor_parse_stat_starttime("1 x S", 5, &v), -EINVAL);
+	static const char pstat[] = "cpu  1 2 3\nintr 5\nbtime 1700000000\n"
+				    "processes 9\n";
+	assert_int_equal(doctor_parse_btime(pstat, strlen(pstat), &v), 0);
+	assert_int_equal(v, 1700000000);
+	assert_int_equal(doctor_parse_btime(pstat, 10, &v), -ENODATA);
+	assert_int_equal(doctor_parse_btime("btime x\n", 8, &v), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +795,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_swaps),
 	    cmocka_unit_test(test_decode_status),
 	    cmocka_unit_test(test_pve),
+	    cmocka_unit_test(test_parse_proc_stat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (strlen(sw[i].device) >= sizeof(sw[i].device))
 			abort();
+	if (doctor_parse_stat_starttime(text, size, &v) != 0 && v)
+		abort();
+	if (doctor_parse_btime(text, size, &v) != 0 && v)
+		abort();
 	uint64_t balloon, shares;
 	bool shares_set;
 	doctor_parse_pve_conf(text, size, &balloon, &shares_set, &shares);
