@@ -16,6 +16,63 @@
 
 #include "proto/client.h"
 
+/* One read-only QMP command on a guest through balloond's own link (the
+ * `qmp` method, as `balloonctl qmp --vm`): its "return", or NULL. */
+static json_object *guest_qmp(struct ctl_client *c, const char *vm,
+			      const char *command, json_object *args)
+{
+	json_object *p = json_object_new_object(), *res = NULL, *err = NULL;
+	json_object_object_add(p, "name", json_object_new_string(vm));
+	json_object_object_add(p, "command", json_object_new_string(command));
+	json_object_object_add(p, "arguments", args);
+	int rc = ctl_client_call(c, "qmp", p, &res, &err);
+	json_object *ret = NULL;
+	if (rc == 0 && json_object_object_get_ex(res, "return", &ret))
+		json_object_get(ret);
+	json_object_put(res);
+	json_object_put(err);
+	return ret;
+}
+
+static bool qom_bool(struct ctl_client *c, const char *vm, const char *path,
+		     const char *property, bool *value)
+{
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "path", json_object_new_string(path));
+	json_object_object_add(a, "property", json_object_new_string(property));
+	json_object *r = guest_qmp(c, vm, "qom-get", a);
+	bool ok = r && json_object_is_type(r, json_type_boolean);
+	if (ok)
+		*value = json_object_get_boolean(r);
+	json_object_put(r);
+	return ok;
+}
+
+/* The balloon's free-page-reporting and deflate-on-oom, with qom-get on
+ * the device found under /machine/peripheral or peripheral-anon. */
+static void read_balloon_options(struct ctl_client *c, struct doctor_guest *g)
+{
+	static const char *const containers[] = {"/machine/peripheral",
+						 "/machine/peripheral-anon"};
+	char path[512];
+	bool found = false;
+	for (size_t i = 0; i < 2 && !found; i++) {
+		json_object *a = json_object_new_object();
+		json_object_object_add(a, "path",
+				       json_object_new_string(containers[i]));
+		json_object *list = guest_qmp(c, g->name, "qom-list", a);
+		found = doctor_find_balloon(list, containers[i], path,
+					    sizeof(path));
+		json_object_put(list);
+	}
+	if (!found)
+		return;
+	g->fpr_known = qom_bool(c, g->name, path, "free-page-reporting",
+				&g->free_page_reporting);
+	g->doom_known =
+	    qom_bool(c, g->name, path, "deflate-on-oom", &g->deflate_on_oom);
+}
+
 /* balloond's status into d; a balloond that does not answer is a
  * finding (daemon_absent), never an error of doctor's. */
 static void read_daemon(const struct ctl_globals *g, struct doctor_daemon *d)
@@ -28,11 +85,15 @@ static void read_daemon(const struct ctl_globals *g, struct doctor_daemon *d)
 		rc = ctl_client_call(&c, "status", NULL, &res, &err);
 		if (rc == 0)
 			doctor_decode_status(res, d);
-		else if (rc == 1)
-			snprintf(d->error, sizeof(d->error),
-				 "balloond refused status: %s",
-				 json_object_get_string(
-				     json_object_object_get(err, "message")));
+		for (size_t i = 0; rc == 0 && i < d->n_guests; i++)
+			if (d->guests[i].link_up)
+				read_balloon_options(&c, &d->guests[i]);
+			else if (rc == 1)
+				snprintf(d->error, sizeof(d->error),
+					 "balloond refused status: %s",
+					 json_object_get_string(
+					     json_object_object_get(
+						 err, "message")));
 	}
 	if (!d->answered && !d->error[0])
 		snprintf(d->error, sizeof(d->error), "%s", c.error);

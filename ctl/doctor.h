@@ -86,6 +86,10 @@ struct doctor_guest {
 	uint64_t pve_balloon_mib; /* "balloon:" (0: absent or off) */
 	bool pve_shares_set;	  /* "shares:" given (default 1000) */
 	uint64_t pve_shares;
+	/* The balloon device's options, read with qom-get through balloond
+	 * (unknown on a QEMU without them, before 5.1, or a link down). */
+	bool fpr_known, free_page_reporting;
+	bool doom_known, deflate_on_oom;
 };
 
 /* What balloond said in its status, when it answered. */
@@ -165,6 +169,10 @@ void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
 int doctor_parse_stat_starttime(const char *text, size_t len, uint64_t *ticks);
 /* The "btime N" line of /proc/stat. 0, -ENODATA or -EINVAL. */
 int doctor_parse_btime(const char *text, size_t len, uint64_t *btime_s);
+/* The QOM path of the balloon device in a qom-list answer (an array of
+ * {name, type}) of container, into path; false when none is there. */
+bool doctor_find_balloon(struct json_object *list, const char *container,
+			 char *path, size_t size);
 /* balloond's status result (an object) into d (answered set). */
 void doctor_decode_status(struct json_object *res, struct doctor_daemon *d);
 

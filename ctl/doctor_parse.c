@@ -294,6 +294,29 @@ static void decode_guest(json_object *o, struct doctor_guest *g)
 			 get_u64(st, "last_update", NULL) > 0;
 }
 
+bool doctor_find_balloon(json_object *list, const char *container, char *path,
+			 size_t size)
+{
+	if (!json_object_is_type(list, json_type_array))
+		return false;
+	size_t n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(list, i), *name,
+			    *type;
+		if (!json_object_object_get_ex(o, "name", &name) ||
+		    !json_object_object_get_ex(o, "type", &type) ||
+		    !json_object_is_type(name, json_type_string) ||
+		    !json_object_is_type(type, json_type_string) ||
+		    strncmp(json_object_get_string(type),
+			    "child<virtio-balloon", 20) != 0)
+			continue;
+		int len = snprintf(path, size, "%s/%s", container,
+				   json_object_get_string(name));
+		return len > 0 && (size_t)len < size;
+	}
+	return false;
+}
+
 void doctor_decode_status(json_object *res, struct doctor_daemon *d)
 {
 	json_object *host, *guests, *clusters;

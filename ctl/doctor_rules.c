@@ -518,6 +518,53 @@ static void rule_guest(const struct doctor_guest *g, struct doctor_report *r)
 	}
 }
 
+/* The balloon device's options. */
+static void rule_balloon_options(const struct doctor_guest *g,
+				 struct doctor_report *r)
+{
+	struct doctor_finding *f;
+	if (g->fpr_known && !g->free_page_reporting) {
+		f = add(r, "balloon_free_page_reporting_off", DOCTOR_WARNING,
+			"%s: the balloon's free-page-reporting is off",
+			g->name);
+		app(f->evidence, sizeof(f->evidence),
+		    "qom-get free-page-reporting on %s's balloon device "
+		    "(through balloond): false. With it on, the guest hands "
+		    "the pages it frees back to the host as it frees them, "
+		    "without any target change (QEMU 5.1 and later, guest "
+		    "Linux 5.7 and later)",
+		    g->name);
+		app(f->fix, sizeof(f->fix),
+		    "libvirt: virsh edit %s, set <memballoon model='virtio' "
+		    "freePageReporting='on'>, then virsh shutdown %s && virsh "
+		    "start %s\n"
+		    "QEMU: -device virtio-balloon-pci,free-page-reporting=on\n"
+		    "(a device option: it takes a cold restart)",
+		    g->name, g->name, g->name);
+	}
+	if (g->doom_known && g->deflate_on_oom) {
+		f = add(r, "balloon_deflate_on_oom", DOCTOR_INFO,
+			"%s: the balloon deflates on the guest's OOM", g->name);
+		app(f->evidence, sizeof(f->evidence),
+		    "qom-get deflate-on-oom on %s's balloon device (through "
+		    "balloond): true. Before its OOM killer runs, the guest "
+		    "takes pages back out of the balloon by itself: it is not "
+		    "killed for a target set too low, but it grows without "
+		    "asking, and balloond sees its balloon move without a "
+		    "command of its own. balloond's starvation rule (available "
+		    "under half the guest reserve: grown back to one and a "
+		    "half reserves) then acts only after the guest has "
+		    "already helped itself",
+		    g->name);
+		app(f->fix, sizeof(f->fix),
+		    "Nothing to do if that is wanted; to leave the guest's "
+		    "growth to balloond: virsh edit %s, set <memballoon "
+		    "model='virtio' deflateOnOOM='off'> (QEMU: "
+		    "deflate-on-oom=off), then a cold restart",
+		    g->name);
+	}
+}
+
 /* Proxmox VE's own auto-ballooning (pvestatd moves the balloon between
  * the "balloon" minimum and the memory size by "shares") fights balloond
  * unless shares is 0. */
@@ -651,6 +698,7 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 	for (size_t i = 0; i < s->daemon.n_guests; i++) {
 		rule_guest(&s->daemon.guests[i], r);
 		rule_pve(&s->daemon.guests[i], r);
+		rule_balloon_options(&s->daemon.guests[i], r);
 	}
 	rule_clusters(&s->daemon, r);
 	/* Worst first, in rule order within a severity (an insertion sort:

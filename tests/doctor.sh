@@ -233,6 +233,16 @@ check "guests at their max, 64 MiB available: guests_warm" has critical guests_w
 check "stats off: guest_no_stats" has warning guest_no_stats
 check "vm0 moved behind balloond's back: guest_foreign_moves" has warning guest_foreign_moves
 check "links up: no guest_link_down" lacks guest_link_down
+check "QEMU's default: free-page-reporting off" has warning balloon_free_page_reporting_off
+check "QEMU's default: deflate-on-oom off" lacks balloon_deflate_on_oom
+# vm0's balloon with both options on, read with qom-get through balloond.
+fake mode vm0.qmp free-page-reporting,deflate-on-oom >/dev/null
+doctor "$H"
+check "vm0 deflates on OOM: balloon_deflate_on_oom" has info balloon_deflate_on_oom
+check "it names vm0" grep -q '"title": "vm0: the balloon deflates' "$T/json"
+check "vm0 reports free pages: only vm1 is told to" sh -c \
+	"test \"\$(grep -c '\"title\": \"vm[01]: the balloon.s free-page-reporting is off' '$T/json')\" = 1 &&
+	grep -q '\"title\": \"vm1: the balloon.s free-page-reporting is off' '$T/json'"
 check "[cluster pg9] without a guest: cluster_unused" has warning cluster_unused
 check "vm1 in pg8, no section: cluster_missing" has warning cluster_missing
 check "the PSI trigger on a fixture file: psi_trigger_refused" has warning psi_trigger_refused

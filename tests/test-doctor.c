@@ -355,6 +355,30 @@ static void m_marked_hook_ok(struct doctor_snapshot *s)
 	m_marked_no_hook(s);
 }
 
+static void m_fpr_off(struct doctor_snapshot *s)
+{
+	add_guest(s, "vm1", 4 * GiB)->fpr_known = true;
+}
+
+static void m_fpr_on(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	g->fpr_known = true;
+	g->free_page_reporting = true;
+}
+
+static void m_doom_on(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	g->doom_known = true;
+	g->deflate_on_oom = true;
+}
+
+static void m_doom_off(struct doctor_snapshot *s)
+{
+	add_guest(s, "vm1", 4 * GiB)->doom_known = true;
+}
+
 struct rule_case {
 	const char *name;
 	void (*mutate)(struct doctor_snapshot *s);
@@ -460,6 +484,15 @@ static const struct rule_case cases[] = {
     {"marked domains, hook in place", m_marked_hook_ok, "libvirt_hook_missing",
      false, 0},
     {"no marked domain, no hook", m_none, "libvirt_hook_missing", false, 0},
+    {"free-page-reporting off", m_fpr_off, "balloon_free_page_reporting_off",
+     true, DOCTOR_WARNING},
+    {"free-page-reporting on", m_fpr_on, "balloon_free_page_reporting_off",
+     false, 0},
+    {"free-page-reporting unknown (QEMU before 5.1)", m_foreign,
+     "balloon_free_page_reporting_off", false, 0},
+    {"deflate-on-oom on", m_doom_on, "balloon_deflate_on_oom", true,
+     DOCTOR_INFO},
+    {"deflate-on-oom off", m_doom_off, "balloon_deflate_on_oom", false, 0},
 };
 
 static void test_rule_table(void **state)
@@ -783,6 +816,28 @@ static void test_parse_proc_stat(void **state)
 	assert_int_equal(doctor_parse_btime("btime x\n", 8, &v), -EINVAL);
 }
 
+static void test_find_balloon(void **state)
+{
+	(void)state;
+	json_object *l = json_tokener_parse(
+	    "[{\"name\": \"type\", \"type\": \"string\"}, {\"name\": "
+	    "\"net0\", \"type\": \"child<virtio-net-pci>\"}, {\"name\": "
+	    "\"balloon0\", \"type\": \"child<virtio-balloon-pci>\"}]");
+	char path[64];
+	assert_true(
+	    doctor_find_balloon(l, "/machine/peripheral", path, sizeof(path)));
+	assert_string_equal(path, "/machine/peripheral/balloon0");
+	/* Too long for the buffer: not a path. */
+	assert_false(doctor_find_balloon(l, "/machine/peripheral", path, 20));
+	json_object_put(l);
+	l = json_tokener_parse("[{\"name\": \"net0\", \"type\": "
+			       "\"child<virtio-net-pci>\"}, {\"name\": 1}]");
+	assert_false(
+	    doctor_find_balloon(l, "/machine/peripheral", path, sizeof(path)));
+	json_object_put(l);
+	assert_false(doctor_find_balloon(NULL, "/m", path, sizeof(path)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +851,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_status),
 	    cmocka_unit_test(test_pve),
 	    cmocka_unit_test(test_parse_proc_stat),
+	    cmocka_unit_test(test_find_balloon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
