@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/client.h"
@@ -225,6 +226,9 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv)
 			  strerror(-rc));
 		goto out;
 	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	doctor_read_libvirt(proc_root, etc_root, &s->libvirt);
 	read_daemon(g, &s->daemon);
 	doctor_read_pve(etc_root, &s->daemon);

@@ -88,6 +88,7 @@ struct doctor_guest {
 	uint64_t pve_shares;
 	/* The balloon device's options, read with qom-get through balloond
 	 * (unknown on a QEMU without them, before 5.1, or a link down). */
+	int64_t last_action_us; /* wall clock; 0 unknown */
 	bool fpr_known, free_page_reporting;
 	bool doom_known, deflate_on_oom;
 };
@@ -121,6 +122,7 @@ struct doctor_libvirt {
 };
 
 struct doctor_snapshot {
+	int64_t now_us; /* the wall clock when read (the tests set it) */
 	struct doctor_host host;
 	struct doctor_libvirt libvirt;
 	struct doctor_daemon daemon;

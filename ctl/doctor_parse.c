@@ -280,6 +280,7 @@ static void decode_guest(json_object *o, struct doctor_guest *g)
 	g->target_bytes = get_u64(o, "target_bytes", NULL);
 	g->actual_bytes = get_u64(o, "actual_bytes", &g->actual_known);
 	g->foreign_moves = get_u64(o, "foreign_moves", NULL);
+	g->last_action_us = (int64_t)get_u64(o, "last_action_us", NULL);
 	g->starving = get_bool(o, "starving");
 	g->deflated = get_bool(o, "deflated");
 	char link[16];

@@ -445,6 +445,39 @@ static void rule_daemon(const struct doctor_snapshot *s,
 
 /* ---- each guest ---- */
 
+/* A balloon that has not followed its target for this long after
+ * balloond's last action on the guest: its driver does not move it. */
+#define DOCTOR_STUCK_AFTER_US  (60 * 1000000LL)
+#define DOCTOR_STUCK_GAP_BYTES (64 * MiB)
+
+static void rule_stuck(const struct doctor_guest *g, int64_t now_us,
+		       struct doctor_report *r)
+{
+	if (!g->link_up || !g->actual_known || !g->target_bytes ||
+	    !g->last_action_us ||
+	    now_us - g->last_action_us < DOCTOR_STUCK_AFTER_US)
+		return;
+	uint64_t gap = g->actual_bytes > g->target_bytes
+			   ? g->actual_bytes - g->target_bytes
+			   : g->target_bytes - g->actual_bytes;
+	if (gap <= DOCTOR_STUCK_GAP_BYTES)
+		return;
+	struct doctor_finding *f =
+	    add(r, "guest_balloon_stuck", DOCTOR_WARNING,
+		"%s: its balloon does not follow the target", g->name);
+	app(f->evidence, sizeof(f->evidence),
+	    "balloond's status for %s: target %s, actual %s, %lld s after "
+	    "balloond's last action: the guest's balloon driver does not "
+	    "move it (not loaded, or a guest still booting)",
+	    g->name, hs(g->target_bytes).s, hs(g->actual_bytes).s,
+	    (long long)((now_us - g->last_action_us) / 1000000));
+	app(f->fix, sizeof(f->fix),
+	    "In the guest: lsmod | grep virtio_balloon, else modprobe "
+	    "virtio_balloon (and add it to the initramfs or "
+	    "/etc/modules-load.d/); Windows guests need the virtio-win "
+	    "balloon driver and service");
+}
+
 static void rule_guest(const struct doctor_guest *g, struct doctor_report *r)
 {
 	struct doctor_finding *f;
@@ -697,6 +730,7 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 	rule_daemon(s, r);
 	for (size_t i = 0; i < s->daemon.n_guests; i++) {
 		rule_guest(&s->daemon.guests[i], r);
+		rule_stuck(&s->daemon.guests[i], s->now_us, r);
 		rule_pve(&s->daemon.guests[i], r);
 		rule_balloon_options(&s->daemon.guests[i], r);
 	}

@@ -31,6 +31,7 @@ static struct doctor_snapshot *healthy(void)
 	struct doctor_snapshot *s = calloc(1, sizeof(*s));
 	assert_non_null(s);
 	struct doctor_host *h = &s->host;
+	s->now_us = 1700000000LL * 1000000;
 	h->mem_total_bytes = 62 * GiB;
 	h->mem_available_bytes = 32 * GiB;
 	h->swap_total_bytes = 8 * GiB;
@@ -379,6 +380,27 @@ static void m_doom_off(struct doctor_snapshot *s)
 	add_guest(s, "vm1", 4 * GiB)->doom_known = true;
 }
 
+/* Balloond set 1 GiB 90 s ago; the balloon stayed at 4 GiB. */
+static void m_stuck(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "vm1", 4 * GiB);
+	g->target_bytes = 1 * GiB;
+	g->actual_bytes = 4 * GiB;
+	g->last_action_us = s->now_us - 90 * 1000000LL;
+}
+
+static void m_stuck_recent(struct doctor_snapshot *s)
+{
+	m_stuck(s);
+	s->daemon.guests[0].last_action_us = s->now_us - 10 * 1000000LL;
+}
+
+static void m_moved(struct doctor_snapshot *s)
+{
+	m_stuck(s);
+	s->daemon.guests[0].actual_bytes = 1 * GiB + 16 * MiB;
+}
+
 struct rule_case {
 	const char *name;
 	void (*mutate)(struct doctor_snapshot *s);
@@ -493,6 +515,12 @@ static const struct rule_case cases[] = {
     {"deflate-on-oom on", m_doom_on, "balloon_deflate_on_oom", true,
      DOCTOR_INFO},
     {"deflate-on-oom off", m_doom_off, "balloon_deflate_on_oom", false, 0},
+    {"target 1G, actual 4G, 90 s after", m_stuck, "guest_balloon_stuck", true,
+     DOCTOR_WARNING},
+    {"target 1G, actual 4G, 10 s after", m_stuck_recent, "guest_balloon_stuck",
+     false, 0},
+    {"target 1G, actual within 64 MiB", m_moved, "guest_balloon_stuck", false,
+     0},
 };
 
 static void test_rule_table(void **state)
@@ -714,6 +742,7 @@ static void test_decode_status(void **state)
 	    "4294967296, \"actual_bytes\": 4294967296, \"role\": \"replica\", "
 	    "\"priority\": 0, \"link\": \"up\", \"reason\": \"x\", "
 	    "\"foreign_moves\": 2, \"last_action\": \"set\", "
+	    "\"last_action_us\": 5, "
 	    "\"guest_stats\": {\"free_bytes\": 1, \"last_update\": 17}},"
 	    "{\"name\": \"web\", \"max_bytes\": 4294967296, \"min_bytes\": 0, "
 	    "\"target_bytes\": 0, \"actual_bytes\": null, \"link\": \"down\", "
@@ -742,6 +771,7 @@ static void test_decode_status(void **state)
 	assert_true(d->guests[0].link_up);
 	assert_true(d->guests[0].stats_known);
 	assert_int_equal(d->guests[0].foreign_moves, 2);
+	assert_int_equal(d->guests[0].last_action_us, 5);
 	assert_false(d->guests[1].actual_known);
 	assert_false(d->guests[1].link_up);
 	assert_false(d->guests[1].stats_known);
