@@ -1,18 +1,18 @@
 #!/bin/sh
 # doctor.sh: `balloonctl doctor` on fixture trees, then against balloond.
 #
-# tests/doctor/incident is the host that froze (62 GiB, the ARC's c_max
-# 61.7 GB with zfs_arc_max 0, 8 GiB of swap on /dev/zd0, swappiness 60,
+# tests/doctor-fixtures/incident is the host that froze (62 GiB, the ARC's
+# c_max 61.7 GB with zfs_arc_max 0, 8 GiB of swap on /dev/zd0, swappiness 60,
 # i915 loaded with no connector): exit 1, naming each with its fix.
-# tests/doctor/healthy (the ARC capped at 16 GiB, swap on zram, swappiness
-# 10, no GPU driver) exits 0 without a critical finding. Each host finding
-# then gets a tree that triggers it and one that does not: a copy of the
-# healthy tree with one file changed. Every --json output is checked by
+# tests/doctor-fixtures/healthy (the ARC capped at 16 GiB, swap on zram,
+# swappiness 10, no GPU driver) exits 0 without a critical finding. Each
+# host finding then gets a tree that triggers it and one that does not: a
+# copy of the healthy tree with one file changed. Every --json output is checked by
 # tests/doctor-json.py. Last, balloond runs on a small fixture host with
 # two fake guests, and doctor reads its guests from it.
 . "$top_srcdir/tests/daemon-lib.sh"
 PY=/usr/bin/python3
-FIX="$top_srcdir/tests/doctor"
+FIX="$top_srcdir/tests/doctor-fixtures"
 # Under VALGRIND=1 balloonctl itself runs under memcheck too: an error or
 # a leak exits 99, which no check below accepts.
 CTL_WRAP=
