@@ -153,6 +153,16 @@ static uint64_t suggest_arc_max(const struct doctor_host *h,
 		    "overcommit the host)");
 	}
 	v -= v % (256 * MiB);
+	/* ZFS ignores a zfs_arc_max below the ARC's c_min. */
+	if (v < h->arc_c_min_bytes) {
+		v = h->arc_c_min_bytes + 256 * MiB - 1;
+		v -= v % (256 * MiB);
+		app(why, size,
+		    ", at least c_min %s (ZFS ignores a zfs_arc_max below it), "
+		    "rounded up to 256 MiB: %llu bytes (%s)",
+		    hs(h->arc_c_min_bytes).s, (unsigned long long)v, hs(v).s);
+		return v;
+	}
 	app(why, size, ", rounded down to 256 MiB: %llu bytes (%s)",
 	    (unsigned long long)v, hs(v).s);
 	return v;

@@ -628,6 +628,25 @@ static void test_arc_suggestion_with_guests(void **state)
 	free(r);
 }
 
+/* Guests that leave less than c_min: the suggestion is c_min rounded up
+ * to 256 MiB, since ZFS ignores a zfs_arc_max below c_min. */
+static void test_arc_suggestion_above_c_min(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	struct doctor_snapshot *s = healthy();
+	add_guest(s, "big", 60 * GiB);
+	s->host.arc_c_min_bytes = 2080374784; /* 1.94 GiB */
+	doctor_run_rules(s, r);
+	const struct doctor_finding *f = find(r, "arc_cap_high");
+	assert_non_null(f);
+	assert_non_null(
+	    strstr(f->fix, "echo 2147483648 > /sys/module/zfs/parameters/"));
+	assert_non_null(strstr(f->evidence, "at least c_min 1.9 GiB"));
+	free(s);
+	free(r);
+}
+
 /* ---- parsers ---- */
 
 static const char meminfo[] = "MemTotal:       65011712 kB\n"
@@ -875,6 +894,7 @@ int main(void)
 	    cmocka_unit_test(test_healthy_clean),
 	    cmocka_unit_test(test_incident_order_and_fix),
 	    cmocka_unit_test(test_arc_suggestion_with_guests),
+	    cmocka_unit_test(test_arc_suggestion_above_c_min),
 	    cmocka_unit_test(test_parse_meminfo),
 	    cmocka_unit_test(test_parse_kstat_and_number),
 	    cmocka_unit_test(test_parse_swaps),
