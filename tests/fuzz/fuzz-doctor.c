@@ -59,10 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (o) {
 		static struct doctor_daemon d;
 		doctor_decode_status(o, &d);
-		char path[64];
-		if (doctor_find_balloon(o, "/machine/peripheral", path,
-					sizeof(path)) &&
-		    strncmp(path, "/machine/peripheral/", 20) != 0)
+		char qom[64];
+		if (doctor_find_balloon(o, "/machine/peripheral", qom,
+					sizeof(qom)) &&
+		    strncmp(qom, "/machine/peripheral/", 20) != 0)
 			abort();
 		if (!d.answered || d.n_guests > DOCTOR_MAX_GUESTS)
 			abort();
