@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """hook.py: what the libvirt qemu hook (hooks/qemu) costs a domain event.
 
 libvirtd runs the hook as a process for every domain event and waits for

@@ -41,7 +41,7 @@ export top_srcdir top_builddir
 RUNS=${RUNS:-200}
 CTL_RUNS=${CTL_RUNS:-$((RUNS * 3 / 2))}
 CYCLES=${CYCLES:-10}
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 TOOL="$here/libvirt_bench.py"
 
 . "$top_srcdir/tests/daemon-lib.sh"
@@ -89,7 +89,8 @@ wait_for 10 sh -c "'$BALLOONCTL' set '$D' 216M >/dev/null && grep -q '\"pin\"' '
 "$PY" "$TOOL" procs "$CTL_RUNS" "$R/ctl" "$BALLOONCTL" set "$D" \
 	-- 160M 224M || die "balloonctl set failed"
 # Every command written has its answer.
-wait_for 10 sh -c "[ \$(grep -c '\"command_done\"' '$R/monitor.json') -ge \$(grep -c '\"event\":\"command\"' '$R/monitor.json') ]"
+wait_for 10 sh -c "[ \$(grep -c '\"command_done\"' '$R/monitor.json') -ge \$(grep -c '\"event\":\"command\"' '$R/monitor.json') ]" ||
+	die "not every command balloond sent was answered"
 stop_monitor
 "$PY" "$TOOL" events "$R/monitor.json" "$R/daemon" "$D"
 

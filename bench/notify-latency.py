@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """notify-latency.py: how fast a Patroni callback moves a balloon.
 
 From the moment the callback process (hooks/balloond-patroni) is started,

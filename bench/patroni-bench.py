@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """patroni-bench.py: the Patroni callback's run time and the network
 listener's cost, on a running balloond with one fake-QMP guest.
 

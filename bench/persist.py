@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """persist.py: what persistence costs a request.
 
 Every change balloond acknowledges is on disk first. This sends 1,000 `set`

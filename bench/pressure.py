@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """pressure.py: how fast balloond reacts to host memory pressure.
 
 A --proc-root fixture plays the host (a 64 GiB host; [host] interval_ms =

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """psi-trigger.py: from the kernel's memory PSI trigger to the first shrink.
 
 Runs balloond on the real /proc (the trigger armed on

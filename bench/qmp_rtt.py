@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """qmp_rtt.py: the same measurement as bench/qmp-rtt.c, with nothing but
 the Python standard library: a blocking unix socket, json, one
 query-balloon at a time (each with an id, events skipped), on one

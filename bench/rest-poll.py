@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """rest-poll.py: what the Patroni REST watcher costs balloond.
 
 N [cluster] sections, each with one fake member (tests/fake-patroni.py, one

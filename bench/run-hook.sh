@@ -4,4 +4,4 @@
 set -eu
 . "$(dirname "$0")/build.sh"
 (cd "$b" && make hooks/qemu >/dev/null)
-python3 "$top/bench/hook.py" "$b" --runs "${1:-200}"
+/usr/bin/python3 "$top/bench/hook.py" "$b" --runs "${1:-200}"

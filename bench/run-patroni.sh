@@ -6,6 +6,6 @@
 # listener's checks alone, in-process (bench/notify-bench).
 set -eu
 . "$(dirname "$0")/build.sh"
-python3 "$top/bench/patroni-bench.py" "$b" --runs "${1:-200}" --flood "${2:-100000}"
+/usr/bin/python3 "$top/bench/patroni-bench.py" "$b" --runs "${1:-200}" --flood "${2:-100000}"
 echo
 "$b/bench/notify-bench" 200000

@@ -4,4 +4,4 @@
 # 1,000 guests registered.
 set -eu
 . "$(dirname "$0")/build.sh"
-python3 "$top/bench/persist.py" "$b" --guests 10,1000 --requests "${1:-1000}"
+/usr/bin/python3 "$top/bench/persist.py" "$b" --guests 10,1000 --requests "${1:-1000}"

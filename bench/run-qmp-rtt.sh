@@ -23,7 +23,7 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-.}
 N_FAKE=${N_FAKE:-20000}
 N_QEMU=${N_QEMU:-5000}
-PYTHON3=${PYTHON3:-python3}
+PYTHON3=${PYTHON3:-/usr/bin/python3}
 BENCH_CPU=${BENCH_CPU-0}
 PIN=
 if [ -n "$BENCH_CPU" ] && command -v taskset >/dev/null 2>&1; then

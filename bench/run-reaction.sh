@@ -13,14 +13,14 @@
 # the figure measured in FACTS.md). Run as root.
 set -eu
 . "$(dirname "$0")/build.sh"
-python3 "$top/bench/notify-latency.py" "$b" --guests 1 --guests 1000 --rounds 200
+/usr/bin/python3 "$top/bench/notify-latency.py" "$b" --guests 1 --guests 1000 --rounds 200
 echo
 sh "$top/bench/run-switchover.sh" "${1:-3}"
 echo
 echo "baselines:"
 echo "  hourly cron job polling Patroni, then virsh setmem: a new leader waits 30 min on average (60 min at worst)"
 if [ -n "${BENCH_VIRSH_DOMAIN:-}" ]; then
-	python3 - "$BENCH_VIRSH_DOMAIN" <<'PY'
+	/usr/bin/python3 - "$BENCH_VIRSH_DOMAIN" <<'PY'
 import statistics, subprocess, sys, time
 dom = sys.argv[1]
 cur = subprocess.run(["virsh", "-c", "qemu:///system", "dommemstat", dom], capture_output=True,

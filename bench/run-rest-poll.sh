@@ -4,4 +4,4 @@
 # (build-bench/, or $BENCH_BUILD): default 50 clusters every 200 ms.
 set -eu
 . "$(dirname "$0")/build.sh"
-python3 "$top/bench/rest-poll.py" "$b" --clusters "${1:-50}" --interval-ms "${2:-200}" --seconds "${3:-20}"
+/usr/bin/python3 "$top/bench/rest-poll.py" "$b" --clusters "${1:-50}" --interval-ms "${2:-200}" --seconds "${3:-20}"

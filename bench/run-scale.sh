@@ -5,7 +5,7 @@
 # the polling costs and that nothing else runs.
 set -eu
 . "$(dirname "$0")/build.sh"
-python3 "$top/bench/scale.py" "$b" --guests "${1:-1000}" --idle "${2:-30}"
+/usr/bin/python3 "$top/bench/scale.py" "$b" --guests "${1:-1000}" --idle "${2:-30}"
 echo
-python3 "$top/bench/scale.py" "$b" --guests "${1:-1000}" --idle "${2:-30}" --stats-interval 0 |
+/usr/bin/python3 "$top/bench/scale.py" "$b" --guests "${1:-1000}" --idle "${2:-30}" --stats-interval 0 |
 	grep -E 'idle|RSS'

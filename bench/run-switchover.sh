@@ -53,7 +53,7 @@ pg_wait_healthy 90 || die "no healthy cluster"
 pg_psql "$(pg_leader)" "create table w (t timestamptz)" >/dev/null
 
 at() {
-	a=$("$CTL" status --json | python3 -c '
+	a=$("$CTL" status --json | /usr/bin/python3 -c '
 import json, sys
 for g in json.load(sys.stdin)["guests"]:
     if g["name"] == sys.argv[1]:
@@ -90,7 +90,7 @@ for mode in without with; do
 	done
 done
 
-python3 - "$T/without.jsonl" "$T/with.jsonl" <<'PY'
+/usr/bin/python3 - "$T/without.jsonl" "$T/with.jsonl" <<'PY'
 import json, statistics, sys
 def load(p):
     return [json.loads(l) for l in open(p)]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """scale.py: one balloond managing many fake-QMP guests.
 
 Prints: registration throughput, RSS, CPU used while idle, the time from a

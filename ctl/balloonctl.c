@@ -80,7 +80,11 @@ static const struct ctl_command commands[] = {
      "mark a libvirt domain for balloond: metadata and an extra QMP socket "
      "in\n      its persistent definition (libvirt's API; from its next "
      "start)",
-     ctl_enable},
+     ctl_enable_cmd},
+    {"enable", "--proxmox VMID [--storage STORAGE]",
+     "print the `qm set` commands that make a Proxmox VE VM balloond's "
+     "(changes\n      nothing)",
+     ctl_enable_cmd},
     {"disable", "DOMAIN [--connect URI]",
      "remove what enable added to a libvirt domain's definition", ctl_disable},
     {"qmp",

@@ -41,6 +41,9 @@ int ctl_doctor(const struct ctl_globals *g, int argc, char **argv);
  * only say so. */
 int ctl_enable(const struct ctl_globals *g, int argc, char **argv);
 int ctl_disable(const struct ctl_globals *g, int argc, char **argv);
+/* enable: --proxmox VMID prints `qm set` commands (ctl/proxmox_cmds.c),
+ * anything else is ctl_enable. */
+int ctl_enable_cmd(const struct ctl_globals *g, int argc, char **argv);
 
 /* `qmp --vm`: through balloond's own connection (QEMU serves one client
  * per socket). Takes args. */

@@ -30,6 +30,17 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .restore_on_exit = true,
 	    .restore_timeout_ms = 10000,
 	    .client_max_queued_bytes = 8 << 20,
+	    /* Every client asks at once and waits for its answers (a request
+	     * in flight is not idle); a minute is generous, and 250 idle
+	     * connections from one peer are what exhausted a 200-descriptor
+	     * limit. */
+	    .idle_timeout_ms = 60000,
+	    /* A uid's clients (a hook run per guest, Patroni's callback) come
+	     * one or a few at a time. */
+	    .max_conns_per_uid = 32,
+	    /* Root's own clients: a monitor, balloonctl, the hooks of guests
+	     * starting together. */
+	    .root_reserve_fds = 64,
 	    .qmp_command_timeout_ms = 5000,
 	    .qmp_greeting_timeout_ms = 5000,
 	    .qmp_reconnect_max_ms = 30000,
@@ -93,6 +104,9 @@ static const struct key {
     {"daemon", "restore_timeout_ms", K_MS, F(restore_timeout_ms), 100, 600000},
     {"daemon", "client_max_queued", K_SIZE, F(client_max_queued_bytes),
      64 << 10, 1 << 30},
+    {"daemon", "idle_timeout_ms", K_MS, F(idle_timeout_ms), 100, 86400000},
+    {"daemon", "max_conns_per_uid", K_COUNT, F(max_conns_per_uid), 1, 1000000},
+    {"daemon", "root_reserve_fds", K_COUNT, F(root_reserve_fds), 0, 1000000},
     {"qmp", "command_timeout_ms", K_MS, F(qmp_command_timeout_ms), 10, 600000},
     {"qmp", "greeting_timeout_ms", K_MS, F(qmp_greeting_timeout_ms), 10,
      600000},
@@ -113,6 +127,8 @@ static const struct key {
     {"host", "reserve", K_SIZE, F(host_reserve_bytes), 0, 1ULL << 50},
     {"host", "low_watermark", K_SIZE, F(low_watermark_bytes), 0, 1ULL << 50},
     {"host", "high_watermark", K_SIZE, F(high_watermark_bytes), 0, 1ULL << 50},
+    {"host", "critical_watermark", K_SIZE, F(critical_watermark_bytes), 0,
+     1ULL << 50},
     {"host", "arc_reclaim_pct", K_COUNT, F(arc_reclaim_pct), 0, 100},
     {"host", "psi_some_pct", K_COUNT, F(psi_some_pct), 0, 100},
     {"host", "psi_stall_us", K_COUNT, F(psi_stall_us), 1000, 10000000},

@@ -58,6 +58,12 @@ struct bd_conf {
 	uint64_t client_max_queued_bytes; /* output queued for one control
 					   * client (a monitor) before it is
 					   * dropped as not reading */
+	uint64_t idle_timeout_ms;   /* a control connection that asks nothing
+				     * (and is no monitor) is closed */
+	uint64_t max_conns_per_uid; /* control connections of one uid but
+				     * root's */
+	uint64_t root_reserve_fds;  /* descriptors only root's connections
+				     * may take */
 	/* [qmp] */
 	uint64_t qmp_command_timeout_ms;  /* per QMP command */
 	uint64_t qmp_greeting_timeout_ms; /* connect to capabilities */
@@ -85,6 +91,9 @@ struct bd_conf {
 	uint64_t psi_window_us;	       /* ... within this window */
 	bool arc_manage;	       /* write zfs_arc_max */
 	uint64_t arc_min_bytes;	       /* never a lower cap */
+	/* [host] critical_watermark: below it, guests that are no leader give
+	 * beyond their reserve, starving or not; 0: 2 % of RAM. */
+	uint64_t critical_watermark_bytes;
 	/* [listener]: role notifications over UDP (listener.c) */
 	bool listener_enabled;
 	char listener_address[64];   /* an IPv4 or IPv6 address to bind */

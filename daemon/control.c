@@ -10,15 +10,24 @@
  * without ever blocking the loop: a client (a monitor) that stops reading is
  * dropped once more than client_max_queued is waiting for it, with the reason
  * logged.
+ *
+ * With role_group the socket is open to anyone, so no peer with fewer rights
+ * may take what root needs: a refused peer is closed once its error is
+ * written; a uid other than root's has at most max_conns_per_uid connections
+ * and never one of the last root_reserve_fds descriptors; a connection that
+ * asks nothing for idle_timeout_ms is closed (monitors excepted); and a peer
+ * is judged from its credentials and the group ids resolved at start and on
+ * reload, with no name-service lookup on the loop.
  */
 #include "daemon.h"
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,7 +69,10 @@ struct conn {
 	uv_pipe_t pipe;
 	struct bd *bd;
 	enum peer_rights rights;
+	uid_t uid; /* the peer's, from its credentials */
 	uint64_t id;
+	int64_t active_us; /* monotonic: accepted, or its last request or
+			    * reply; idle_timeout_ms counts from here */
 	struct framer framer;
 	struct slot *head, **tail; /* requests in arrival order */
 	size_t n_slots;
@@ -71,8 +83,15 @@ struct conn {
 	bool draining;	     /* after a final error: discard input */
 	bool ending;	     /* shutdown requested */
 	bool closing;
+	bool hangup; /* close once what is queued is written */
 	struct conn *next;
 	char rbuf[16384];
+};
+
+/* A configured group, resolved to its id at start and on reload. */
+struct group_id {
+	gid_t gid;
+	bool known; /* "" or no such group: nobody is its member */
 };
 
 struct bd_control {
@@ -83,6 +102,14 @@ struct bd_control {
 	uint64_t next_id;
 	size_t n_monitors;
 	struct bd_subscriber events; /* feeds the monitors */
+	struct group_id control_gid, role_gid;
+	bool peergroups_failed; /* SO_PEERGROUPS refused (said once) */
+	uv_timer_t idle_timer;	/* the next idle deadline */
+	int closes_pending;	/* the server and the timer */
+	/* Refusals are logged at most once a second (a flood of them must
+	 * not flood the journal), with how many went unsaid. */
+	int64_t refused_said_us;
+	unsigned refused_unsaid;
 };
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -135,8 +162,10 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 	free(req);
 	/* After the client's EOF, or on error: done. After a final error
 	 * reply: wait for the client's EOF (read_cb), so that what it still
-	 * sends cannot turn our close into a reset that loses the reply. */
-	if (status < 0 || c->eof)
+	 * sends cannot turn our close into a reset that loses the reply. A
+	 * refused or idle peer (hangup) is not waited for: that would let it
+	 * keep the descriptor. */
+	if (status < 0 || c->eof || c->hangup)
 		conn_close(c);
 }
 
@@ -250,10 +279,13 @@ static bool slot_fill(struct slot *sl, json_object *msg)
 	return sl->msg != NULL;
 }
 
+static void idle_arm(struct bd *bd);
+
 /* Write every reply at the head of the queue that is ready. */
 static void conn_flush(struct conn *c)
 {
 	uint64_t saved = bd_state_saved(c->bd);
+	bool wrote = false;
 	while (c->head && c->head->msg &&
 	       (!c->head->persist_gen || c->head->persist_gen <= saved) &&
 	       !c->closing) {
@@ -265,9 +297,15 @@ static void conn_flush(struct conn *c)
 		conn_write(c, sl->msg, sl->len);
 		free(sl->msg);
 		free(sl);
+		wrote = true;
 	}
 	if (c->closing)
 		return;
+	if (wrote && !c->head) {
+		/* Nothing owed any more: its idle time starts now. */
+		c->active_us = bd_mono_us(c->bd);
+		idle_arm(c->bd);
+	}
 	if (c->reading_paused && c->n_slots < CONN_MAX_SLOTS / 2 && !c->eof) {
 		c->reading_paused = false;
 		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
@@ -397,6 +435,7 @@ static int on_line(char *line, size_t len, void *data)
 		return 1;
 	}
 	struct bd_reply_to to = {conn_id, sl->seq};
+	c->active_us = bd_mono_us(c->bd);
 	if (!code && c->rights == PEER_ROLE && req.method != BD_M_ROLE) {
 		code = BD_E_PERMISSION;
 		snprintf(msg, sizeof(msg),
@@ -463,45 +502,296 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
+/* ---- refusing, and closing idle connections ---- */
+
+/* Refusals, at most one log line a second. */
+static void say_refused(struct bd *bd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say_refused(struct bd *bd, const char *fmt, ...)
+{
+	struct bd_control *ctl = bd->control;
+	int64_t now = bd_mono_us(bd);
+	if (ctl->refused_said_us && now - ctl->refused_said_us < 1000000) {
+		ctl->refused_unsaid++;
+		return;
+	}
+	char text[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (ctl->refused_unsaid)
+		bd_warn("control socket: %s (and %u more refused since the "
+			"last such line)",
+			text, ctl->refused_unsaid);
+	else
+		bd_warn("control socket: %s", text);
+	ctl->refused_said_us = now;
+	ctl->refused_unsaid = 0;
+}
+
+/* A peer that is not served gets one error and is closed once it is
+ * written: none of its requests is read, and none of its descriptors
+ * kept waiting for it to hang up. The error is written at once (a short
+ * line into an empty socket buffer) and the descriptor closed at once:
+ * libuv accepts a whole burst of connections in one go, and refused ones
+ * left to a later loop turn would use up the descriptors meanwhile. */
+static void conn_refuse(struct conn *c, const char *code, const char *text)
+{
+	json_object *msg = bd_error_new(-1, code, text);
+	size_t len;
+	const char *s = json_object_to_json_string_length(
+	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	char line[512];
+	int n = -1;
+	if (len < sizeof(line)) {
+		memcpy(line, s, len);
+		line[len] = '\n';
+		uv_buf_t buf = uv_buf_init(line, (unsigned)len + 1);
+		n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+	}
+	if (n > 0) {
+		/* Whole, or (never seen) cut: the peer is done with either. */
+		conn_close(c);
+	} else {
+		conn_write(c, s, len);
+		c->hangup = true;
+		conn_end(c);
+	}
+	json_object_put(msg);
+}
+
+/* Asking nothing, owed nothing, and not a monitor (which waits for events
+ * by design). A connection whose replies are still being written but
+ * which asks nothing more is idle too: it is the peer that does not read. */
+static bool conn_idle(const struct conn *c)
+{
+	return !c->monitor && !c->head && !c->closing;
+}
+
+static void conn_expire(struct conn *c)
+{
+	struct bd *bd = c->bd;
+	bd_debug("control client %llu (uid %u): idle for %llu ms "
+		 "(idle_timeout_ms): closing it",
+		 (unsigned long long)c->id, (unsigned)c->uid,
+		 (unsigned long long)bd->conf.idle_timeout_ms);
+	if (c->ending ||
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > 0) {
+		conn_close(c);
+		return;
+	}
+	char msg[128];
+	snprintf(msg, sizeof(msg),
+		 "idle for %llu ms (idle_timeout_ms): balloond closes the "
+		 "connection",
+		 (unsigned long long)bd->conf.idle_timeout_ms);
+	conn_refuse(c, BD_E_UNAVAILABLE, msg);
+}
+
+/* One timer for every connection: it fires at the earliest deadline,
+ * closes what is due and sets itself for the next. */
+static void idle_cb(uv_timer_t *t)
+{
+	struct bd *bd = t->data;
+	struct bd_control *ctl = bd->control;
+	int64_t now = bd_mono_us(bd);
+	int64_t timeout_us = (int64_t)bd->conf.idle_timeout_ms * 1000;
+	int64_t next = INT64_MAX;
+	struct conn *c = ctl->conns, *after;
+	for (; c; c = after) {
+		after = c->next; /* expiring may drop c */
+		if (!conn_idle(c))
+			continue;
+		int64_t due = c->active_us + timeout_us;
+		if (due <= now)
+			conn_expire(c);
+		else if (due < next)
+			next = due;
+	}
+	if (next != INT64_MAX)
+		uv_timer_start(t, idle_cb, (uint64_t)(next - now + 999) / 1000,
+			       0);
+}
+
+/* A connection just became idle: its deadline is idle_timeout_ms away, no
+ * sooner than the timer's (which is never set further out than that). */
+static void idle_arm(struct bd *bd)
+{
+	struct bd_control *ctl = bd->control;
+	if (!uv_is_active((uv_handle_t *)&ctl->idle_timer))
+		uv_timer_start(&ctl->idle_timer, idle_cb,
+			       bd->conf.idle_timeout_ms, 0);
+}
+
 /* ---- accepting ---- */
 
-/* Whether the peer (uid, primary gid) is in the named group, supplementary
- * groups included (they are not in the credentials: NSS is asked). */
-static bool peer_in_group(const struct ucred *cred, const char *group)
+static void resolve_group(const char *key, const char *name,
+			  struct group_id *out)
 {
-	if (!group[0])
+	out->known = false;
+	if (!name[0])
+		return;
+	struct group *gr = getgrnam(name);
+	if (!gr) {
+		bd_warn("%s %s: no such group: nobody is let in as its "
+			"member",
+			key, name);
+		return;
+	}
+	out->gid = gr->gr_gid;
+	out->known = true;
+}
+
+/* The only name-service lookups of the control socket: at start and on
+ * reload, on the loop (once), never per connection. */
+static void resolve_groups(struct bd *bd)
+{
+	struct bd_control *ctl = bd->control;
+	resolve_group("control_group", bd->conf.control_group,
+		      &ctl->control_gid);
+	resolve_group("role_group", bd->conf.role_group, &ctl->role_gid);
+}
+
+void bd_control_reload(struct bd *bd)
+{
+	if (bd->control)
+		resolve_groups(bd);
+}
+
+/* The peer's supplementary groups as the kernel recorded them at its
+ * connect() (SO_PEERGROUPS, Linux 4.13): no name service, and no race with
+ * a process that changes its groups or exits meanwhile. Into buf (cap
+ * entries), or a malloc()ed array when they do not fit. -errno. */
+static int peer_groups(int fd, gid_t *buf, size_t cap, gid_t **groups,
+		       size_t *n)
+{
+	gid_t *g = buf;
+	socklen_t len = (socklen_t)(cap * sizeof(gid_t));
+	for (;;) {
+		socklen_t got = len;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &got) == 0) {
+			*groups = g;
+			*n = got / sizeof(gid_t);
+			return 0;
+		}
+		int err = errno;
+		if (g != buf)
+			free(g);
+		/* ERANGE tells the size needed in got. */
+		if (err != ERANGE || got <= len)
+			return -err;
+		len = got;
+		if (!(g = malloc(len)))
+			return -ENOMEM;
+	}
+}
+
+static bool holds(const struct group_id *want, gid_t primary,
+		  const gid_t *groups, size_t n)
+{
+	if (!want->known)
 		return false;
-	struct group *gr = getgrnam(group);
-	if (!gr)
-		return false;
-	if (cred->gid == gr->gr_gid)
+	if (primary == want->gid)
 		return true;
-	struct passwd *pw = getpwuid(cred->uid);
-	if (!pw)
-		return false;
-	gid_t groups[256];
-	int n = 256;
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gr->gr_gid)
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == want->gid)
 			return true;
 	return false;
+}
+
+static bool is_root(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
 }
 
 /* What a peer may do: everything (root, balloond's own user and
  * control_group), push roles only (role_group), or nothing. */
 static enum peer_rights peer_rights(struct bd *bd, int fd, struct ucred *cred)
 {
+	struct bd_control *ctl = bd->control;
 	socklen_t len = sizeof(*cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
 		return PEER_NONE;
-	if (cred->uid == 0 || cred->uid == geteuid() ||
-	    peer_in_group(cred, bd->conf.control_group))
+	if (is_root(cred->uid))
 		return PEER_ALL;
-	if (peer_in_group(cred, bd->conf.role_group))
-		return PEER_ROLE;
-	return PEER_NONE;
+	if (!ctl->control_gid.known && !ctl->role_gid.known)
+		return PEER_NONE;
+	gid_t buf[64], *groups = buf;
+	size_t n = 0;
+	int rc = peer_groups(fd, buf, sizeof(buf) / sizeof(*buf), &groups, &n);
+	if (rc < 0) {
+		if (!ctl->peergroups_failed)
+			bd_warn("control socket: a peer's supplementary groups "
+				"cannot be read (SO_PEERGROUPS: %s): only "
+				"peers' primary groups count",
+				strerror(-rc));
+		ctl->peergroups_failed = true;
+		groups = buf;
+		n = 0;
+	}
+	enum peer_rights rights =
+	    holds(&ctl->control_gid, cred->gid, groups, n) ? PEER_ALL
+	    : holds(&ctl->role_gid, cred->gid, groups, n)  ? PEER_ROLE
+							   : PEER_NONE;
+	if (groups != buf)
+		free(groups);
+	return rights;
+}
+
+static size_t conns_of(const struct bd_control *ctl, uid_t uid)
+{
+	size_t n = 0;
+	for (const struct conn *c = ctl->conns; c; c = c->next)
+		n += c->uid == uid && c->rights != PEER_NONE;
+	return n;
+}
+
+/* accept() gives the lowest free descriptor, so when fd is among the last
+ * root_reserve_fds below RLIMIT_NOFILE every one below it is taken: a
+ * peer other than root must leave the rest to root. (A peer's connection
+ * may still land in a hole lower down: it never holds one of the last.) */
+static bool in_root_reserve(const struct bd *bd, int fd)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	return (uint64_t)fd + bd->conf.root_reserve_fds >= rl.rlim_cur;
+}
+
+/* Whether a peer that may connect gets one more connection; else refused
+ * with a message saying why. */
+static bool within_limits(struct bd *bd, struct conn *c, int fd)
+{
+	char msg[200];
+	if (is_root(c->uid))
+		return true;
+	if (conns_of(bd->control, c->uid) > bd->conf.max_conns_per_uid) {
+		say_refused(bd,
+			    "too many connections from uid %u "
+			    "(max_conns_per_uid %llu)",
+			    (unsigned)c->uid,
+			    (unsigned long long)bd->conf.max_conns_per_uid);
+		snprintf(msg, sizeof(msg),
+			 "too many connections from uid %u (max_conns_per_uid "
+			 "%llu): close one first",
+			 (unsigned)c->uid,
+			 (unsigned long long)bd->conf.max_conns_per_uid);
+		conn_refuse(c, BD_E_UNAVAILABLE, msg);
+		return false;
+	}
+	if (in_root_reserve(bd, fd)) {
+		say_refused(bd,
+			    "uid %u refused: the last %llu descriptors are "
+			    "kept for root (root_reserve_fds)",
+			    (unsigned)c->uid,
+			    (unsigned long long)bd->conf.root_reserve_fds);
+		conn_refuse(c, BD_E_UNAVAILABLE,
+			    "balloond has too many connections: the "
+			    "descriptors left are kept for root");
+		return false;
+	}
+	return true;
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -522,6 +812,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->bd = bd;
 	c->id = ++ctl->next_id;
 	c->tail = &c->head;
+	c->active_us = bd_mono_us(bd);
 	framer_init(&c->framer, BD_MAX_REQUEST_BYTES);
 	c->next = ctl->conns;
 	ctl->conns = c;
@@ -529,21 +820,25 @@ static void connection_cb(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
+	idle_arm(bd);
 
 	uv_os_fd_t fd;
 	struct ucred cred = {0};
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) ||
 	    (c->rights = peer_rights(bd, fd, &cred)) == PEER_NONE) {
-		bd_warn("control socket: refused uid %u gid %u (root%s%s only)",
-			cred.uid, cred.gid,
-			bd->conf.control_group[0] ? " or group " : "",
-			bd->conf.control_group);
-		conn_send(c,
-			  bd_error_new(-1, BD_E_PERMISSION,
-				       "balloond's control socket is for root "
-				       "and its control group only"));
-		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
-		conn_close_after_flush(c);
+		c->rights = PEER_NONE;
+		say_refused(bd, "refused uid %u gid %u (root%s%s only)",
+			    cred.uid, cred.gid,
+			    bd->conf.control_group[0] ? " or group " : "",
+			    bd->conf.control_group);
+		conn_refuse(c, BD_E_PERMISSION,
+			    "balloond's control socket is for root and its "
+			    "control group only");
+		return;
+	}
+	c->uid = cred.uid;
+	if (!within_limits(bd, c, fd)) {
+		c->rights = PEER_NONE; /* counts no more */
 		return;
 	}
 	conn_send(c, bd_greeting_new(PACKAGE_VERSION));
@@ -589,8 +884,8 @@ static int bind_socket(struct bd *bd, uv_pipe_t *server)
 	if (rc)
 		return rc;
 	if (bd->conf.control_group[0]) {
-		struct group *gr = getgrnam(bd->conf.control_group);
-		if (!gr || chown(path, (uid_t)-1, gr->gr_gid) < 0)
+		if (!bd->control->control_gid.known ||
+		    chown(path, (uid_t)-1, bd->control->control_gid.gid) < 0)
 			bd_warn("cannot give %s to group %s", path,
 				bd->conf.control_group);
 	} else {
@@ -617,6 +912,9 @@ int bd_control_start(struct bd *bd)
 	uv_pipe_init(bd->loop, &ctl->server, 0);
 	ctl->server.data = bd;
 	ctl->server_open = true;
+	uv_timer_init(bd->loop, &ctl->idle_timer);
+	ctl->idle_timer.data = bd;
+	resolve_groups(bd);
 
 	int rc;
 	bool activated = false;
@@ -651,11 +949,13 @@ int bd_control_start(struct bd *bd)
 	return 0;
 }
 
-static void ctl_free_cb(uv_handle_t *h)
+static void ctl_closed_cb(uv_handle_t *h)
 {
 	struct bd *bd = h->data;
-	free(bd->control);
-	bd->control = NULL;
+	if (--bd->control->closes_pending == 0) {
+		free(bd->control);
+		bd->control = NULL;
+	}
 }
 
 void bd_control_stop(struct bd *bd)
@@ -670,6 +970,8 @@ void bd_control_stop(struct bd *bd)
 		ctl->server_open = false;
 		if (ctl->bound)
 			unlink(bd->conf.control_socket);
-		uv_close((uv_handle_t *)&ctl->server, ctl_free_cb);
+		ctl->closes_pending = 2;
+		uv_close((uv_handle_t *)&ctl->server, ctl_closed_cb);
+		uv_close((uv_handle_t *)&ctl->idle_timer, ctl_closed_cb);
 	}
 }

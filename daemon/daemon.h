@@ -412,6 +412,9 @@ uint64_t bd_state_del(struct bd *bd, const char *name);
 uint64_t bd_state_dirty_all(struct bd *bd);
 /* Generations on disk so far. */
 uint64_t bd_state_saved(const struct bd *bd);
+/* The newest generation, on disk or not: a reply that confirms a state
+ * some earlier change made (a repeated registration, say) waits for it. */
+uint64_t bd_state_pending(const struct bd *bd);
 /* Save what is dirty now, synchronously (shutdown). */
 void bd_state_flush(struct bd *bd);
 void bd_state_close(struct bd *bd);
@@ -427,6 +430,8 @@ struct bd_reply_to {
 };
 int bd_control_start(struct bd *bd);
 void bd_control_stop(struct bd *bd);
+/* The config was reloaded: resolve control_group and role_group anew. */
+void bd_control_reload(struct bd *bd);
 /* Fill a request's reply slot; replies leave in request order. Takes msg.
  * With persist_gen, the reply waits until that state generation is on
  * disk (and becomes an error if saving it fails). */

@@ -172,6 +172,7 @@ int bd_reload(struct bd *bd, char *msg, size_t msg_len)
 	bd->conf = c;
 	bd_log_setup(c.log_level, bd->foreground);
 	bd_link_reload(bd);
+	bd_control_reload(bd);
 	sources_start(bd);
 	bd_notice("configuration reloaded from %s", bd->conf_path);
 	bd_emit(bd, "reload", NULL, NULL);
@@ -256,10 +257,12 @@ static void begin_shutdown(struct bd *bd, const char *why)
 	}
 	bd->idle_cb = shutdown_progress;
 	/* The ARC cap for every guest at its max, written before they grow
-	 * (never 0: that is unbounded). */
+	 * (never 0: that is unbounded). Like the running policy's, it leaves
+	 * the high watermark free besides: the ARC gives memory back too
+	 * slowly for a grow to wait on it. */
 	struct policy_config pc = bd_plan_config(bd);
 	if (pc.arc_manage && bd->host.known && bd->host.arc_present) {
-		uint64_t guests = 0;
+		uint64_t guests = pc.high_watermark_bytes;
 		for (struct bd_guest *g = bd->guests; g; g = g->next)
 			if (!g->removed)
 				guests += g->max_bytes ? g->max_bytes

@@ -183,7 +183,11 @@ static void m_register(struct req *r)
 		return;
 	}
 	if (old && same_spec(&old->spec, &spec)) {
-		reply_persisted(r, bd_guest_status(old), 0);
+		/* Nothing changes, but the reply says the guest is registered:
+		 * not before the registration is on disk (the first one's
+		 * write may still be under way). */
+		reply_persisted(r, bd_guest_status(old),
+				bd_state_pending(r->bd));
 		return;
 	}
 	/* A hook that does not wait runs while QEMU starts: its socket may
@@ -254,6 +258,10 @@ static void m_unregister(struct req *r)
 		client_register_done(g, BD_E_NOT_FOUND,
 				     "unregistered before its registration "
 				     "completed");
+		/* Never on disk itself; but the reply says the name is not
+		 * registered, which an earlier removal still being written
+		 * makes true on disk only once it is there. */
+		gen = bd_state_pending(r->bd);
 	} else {
 		gen = bd_state_del(r->bd, g->spec.name);
 		/* Give the memory back before letting go (best effort: the

@@ -109,6 +109,7 @@ struct policy_config bd_plan_config(const struct bd *bd)
 	pc.arc_reclaim_pct = (unsigned)c->arc_reclaim_pct;
 	pc.low_watermark_bytes = c->low_watermark_bytes;
 	pc.high_watermark_bytes = c->high_watermark_bytes;
+	pc.critical_watermark_bytes = c->critical_watermark_bytes;
 	pc.psi_some_limit_x100 = (uint32_t)c->psi_some_pct * 100;
 	/* zfs_arc_max is written only once the ARC's own values are on disk
 	 * (a dry run writes nothing). */
@@ -220,6 +221,18 @@ static void emit_plan(struct bd *bd, const struct policy_plan *plan,
 	bd_emit(bd, "plan", NULL, ev);
 }
 
+/* A change of the host's state: an event with the new value and the
+ * headroom. */
+static void emit_host_state(struct bd *bd, const char *event, const char *key,
+			    bool value, const struct policy_plan *plan)
+{
+	json_object *ev = json_object_new_object();
+	json_object_object_add(ev, key, json_object_new_boolean(value));
+	json_object_object_add(ev, "headroom_bytes",
+			       json_object_new_int64(plan->headroom_bytes));
+	bd_emit(bd, event, NULL, ev);
+}
+
 static void plan_now(struct bd *bd)
 {
 	if (bd->shutting_down) {
@@ -262,20 +275,27 @@ static void plan_now(struct bd *bd)
 	}
 	if (!rc) {
 		if (plan.reclaiming != bd->host.reclaiming) {
-			json_object *ev = json_object_new_object();
-			json_object_object_add(
-			    ev, "reclaiming",
-			    json_object_new_boolean(plan.reclaiming));
-			json_object_object_add(
-			    ev, "headroom_bytes",
-			    json_object_new_int64(plan.headroom_bytes));
-			bd_emit(bd, "pressure", NULL, ev);
+			emit_host_state(bd, "pressure", "reclaiming",
+					plan.reclaiming, &plan);
 			bd_notice("host %s (effective headroom %lld MiB)",
 				  plan.reclaiming ? "under memory pressure: "
 						    "reclaiming from guests"
 						  : "pressure over: releasing",
 				  (long long)(plan.headroom_bytes >> 20));
 		}
+		if (plan.critical != bd->host.critical) {
+			/* The host's survival now outranks the guests'
+			 * comfort (policy.h): say so, and when it is over. */
+			emit_host_state(bd, "critical", "critical",
+					plan.critical, &plan);
+			bd_notice("host %s",
+				  plan.critical
+				      ? "below its critical watermark: taking "
+					"from guests beyond their reserve, "
+					"starving or not (never a leader)"
+				      : "above its critical watermark again");
+		}
+		bd->host.critical = plan.critical;
 		bd->host.reclaiming = plan.reclaiming;
 		bd->headroom_bytes = plan.headroom_bytes;
 	}

@@ -749,6 +749,26 @@ static void poll_timer_cb(uv_timer_t *t)
 	poll_start(t->data);
 }
 
+/* A pushed role polls at once, but no sooner than this after the last
+ * poll started (or the cluster's poll_interval_ms, when shorter): any
+ * member of role_group may push for any cluster, and a flood of pushes
+ * would otherwise poll Patroni's REST API back to back. A push takes
+ * effect without the poll; the poll only confirms. */
+#define PUSH_POLL_GAP_MS 1000
+
+/* How long a push-triggered poll must wait. */
+static uint64_t push_wait_ms(const struct rest_cluster *cl)
+{
+	uint64_t gap = cl->poll_interval_ms < PUSH_POLL_GAP_MS
+			   ? cl->poll_interval_ms
+			   : PUSH_POLL_GAP_MS;
+	if (!cl->started_us)
+		return 0;
+	uint64_t since_ms =
+	    (uint64_t)(bd_mono_us(cl->s->src.bd) - cl->started_us) / 1000;
+	return since_ms >= gap ? 0 : gap - since_ms;
+}
+
 static void poll_end(struct rest_cluster *cl, bool good)
 {
 	struct bd *bd = cl->s->src.bd;
@@ -784,9 +804,11 @@ static void poll_end(struct rest_cluster *cl, bool good)
 	if (changed || (good && dwell_pending(cl)))
 		bd_replan(bd);
 	uint64_t elapsed_ms = (uint64_t)(now - cl->started_us) / 1000;
-	uint64_t next = cl->again || elapsed_ms >= cl->poll_interval_ms
+	uint64_t next = elapsed_ms >= cl->poll_interval_ms
 			    ? 0
 			    : cl->poll_interval_ms - elapsed_ms;
+	if (cl->again)
+		next = push_wait_ms(cl);
 	cl->again = false;
 	uv_timer_start(&cl->poll_timer, poll_timer_cb, next, 0);
 }
@@ -811,13 +833,20 @@ static void poll_start(struct rest_cluster *cl)
 }
 
 /* Poll now, or right after the poll in flight: a burst of pushes makes
- * one poll. */
+ * one poll, and a flood of them one poll a second (push_wait_ms). */
 static void poll_soon(struct rest_cluster *cl)
 {
-	if (cl->req)
+	if (cl->req) {
 		cl->again = true;
-	else if (cl->configured && !cl->s->closing)
-		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
+		return;
+	}
+	if (!cl->configured || cl->s->closing)
+		return;
+	uint64_t wait_ms = push_wait_ms(cl);
+	/* The next poll may be due sooner already. */
+	if (!uv_is_active((uv_handle_t *)&cl->poll_timer) ||
+	    uv_timer_get_due_in(&cl->poll_timer) > wait_ms)
+		uv_timer_start(&cl->poll_timer, poll_timer_cb, wait_ms, 0);
 }
 
 /* A guest (re)registered: its confirmed facts are its cluster's as they

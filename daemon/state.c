@@ -557,6 +557,11 @@ uint64_t bd_state_saved(const struct bd *bd)
 	return bd->persist ? bd->persist->saved_gen : UINT64_MAX;
 }
 
+uint64_t bd_state_pending(const struct bd *bd)
+{
+	return bd->persist ? bd->persist->dirty_gen : 0;
+}
+
 void bd_state_flush(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;

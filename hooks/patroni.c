@@ -301,8 +301,8 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 		    0) {
 			rc = 0;
 		} else {
-			strncat(err, "; ", sizeof(err) - strlen(err) - 1);
-			strncat(err, err2, sizeof(err) - strlen(err) - 1);
+			size_t n = strlen(err);
+			snprintf(err + n, sizeof(err) - n, "; %s", err2);
 		}
 	}
 	json_object_put(p);

@@ -6,14 +6,17 @@
  *  1. each guest alone: link and bounds, Patroni facts (leader or may be:
  *     max), pin, replica target, and its own demand (a starving guest grows
  *     back; a shrink takes only what the guest reports free);
- *  2. the host: under pressure, reclaim from donors (confirmed replicas
- *     first, then the most free, then the lowest priority) and hold back
- *     grows that are not needed; otherwise release, within the headroom
- *     above the high watermark;
+ *  2. the host: the watermarks raised by the promotion reserve; under
+ *     pressure, reclaim from donors (plain guests first, then replicas
+ *     down to their replica target, the most free first) and hold back
+ *     grows that are not needed; below the critical watermark, from every
+ *     guest that is no leader, beyond its reserve; otherwise release,
+ *     within the headroom above the high watermark;
  *  3. the plan: grows before shrinks when the headroom covers them, else
  *     the donors shrink first and the grows wait until they moved; a
- *     leader's grow before every other; shrinks in bounded steps; the ARC
- *     budget lowered before grows, raised after shrinks.
+ *     leader's grow before every other, a known leader's at once; shrinks
+ *     in bounded steps; the ARC budget (leaving the high watermark and
+ *     the reserve free) lowered before grows, raised after shrinks.
  */
 #include "policy.h"
 
@@ -82,6 +85,10 @@ struct policy_config policy_config_resolve(struct policy_config c,
 		    c.low_watermark_bytes + total * 5 / 100;
 	if (c.high_watermark_bytes < c.low_watermark_bytes)
 		c.high_watermark_bytes = c.low_watermark_bytes;
+	if (!c.critical_watermark_bytes)
+		c.critical_watermark_bytes = total * 2 / 100;
+	if (c.critical_watermark_bytes > c.low_watermark_bytes)
+		c.critical_watermark_bytes = c.low_watermark_bytes;
 	return c;
 }
 
@@ -103,6 +110,14 @@ int64_t policy_headroom(const struct policy_host *h,
 		      c->arc_reclaim_pct / 100;
 	return (int64_t)(h->mem_available_bytes + arc) -
 	       (int64_t)c->host_reserve_bytes;
+}
+
+int64_t policy_headroom_now(const struct policy_host *h,
+			    const struct policy_config *c)
+{
+	if (!h->known)
+		return 0;
+	return (int64_t)h->mem_available_bytes - (int64_t)c->host_reserve_bytes;
 }
 
 /* ---- pass 1: one guest ---- */
@@ -291,7 +306,7 @@ struct policy_decision policy_decide_guest(const struct policy_input *in,
 
 struct donor {
 	size_t i;
-	bool replica; /* a confirmed replica: gives first */
+	bool member; /* a Patroni member: gives after plain guests */
 	uint64_t available;
 	int priority;
 	uint64_t capacity; /* what it can give below its target */
@@ -300,8 +315,8 @@ struct donor {
 static int donor_cmp(const void *a, const void *b)
 {
 	const struct donor *x = a, *y = b;
-	if (x->replica != y->replica)
-		return x->replica ? -1 : 1;
+	if (x->member != y->member)
+		return x->member ? 1 : -1;
 	if (x->available != y->available)
 		return x->available > y->available ? -1 : 1;
 	if (x->priority != y->priority)
@@ -309,32 +324,57 @@ static int donor_cmp(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* Under pressure: take `need` from donors, lowest cost first. */
-static void reclaim(const struct policy_input *in, struct policy_decision *d,
-		    uint64_t need)
+/* Reclaim's tiers, in order. TIER_SPARE: guests with memory to spare
+ * above their reserve, plain guests before Patroni members, then the most
+ * available, then the lowest priority; a replica never below its replica
+ * target (what the pre_promote hook's wait is sized for: a promotion from
+ * further down takes longer than the hook waits), never a starving guest.
+ * Below the critical watermark the host's survival outranks a guest's
+ * comfort: TIER_RESERVE takes from every guest that is no leader,
+ * starving or not, beyond its reserve, down to its min but no replica
+ * below its replica target; TIER_CRITICAL then takes replicas below it
+ * too. Both the most available first. */
+enum tier { TIER_SPARE, TIER_RESERVE, TIER_CRITICAL };
+
+/* Take `need` from one tier's donors; what is left over. */
+static uint64_t reclaim_tier(const struct policy_input *in,
+			     struct policy_decision *d, uint64_t need,
+			     enum tier tier)
 {
 	const struct policy_config *c = &in->config;
 	struct donor *v = malloc((in->n_guests + 1) * sizeof(*v));
 	size_t n = 0;
 	if (!v)
-		return; /* nothing reclaimed: the safe side */
+		return need; /* nothing reclaimed: the safe side */
 	for (size_t i = 0; i < in->n_guests; i++) {
 		const struct policy_guest *g = &in->guests[i];
-		/* Never a leader or a may-be-leader, never a starving guest,
-		 * never on the strength of unknown stats, never a pin. */
-		if (!d[i].target_bytes || d[i].may_be_leader || d[i].starving ||
-		    !g->stats_fresh || g->pin_bytes)
+		/* Never a leader or a may-be-leader, never on the strength of
+		 * unknown stats, never a pin; a starving guest only in the
+		 * critical tier. */
+		if (!d[i].target_bytes || d[i].may_be_leader ||
+		    (d[i].starving && tier == TIER_SPARE) || !g->stats_fresh ||
+		    g->pin_bytes)
 			continue;
 		uint64_t floor = g->min_bytes;
 		uint64_t most = spare(c, g);
-		if (g->actual_bytes > most)
+		if (tier == TIER_SPARE && g->actual_bytes > most)
 			floor = max_u64(floor, g->actual_bytes - most);
+		/* Beyond its reserve, but no further than what it reports
+		 * available: the balloon cannot take what the guest uses,
+		 * and a target it never reaches holds the plan's next steps
+		 * until the executor gives up waiting. */
+		if (tier != TIER_SPARE && g->actual_bytes > g->available_bytes)
+			floor = max_u64(floor,
+					g->actual_bytes - g->available_bytes);
+		if (tier != TIER_CRITICAL && g->role != POLICY_ROLE_NONE &&
+		    g->replica_target_bytes)
+			floor = max_u64(floor, g->replica_target_bytes);
 		uint64_t from = min_u64(d[i].target_bytes, g->actual_bytes);
 		if (from <= floor)
 			continue;
-		v[n++] = (struct donor){i, g->role != POLICY_ROLE_NONE,
-					g->available_bytes, g->priority,
-					from - floor};
+		v[n++] = (struct donor){
+		    i, tier == TIER_SPARE && g->role != POLICY_ROLE_NONE,
+		    g->available_bytes, g->priority, from - floor};
 	}
 	qsort(v, n, sizeof(*v), donor_cmp);
 	for (size_t k = 0; k < n && need > 0; k++) {
@@ -344,39 +384,83 @@ static void reclaim(const struct policy_input *in, struct policy_decision *d,
 		    min_u64(d[v[k].i].target_bytes, g->actual_bytes);
 		d[v[k].i].target_bytes = from - take;
 		d[v[k].i].reason =
-		    "host under pressure: reclaiming free memory";
+		    tier != TIER_SPARE
+			? "host critical (below its critical watermark): "
+			  "taking beyond the guest's reserve"
+			: "host under pressure: reclaiming free memory";
 		need -= take;
 	}
 	free(v);
+	return need;
+}
+
+static void reclaim(const struct policy_input *in, struct policy_decision *d,
+		    uint64_t need, bool critical)
+{
+	need = reclaim_tier(in, d, need, TIER_SPARE);
+	if (need && critical)
+		need = reclaim_tier(in, d, need, TIER_RESERVE);
+	if (need && critical)
+		reclaim_tier(in, d, need, TIER_CRITICAL);
+}
+
+/* The promotion reserve: for each cluster, what its member that is no
+ * leader and furthest below its max would take to grow to max; summed, so
+ * that a promotion in every cluster at once finds the memory free. */
+static uint64_t promotion_reserve(const struct policy_input *in,
+				  const struct policy_decision *d)
+{
+	uint64_t sum = 0;
+	for (size_t k = 0; k < in->n_clusters; k++) {
+		uint64_t most = 0;
+		for (size_t i = 0; i < in->n_guests; i++) {
+			const struct policy_guest *g = &in->guests[i];
+			if (g->role == POLICY_ROLE_NONE || g->cluster != k ||
+			    !d[i].target_bytes || d[i].may_be_leader)
+				continue;
+			uint64_t at =
+			    min_u64(g->actual_bytes, d[i].target_bytes);
+			if (at < g->max_bytes)
+				most = max_u64(most, g->max_bytes - at);
+		}
+		sum += most;
+	}
+	return sum;
 }
 
 /* ---- pass 3: the plan ---- */
 
+/* What each guest's action is, for the steps. */
+enum group {
+	G_NONE,
+	G_LEADER_NOW,	/* a leader's grow the headroom covers now */
+	G_LEADER_LATER, /* a leader's grow that waits for the donors */
+	G_GROW,		/* any other grow */
+	G_SHRINK,
+};
+
 struct planner {
 	const struct policy_input *in;
 	const struct policy_decision *d;
+	const unsigned char *group;
 	struct policy_plan *plan;
 };
 
-/* Add the actions of one step: kind 0 leader grows, 1 other grows, 2
- * shrinks. */
-static void add_step(struct planner *p, int kind, bool wait_moved)
+/* Add the actions of one group as a step. */
+static void add_step(struct planner *p, enum group kind, bool wait_moved)
 {
 	const struct policy_input *in = p->in;
 	const struct policy_config *c = &in->config;
 	struct policy_plan *plan = p->plan;
 	size_t first = plan->n_actions;
-	if (plan->n_steps == POLICY_MAX_STEPS)
+	if (plan->n_steps == POLICY_MAX_STEPS || kind == G_NONE)
 		return;
 	for (size_t i = 0; i < in->n_guests; i++) {
 		const struct policy_guest *g = &in->guests[i];
 		uint64_t t = p->d[i].target_bytes;
-		if (!t)
+		if (p->group[i] != kind)
 			continue;
-		bool grow = t >= g->actual_bytes;
-		if (kind == 2 ? grow
-			      : (!grow || (kind == 0) != p->d[i].may_be_leader))
-			continue;
+		bool grow = kind != G_SHRINK;
 		if (!grow && c->shrink_step_bytes &&
 		    g->actual_bytes - t > c->shrink_step_bytes)
 			t = g->actual_bytes - c->shrink_step_bytes;
@@ -419,7 +503,7 @@ uint64_t policy_arc_cap(const struct policy_host *h,
 }
 
 static void arc_budget(const struct policy_input *in,
-		       const struct policy_decision *d,
+		       const struct policy_decision *d, uint64_t margin,
 		       struct policy_plan *plan)
 {
 	const struct policy_host *h = &in->host;
@@ -427,7 +511,10 @@ static void arc_budget(const struct policy_input *in,
 	if (!c->arc_manage || !h->known || !h->arc_present ||
 	    in->guest_sizes_unknown)
 		return;
-	uint64_t guests = in->other_guests_bytes;
+	/* The ARC gives memory back slowly (tens of MiB/s): it gets what
+	 * leaves the host its high watermark and the promotion reserve
+	 * free besides, or a grow would find the memory in the ARC. */
+	uint64_t guests = in->other_guests_bytes + margin;
 	for (size_t i = 0; i < in->n_guests; i++)
 		guests += d[i].target_bytes ? d[i].target_bytes
 					    : in->guests[i].actual_bytes;
@@ -442,6 +529,37 @@ static void arc_budget(const struct policy_input *in,
 	plan->arc_before = !now || cap < now;
 }
 
+/* Which step each guest's action goes in. Leaders' grows that the
+ * headroom covers go now, pushed or confirmed leaders before members that
+ * only may be one; the others wait for the donors. */
+static void group_actions(const struct policy_input *in,
+			  const struct policy_decision *d, int64_t headroom,
+			  unsigned char *group)
+{
+	int64_t budget = headroom;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < in->n_guests; i++) {
+			const struct policy_guest *g = &in->guests[i];
+			uint64_t t = d[i].target_bytes;
+			if (pass == 0)
+				group[i] = !t			 ? G_NONE
+					   : t < g->actual_bytes ? G_SHRINK
+					   : d[i].may_be_leader ? G_LEADER_LATER
+								: G_GROW;
+			if (group[i] != G_LEADER_LATER)
+				continue;
+			bool sure = g->pushed_role == POLICY_ROLE_LEADER ||
+				    g->confirmed_role == POLICY_ROLE_LEADER;
+			if (pass == 0 && !sure)
+				continue;
+			uint64_t up = t - g->actual_bytes;
+			if ((int64_t)up <= budget || sure) {
+				group[i] = G_LEADER_NOW;
+				budget -= (int64_t)up;
+			}
+		}
+}
+
 int policy_decide(const struct policy_input *in,
 		  struct policy_decision *decisions, struct policy_plan *plan)
 {
@@ -451,6 +569,8 @@ int policy_decide(const struct policy_input *in,
 	plan->n_actions = 0;
 	plan->n_steps = 0;
 	plan->reclaiming = false;
+	plan->critical = false;
+	plan->reserve_bytes = 0;
 	plan->arc_write = plan->arc_before = false;
 	plan->arc_max_bytes = 0;
 
@@ -458,25 +578,37 @@ int policy_decide(const struct policy_input *in,
 	const struct policy_config *c = &in->config;
 	int64_t headroom = policy_headroom(h, c);
 	plan->headroom_bytes = headroom;
+	/* When balloond caps the ARC it keeps the host's headroom in free
+	 * memory (the cap leaves it): what the ARC holds comes back too
+	 * slowly for a grow or a spike, so only MemAvailable counts. */
+	bool arc_capped =
+	    c->arc_manage && h->arc_present && !in->guest_sizes_unknown;
+	int64_t avail = arc_capped ? policy_headroom_now(h, c) : headroom;
 
 	for (size_t i = 0; i < in->n_guests; i++)
 		decisions[i] = policy_decide_guest(in, i);
+	uint64_t reserve = promotion_reserve(in, decisions);
+	plan->reserve_bytes = reserve;
 
+	bool critical = false;
 	if (h->known) {
 		bool psi = h->psi_event ||
 			   (c->psi_some_limit_x100 &&
 			    h->psi_some_avg10_x100 >= c->psi_some_limit_x100);
-		bool pressure = headroom < (int64_t)c->low_watermark_bytes ||
-				psi ||
-				(h->reclaiming &&
-				 headroom < (int64_t)c->high_watermark_bytes);
-		bool critical = headroom <= 0;
+		/* The watermarks stand above the promotion reserve: a
+		 * promotion finds its memory free, whether or not donors
+		 * move in time. */
+		int64_t low = (int64_t)(c->low_watermark_bytes + reserve);
+		int64_t high = (int64_t)(c->high_watermark_bytes + reserve);
+		bool pressure =
+		    avail < low || psi || (h->reclaiming && avail < high);
+		critical = avail < (int64_t)c->critical_watermark_bytes;
 		plan->reclaiming = pressure;
+		plan->critical = critical;
 		/* Grow-backs that are not needed wait for room above the high
 		 * watermark (hysteresis); leaders and starving guests never
 		 * wait (but a starving guest waits on a critical host). */
-		int64_t room =
-		    pressure ? 0 : headroom - (int64_t)c->high_watermark_bytes;
+		int64_t room = pressure ? 0 : avail - high;
 		for (size_t i = 0; i < in->n_guests; i++) {
 			const struct policy_guest *g = &in->guests[i];
 			struct policy_decision *d = &decisions[i];
@@ -502,11 +634,27 @@ int policy_decide(const struct policy_input *in,
 				    max_u64(g->actual_bytes, g->min_bytes);
 				d->reason =
 				    "starving, but the host is critical "
-				    "(no headroom): not grown";
+				    "(below its critical watermark): "
+				    "not grown";
 				continue;
 			}
 			if (g->pin_bytes)
 				continue;
+			if (!critical && g->role != POLICY_ROLE_NONE &&
+			    g->replica_target_bytes) {
+				/* A replica the critical tier took below its
+				 * replica target gets back to it at once, once
+				 * the host is out of it: a promotion from
+				 * further down takes longer than the
+				 * pre_promote hook waits. */
+				hold = max_u64(
+				    hold,
+				    min_u64(d->target_bytes,
+					    clamp(g->replica_target_bytes,
+						  g->min_bytes, g->max_bytes)));
+				if (d->target_bytes <= hold)
+					continue;
+			}
 			if (d->starving) {
 				/* What it needs comes at once (from donors
 				 * first: the plan orders it); more only as
@@ -542,13 +690,13 @@ int policy_decide(const struct policy_input *in,
 			 * trigger (at most one a window) takes at least 1 % of
 			 * RAM more, as processes stall whatever MemAvailable
 			 * says. */
-			int64_t need =
-			    (int64_t)c->high_watermark_bytes - headroom;
+			int64_t need = high - avail;
 			int64_t spike = (int64_t)(h->mem_total_bytes / 100);
 			if (h->psi_event && need < spike)
 				need = spike;
 			if (need > 0)
-				reclaim(in, decisions, (uint64_t)need);
+				reclaim(in, decisions, (uint64_t)need,
+					critical);
 		}
 	}
 
@@ -560,41 +708,41 @@ int policy_decide(const struct policy_input *in,
 			grows += decisions[i].target_bytes -
 				 in->guests[i].actual_bytes;
 	/* Covered: the host has the memory now. Grows that leave it below
-	 * its low watermark (or that it does not have) are paid for by
-	 * donors, pressure or not: after the grows when covered, before them
-	 * (and waited for) when not. Reclaim takes from targets already
-	 * lowered, so this adds to what pressure took. */
-	bool covered = !h->known || grows == 0 || headroom >= (int64_t)grows;
+	 * its low watermark and reserve (or that it does not have) are paid
+	 * for by donors, pressure or not: after the grows when covered,
+	 * before them (and waited for) when not. Reclaim takes from targets
+	 * already lowered, so this adds to what pressure took. */
+	bool covered = !h->known || grows == 0 || avail >= (int64_t)grows;
 	if (h->known && grows) {
-		int64_t need =
-		    (int64_t)grows - headroom + (int64_t)c->low_watermark_bytes;
+		int64_t need = (int64_t)grows - avail +
+			       (int64_t)(c->low_watermark_bytes + reserve);
 		if (need > 0)
-			reclaim(in, decisions, (uint64_t)need);
+			reclaim(in, decisions, (uint64_t)need, critical);
 	}
+	unsigned char *group = malloc(in->n_guests + 1);
+	if (!group)
+		return -ENOMEM;
+	group_actions(in, decisions, h->known ? avail : INT64_MAX, group);
+	bool later = false;
+	for (size_t i = 0; i < in->n_guests; i++)
+		later |= group[i] == G_LEADER_LATER;
 	/* A leader's grow that the headroom covers goes first even when the
 	 * others' do not: the donors then shrink, are waited for, and the
 	 * other grows follow. */
-	uint64_t leader_grows = 0;
-	for (size_t i = 0; i < in->n_guests; i++)
-		if (decisions[i].may_be_leader &&
-		    decisions[i].target_bytes > in->guests[i].actual_bytes)
-			leader_grows += decisions[i].target_bytes -
-					in->guests[i].actual_bytes;
-	bool leader_covered = covered || headroom >= (int64_t)leader_grows;
-	struct planner p = {in, decisions, plan};
+	struct planner p = {in, decisions, group, plan};
 	if (covered) {
-		add_step(&p, 0, false);
-		add_step(&p, 1, false);
-		add_step(&p, 2, false);
-	} else if (leader_covered) {
-		add_step(&p, 0, false);
-		add_step(&p, 2, true);
-		add_step(&p, 1, false);
+		add_step(&p, G_LEADER_NOW, false);
+		add_step(&p, G_LEADER_LATER, false);
+		add_step(&p, G_GROW, false);
+		add_step(&p, G_SHRINK, false);
 	} else {
-		add_step(&p, 2, true);
-		add_step(&p, 0, false);
-		add_step(&p, 1, false);
+		add_step(&p, G_LEADER_NOW, false);
+		add_step(&p, G_SHRINK, true);
+		add_step(&p, later ? G_LEADER_LATER : G_GROW, false);
+		add_step(&p, later ? G_GROW : G_NONE, false);
 	}
-	arc_budget(in, decisions, plan);
+	free(group);
+	arc_budget(in, decisions,
+		   arc_capped ? c->high_watermark_bytes + reserve : 0, plan);
 	return 0;
 }

@@ -23,12 +23,24 @@
  *  4. No target below min or above max.
  *  5. Grow before shrink when the host's headroom covers the grows; else the
  *     donors shrink first and the grows wait until they moved. A leader's
- *     grow comes before every other grow.
+ *     grow comes before every other grow; a pushed or confirmed leader's
+ *     goes at once whatever the headroom (the leader outranks the host),
+ *     a may-be-leader's as far as the headroom covers it.
  *  6. Shrinks go in bounded steps, grows in one; changes within the
  *     deadband are skipped (a grow to max never is).
+ * The host: the watermarks stand above the promotion reserve (each
+ * cluster's furthest-below-max member that is no leader, grown to max),
+ * so that a promotion finds its memory free without waiting for donors.
+ * When balloond caps the ARC, the host is judged by MemAvailable alone
+ * (the ARC gives memory back at tens of MiB/s), and the cap leaves the
+ * high watermark and the reserve free.
  * And from the guest's side: a shrink never takes more than the guest
  * reports available minus its reserve; a starving guest is no donor and
- * gets back what it needs; stale stats never justify a shrink.
+ * gets back what it needs; stale stats never justify a shrink. Below the
+ * critical watermark the host's survival outranks a guest's comfort:
+ * every guest that is no leader gives beyond its reserve (starving or
+ * not, and replicas below their replica target last), never more than it
+ * reports available, and no starving guest grows.
  */
 #ifndef BALLOOND_POLICY_H
 #define BALLOOND_POLICY_H
@@ -127,6 +139,8 @@ struct policy_host {
 	uint64_t arc_max_set_bytes; /* zfs_arc_max as last written; 0: not
 				     * written by balloond (unknown) */
 	bool reclaiming;	    /* the last plan's state (hysteresis) */
+	bool critical;		    /* the last plan's critical (not read by
+				     * the policy: the caller's, for events) */
 };
 
 struct policy_config {
@@ -142,8 +156,12 @@ struct policy_config {
 	/* The host keeps this much for itself (headroom counts it out). */
 	uint64_t host_reserve_bytes;
 	unsigned arc_reclaim_pct; /* of the ARC above c_min, as headroom */
-	/* Reclaim below low, release above high (effective headroom). */
+	/* Reclaim below low, release above high (effective headroom, plus
+	 * the promotion reserve). Below critical, the host's survival
+	 * outranks a guest's comfort: starving guests that are no leader
+	 * give too, down to their min (never above low). */
 	uint64_t low_watermark_bytes, high_watermark_bytes;
+	uint64_t critical_watermark_bytes;
 	/* Memory PSI some avg10 at or above this means pressure (x100 %);
 	 * 0: PSI averages are not used (the trigger still is). */
 	uint32_t psi_some_limit_x100;
@@ -165,6 +183,7 @@ struct policy_config {
 	    .arc_reclaim_pct = 50,                                             \
 	    .low_watermark_bytes = 0,                                          \
 	    .high_watermark_bytes = 0,                                         \
+	    .critical_watermark_bytes = 0,                                     \
 	    .psi_some_limit_x100 = 1000,                                       \
 	    .arc_manage = false,                                               \
 	    .arc_min_bytes = 1ULL << 30,                                       \
@@ -173,7 +192,8 @@ struct policy_config {
 
 /* Fill what is 0 and depends on the host: host_reserve_bytes (the larger
  * of 512 MiB and 3 % of MemTotal), low_watermark_bytes (5 % of MemTotal),
- * high_watermark_bytes (low + 5 % of MemTotal). */
+ * high_watermark_bytes (low + 5 % of MemTotal), critical_watermark_bytes
+ * (2 % of MemTotal; never above low). */
 struct policy_config policy_config_resolve(struct policy_config c,
 					   uint64_t mem_total_bytes);
 
@@ -227,7 +247,10 @@ struct policy_plan {
 	size_t n_steps;
 	/* The host as the policy saw it. */
 	bool reclaiming;	/* under pressure: reclaiming from donors */
+	bool critical;		/* below the critical watermark: starving
+				 * guests that are no leader give too */
 	int64_t headroom_bytes; /* effective headroom (0 if host unknown) */
+	uint64_t reserve_bytes; /* the promotion reserve kept free */
 	/* The ARC budget: write arc_max_bytes to zfs_arc_max, before the
 	 * first step (a lower cap, ahead of grows) or after the last (a
 	 * higher one, once the shrinks moved). */
@@ -250,15 +273,23 @@ uint64_t policy_guest_reserve(const struct policy_config *c,
 int64_t policy_headroom(const struct policy_host *h,
 			const struct policy_config *c);
 
+/* Headroom now: MemAvailable - host_reserve, the ARC not counted (it
+ * gives memory back at tens of MiB/s). When balloond caps the ARC
+ * (arc_manage), the policy judges the host by this, not by the effective
+ * headroom: the cap leaves the watermarks and the promotion reserve in
+ * free memory. 0 when the host is unknown. */
+int64_t policy_headroom_now(const struct policy_host *h,
+			    const struct policy_config *c);
+
 /* The ARC budget for guests taking guests_bytes: MemTotal - guests -
  * host_reserve, never below arc_min, never above c_max. Never 0. */
 uint64_t policy_arc_cap(const struct policy_host *h,
 			const struct policy_config *c, uint64_t guests_bytes);
 
 /* Decide. decisions and plan->actions must each hold in->n_guests entries.
- * Returns 0 or -EINVAL (bad arguments; a guest with bad bounds is skipped
- * with a reason, never an error). Linear in the number of guests, but for
- * sorting the donors. */
+ * Returns 0, -EINVAL (bad arguments; a guest with bad bounds is skipped
+ * with a reason, never an error) or -ENOMEM. Linear in the number of guests,
+ * but for sorting the donors. */
 int policy_decide(const struct policy_input *in,
 		  struct policy_decision *decisions, struct policy_plan *plan);
 

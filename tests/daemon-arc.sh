@@ -48,7 +48,9 @@ arc_max_is() {
 	kernel
 }
 
-# 4 GiB, minus the guests at 256 MiB each, minus the 1 GiB reserve.
+# 4 GiB, minus the guests at 256 MiB each, minus the 768 MiB reserve and
+# the 256 MiB high watermark (the ARC leaves the high watermark free: it
+# gives memory back too slowly for a grow to wait on it).
 cap() { echo $((3 * GiB - $1 * 256 * MiB)); }
 
 cat >"$T/arc.conf" <<EOF
@@ -57,7 +59,9 @@ cat >"$T/arc.conf" <<EOF
 stats_interval_s = 0
 [host]
 interval_ms = 100
-reserve = 1G
+reserve = 768M
+low_watermark = 128M
+high_watermark = 256M
 arc_manage = yes
 arc_min = 512M
 EOF

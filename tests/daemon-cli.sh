@@ -121,7 +121,7 @@ mon=$!
 check "monitor subscribed" wait_for 10 grep -q "request monitor" "$T/daemon.log"
 ctl set vm1 160M >/dev/null
 check "monitor prints events as JSON lines" wait_for 10 grep -q '"event":"pin"' "$T/monitor.out"
-wait "$mon"
+wait_exit 30 "$mon"
 check "monitor --count exits after N events" test $? -eq 0
 
 # ---- reload ----
@@ -148,7 +148,7 @@ check "control socket is owner-only" test "$(stat -c %a "$SOCK")" = 600
 # configured group) is served.
 chmod 755 "$T"
 chmod 666 "$SOCK"
-expect 1 "a non-root caller is refused by its credentials" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
+expect 1 "a non-root caller is refused by its credentials" runuser -u nobody -- "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$SOCK" status
 err_has "for root and its control group only"
 expect 0 "root still is served" ctl status
 stop_daemon TERM
@@ -161,7 +161,7 @@ printf '[daemon]\ncontrol_group = nogroup\n' >>"$T/live.conf"
 sed -i '/bogus/d' "$T/live.conf"
 BALLOOND_CONF="$T/live.conf" start_daemon
 check "control_group: the socket belongs to the group" test "$(stat -c %G:%a "$SOCK")" = nogroup:660
-expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" --socket "$SOCK" status
+expect 0 "control_group: a member is served" runuser -u nobody -- "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$SOCK" status
 check "pin restored after restart" field_is vm1 pin_bytes $((160 * MiB))
 expect 0 "unregister" ctl unregister vm0
 expect 1 "unregister twice" ctl unregister vm0
@@ -169,7 +169,7 @@ check "unregistered guest is gone from disk" not_on_disk vm0
 
 # ---- systemd socket activation: the listening socket comes as fd 3 ----
 stop_daemon TERM
-"${PYTHON3:-python3}" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
+"$PY" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
 import os, socket, sys
 balloond, path, state, log = sys.argv[1:5]
 s = socket.socket(socket.AF_UNIX)
@@ -191,9 +191,9 @@ if pid == 0:
 print(pid)
 PY
 act=$(cat "$T/act.pid")
-check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --socket "$T/act.sock" status
+check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$T/act.sock" status
 check "it listens on the inherited fd 3, not a socket of its own" grep -q "socket activation: listening on fd 3" "$T/act.log"
-check "its registrations are there" sh -c "'$BALLOONCTL' --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
+check "its registrations are there" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT --socket '$T/act.sock' status --json | grep -q '\"vm1\"'"
 kill -TERM "$act"
 # Gone, or a zombie waiting for PID 1 (its parent, python, is gone).
 gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }

@@ -3,11 +3,12 @@
 # injected: ordering on the wire, isolation of a hung guest, reconnects,
 # guest resets, malformed and abusive control clients, restart and stop.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 start_fake 6
-# Long QMP timeouts: a guest that waits on another's hang would show.
-printf '[qmp]\ncommand_timeout_ms = 30000\n' >"$T/comp.conf"
+# Long QMP timeouts (longer than the waits below, scaled alike): a guest
+# that waits on another's hang would show.
+printf '[qmp]\ncommand_timeout_ms = %d\n' $((30000 * TIME_SCALE)) >"$T/comp.conf"
 BALLOOND_CONF="$T/comp.conf" start_daemon
 for i in 0 1 2 3 4 5; do
 	ctl register vm$i --qmp "$T/vm$i.qmp" --min 128M >/dev/null || bail "register vm$i"
@@ -51,7 +52,7 @@ fake mode vm0.qmp normal >/dev/null
 fake mode vm2.qmp hang >/dev/null
 ctl set vm2 128M >/dev/null
 ctl set vm3 128M >/dev/null
-check "vm3 moves while vm2 hangs (30 s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
+check "vm3 moves while vm2 hangs ($((30 * TIME_SCALE)) s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
 check "vm2 still has its command in flight" field_is vm2 actual_bytes $((256 * MiB))
 expect 0 "status answers while a guest hangs" ctl status
 fake mode vm2.qmp normal >/dev/null
@@ -76,7 +77,7 @@ check "a guest RESET re-applies the target" wait_for 10 wire "len(b('vm3.qmp')) 
 t0=$(date +%s%N)
 expect 0 "set vm2 160M" ctl set vm2 160M
 fake_moved() { fake show vm2.qmp | grep -q "\"actual\":$((160 * MiB))"; }
-wait_for 10 fake_moved
+check "vm2's guest moved to 160 MiB" wait_for 10 fake_moved
 fake event vm2.qmp BALLOON_CHANGE '{"actual": 268435456}' >/dev/null
 late_ms=$((($(date +%s%N) - t0) / 1000000))
 check "vm2 was sent 160 MiB before the report" wire "b('vm2.qmp') and b('vm2.qmp')[-1]['arguments']['value'] == 160<<20"
@@ -103,7 +104,7 @@ fake event vm2.qmp BALLOON_CHANGE "{\"actual\": $((160 * MiB))}" >/dev/null
 fake mode vm4.qmp garbage >/dev/null
 ctl qmp --vm vm4 query-status >/dev/null 2>&1
 check "garbage drops vm4's link" wait_for 10 field_is vm4 link down
-check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' status --json | grep -q 'protocol error'"
+check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'protocol error'"
 expect 0 "another guest's commands still work" ctl qmp --vm vm5 query-balloon
 fake mode vm4.qmp normal >/dev/null
 check "vm4 comes back once it behaves" wait_for 40 field_is vm4 link up
@@ -143,10 +144,11 @@ check "oversized request: request-too-long" test "$(sed -n 9p "$T/proto.out")" =
 check "then the connection is closed cleanly" test "$(sed -n 10p "$T/proto.out")" = closed
 
 # A client that sends many requests and never reads its replies.
-"$PY" - "$SOCK" "$T/stuck.done" <<'PY' &
+"$PY" - "$SOCK" "$T/stuck.done" "$TIME_SCALE" <<'PY' &
 import socket, sys, time
+scale = int(sys.argv[3])
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.settimeout(20)
+s.settimeout(20 * scale)
 req = b'{"id": 1, "method": "status"}\n' * 1000
 try:
     for _ in range(20):
@@ -154,7 +156,7 @@ try:
 except OSError:
     pass
 open(sys.argv[2], "w").write("sent\n")
-time.sleep(30)
+time.sleep(30 * scale)  # never reads; killed below
 PY
 stuck=$!
 check "the stuck client got its requests in" wait_for 30 test -e "$T/stuck.done"
@@ -166,7 +168,7 @@ wait "$stuck" 2>/dev/null
 # Many clients at once.
 i=0 pids=
 while [ $i -lt 40 ]; do
-	"$BALLOONCTL" status --json >"$T/many.$i" 2>&1 &
+	ctl status --json >"$T/many.$i" 2>&1 &
 	pids="$pids $!"
 	i=$((i + 1))
 done
@@ -179,7 +181,7 @@ check "vm5 at its pin" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
 stop_daemon KILL
 lines=$(wc -l <"$T/fake.log")
 BALLOOND_CONF="$T/comp.conf" start_daemon
-check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' status --json | grep -c '\"link\": \"up\"')\" = 6"
+check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -c '\"link\": \"up\"')\" = 6"
 "$PY" - "$T/fake.log" "$lines" >"$T/restart.out" <<'PY'
 import json, sys
 seen = {}
@@ -219,7 +221,7 @@ check "the fake guests are at max again" at_max
 # restore_on_exit = no leaves guests alone.
 printf '[daemon]\nrestore_on_exit = no\n' >"$T/norestore.conf"
 BALLOOND_CONF="$T/norestore.conf" start_daemon
-wait_for 10 field_is vm5 link up
+check "restore_on_exit=no: vm5's link is up" wait_for 10 field_is vm5 link up
 ctl set vm5 160M >/dev/null
 check "vm5 pinned again" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
 lines=$(wc -l <"$T/fake.log")
@@ -228,9 +230,11 @@ check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines
 
 # A guest that stops answering: its command times out, the link is reset
 # and retried with backoff, and once QEMU answers again the target lands.
-printf '[qmp]\ncommand_timeout_ms = 300\ngreeting_timeout_ms = 300\n' >"$T/short.conf"
+# (Short, but scaled: a daemon under valgrind must read a greeting in time.)
+printf '[qmp]\ncommand_timeout_ms = %d\ngreeting_timeout_ms = %d\n' \
+	$((300 * TIME_SCALE)) $((300 * TIME_SCALE)) >"$T/short.conf"
 BALLOOND_CONF="$T/short.conf" start_daemon
-wait_for 10 field_is vm0 link up
+check "short QMP timeouts: vm0's link is up" wait_for 10 field_is vm0 link up
 fake mode vm0.qmp hang >/dev/null
 expect 0 "set on a guest that stopped answering" ctl set vm0 200M
 check "the command times out and the link is dropped" wait_for 10 grep -q "vm0: QMP link down" "$T/daemon.log"
@@ -241,11 +245,11 @@ stop_daemon TERM
 
 # --dry-run decides and logs, and sends nothing.
 start_daemon --dry-run
-wait_for 10 field_is vm4 link up
+check "dry run: vm4's link is up" wait_for 10 field_is vm4 link up
 lines=$(wc -l <"$T/fake.log")
 expect 0 "dry run: set is accepted" ctl set vm4 200M
 check "dry run: the decision is logged" wait_for 10 grep -q "vm4: dry run: would set target 200 MiB" "$T/daemon.log"
-check "dry run: status says so" sh -c "'$BALLOONCTL' status | grep -q 'dry run'"
+check "dry run: status says so" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status | grep -q 'dry run'"
 stop_daemon TERM
 check "dry run: no balloon command reached the guest" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"

@@ -31,7 +31,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ctl() { "$BALLOONCTL" --timeout 10 "$@"; }
+# balloonctl's timeout in the tests: 10 s, scaled (the default 5 s is a
+# deadline a daemon under valgrind on a loaded machine can miss).
+CTL_TIMEOUT=$((10 * TIME_SCALE))
+ctl() { "$BALLOONCTL" --timeout "$CTL_TIMEOUT" "$@"; }
 
 # start_fake N [ARGS...]: N fake guests $T/vm0.qmp... (256 MiB each),
 # commands logged to $T/fake.log, control socket $T/fake.ctl.
@@ -46,7 +49,7 @@ start_fake() {
 
 # fake CMD...: one line to fake-qmp's control socket; prints its answer.
 fake() {
-	"${PYTHON3:-python3}" - "$T/fake.ctl" "$*" <<'PY'
+	"$PY" - "$T/fake.ctl" "$*" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
@@ -77,20 +80,36 @@ start_daemon() {
 	}
 }
 
+# start_daemon_with_faults BD_FAULT_VAR=VALUE...: start_daemon with
+# tests/fault-preload.so preloaded and these settings (see
+# tests/fault-preload.c: slow name-service lookups, held fsyncs, a log).
+start_daemon_with_faults() {
+	saved_wrap=$DAEMON_WRAP
+	DAEMON_WRAP="env LD_PRELOAD=$top_builddir/tests/fault-preload.so $*
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+		$DAEMON_WRAP"
+	start_daemon
+	DAEMON_WRAP=$saved_wrap
+}
+
 # stop_daemon [SIGNAL]: signal balloond (TERM) and wait for it; its exit
-# status goes to STOP_RC.
+# status goes to STOP_RC. One that does not exit in 30 s is a hang.
 stop_daemon() {
 	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID"
+	wait_exit 30 "$DAEMON_PID"
 	STOP_RC=$?
 	DAEMON_PID=
+	if [ "$STOP_RC" = 124 ]; then
+		tail -n 30 "$T/daemon.log" >&2
+		bail "balloond did not exit within $((30 * TIME_SCALE)) s of SIG${1:-TERM}"
+	fi
 }
 
 field_is() { test "$(field "$1" "$2")" = "$3"; }
 
 # field GUEST KEY: one field of a guest from status --json.
 field() {
-	ctl status --json | "${PYTHON3:-python3}" -c '
+	ctl status --json | "$PY" -c '
 import json, sys
 name, key = sys.argv[1], sys.argv[2]
 for g in json.load(sys.stdin)["guests"]:
@@ -102,7 +121,7 @@ for g in json.load(sys.stdin)["guests"]:
 
 # balloons SOCKET: the balloon values fake-qmp received on SOCKET, in order.
 balloons() {
-	"${PYTHON3:-python3}" -c '
+	"$PY" -c '
 import json, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
@@ -113,6 +132,9 @@ for line in open(sys.argv[1]):
 
 MiB=1048576
 
+# status_lacks TEXT: balloond answers status --json, without TEXT in it.
+status_lacks() { st=$(ctl status --json) && ! printf '%s\n' "$st" | grep -qF -- "$1"; }
+
 # quiet COMMAND...: run COMMAND without output (for check).
 quiet() { "$@" >/dev/null 2>&1; }
 
@@ -120,7 +142,7 @@ quiet() { "$@" >/dev/null 2>&1; }
 # it from $STATE (the snapshot guests.json, then the journal over it)
 # exists, and, with KEY, has that value.
 on_disk() {
-	"${PYTHON3:-python3}" - "$STATE" "$@" <<'PY'
+	"$PY" - "$STATE" "$@" <<'PY'
 import json, os, sys
 state, name = sys.argv[1], sys.argv[2]
 guests = {}

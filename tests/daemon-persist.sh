@@ -3,9 +3,11 @@
 # on. Spooled registrations (a hook's, while the daemon was down or QEMU
 # still starting) are kept past every deadline and across restarts; a
 # guest whose RAM query fails is retried with backoff and says why; a save
-# that fails is an error reply, a log line and a retry, never a success.
+# that fails is an error reply, a log line and a retry, never a success;
+# and no reply confirms a state before it is on disk, even one that
+# changes nothing (tests/fault-preload.so holds the disk).
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 start_fake 3
 # Short QMP timeouts: a client's register gives up after greeting + 2 x
@@ -29,11 +31,12 @@ spool_register late "$T/late.qmp"
 check "spooled register picked up" wait_for 10 registered late
 check "and persisted at once, before its link is up" wait_for 10 on_disk late
 # Past the 600 ms a client's register waits (and several reconnects).
-wait_for 20 sh -c "test \$(grep -c 'late: cannot connect to' '$T/daemon.log') -ge 4"
-sleep 1
+check "the link was tried several times" \
+	wait_for 20 sh -c "test \$(grep -c 'late: cannot connect to' '$T/daemon.log') -ge 4"
+sleep 1 # time passes: nothing may give the registration up meanwhile
 check "still registered well past the deadline" registered late
 check "status says the link is down" field_is late link down
-check "its last error names the socket" sh -c "'$BALLOONCTL' status --json | grep -q 'late.qmp\\|QMP: '"
+check "its last error names the socket" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'late.qmp\\|QMP: '"
 
 # ... and across a restart.
 stop_daemon TERM
@@ -71,11 +74,10 @@ ctl unregister after >/dev/null
 fake mode vm0.qmp memsize-error >/dev/null
 spool_register ramless "$T/vm0.qmp"
 check "a guest whose RAM query fails stays registered" wait_for 10 registered ramless
-check "status says why it is not managed" wait_for 10 sh -c "'$BALLOONCTL' status --json | grep -q 'cannot read the guest.s RAM'"
-check "and that it retries" sh -c "'$BALLOONCTL' status --json | grep -q 'retrying in'"
-wait_for 20 sh -c "test \$(grep -c 'ramless: cannot read the guest' '$T/daemon.log') -ge 3"
+check "status says why it is not managed" wait_for 10 sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'cannot read the guest.s RAM'"
+check "and that it retries" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'retrying in'"
 check "the query was retried (several attempts logged)" \
-	test "$(grep -c 'ramless: cannot read the guest' "$T/daemon.log")" -ge 3
+	wait_for 20 sh -c "test \$(grep -c 'ramless: cannot read the guest' '$T/daemon.log') -ge 3"
 check "with backoff, not at once (delays grow)" grep -q "ramless: .*retrying in 1000 ms" "$T/daemon.log"
 fake mode vm0.qmp normal >/dev/null
 check "once QEMU answers, the guest is managed at its RAM" wait_for 20 field_is ramless max_bytes $((256 * MiB))
@@ -86,7 +88,7 @@ fake mode vm1.qmp memsize-error >/dev/null
 expect 1 "register from a client: an error when the RAM cannot be read in time" \
 	ctl register ramless2 --qmp "$T/vm1.qmp"
 err_has "could not read the guest's RAM"
-check "and that guest is not kept" sh -c "! '$BALLOONCTL' status --json | grep -q ramless2"
+check "and that guest is not kept" status_lacks ramless2
 fake mode vm1.qmp normal >/dev/null
 
 # ---- a failed save is an error reply and a retry ----
@@ -127,7 +129,77 @@ if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
 else
 	skip "cannot mount a tmpfs here: $(cat "$T/mount.err")"
 fi
+
+# ---- a reply that confirms a state waits until that state is on disk ----
+# tests/fault-preload.so holds balloond's fsyncs while $T/hold exists (a
+# stalled disk), and logs each it holds. QEMU's greeting may take 5 s, so
+# that a registration stays in progress.
+printf '[qmp]\ncommand_timeout_ms = 5000\ngreeting_timeout_ms = 5000\n' >"$T/hold.conf"
+BALLOOND_CONF="$T/hold.conf" start_daemon_with_faults \
+	BD_FAULT_LOG="$T/sync.log" BD_FAULT_SYNC_HOLD="$T/hold"
+: >"$T/sync.log"
+# in_bg NAME COMMAND...: COMMAND in the background; once it ends, its exit
+# status is in $T/NAME.rc.
+in_bg() {
+	bg_name=$1
+	shift
+	rm -f "$T/$bg_name.rc"
+	("$@" >"$T/$bg_name.out" 2>&1; echo $? >"$T/$bg_name.rc") &
+}
+ended() { test -s "$T/$1.rc"; }
+exited() { ended "$1" && test "$(cat "$T/$1.rc")" = "$2"; }
+held() { test "$(grep -c held "$T/sync.log")" -gt "$1"; }
+# logged METHOD COUNT: balloond logged at least COUNT such requests for rep.
+logged() { test "$(grep -c "request $1 {\"name\":\"rep\"" "$T/daemon.log")" -ge "$2"; }
+# dispatched METHOD COUNT: the request was carried out: balloond logged it,
+# and answered a status after it (a reply held for the disk holds no
+# other client's).
+dispatched() { wait_for 10 logged "$1" "$2" && ctl status >/dev/null; }
+
+# A hook registers a guest without waiting (the libvirt hook's --no-wait)
+# and, reconnecting, again with the same spec.
+touch "$T/hold"
+in_bg first ctl register rep --qmp "$T/rep.qmp" --no-wait
+check "the first registration's write is held" wait_for 10 held 0
+in_bg second ctl register rep --qmp "$T/rep.qmp" --no-wait
+dispatched register 2 || bail "the second registration was not carried out"
+check "the first is not answered before it is on disk" test ! -e "$T/first.rc"
+if wait_for 2 ended second; then
+	not_ok "the repeated registration was answered while the first was not on disk"
+else
+	ok "the repeated registration waits for the first to be on disk"
+fi
+rm -f "$T/hold"
+check "once the write is through, the first is answered" wait_for 20 exited first 0
+check "and the second" wait_for 20 exited second 0
+check "the registration is on disk" on_disk rep
+
+# A removal not yet on disk, then a client's registration of the same
+# name still waiting for QEMU (no greeting), unregistered: that "removed"
+# is a state on disk only once the first removal is.
+fake mode vm2.qmp no-greeting >/dev/null
+touch "$T/hold"
+seen=$(grep -c held "$T/sync.log")
+in_bg un1 ctl unregister rep
+check "the removal's write is held" wait_for 10 held "$seen"
+in_bg again ctl register rep --qmp "$T/vm2.qmp"
+dispatched register 3 || bail "the registration was not started"
+in_bg un2 ctl unregister rep
+dispatched unregister 2 || bail "the second unregister was not carried out"
+if wait_for 2 ended un2; then
+	not_ok "the unregister of a registration in progress was answered before the removal was on disk"
+else
+	ok "the unregister of a registration in progress waits for the removal to be on disk"
+fi
+rm -f "$T/hold"
+check "then the first unregister is answered" wait_for 20 exited un1 0
+check "and the second" wait_for 20 exited un2 0
+check "the registration in progress failed" wait_for 20 exited again 1
+check "the guest is not on disk" not_on_disk rep
+fake mode vm2.qmp normal >/dev/null
+stop_daemon KILL
 start_daemon
+check "nor registered after a kill and a restart" sh -c "! ctl status --json | grep -q '\"name\": \"rep\"'"
 
 stop_daemon TERM
 check "SIGTERM exits 0" test "$STOP_RC" = 0

@@ -4,7 +4,7 @@
 # waits for the leader's balloon to reach max (Patroni's pre_promote); and
 # role_group, a peer with fewer rights, on the socket and in its spool.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 
 # rpc JSON: one raw request on the control socket; prints the reply line.
 rpc() {
@@ -89,16 +89,16 @@ as_role() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 as_stranger() { setpriv --reuid=1 --regid=1 --clear-groups "$@"; } # daemon: no nogroup
 check "the socket is open to connect (0666) with a role group" \
 	test "$(stat -c %a "$SOCK")" = 666
-expect 0 "role_group: role works" as_role "$BALLOONCTL" role pg pg1 replica
+expect 0 "role_group: role works" as_role "$BALLOONCTL" --timeout "$CTL_TIMEOUT" role pg pg1 replica
 check "and took effect" field_is vm0 role replica
 for cmd in "set vm0 200M" "unregister vm0" "release vm0" "reload" "status" \
 	"qmp --vm vm0 query-balloon" "register x --qmp /x --no-wait"; do
 	# shellcheck disable=SC2086
-	expect 1 "role_group: $cmd is refused" as_role "$BALLOONCTL" $cmd
+	expect 1 "role_group: $cmd is refused" as_role "$BALLOONCTL" --timeout "$CTL_TIMEOUT" $cmd
 	err_has "role notifications only"
 done
 check "vm0 is still registered after the refused unregister" field_is vm0 name vm0
-expect 1 "a stranger may not even push a role" as_stranger "$BALLOONCTL" role pg pg1 replica
+expect 1 "a stranger may not even push a role" as_stranger "$BALLOONCTL" --timeout "$CTL_TIMEOUT" role pg pg1 replica
 err_has "root and its control group only"
 
 # ---- the role spool ----
@@ -148,7 +148,8 @@ s.sendall(b'{"id":9,"method":"role","params":{"cluster":"pg","member":"pg2","rol
 print(f.readline().strip())
 PY
 WAITER=$!
-wait_for 10 test "$(grep -c 'request role' "$T/daemon.log")" -gt "$seen"
+check "the waiting role request is in" \
+	wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $seen"
 stop_daemon TERM
 wait $WAITER
 check "SIGTERM answers a role still waiting (at_max false)" grep -q '"at_max": *false' "$T/wait.out"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """fake-patroni.py: a fake Patroni REST API for balloond's tests.
 
     fake-patroni.py --state FILE --log FILE --port P [--port P ...]

@@ -7,6 +7,7 @@
  * sockets and timers, so a thousand idle fakes cost no CPU.
  */
 #include "fakeqmp.h"
+#include "tests/timescale.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1156,21 +1157,28 @@ static void expire_cb(uv_timer_t *t)
 	*(bool *)t->data = true;
 }
 
-bool run_until_fn(uv_loop_t *loop, bool (*cond)(void *arg), void *arg,
-		  uint64_t deadline_ms)
+/* The loop until cond holds or ms have passed, unscaled. */
+static bool run_loop_until(uv_loop_t *loop, bool (*cond)(void *arg), void *arg,
+			   uint64_t ms)
 {
 	bool expired = false, met;
 	uv_timer_t t;
 	uv_update_time(loop);
 	uv_timer_init(loop, &t);
 	t.data = &expired;
-	uv_timer_start(&t, expire_cb, deadline_ms, 0);
+	uv_timer_start(&t, expire_cb, ms, 0);
 	while (!(met = cond(arg)) && !expired)
 		uv_run(loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&t, NULL);
 	/* The timer lives on this stack frame: let its close complete. */
 	uv_run(loop, UV_RUN_NOWAIT);
 	return met;
+}
+
+bool run_until_fn(uv_loop_t *loop, bool (*cond)(void *arg), void *arg,
+		  uint64_t deadline_ms)
+{
+	return run_loop_until(loop, cond, arg, deadline_ms * test_time_scale());
 }
 
 static bool flag_set(void *arg)
@@ -1190,7 +1198,7 @@ static bool never(void *arg)
 
 void run_for(uv_loop_t *loop, uint64_t ms)
 {
-	run_until_fn(loop, never, NULL, ms);
+	run_loop_until(loop, never, NULL, ms);
 }
 
 /* ---- the probe ---- */
@@ -1337,8 +1345,9 @@ struct qmp_config fixture_config(const char *path)
 {
 	struct qmp_config cfg = QMP_CONFIG_DEFAULT;
 	cfg.socket_path = path;
-	cfg.greeting_timeout_ms = 2000;
-	cfg.command_timeout_ms = 2000;
+	/* Deadlines that only catch a hang: scaled like the tests' waits. */
+	cfg.greeting_timeout_ms = 2000 * test_time_scale();
+	cfg.command_timeout_ms = 2000 * test_time_scale();
 	cfg.reconnect_min_ms = 10;
 	cfg.reconnect_max_ms = 100;
 	return cfg;
@@ -1350,7 +1359,7 @@ int fixture_setup(void **state)
 	if (!f)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
-	alarm(30);
+	alarm(30 * test_time_scale());
 	strcpy(f->dir, "/tmp/qmptest.XXXXXX");
 	if (uv_loop_init(&f->loop) || !mkdtemp(f->dir))
 		return -1;

@@ -175,13 +175,15 @@ void fakeqmp_clear_commands(struct fakeqmp *s);
 
 /* ---- Loop helpers for tests ---- */
 
-/* Run the loop until *flag is nonzero or deadline_ms have passed (a uv
- * timer ends the wait, so nothing sleeps). True when the flag was set. */
+/* Run the loop until *flag is nonzero or deadline_ms (times
+ * test_time_scale(), tests/timescale.h) have passed (a uv timer ends the
+ * wait, so nothing sleeps). True when the flag was set. */
 bool run_until(uv_loop_t *loop, const int *flag, uint64_t deadline_ms);
 /* The same with a condition function. */
 bool run_until_fn(uv_loop_t *loop, bool (*cond)(void *arg), void *arg,
 		  uint64_t deadline_ms);
-/* Run the loop for ms, whatever happens (to check that nothing does). */
+/* Run the loop for ms, whatever happens (to check that nothing does);
+ * not scaled. */
 void run_for(uv_loop_t *loop, uint64_t ms);
 
 /* ---- The probe: a qmp_client that counts what its callbacks see ---- */
@@ -254,13 +256,14 @@ struct fixture {
 	struct probe probe, healthy;
 };
 
-/* Also ignores SIGPIPE (as balloond does) and arms a 30 s alarm that
- * kills a hung test. */
+/* Also ignores SIGPIPE (as balloond does) and arms a 30 s alarm (times
+ * test_time_scale()) that kills a hung test. */
 int fixture_setup(void **state);
 /* Closes every client and fake, runs the loop dry, fails unless
  * uv_loop_close returns 0. */
 int fixture_teardown(void **state);
-/* Short timeouts suited to tests, for the socket at path. */
+/* Short timeouts suited to tests, for the socket at path (the greeting
+ * and command timeouts times test_time_scale()). */
 struct qmp_config fixture_config(const char *path);
 /* The healthy client answers a query-balloon and never disconnected. */
 bool fixture_healthy(struct fixture *f);

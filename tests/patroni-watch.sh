@@ -5,9 +5,10 @@
 # an API that is down, answers garbage, an oversized body, no leader, too
 # slowly, or whose facts went stale, puts every member back at max with
 # the reason in status; a dead first URL is skipped; a pushed role makes
-# an immediate poll, and a burst of them one more poll, not one each.
+# an immediate poll, a burst of them one more poll, not one each, and a
+# flood of them one poll a second.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
+PY=${PYTHON3:-/usr/bin/python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
 PAT_PID=
 PAT_STATE="$T/patroni.json"
@@ -98,25 +99,28 @@ state healthy ok
 start_fake 7
 # No guest stats: the fake guests' would limit shrinks (the policy's own
 # rule, tested elsewhere), and this test is about Patroni's facts.
+# Timeouts, ages and the slow answers below scale with TIME_SCALE (S): a
+# daemon under valgrind takes longer to read an answer.
+S=$TIME_SCALE
 cat >"$T/conf" <<EOF
 [qmp]
 stats_interval_s = 0
 [cluster pg]
 rest_urls = http://127.0.0.1:$DEAD http://127.0.0.1:$A/ http://127.0.0.1:$B
 poll_interval_ms = 300
-timeout_ms = 500
+timeout_ms = $((500 * S))
 dwell_ms = 1000
-max_age_ms = 3000
+max_age_ms = $((3000 * S))
 [cluster st]
 rest_urls = http://127.0.0.1:$C
 poll_interval_ms = 300
-timeout_ms = 5000
+timeout_ms = $((5000 * S))
 dwell_ms = 300
-max_age_ms = 1500
+max_age_ms = $((1500 * S))
 [cluster push]
 rest_urls = http://127.0.0.1:$D
 poll_interval_ms = 3600000
-timeout_ms = 10000
+timeout_ms = $((10000 * S))
 max_age_ms = 7200000
 EOF
 BALLOOND_CONF="$T/conf" start_daemon
@@ -187,12 +191,12 @@ fail_open() {
 fail_open "garbage" garbage "not JSON"
 fail_open "oversized body" big "larger than 256 KiB"
 fail_open "no leader" noleader "no leader"
-fail_open "slower than timeout_ms" slow:1500 "timed out"
+fail_open "slower than timeout_ms" slow:$((1500 * S)) "timed out"
 fail_open "HTTP 503" status:503 "HTTP status 503"
 fail_open "connection closed unanswered" reset ""
 
 # ---- stale facts: answers slower than max_age_ms (within timeout_ms) ----
-state healthy slow:3000
+state healthy slow:$((3000 * S))
 check "stale facts: st1 back to max" wait_for 15 at vm4 256
 check "... the reason says stale" reason_has vm4 "stale"
 check "... status says stale" cluster_is st stale true
@@ -204,7 +208,7 @@ n0=$(requests "$D" /cluster)
 check "the push cluster polled once so far (1 h interval)" test "$n0" -eq 1
 ctl role push p0 master >/dev/null
 check "a pushed role polls at once (1 h interval)" wait_for 3 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -eq $((n0 + 1))"
-state healthy ok slow:3000
+state healthy ok slow:$((3000 * S))
 n1=$(requests "$D" /cluster)
 p1=$(requests "$D" /patroni)
 # burst N: N role pushes for push/p0 on one connection.
@@ -222,13 +226,44 @@ for i in range(n):
 PY
 }
 burst 20
-# Answers take 3 s each: the first poll is surely in flight now.
+# Answers take 3 s (times S) each: the first poll is surely in flight now.
 check "a burst of pushes started a poll" wait_for 5 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -ge $((n1 + 1))"
 burst 20
 check "after the bursts, two polls ran" wait_for 20 sh -c "test \$(grep -c ' $D /patroni\$' '$PAT_LOG') -ge $((p1 + 2))"
 check "... and no more: 40 pushes, one poll in flight and one after it" \
 	test "$(requests "$D" /cluster)" -eq $((n1 + 2))
 state healthy ok
+
+# ---- a flood of pushes: one poll a second at most ----
+# Pushes back to back for 3 s (a role_group member may push for any
+# cluster): each would start a poll as soon as the one before ended.
+# Once no poll of it is in flight (each asks /cluster once, and status
+# counts the polls that ended).
+push_idle() { test "$(cluster push polls)" -eq "$(requests "$D" /cluster)"; }
+wait_for 20 push_idle || bail "the push cluster's polls did not end"
+n2=$(requests "$D" /cluster)
+"$PY" "$top_srcdir/tests/peer-flood.py" "$SOCK" 1 --push push p0 master 3 >"$T/push.out"
+diag "$(cat "$T/push.out")"
+# pushed_ok: more than 100 pushes, every one accepted.
+pushed_ok() {
+	# shellcheck disable=SC2046
+	set -- $(sed -n 's/^pushed \([0-9]*\) ok=\([0-9]*\)$/\1 \2/p' "$T/push.out")
+	test "${1:-0}" -gt 100 && test "$1" = "$2"
+}
+check "a flood: more than 100 pushes in 3 s, every one accepted" pushed_ok
+polls=$(($(requests "$D" /cluster) - n2))
+diag "$polls polls of the push cluster during the flood"
+check "it polled" test "$polls" -ge 2
+check "at most once a second: at most 5 polls in 3 s" test "$polls" -le 5
+# min_gap_ms PORT N: the shortest time between the last N requests for
+# /cluster on PORT (the fake logs monotonic nanoseconds).
+min_gap_ms() {
+	grep " $1 /cluster\$" "$PAT_LOG" | tail -n "$2" |
+		awk 'NR > 1 { g = ($1 - t) / 1e6; if (m == "" || g < m) m = g } { t = $1 } END { printf "%d\n", m }'
+}
+gap=$(min_gap_ms "$D" "$polls")
+diag "the polls were at least $gap ms apart"
+check "polls at least a second apart (900 ms: timer slack)" test "$gap" -ge 900
 
 # ---- a pushed leader grows at once ----
 # Patroni's answers still call pg1 a replica: it shrinks again after its

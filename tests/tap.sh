@@ -23,6 +23,27 @@ check() {
 	if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
+# loaded: the machine runs more than it has CPUs (its 1-minute load
+# average is at least its CPU count): a run time measured now says more
+# about the machine than about the code.
+loaded() {
+	awk -v n="$(nproc)" '{ exit !($1 >= n) }' /proc/loadavg
+}
+
+# timely DESC MS LIMIT_MS: a test point for a bound on a run time (a
+# process that must not wait for a timeout it has no reason to reach).
+# Over the limit on a loaded machine, a skip that says so, not a pass;
+# over it on a machine that is not loaded, a failure.
+timely() {
+	if [ "$2" -lt "$3" ]; then
+		ok "$1 ($2 ms)"
+	elif loaded; then
+		skip "$1: $2 ms, not under $3 ms, on a loaded machine (load $(cut -d' ' -f1 /proc/loadavg), $(nproc) CPUs)"
+	else
+		not_ok "$1 ($2 ms, not under $3 ms)"
+	fi
+}
+
 # diag TEXT: a comment line, shown in the test's log.
 diag() { echo "# $*"; }
 
@@ -34,16 +55,56 @@ tap_done() {
 	[ "$TAP_FAILED" -eq 0 ]
 }
 
+# TIME_SCALE: the one factor by which every test's deadlines grow where
+# the code under test runs slower: 3 under ASan (the harness sets
+# BD_SANITIZERS), 10 under valgrind (VALGRIND=1), else 1; BD_TIME_SCALE
+# in the environment overrides it. The C tests apply the same rule
+# (tests/timescale.h). Deadlines catch hangs: they only ever grow.
+if [ -n "${BD_TIME_SCALE:-}" ]; then
+	TIME_SCALE=$BD_TIME_SCALE
+elif [ "${VALGRIND:-0}" = 1 ]; then
+	TIME_SCALE=10
+elif [ -n "${BD_SANITIZERS:-}" ]; then
+	TIME_SCALE=3
+else
+	TIME_SCALE=1
+fi
+
+# Helpers run with Debian's python3, the project's dependency: a python3
+# earlier on PATH may be a version manager's shim, a second to start on a
+# loaded machine. PYTHON3 (configure's, from the harness) overrides it.
+# shellcheck disable=SC2034 # (for the tests that source this file)
+PY=${PYTHON3:-/usr/bin/python3}
+
 # wait_for DEADLINE_S COMMAND...: poll COMMAND every 0.1 s until it
-# succeeds or the deadline passes (a deadline that catches hangs, not a
-# timing assertion).
+# succeeds or the deadline (DEADLINE_S times TIME_SCALE) passes; a
+# deadline that catches hangs, not a timing assertion. Its status says
+# which: every caller checks it.
 wait_for() {
-	wf_deadline=$(($(date +%s) + $1))
+	wf_deadline=$(($(date +%s) + $1 * TIME_SCALE))
 	shift
 	while ! "$@" 2>/dev/null; do
 		[ "$(date +%s)" -lt "$wf_deadline" ] || return 1
 		sleep 0.1
 	done
+}
+
+# exited PID: the process is gone, or a zombie (a child not yet waited for).
+exited() {
+	! kill -0 "$1" 2>/dev/null ||
+		[ "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# wait_exit DEADLINE_S PID: wait for the child PID to end, within the
+# deadline (scaled as wait_for's); its exit status, or 124 once it has
+# been killed for not ending in time.
+wait_exit() {
+	if ! wait_for "$1" exited "$2"; then
+		kill -KILL "$2" 2>/dev/null
+		wait "$2" 2>/dev/null
+		return 124
+	fi
+	wait "$2"
 }
 
 # expect RC DESC COMMAND...: COMMAND exits with RC; its output goes to

@@ -87,6 +87,9 @@ static void test_defaults(void **state)
 	assert_false(c.dry_run);
 	assert_true(c.restore_on_exit);
 	assert_int_equal(c.restore_timeout_ms, 10000);
+	assert_int_equal(c.idle_timeout_ms, 60000);
+	assert_int_equal(c.max_conns_per_uid, 32);
+	assert_int_equal(c.root_reserve_fds, 64);
 	assert_int_equal(c.qmp_command_timeout_ms, 5000);
 	assert_int_equal(c.qmp_greeting_timeout_ms, 5000);
 	assert_int_equal(c.qmp_reconnect_max_ms, 30000);
@@ -125,6 +128,9 @@ static const char every_key[] =
     "dry_run = yes\n"
     "restore_on_exit = off\n"
     "restore_timeout_ms = 2500\n"
+    "idle_timeout_ms = 5000\n"
+    "max_conns_per_uid = 4\n"
+    "root_reserve_fds = 16\n"
     "\n"
     "[qmp]\n"
     "command_timeout_ms = 1000\n"
@@ -158,6 +164,9 @@ static void test_every_key(void **state)
 	assert_true(c.dry_run);
 	assert_false(c.restore_on_exit);
 	assert_int_equal(c.restore_timeout_ms, 2500);
+	assert_int_equal(c.idle_timeout_ms, 5000);
+	assert_int_equal(c.max_conns_per_uid, 4);
+	assert_int_equal(c.root_reserve_fds, 16);
 	assert_int_equal(c.qmp_command_timeout_ms, 1000);
 	assert_int_equal(c.qmp_greeting_timeout_ms, 2000);
 	assert_int_equal(c.qmp_reconnect_max_ms, 60000);
@@ -302,6 +311,13 @@ static void test_ms_ranges(void **state)
 	    {"[daemon]\nrestore_timeout_ms = 600000\n", 0},
 	    {"[daemon]\nrestore_timeout_ms = 99\n", -EINVAL},
 	    {"[daemon]\nrestore_timeout_ms = 600001\n", -EINVAL},
+	    {"[daemon]\nidle_timeout_ms = 100\n", 0},
+	    {"[daemon]\nidle_timeout_ms = 99\n", -EINVAL},
+	    {"[daemon]\nidle_timeout_ms = 86400001\n", -EINVAL},
+	    {"[daemon]\nmax_conns_per_uid = 0\n", -EINVAL},
+	    {"[daemon]\nmax_conns_per_uid = 1\n", 0},
+	    {"[daemon]\nroot_reserve_fds = 0\n", 0},
+	    {"[daemon]\nroot_reserve_fds = 1000001\n", -EINVAL},
 	    {"[qmp]\ncommand_timeout_ms = 10\n", 0},
 	    {"[qmp]\ncommand_timeout_ms = 9\n", -EINVAL},
 	    {"[qmp]\ncommand_timeout_ms = 600001\n", -EINVAL},

@@ -25,6 +25,7 @@
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "tests/fakeqmp.h"
+#include "tests/timescale.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define NG  3
@@ -104,7 +105,7 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
 	signal(SIGPIPE, SIG_IGN);
-	alarm(60);
+	alarm(60 * test_time_scale());
 	strcpy(e->dir, "/tmp/exectest.XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	assert_int_equal(uv_loop_init(&e->loop), 0);
@@ -116,7 +117,7 @@ static int setup(void **state)
 	bd_conf_defaults(&bd->conf);
 	snprintf(bd->conf.state_dir, sizeof(bd->conf.state_dir), "%s", e->dir);
 	bd->conf.stats_interval_s = 0;
-	bd->conf.qmp_command_timeout_ms = 2000;
+	bd->conf.qmp_command_timeout_ms = 2000 * test_time_scale();
 	bd->conf.move_poll_ms = 20;
 	bd->conf.move_timeout_ms = 600;
 	bd->decide = scripted_decide;

@@ -27,6 +27,7 @@
 #include "daemon/daemon.h"
 #include "daemon/host.h"
 #include "daemon/log.h"
+#include "tests/timescale.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -485,7 +486,8 @@ static void expire_cb(uv_timer_t *t)
 	*(bool *)t->data = true;
 }
 
-/* Run the loop until cond holds or ms passed; whether it held. */
+/* Run the loop until cond holds or ms (a deadline: times test_time_scale())
+ * passed; whether it held. Without cond, for ms exactly. */
 static bool run_until(struct env *e, bool (*cond)(struct env *), uint64_t ms)
 {
 	bool expired = false, met;
@@ -493,7 +495,7 @@ static bool run_until(struct env *e, bool (*cond)(struct env *), uint64_t ms)
 	uv_update_time(&e->loop);
 	uv_timer_init(&e->loop, &t);
 	t.data = &expired;
-	uv_timer_start(&t, expire_cb, ms, 0);
+	uv_timer_start(&t, expire_cb, cond ? ms * test_time_scale() : ms, 0);
 	while (!(met = cond && cond(e)) && !expired)
 		uv_run(&e->loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&t, NULL);
@@ -526,7 +528,7 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
-	alarm(60);
+	alarm(60 * test_time_scale());
 	strcpy(e->dir, "/tmp/hosttest.XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	make_dir(e->dir, "pressure");

@@ -63,6 +63,15 @@
 		.mem_available_bytes = (avail)                                 \
 	}
 
+/* In the pressure case: the need on a 64 GiB host with 4 GiB available
+ * (high watermark minus headroom), and what a 16 GiB guest reporting
+ * 3 GiB available can spare above its reserve. */
+#define NEED_4G	 (64 * GiB * 5 / 100 * 2 - (4 * GiB - 64 * GiB * 3 / 100))
+#define SPARE_3G (3 * GiB - 16 * GiB * 5 / 100)
+
+/* The high watermark of a 64 GiB host, which the ARC budget leaves free. */
+#define ARC_HIGH (64 * GiB * 5 / 100 * 2)
+
 struct want_decision {
 	uint64_t target_bytes;
 	const char *reason; /* a substring of the reason */
@@ -631,8 +640,8 @@ static const struct policy_case cases[] = {
 
     /* ---- host pressure ---- */
     {
-	.name = "pressure: reclaim from confirmed replicas first, then the "
-		"most free; never a leader, never a starving guest",
+	.name = "pressure: reclaim from plain guests first, then replicas; "
+		"never a leader, never a starving guest",
 	.n = 4,
 	.guests = {{.name = "leader",
 		    .max_bytes = 16 * GiB,
@@ -649,14 +658,14 @@ static const struct policy_case cases[] = {
 		    .actual_bytes = 16 * GiB,
 		    .set_bytes = 16 * GiB,
 		    CONFIRMED_REPLICA,
-		    STATS(3 * GiB)},
+		    STATS(8 * GiB)},
 		   {.name = "plain",
 		    .max_bytes = 16 * GiB,
 		    .min_bytes = 4 * GiB,
 		    .actual_bytes = 16 * GiB,
 		    .set_bytes = 16 * GiB,
 		    PLAIN,
-		    STATS(8 * GiB)},
+		    STATS(3 * GiB)},
 		   {.name = "starving",
 		    .max_bytes = 16 * GiB,
 		    .min_bytes = 4 * GiB,
@@ -666,18 +675,61 @@ static const struct policy_case cases[] = {
 		    STATS(100 * MiB)}},
 	.n_clusters = 1,
 	.clusters = {HEALTHY},
-	/* 64 GiB host: reserve 1.92 GiB, low 3.2 GiB, high 6.4 GiB; 2 GiB
-	 * available: headroom 0.08 GiB, need 6.4 - 0.08 GiB. The replica
-	 * gives 3 GiB - 819.2 MiB, the plain guest the rest. */
-	.host = HOST(2 * GiB),
+	/* 64 GiB host: reserve 1.92 GiB, low 3.2 GiB, high 6.4 GiB,
+	 * critical 1.28 GiB; 4 GiB available: headroom 2.08 GiB (under low,
+	 * not critical), need 6.4 - 2.08 GiB. The plain guest gives 3 GiB -
+	 * 819.2 MiB, the replica the rest; the starving guest nothing. */
+	.host = HOST(4 * GiB),
 	.decisions = {{16 * GiB, "leader"},
-		      {16 * GiB - (3 * GiB - 16 * GiB * 5 / 100), "pressure"},
-		      {0, "pressure"},
+		      {16 * GiB - (NEED_4G - SPARE_3G), "pressure"},
+		      {16 * GiB - SPARE_3G, "pressure"},
 		      {16 * GiB, "starving"}},
 	.reclaiming = 1,
 	.n_steps = 1,
-	.steps = {STEP({1, 16 * GiB - (3 * GiB - 16 * GiB * 5 / 100)},
-		       {2, 0 /* checked by the decision */})},
+	.steps = {STEP({1, 16 * GiB - (NEED_4G - SPARE_3G)},
+		       {2, 16 * GiB - SPARE_3G})},
+    },
+    {
+	.name = "critical: below the critical watermark a starving guest "
+		"that is no leader gives too, the most available first; "
+		"never the leader",
+	.n = 3,
+	.guests = {{.name = "leader",
+		    .max_bytes = 16 * GiB,
+		    .min_bytes = 4 * GiB,
+		    .actual_bytes = 16 * GiB,
+		    .set_bytes = 16 * GiB,
+		    MEMBER,
+		    .pushed_role = POLICY_ROLE_LEADER,
+		    .pushed_age_ms = 5000,
+		    STATS(10 * GiB)},
+		   {.name = "starving",
+		    .max_bytes = 16 * GiB,
+		    .min_bytes = 4 * GiB,
+		    .actual_bytes = 16 * GiB,
+		    .set_bytes = 16 * GiB,
+		    PLAIN,
+		    STATS(300 * MiB)},
+		   {.name = "hungrier",
+		    .max_bytes = 16 * GiB,
+		    .min_bytes = 4 * GiB,
+		    .actual_bytes = 16 * GiB,
+		    .set_bytes = 16 * GiB,
+		    PLAIN,
+		    STATS(100 * MiB)}},
+	.n_clusters = 1,
+	.clusters = {HEALTHY},
+	/* 2 GiB available: headroom 0.08 GiB, under the critical watermark
+	 * (1.28 GiB). No guest has anything above its reserve: the critical
+	 * tier takes what the starving guests report available, the most
+	 * available first, and grows neither back. */
+	.host = HOST(2 * GiB),
+	.decisions = {{16 * GiB, "leader"},
+		      {16 * GiB - 300 * MiB, "critical"},
+		      {16 * GiB - 100 * MiB, "critical"}},
+	.reclaiming = 1,
+	.n_steps = 1,
+	.steps = {STEP({1, 16 * GiB - 300 * MiB}, {2, 16 * GiB - 100 * MiB})},
     },
     {
 	.name = "pressure exit needs headroom above the high watermark "
@@ -799,15 +851,17 @@ static const struct policy_case cases[] = {
 		    STATS(100 * MiB)}},
 	.n_clusters = 1,
 	.clusters = {HEALTHY},
-	/* Headroom 10 - 1.92 GiB: 1.68 GiB above high. */
-	.host = HOST(10 * GiB),
-	.decisions = {{8 * GiB + (10 * GiB - 64 * GiB * 3 / 100) -
-			   64 * GiB * 5 / 100 * 2,
+	/* Headroom 18 - 1.92 GiB; the watermarks stand 8 GiB higher for
+	 * the promotion reserve (this replica's grow to max): 1.68 GiB above
+	 * high. */
+	.host = HOST(18 * GiB),
+	.decisions = {{8 * GiB + (18 * GiB - 64 * GiB * 3 / 100) -
+			   64 * GiB * 5 / 100 * 2 - 8 * GiB,
 		       "starving"}},
 	.reclaiming = 0,
 	.n_steps = 1,
-	.steps = {STEP({0, 8 * GiB + (10 * GiB - 64 * GiB * 3 / 100) -
-			       64 * GiB * 5 / 100 * 2})},
+	.steps = {STEP({0, 8 * GiB + (18 * GiB - 64 * GiB * 3 / 100) -
+			       64 * GiB * 5 / 100 * 2 - 8 * GiB})},
     },
     {
 	.name = "under pressure a starving guest gets what it needs at once, "
@@ -820,8 +874,8 @@ static const struct policy_case cases[] = {
 		    .set_bytes = 8 * GiB,
 		    PLAIN,
 		    STATS(100 * MiB)}},
-	/* Headroom 3 - 1.92 GiB: pressure, not critical. */
-	.host = HOST(3 * GiB),
+	/* Headroom 3.5 - 1.92 GiB: pressure, not critical (1.28 GiB). */
+	.host = HOST(7 * GiB / 2),
 	.decisions = {{8 * GiB + 16 * GiB * 5 / 100 + 16 * GiB * 5 / 100 / 2 -
 			   100 * MiB,
 		       "starving"}},
@@ -831,7 +885,8 @@ static const struct policy_case cases[] = {
 			       16 * GiB * 5 / 100 / 2 - 100 * MiB})},
     },
     {
-	.name = "critical host: a starving guest is not grown, never shrunk",
+	.name = "critical host: a starving guest is not grown, and gives "
+		"what it reports available (the host's survival first)",
 	.n = 1,
 	.guests = {{.name = "starving",
 		    .max_bytes = 16 * GiB,
@@ -841,8 +896,10 @@ static const struct policy_case cases[] = {
 		    PLAIN,
 		    STATS(100 * MiB)}},
 	.host = HOST(1 * GiB),
-	.decisions = {{8 * GiB, "critical"}},
+	.decisions = {{8 * GiB - 100 * MiB, "critical"}},
 	.reclaiming = 1,
+	.n_steps = 1,
+	.steps = {STEP({0, 8 * GiB - 100 * MiB})},
     },
 
     /* ---- ordering (rule 5) ---- */
@@ -883,7 +940,34 @@ static const struct policy_case cases[] = {
     },
     {
 	.name = "headroom short: donors shrink first and are waited for, then "
-		"the leader grows",
+		"a member that may be the leader grows",
+	.n = 2,
+	.guests = {{.name = "donor",
+		    .max_bytes = 16 * GiB,
+		    .min_bytes = 4 * GiB,
+		    .pin_bytes = 4 * GiB,
+		    .actual_bytes = 16 * GiB,
+		    .set_bytes = 16 * GiB,
+		    PLAIN},
+		   {.name = "leader",
+		    .max_bytes = 16 * GiB,
+		    .min_bytes = 4 * GiB,
+		    .actual_bytes = 8 * GiB,
+		    .set_bytes = 8 * GiB,
+		    MEMBER}},
+	.n_clusters = 1,
+	.clusters = {HEALTHY},
+	/* Headroom 14 - 1.92 GiB < the 8 GiB grow? No: 12.08 covers 8;
+	 * make it 8 GiB available: 6.08 < 8. */
+	.host = HOST(8 * GiB),
+	.decisions = {{4 * GiB, "pinned"}, {16 * GiB, "not confirmed"}},
+	.n_steps = 2,
+	.steps = {WAIT_STEP({0, 4 * GiB}), STEP({1, 16 * GiB})},
+	.reclaiming = 2,
+    },
+    {
+	.name = "headroom short: a pushed leader grows at once, before the "
+		"donors shrink (rule 1 outranks the host's headroom)",
 	.n = 2,
 	.guests = {{.name = "donor",
 		    .max_bytes = 16 * GiB,
@@ -907,7 +991,7 @@ static const struct policy_case cases[] = {
 	.host = HOST(8 * GiB),
 	.decisions = {{4 * GiB, "pinned"}, {16 * GiB, "leader"}},
 	.n_steps = 2,
-	.steps = {WAIT_STEP({0, 4 * GiB}), STEP({1, 16 * GiB})},
+	.steps = {STEP({1, 16 * GiB}), WAIT_STEP({0, 4 * GiB})},
 	.reclaiming = 2,
     },
     {
@@ -926,13 +1010,11 @@ static const struct policy_case cases[] = {
 		    .min_bytes = 4 * GiB,
 		    .actual_bytes = 8 * GiB,
 		    .set_bytes = 8 * GiB,
-		    MEMBER,
-		    .pushed_role = POLICY_ROLE_LEADER,
-		    .pushed_age_ms = 10}},
+		    MEMBER}},
 	.n_clusters = 1,
 	.clusters = {HEALTHY},
 	.host = HOST(8 * GiB),
-	.decisions = {{4 * GiB, "pinned"}, {16 * GiB, "leader"}},
+	.decisions = {{4 * GiB, "pinned"}, {16 * GiB, "not confirmed"}},
 	.n_steps = 2,
 	.steps = {WAIT_STEP({0, 4 * GiB}), STEP({1, 16 * GiB})},
 	.reclaiming = 2,
@@ -1059,14 +1141,15 @@ static const struct policy_case cases[] = {
 		 .arc_c_min_bytes = 1 * GiB,
 		 .arc_c_max_bytes = 63 * GiB},
 	.arc_manage = true,
-	/* 64 - 16 - 1.92 GiB */
+	/* 64 - 16 - 1.92 GiB, less the high watermark (6.4 GiB) that the
+	 * cap leaves free: the ARC gives memory back too slowly for a grow. */
 	.decisions = {{16 * GiB, "at max"}},
 	.reclaiming = 0,
 	.n_steps = 1,
 	.steps = {STEP({0, 16 * GiB})},
 	.arc_write = true,
 	.arc_before = true,
-	.arc_max_bytes = 64 * GiB - 16 * GiB - 64 * GiB * 3 / 100,
+	.arc_max_bytes = 64 * GiB - 16 * GiB - 64 * GiB * 3 / 100 - ARC_HIGH,
     },
     {
 	.name = "ARC: raised after shrinks, never below arc_min",
@@ -1093,7 +1176,7 @@ static const struct policy_case cases[] = {
 	.steps = {STEP({0, 30 * GiB})},
 	.arc_write = true,
 	.arc_before = false,
-	.arc_max_bytes = 64 * GiB - 30 * GiB - 64 * GiB * 3 / 100,
+	.arc_max_bytes = 64 * GiB - 30 * GiB - 64 * GiB * 3 / 100 - ARC_HIGH,
     },
     {
 	.name = "ARC: within its deadband, not rewritten",
@@ -1111,8 +1194,8 @@ static const struct policy_case cases[] = {
 		 .arc_size_bytes = 20 * GiB,
 		 .arc_c_min_bytes = 1 * GiB,
 		 .arc_c_max_bytes = 63 * GiB,
-		 .arc_max_set_bytes =
-		     64 * GiB - 16 * GiB - 64 * GiB * 3 / 100 + 32 * MiB},
+		 .arc_max_set_bytes = 64 * GiB - 16 * GiB - 64 * GiB * 3 / 100 -
+				      ARC_HIGH + 32 * MiB},
 	.arc_manage = true,
 	.decisions = {{16 * GiB, "at max"}},
 	.reclaiming = 0,
@@ -1157,11 +1240,75 @@ static bool may_be_leader(const struct policy_input *in,
 		  (uint64_t)g->role_change_age_ms >= cl->dwell_ms));
 }
 
+/* The headroom the policy judges the host by: MemAvailable less the
+ * host's reserve, plus a share of the ARC above c_min unless balloond
+ * caps the ARC (then the ARC comes back too slowly to count). */
+static int64_t judged_headroom(const struct policy_input *in)
+{
+	const struct policy_host *h = &in->host;
+	const struct policy_config *c = &in->config;
+	int64_t v =
+	    (int64_t)h->mem_available_bytes - (int64_t)c->host_reserve_bytes;
+	bool capped =
+	    c->arc_manage && h->arc_present && !in->guest_sizes_unknown;
+	if (!capped && h->arc_present && h->arc_size_bytes > h->arc_c_min_bytes)
+		v += (int64_t)((h->arc_size_bytes - h->arc_c_min_bytes) *
+			       c->arc_reclaim_pct / 100);
+	return v;
+}
+
+/* A leader the policy knows as one: pushed or confirmed. */
+static bool sure_leader(const struct policy_guest *g)
+{
+	return g->role != POLICY_ROLE_NONE &&
+	       (g->pushed_role == POLICY_ROLE_LEADER ||
+		g->confirmed_role == POLICY_ROLE_LEADER);
+}
+
 static void check_invariants(const struct policy_input *in,
 			     const struct policy_decision *d,
 			     const struct policy_plan *plan, const char *name)
 {
 	const struct policy_config *c = &in->config;
+	/* The critical tier: below the critical watermark, and only then. */
+	bool critical =
+	    in->host.known &&
+	    judged_headroom(in) < (int64_t)c->critical_watermark_bytes;
+	if (plan->critical != critical)
+		fail_msg("%s: critical %d, expected %d", name, plan->critical,
+			 critical);
+	/* No leader below max at any step when the headroom allowed it:
+	 * when it covers every may-be-leader's grow, they all go in the
+	 * first step, which waits for nothing; a pushed or confirmed
+	 * leader's grow always does. */
+	uint64_t leader_grows = 0;
+	for (size_t i = 0; i < in->n_guests; i++)
+		if (d[i].may_be_leader &&
+		    d[i].target_bytes > in->guests[i].actual_bytes)
+			leader_grows +=
+			    d[i].target_bytes - in->guests[i].actual_bytes;
+	bool allowed =
+	    !in->host.known || judged_headroom(in) >= (int64_t)leader_grows;
+	for (size_t i = 0; i < in->n_guests; i++) {
+		const struct policy_guest *g = &in->guests[i];
+		if (!d[i].may_be_leader || !d[i].target_bytes ||
+		    d[i].target_bytes <= g->actual_bytes ||
+		    (!allowed && !sure_leader(g)))
+			continue;
+		bool first = false;
+		if (plan->n_steps && !plan->steps[0].wait_moved)
+			for (size_t k = plan->steps[0].first;
+			     k < plan->steps[0].first + plan->steps[0].count;
+			     k++)
+				first |= plan->actions[k].guest == i;
+		/* (Unless nothing is sent: QEMU already has max.) */
+		if (!first && g->set_bytes != g->max_bytes)
+			fail_msg("%s: leader %s's grow is not in the first "
+				 "step, though %s",
+				 name, g->name,
+				 allowed ? "the headroom covers it"
+					 : "it is a known leader");
+	}
 	for (size_t i = 0; i < in->n_guests; i++) {
 		const struct policy_guest *g = &in->guests[i];
 		uint64_t t = d[i].target_bytes;
@@ -1204,7 +1351,8 @@ static void check_invariants(const struct policy_input *in,
 				continue;
 			}
 			step_shrinks = true;
-			if (d[a->guest].starving && t < g->max_bytes)
+			if (d[a->guest].starving && t < g->max_bytes &&
+			    !critical)
 				fail_msg(
 				    "%s: starving %s shrinks (%llu -> %llu: "
 				    "%s)",
@@ -1222,6 +1370,10 @@ static void check_invariants(const struct policy_input *in,
 			uint64_t from = g->actual_bytes < g->max_bytes
 					    ? g->actual_bytes
 					    : g->max_bytes;
+			/* Below the critical watermark, beyond its reserve
+			 * but never beyond what it reports available. */
+			if (critical)
+				free_above = g->available_bytes;
 			if (g->stats_fresh && !g->pin_bytes && t < from &&
 			    from - t > free_above)
 				fail_msg(

@@ -36,7 +36,7 @@ start_daemon
 
 registered() {
 	ctl status --json >"$T/st.json" || return 2
-	"${PYTHON3:-python3}" -c '
+	"$PY" -c '
 import json, sys
 sys.exit(0 if any(g["name"] == sys.argv[1] for g in json.load(open(sys.argv[2]))["guests"]) else 1)
 ' "$1" "$T/st.json"
@@ -75,6 +75,7 @@ T0=$(date +%s)
 phase() { diag "$(($(date +%s) - T0)) s: $*"; }
 managed() { registered "$1" && field_is "$1" link up; }
 spool_files() { ls "$STATE/spool/" 2>/dev/null | grep -c '\.json$'; }
+spool_empty() { test "$(spool_files)" = 0; } # (run again at each poll)
 
 # ---- boot three domains in parallel -----------------------------------------
 lv_define "$A" $MEM '<balloond:memory min="128M" priority="5"/>'
@@ -159,12 +160,12 @@ start_daemon
 t0=$(date +%s%N)
 check "the spooled registration is picked up at start" wait_for 10 registered "$A"
 check "A's link comes up" wait_for 30 field_is "$A" link up
-check "the spool is emptied" wait_for 10 test "$(spool_files)" = 0
+check "the spool is emptied" wait_for 10 spool_empty
 check "A's registration is on disk" wait_for 10 on_disk "$A"
 # Kept past every timeout: wait until twice the register deadline has
 # passed since the pick-up, then it is still there.
 past() { [ $((($(date +%s%N) - t0) / 1000000)) -gt $((2 * DEADLINE_MS)) ]; }
-wait_for 10 past
+check "twice the register deadline has passed" wait_for 10 past
 check "A is still registered past twice the register deadline" managed "$A"
 lv_wait_ready 60 "$A"
 expect 0 "set A 150M" ctl set "$A" 150M

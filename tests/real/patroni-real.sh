@@ -49,7 +49,7 @@ pg_pick_ports
 pg_guests_boot "$G" 256M
 LISTEN_PORT=$PG_SPARE_PORT
 KEY="$T/pg.key"
-"${PYTHON3:-python3}" -c 'import secrets; print(secrets.token_hex(32))' >"$KEY"
+"$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$KEY"
 chmod 0600 "$KEY"
 PG_DWELL_MS=$DWELL_MS
 pg_balloond_conf "$T/balloond.conf" "notify_key_file = $KEY
@@ -90,7 +90,7 @@ qemu_actual() {
 now_us() { echo $(($(date +%s%N) / 1000)); }
 # events: the event stream so far as python-readable JSON lines.
 ev() {
-	"${PYTHON3:-python3}" - "$T/events" "$@"
+	"$PY" - "$T/events" "$@"
 }
 
 # ---- after bootstrap: leader at max, replicas at their target after dwell ----
@@ -133,7 +133,7 @@ sw_start=$(now_us)
 	--force "$PG_SCOPE" >"$T/switch.json" 2>"$T/switch.err"
 check "switchover $old -> $cand, and the new leader accepted a write" test $? = 0
 diag "switchover: $(cat "$T/switch.json" "$T/switch.err")"
-jget() { "${PYTHON3:-python3}" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print("" if v is None else v)' "$T/switch.json" "$1"; }
+jget() { "$PY" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print("" if v is None else v)' "$T/switch.json" "$1"; }
 fw_us=$(jget first_write_us)
 fw_actual=$(jget actual_at_first_write)
 sw_end=$(jget command_done_us)
@@ -218,7 +218,7 @@ check "the remaining replica $x shrinks" wait_for 60 at_replica "$x"
 # valid, forged (another key), altered (member changed after signing),
 # expired (10 minutes old), or replay (the last valid datagram again).
 send() {
-	"${PYTHON3:-python3}" - "$1" "$KEY" "$LISTEN_PORT" "$PG_SCOPE" "$x" "$T/last-valid" <<'PY'
+	"$PY" - "$1" "$KEY" "$LISTEN_PORT" "$PG_SCOPE" "$x" "$T/last-valid" <<'PY'
 import hashlib, hmac, json, os, secrets, socket, sys, time
 kind, keyfile, port, cluster, member, last = sys.argv[1:7]
 key = open(keyfile, "rb").read().rstrip(b" \t\r\n")
@@ -250,7 +250,7 @@ PY
 }
 # listener_count KEY: accepted, or a refusal reason's count in status.
 listener_count() {
-	ctl status --json | "${PYTHON3:-python3}" -c '
+	ctl status --json | "$PY" -c '
 import json, sys
 l = json.load(sys.stdin).get("listener", {})
 k = sys.argv[1]
