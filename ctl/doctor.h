@@ -78,11 +78,12 @@ struct doctor_guest {
 	char last_error[256];
 	char qmp[256];	   /* its QMP socket, as registered */
 	char cluster[128]; /* the Patroni cluster it names, "" none */
-	/* Proxmox VE: the VMID of a QMP socket /run/qemu-server/VMID.qmp
-	 * (0: not a Proxmox VE guest), and what its config
-	 * ETC/pve/qemu-server/VMID.conf says when it could be read. */
+	/* Proxmox VE: the VMID of its QMP socket (0: not a Proxmox VE
+	 * guest), and what its config ETC/pve/qemu-server/VMID.conf says
+	 * (hooks/pveconf.c) when it could be read. */
 	unsigned pve_vmid;
 	bool pve_conf_read;
+	bool pve_autoballoon;	  /* bd_pveconf_autoballoon */
 	uint64_t pve_balloon_mib; /* "balloon:" (0: absent or off) */
 	bool pve_shares_set;	  /* "shares:" given (default 1000) */
 	uint64_t pve_shares;
@@ -157,14 +158,10 @@ int doctor_parse_number(const char *text, size_t len, uint64_t *value);
  * Fills at most max entries; *n is how many. 0 or -EINVAL. */
 int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 		       size_t max, size_t *n);
-/* The VMID of a Proxmox VE QMP socket path (/run/qemu-server/VMID.qmp or
- * /var/run/...), or 0. */
+/* The VMID of a Proxmox VE QMP socket path (/run/balloond/pve/VMID.qmp,
+ * where `balloonctl enable --proxmox` puts it, or Proxmox's own
+ * /run/qemu-server/VMID.qmp), or 0. */
 unsigned doctor_pve_vmid(const char *qmp_path);
-/* A Proxmox VE VM config (qemu-server/VMID.conf): "balloon:" in MiB and
- * "shares:", from the current config only (not the [snapshot] sections
- * after it). Absent keys leave *balloon_mib 0 and *shares_set false. */
-void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
-			   bool *shares_set, uint64_t *shares);
 /* The start of a process in clock ticks after boot: field 22 of
  * /proc/PID/stat (after the parenthesised comm, which may hold anything).
  * 0 or -EINVAL. */

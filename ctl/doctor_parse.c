@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hooks/pveconf.h"
 #include "proto/textscan.h"
 
 /* Blanks, then a decimal number (see bd_text_parse_u64). */
@@ -150,8 +151,10 @@ int doctor_parse_swaps(const char *text, size_t len, struct doctor_swap *swaps,
 
 unsigned doctor_pve_vmid(const char *qmp)
 {
-	static const char *const dirs[] = {"/run/qemu-server/",
-					   "/var/run/qemu-server/"};
+	/* Where `balloonctl enable --proxmox` puts the monitor, and
+	 * Proxmox's own (which serves one client at a time). */
+	static const char *const dirs[] = {
+	    BD_PVE_QMP_DIR "/", "/run/qemu-server/", "/var/run/qemu-server/"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		size_t n = strlen(dirs[i]);
 		if (strncmp(qmp, dirs[i], n) != 0)
@@ -164,39 +167,6 @@ unsigned doctor_pve_vmid(const char *qmp)
 			return (unsigned)v;
 	}
 	return 0;
-}
-
-void doctor_parse_pve_conf(const char *text, size_t len, uint64_t *balloon_mib,
-			   bool *shares_set, uint64_t *shares)
-{
-	const char *p = text, *end = text + len, *line;
-	size_t line_len;
-	*balloon_mib = 0;
-	*shares_set = false;
-	*shares = 0;
-	while (bd_text_next_line(&p, end, &line, &line_len)) {
-		const char *le = line + line_len, *q = line;
-		uint64_t v;
-		if (line_len && line[0] == '[')
-			break; /* a snapshot's section: not the running config
-				*/
-		bool is_balloon =
-		    line_len > 8 && memcmp(line, "balloon:", 8) == 0;
-		bool is_shares =
-		    line_len > 7 && memcmp(line, "shares:", 7) == 0;
-		if (!is_balloon && !is_shares)
-			continue;
-		q = line + (is_balloon ? 8 : 7);
-		if (blank_u64(&q, le, &v) != 0 ||
-		    bd_text_skip_blanks(q, le) != le)
-			continue;
-		if (is_balloon) {
-			*balloon_mib = v;
-		} else {
-			*shares_set = true;
-			*shares = v;
-		}
-	}
 }
 
 /* ---- processes ---- */

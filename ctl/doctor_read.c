@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hooks/pveconf.h"
 #include "proto/fileio.h"
 
 /* /proc and /sys files are small; a fixture larger than this is wrong. */
@@ -166,21 +167,32 @@ int doctor_read_host(const char *proc_root, const char *sys_root,
 
 void doctor_read_pve(const char *etc_root, struct doctor_daemon *d)
 {
+	/* Large (args: is kept whole): on the heap, once. */
+	struct bd_pveconf *c = NULL;
 	for (size_t i = 0; i < d->n_guests; i++) {
 		struct doctor_guest *g = &d->guests[i];
-		char rel[64], *t;
+		char rel[64], *t, err[256];
 		size_t n;
 		if (!g->pve_vmid)
 			continue;
+		if (!c && !(c = malloc(sizeof(*c))))
+			return;
 		snprintf(rel, sizeof(rel), "pve/qemu-server/%u.conf",
 			 g->pve_vmid);
 		if (read_under(etc_root, rel, &t, &n))
 			continue;
-		g->pve_conf_read = true;
-		doctor_parse_pve_conf(t, n, &g->pve_balloon_mib,
-				      &g->pve_shares_set, &g->pve_shares);
+		int rc = bd_pveconf_parse(t, n, c, err, sizeof(err));
 		free(t);
+		if (rc)
+			continue;
+		g->pve_conf_read = true;
+		g->pve_autoballoon = bd_pveconf_autoballoon(c);
+		g->pve_balloon_mib =
+		    c->has_balloon ? c->balloon_bytes >> 20 : 0;
+		g->pve_shares_set = c->has_shares;
+		g->pve_shares = c->shares;
 	}
+	free(c);
 }
 
 /* libvirtd (or the modular virtqemud, which runs the qemu hooks) among the

@@ -613,8 +613,7 @@ static void rule_balloon_options(const struct doctor_guest *g,
  * unless shares is 0. */
 static void rule_pve(const struct doctor_guest *g, struct doctor_report *r)
 {
-	if (!g->pve_conf_read || !g->pve_balloon_mib ||
-	    (g->pve_shares_set && g->pve_shares == 0))
+	if (!g->pve_conf_read || !g->pve_autoballoon)
 		return;
 	struct doctor_finding *f = add(
 	    r, "pve_autoballoon", DOCTOR_WARNING,

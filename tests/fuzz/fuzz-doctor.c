@@ -37,11 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (doctor_parse_btime(text, size, &v) != 0 && v)
 		abort();
-	uint64_t balloon, shares;
-	bool shares_set;
-	doctor_parse_pve_conf(text, size, &balloon, &shares_set, &shares);
-	if (!shares_set && shares)
-		abort();
 	char *path = malloc(size + 1);
 	if (path) {
 		memcpy(path, data, size);
