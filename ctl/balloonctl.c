@@ -93,6 +93,12 @@ static const struct ctl_command commands[] = {
      "(--socket PATH | --vm NAME) [--timeout S] [--events S] COMMAND "
      "[ARGS-JSON]",
      "run one QMP command on a QEMU socket, or through balloond", ctl_qmp},
+    {"doctor", "[--proc-root DIR] [--sys-root DIR] [--etc-root DIR] [--json]",
+     "audit the host (ZFS ARC, swap, overcommit, GPU shrinker, PSI) and, "
+     "when\n      balloond answers, its guests; each finding with its "
+     "evidence and fix\n      (exit 1 when one is critical; 3 when the host "
+     "cannot be read)",
+     ctl_doctor},
 };
 
 static void usage(FILE *out)

@@ -13,72 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* One line of [*p, end): its start and length; *p moves past its
- * newline. false once the text is used up. */
-static bool next_line(const char **p, const char *end, const char **line,
-		      size_t *line_len)
-{
-	if (*p >= end)
-		return false;
-	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
-	const char *stop = nl ? nl : end;
-	*line = *p;
-	*line_len = (size_t)(stop - *p);
-	*p = nl ? nl + 1 : end;
-	return true;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static const char *skip_blanks(const char *p, const char *end)
-{
-	while (p < end && is_blank(*p))
-		p++;
-	return p;
-}
-
-/* The next blank-separated token of [*p, end), or false. */
-static bool next_token(const char **p, const char *end, const char **tok,
-		       size_t *tok_len)
-{
-	const char *s = skip_blanks(*p, end);
-	const char *e = s;
-	while (e < end && !is_blank(*e))
-		e++;
-	*p = e;
-	*tok = s;
-	*tok_len = (size_t)(e - s);
-	return e > s;
-}
-
-/* Decimal digits at *p (at least one): -EINVAL without any, -ERANGE
- * beyond 64 bits. *p moves past them. */
-static int parse_u64(const char **p, const char *end, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-	while (s < end && *s >= '0' && *s <= '9') {
-		unsigned d = (unsigned)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-		s++;
-	}
-	if (s == *p)
-		return -EINVAL;
-	*p = s;
-	*out = v;
-	return 0;
-}
-
-static bool token_is(const char *tok, size_t tok_len, const char *word)
-{
-	size_t n = strlen(word);
-	return tok_len == n && memcmp(tok, word, n) == 0;
-}
+#include "proto/textscan.h"
 
 static void set_why(const char **why, const char *s)
 {
@@ -94,14 +29,14 @@ static void set_why(const char **why, const char *s)
 static int meminfo_value(const char *p, const char *end, uint64_t *bytes)
 {
 	uint64_t kib;
-	p = skip_blanks(p, end);
-	int rc = parse_u64(&p, end, &kib);
+	p = bd_text_skip_blanks(p, end);
+	int rc = bd_text_parse_u64(&p, end, &kib);
 	if (rc)
 		return rc;
-	p = skip_blanks(p, end);
+	p = bd_text_skip_blanks(p, end);
 	if (end - p < 2 || memcmp(p, "kB", 2) != 0)
 		return -EINVAL;
-	p = skip_blanks(p + 2, end);
+	p = bd_text_skip_blanks(p + 2, end);
 	if (p != end)
 		return -EINVAL;
 	if (kib > UINT64_MAX / 1024)
@@ -121,14 +56,15 @@ int bd_host_parse_meminfo(const char *text, size_t len, uint64_t *total_bytes,
 	int rc = 0;
 
 	*total_bytes = *available_bytes = 0;
-	while (!rc && next_line(&p, end, &line, &line_len)) {
+	while (!rc && bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *colon = memchr(line, ':', line_len);
 		if (!colon)
 			continue;
 		for (int i = 0; i < 2; i++) {
 			/* The first line of a name counts; meminfo has one. */
 			if (seen[i] ||
-			    !token_is(line, (size_t)(colon - line), names[i]))
+			    !bd_text_token_is(line, (size_t)(colon - line),
+					      names[i]))
 				continue;
 			rc = meminfo_value(colon + 1, line + line_len, &val[i]);
 			if (rc) {
@@ -175,7 +111,7 @@ int bd_host_parse_meminfo(const char *text, size_t len, uint64_t *total_bytes,
 static int psi_percent_x100(const char *s, const char *end, uint32_t *out)
 {
 	uint64_t whole;
-	int rc = parse_u64(&s, end, &whole);
+	int rc = bd_text_parse_u64(&s, end, &whole);
 	if (rc)
 		return rc;
 	if (whole > 100)
@@ -205,18 +141,18 @@ int bd_host_parse_psi(const char *text, size_t len, uint32_t *some_avg10_x100,
 	size_t line_len;
 
 	*some_avg10_x100 = *full_avg10_x100 = 0;
-	while (next_line(&p, end, &line, &line_len)) {
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *q = line, *lend = line + line_len, *tok;
 		size_t tok_len;
-		if (!next_token(&q, lend, &tok, &tok_len))
+		if (!bd_text_next_token(&q, lend, &tok, &tok_len))
 			continue;
-		int i = token_is(tok, tok_len, "some")	 ? 0
-			: token_is(tok, tok_len, "full") ? 1
-							 : -1;
+		int i = bd_text_token_is(tok, tok_len, "some")	 ? 0
+			: bd_text_token_is(tok, tok_len, "full") ? 1
+								 : -1;
 		if (i < 0 || seen[i])
 			continue;
 		bool found = false;
-		while (!found && next_token(&q, lend, &tok, &tok_len)) {
+		while (!found && bd_text_next_token(&q, lend, &tok, &tok_len)) {
 			if (tok_len < 6 || memcmp(tok, "avg10=", 6) != 0)
 				continue;
 			int rc =
@@ -266,21 +202,23 @@ int bd_host_parse_arcstats(const char *text, size_t len, uint64_t *size_bytes,
 	/* The kstat's two header lines ("13 1 0x01 ..." and "name type
 	 * data") name nothing we look for, so every line is read alike:
 	 * NAME TYPE DATA, DATA a decimal number for type 4 (uint64). */
-	while (next_line(&p, end, &line, &line_len)) {
+	while (bd_text_next_line(&p, end, &line, &line_len)) {
 		const char *q = line, *lend = line + line_len, *tok;
 		size_t tok_len;
-		if (!next_token(&q, lend, &tok, &tok_len))
+		if (!bd_text_next_token(&q, lend, &tok, &tok_len))
 			continue;
 		for (int i = 0; i < 3; i++) {
-			if (seen[i] || !token_is(tok, tok_len, names[i]))
+			if (seen[i] ||
+			    !bd_text_token_is(tok, tok_len, names[i]))
 				continue;
 			const char *type, *data;
 			size_t type_len, data_len;
 			uint64_t v;
-			if (!next_token(&q, lend, &type, &type_len) ||
-			    !next_token(&q, lend, &data, &data_len) ||
-			    parse_u64(&data, data + data_len, &v) != 0 ||
-			    skip_blanks(q, lend) != lend) {
+			if (!bd_text_next_token(&q, lend, &type, &type_len) ||
+			    !bd_text_next_token(&q, lend, &data, &data_len) ||
+			    bd_text_parse_u64(&data, data + data_len, &v) !=
+				0 ||
+			    bd_text_skip_blanks(q, lend) != lend) {
 				set_why(why, bad[i]);
 				return -EINVAL;
 			}

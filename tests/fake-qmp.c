@@ -26,7 +26,9 @@
  *                          disconnect | endless | wrong-id, or a flag:
  *                          no-greeting, refuse-caps, no-balloon,
  *                          anon-balloon, lazy-containers, stuck, chatty,
- *                          balloon-error (once), memsize-error
+ *                          balloon-error (once), memsize-error,
+ *                          free-page-reporting, deflate-on-oom (the
+ *                          balloon's options for qom-get)
  *                          (FLAG=0 clears it); several joined by commas;
  *                          "normal" resets everything
  *   disconnect SOCKET      drop the connected client now
@@ -118,7 +120,9 @@ static void usage(FILE *out)
 	      "lazy-containers | stuck |\n"
 	      "                     chatty, balloon-error (the next balloon "
 	      "fails, once),\n"
-	      "                     memsize-error (FLAG=0 clears a "
+	      "                     memsize-error, free-page-reporting, "
+	      "deflate-on-oom\n"
+	      "                     (FLAG=0 clears a "
 	      "flag; join with "
 	      "commas)\n"
 	      "  disconnect SOCKET  drop its client now\n"

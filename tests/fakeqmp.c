@@ -493,6 +493,10 @@ static json_object *do_qom(struct fakeqmp *s, json_object *args, bool set)
 		return ret(json_object_new_int64(s->stats_interval));
 	if (strcmp(name, "guest-stats") == 0)
 		return ret(guest_stats(s));
+	if (strcmp(name, "free-page-reporting") == 0)
+		return ret(json_object_new_boolean(s->b.free_page_reporting));
+	if (strcmp(name, "deflate-on-oom") == 0)
+		return ret(json_object_new_boolean(s->b.deflate_on_oom));
 	return err("GenericError", "Property 'virtio-balloon-pci.%s' not found",
 		   name);
 }
@@ -904,6 +908,9 @@ static const struct {
     {"chatty", offsetof(struct fakeqmp_behaviour, chatty)},
     {"balloon-error", offsetof(struct fakeqmp_behaviour, balloon_error)},
     {"memsize-error", offsetof(struct fakeqmp_behaviour, memsize_error)},
+    {"free-page-reporting",
+     offsetof(struct fakeqmp_behaviour, free_page_reporting)},
+    {"deflate-on-oom", offsetof(struct fakeqmp_behaviour, deflate_on_oom)},
 };
 
 static bool *flag_at(struct fakeqmp_behaviour *b, size_t i)

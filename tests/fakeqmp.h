@@ -72,6 +72,9 @@ struct fakeqmp_behaviour {
 				   * clears itself */
 	bool memsize_error;	  /* query-memory-size-summary answers a
 				   * GenericError */
+	/* The balloon device's options, as qom-get reads them (QEMU's
+	 * default: both off). */
+	bool free_page_reporting, deflate_on_oom;
 };
 
 /* One command as received. */
