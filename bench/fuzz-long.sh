@@ -31,9 +31,11 @@
 #                target's previous OUT/NAME is removed first.
 # --jobs J       targets run at the same time (default 1).
 # --merge        after each run, merge the inputs that add coverage to
-#                the seed corpus into tests/fuzz/corpus/NAME/ (libFuzzer's
-#                -merge=1: the smallest input for each new feature; the
-#                seeds already there stay) and say how many and how big.
+#                the seed corpus into tests/fuzz/corpus/NAME/ and say how
+#                many and how big: libFuzzer's -merge=1 with
+#                -use_counters=0, the smallest input for each new edge (a
+#                few dozen small files, where every new hit count would
+#                be hundreds of KiB); the seeds already there stay.
 #
 # Extra libFuzzer flags can be given in $FUZZ_ARGS (they come last, so
 # they win). On a shared machine run it as `nice -n 19 bench/fuzz-long.sh`.
@@ -165,8 +167,8 @@ run_one() {
 	if [ -n "$MERGE" ] && [ -d "$seeds" ]; then
 		local before after
 		before=$(ls "$seeds")
-		"$bin" -merge=1 -timeout=10 "$seeds" "$dir/corpus" \
-			>"$dir/merge.log" 2>&1
+		"$bin" -merge=1 -use_counters=0 -timeout=10 "$seeds" \
+			"$dir/corpus" >"$dir/merge.log" 2>&1
 		after=$(ls "$seeds")
 		local added bytes=0 f
 		added=$(comm -13 <(echo "$before") <(echo "$after"))
