@@ -536,8 +536,13 @@ static int add_qmp(xmlNode *root, const char *qmp_dir, char *err,
 	}
 	snprintf(value + n, sizeof(value) - (size_t)n, ",server=on,wait=off");
 
+	/* The domain's own prefix for libvirt's qemu namespace, unless it is
+	 * no name: libxml2 keeps a declaration such as xmlns:q:='...', but
+	 * an element written as <q::arg> reads back in no namespace. */
 	xmlNs *ns =
 	    xmlSearchNsByHref(root->doc, root, (const xmlChar *)BD_QEMU_NS);
+	if (ns && ns->prefix && xmlValidateNCName(ns->prefix, 0) != 0)
+		ns = NULL;
 	if (!ns)
 		ns = xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
 			      (const xmlChar *)"qemu");
@@ -603,7 +608,8 @@ static int judge(const char *xml, bool want_managed, char *err, size_t err_len)
 			 "move its memory");
 		return -EINVAL;
 	}
-	if (d.managed != want_managed) {
+	/* Enable also promises the socket: the hook must find it. */
+	if (d.managed != want_managed || (want_managed && !d.has_qmp)) {
 		snprintf(err, err_len, "internal error: the edit did not take");
 		return -EINVAL;
 	}

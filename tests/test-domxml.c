@@ -359,6 +359,32 @@ static void test_disable(void **state)
 	free(o2);
 }
 
+/* libxml2 keeps a namespace declaration whose prefix is no name
+ * (xmlns:q:='...'), and a prefix written with it does not read back: enable
+ * declares its own prefix rather than borrow that one, and the socket it
+ * adds is found again. */
+static void test_enable_bad_qemu_prefix(void **state)
+{
+	static const char xml[] =
+	    "<domain xmlns:q:='http://libvirt.org/schemas/domain/qemu/1.0'>"
+	    "<name>a</name><memory>838608</memory><devices>"
+	    "<memballoon model='virtio'/></devices></domain>";
+	struct bd_domxml_opts none = {0};
+	char *x = enable(xml, &none);
+	struct bd_domxml d;
+	char err[256] = "";
+	assert_int_equal(parse(x, &d, err), 0);
+	assert_true(d.managed);
+	assert_true(d.has_qmp);
+	assert_string_equal(d.spec.qmp_path, QMPDIR "/a.sock");
+	char *off = disable(x);
+	assert_int_equal(parse(off, &d, err), 0);
+	assert_false(d.managed);
+	assert_false(d.has_qmp);
+	free(x);
+	free(off);
+}
+
 static void expect_edit_error(const char *xml, const struct bd_domxml_opts *o,
 			      const char *want)
 {
@@ -410,6 +436,7 @@ int main(void)
 	    cmocka_unit_test(test_enable_round_trip),
 	    cmocka_unit_test(test_enable_idempotent),
 	    cmocka_unit_test(test_disable),
+	    cmocka_unit_test(test_enable_bad_qemu_prefix),
 	    cmocka_unit_test(test_edit_refusals),
 	};
 	return cmocka_run_group_tests_name("domxml", tests, NULL, NULL);
