@@ -147,7 +147,7 @@ in_bg() {
 	("$@" >"$T/$bg_name.out" 2>&1; echo $? >"$T/$bg_name.rc") &
 }
 ended() { test -s "$T/$1.rc"; }
-exited() { ended "$1" && test "$(cat "$T/$1.rc")" = "$2"; }
+bg_exited() { ended "$1" && test "$(cat "$T/$1.rc")" = "$2"; }
 held() { test "$(grep -c held "$T/sync.log")" -gt "$1"; }
 # logged METHOD COUNT: balloond logged at least COUNT such requests for rep.
 logged() { test "$(grep -c "request $1 {\"name\":\"rep\"" "$T/daemon.log")" -ge "$2"; }
@@ -175,8 +175,8 @@ dispatched register 2 || bail "the second registration was not carried out"
 check "the first is not answered before it is on disk" test ! -e "$T/first.rc"
 unanswered second "the repeated registration waits for the first to be on disk"
 rm -f "$T/hold"
-check "once the write is through, the first is answered" wait_for 20 exited first 0
-check "and the second" wait_for 20 exited second 0
+check "once the write is through, the first is answered" wait_for 20 bg_exited first 0
+check "and the second" wait_for 20 bg_exited second 0
 check "the registration is on disk" on_disk rep
 
 # A removal not yet on disk, then a client's registration of the same
@@ -193,15 +193,15 @@ in_bg un2 ctl unregister rep
 dispatched unregister 2 || bail "the second unregister was not carried out"
 unanswered un2 "the unregister of a registration in progress waits for the removal to be on disk"
 rm -f "$T/hold"
-check "then the first unregister is answered" wait_for 20 exited un1 0
-check "and the second" wait_for 20 exited un2 0
-check "the registration in progress failed" wait_for 20 exited again 1
+check "then the first unregister is answered" wait_for 20 bg_exited un1 0
+check "and the second" wait_for 20 bg_exited un2 0
+check "the registration in progress failed" wait_for 20 bg_exited again 1
 check "the guest is not on disk" not_on_disk rep
 
 # A removal not yet on disk, and the same unregister again: its "not
 # registered" is true on disk only once the first removal is.
 in_bg kept ctl register rep --qmp "$T/rep.qmp" --no-wait
-check "registered again" wait_for 20 exited kept 0
+check "registered again" wait_for 20 bg_exited kept 0
 touch "$T/hold"
 seen=$(grep -c held "$T/sync.log")
 in_bg un3 ctl unregister rep
@@ -210,8 +210,8 @@ in_bg un4 ctl unregister rep
 dispatched unregister 4 || bail "the repeated unregister was not carried out"
 unanswered un4 "the repeated unregister waits for the removal to be on disk"
 rm -f "$T/hold"
-check "then the first unregister is answered" wait_for 20 exited un3 0
-check "and the repeated one: not found" wait_for 20 exited un4 1
+check "then the first unregister is answered" wait_for 20 bg_exited un3 0
+check "and the repeated one: not found" wait_for 20 bg_exited un4 1
 check "... as not registered" grep -q "no guest named 'rep'" "$T/un4.out"
 check "the guest is not on disk" not_on_disk rep
 fake mode vm2.qmp normal >/dev/null
