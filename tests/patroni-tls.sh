@@ -49,8 +49,10 @@ printf 's3cret pass\n' >"$T/password"
 printf 'wrong\n' >"$T/wrong"
 umask 022
 # conf [KEY=VALUE...]: the cluster section with these keys changed ("KEY="
-# leaves a key out). The timeout and the facts' age scale with TIME_SCALE:
-# a TLS handshake under valgrind is slow.
+# leaves a key out). The timeouts and the facts' age scale with TIME_SCALE:
+# a TLS handshake under valgrind is slow, and each failed poll with the
+# system's CA store loads its whole bundle on balloond's loop (seconds under
+# valgrind), which the QMP timeouts must outlast.
 conf() {
 	"$PY" - "$T/conf" "$P" "$T" "$TIME_SCALE" "$@" <<'PY'
 import sys
@@ -65,7 +67,8 @@ for kv in sys.argv[5:]:
     k, v = kv.split("=", 1)
     keys[k] = v
 with open(path, "w") as f:
-    f.write("[qmp]\nstats_interval_s = 0\n[cluster pg]\n")
+    f.write("[qmp]\nstats_interval_s = 0\ncommand_timeout_ms = %d\n"
+            "greeting_timeout_ms = %d\n[cluster pg]\n" % (5000 * scale, 5000 * scale))
     f.write("".join("%s = %s\n" % (k, v) for k, v in keys.items() if v))
 PY
 }
