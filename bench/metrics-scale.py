@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """metrics-scale.py: the metrics' cost in a running balloond with many
 fake-QMP guests (scale.py's fleet), scraped over its HTTP listener.
 

@@ -9,7 +9,6 @@
 # instead of only ever falling. A reload that turns arc_manage off writes
 # the admin's value back.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
 GiB=1073741824
 
 P="$T/proc"

@@ -5,7 +5,6 @@
 # QEMU refused with an error, and names, in its log and its exit status,
 # the guests that did not get their max back.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
 
 # A deadline that the guest which never comes back runs into; the others
 # must be restored well within it (under valgrind everything is slower).

@@ -10,7 +10,6 @@
 # elsewhere is not asked); a reload that lowers max_age_ms makes old
 # facts stale at the new age.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-python3}
 FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
 PAT_PIDS=
 
