@@ -76,6 +76,11 @@ static const struct ctl_command commands[] = {
     {"reload", "", "re-read balloond's config file (like SIGHUP)", ctl_reload},
     {"metrics", "", "print balloond's metrics (Prometheus text format 0.0.4)",
      ctl_metrics},
+    {"call", "METHOD [PARAMS-JSON]",
+     "send one raw request (a method of the control protocol) and print\n"
+     "      balloond's reply, {\"id\", \"result\"} or {\"id\", \"error\"}, as "
+     "JSON",
+     ctl_call},
     {"enable",
      "DOMAIN [--min SIZE] [--max SIZE] [--replica-target SIZE]\n"
      "           [--priority N] [--patroni CLUSTER/MEMBER] [--connect URI]",

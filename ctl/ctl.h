@@ -36,6 +36,8 @@ int ctl_role(const struct ctl_globals *g, int argc, char **argv);
 int ctl_monitor(const struct ctl_globals *g, int argc, char **argv);
 int ctl_metrics(const struct ctl_globals *g, int argc, char **argv);
 int ctl_reload(const struct ctl_globals *g, int argc, char **argv);
+/* One raw request: prints balloond's reply as JSON. */
+int ctl_call(const struct ctl_globals *g, int argc, char **argv);
 /* Audit the host (and balloond's guests) for known risks (ctl/doctor.c). */
 int ctl_doctor(const struct ctl_globals *g, int argc, char **argv);
 /* Through libvirt's API (ctl/libvirt_cmds.c); without --with-libvirt they

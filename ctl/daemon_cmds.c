@@ -39,9 +39,12 @@ static void print_error(const char *method, json_object *error)
 }
 
 /* One request, one reply. On success *result is set (may be ignored by
- * passing NULL). Returns an exit code. Takes params. */
-static int call(const struct ctl_globals *g, const char *method,
-		json_object *params, json_object **result)
+ * passing NULL); on an error reply, which is printed, *error is (when not
+ * NULL). *id, when not NULL, is the request's id. Returns an exit code.
+ * Takes params. */
+static int call_reply(const struct ctl_globals *g, const char *method,
+		      json_object *params, json_object **result,
+		      json_object **error, int64_t *id)
 {
 	struct ctl_client c;
 	int code = open_client(g, &c, (int)(g->timeout_s * 1000));
@@ -51,12 +54,17 @@ static int call(const struct ctl_globals *g, const char *method,
 	}
 	json_object *res = NULL, *err = NULL;
 	int rc = ctl_client_call(&c, method, params, &res, &err);
+	if (id)
+		*id = c.next_id - 1;
 	if (rc < 0) {
 		ctl_error("%s: %s", method, c.error);
 		code = CTL_EXIT_UNREACHABLE;
 	} else if (rc == 1) {
 		print_error(method, err);
-		json_object_put(err);
+		if (error)
+			*error = err;
+		else
+			json_object_put(err);
 		code = CTL_EXIT_REFUSED;
 	} else if (result) {
 		*result = res;
@@ -65,6 +73,12 @@ static int call(const struct ctl_globals *g, const char *method,
 	}
 	ctl_client_close(&c);
 	return code;
+}
+
+static int call(const struct ctl_globals *g, const char *method,
+		json_object *params, json_object **result)
+{
+	return call_reply(g, method, params, result, NULL, NULL);
 }
 
 static int parse_size_arg(const char *cmd, const char *what, const char *s,
@@ -571,5 +585,53 @@ int ctl_qmp_via_daemon(const struct ctl_globals *g, const char *vm,
 		json_object_put(res);
 	}
 	ctl_client_close(&c);
+	return code;
+}
+
+/* ---- call: one raw request ---- */
+
+/* The reply as balloond sent it, {"id", "result"} or {"id", "error"}, on
+ * one line: for scripts and for debugging the protocol. ctl_client_call
+ * hands the two halves over separately; the id is the one it sent. */
+static void print_reply(int64_t id, const char *key, json_object *value)
+{
+	json_object *reply = json_object_new_object();
+	json_object_object_add(reply, "id", json_object_new_int64(id));
+	json_object_object_add(reply, key, value);
+	printf("%s\n",
+	       json_object_to_json_string_ext(reply, JSON_C_TO_STRING_SPACED));
+	json_object_put(reply);
+}
+
+int ctl_call(const struct ctl_globals *g, int argc, char **argv)
+{
+	static const char usage[] = "METHOD [PARAMS-JSON]";
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: balloonctl call %s\n", usage);
+		return CTL_EXIT_OK;
+	}
+	if (argc < 2 || argc > 3)
+		return ctl_usage_error("call", "expects %s", usage);
+	json_object *params = NULL;
+	if (argc == 3) {
+		params = json_tokener_parse(argv[2]);
+		if (!json_object_is_type(params, json_type_object)) {
+			json_object_put(params);
+			return ctl_usage_error(
+			    "call",
+			    "the params must be a JSON object, not '%s'",
+			    argv[2]);
+		}
+	}
+	json_object *res = NULL, *err = NULL;
+	int64_t id = 0;
+	int code = call_reply(g, argv[1], params, &res, &err, &id);
+	if (code == CTL_EXIT_OK)
+		print_reply(id, "result", res);
+	else if (err)
+		print_reply(id, "error", err);
+	if (fflush(stdout) && !code)
+		code = CTL_EXIT_UNREACHABLE;
 	return code;
 }

@@ -1,0 +1,695 @@
+"""bdtest: the Python half of balloond's test and benchmark helpers.
+
+Imported by the Python tests and benchmarks (tests/lib is on PYTHONPATH:
+tests/lib/tap.sh, the Makefile's test environment and bench/run put it
+there), and run as `python3 -m bdtest COMMAND ...` by the shell tests
+(tests/lib/daemon-lib.sh wraps the common commands). It runs under
+Debian's /usr/bin/python3 with its standard library only (PyYAML for
+check-rules), so that a less trusted user can run it too.
+
+What it holds: the control-socket client (Control, call, status),
+a guest's status fields, wait_until with a deadline scaled like the
+shell tests' (TIME_SCALE), fake-qmp's control socket and command log,
+percentiles, and the fleet of fake guests the benchmarks start.
+"""
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+MiB = 1 << 20
+
+
+def _time_scale():
+    """The factor by which deadlines grow where the code under test runs
+    slower: the same rule as tests/lib/tap.sh's TIME_SCALE (and
+    tests/timescale.h)."""
+    if os.environ.get("BD_TIME_SCALE"):
+        return int(os.environ["BD_TIME_SCALE"])
+    if os.environ.get("VALGRIND", "0") == "1":
+        return 10
+    if os.environ.get("BD_SANITIZERS"):
+        return 3
+    return 1
+
+
+TIME_SCALE = _time_scale()
+
+
+def wait_until(pred, deadline_s, what="a condition", interval_s=0.05):
+    """Poll pred() until it is true, within deadline_s (times TIME_SCALE).
+    Returns pred()'s last value; raises TimeoutError naming `what` once
+    the deadline has passed (a deadline catches hangs: it is not a timing
+    assertion)."""
+    end = time.monotonic() + deadline_s * TIME_SCALE
+    while True:
+        try:
+            v = pred()
+        except (OSError, ValueError, KeyError):
+            v = None
+        if v:
+            return v
+        if time.monotonic() >= end:
+            raise TimeoutError(f"timed out after {deadline_s * TIME_SCALE} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def percentile(values, p):
+    """The p-th percentile of values by nearest rank (as bench/qmp-rtt.c):
+    the smallest value with at least p % of the values at or below it."""
+    v = sorted(values)
+    if not v:
+        raise ValueError("percentile of no values")
+    rank = (len(v) * p + 99) // 100
+    return v[max(int(rank), 1) - 1]
+
+
+# ---- TAP, for the tests written in Python -------------------------------------
+
+class Tap:
+    """TAP output as tests/lib/tap.sh writes it: ok/not_ok/skip/check
+    number the points, diag comments, bail aborts the file, done prints
+    the plan (when none was given) and returns the exit status."""
+
+    def __init__(self, plan=None):
+        self.n = self.failed = 0
+        self.planned = plan
+        if plan is not None:
+            print(f"1..{plan}", flush=True)
+
+    def ok(self, desc):
+        self.n += 1
+        print(f"ok {self.n} - {desc}", flush=True)
+
+    def not_ok(self, desc):
+        self.n += 1
+        self.failed += 1
+        print(f"not ok {self.n} - {desc}", flush=True)
+
+    def skip(self, why):
+        self.n += 1
+        print(f"ok {self.n} - # SKIP {why}", flush=True)
+
+    def check(self, desc, cond):
+        (self.ok if cond else self.not_ok)(desc)
+        return bool(cond)
+
+    def diag(self, text):
+        for line in str(text).splitlines() or [""]:
+            print(f"# {line}", flush=True)
+
+    def bail(self, why):
+        print(f"Bail out! {why}", flush=True)
+        sys.exit(1)
+
+    def done(self):
+        if self.planned is None:
+            print(f"1..{self.n}", flush=True)
+        return 1 if self.failed else 0
+
+
+# ---- the control socket ------------------------------------------------------
+
+def socket_path(path=None):
+    return path or os.environ.get("BALLOOND_SOCKET") or "/run/balloond/control.sock"
+
+
+class Control:
+    """One connection to balloond's control socket: newline-delimited JSON,
+    a greeting first ({"balloond": {"protocol": 1, ...}}), then replies
+    ({"id", "result"} or {"id", "error": {"code", "message"}}) in request
+    order, with events ({"event", "data"}) in between for a monitor.
+    Requests can be pipelined: send many, then read their replies."""
+
+    def __init__(self, path=None, timeout_s=10, greeting=True):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(timeout_s * TIME_SCALE if timeout_s else None)
+        self.s.connect(socket_path(path))
+        self.f = self.s.makefile("rb")
+        self.next_id = 1
+        self.greeting = json.loads(self.f.readline()) if greeting else None
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_raw(self, data):
+        """Bytes as they are (one or more lines, malformed ones too)."""
+        self.s.sendall(data)
+
+    def send_many(self, reqs):
+        """(method, params) pairs in one write; returns their ids."""
+        ids, lines = [], []
+        for method, params in reqs:
+            r = {"id": self.next_id, "method": method}
+            if params is not None:
+                r["params"] = params
+            lines.append(json.dumps(r))
+            ids.append(self.next_id)
+            self.next_id += 1
+        self.s.sendall(("\n".join(lines) + "\n").encode())
+        return ids
+
+    def read(self):
+        """The next message of any kind; None at EOF."""
+        line = self.f.readline()
+        return json.loads(line) if line else None
+
+    def read_replies(self, n):
+        """The next n replies (events skipped)."""
+        out = []
+        while len(out) < n:
+            m = self.read()
+            if m is None:
+                raise ConnectionError("balloond closed the connection")
+            if "id" in m:
+                out.append(m)
+        return out
+
+    def call(self, method, params=None):
+        """One request; its whole reply."""
+        self.send_many([(method, params)])
+        return self.read_replies(1)[0]
+
+
+def call(method, params=None, path=None):
+    """One request on a connection of its own; its whole reply."""
+    with Control(path) as c:
+        return c.call(method, params)
+
+
+def status(path=None):
+    """status's result (the same document as `balloonctl status --json`)."""
+    r = call("status", None, path)
+    if "error" in r:
+        raise RuntimeError(f"status: {r['error']}")
+    return r["result"]
+
+
+def guest(st, name):
+    for g in st["guests"]:
+        if g["name"] == name:
+            return g
+    return None
+
+
+def show(v):
+    """A status value as the shell tests compare it: None is empty, and
+    booleans are Python's True/False (field) unless lower (cluster)."""
+    return "" if v is None else str(v)
+
+
+def lookup(doc, path):
+    """doc's member at a dotted path (listener.refused.bad-mac); None
+    where a step is missing."""
+    for k in path.split("."):
+        if isinstance(doc, dict):
+            doc = doc.get(k)
+        elif isinstance(doc, list) and k.isdigit() and int(k) < len(doc):
+            doc = doc[int(k)]
+        else:
+            return None
+    return doc
+
+
+# ---- fake-qmp (tests/lib/fake-qmp.c) -------------------------------------------
+
+def fake(ctl_path, line):
+    """One line to fake-qmp's control socket; its one-line answer."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10 * TIME_SCALE)
+        s.connect(ctl_path)
+        s.sendall(line.encode() + b"\n")
+        return s.makefile().readline().strip()
+
+
+def fake_log(path, since=0):
+    """fake-qmp's command log ({"socket", "execute", "arguments", "t_ns"}
+    per line), from line `since` on."""
+    out = []
+    with open(path) as f:
+        for i, line in enumerate(f):
+            if i >= since and line.endswith("\n"):
+                out.append(json.loads(line))
+    return out
+
+
+def balloons(log, sock):
+    """The balloon commands SOCKET received, in order."""
+    return [m for m in log if m["socket"] == sock and m["execute"] == "balloon"]
+
+
+def free_port(kind="tcp"):
+    """A port on 127.0.0.1 that nothing listened on a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- role notifications (proto/notify.c's datagram) ----------------------------
+
+def notification(key, cluster="pg", member="pg2", role="leader", skew_ms=0):
+    """A signed role notification, as balloond-patroni --notify sends it."""
+    n = {"version": 1, "cluster": cluster, "member": member, "role": role,
+         "timestamp_ms": int(time.time() * 1000) + skew_ms, "nonce": os.urandom(16).hex()}
+    sign(n, key)
+    return n
+
+
+def sign(n, key):
+    text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
+        n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
+    n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return n
+
+
+def read_key(path):
+    with open(path, "rb") as f:
+        return f.read().rstrip(b" \t\r\n")
+
+
+# ---- processes ------------------------------------------------------------------
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def stop_all(procs, d):
+    """Kill what is still running and remove the directory."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
+    """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
+    registered them all, pipelined on one connection; returns (daemon,
+    control connection, seconds the registrations took)."""
+    fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
+                           "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
+                          + (["--log", fake_log_path] if fake_log_path else []),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(fq)
+    wait_until(lambda: os.path.exists(f"{d}/fake.ctl"), 30, "fake-qmp")
+    sock = f"{d}/control.sock"
+    with open(f"{d}/balloond.conf", "w") as f:
+        f.write(conf)
+    daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
+                               "--log-level", "warning", "--control-socket", sock,
+                               "--state-dir", f"{d}/state", *extra_args],
+                              stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
+    procs.append(daemon)
+    wait_until(lambda: os.path.exists(sock), 30, "balloond")
+    ctl = Control(sock, timeout_s=None)
+    t0 = time.monotonic()
+    ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
+                                 "min_bytes": 256 * MiB}) for i in range(n)])
+    replies = ctl.read_replies(n)
+    t_reg = time.monotonic() - t0
+    errors = [r for r in replies if "error" in r]
+    if errors:
+        sys.exit(f"{len(errors)} registrations failed: {errors[0]}")
+    wait_until(lambda: ctl.call("status")["result"]["daemon"]["links_up"] == n, 60, "links up")
+    return daemon, ctl, t_reg
+
+
+# ---- Patroni's REST answers, for tests/lib/fake-patroni.py's state file ----------
+
+def patroni_member(name, role, port=None, state="running"):
+    m = {"name": name, "role": role, "state": state}
+    if port is not None:
+        m.update({"api_url": "http://127.0.0.1:%s/patroni" % port,
+                  "host": "127.0.0.1", "port": 5432, "timeline": 1})
+    return m
+
+
+def patroni_leader(*streaming, scope="pg", name=None, stream_state="streaming"):
+    """A leader's /patroni: Patroni 3.0.2's answer, streaming to these."""
+    p = {"version": "3.0.2", "scope": scope}
+    if name:
+        p["name"] = name
+    return {"state": "running", "role": "master", "timeline": 1,
+            "replication": [{"usename": "replicator", "application_name": n,
+                             "client_addr": "127.0.0.1", "state": stream_state,
+                             "sync_state": "async", "sync_priority": 0}
+                            for n in streaming],
+            "patroni": p}
+
+
+PATRONI_REPLICA = {"state": "running", "role": "replica", "timeline": 1}
+
+
+def write_json(path, doc):
+    """Write doc to path atomically (a reader never sees half of it)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f)
+    os.rename(path + ".tmp", path)
+
+
+# ---- the command line: `python3 -m bdtest COMMAND ...` ---------------------------
+
+def _show_json(v):
+    """A JSON value as the shell tests compare it: strings bare, null or
+    missing empty, booleans true/false, objects and lists as JSON."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, separators=(",", ":"))
+
+
+def _cmd_field(a):
+    """field GUEST KEY: a guest's status field (empty if none)."""
+    print(_show_json(lookup(guest(status(), a[0]) or {}, a[1])))
+
+
+def _cmd_wait_field(a):
+    """wait-field DEADLINE_S GUEST KEY VALUE: poll status (over one
+    connection) until GUEST's KEY is VALUE; exit 1 past the deadline."""
+    deadline, name, key, want = float(a[0]), a[1], a[2], a[3]
+    seen = [None]
+
+    def ok():
+        with Control() as c:
+            r = c.call("status")
+        seen[0] = _show_json(lookup(guest(r["result"], name) or {}, key))
+        return seen[0] == want
+    try:
+        wait_until(ok, deadline, f"{name}'s {key}", 0.1)
+    except TimeoutError:
+        print(f"# {name}'s {key} is {seen[0]!r}, not {want!r}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _cmd_get(a):
+    """get PATH: a member of status at a dotted path (clusters.pg.error)."""
+    print(_show_json(lookup(status(), a[0])))
+
+
+def _cmd_sum(a):
+    """sum PATH: the sum of the numbers in a status object (listener.refused)."""
+    print(sum((lookup(status(), a[0]) or {}).values()))
+
+
+def _cmd_json(a):
+    """json PATH [FILE]: a member of a JSON document (stdin, or FILE)."""
+    doc = json.load(open(a[1]) if len(a) > 1 else sys.stdin)
+    print(_show_json(lookup(doc, a[0])))
+
+
+def _cmd_json_is(a):
+    """json-is FILE JSON: FILE holds this JSON document (exit 1 if not)."""
+    sys.exit(0 if json.load(open(a[0])) == json.loads(a[1]) else 1)
+
+
+def _cmd_fake(a):
+    """fake CTL LINE...: one line to fake-qmp's control socket."""
+    print(fake(a[0], " ".join(a[1:])))
+
+
+def _cmd_balloons(a):
+    """balloons LOG SOCKET [SINCE_LINE]: the balloon values SOCKET received
+    after line SINCE_LINE of fake-qmp's log, one "VALUE T_NS" a line."""
+    since = int(a[2]) if len(a) > 2 else 0
+    try:
+        log = fake_log(a[0], since)
+    except FileNotFoundError:
+        return
+    for m in balloons(log, a[1]):
+        print(m["arguments"]["value"], m["t_ns"])
+
+
+def _cmd_balloon_first(a):
+    """balloon-first LOG [SINCE_LINE]: the sockets that got a balloon
+    command before any query-balloon (after line SINCE_LINE of the log)."""
+    seen, bad = {}, []
+    for m in fake_log(a[0], int(a[1]) if len(a) > 1 else 0):
+        s = seen.setdefault(m["socket"], [])
+        if m["execute"] == "balloon" and "query-balloon" not in s and m["socket"] not in bad:
+            bad.append(m["socket"])
+        s.append(m["execute"])
+    print(" ".join(bad))
+
+
+def _cmd_last_balloons(a):
+    """last-balloons LOG SINCE_LINE VALUE: the sockets whose last balloon
+    command after SINCE_LINE set VALUE, sorted."""
+    last = {}
+    for m in fake_log(a[0], int(a[1])):
+        if m["execute"] == "balloon":
+            last[m["socket"]] = m["arguments"]["value"]
+    print(" ".join(sorted(k for k, v in last.items() if v == int(a[2]))))
+
+
+def _cmd_event(a):
+    """event FILE NAME [KEY=VALUE...]: a monitor event NAME (one JSON
+    object a line in FILE) whose data has these values; exit 1 if none."""
+    want = dict(kv.split("=", 1) for kv in a[2:])
+    with open(a[0]) as f:
+        for line in f:
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            d = m.get("data") or {}
+            if m.get("event") == a[1] and all(_show_json(d.get(k)) == v for k, v in want.items()):
+                sys.exit(0)
+    sys.exit(1)
+
+
+def _cmd_on_disk(a):
+    """on-disk STATE NAME [KEY VALUE]: NAME's registration as balloond
+    would load it from STATE (guests.json, then the journal over it)
+    exists and, with KEY, has that value."""
+    state, name = a[0], a[1]
+    guests = {}
+    try:
+        for g in json.load(open(os.path.join(state, "guests.json")))["guests"]:
+            guests[g["name"]] = g
+    except FileNotFoundError:
+        pass
+    try:
+        for line in open(os.path.join(state, "guests.journal")):
+            if not line.endswith("\n"):
+                break
+            e = json.loads(line)
+            if "put" in e:
+                guests[e["put"]["name"]] = e["put"]
+            else:
+                guests.pop(e["del"], None)
+    except FileNotFoundError:
+        pass
+    g = guests.get(name)
+    if g is None or (len(a) > 3 and _show_json(g.get(a[2])) != a[3]):
+        sys.exit(1)
+
+
+def _cmd_converse(a):
+    """converse [--pipeline | --half-close] [--close]: requests from stdin,
+    one a line, sent as they are to the control socket.
+      (default)     one at a time: "greeting PROTOCOL", then per request
+                    "ok" or its error code
+      --pipeline    all in one write: per reply "ID ok" or "ID CODE"
+      --half-close  all in one write, then shut down the writing side:
+                    the id of every message up to EOF ("greeting" first)
+      --close       then one more read: "closed", "reset" or "open"."""
+    reqs = [line.rstrip("\n").encode() for line in sys.stdin]
+    c = Control(greeting="--half-close" not in a, timeout_s=20)
+    if "--half-close" in a:
+        c.send_raw(b"".join(r + b"\n" for r in reqs))
+        c.s.shutdown(socket.SHUT_WR)
+        ids = []
+        while True:
+            m = c.read()
+            if m is None:
+                break
+            ids.append(str(m.get("id", "greeting")))
+        print(" ".join(ids))
+        return
+
+    def result(r):
+        return r["error"]["code"] if "error" in r else "ok"
+    if "--pipeline" in a:
+        c.send_raw(b"".join(r + b"\n" for r in reqs))
+        for r in c.read_replies(len(reqs)):
+            print(r.get("id"), result(r))
+    else:
+        print("greeting", c.greeting["balloond"]["protocol"])
+        for raw in reqs:
+            c.send_raw(raw + b"\n")
+            print(result(c.read()))
+    if "--close" in a:
+        try:
+            print("closed" if c.f.readline() == b"" else "open")
+        except ConnectionResetError:
+            print("reset")
+
+
+def _cmd_hold(a):
+    """hold READY [--rcvbuf BYTES] [--times N] LINE: a client that sends
+    LINE (N times over) and never reads: writes READY once it has sent
+    (or the daemon stopped taking it), then waits to be killed."""
+    rcvbuf, times = None, 1
+    while a and a[0].startswith("--"):
+        if a[0] == "--rcvbuf":
+            rcvbuf = int(a[1])
+        else:
+            times = int(a[1])
+        del a[:2]
+    ready, line = a[0], a[1].encode() + b"\n"
+    s = socket.socket(socket.AF_UNIX)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(socket_path())
+    s.settimeout(20 * TIME_SCALE)
+    try:
+        for i in range(0, times, 1000):
+            s.sendall(line * min(1000, times - i))
+    except OSError:
+        pass
+    with open(ready, "w") as f:
+        f.write("sent\n")
+    time.sleep(600 * TIME_SCALE)
+
+
+def _cmd_activate(a):
+    """activate SOCKET LOG COMMAND...: bind a listening socket and start
+    COMMAND with it as fd 3, the way systemd's socket activation does
+    (LISTEN_FDS=1, LISTEN_PID its own pid); output to LOG. Prints its pid."""
+    path, log, argv = a[0], a[1], a[2:]
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(16)
+    pid = os.fork()
+    if pid == 0:
+        # The socket may already be fd 3, where dup2 does nothing: it must
+        # be made inheritable either way, or exec closes it.
+        if s.fileno() != 3:
+            os.dup2(s.fileno(), 3)
+        os.set_inheritable(3, True)
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+        os.execve(argv[0], argv, env)
+    print(pid)
+
+
+def _cmd_silent_listener(a):
+    """silent-listener PATH: a Unix socket that accepts and never answers."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(a[0])
+    s.listen(1)
+    conns = []
+    while True:
+        c, _ = s.accept()
+        conns.append(c)
+
+
+def _cmd_udp_sink(a):
+    """udp-sink PORT READY: bind 127.0.0.1:PORT over UDP, write READY, and
+    never answer (a resolver that holds every query)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", int(a[0])))
+    open(a[1], "w").close()
+    time.sleep(600)
+
+
+def _cmd_free_port(a):
+    """free-port [tcp|udp]: a port on 127.0.0.1 nothing listens on."""
+    print(free_port(a[0] if a else "tcp"))
+
+
+def _cmd_notify(a):
+    """notify PORT KEY_FILE [FIELD=VALUE...]: one role notification
+    datagram to 127.0.0.1:PORT, signed with KEY_FILE, fields overriding a
+    fresh one's (cluster pg, member pg2, role leader). SKEW_MS=N moves its
+    timestamp; RAW=TEXT sends TEXT instead; TWICE=1 sends it twice;
+    ALTER=FIELD:VALUE changes a field after signing; SAVE=FILE writes the
+    datagram to FILE."""
+    port, key = int(a[0]), read_key(a[1])
+    args = dict(kv.split("=", 1) for kv in a[2:])
+    twice, alter, raw, save = (args.pop(k, None) for k in ("TWICE", "ALTER", "RAW", "SAVE"))
+    n = notification(key, skew_ms=int(args.pop("SKEW_MS", 0)))
+    n.update(args)
+    if args:
+        sign(n, key)
+    if alter:
+        k, v = alter.split(":", 1)
+        n[k] = v
+    data = raw.encode() if raw is not None else json.dumps(n).encode()
+    if save:
+        with open(save, "wb") as f:
+            f.write(data)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(2 if twice else 1):
+        s.sendto(data, ("127.0.0.1", port))
+
+
+def _cmd_notify_flood(a):
+    """notify-flood PORT KEY_FILE COUNT: COUNT bad datagrams, as fast as
+    they go: signed by the wrong key (the dearest to refuse), too long,
+    not JSON, incomplete, random."""
+    port, key, count = int(a[0]), read_key(a[1]), int(a[2])
+    kinds = [json.dumps(notification(key, member="pg%d" % i)).encode() for i in range(50)]
+    kinds += [b"x" * 1500, b"{" * 900, b'{"version": 1}', os.urandom(200)]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(count):
+        s.sendto(kinds[i % len(kinds)], ("127.0.0.1", port))
+
+
+def _cmd_spool(a):
+    """spool DIR METHOD PARAMS-JSON: one request into a spool directory,
+    the way a hook writes it (a temporary name, then a rename)."""
+    d, method, params = a[0], a[1], json.loads(a[2])
+    name = "%020d-%d-0.json" % (time.time_ns(), os.getpid())
+    with open(os.path.join(d, name + ".tmp"), "w") as f:
+        json.dump({"method": method, "params": params}, f)
+    os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
+
+
+COMMANDS = {name[5:].replace("_", "-"): f for name, f in list(globals().items())
+            if name.startswith("_cmd_")}
+
+
+def main(argv):
+    if len(argv) < 1 or argv[0] not in COMMANDS:
+        print("usage: python3 -m bdtest COMMAND [ARGS...]\n", file=sys.stderr)
+        for name, f in sorted(COMMANDS.items()):
+            print("  " + f.__doc__.split("\n")[0], file=sys.stderr)
+        return 2
+    try:
+        COMMANDS[argv[0]](argv[1:])
+    except (OSError, TimeoutError, ValueError, KeyError) as e:
+        print(f"bdtest {argv[0]}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
