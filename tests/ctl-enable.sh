@@ -4,7 +4,7 @@
 # balloonctl gets a fresh copy of the file's domains, so this shows the
 # command line, the refusals and the exit codes; the XML editing itself is
 # tests/test-domxml's, and tests/real/ runs both against a real libvirtd.
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 BALLOONCTL="$top_builddir/balloonctl"
 T=$(mktemp -d "${TMPDIR:-/tmp}/balloond-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT

@@ -8,7 +8,7 @@
 # restart, clean or kill -9, the cap can rise again up to the native c_max
 # instead of only ever falling. A reload that turns arc_manage off writes
 # the admin's value back.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 GiB=1073741824
 
 P="$T/proc"
@@ -101,11 +101,8 @@ for i in 0 1 2 3; do
 done
 check "four guests: the cap is 2 GiB" wait_for 20 arc_max_is "$(cap 4)"
 check "the native c_max and the admin's zfs_arc_max were saved first" \
-	"$PY" -c '
-import json, sys
-a = json.load(open(sys.argv[1]))
-sys.exit(0 if a == {"version": 1, "c_max_bytes": int(sys.argv[2]),
-                    "zfs_arc_max_bytes": 0} else 1)' "$STATE/arc.json" "$NATIVE"
+	bdtest json-is "$STATE/arc.json" \
+	"{\"version\": 1, \"c_max_bytes\": $NATIVE, \"zfs_arc_max_bytes\": 0}"
 
 # kill -9: nothing is written on the way out; the next balloond must not
 # take the 2 GiB now in c_max for the ARC's own maximum.
@@ -187,11 +184,7 @@ expect 0 "dry run: pin vm2" ctl set vm2 200M
 check "dry run: the monitor sees the pin's plan" \
 	wait_for 20 grep -q '"event":"plan"' "$T/dry.mon"
 check "dry run: the plan event lists only vm2, the guest that changed" \
-	"$PY" -c '
-import json, sys
-plans = [e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "plan"]
-sys.exit(0 if plans and all([a["guest"] for a in e["data"]["actions"]] == ["vm2"]
-                            for e in plans) else 1)' "$T/dry.mon"
+	bdtest plans-touch "$T/dry.mon" vm2
 kill "$MON"
 wait "$MON" 2>/dev/null
 check "dry run: nothing was written to zfs_arc_max" test "$(cat "$PARAM")" = $((11 * GiB / 4))

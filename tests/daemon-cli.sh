@@ -2,7 +2,7 @@
 # daemon-cli.sh: balloond and balloonctl as an admin uses them, on a
 # private socket and state dir with fake QMP guests: every subcommand,
 # every validation error, exit codes, persistence and the spool.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 # ---- without a daemon ----
 expect 0 "balloonctl --help" "$BALLOONCTL" --help
@@ -115,6 +115,26 @@ expect 1 "qmp --vm on an unknown guest" ctl qmp --vm nosuch query-balloon
 expect 2 "qmp needs --socket or --vm" ctl qmp query-balloon
 expect 2 "qmp ARGS must be an object" ctl qmp --vm vm0 query-balloon '[1]'
 
+# ---- call: one raw request ----
+expect 0 "call status: exit 0" ctl call status
+check "... prints the reply, its result and the request's id" \
+	test "$(bdtest json result.guests.0.name <"$T/out")" = vm0 -a "$(bdtest json id <"$T/out")" = 1
+expect 0 "call set with params" ctl call set '{"name": "vm1", "bytes": 167772160}'
+check "... took effect" wait_field 10 vm1 pin_bytes $((160 * MiB))
+expect 0 "call release" ctl call release '{"name": "vm1"}'
+check "... took effect" wait_field 10 vm1 pin_bytes ""
+expect 1 "call: an error reply is exit 1" ctl call set '{"name": "nosuch", "bytes": 167772160}'
+check "... the reply, with its error, on stdout" test "$(bdtest json error.code <"$T/out")" = not-found
+err_has "nosuch"
+expect 1 "call: an unknown method is exit 1" ctl call explode
+check "... unknown-method" test "$(bdtest json error.code <"$T/out")" = unknown-method
+expect 2 "call: params that are not an object" ctl call set '[1]'
+expect 2 "call: params that are not JSON" ctl call set '{"name":'
+expect 2 "call: no method" ctl call
+expect 3 "call: no daemon is exit 3" "$BALLOONCTL" --socket "$T/nothing.sock" call status
+expect 0 "call --help" ctl call --help
+out_has "balloonctl call METHOD [PARAMS-JSON]"
+
 # ---- monitor ----
 ctl monitor --json --count 2 >"$T/monitor.out" 2>&1 &
 mon=$!
@@ -169,27 +189,8 @@ check "unregistered guest is gone from disk" not_on_disk vm0
 
 # ---- systemd socket activation: the listening socket comes as fd 3 ----
 stop_daemon TERM
-"$PY" - "$BALLOOND" "$T/act.sock" "$STATE" "$T/act.log" >"$T/act.pid" <<'PY'
-import os, socket, sys
-balloond, path, state, log = sys.argv[1:5]
-s = socket.socket(socket.AF_UNIX)
-s.bind(path)
-s.listen(16)
-pid = os.fork()
-if pid == 0:
-    # The socket may already be fd 3, where dup2 does nothing: it must be
-    # made inheritable either way, or exec closes it.
-    if s.fileno() != 3:
-        os.dup2(s.fileno(), 3)
-    os.set_inheritable(3, True)
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-    os.execve(balloond, [balloond, "--foreground", "--config", "/dev/null",
-                         "--control-socket", path, "--state-dir", state], env)
-print(pid)
-PY
+bdtest activate "$T/act.sock" "$T/act.log" "$BALLOOND" --foreground \
+	--config /dev/null --control-socket "$T/act.sock" --state-dir "$STATE" >"$T/act.pid"
 act=$(cat "$T/act.pid")
 check "a socket-activated balloond serves the socket it was given" wait_for 20 quiet "$BALLOONCTL" --timeout "$CTL_TIMEOUT" --socket "$T/act.sock" status
 check "it listens on the inherited fd 3, not a socket of its own" grep -q "socket activation: listening on fd 3" "$T/act.log"

@@ -2,8 +2,7 @@
 # daemon-component.sh: balloond against fake QMP guests with faults
 # injected: ordering on the wire, isolation of a hung guest, reconnects,
 # guest resets, malformed and abusive control clients, restart and stop.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 start_fake 6
 # Long QMP timeouts (longer than the waits below, scaled alike): a guest
@@ -14,16 +13,12 @@ for i in 0 1 2 3 4 5; do
 	ctl register vm$i --qmp "$T/vm$i.qmp" --min 128M >/dev/null || bail "register vm$i"
 done
 
-# wire PY-EXPR: evaluate a check over fake-qmp's command log (list of
-# dicts in `log`, in arrival order); exit status from its truth.
-wire() {
-	"$PY" - "$T/fake.log" "$1" <<'PY'
-import json, sys
-log = [json.loads(l) for l in open(sys.argv[1])]
-def b(sock): return [m for m in log if m["socket"] == sock and m["execute"] == "balloon"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
+# last_balloon SOCKET: fake-qmp's last balloon command to SOCKET, "VALUE
+# T_NS" (empty if none).
+last_balloon() { bdtest balloons "$T/fake.log" "$1" | tail -n 1; }
+# n_balloons SOCKET OP N: test the number of balloon commands SOCKET got.
+n_balloons() { test "$(balloons "$1" | wc -l)" "$2" "$3"; }
+last_value_is() { test "$(last_balloon "$1" | cut -d' ' -f1)" = "$2"; }
 
 # ---- grow before shrink, as seen on the wire ----
 ctl set vm0 128M >/dev/null
@@ -31,21 +26,22 @@ check "vm0 shrunk first" wait_for 10 field_is vm0 actual_bytes $((128 * MiB))
 fake mode vm0.qmp delay=400 >/dev/null
 # One connection, two requests in one write: one plan with a grow (vm0
 # released) and a shrink (vm1 pinned).
-"$PY" - "$SOCK" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-s.sendall(b'{"id":1,"method":"release","params":{"name":"vm0"}}\n'
-          b'{"id":2,"method":"set","params":{"name":"vm1","bytes":134217728}}\n')
-f.readline(); f.readline()
-PY
-check "the shrink arrived" wait_for 10 wire 'len(b("vm1.qmp")) >= 2'
-check "the grow was sent before the shrink" wire \
-	'b("vm0.qmp")[-1]["arguments"]["value"] == 256<<20 and b("vm0.qmp")[-1]["t_ns"] < b("vm1.qmp")[-1]["t_ns"]'
+printf '%s\n' '{"id":1,"method":"release","params":{"name":"vm0"}}' \
+	'{"id":2,"method":"set","params":{"name":"vm1","bytes":134217728}}' |
+	bdtest converse --pipeline >/dev/null
+check "the shrink arrived" wait_for 10 n_balloons vm1.qmp -ge 2
+read -r grow_value grow_ns <<END
+$(last_balloon vm0.qmp)
+END
+read -r _ shrink_ns <<END
+$(last_balloon vm1.qmp)
+END
+check "the grow was sent before the shrink" \
+	test "$grow_value" = $((256 * MiB)) -a "${grow_ns:-0}" -lt "${shrink_ns:-0}"
 # Without the wait the gap is well under a millisecond; the fake's delay
 # timer has millisecond granularity, so 400 ms may measure 399.x.
-check "the shrink waited for the grow's reply (delayed 400 ms)" wire \
-	'b("vm1.qmp")[-1]["t_ns"] - b("vm0.qmp")[-1]["t_ns"] >= 350e6'
+check "the shrink waited for the grow's reply (delayed 400 ms)" \
+	test $((${shrink_ns:-0} - ${grow_ns:-0})) -ge 350000000
 fake mode vm0.qmp normal >/dev/null
 
 # ---- a hung guest delays nobody else ----
@@ -62,11 +58,11 @@ check "after the hang ends (reconnect), vm2 reaches its pin" wait_for 15 field_i
 # ---- reconnect and reset re-apply the target ----
 n=$(balloons vm3.qmp | wc -l)
 fake disconnect vm3.qmp >/dev/null
-check "reconnect re-applies the pinned target" wait_for 10 wire \
-	"len(b('vm3.qmp')) > $n and b('vm3.qmp')[-1]['arguments']['value'] == 128<<20"
+reapplied() { n_balloons vm3.qmp -gt "$n" && last_value_is vm3.qmp $((128 * MiB)); }
+check "reconnect re-applies the pinned target" wait_for 10 reapplied
 check "link is up again" wait_for 10 field_is vm3 link up
 fake event vm3.qmp RESET >/dev/null
-check "a guest RESET re-applies the target" wait_for 10 wire "len(b('vm3.qmp')) > $n + 1"
+check "a guest RESET re-applies the target" wait_for 10 n_balloons vm3.qmp -gt $((n + 1))
 
 # ---- a late BALLOON_CHANGE is not the guest deflating ----
 # QEMU reports actual at most once a second: the last report of a grow can
@@ -80,7 +76,7 @@ fake_moved() { fake show vm2.qmp | grep -q "\"actual\":$((160 * MiB))"; }
 check "vm2's guest moved to 160 MiB" wait_for 10 fake_moved
 fake event vm2.qmp BALLOON_CHANGE '{"actual": 268435456}' >/dev/null
 late_ms=$((($(date +%s%N) - t0) / 1000000))
-check "vm2 was sent 160 MiB before the report" wire "b('vm2.qmp') and b('vm2.qmp')[-1]['arguments']['value'] == 160<<20"
+check "vm2 was sent 160 MiB before the report" last_value_is vm2.qmp $((160 * MiB))
 check "the late report is taken as actual" wait_for 10 field_is vm2 actual_bytes $((256 * MiB))
 if [ "$late_ms" -lt 1800 ]; then
 	check "... but not as a deflation" test -z "$(field vm2 deflated)"
@@ -95,7 +91,7 @@ i=0
 deflation() {
 	i=$((i + 1))
 	fake event vm2.qmp BALLOON_CHANGE "{\"actual\": $((200 * MiB + i * 4096))}" >/dev/null
-	test "$(field vm2 deflated)" = True
+	test "$(field vm2 deflated)" = true
 }
 check "a rise well after the target is a deflation" wait_for 20 deflation
 fake event vm2.qmp BALLOON_CHANGE "{\"actual\": $((160 * MiB))}" >/dev/null
@@ -110,28 +106,17 @@ fake mode vm4.qmp normal >/dev/null
 check "vm4 comes back once it behaves" wait_for 40 field_is vm4 link up
 
 # ---- malformed and abusive control clients ----
-"$PY" - "$SOCK" >"$T/proto.out" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-print("greeting", json.loads(f.readline())["balloond"]["protocol"])
-def ask(raw):
-    s.sendall(raw + b"\n")
-    r = json.loads(f.readline())
-    print(r["error"]["code"] if "error" in r else "ok")
-ask(b"this is not json")
-ask(b'{"method": "status"}')
-ask(b'{"id": 3, "method": "status", "protocol": 99}')
-ask(b'{"id": 4, "method": "explode"}')
-ask(b'{"id": 5, "method": "set", "params": {"name": "vm0"}}')
-ask(b'{"id": 6, "method": "set", "params": {"name": "vm0", "bytes": "lots"}}')
-ask(b'{"id": 7, "method": "status"}')
-s.sendall(b"x" * 70000 + b"\n")
-r = json.loads(f.readline()); print(r["error"]["code"])
-try:
-    print("closed" if f.readline() == "" else "open")
-except ConnectionResetError:
-    print("reset")
-PY
+{
+	echo 'this is not json'
+	echo '{"method": "status"}'
+	echo '{"id": 3, "method": "status", "protocol": 99}'
+	echo '{"id": 4, "method": "explode"}'
+	echo '{"id": 5, "method": "set", "params": {"name": "vm0"}}'
+	echo '{"id": 6, "method": "set", "params": {"name": "vm0", "bytes": "lots"}}'
+	echo '{"id": 7, "method": "status"}'
+	head -c 70000 /dev/zero | tr '\0' x
+	echo
+} | bdtest converse --close >"$T/proto.out"
 check "greeting carries the protocol version" grep -qx "greeting 1" "$T/proto.out"
 check "not JSON: invalid-request" test "$(sed -n 2p "$T/proto.out")" = invalid-request
 check "no id: invalid-request" test "$(sed -n 3p "$T/proto.out")" = invalid-request
@@ -144,20 +129,7 @@ check "oversized request: request-too-long" test "$(sed -n 9p "$T/proto.out")" =
 check "then the connection is closed cleanly" test "$(sed -n 10p "$T/proto.out")" = closed
 
 # A client that sends many requests and never reads its replies.
-"$PY" - "$SOCK" "$T/stuck.done" "$TIME_SCALE" <<'PY' &
-import socket, sys, time
-scale = int(sys.argv[3])
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.settimeout(20 * scale)
-req = b'{"id": 1, "method": "status"}\n' * 1000
-try:
-    for _ in range(20):
-        s.sendall(req)
-except OSError:
-    pass
-open(sys.argv[2], "w").write("sent\n")
-time.sleep(30 * scale)  # never reads; killed below
-PY
+"$PY" -m bdtest hold --times 20000 "$T/stuck.done" '{"id": 1, "method": "status"}' &
 stuck=$!
 check "the stuck client got its requests in" wait_for 30 test -e "$T/stuck.done"
 expect 0 "others are served while a client does not read" ctl status
@@ -182,34 +154,15 @@ stop_daemon KILL
 lines=$(wc -l <"$T/fake.log")
 BALLOOND_CONF="$T/comp.conf" start_daemon
 check "restart restores all six guests" wait_for 10 sh -c "test \"\$('$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -c '\"link\": \"up\"')\" = 6"
-"$PY" - "$T/fake.log" "$lines" >"$T/restart.out" <<'PY'
-import json, sys
-seen = {}
-bad = []
-for l in list(open(sys.argv[1]))[int(sys.argv[2]):]:
-    m = json.loads(l)
-    s = seen.setdefault(m["socket"], [])
-    if m["execute"] == "balloon" and "query-balloon" not in s:
-        bad.append(m["socket"])
-    s.append(m["execute"])
-print("bad" if bad else "ok", " ".join(bad))
-PY
-check "no balloon command before query-balloon after restart" grep -q "^ok" "$T/restart.out"
+bdtest balloon-first "$T/fake.log" "$lines" >"$T/restart.out"
+check "no balloon command before query-balloon after restart" test ! -s "$T/restart.out"
 check "the pin survives kill -9" field_is vm5 pin_bytes $((160 * MiB))
 
 # ---- SIGTERM restores every guest to max ----
 lines=$(wc -l <"$T/fake.log")
 stop_daemon TERM
 check "SIGTERM exits 0" test "$STOP_RC" = 0
-"$PY" - "$T/fake.log" "$lines" >"$T/restore.out" <<'PY'
-import json, sys
-last = {}
-for l in list(open(sys.argv[1]))[int(sys.argv[2]):]:
-    m = json.loads(l)
-    if m["execute"] == "balloon":
-        last[m["socket"]] = m["arguments"]["value"]
-print(" ".join(sorted(k for k, v in last.items() if v == 256 << 20)))
-PY
+bdtest last-balloons "$T/fake.log" "$lines" $((256 * MiB)) >"$T/restore.out"
 check "pinned guests were set back to max on SIGTERM" grep -q "vm0.qmp.*vm5.qmp\|vm1.qmp.*vm5.qmp" "$T/restore.out"
 at_max() {
 	for i in 1 2 3 5; do

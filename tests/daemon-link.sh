@@ -2,8 +2,7 @@
 # daemon-link.sh: what balloond believes QEMU has, against fake guests: a
 # dry run that ends, a balloon moved by another monitor, and a reload of
 # the [qmp] settings reaching the guests already registered.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=/usr/bin/python3
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 # Deadlines that catch hangs; valgrind makes the daemon many times slower.
 D=20
@@ -11,16 +10,12 @@ D=20
 
 start_fake 3
 
-# wire PY-EXPR: a check over fake-qmp's command log (`log`, in arrival
-# order; b(SOCKET): its balloon values); exit status from its truth.
-wire() {
-	"$PY" - "$T/fake.log" "$1" <<'PY'
-import json, sys
-log = [json.loads(l) for l in open(sys.argv[1])]
-def b(sock): return [m["arguments"]["value"] for m in log
-                     if m["socket"] == sock and m["execute"] == "balloon"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
+# sent_is SOCKET [VALUE...]: the balloon values fake-qmp received on
+# SOCKET, in arrival order, are these (none: nothing was sent).
+sent_is() {
+	sock=$1
+	shift
+	test "$(balloons "$sock" | tr '\n' ' ')" = "${*:+$* }"
 }
 
 # fake_ok CMD...: fake-qmp's control socket answers "ok".
@@ -40,11 +35,11 @@ printf '[daemon]\ndry_run = yes\n' >"$T/link.conf"
 BALLOOND_CONF="$T/link.conf" start_daemon
 expect 0 "register vm0 (may be the leader)" ctl register vm0 --qmp "$T/vm0.qmp" --min 128M --patroni pg/pg1
 check "dry run: it would set vm0 to its max" wait_for $D grep -q "vm0: dry run: would set target 256 MiB" "$T/daemon.log"
-check "dry run: nothing was sent" wire 'b("vm0.qmp") == []'
+check "dry run: nothing was sent" sent_is vm0.qmp
 check "dry run: status shows no target sent" field_is vm0 target_bytes 0
 printf '[daemon]\ndry_run = no\n' >"$T/link.conf"
 expect 0 "reload turns the dry run off" ctl reload
-check "the dry run's decision goes out" wait_for $D wire 'b("vm0.qmp") == [256 << 20]'
+check "the dry run's decision goes out" wait_for $D sent_is vm0.qmp $((256 * MiB))
 check "vm0 is back at its max" wait_for $D field_is vm0 actual_bytes $((256 * MiB))
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
@@ -60,29 +55,14 @@ MON_PID=$!
 check "monitor subscribed" wait_for $D grep -q "request monitor" "$T/daemon.log"
 expect 0 "register vm1 (may be the leader)" ctl register vm1 --qmp "$T/vm1.qmp" --min 128M --patroni pg/pg2
 check "vm1's max is acknowledged" wait_for $D field_is vm1 target_bytes $((256 * MiB))
-check "... once" wire 'b("vm1.qmp") == [256 << 20]'
+check "... once" sent_is vm1.qmp $((256 * MiB))
 check "status counts no foreign move yet" field_is vm1 foreign_moves 0
 check "another monitor lowers vm1 to 128 MiB" fake_ok balloon vm1.qmp 128M
-# event NAME PY-EXPR: a monitor event NAME whose data `d` makes PY-EXPR true.
-event() {
-	"$PY" - "$T/events" "$1" "$2" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    d = m.get("data") or {}
-    if m.get("event") == sys.argv[2] and eval(sys.argv[3]):
-        sys.exit(0)
-sys.exit(1)
-PY
-}
-check "an event names the target it had and the new actual" wait_for $D event foreign_move \
-	'd["guest"] == "vm1" and d["target_bytes"] == 256 << 20 and d["actual_bytes"] == 128 << 20'
+check "an event names the target it had and the new actual" wait_for $D \
+	bdtest event "$T/events" foreign_move guest=vm1 target_bytes=$((256 * MiB)) actual_bytes=$((128 * MiB))
 check "status counts it" wait_for $D field_is vm1 foreign_moves 1
 check "the log says so" grep -q "vm1: the balloon moved to 128 MiB, below its target 256 MiB" "$T/daemon.log"
-check "balloond sent vm1's max again" wait_for $D wire 'b("vm1.qmp") == [256 << 20, 256 << 20]'
+check "balloond sent vm1's max again" wait_for $D sent_is vm1.qmp $((256 * MiB)) $((256 * MiB))
 check "vm1 is back at its max" wait_for $D fake_actual_is vm1.qmp $((256 * MiB))
 check "status shows the max as its target again" wait_for $D field_is vm1 target_bytes $((256 * MiB))
 check "the way back up is balloond's own move" field_is vm1 foreign_moves 1

@@ -6,8 +6,7 @@
 # the HTTP listener ([metrics] listen: 200, 404, 405, HEAD, clients that
 # send nothing) and the textfile ([metrics] textfile: atomic, nothing left
 # behind, a failure said once).
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 PROMTOOL=${PROMTOOL:-promtool}
 command -v "$PROMTOOL" >/dev/null || bail "no promtool (install-deps.sh installs prometheus)"
 
@@ -19,19 +18,10 @@ MemFree:         3145728 kB
 MemAvailable:    3145728 kB
 EOF2
 # A free port for the HTTP listener (the kernel's pick, released).
-HTTP_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP_PORT=$(bdtest free-port)
 # http METHOD PATH: one request to the listener; prints the status and the
 # Content-Type, the body goes to $T/body.
-http() {
-	"$PY" - "$HTTP_PORT" "$1" "$2" "$T/body" <<'PY'
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
-c.request(sys.argv[2], sys.argv[3])
-r = c.getresponse()
-open(sys.argv[4], "wb").write(r.read())
-print(r.status, r.getheader("Content-Type"), r.getheader("Allow") or "")
-PY
-}
+http() { bdtest http "$HTTP_PORT" "$1" "$2" "$T/body"; }
 
 # A cluster whose REST API never answers: its polls fail. The textfile
 # goes to a collector directory of its own.
@@ -53,18 +43,7 @@ EOF2
 export BALLOOND_CONF="$T/m.conf"
 
 # value NAME{LABELS}: one sample's value from $T/m.txt.
-value() {
-	"$PY" - "$T/m.txt" "$1" <<'PY'
-import sys
-want = sys.argv[2]
-for line in open(sys.argv[1]):
-    name, _, v = line.rstrip("\n").rpartition(" ")
-    if name == want:
-        print(v)
-        sys.exit(0)
-sys.exit(1)
-PY
-}
+value() { bdtest metric "$T/m.txt" "$1"; }
 metrics() { ctl metrics >"$T/m.txt"; }
 
 start_fake 2
@@ -76,41 +55,11 @@ ctl register vm1 --qmp "$T/vm1.qmp" --min 128M --patroni pg/m1 >/dev/null ||
 expect 0 "balloonctl metrics exits 0" ctl metrics
 cp "$T/out" "$T/m.txt"
 check "promtool check metrics accepts it" sh -c "'$PROMTOOL' check metrics <'$T/m.txt'"
-check "every family has HELP and TYPE" "$PY" - "$T/m.txt" <<'PY'
-import sys
-helped, typed = set(), {}
-for line in open(sys.argv[1]):
-    w = line.split()
-    if line.startswith("# HELP"):
-        helped.add(w[2])
-    elif line.startswith("# TYPE"):
-        typed[w[2]] = w[3]
-    else:
-        name = w[0].split("{")[0]
-        fam = name
-        for s in ("_bucket", "_sum", "_count"):
-            if name.endswith(s) and typed.get(name[: -len(s)]) == "histogram":
-                fam = name[: -len(s)]
-        if fam not in helped or fam not in typed:
-            print("# no HELP/TYPE for", fam)
-            sys.exit(1)
-PY
+check "every family has HELP and TYPE" bdtest metrics-typed "$T/m.txt"
 
 check "every balloond_ metric the alerting rules and the dashboard use exists" \
-	"$PY" - "$T/m.txt" "$top_srcdir/monitoring/balloond.rules.yml" \
-	"$top_srcdir/monitoring/balloond-dashboard.json" <<'PY'
-import re, sys
-have = set(re.findall(r"^# TYPE (\S+)", open(sys.argv[1]).read(), re.M))
-used = set()
-for f in sys.argv[2:]:
-    used |= set(re.findall(r"\bballoond_[a-z0-9_]+", open(f).read()))
-# The dashboard's uid and tags are no metrics.
-used.discard("balloond_")
-missing = sorted(used - have)
-for m in missing:
-    print("# not exported:", m)
-sys.exit(1 if missing else 0)
-PY
+	bdtest metrics-cover "$T/m.txt" "$top_srcdir/monitoring/balloond.rules.yml" \
+	"$top_srcdir/monitoring/balloond-dashboard.json"
 
 # A pin moves vm0: one more balloon command, one more set request.
 metrics
@@ -149,41 +98,7 @@ check "the host's MemTotal from the fixture" \
 # while nothing moves.
 ctl status --json >"$T/status.json"
 metrics
-check "metrics agree with status" "$PY" - "$T/status.json" "$T/m.txt" <<'PY'
-import json, re, sys
-st = json.load(open(sys.argv[1]))
-m = {}
-for line in open(sys.argv[2]):
-    if line.startswith("#"):
-        continue
-    k, _, v = line.rstrip("\n").rpartition(" ")
-    m[k] = float(v)
-bad = []
-def want(key, v):
-    if m.get(key) != v:
-        bad.append("%s: metrics %s, status %s" % (key, m.get(key), v))
-for g in st["guests"]:
-    lab = '{guest="%s"}' % g["name"]
-    want("balloond_guest_max_bytes" + lab, g["max_bytes"])
-    want("balloond_guest_min_bytes" + lab, g["min_bytes"])
-    want("balloond_guest_target_bytes" + lab, g["target_bytes"])
-    want("balloond_guest_actual_bytes" + lab, g["actual_bytes"])
-    want("balloond_guest_link_up" + lab, 1 if g["link"] == "up" else 0)
-    want("balloond_guest_foreign_moves_total" + lab, g["foreign_moves"])
-    want("balloond_guest_pinned" + lab, 1 if "pin_bytes" in g else 0)
-    want("balloond_guest_starving" + lab, 1 if g.get("starving") else 0)
-h = st["host"]
-if "mem_total_bytes" in h:
-    want("balloond_host_mem_total_bytes", h["mem_total_bytes"])
-    want("balloond_host_mem_available_bytes", h["mem_available_bytes"])
-want('balloond_build_info{version="%s"}' % st["daemon"]["version"], 1)
-for name, c in st["clusters"].items():
-    want('balloond_cluster_reachable{cluster="%s"}' % name,
-         1 if c["reachable"] else 0)
-for b in bad:
-    print("#", b)
-sys.exit(1 if bad else 0)
-PY
+check "metrics agree with status" bdtest metrics-match-status "$T/status.json" "$T/m.txt"
 
 # ---- the HTTP listener ----
 check "GET /metrics: 200, text/plain; version=0.0.4" \
@@ -202,17 +117,7 @@ check "DELETE /metrics is 405" test "$(http DELETE /metrics | cut -d' ' -f1)" = 
 # connections: neither the loop (status) nor another scraper waits for
 # them; and once they hold every connection the listener allows, they are
 # dropped at its timeout rather than lock scrapers out for ever.
-"$PY" - "$HTTP_PORT" "$T/silent.ready" <<'PY' &
-import socket, sys, time
-held = []
-for i in range(3):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    if i == 2:
-        s.sendall(b"GET /metr")
-    held.append(s)
-open(sys.argv[2], "w").close()
-time.sleep(30)
-PY
+"$PY" -m bdtest hold-tcp "$HTTP_PORT" "$T/silent.ready" 3 "GET /metr" &
 SILENT_PID=$!
 wait_for 20 test -e "$T/silent.ready" || bail "the silent clients did not connect"
 t0=$(date +%s%N)
@@ -222,27 +127,12 @@ check "at once (under 5 s, not after their 10 s timeout)" test $(((t1 - t0) / 10
 check "and status answers" quiet ctl status
 kill "$SILENT_PID" 2>/dev/null
 wait "$SILENT_PID" 2>/dev/null
-"$PY" - "$HTTP_PORT" "$T/flood.ready" <<'PY' &
-import socket, sys, time
-held = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-        for i in range(40)]
-open(sys.argv[2], "w").close()
-time.sleep(60)
-PY
+"$PY" -m bdtest hold-tcp "$HTTP_PORT" "$T/flood.ready" 40 &
 FLOOD_PID=$!
 wait_for 20 test -e "$T/flood.ready" || bail "the flood did not connect"
 check "40 idle connections do not stall the loop" quiet ctl status
-check "once the idle ones time out (10 s), a scrape gets through" \
-	wait_for 40 sh -c "test \"\$(\"\$0\" - $HTTP_PORT <<'PY'
-import http.client, sys
-try:
-    c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=3)
-    c.request('GET', '/metrics')
-    print(c.getresponse().status)
-except Exception:
-    print(0)
-PY
-)\" = 200" "$PY"
+scraped() { test "$(bdtest http --timeout 3 "$HTTP_PORT" GET /metrics | cut -d' ' -f1)" = 200; }
+check "once the idle ones time out (10 s), a scrape gets through" wait_for 40 scraped
 kill "$FLOOD_PID" 2>/dev/null
 wait "$FLOOD_PID" 2>/dev/null
 

@@ -6,8 +6,7 @@
 # network listener: signed datagrams accepted, forged, altered, expired,
 # future and replayed ones refused and counted, a flood of bad ones; a
 # --notify host name the resolver never answers.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 CB="$top_builddir/hooks/balloond-patroni"
 DRIVE="$top_builddir/tests/balloon-drive"
 MON_PID=
@@ -30,7 +29,7 @@ patroni_cleanup() {
 trap patroni_cleanup EXIT
 
 # A free UDP port on loopback for the listener.
-PORT=$($PY -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(bdtest free-port udp)
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/pg.key"
 echo >>"$T/pg.key"
 chmod 600 "$T/pg.key"
@@ -218,41 +217,18 @@ start_monitor
 check "pre-promote, daemon down: the spooled leader arrives" wait_for 10 field_is vm3 role leader
 
 # ---- the network listener ----
-listener_up() { ctl status --json | $PY -c 'import json,sys; assert json.load(sys.stdin)["listener"]["up"]'; }
+listener_up() { test "$(bdtest get listener.up)" = true; }
 check "listener up" listener_up
 # send [KEY-FILE] FIELD=VALUE...: one datagram, signed with KEY-FILE,
 # fields overriding a fresh notification's; RAW=text sends text instead;
-# TWICE=1 sends it twice; ALTER=role:leader changes a field after signing.
-send() {
-	$PY - "$PORT" "$@" <<'PY'
-import hmac, hashlib, json, os, socket, sys, time
-port, key_file = int(sys.argv[1]), sys.argv[2]
-args = dict(a.split("=", 1) for a in sys.argv[3:])
-key = open(key_file, "rb").read().rstrip(b" \t\r\n")
-n = {"version": 1, "cluster": "pg", "member": "pg2", "role": "leader",
-     "timestamp_ms": int(time.time() * 1000) + int(args.pop("SKEW_MS", 0)),
-     "nonce": os.urandom(16).hex()}
-twice = args.pop("TWICE", None)
-alter = args.pop("ALTER", None)
-raw = args.pop("RAW", None)
-n.update(args)
-text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
-    n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
-n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
-if alter:
-    k, v = alter.split(":", 1)
-    n[k] = v
-data = raw.encode() if raw is not None else json.dumps(n).encode()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(2 if twice else 1):
-    s.sendto(data, ("127.0.0.1", port))
-PY
-}
+# TWICE=1 sends it twice; ALTER=role:leader changes a field after signing;
+# SAVE=FILE keeps a copy (bdtest notify).
+send() { bdtest notify "$PORT" "$@"; }
 counter() { # NAME: accepted, or refused.NAME
-	ctl status --json | $PY -c '
-import json, sys
-l = json.load(sys.stdin)["listener"]
-print(l["accepted"] if sys.argv[1] == "accepted" else l["refused"][sys.argv[1]])' "$1"
+	case $1 in
+	accepted) bdtest get listener.accepted ;;
+	*) bdtest get "listener.refused.$1" ;;
+	esac
 }
 counter_is() { test "$(counter "$1")" = "$2"; }
 
@@ -289,17 +265,7 @@ check "bad JSON: refused" wait_for 5 counter_is bad-message 1
 check "refusals are logged with their reason" grep -q "refused a datagram from 127.0.0.1: bad-mac" "$T/daemon.log"
 
 # A reload keeps the replay cache: the same datagram again is a replay.
-$PY - "$PORT" "$T/pg.key" "$T/dgram" <<'PY'
-import hmac, hashlib, json, os, socket, sys, time
-port, key = int(sys.argv[1]), open(sys.argv[2], "rb").read().strip()
-n = {"version": 1, "cluster": "pg", "member": "pg2", "role": "leader",
-     "timestamp_ms": int(time.time() * 1000), "nonce": os.urandom(16).hex()}
-text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
-    n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
-n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
-open(sys.argv[3], "w").write(json.dumps(n))
-socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(json.dumps(n).encode(), ("127.0.0.1", port))
-PY
+send "$T/pg.key" SAVE="$T/dgram"
 check "a fresh datagram is accepted" wait_for 5 counter_is accepted 4
 ctl reload >/dev/null
 send "$T/pg.key" RAW="$(cat "$T/dgram")"
@@ -311,25 +277,9 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 # Warm up the paths first, so that the measure is of the flood alone.
 send "$T/wrong.key"
 rss0=$(rss_kib)
-seen0=$(ctl status --json | $PY -c 'import json,sys; l=json.load(sys.stdin)["listener"]; print(sum(l["refused"].values()))')
+seen0=$(bdtest sum listener.refused)
 t0=$(date +%s%N)
-$PY - "$PORT" "$T/wrong.key" <<'PY'
-import hmac, hashlib, json, os, socket, sys, time
-port, key = int(sys.argv[1]), open(sys.argv[2], "rb").read().strip()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-now = int(time.time() * 1000)
-kinds = []
-for i in range(50):
-    n = {"version": 1, "cluster": "pg", "member": "pg%d" % i, "role": "leader",
-         "timestamp_ms": now, "nonce": os.urandom(16).hex()}
-    text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
-        n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
-    n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
-    kinds.append(json.dumps(n).encode())          # bad MAC: the dearest
-kinds += [b"x" * 1500, b"{" * 900, b'{"version": 1}', os.urandom(200)]
-for i in range(100000):
-    s.sendto(kinds[i % len(kinds)], ("127.0.0.1", port))
-PY
+bdtest notify-flood "$PORT" "$T/wrong.key" 100000
 send_ms=$((($(date +%s%N) - t0) / 1000000))
 check "flood: the daemon answers status at once" quiet ctl status
 timed cb --member pg2 on_role_change replica pg
@@ -337,7 +287,7 @@ check "flood: a callback still goes through" test "$RC" = 0
 timely "flood: ... in time" "$ELAPSED" 1000
 check "... and is carried out" field_is vm2 role replica
 rss1=$(rss_kib)
-seen1=$(ctl status --json | $PY -c 'import json,sys; l=json.load(sys.stdin)["listener"]; print(sum(l["refused"].values()))')
+seen1=$(bdtest sum listener.refused)
 diag "flood: 100000 datagrams sent in $send_ms ms; the daemon counted $((seen1 - seen0)) (the rest dropped by the kernel's socket buffer); RSS $rss0 -> $rss1 KiB"
 # Under valgrind the daemon reads far fewer before the kernel drops them.
 seen_min=1000
@@ -361,13 +311,7 @@ nameserver 127.0.0.1
 options timeout:30 attempts:1
 EOF
 unshare -mn sh -c 'ip link set lo up && mount --bind "$1" /etc/resolv.conf &&
-	exec "$2" - "$3"' - "$T/resolv.conf" "$PY" "$T/dns.ready" <<'PY' >/dev/null 2>&1 &
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 53))
-open(sys.argv[1], "w").close()
-time.sleep(600)
-PY
+	exec "$2" -m bdtest udp-sink 53 "$3"' - "$T/resolv.conf" "$PY" "$T/dns.ready" >/dev/null 2>&1 &
 DNS_PID=$!
 # in_dns COMMAND...: COMMAND in the silent resolver's namespaces.
 in_dns() { nsenter -t "$DNS_PID" -m -n env ASAN_OPTIONS="$CB_ASAN" "$@"; }

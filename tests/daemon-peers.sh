@@ -7,9 +7,10 @@
 # may use, idle ones are closed, monitors excepted); and no connection
 # costs a name-service lookup on the loop (the groups are resolved at
 # start and on reload, membership comes from the peer's credentials).
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=/usr/bin/python3 # the less trusted peers cannot see a pyenv under /root
-FLOOD="$top_srcdir/tests/peer-flood.py"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+# (tap.sh's PY is Debian's python3: the less trusted peers cannot see a
+# pyenv under /root.)
+FLOOD="$top_srcdir/tests/lib/peer-flood.py"
 NOFILE=200
 FLOOD_PID=
 chmod 0755 "$T" # the peers below must reach the socket
@@ -20,7 +21,7 @@ SLOW=1
 
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
-# flood WHO N [ARGS...]: tests/peer-flood.py as WHO (nobody in nogroup,
+# flood WHO N [ARGS...]: tests/lib/peer-flood.py as WHO (nobody in nogroup,
 # or root) in the background; its output goes to $T/flood.out, and
 # FLOOD_PID is its own pid (setpriv execs it).
 flood() {

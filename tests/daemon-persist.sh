@@ -6,8 +6,7 @@
 # that fails is an error reply, a log line and a retry, never a success;
 # and no reply confirms a state before it is on disk, even one that
 # changes nothing (tests/fault-preload.so holds the disk).
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 start_fake 3
 # Short QMP timeouts: a client's register gives up after greeting + 2 x

@@ -4,8 +4,17 @@
 # client still answered, a monitor that keeps up with a burst of events
 # and one that does not read dropped, and a QMP pass-through that only
 # reads.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+
+# sets N MIB: one set request a line for vm0..vm(N-1), to MIB MiB each.
+sets() {
+	i=0
+	while [ $i -lt "$1" ]; do
+		printf '{"id": %d, "method": "set", "params": {"name": "vm%d", "bytes": %d}}\n' \
+			$i $i $(($2 * MiB))
+		i=$((i + 1))
+	done
+}
 
 N=120
 start_fake $N --move-ms 20
@@ -15,17 +24,12 @@ printf '[daemon]\nclient_max_queued = 256K\n[qmp]\nstats_interval_s = 0\n' >"$T/
 BALLOOND_CONF="$T/proto.conf" start_daemon
 
 # Register every guest over one connection, pipelined.
-"$PY" - "$SOCK" "$T" $N >"$T/reg.out" <<'PY'
-import json, socket, sys
-sock, d, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_UNIX); s.connect(sock); f = s.makefile()
-f.readline()
-s.sendall(b"".join(json.dumps({"id": i, "method": "register", "params": {
-    "name": "vm%d" % i, "qmp": "%s/vm%d.qmp" % (d, i),
-    "min_bytes": 64 << 20}}).encode() + b"\n" for i in range(n)))
-ok = sum("result" in json.loads(f.readline()) for _ in range(n))
-print(ok)
-PY
+i=0
+while [ $i -lt $N ]; do
+	printf '{"id": %d, "method": "register", "params": {"name": "vm%d", "qmp": "%s/vm%d.qmp", "min_bytes": %d}}\n' \
+		$i $i "$T" $i $((64 * MiB))
+	i=$((i + 1))
+done | bdtest converse --pipeline | grep -c ' ok$' >"$T/reg.out"
 check "$N guests registered" test "$(cat "$T/reg.out")" = $N
 
 # ---- replies come in request order ----
@@ -33,42 +37,22 @@ check "$N guests registered" test "$(cat "$T/reg.out")" = $N
 # write carries several, and the replies must come back 1, 2, 3, ...
 fake mode vm5.qmp delay=300 >/dev/null
 ctl unregister vm5 >/dev/null
-"$PY" - "$SOCK" "$T" >"$T/order.out" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-reqs = [
-    {"id": 1, "method": "set", "params": {"name": "vm0", "bytes": 200 << 20}},
-    {"id": 2, "method": "status"},
-    {"id": 3, "method": "register", "params": {"name": "vm5", "qmp": sys.argv[2] + "/vm5.qmp"}},
-    {"id": 4, "method": "status"},
-    {"id": 5, "method": "release", "params": {"name": "vm0"}},
-    {"id": 6, "method": "explode"},
-    {"id": 7, "method": "set", "params": {"name": "vm1", "bytes": 1}},
-]
-s.sendall(b"".join(json.dumps(r).encode() + b"\n" for r in reqs))
-print(" ".join(str(json.loads(f.readline())["id"]) for _ in reqs))
-PY
+printf '%s\n' \
+	'{"id": 1, "method": "set", "params": {"name": "vm0", "bytes": 209715200}}' \
+	'{"id": 2, "method": "status"}' \
+	"{\"id\": 3, \"method\": \"register\", \"params\": {\"name\": \"vm5\", \"qmp\": \"$T/vm5.qmp\"}}" \
+	'{"id": 4, "method": "status"}' \
+	'{"id": 5, "method": "release", "params": {"name": "vm0"}}' \
+	'{"id": 6, "method": "explode"}' \
+	'{"id": 7, "method": "set", "params": {"name": "vm1", "bytes": 1}}' |
+	bdtest converse --pipeline | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//' >"$T/order.out"
 check "replies in request order (set, status, register, ...)" test "$(cat "$T/order.out")" = "1 2 3 4 5 6 7"
 fake mode vm5.qmp normal >/dev/null
 
 # ---- a half-closed client still gets its reply ----
-"$PY" - "$SOCK" "$TIME_SCALE" >"$T/half.out" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"id": 9, "method": "set", "params": {"name": "vm2", "bytes": 209715200}}\n'
-          b'{"id": 10, "method": "status"}\n')
-s.shutdown(socket.SHUT_WR)   # as socat and a hook may
-s.settimeout(20 * int(sys.argv[2]))
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-lines = [json.loads(l) for l in data.decode().splitlines()]
-print(" ".join(str(m.get("id", "greeting")) for m in lines))
-PY
+# (Closing its writing side, as socat and a hook may.)
+printf '%s\n' '{"id": 9, "method": "set", "params": {"name": "vm2", "bytes": 209715200}}' \
+	'{"id": 10, "method": "status"}' | bdtest converse --half-close >"$T/half.out"
 check "half-closed client: greeting and both replies, then EOF" test "$(cat "$T/half.out")" = "greeting 9 10"
 check "and the set took effect" wait_for 10 field_is vm2 pin_bytes $((200 * MiB))
 
@@ -78,16 +62,7 @@ check "and the set took effect" wait_for 10 field_is vm2 pin_bytes $((200 * MiB)
 ctl monitor --json --count 400 >"$T/mon.out" 2>"$T/mon.err" &
 mon=$!
 check "monitor subscribed" wait_for 10 grep -q "request monitor" "$T/daemon.log"
-"$PY" - "$SOCK" $N <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-n = int(sys.argv[2])
-s.sendall(b"".join(json.dumps({"id": i, "method": "set", "params": {
-    "name": "vm%d" % i, "bytes": 128 << 20}}).encode() + b"\n" for i in range(n)))
-for _ in range(n):
-    f.readline()
-PY
+sets $N 128 | bdtest converse --pipeline >/dev/null
 wait_exit 30 "$mon"
 rc=$?
 check "monitor exits 0 after 400 events of a burst" test $rc -eq 0
@@ -95,31 +70,13 @@ check "it printed all 400" test "$(grep -c '"event"' "$T/mon.out")" = 400
 check "and no error" test ! -s "$T/mon.err"
 
 # ---- a monitor that never reads is dropped, the daemon stays small ----
-"$PY" - "$SOCK" "$T/stuckmon.ready" "$TIME_SCALE" <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(sys.argv[1])
-s.sendall(b'{"id": 1, "method": "monitor"}\n')
-open(sys.argv[2], "w").write("subscribed\n")
-time.sleep(60 * int(sys.argv[3]))   # never reads; killed below
-PY
+"$PY" -m bdtest hold --rcvbuf 4096 "$T/stuckmon.ready" '{"id": 1, "method": "monitor"}' &
 stuckmon=$!
 check "the stuck monitor subscribed" wait_for 10 test -e "$T/stuckmon.ready"
 rss_before=$(awk '/VmRSS/ { print $2 }' /proc/$DAEMON_PID/status)
 i=0
 while [ $i -lt 6 ] && ! grep -q "(a monitor) is not reading" "$T/daemon.log"; do
-	"$PY" - "$SOCK" $N $((i % 2)) <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-n, flip = int(sys.argv[2]), int(sys.argv[3])
-s.sendall(b"".join(json.dumps({"id": i, "method": "set", "params": {
-    "name": "vm%d" % i, "bytes": (96 if flip else 128) << 20}}).encode() + b"\n"
-    for i in range(n)))
-for _ in range(n):
-    f.readline()
-PY
+	sets $N $((i % 2 ? 96 : 128)) | bdtest converse --pipeline >/dev/null
 	i=$((i + 1))
 done
 check "the monitor that does not read is dropped, with the reason" \

@@ -3,22 +3,13 @@
 # for QEMU (the libvirt hook's) and runs again at reconnect; a role that
 # waits for the leader's balloon to reach max (Patroni's pre_promote); and
 # role_group, a peer with fewer rights, on the socket and in its spool.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
-# rpc JSON: one raw request on the control socket; prints the reply line.
-rpc() {
-	"$PY" - "$SOCK" "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-s.sendall(sys.argv[2].encode() + b"\n")
-print(f.readline().strip())
-PY
-}
-# jget JSON-LINE PY-EXPR: evaluate an expression over the parsed reply `r`.
-jget() { printf '%s' "$1" | "$PY" -c "import json,sys; r=json.load(sys.stdin); print($2)"; }
-fake_actual() { fake show "$1" | sed 's/.*"actual": *\([0-9]*\).*/\1/'; }
+# rpc METHOD PARAMS: one raw request (balloonctl call, with a timeout
+# longer than any wait_ms below); prints the reply line.
+rpc() { "$BALLOONCTL" --timeout $((60 * TIME_SCALE)) call "$@" 2>/dev/null; }
+# jget REPLY PATH: a member of a reply (error.code, result.at_max).
+jget() { printf '%s' "$1" | bdtest json "$2"; }
 actual_is() { test "$(fake_actual "$1")" = "$2"; }
 
 # Guests start shrunk to 128 MiB (set straight over their own QMP socket,
@@ -53,7 +44,7 @@ err_has "already registered"
 expect 1 "--no-wait does not take another guest's QMP socket" \
 	ctl register other --qmp "$T/late.qmp" --no-wait
 err_has "already used by guest 'late'"
-check "a non-boolean wait is refused" test "$(jget "$(rpc '{"id":1,"method":"register","params":{"name":"x","qmp":"/x","wait":1}}')" 'r["error"]["code"]')" = invalid-params
+check "a non-boolean wait is refused" test "$(jget "$(rpc register '{"name":"x","qmp":"/x","wait":1}')" error.code)" = invalid-params
 # The socket appears later (QEMU started): the link comes up by itself,
 # past the register deadline a waiting client would have had.
 "$FAKE_QMP" --dir "$T" --count 0 --socket "$T/late.qmp" --mem 268435456 >"$T/late.out" 2>&1 &
@@ -67,20 +58,21 @@ wait $LATE_PID 2>/dev/null
 expect 0 "register vm0 as pg/pg1" ctl register vm0 --qmp "$T/vm0.qmp" --patroni pg/pg1 --min 64M
 # The cluster's facts are unknown: balloond grows vm0 to max, which takes
 # the fake 1.5 s. A leader push with wait_ms answers once it is there.
-reply=$(rpc '{"id":2,"method":"role","params":{"cluster":"pg","member":"pg1","role":"primary","wait_ms":10000}}')
+reply=$(rpc role '{"cluster":"pg","member":"pg1","role":"primary","wait_ms":10000}')
 after=$(fake_actual vm0.qmp)
-check "the reply says at_max" test "$(jget "$reply" 'r["result"]["at_max"]')" = True
+check "the reply says at_max" test "$(jget "$reply" result.at_max)" = true
 check "when it came, QEMU's actual was max already" test "$after" = $((256 * MiB))
-check "it did wait (waited_ms > 0)" test "$(jget "$reply" 'r["result"]["waited_ms"]')" -gt 0
+check "it did wait (waited_ms > 0)" test "$(jget "$reply" result.waited_ms)" -gt 0
 # A guest whose balloon cannot move: the wait ends at its deadline with
 # at_max false, and balloond stays responsive meanwhile.
 fake mode vm1.qmp stuck >/dev/null
 expect 0 "register vm1 (stuck at 128 MiB) as pg/pg2" ctl register vm1 --qmp "$T/vm1.qmp" --patroni pg/pg2 --min 64M
-reply=$(rpc '{"id":3,"method":"role","params":{"cluster":"pg","member":"pg2","role":"master","wait_ms":700}}')
-check "past the deadline: at_max false" test "$(jget "$reply" 'r["result"]["at_max"]')" = False
-check "after waiting the whole wait_ms" test "$(jget "$reply" 'r["result"]["waited_ms"]')" -ge 700
-check "a replica push does not wait" test "$(jget "$(rpc '{"id":4,"method":"role","params":{"cluster":"pg","member":"pg2","role":"replica","wait_ms":5000}}')" 'r["result"].get("at_max")')" = None
-check "wait_ms out of range is refused" test "$(jget "$(rpc '{"id":5,"method":"role","params":{"cluster":"pg","member":"pg2","role":"master","wait_ms":-1}}')" 'r["error"]["code"]')" = invalid-params
+reply=$(rpc role '{"cluster":"pg","member":"pg2","role":"master","wait_ms":700}')
+check "past the deadline: at_max false" test "$(jget "$reply" result.at_max)" = false
+check "after waiting the whole wait_ms" test "$(jget "$reply" result.waited_ms)" -ge 700
+reply=$(rpc role '{"cluster":"pg","member":"pg2","role":"replica","wait_ms":5000}')
+check "a replica push does not wait" test -n "$reply" -a -z "$(jget "$reply" result.at_max)"
+check "wait_ms out of range is refused" test "$(jget "$(rpc role '{"cluster":"pg","member":"pg2","role":"master","wait_ms":-1}')" error.code)" = invalid-params
 # Waits in flight at SIGTERM are answered, not dropped (checked below at
 # the end of the test).
 
@@ -112,15 +104,9 @@ check "nor read the state" quiet sh -c "! setpriv --reuid=65534 --regid=65534 --
 # spool_as METHOD PARAMS: write a request into the role spool as the role
 # group, the way a hook does (temporary name, then rename).
 spool_as() {
-	# Debian's python3: the less trusted user cannot see a pyenv under /root.
-	setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 - "$RS" "$1" "$2" <<'PY'
-import json, os, sys, time
-d, m, p = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-name = "%020d-%d-0.json" % (time.time_ns(), os.getpid())
-with open(os.path.join(d, name + ".tmp"), "w") as f:
-    json.dump({"method": m, "params": p}, f)
-os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
-PY
+	# Debian's python3 (tap.sh's PY): the less trusted user cannot see a
+	# pyenv under /root.
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -m bdtest spool "$RS" "$1" "$2"
 }
 check "the role group can spool a role" spool_as role '{"cluster":"pg","member":"pg1","role":"master"}'
 check "balloond carries it out" wait_for 10 field_is vm0 role leader
@@ -140,13 +126,7 @@ check "the role spool is empty" test -z "$(ls "$RS")"
 # ---- shutdown with a wait in flight ----
 # vm1 (pg2) is stuck below max: a leader push for it waits 30 s.
 seen=$(grep -c 'request role' "$T/daemon.log")
-"$PY" - "$SOCK" >"$T/wait.out" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-s.sendall(b'{"id":9,"method":"role","params":{"cluster":"pg","member":"pg2","role":"master","wait_ms":30000}}\n')
-print(f.readline().strip())
-PY
+rpc role '{"cluster":"pg","member":"pg2","role":"master","wait_ms":30000}' >"$T/wait.out" &
 WAITER=$!
 check "the waiting role request is in" \
 	wait_for 10 sh -c "test \$(grep -c 'request role' '$T/daemon.log') -gt $seen"

@@ -4,7 +4,7 @@
 # is down and gives it its max once QEMU answers, retries a restore that
 # QEMU refused with an error, and names, in its log and its exit status,
 # the guests that did not get their max back.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 # A deadline that the guest which never comes back runs into; the others
 # must be restored well within it (under valgrind everything is slower).
@@ -32,21 +32,10 @@ for i in 0 1 2 3; do
 done
 
 # actual SOCKET: the fake guest's balloon size.
-actual() {
-	fake show "$1" | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.read()[3:])["actual"])'
-}
+actual() { fake_actual "$1"; }
 # balloons_since LINE SOCKET: balloon values SOCKET received after LINE of
 # the fake's log.
-balloons_since() {
-	tail -n +$(($1 + 1)) "$T/fake.log" >"$T/fake.tail"
-	"$PY" -c '
-import json, sys
-for line in open(sys.argv[1]):
-    m = json.loads(line)
-    if m["socket"] == sys.argv[2] and m["execute"] == "balloon":
-        print(m["arguments"]["value"])
-' "$T/fake.tail" "$2"
-}
+balloons_since() { balloons "$2" "$1"; }
 
 # link_down SOCKET: QEMU stops answering its monitor (no greeting on the
 # next connection), and the guest's link goes down.

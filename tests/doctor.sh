@@ -10,8 +10,7 @@
 # copy of the healthy tree with one file changed. Every --json output is checked by
 # tests/doctor-json.py. Last, balloond runs on a small fixture host with
 # two fake guests, and doctor reads its guests from it.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=/usr/bin/python3
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 FIX="$top_srcdir/tests/doctor-fixtures"
 # Under VALGRIND=1 balloonctl itself runs under memcheck too: an error or
 # a leak exits 99, which no check below accepts.

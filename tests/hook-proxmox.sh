@@ -7,7 +7,7 @@
 # unregistration on post-stop, silence for unmarked VMs and other phases,
 # the auto-balloon warning, one clear line and exit 0 for bad input, and
 # the spool when balloond is down or stopped.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 HOOK="$top_builddir/hooks/balloond-proxmox"
 export BALLOOND_STATE_DIR="$STATE"

@@ -5,7 +5,7 @@
 # guests; no libvirtd needed. Registration per operation, silence for
 # other domains and operations, a clear line and exit 0 for bad input,
 # the spool when the daemon is down or hung, and a burst of 200 starts.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 HOOK="$top_builddir/hooks/qemu"
 export BALLOOND_STATE_DIR="$STATE"
@@ -176,16 +176,7 @@ domxml vm3 "<balloond:memory min='32MiB'/>"
 bad "refused by the daemon" "balloond refused register: min 32 MiB is outside" "$T/vm3.xml"
 
 # ---- a daemon that accepts but never answers ----
-"$PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(1)
-conns = []
-while True:
-    c, _ = s.accept()
-    conns.append(c)
-' "$T/hang.sock" &
+"$PY" -m bdtest silent-listener "$T/hang.sock" &
 EXTRA_PIDS="$EXTRA_PIDS $!"
 wait_for 10 test -S "$T/hang.sock" || bail "the silent listener did not start"
 domxml vm4 "$FULL"

@@ -8,7 +8,7 @@
 # rules, the derivation's inputs and checkPhase, and settings defaults
 # that are balloond.conf.example's. Building the package and
 # `nixos-rebuild` on a NixOS host are the steps left untested.
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 
 command -v nix-instantiate >/dev/null || {
 	echo "1..0 # SKIP nix-instantiate missing (Debian: nix-bin)"

@@ -4,8 +4,7 @@
 # and restapi.authentication make it: confirmed with the right CA, client
 # certificate and password; every member at max, with the reason, when
 # any one of them is wrong or missing (reload switches them).
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 PAT_PID=
 stop_patroni() {
 	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null
@@ -28,15 +27,8 @@ cert server /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1
 cert client /CN=balloond
 cert other /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1
 
-"$PY" - "$T/api.json" <<'PY'
-import json, sys
-m = lambda n, r: {"name": n, "role": r, "state": "running"}
-st = {"cluster": {"members": [m("pg0", "leader"), m("pg1", "replica")]},
-      "patroni": {"role": "master", "replication": [
-          {"application_name": "pg1", "state": "streaming"}]}}
-json.dump({"PORT": dict(st, mode="ok")}, open(sys.argv[1], "w"))
-PY
-"$PY" "$top_srcdir/tests/fake-patroni.py" --state "$T/api.json" --log "$T/api.log" \
+bdtest patroni-state tls "$T/api.json" PORT
+"$PY" "$top_srcdir/tests/lib/fake-patroni.py" --state "$T/api.json" --log "$T/api.log" \
 	--port 0 --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
 	--tls-client-ca "$T/client.pem" --auth 'balloond:s3cret pass' >"$T/pat.out" 2>/dev/null &
 PAT_PID=$!
@@ -54,31 +46,26 @@ umask 022
 # system's CA store loads its whole bundle on balloond's loop (seconds under
 # valgrind), which the QMP timeouts must outlast.
 conf() {
-	"$PY" - "$T/conf" "$P" "$T" "$TIME_SCALE" "$@" <<'PY'
-import sys
-path, port, t, scale = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-keys = {"rest_urls": "https://127.0.0.1:%s" % port, "poll_interval_ms": "300",
-        "timeout_ms": str(2000 * scale), "dwell_ms": "0",
-        "max_age_ms": str(5000 * scale),
-        "tls_ca_file": t + "/server.pem", "tls_cert_file": t + "/client.pem",
-        "tls_key_file": t + "/client.key", "username": "balloond",
-        "password_file": t + "/password"}
-for kv in sys.argv[5:]:
-    k, v = kv.split("=", 1)
-    keys[k] = v
-with open(path, "w") as f:
-    f.write("[qmp]\nstats_interval_s = 0\ncommand_timeout_ms = %d\n"
-            "greeting_timeout_ms = %d\n[cluster pg]\n" % (5000 * scale, 5000 * scale))
-    f.write("".join("%s = %s\n" % (k, v) for k, v in keys.items() if v))
-PY
+	{
+		printf '[qmp]\nstats_interval_s = 0\ncommand_timeout_ms = %d\n' $((5000 * TIME_SCALE))
+		printf 'greeting_timeout_ms = %d\n[cluster pg]\n' $((5000 * TIME_SCALE))
+		# The defaults, then the changes: a later KEY=VALUE replaces an
+		# earlier one in its place.
+		for kv in "rest_urls=https://127.0.0.1:$P" poll_interval_ms=300 \
+			"timeout_ms=$((2000 * TIME_SCALE))" dwell_ms=0 \
+			"max_age_ms=$((5000 * TIME_SCALE))" "tls_ca_file=$T/server.pem" \
+			"tls_cert_file=$T/client.pem" "tls_key_file=$T/client.key" \
+			username=balloond "password_file=$T/password" "$@"; do
+			printf '%s\n' "$kv"
+		done | awk '{
+			k = $0; sub(/=.*/, "", k); v = substr($0, length(k) + 2)
+			if (!(k in val)) order[n++] = k
+			val[k] = v
+		} END { for (i = 0; i < n; i++) if (val[order[i]] != "") print order[i] " = " val[order[i]] }'
+	} >"$T/conf"
 }
-cluster() {
-	ctl status --json | "$PY" -c '
-import json, sys
-v = json.load(sys.stdin)["clusters"]["pg"].get(sys.argv[1])
-print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))
-' "$1"
-}
+# cluster KEY: one field of cluster pg in status (empty if none).
+cluster() { bdtest get "clusters.pg.$1"; }
 cluster_has() { cluster "$1" | grep -qF -- "$2"; }
 at() { field_is "$1" actual_bytes $(($2 * MiB)); }
 

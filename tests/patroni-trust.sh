@@ -1,6 +1,6 @@
 #!/bin/sh
 # patroni-trust.sh: what balloond's Patroni REST watcher believes, against
-# a fake Patroni REST API (tests/fake-patroni.py) and fake QMP guests, with
+# a fake Patroni REST API (tests/lib/fake-patroni.py) and fake QMP guests, with
 # dwell_ms 0 (no dwell time covers a mistake). A role pushed while a poll
 # was in flight wins over that poll's answer; a view of the DCS that
 # still calls the member being promoted a streaming replica does not
@@ -9,8 +9,8 @@
 # credentials go only to rest_urls and rest_hosts (a leader's api_url
 # elsewhere is not asked); a reload that lowers max_age_ms makes old
 # facts stale at the new age.
-. "$top_srcdir/tests/daemon-lib.sh"
-FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+FAKE_PATRONI="$top_srcdir/tests/lib/fake-patroni.py"
 PAT_PIDS=
 
 stop_patroni() {
@@ -38,18 +38,7 @@ read -r A B C <"$T/api.ports"
 # its rest_url, F, as well.
 start_patroni cred 2 --auth 'balloond:s3cret'
 read -r F H <"$T/cred.ports"
-"$PY" - "$T/cred.json" "$F" "$H" <<'PY'
-import json, sys
-path, f, h = sys.argv[1:4]
-m = lambda n, r: {"name": n, "role": r, "state": "running",
-                  "api_url": "http://127.0.0.1:%s/patroni" % h}
-lead = {"state": "running", "role": "master",
-        "replication": [{"application_name": "cr1", "state": "streaming"}],
-        "patroni": {"version": "3.0.2", "scope": "cr"}}
-st = {"mode": "ok", "cluster": {"members": [m("cr0", "leader"), m("cr1", "replica")]},
-      "patroni": lead}
-json.dump({f: st, h: st}, open(path, "w"))
-PY
+bdtest patroni-state cred "$T/cred.json" "$F" "$H"
 umask 077
 printf 's3cret\n' >"$T/password"
 umask 022
@@ -68,60 +57,7 @@ umask 022
 #   cluster-scope, patroni-scope, patroni-name: healthy, but /cluster
 #             says scope "other", or pg0's /patroni says scope "other",
 #             or names member pg1 (Patroni 3.2 adds scope and name)
-state() {
-	"$PY" - "$T/api.json" "$A" "$B" "$C" "$@" <<'PY'
-import json, os, sys, time
-path, a, b, c, kind = sys.argv[1:6]
-st_mode = sys.argv[6] if len(sys.argv) > 6 else "ok"
-def member(name, role, port, state="running"):
-    return {"name": name, "role": role, "state": state,
-            "api_url": "http://127.0.0.1:%s/patroni" % port,
-            "host": "127.0.0.1", "port": 5432, "timeline": 1}
-def leader(scope, *streaming, name=None):
-    p = {"version": "3.0.2", "scope": scope}
-    if name:
-        p["name"] = name
-    return {"state": "running", "role": "master", "timeline": 1,
-            "replication": [{"usename": "replicator", "application_name": n,
-                             "client_addr": "127.0.0.1", "state": "streaming",
-                             "sync_state": "async", "sync_priority": 0}
-                            for n in streaming],
-            "patroni": p}
-replica = {"state": "running", "role": "replica", "timeline": 1,
-           "patroni": {"version": "3.0.2", "scope": "pg"}}
-stopped = {"state": "stopped", "role": "replica",
-           "patroni": {"version": "3.0.2", "scope": "pg"}}
-mode = "slow:2000" if kind == "slow" else "ok"
-streaming = "streaming" if kind in ("slow", "stale") else "running"
-if kind == "promoted":
-    cl = {"members": [member("pg0", "replica", a), member("pg1", "leader", b)]}
-    pa, pb = replica, leader("pg", "pg0")
-else:
-    cl = {"members": [member("pg0", "leader", a),
-                      member("pg1", "replica", b, streaming)]}
-    pa, pb = leader("pg", "pg1"), replica
-    if kind == "stale":
-        pa = stopped
-    if kind == "cluster-scope":
-        cl["scope"] = "other"
-    if kind == "patroni-scope":
-        pa = leader("other", "pg1")
-    if kind == "patroni-name":
-        pa = leader("pg", "pg1", name="pg1")
-s = {a: {"mode": mode, "cluster": cl, "patroni": pa},
-     b: {"mode": mode, "cluster": cl, "patroni": pb},
-     c: {"mode": st_mode,
-         "cluster": {"members": [member("st0", "leader", c),
-                                 member("st1", "replica", c)]},
-         "patroni": leader("st", "st1")}}
-with open(path + ".tmp", "w") as f:
-    json.dump(s, f)
-os.rename(path + ".tmp", path)
-# When the answers changed, on fake-patroni's clock (its log's).
-with open(path + ".switched", "w") as f:
-    f.write("%d\n" % time.monotonic_ns())
-PY
-}
+state() { bdtest patroni-state trust "$T/api.json" "$A" "$B" "$C" "$@"; }
 
 # requests NAME PORT PATH: how many the fake API NAME got.
 requests() { grep -c " $2 $3\$" "$T/$1.log" 2>/dev/null || true; }
@@ -131,14 +67,8 @@ asked_since_state() {
 	awk -v t="$(cat "$T/api.json.switched")" -v p="$1" -v path="$2" \
 		'$1 > t && $2 == p && $3 == path { f = 1 } END { exit !f }' "$T/api.log"
 }
-# cluster NAME KEY: one field of a cluster in status --json.
-cluster() {
-	ctl status --json | "$PY" -c '
-import json, sys
-v = json.load(sys.stdin)["clusters"].get(sys.argv[1], {}).get(sys.argv[2])
-print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))
-' "$1" "$2"
-}
+# cluster NAME KEY: one field of a cluster in status (empty if none).
+cluster() { bdtest get "clusters.$1.$2"; }
 cluster_has() { cluster "$1" "$2" | grep -qF -- "$3"; }
 cluster_is() { test "$(cluster "$1" "$2")" = "$3"; }
 not() { ! "$@"; }

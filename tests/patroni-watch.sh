@@ -1,15 +1,14 @@
 #!/bin/sh
 # patroni-watch.sh: balloond's Patroni REST watcher against a fake Patroni
-# REST API (tests/fake-patroni.py) and fake QMP guests. A confirmed
+# REST API (tests/lib/fake-patroni.py) and fake QMP guests. A confirmed
 # streaming replica shrinks to its replica target after its dwell time;
 # an API that is down, answers garbage, an oversized body, no leader, too
 # slowly, or whose facts went stale, puts every member back at max with
 # the reason in status; a dead first URL is skipped; a pushed role makes
 # an immediate poll, a burst of them one more poll, not one each, and a
 # flood of them one poll a second.
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
-FAKE_PATRONI="$top_srcdir/tests/fake-patroni.py"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+FAKE_PATRONI="$top_srcdir/tests/lib/fake-patroni.py"
 PAT_PID=
 PAT_STATE="$T/patroni.json"
 PAT_LOG="$T/patroni.log"
@@ -33,7 +32,7 @@ start_patroni() {
 }
 
 # A port nothing listens on: bound, then closed.
-DEAD=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DEAD=$(bdtest free-port)
 start_patroni 0 0 0 0
 read -r A B C D <"$T/ports"
 
@@ -41,54 +40,13 @@ read -r A B C D <"$T/ports"
 # (pg2 is not in the leader's replication list) or a fake-patroni mode
 # (garbage, big, slow:MS, reset, status:CODE) for both of pg's ports; ST
 # and PUSH are the modes of the st and push clusters' ports.
-state() {
-	"$PY" - "$PAT_STATE" "$A" "$B" "$C" "$D" "$@" <<'PY'
-import json, os, sys
-path, a, b, c, d = sys.argv[1:6]
-pg, st = sys.argv[6], sys.argv[7]
-push = sys.argv[8] if len(sys.argv) > 8 else "ok"
-def member(name, role, port):
-    return {"name": name, "role": role, "state": "running",
-            "api_url": "http://127.0.0.1:%s/patroni" % port,
-            "host": "127.0.0.1", "port": 5432, "timeline": 1}
-def leader(*streaming, scope="pg"):
-    return {"state": "running", "role": "master", "timeline": 1,
-            "replication": [{"usename": "replicator", "application_name": n,
-                             "client_addr": "127.0.0.1", "state": "streaming",
-                             "sync_state": "async", "sync_priority": 0}
-                            for n in streaming],
-            "patroni": {"version": "3.0.2", "scope": scope}}
-replica = {"state": "running", "role": "replica", "timeline": 1}
-kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
-mode = "ok" if pg == kind else pg
-cl = {"members": [member("pg0", "replica" if kind == "noleader" else "leader", a),
-                  member("pg1", "replica", b), member("pg2", "replica", b)]}
-lead = leader("pg1") if kind == "notstreaming" else leader("pg1", "pg2")
-s = {a: {"mode": mode, "cluster": cl, "patroni": lead},
-     b: {"mode": mode, "cluster": cl, "patroni": replica},
-     c: {"mode": st, "cluster": {"members": [member("st0", "leader", c),
-                                              member("st1", "replica", c)]},
-         "patroni": leader("st1", scope="st")},
-     d: {"mode": push, "cluster": {"members": [member("p0", "leader", d)]},
-         "patroni": leader(scope="push")}}
-with open(path + ".tmp", "w") as f:
-    json.dump(s, f)
-os.rename(path + ".tmp", path)
-PY
-}
+state() { bdtest patroni-state watch "$PAT_STATE" "$A" "$B" "$C" "$D" "$@"; }
 
 # requests PORT PATH: how many the fake API got.
 requests() { grep -c " $1 $2\$" "$PAT_LOG" 2>/dev/null || true; }
 
-# cluster NAME KEY: one field of a cluster in status --json.
-cluster() {
-	ctl status --json | "$PY" -c '
-import json, sys
-c = json.load(sys.stdin)["clusters"].get(sys.argv[1], {})
-v = c.get(sys.argv[2])
-print("" if v is None else (str(v).lower() if isinstance(v, bool) else v))
-' "$1" "$2"
-}
+# cluster NAME KEY: one field of a cluster in status (empty if none).
+cluster() { bdtest get "clusters.$1.$2"; }
 cluster_is() { test "$(cluster "$1" "$2")" = "$3"; }
 cluster_has() { cluster "$1" "$2" | grep -qF -- "$3"; }
 reason_has() { field "$1" reason | grep -qF -- "$2"; }
@@ -150,14 +108,14 @@ expect 0 "balloonctl status (text)" ctl status
 out_has "cluster pg: reachable, leader pg0"
 out_has "via http://127.0.0.1:$A/"
 check "a cluster without a section has no line" sh -c "! grep -q 'cluster nosuch' '$T/out'"
-check "the dwell time (1 s) passed between the first answer and the shrink" "$PY" - "$PAT_LOG" "$T/fake.log" "$A" <<'PY'
-import json, sys
-first = min(int(l.split()[0]) for l in open(sys.argv[1]) if l.split()[1:] == [sys.argv[3], "/cluster"])
-shrink = [m["t_ns"] for m in map(json.loads, open(sys.argv[2]))
-          if m["socket"] == "vm1.qmp" and m["execute"] == "balloon"
-          and m["arguments"]["value"] == 128 << 20]
-sys.exit(0 if shrink and shrink[0] - first >= 1000e6 else 1)
-PY
+# dwell_passed: vm1's shrink to 128 MiB came 1 s or more after the
+# first answer on port A.
+dwell_passed() {
+	first=$(awk -v p="$A" '$2 == p && $3 == "/cluster" { print $1; exit }' "$PAT_LOG")
+	shrink=$(bdtest balloons "$T/fake.log" vm1.qmp | awk -v v=$((128 * MiB)) '$1 == v { print $2; exit }')
+	test -n "$first" -a -n "$shrink" && test $((shrink - first)) -ge 1000000000
+}
+check "the dwell time (1 s) passed between the first answer and the shrink" dwell_passed
 check "a guest naming a cluster without a section is kept at max" at vm5 256
 check "... with the reason in its status" reason_has vm5 "not defined in the config"
 check "cluster st: its replica shrinks too" wait_for 10 at vm4 128
@@ -213,17 +171,11 @@ n1=$(requests "$D" /cluster)
 p1=$(requests "$D" /patroni)
 # burst N: N role pushes for push/p0 on one connection.
 burst() {
-	"$PY" - "$SOCK" "$1" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile()
-f.readline()
-n = int(sys.argv[2])
-for i in range(n):
-    s.sendall(json.dumps({"id": i, "method": "role", "params":
-                          {"cluster": "push", "member": "p0", "role": "master"}}).encode() + b"\n")
-for i in range(n):
-    f.readline()
-PY
+	i=0
+	while [ $i -lt "$1" ]; do
+		printf '{"id": %d, "method": "role", "params": {"cluster": "push", "member": "p0", "role": "master"}}\n' $i
+		i=$((i + 1))
+	done | bdtest converse --pipeline >/dev/null
 }
 burst 20
 # Answers take 3 s (times S) each: the first poll is surely in flight now.
@@ -242,7 +194,7 @@ state healthy ok
 push_idle() { test "$(cluster push polls)" -eq "$(requests "$D" /cluster)"; }
 wait_for 20 push_idle || bail "the push cluster's polls did not end"
 n2=$(requests "$D" /cluster)
-"$PY" "$top_srcdir/tests/peer-flood.py" "$SOCK" 1 --push push p0 master 3 >"$T/push.out"
+"$PY" "$top_srcdir/tests/lib/peer-flood.py" "$SOCK" 1 --push push p0 master 3 >"$T/push.out"
 diag "$(cat "$T/push.out")"
 # pushed_ok: more than 100 pushes, every one accepted.
 pushed_ok() {
@@ -270,13 +222,9 @@ check "polls at least a second apart (900 ms: timer slack)" test "$gap" -ge 900
 # dwell time, so the grow is looked for on the wire, not in status.
 nb=$(balloons vm1.qmp | wc -l)
 ctl role pg pg1 master >/dev/null
-check "pg1 pushed leader: grown to max at once" wait_for 5 sh -c \
-	"'$PY' - '$T/fake.log' $nb <<'PY'
-import json, sys
-b = [m for m in map(json.loads, open(sys.argv[1]))
-     if m['socket'] == 'vm1.qmp' and m['execute'] == 'balloon']
-sys.exit(0 if any(m['arguments']['value'] == 256 << 20 for m in b[int(sys.argv[2]):]) else 1)
-PY"
+# grown_since N: one of vm1's balloon commands after its first N grew it to max.
+grown_since() { balloons vm1.qmp | tail -n +$(($1 + 1)) | grep -qx $((256 * MiB)); }
+check "pg1 pushed leader: grown to max at once" wait_for 5 grown_since "$nb"
 
 # ---- a reload keeps the facts: no member swings to max ----
 check "pg1 confirmed a replica again shrinks after its dwell" wait_for 15 at vm1 128

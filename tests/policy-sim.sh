@@ -1,5 +1,5 @@
 #!/bin/sh
-# policy-sim.sh: the simulator's criteria as a test (bench/sim.c, judge()).
+# policy-sim.sh: the simulator's criteria as a test (tests/lib/sim.c, judge()).
 # On the incident's host (an unbounded ARC, warmed-up guests,
 # overcommitted 1.15 times), seeds 1 and 3; then one scenario per
 # overcommit of the sweep (--plain 0 to 12, none to 2 times), each on
@@ -11,7 +11,7 @@
 # cron job does, and break none of policy.h's invariants (checked on every
 # action of its plans). The whole matrix (130 scenarios, about a minute of CPU on
 # an optimised build) is bench/run-sim.sh --sweep --check.
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 SIM="$top_builddir/bench/balloon-sim"
 out="${TMPDIR:-/tmp}/sim.$$"
 trap 'rm -f "$out"' EXIT

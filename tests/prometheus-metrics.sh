@@ -6,8 +6,7 @@
 # query of the dashboard and every alerting rule runs on it, and each
 # dashboard panel returns data; an alert really fires from what balloond
 # exported (its "for" shortened to 0s in the copy loaded here).
-. "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 PROMETHEUS=${PROMETHEUS:-prometheus}
 command -v "$PROMETHEUS" >/dev/null || bail "no prometheus (install-deps.sh installs it)"
 PROM_PID=
@@ -18,9 +17,7 @@ stop_prometheus() {
 }
 trap 'stop_prometheus; cleanup' EXIT
 
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+free_port() { bdtest free-port; }
 HTTP_PORT=$(free_port)
 PROM_PORT=$(free_port)
 
@@ -85,83 +82,25 @@ PROM_PID=$!
 
 # q EXPR: the instant query's result as JSON lines (one per series); exit
 # 1 on an error, 2 on an empty result.
-q() {
-	"$PY" - "$PROM_PORT" "$1" <<'PY'
-import json, sys, urllib.parse, urllib.request
-url = "http://127.0.0.1:%s/api/v1/query?%s" % (
-    sys.argv[1], urllib.parse.urlencode({"query": sys.argv[2]}))
-try:
-    r = json.load(urllib.request.urlopen(url, timeout=10))
-except Exception as e:
-    print("# %s: %s" % (sys.argv[2], e))
-    sys.exit(1)
-if r.get("status") != "success":
-    print("# %s: %s" % (sys.argv[2], r))
-    sys.exit(1)
-for s in r["data"]["result"]:
-    print(json.dumps(s))
-sys.exit(0 if r["data"]["result"] else 2)
-PY
-}
+q() { bdtest prom-query "$PROM_PORT" "$1"; }
 
-check "Prometheus scrapes balloond (up == 1)" wait_for 60 sh -c \
-	"$(command -v "$PY") - $PROM_PORT <<'PY'
-import json, sys, urllib.request
-r = json.load(urllib.request.urlopen('http://127.0.0.1:%s/api/v1/query?query=up' % sys.argv[1], timeout=5))
-sys.exit(0 if [s for s in r['data']['result'] if s['value'][1] == '1'] else 1)
-PY"
+scraped() { q 'up == 1' >/dev/null; }
+check "Prometheus scrapes balloond (up == 1)" wait_for 60 scraped
 check "vm0 reached its pin" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
 # A few scrapes, so that rate() and increase() have two samples.
-check "several scrapes stored" wait_for 30 sh -c "test \"\$(\"$PY\" - $PROM_PORT <<'PY'
-import json, sys, urllib.request, urllib.parse
-u = 'http://127.0.0.1:%s/api/v1/query?' % sys.argv[1] + urllib.parse.urlencode({'query': 'count_over_time(balloond_build_info[1m])'})
-r = json.load(urllib.request.urlopen(u, timeout=5))['data']['result']
-print(r[0]['value'][1] if r else 0)
-PY
-)\" -ge 5"
+stored() { test "$(bdtest prom-value "$PROM_PORT" 'count_over_time(balloond_build_info[1m])')" -ge 5; }
+check "several scrapes stored" wait_for 30 stored
 
 # What Prometheus stored agrees with status (polled: the latest scrape
 # may be a second old).
 agree() {
 	ctl status --json >"$T/status.json" || return 1
-	"$PY" - "$PROM_PORT" "$T/status.json" <<'PY'
-import json, sys, urllib.parse, urllib.request
-port, st = sys.argv[1], json.load(open(sys.argv[2]))
-def val(expr):
-    u = "http://127.0.0.1:%s/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
-    r = json.load(urllib.request.urlopen(u, timeout=5))["data"]["result"]
-    return float(r[0]["value"][1]) if len(r) == 1 else None
-want = []
-for g in st["guests"]:
-    sel = '{guest="%s"}' % g["name"]
-    for k in ("max_bytes", "min_bytes", "target_bytes", "actual_bytes", "foreign_moves"):
-        name = "balloond_guest_" + (k if k != "foreign_moves" else "foreign_moves_total")
-        want.append((name + sel, g[k]))
-    want.append(("balloond_guest_link_up" + sel, 1 if g["link"] == "up" else 0))
-    want.append(("balloond_guest_pinned" + sel, 1 if "pin_bytes" in g else 0))
-    want.append(('balloond_guest_role{guest="%s",role="%s"}' % (
-        g["name"], "none" if g["role"] == "-" else g["role"]), 1))
-h = st["host"]
-want.append(("balloond_host_mem_total_bytes", h["mem_total_bytes"]))
-want.append(("balloond_host_mem_available_bytes", h["mem_available_bytes"]))
-for name, c in st["clusters"].items():
-    want.append(('balloond_cluster_reachable{cluster="%s"}' % name, 1 if c["reachable"] else 0))
-bad = [(e, val(e), v) for e, v in want if val(e) != float(v)]
-for b in bad:
-    print("# %s: Prometheus %s, status %s" % b)
-sys.exit(1 if bad else 0)
-PY
+	bdtest prom-agree "$PROM_PORT" "$T/status.json"
 }
 check "every value Prometheus stored agrees with balloonctl status" wait_for 20 agree
 
 # Every query of the dashboard runs; every panel returns data.
-"$PY" - "$top_srcdir/monitoring/balloond-dashboard.json" >"$T/panels" <<'PY'
-import json, sys
-for p in json.load(open(sys.argv[1]))["panels"]:
-    for t in p["targets"]:
-        e = t["expr"].replace("$instance", ".*").replace("$guest", ".*")
-        print("%s\t%s" % (p["title"], e))
-PY
+bdtest dashboard-queries "$top_srcdir/monitoring/balloond-dashboard.json" >"$T/panels"
 panels_ok() {
 	rc=0
 	: >"$T/panel-data"
@@ -186,12 +125,7 @@ while IFS='	' read -r title expr; do
 done <"$T/panels"
 
 # Every alerting rule's expression runs (most have nothing to say here).
-"$PY" - "$top_srcdir/monitoring/balloond.rules.yml" >"$T/exprs" <<'PY'
-import sys, yaml
-for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
-    for r in g["rules"]:
-        print(r["alert"] + "\t" + " ".join(r["expr"].split()))
-PY
+bdtest rule-exprs "$top_srcdir/monitoring/balloond.rules.yml" >"$T/exprs"
 rules_run() {
 	rc=0
 	while IFS='	' read -r alert expr; do
@@ -204,14 +138,7 @@ check "every alerting rule's expression runs" rules_run
 check "Prometheus loaded every rule without error" sh -c "! grep -qi 'error' '$T/prometheus.log'"
 
 # The cluster's REST API never answers: the alert really fires.
-firing() {
-	"$PY" - "$PROM_PORT" "$1" <<'PY'
-import json, sys, urllib.request
-r = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/alerts" % sys.argv[1], timeout=5))
-sys.exit(0 if [a for a in r["data"]["alerts"]
-               if a["labels"]["alertname"] == sys.argv[2] and a["state"] == "firing"] else 1)
-PY
-}
+firing() { bdtest prom-firing "$PROM_PORT" "$1"; }
 check "BalloondPatroniClusterUnreachable fires" wait_for 30 firing BalloondPatroniClusterUnreachable
 if firing BalloondGuestStarving; then not_ok "no guest starving alert"; else ok "no guest starving alert"; fi
 stop_prometheus

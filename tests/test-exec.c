@@ -24,8 +24,8 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "tests/fakeqmp.h"
-#include "tests/timescale.h"
+#include "tests/lib/fakeqmp.h"
+#include "tests/lib/timescale.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define NG  3

@@ -27,7 +27,7 @@
 #include "daemon/daemon.h"
 #include "daemon/host.h"
 #include "daemon/log.h"
-#include "tests/timescale.h"
+#include "tests/lib/timescale.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "tests/fakeqmp.h"
+#include "tests/lib/fakeqmp.h"
 
 #define MiB (1024ULL * 1024)
 

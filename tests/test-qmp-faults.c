@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "tests/fakeqmp.h"
+#include "tests/lib/fakeqmp.h"
 
 static void start_ready(struct fixture *f, struct qmp_config *cfg)
 {

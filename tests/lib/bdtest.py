@@ -28,7 +28,7 @@ MiB = 1 << 20
 def _time_scale():
     """The factor by which deadlines grow where the code under test runs
     slower: the same rule as tests/lib/tap.sh's TIME_SCALE (and
-    tests/timescale.h)."""
+    tests/lib/timescale.h)."""
     if os.environ.get("BD_TIME_SCALE"):
         return int(os.environ["BD_TIME_SCALE"])
     if os.environ.get("VALGRIND", "0") == "1":
@@ -453,7 +453,8 @@ def _cmd_balloon_first(a):
         if m["execute"] == "balloon" and "query-balloon" not in s and m["socket"] not in bad:
             bad.append(m["socket"])
         s.append(m["execute"])
-    print(" ".join(bad))
+    if bad:
+        print(" ".join(bad))
 
 
 def _cmd_last_balloons(a):
@@ -480,6 +481,15 @@ def _cmd_event(a):
             if m.get("event") == a[1] and all(_show_json(d.get(k)) == v for k, v in want.items()):
                 sys.exit(0)
     sys.exit(1)
+
+
+def _cmd_plans_touch(a):
+    """plans-touch FILE GUEST...: FILE (monitor --json) holds plan events,
+    and each lists actions for exactly these guests, in this order."""
+    with open(a[0]) as f:
+        plans = [e for e in map(json.loads, f) if e.get("event") == "plan"]
+    sys.exit(0 if plans and all([x["guest"] for x in e["data"]["actions"]] == a[1:]
+                                for e in plans) else 1)
 
 
 def _cmd_on_disk(a):
@@ -574,7 +584,7 @@ def _cmd_hold(a):
         pass
     with open(ready, "w") as f:
         f.write("sent\n")
-    time.sleep(600 * TIME_SCALE)
+    time.sleep(60 * TIME_SCALE)
 
 
 def _cmd_activate(a):
@@ -671,6 +681,326 @@ def _cmd_spool(a):
     with open(os.path.join(d, name + ".tmp"), "w") as f:
         json.dump({"method": method, "params": params}, f)
     os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
+
+
+# ---- Patroni fixtures: the fake API's answers per test ---------------------------
+# tests/lib/fake-patroni.py serves, per port, {"mode", "cluster", "patroni"}
+# from a JSON state file; these write the states the Patroni tests switch
+# between (`bdtest patroni-state TEST PATH ...`).
+
+def _patroni_watch(path, a, b, c, d, pg, st, push="ok"):
+    """watch: PG is healthy, noleader, notstreaming (pg2 is not in the
+    leader's replication list) or a fake-patroni mode (garbage, big,
+    slow:MS, reset, status:CODE) for both of pg's ports A and B; ST and
+    PUSH are the modes of the st (C) and push (D) clusters' ports."""
+    kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
+    mode = "ok" if pg == kind else pg
+    cl = {"members": [patroni_member("pg0", "replica" if kind == "noleader" else "leader", a),
+                      patroni_member("pg1", "replica", b), patroni_member("pg2", "replica", b)]}
+    lead = patroni_leader("pg1") if kind == "notstreaming" else patroni_leader("pg1", "pg2")
+    write_json(path, {
+        a: {"mode": mode, "cluster": cl, "patroni": lead},
+        b: {"mode": mode, "cluster": cl, "patroni": PATRONI_REPLICA},
+        c: {"mode": st, "cluster": {"members": [patroni_member("st0", "leader", c),
+                                                patroni_member("st1", "replica", c)]},
+            "patroni": patroni_leader("st1", scope="st")},
+        d: {"mode": push, "cluster": {"members": [patroni_member("p0", "leader", d)]},
+            "patroni": patroni_leader(scope="push")}})
+
+
+def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
+    """trust: cluster pg (pg0 on A, pg1 on B) and st (C: st0 leader, st1
+    its streaming replica, fake-patroni mode ST_MODE). KIND:
+      healthy   pg0 leads, pg1 streams from it (Patroni 3.0.2's answers)
+      slow      the same, pg1's /cluster state "streaming" (newer
+                Patroni), every answer 2 s late
+      promoted  pg1 leads, pg0 streams from it
+      stale     /cluster as in slow, from a member whose view of the DCS
+                lags: pg0 no longer leads (its /patroni: stopped)
+      cluster-scope, patroni-scope, patroni-name: healthy, but /cluster
+                says scope "other", or pg0's /patroni says scope "other",
+                or names member pg1.
+    Also writes PATH.switched: when the answers changed, on fake-patroni's
+    clock (its log's)."""
+    scope = {"version": "3.0.2", "scope": "pg"}
+    replica = dict(PATRONI_REPLICA, patroni=scope)
+    stopped = {"state": "stopped", "role": "replica", "patroni": scope}
+    mode = "slow:2000" if kind == "slow" else "ok"
+    streaming = "streaming" if kind in ("slow", "stale") else "running"
+    if kind == "promoted":
+        cl = {"members": [patroni_member("pg0", "replica", a), patroni_member("pg1", "leader", b)]}
+        pa, pb = replica, patroni_leader("pg0")
+    else:
+        cl = {"members": [patroni_member("pg0", "leader", a),
+                          patroni_member("pg1", "replica", b, streaming)]}
+        pa, pb = patroni_leader("pg1"), replica
+        if kind == "stale":
+            pa = stopped
+        if kind == "cluster-scope":
+            cl["scope"] = "other"
+        if kind == "patroni-scope":
+            pa = patroni_leader("pg1", scope="other")
+        if kind == "patroni-name":
+            pa = patroni_leader("pg1", name="pg1")
+    write_json(path, {
+        a: {"mode": mode, "cluster": cl, "patroni": pa},
+        b: {"mode": mode, "cluster": cl, "patroni": pb},
+        c: {"mode": st_mode,
+            "cluster": {"members": [patroni_member("st0", "leader", c),
+                                    patroni_member("st1", "replica", c)]},
+            "patroni": patroni_leader("st1", scope="st")}})
+    with open(path + ".switched", "w") as f:
+        f.write("%d\n" % time.monotonic_ns())
+
+
+def _patroni_cred(path, f, h):
+    """cred: cluster cr, cr0 leading and cr1 streaming; /cluster names the
+    leader's api_url on port H; the same answers on F and H."""
+    def m(n, r):
+        return {"name": n, "role": r, "state": "running",
+                "api_url": "http://127.0.0.1:%s/patroni" % h}
+    lead = {"state": "running", "role": "master",
+            "replication": [{"application_name": "cr1", "state": "streaming"}],
+            "patroni": {"version": "3.0.2", "scope": "cr"}}
+    st = {"mode": "ok", "cluster": {"members": [m("cr0", "leader"), m("cr1", "replica")]},
+          "patroni": lead}
+    write_json(path, {f: st, h: st})
+
+
+def _patroni_tls(path, port):
+    """tls: pg0 leading and pg1 streaming, answered on PORT."""
+    st = {"cluster": {"members": [patroni_member("pg0", "leader"),
+                                  patroni_member("pg1", "replica")]},
+          "patroni": {"role": "master", "replication": [
+              {"application_name": "pg1", "state": "streaming"}]}}
+    write_json(path, {port: dict(st, mode="ok")})
+
+
+_PATRONI_STATES = {"watch": _patroni_watch, "trust": _patroni_trust,
+                   "cred": _patroni_cred, "tls": _patroni_tls}
+
+
+def _cmd_patroni_state(a):
+    """patroni-state TEST PATH ARGS...: write fake-patroni's state file
+    PATH for the Patroni test TEST (watch, trust, cred, tls; see their
+    builders in bdtest.py for the ARGS)."""
+    _PATRONI_STATES[a[0]](*a[1:])
+
+
+# ---- metrics: the Prometheus exposition and its HTTP listener --------------------
+
+def _cmd_http(a):
+    """http [--timeout S] PORT METHOD PATH [BODY_FILE]: one HTTP request to
+    127.0.0.1:PORT; prints "STATUS CONTENT-TYPE ALLOW" (the body to
+    BODY_FILE), or "0" when no answer came within S seconds (default 20,
+    times TIME_SCALE)."""
+    import http.client
+    timeout = 20 * TIME_SCALE
+    if a[0] == "--timeout":
+        timeout, a = float(a[1]), a[2:]
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(a[0]), timeout=timeout)
+        c.request(a[1], a[2])
+        r = c.getresponse()
+        body = r.read()
+    except (OSError, http.client.HTTPException):
+        print(0)
+        return
+    if len(a) > 3:
+        with open(a[3], "wb") as f:
+            f.write(body)
+    print(r.status, r.getheader("Content-Type"), r.getheader("Allow") or "")
+
+
+def _cmd_hold_tcp(a):
+    """hold-tcp PORT READY N [PARTIAL]: N connections to 127.0.0.1:PORT
+    that send nothing (the last sends PARTIAL, half a request), held
+    until killed; READY is written once all are connected."""
+    held = []
+    for i in range(int(a[2])):
+        s = socket.create_connection(("127.0.0.1", int(a[0])))
+        if len(a) > 3 and i == int(a[2]) - 1:
+            s.sendall(a[3].encode())
+        held.append(s)
+    open(a[1], "w").close()
+    time.sleep(60 * TIME_SCALE)
+
+
+def exposition(path):
+    """A text exposition's samples: {"name{labels}": value}."""
+    m = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            k, _, v = line.rstrip("\n").rpartition(" ")
+            m[k] = v
+    return m
+
+
+def _cmd_metric(a):
+    """metric FILE NAME{LABELS}: one sample's value (exit 1 if none)."""
+    v = exposition(a[0]).get(a[1])
+    if v is None:
+        sys.exit(1)
+    print(v)
+
+
+def _cmd_metrics_typed(a):
+    """metrics-typed FILE: every family in the exposition has HELP and TYPE
+    (a histogram's _bucket, _sum and _count are its family's)."""
+    helped, typed = set(), {}
+    with open(a[0]) as f:
+        for line in f:
+            w = line.split()
+            if line.startswith("# HELP"):
+                helped.add(w[2])
+            elif line.startswith("# TYPE"):
+                typed[w[2]] = w[3]
+            elif w:
+                name = fam = w[0].split("{")[0]
+                for s in ("_bucket", "_sum", "_count"):
+                    if name.endswith(s) and typed.get(name[: -len(s)]) == "histogram":
+                        fam = name[: -len(s)]
+                if fam not in helped or fam not in typed:
+                    print("# no HELP/TYPE for", fam)
+                    sys.exit(1)
+
+
+def _cmd_metrics_cover(a):
+    """metrics-cover FILE USER...: every balloond_ metric the files USER
+    (alerting rules, dashboards) name is a family in the exposition FILE."""
+    import re
+    have = set(re.findall(r"^# TYPE (\S+)", open(a[0]).read(), re.M))
+    used = set()
+    for f in a[1:]:
+        used |= set(re.findall(r"\bballoond_[a-z0-9_]+", open(f).read()))
+    used.discard("balloond_")  # a dashboard's uid and tags are no metrics
+    missing = sorted(used - have)
+    for m in missing:
+        print("# not exported:", m)
+    sys.exit(1 if missing else 0)
+
+
+def _cmd_metrics_match_status(a):
+    """metrics-match-status STATUS_JSON FILE: what status shows (guests'
+    sizes, link, pin, starving, foreign moves; the host; the version;
+    the clusters' reachability) has the same values in the exposition."""
+    st = json.load(open(a[0]))
+    m = {k: float(v) for k, v in exposition(a[1]).items()}
+    bad = []
+
+    def want(key, v):
+        if m.get(key) != v:
+            bad.append("%s: metrics %s, status %s" % (key, m.get(key), v))
+    for g in st["guests"]:
+        lab = '{guest="%s"}' % g["name"]
+        want("balloond_guest_max_bytes" + lab, g["max_bytes"])
+        want("balloond_guest_min_bytes" + lab, g["min_bytes"])
+        want("balloond_guest_target_bytes" + lab, g["target_bytes"])
+        want("balloond_guest_actual_bytes" + lab, g["actual_bytes"])
+        want("balloond_guest_link_up" + lab, 1 if g["link"] == "up" else 0)
+        want("balloond_guest_foreign_moves_total" + lab, g["foreign_moves"])
+        want("balloond_guest_pinned" + lab, 1 if "pin_bytes" in g else 0)
+        want("balloond_guest_starving" + lab, 1 if g.get("starving") else 0)
+    h = st["host"]
+    if "mem_total_bytes" in h:
+        want("balloond_host_mem_total_bytes", h["mem_total_bytes"])
+        want("balloond_host_mem_available_bytes", h["mem_available_bytes"])
+    want('balloond_build_info{version="%s"}' % st["daemon"]["version"], 1)
+    for name, c in st["clusters"].items():
+        want('balloond_cluster_reachable{cluster="%s"}' % name, 1 if c["reachable"] else 0)
+    for b in bad:
+        print("#", b)
+    sys.exit(1 if bad else 0)
+
+
+# ---- a Prometheus server's HTTP API (tests/prometheus-metrics.sh) ----------------
+
+def prom_query(port, expr, timeout=10):
+    """An instant query's result vector; raises on an error answer."""
+    import urllib.parse
+    import urllib.request
+    url = "http://127.0.0.1:%s/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
+    r = json.load(urllib.request.urlopen(url, timeout=timeout))
+    if r.get("status") != "success":
+        raise ValueError(str(r))
+    return r["data"]["result"]
+
+
+def _cmd_prom_query(a):
+    """prom-query PORT EXPR: the result's samples as JSON, one a line;
+    exit 2 when it is empty, 1 when the query fails."""
+    try:
+        result = prom_query(a[0], a[1])
+    except Exception as e:  # any failure of the query is the answer
+        print("# %s: %s" % (a[1], e))
+        sys.exit(1)
+    for s in result:
+        print(json.dumps(s))
+    sys.exit(0 if result else 2)
+
+
+def _cmd_prom_value(a):
+    """prom-value PORT EXPR: the value of a query's one sample (empty if
+    there is not exactly one)."""
+    r = prom_query(a[0], a[1], 5)
+    print(r[0]["value"][1] if len(r) == 1 else "")
+
+
+def _cmd_prom_agree(a):
+    """prom-agree PORT STATUS_JSON: what Prometheus stored last agrees with
+    status: the guests' sizes, link, pin and role; the host; the clusters'
+    reachability."""
+    port, st = a[0], json.load(open(a[1]))
+
+    def val(expr):
+        r = prom_query(port, expr, 5)
+        return float(r[0]["value"][1]) if len(r) == 1 else None
+    want = []
+    for g in st["guests"]:
+        sel = '{guest="%s"}' % g["name"]
+        for k in ("max_bytes", "min_bytes", "target_bytes", "actual_bytes", "foreign_moves"):
+            name = "balloond_guest_" + (k if k != "foreign_moves" else "foreign_moves_total")
+            want.append((name + sel, g[k]))
+        want.append(("balloond_guest_link_up" + sel, 1 if g["link"] == "up" else 0))
+        want.append(("balloond_guest_pinned" + sel, 1 if "pin_bytes" in g else 0))
+        want.append(('balloond_guest_role{guest="%s",role="%s"}' % (
+            g["name"], "none" if g["role"] == "-" else g["role"]), 1))
+    h = st["host"]
+    want.append(("balloond_host_mem_total_bytes", h["mem_total_bytes"]))
+    want.append(("balloond_host_mem_available_bytes", h["mem_available_bytes"]))
+    for name, c in st["clusters"].items():
+        want.append(('balloond_cluster_reachable{cluster="%s"}' % name, 1 if c["reachable"] else 0))
+    bad = [(e, val(e), v) for e, v in want if val(e) != float(v)]
+    for b in bad:
+        print("# %s: Prometheus %s, status %s" % b)
+    sys.exit(1 if bad else 0)
+
+
+def _cmd_prom_firing(a):
+    """prom-firing PORT ALERT: Prometheus has ALERT firing."""
+    import urllib.request
+    r = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/alerts" % a[0], timeout=5))
+    sys.exit(0 if [x for x in r["data"]["alerts"]
+                   if x["labels"]["alertname"] == a[1] and x["state"] == "firing"] else 1)
+
+
+def _cmd_dashboard_queries(a):
+    """dashboard-queries DASHBOARD_JSON: "TITLE<TAB>EXPR" per panel query,
+    its variables ($instance, $guest) matching everything."""
+    for p in json.load(open(a[0]))["panels"]:
+        for t in p["targets"]:
+            e = t["expr"].replace("$instance", ".*").replace("$guest", ".*")
+            print("%s\t%s" % (p["title"], e))
+
+
+def _cmd_rule_exprs(a):
+    """rule-exprs RULES_YML: "ALERT<TAB>EXPR" per alerting rule, on one line."""
+    import yaml
+    for g in yaml.safe_load(open(a[0]))["groups"]:
+        for r in g["rules"]:
+            print(r["alert"] + "\t" + " ".join(r["expr"].split()))
 
 
 COMMANDS = {name[5:].replace("_", "-"): f for name, f in list(globals().items())

@@ -1,7 +1,7 @@
 # daemon-lib.sh: start balloond and fake QMP guests on private sockets for
 # shell tests; everything started is stopped by pid when the test exits.
 # Needs top_srcdir and top_builddir (the harness exports them).
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 
 BALLOOND="$top_builddir/balloond"
 BALLOONCTL="$top_builddir/balloonctl"
@@ -48,15 +48,10 @@ start_fake() {
 }
 
 # fake CMD...: one line to fake-qmp's control socket; prints its answer.
-fake() {
-	"$PY" - "$T/fake.ctl" "$*" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-print(s.makefile().readline().strip())
-PY
-}
+fake() { bdtest fake "$T/fake.ctl" "$*"; }
+
+# fake_actual SOCKET: the fake guest's balloon size (fake-qmp's show).
+fake_actual() { fake show "$1" | sed -n 's/.*"actual": *\([0-9]*\).*/\1/p'; }
 
 # With VALGRIND=1 (make check VALGRIND=1) the daemon runs under memcheck:
 # any error or leak makes it exit 99, which stop_daemon's callers check.
@@ -105,30 +100,19 @@ stop_daemon() {
 	fi
 }
 
+# field GUEST KEY: one field of a guest from status (empty if none;
+# booleans true or false).
+field() { bdtest field "$1" "$2"; }
 field_is() { test "$(field "$1" "$2")" = "$3"; }
 
-# field GUEST KEY: one field of a guest from status --json.
-field() {
-	ctl status --json | "$PY" -c '
-import json, sys
-name, key = sys.argv[1], sys.argv[2]
-for g in json.load(sys.stdin)["guests"]:
-    if g["name"] == name:
-        v = g.get(key)
-        print("" if v is None else v)
-' "$1" "$2"
-}
+# wait_field DEADLINE_S GUEST KEY VALUE: wait until GUEST's KEY is VALUE
+# (wait_for's deadline, scaled alike); one process polls over the
+# socket, where wait_for field_is would start two a poll.
+wait_field() { bdtest wait-field "$@"; }
 
-# balloons SOCKET: the balloon values fake-qmp received on SOCKET, in order.
-balloons() {
-	"$PY" -c '
-import json, sys
-for line in open(sys.argv[1]):
-    m = json.loads(line)
-    if m["socket"] == sys.argv[2] and m["execute"] == "balloon":
-        print(m["arguments"]["value"])
-' "$T/fake.log" "$1" 2>/dev/null
-}
+# balloons SOCKET [SINCE_LINE]: the balloon values fake-qmp received on
+# SOCKET (after line SINCE_LINE of its log), in order.
+balloons() { bdtest balloons "$T/fake.log" "$1" ${2:+"$2"} | cut -d' ' -f1; }
 
 MiB=1048576
 
@@ -141,32 +125,5 @@ quiet() { "$@" >/dev/null 2>&1; }
 # on_disk NAME [KEY VALUE]: the registration of NAME as balloond would load
 # it from $STATE (the snapshot guests.json, then the journal over it)
 # exists, and, with KEY, has that value.
-on_disk() {
-	"$PY" - "$STATE" "$@" <<'PY'
-import json, os, sys
-state, name = sys.argv[1], sys.argv[2]
-guests = {}
-try:
-    for g in json.load(open(os.path.join(state, "guests.json")))["guests"]:
-        guests[g["name"]] = g
-except FileNotFoundError:
-    pass
-try:
-    for line in open(os.path.join(state, "guests.journal")):
-        if not line.endswith("\n"):
-            break
-        e = json.loads(line)
-        if "put" in e:
-            guests[e["put"]["name"]] = e["put"]
-        else:
-            guests.pop(e["del"], None)
-except FileNotFoundError:
-    pass
-g = guests.get(name)
-if g is None:
-    sys.exit(1)
-if len(sys.argv) > 3 and str(g.get(sys.argv[3])) != sys.argv[4]:
-    sys.exit(1)
-PY
-}
+on_disk() { bdtest on-disk "$STATE" "$@"; }
 not_on_disk() { ! on_disk "$@"; }

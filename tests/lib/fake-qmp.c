@@ -1,6 +1,6 @@
 /*
  * fake-qmp: many fake QEMU monitors in one process, for scripts and
- * benchmarks. The cmocka tests run the same fake (tests/fakeqmp.c) inside
+ * benchmarks. The cmocka tests run the same fake (tests/lib/fakeqmp.c) inside
  * their own loop instead.
  *
  *   fake-qmp --dir DIR --count N [--prefix NAME] [--socket PATH]...
@@ -53,7 +53,7 @@
 
 #include "proto/units.h"
 #include "proto/framer.h"
-#include "tests/fakeqmp.h"
+#include "tests/lib/fakeqmp.h"
 
 #define CONTROL_MAX_LINE 4096
 

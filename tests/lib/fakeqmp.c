@@ -7,7 +7,7 @@
  * sockets and timers, so a thousand idle fakes cost no CPU.
  */
 #include "fakeqmp.h"
-#include "tests/timescale.h"
+#include "tests/lib/timescale.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -13,7 +13,7 @@
  * Like QEMU, it serves one client per socket: a second client is accepted
  * but gets no greeting (and nothing is read from it) until the first leaves.
  *
- * The same code serves many sockets in tests/fake-qmp.c, the standalone
+ * The same code serves many sockets in tests/lib/fake-qmp.c, the standalone
  * fake used by scripts and benchmarks. The end of this header has what the
  * cmocka tests share: loop helpers (run_until), a "probe" (a qmp_client
  * whose callbacks only count what happened) and a fixture (a loop, the
@@ -176,7 +176,7 @@ void fakeqmp_clear_commands(struct fakeqmp *s);
 /* ---- Loop helpers for tests ---- */
 
 /* Run the loop until *flag is nonzero or deadline_ms (times
- * test_time_scale(), tests/timescale.h) have passed (a uv timer ends the
+ * test_time_scale(), tests/lib/timescale.h) have passed (a uv timer ends the
  * wait, so nothing sleeps). True when the flag was set. */
 bool run_until(uv_loop_t *loop, const int *flag, uint64_t deadline_ms);
 /* The same with a condition function. */

@@ -1,6 +1,6 @@
 # libvirt-lib.sh: a real libvirtd of the test's own, with balloond's qemu
 # hook in place, and test-vm guests as libvirt domains. Source it after
-# tests/daemon-lib.sh (it uses $T, $SOCK, $STATE, wait_for, diag, bail).
+# tests/lib/daemon-lib.sh (it uses $T, $SOCK, $STATE, wait_for, diag, bail).
 #
 # systemd is not PID 1 on the test machines, so nothing runs libvirtd for
 # us: lv_setup starts virtlogd and libvirtd (libvirt 9.0's monolithic
@@ -181,7 +181,7 @@ lv_install_hook() {
 	chmod 0644 "$LV_HOOK_LOG"
 	cat >"$LV_HOOK_PATH.tmp" <<EOF
 #!/bin/sh
-# Installed by balloond's tests/libvirt-lib.sh for one test run (pid $$) and
+# Installed by balloond's tests/lib/libvirt-lib.sh for one test run (pid $$) and
 # removed at its end: balloond's qemu hook against the test's own balloond.
 [ -d '$LV' ] || exit 0
 BALLOOND_SOCKET='$SOCK'

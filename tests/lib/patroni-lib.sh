@@ -1,6 +1,6 @@
 # patroni-lib.sh: one etcd and three Patroni 3 / PostgreSQL 15 nodes on
 # 127.0.0.1, for the real tiers, the demo and the benchmark. Source it after
-# tests/daemon-lib.sh (it needs $T, tap.sh's diag and bail, wait_for).
+# tests/lib/daemon-lib.sh (it needs $T, tap.sh's diag and bail, wait_for).
 #
 # The test runs as root; etcd, Patroni and PostgreSQL run as user postgres
 # (with /usr/bin/python3: a python3 earlier on PATH may lack psutil). Their

@@ -1,4 +1,5 @@
-# tap.sh: TAP output for shell tests. Source it, call tap_plan N (or
+# tap.sh: TAP output for shell tests (tests/lib/: the helpers shared by
+# tests and benchmarks). Source it, call tap_plan N (or
 # tap_done at the end), then ok/not_ok or check. POSIX sh.
 TAP_N=0
 TAP_FAILED=0
@@ -59,7 +60,7 @@ tap_done() {
 # the code under test runs slower: 3 under ASan (the harness sets
 # BD_SANITIZERS), 10 under valgrind (VALGRIND=1), else 1; BD_TIME_SCALE
 # in the environment overrides it. The C tests apply the same rule
-# (tests/timescale.h). Deadlines catch hangs: they only ever grow.
+# (tests/lib/timescale.h). Deadlines catch hangs: they only ever grow.
 if [ -n "${BD_TIME_SCALE:-}" ]; then
 	TIME_SCALE=$BD_TIME_SCALE
 elif [ "${VALGRIND:-0}" = 1 ]; then
@@ -73,8 +74,20 @@ fi
 # Helpers run with Debian's python3, the project's dependency: a python3
 # earlier on PATH may be a version manager's shim, a second to start on a
 # loaded machine. PYTHON3 (configure's, from the harness) overrides it.
-# shellcheck disable=SC2034 # (for the tests that source this file)
+# The Python helpers are one module, tests/lib/bdtest.py: PYTHONPATH
+# finds it, for the tests' Python and `bdtest` alike.
 PY=${PYTHON3:-/usr/bin/python3}
+if [ -n "${top_srcdir:-}" ]; then
+	PYTHONPATH="$top_srcdir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+	export PYTHONPATH
+fi
+
+# bdtest COMMAND [ARGS...]: tests/lib/bdtest.py's command line (the
+# control socket, status fields, fake-qmp's socket and log, ...; run
+# `bdtest` alone for the list). A process to kill later is started as
+# `"$PY" -m bdtest ... &`: $! of a function run in the background is
+# the subshell's, not python's.
+bdtest() { "$PY" -m bdtest "$@"; }
 
 # wait_for DEADLINE_S COMMAND...: poll COMMAND every 0.1 s until it
 # succeeds or the deadline (DEADLINE_S times TIME_SCALE) passes; a

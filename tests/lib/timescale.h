@@ -1,5 +1,5 @@
 /* timescale.h: the factor by which the C tests' deadlines and alarms
- * grow where the code runs slower, by the same rule as tests/tap.sh's
+ * grow where the code runs slower, by the same rule as tests/lib/tap.sh's
  * TIME_SCALE: BD_TIME_SCALE if set, else 10 under valgrind (VALGRIND=1,
  * which `make check VALGRIND=1` exports), 3 under ASan, else 1. A
  * deadline catches a hang: it only ever grows, and a test that checks

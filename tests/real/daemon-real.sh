@@ -2,7 +2,7 @@
 # daemon-real.sh: balloond on two real QEMU guests (test-vm): set moves
 # the balloon, kill -9 and a restart touch nothing before reading the
 # guests' actual sizes, SIGTERM restores both to max.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 G="$T/guests"
 mkdir -p "$G"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # libvirt-real.sh: balloond with a real libvirtd and its qemu hook
-# (tests/libvirt-lib.sh starts virtlogd and libvirtd, installs the hook).
+# (tests/lib/libvirt-lib.sh starts virtlogd and libvirtd, installs the hook).
 # test-vm guests as libvirt domains:
 #   A (bdtest-a): balloond metadata and the extra QMP socket in its XML;
 #   B (bdtest-b): a memballoon, but no balloond metadata;
@@ -11,8 +11,8 @@
 # destroy unregisters; the daemon down during a virsh start: the spooled
 # registration is picked up, and kept past every timeout and a daemon
 # restart; enable then start: managed; disable then restart: not.
-. "$top_srcdir/tests/daemon-lib.sh"
-. "$top_srcdir/tests/libvirt-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+. "$top_srcdir/tests/lib/libvirt-lib.sh"
 trap 'lv_cleanup; cleanup' EXIT
 
 A=${LV_PREFIX}a B=${LV_PREFIX}b C=${LV_PREFIX}c N=${LV_PREFIX}nob

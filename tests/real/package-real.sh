@@ -9,7 +9,7 @@
 #   4. the installed balloond started as the unit's ExecStart would
 #      (systemd is not PID 1 here) with the installed config, its socket
 #      and state directory;
-#   5. a real libvirtd (tests/libvirt-lib.sh) started after the install
+#   5. a real libvirtd (tests/lib/libvirt-lib.sh) started after the install
 #      runs the installed hook for a domain carrying balloond's metadata:
 #      registered on virsh start, link up, unregistered on virsh destroy;
 #   6. apt-get purge, and nothing of the package is left: its files, the
@@ -17,11 +17,11 @@
 #      enablement.
 # The package's own unit tests are skipped (DEB_BUILD_OPTIONS=nocheck):
 # `make check` ran them on this build already.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 # libvirtd must run the installed hook, not the test wrapper
 # libvirt-lib.sh installs by default (see lv_install_hook below).
 LV_HOOK=/usr/libexec/balloond/libvirt/balloond
-. "$top_srcdir/tests/libvirt-lib.sh"
+. "$top_srcdir/tests/lib/libvirt-lib.sh"
 
 P_SOCK=/run/balloond/control.sock
 P_STATE=/var/lib/balloond

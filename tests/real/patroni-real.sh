@@ -1,6 +1,6 @@
 #!/bin/sh
 # patroni-real.sh: a real Patroni cluster drives real balloons. One etcd and
-# three Patroni 3 / PostgreSQL 15 nodes on 127.0.0.1 (tests/patroni-lib.sh),
+# three Patroni 3 / PostgreSQL 15 nodes on 127.0.0.1 (tests/lib/patroni-lib.sh),
 # each member mapped to a test-vm guest registered with balloond, with
 # hooks/balloond-patroni as every callback and as pre_promote, and balloond
 # reading the cluster's REST API. It shows:
@@ -15,7 +15,7 @@
 #   - forged, altered, expired and replayed network notifications are
 #     rejected, a valid one is accepted;
 #   - the REST API unreachable, then etcd stopped: every guest at max.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 HOOK="$top_builddir/hooks/balloond-patroni"
 command -v patroni >/dev/null && command -v etcd >/dev/null &&
@@ -28,7 +28,7 @@ command -v patroni >/dev/null && command -v etcd >/dev/null &&
 	exit 0
 }
 
-. "$top_srcdir/tests/patroni-lib.sh"
+. "$top_srcdir/tests/lib/patroni-lib.sh"
 
 G="$T/guests"
 MON_PID=
@@ -123,11 +123,11 @@ ctl status | sed 's/^/# /'
 old=$leader
 cand=$r1
 check "the candidate $cand is shrunk before the switchover" at_replica "$cand"
-# While patronictl runs, tests/patroni-switch.py INSERTs against the
+# While patronictl runs, tests/lib/patroni-switch.py INSERTs against the
 # candidate (read-only until promoted) in a tight loop and, when the first
 # succeeds, reads its guest's actual from QEMU at once.
 sw_start=$(now_us)
-"$PG_PY" "$top_srcdir/tests/patroni-switch.py" --socket "$SOCK" --vm "$cand" \
+"$PG_PY" "$top_srcdir/tests/lib/patroni-switch.py" --socket "$SOCK" --vm "$cand" \
 	--pg-port "$(pg_port "$cand")" --max "$MAX" -- \
 	patronictl -c "$(pg_conf "$old")" switchover --leader "$old" --candidate "$cand" \
 	--force "$PG_SCOPE" >"$T/switch.json" 2>"$T/switch.err"

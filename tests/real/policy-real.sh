@@ -6,7 +6,7 @@
 # shrunk is grown back. Below the critical watermark, a starving guest that
 # is no leader gives what it reports available; the leader never gives.
 # Under --dry-run the plan is logged and nothing is sent.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 G="$T/guests"
 P="$T/proc"

@@ -7,7 +7,7 @@
 # spools, and balloond started later registers the VM and reaches its
 # monitor; balloond drives the real balloon while Proxmox's own socket
 # stays free for Proxmox's tools; post-stop unregisters.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 G="$T/guests"
 mkdir -p "$G"

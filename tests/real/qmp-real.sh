@@ -5,7 +5,7 @@
 # one without. Without a guest the balloon never moves, guest stats stay
 # -1, and QEMU still answers every command as it would for a booted guest.
 # Needs $QEMU (skipped without it); every QEMU started is killed by pid.
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 
 QEMU=${QEMU:-$(command -v qemu-system-x86_64)}
 if [ -z "$QEMU" ] || [ ! -x "$QEMU" ]; then

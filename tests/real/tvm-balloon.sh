@@ -12,7 +12,7 @@
 # Under TCG on 2 cores the whole file takes about 20 s. Deadlines are
 # generous (they catch hangs, they are not timing assertions); every wait is
 # a poll with a deadline. Every guest is stopped on exit (test-vm/stop).
-. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib/tap.sh"
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
 	echo "1..0 # SKIP qemu-system-x86_64 not found (test-vm runs it from PATH)"
