@@ -13,9 +13,8 @@ usage: bench/hook.py BUILD_DIR [--runs 200]
 """
 import argparse, os, resource, statistics, subprocess, sys, tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import pct, start_fleet, stop_all  # noqa: E402
-import time  # noqa: E402
+from bdtest import percentile, start_fleet, stop_all
+import time
 
 XML = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>vm0</name><memory unit='KiB'>1048576</memory>
@@ -67,8 +66,8 @@ def main():
                 res[k][1].append(c)
         print(f"hooks/qemu, {a.runs} runs each (ms)      wall p50   p99    cpu p50   p99")
         for k, (w, c) in res.items():
-            print(f"  {k:28s} {statistics.median(w):8.2f} {pct(w, 99):6.2f}"
-                  f"   {statistics.median(c):8.2f} {pct(c, 99):6.2f}")
+            print(f"  {k:28s} {statistics.median(w):8.2f} {percentile(w, 99):6.2f}"
+                  f"   {statistics.median(c):8.2f} {percentile(c, 99):6.2f}")
         print(f"load average during the run: {os.getloadavg()[0]:.1f}")
     finally:
         stop_all(procs, d)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # libvirt-bench.sh: what one balloon change costs through libvirt and
 # through balloond, on a real libvirtd and real guests, in one run.
-# tests/libvirt-lib.sh starts virtlogd and libvirtd with balloond's qemu
+# tests/lib/libvirt-lib.sh starts virtlogd and libvirtd with balloond's qemu
 # hook; two test-vm domains of the same size boot side by side:
 #   bdtest-plain  no balloond metadata: changed with
 #                 `virsh setmem DOMAIN SIZE --live`, a process per call
@@ -44,8 +44,8 @@ CYCLES=${CYCLES:-10}
 PY=${PYTHON3:-/usr/bin/python3}
 TOOL="$here/libvirt_bench.py"
 
-. "$top_srcdir/tests/daemon-lib.sh"
-. "$top_srcdir/tests/libvirt-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
+. "$top_srcdir/tests/lib/libvirt-lib.sh"
 MON_PID=
 stop_monitor() {
 	[ -z "$MON_PID" ] || { kill -TERM "$MON_PID" 2>/dev/null; wait "$MON_PID" 2>/dev/null; }

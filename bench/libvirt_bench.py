@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from bdtest import percentile
+
 
 def write(path, values):
     with open(path, "w") as f:
@@ -118,13 +120,6 @@ def hooklog(argv):
     write(prefix + ".stop", stop)
 
 
-def pct(sorted_values, p):
-    # nearest rank
-    k = max(0, min(len(sorted_values) - 1,
-                   int(-(-p * len(sorted_values) // 100)) - 1))
-    return sorted_values[k]
-
-
 def table(argv):
     rows = []
     for arg in argv:
@@ -139,11 +134,11 @@ def table(argv):
         if not v:
             print("%-*s %6d %10s" % (w, label, 0, "-"))
             continue
-        med = pct(v, 50)
+        med = percentile(v, 50)
         if base is None:
             base = med
         print("%-*s %6d %8.2fms %8.2fms %8.2fms %8.1fx" % (
-            w, label, len(v), med / 1000, pct(v, 99) / 1000, v[-1] / 1000,
+            w, label, len(v), med / 1000, percentile(v, 99) / 1000, v[-1] / 1000,
             base / med if med else float("inf")))
 
 

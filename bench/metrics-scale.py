@@ -10,10 +10,9 @@ changes every guest's target, and during both.
 
 usage: bench/metrics-scale.py BUILD_DIR [--guests N]
 """
-import argparse, http.client, os, socket, sys, tempfile, threading, time
+import argparse, http.client, socket, sys, tempfile, threading, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import Ctl, MiB, pct, rss_kib, start_fleet, stop_all  # noqa: E402
+from bdtest import Control, MiB, percentile, rss_kib, start_fleet, stop_all
 
 
 def free_port():
@@ -38,7 +37,7 @@ class Prober(threading.Thread):
 
     def __init__(self, sock):
         super().__init__(daemon=True)
-        self.ctl = Ctl(sock)
+        self.ctl = Control(sock, timeout_s=None)
         self.rtts, self.stop = [], False
 
     def run(self):
@@ -85,7 +84,7 @@ def main():
             times.append((time.monotonic() - t0) * 1000)
         rss1 = rss_kib(daemon.pid)
         print(f"guests {n}: exposition {size} bytes; scrape (HTTP, end to end) "
-              f"median {pct(times, 50):.1f} ms, longest {max(times):.1f} ms")
+              f"median {percentile(times, 50):.1f} ms, longest {max(times):.1f} ms")
         print(f"VmRSS {rss0} KiB before the first scrape, {rss1} KiB after 20: "
               f"+{rss1 - rss0} KiB")
 
@@ -103,7 +102,7 @@ def main():
         def burst(end):
             def go():
                 target[0] = 768 * MiB if target[0] == 512 * MiB else 512 * MiB
-                c = Ctl(sock)
+                c = Control(sock, timeout_s=None)
                 c.send_many([("set", {"name": f"vm{i}", "bytes": target[0]})
                              for i in range(n)])
                 c.read_replies(n)
@@ -117,8 +116,8 @@ def main():
                            (f"a burst of {n} target changes", burst),
                            ("scraped during the burst", both)):
             r = phase(sock, 5, work)
-            print(f"loop round trip, {name}: median {pct(r, 50):.2f} ms, "
-                  f"p99 {pct(r, 99):.2f} ms, longest {max(r):.2f} ms ({len(r)} probes)")
+            print(f"loop round trip, {name}: median {percentile(r, 50):.2f} ms, "
+                  f"p99 {percentile(r, 99):.2f} ms, longest {max(r):.2f} ms ({len(r)} probes)")
         print(f"VmRSS at the end: {rss_kib(daemon.pid)} KiB")
     finally:
         stop_all(procs, d)

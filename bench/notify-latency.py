@@ -6,7 +6,7 @@ as Patroni starts it for `on_role_change master`, to the moment the
 `balloon` command that gives the new leader its max arrives on that
 guest's QMP socket. The guests are fake QEMUs (tests/fake-qmp, which logs
 every command with a CLOCK_MONOTONIC timestamp), Patroni's REST API is
-tests/fake-patroni.py (it confirms the member a streaming replica, so that
+tests/lib/fake-patroni.py (it confirms the member a streaming replica, so that
 balloond shrinks it to its replica target between rounds), so only
 balloond and the callback are measured.
 
@@ -18,8 +18,7 @@ usage: bench/notify-latency.py BUILD_DIR [--guests N] [--rounds N]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import Ctl, pct, stop_all, wait_until  # noqa: E402
+from bdtest import Control, percentile, stop_all, wait_until
 
 MiB = 1 << 20
 MAX = 1024 * MiB
@@ -76,7 +75,7 @@ def run(build, top, n, rounds):
         # The fake Patroni: one port, state in a file.
         with open(f"{d}/patroni.json", "w") as f:
             json.dump({}, f)
-        rest = subprocess.Popen([sys.executable, f"{top}/tests/fake-patroni.py", "--state",
+        rest = subprocess.Popen([sys.executable, f"{top}/tests/lib/fake-patroni.py", "--state",
                                  f"{d}/patroni.json", "--log", f"{d}/rest.log", "--port", "0"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(rest)
@@ -103,7 +102,7 @@ def run(build, top, n, rounds):
                                   stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
         procs.append(daemon)
         wait_until(lambda: os.path.exists(sock), 30, "balloond")
-        ctl = Ctl(sock)
+        ctl = Control(sock, timeout_s=None)
         regs = [("register", {"name": "vm0", "qmp": f"{d}/vm0.qmp", "cluster": "pg",
                               "member": "m0", "replica_target_bytes": REPLICA})]
         regs += [("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp"}) for i in range(1, n)]
@@ -167,7 +166,7 @@ def main():
     for n in a.guests or [1, 1000]:
         lat, hook_ms = run(a.build, top, n, a.rounds)
         print(f"  {n:5d} registered guests: p50 {statistics.median(lat):.2f} ms, "
-              f"p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms "
+              f"p99 {percentile(lat, 99):.2f} ms, max {max(lat):.2f} ms "
               f"(callback process exits after: p50 {statistics.median(hook_ms):.2f} ms)")
 
 

@@ -13,8 +13,7 @@ usage: bench/patroni-bench.py BUILD_DIR [--runs N] [--flood N]
 """
 import argparse, hashlib, hmac, json, os, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import cpu_ticks, rss_kib, wait_until  # noqa: E402
+from bdtest import cpu_ticks, rss_kib, wait_until
 
 CPU_MS = 0.0
 

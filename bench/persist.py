@@ -11,10 +11,9 @@ guests (ratio near 1), nor with the number of requests made before it.
 
 usage: bench/persist.py BUILD_DIR [--guests 10,1000] [--requests 1000]
 """
-import argparse, json, os, signal, socket, statistics, sys, tempfile, time
+import argparse, json, signal, socket, statistics, sys, tempfile, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import MiB, pct, start_fleet, stop_all  # noqa: E402
+from bdtest import MiB, percentile, start_fleet, stop_all
 
 
 def one_set(sock, name, value):
@@ -71,13 +70,13 @@ def main():
             sys.exit(f"persist: {pins} guests pinned, expected {min(n, a.requests)}")
         first, last = lat[:100], lat[-100:]
         results[n] = lat
-        print(f"  {n:>6}  {statistics.median(first):>12.2f} ms {pct(first, 99):>5.2f} ms  "
-              f"{statistics.median(last):>11.2f} ms {pct(last, 99):>5.2f} ms  "
-              f"{statistics.median(lat):>6.2f} ms {pct(lat, 99):>5.2f} ms  {a.requests / total:>7.0f}")
+        print(f"  {n:>6}  {statistics.median(first):>12.2f} ms {percentile(first, 99):>5.2f} ms  "
+              f"{statistics.median(last):>11.2f} ms {percentile(last, 99):>5.2f} ms  "
+              f"{statistics.median(lat):>6.2f} ms {percentile(lat, 99):>5.2f} ms  {a.requests / total:>7.0f}")
     if len(sizes) >= 2:
         lo, hi = results[sizes[0]], results[sizes[-1]]
         print(f"  ratio {sizes[-1]} / {sizes[0]} guests: p50 {statistics.median(hi) / statistics.median(lo):.2f}, "
-              f"p99 {pct(hi, 99) / pct(lo, 99):.2f}")
+              f"p99 {percentile(hi, 99) / percentile(lo, 99):.2f}")
 
 
 if __name__ == "__main__":

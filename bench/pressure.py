@@ -15,10 +15,9 @@ wait.
 
 usage: bench/pressure.py BUILD_DIR [--guests 1,1000] [--rounds 50]
 """
-import argparse, json, os, signal, socket, statistics, sys, tempfile, threading, time
+import argparse, json, os, signal, socket, statistics, tempfile, threading, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import MiB, pct, start_fleet, stop_all, wait_until  # noqa: E402
+from bdtest import MiB, percentile, start_fleet, stop_all, wait_until
 
 GiB = 1 << 30
 
@@ -105,7 +104,7 @@ def main():
     for n in [int(x) for x in a.guests.split(",")]:
         lat, ev = run(a.build, n, a.rounds)
         print(f"  {n:>5} guests, {len(lat)} rounds: p50 {statistics.median(lat):.1f} ms, "
-              f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+              f"p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms")
         big = [e for e in ev if e["actions"] >= n // 2] or ev
         if big:
             dec = [e["decide_us"] / 1000 for e in big]
@@ -113,7 +112,7 @@ def main():
             tot = [x + y for x, y in zip(dec, dis)]
             print(f"        replans with >= {n // 2} actions ({len(big)}): policy p50 "
                   f"{statistics.median(dec):.2f} ms, dispatch p50 {statistics.median(dis):.2f} ms, "
-                  f"replan + dispatch p50 {statistics.median(tot):.2f} ms, p99 {pct(tot, 99):.2f} ms")
+                  f"replan + dispatch p50 {statistics.median(tot):.2f} ms, p99 {percentile(tot, 99):.2f} ms")
 
 
 if __name__ == "__main__":

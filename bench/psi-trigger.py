@@ -15,8 +15,7 @@ Everything it creates (cgroup, files) is removed at the end.
 """
 import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import pct, start_fleet, wait_until  # noqa: E402
+from bdtest import percentile, start_fleet, wait_until
 
 
 def make_cgroup(limit):
@@ -86,7 +85,7 @@ def main():
               f"real /proc, trigger some 150 ms / 2 s)")
         print(f"  {len(psis)} trigger events, {len(lat)} followed by a command within 5 s")
         if lat:
-            print(f"  p50 {statistics.median(lat):.2f} ms, p99 {pct(lat, 99):.2f} ms, "
+            print(f"  p50 {statistics.median(lat):.2f} ms, p99 {percentile(lat, 99):.2f} ms, "
                   f"max {max(lat):.2f} ms")
     finally:
         if stress:

@@ -16,6 +16,8 @@ import socket
 import sys
 import time
 
+from bdtest import percentile  # nearest rank, as in qmp-rtt.c
+
 
 class QMP:
     def __init__(self, path):
@@ -51,12 +53,6 @@ class QMP:
 def cpu_us():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return (ru.ru_utime + ru.ru_stime) * 1e6
-
-
-def percentile(sorted_values, p):
-    # Nearest rank, as in qmp-rtt.c.
-    rank = (len(sorted_values) * p + 99) // 100
-    return sorted_values[max(rank, 1) - 1]
 
 
 def main():

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """rest-poll.py: what the Patroni REST watcher costs balloond.
 
-N [cluster] sections, each with one fake member (tests/fake-patroni.py, one
+N [cluster] sections, each with one fake member (tests/lib/fake-patroni.py, one
 port per cluster, answering /cluster and the leader's /patroni at once),
 polled every INTERVAL ms. Prints balloond's CPU (percent of one core) and
 RSS while polling, the polls it completed per second (counted by the fake
@@ -12,8 +12,7 @@ usage: bench/rest-poll.py BUILD_DIR [--clusters N] [--interval-ms MS]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scale import cpu_ticks, rss_kib, wait_until  # noqa: E402
+from bdtest import cpu_ticks, rss_kib, wait_until
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +34,7 @@ def run(build, d, n, interval_ms, seconds):
         log = f"{d}/api.log"
         if n:
             state = f"{d}/api.json"
-            api = subprocess.Popen([sys.executable, f"{TOP}/tests/fake-patroni.py", "--state", state,
+            api = subprocess.Popen([sys.executable, f"{TOP}/tests/lib/fake-patroni.py", "--state", state,
                                     "--log", log] + ["--port", "0"] * n,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             procs.append(api)

@@ -30,7 +30,7 @@ if [ -n "$BENCH_CPU" ] && command -v taskset >/dev/null 2>&1; then
 	PIN="taskset -c $BENCH_CPU"
 fi
 QEMU=${QEMU:-$(command -v qemu-system-x86_64 || true)}
-. "$top_srcdir/tests/tap.sh" # wait_for
+. "$top_srcdir/tests/lib/tap.sh" # wait_for
 
 C_BENCH=$top_builddir/bench/qmp-rtt
 FAKE=$top_builddir/tests/fake-qmp

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run-sim.sh [OPTIONS]: the policy simulator (bench/sim.c: balloond's
+# run-sim.sh [OPTIONS]: the policy simulator (tests/lib/sim.c: balloond's
 # policy against none, the hourly cron job, Proxmox's and MoM's
 # auto-balloon) on an optimised, sanitizer-free build (build-bench/), on
 # the incident's host (12 guests of 24 GiB on 256 GiB, an unbounded ZFS

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run-switchover.sh [ROUNDS]: the reaction latency on a real Patroni cluster
 # (three test-vm guests, etcd and three Patroni/PostgreSQL 15 nodes on
-# 127.0.0.1, balloond reading the REST API; tests/patroni-lib.sh), on an
+# 127.0.0.1, balloond reading the REST API; tests/lib/patroni-lib.sh), on an
 # optimised build (build-bench/). ROUNDS switchovers (default 3) without
 # the pre_promote hook, then ROUNDS with it (Patroni reloads its config in
 # between), each to a replica that balloond had shrunk. For each: from
@@ -23,8 +23,8 @@ cleanup() {
 	pg_guests_stop "$G"
 	rm -rf "$T"
 }
-. "$top/tests/tap.sh"
-. "$top/tests/patroni-lib.sh"
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/patroni-lib.sh"
 trap 'exit 1' INT TERM
 die() {
 	echo "run-switchover: $*" >&2
@@ -68,7 +68,7 @@ one() {
 	l=$(pg_leader)
 	set -- $(pg_replicas)
 	for r in "$@"; do wait_for 60 at "$r" "$REPLICA" || die "$r did not shrink"; done
-	/usr/bin/python3 "$top/tests/patroni-switch.py" --socket "$SOCK" --vm "$1" \
+	/usr/bin/python3 "$top/tests/lib/patroni-switch.py" --socket "$SOCK" --vm "$1" \
 		--pg-port "$(pg_port "$1")" --max "$MAX" -- \
 		patronictl -c "$(pg_conf "$l")" switchover --leader "$l" --candidate "$1" \
 		--force "$PG_SCOPE" >>"$T/$mode.jsonl" || die "switchover $l -> $1 failed"

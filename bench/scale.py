@@ -5,110 +5,14 @@ Prints: registration throughput, RSS, CPU used while idle, the time from a
 burst of requests that changes every guest's target to the last `balloon`
 command a guest received, and the round trip of `status`.
 
-usage: bench/scale.py BUILD_DIR [--guests N] [--idle SECONDS]
+usage: bench/run scale [GUESTS] [IDLE_SECONDS], or
+       bench/scale.py BUILD_DIR [--guests N] [--idle SECONDS]
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, signal, statistics, subprocess, tempfile, time
 
-MiB = 1 << 20
-
-
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    sys.exit(f"scale: timed out waiting for {what}")
-
-
-class Ctl:
-    """A persistent control connection that can pipeline requests."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.f = self.s.makefile("rb")
-        self.greeting = json.loads(self.f.readline())
-        self.next_id = 1
-
-    def send_many(self, reqs):
-        lines = []
-        for method, params in reqs:
-            lines.append(json.dumps({"id": self.next_id, "method": method, "params": params}))
-            self.next_id += 1
-        self.s.sendall(("\n".join(lines) + "\n").encode())
-
-    def read_replies(self, n):
-        out = []
-        while len(out) < n:
-            m = json.loads(self.f.readline())
-            if "id" in m:
-                out.append(m)
-        return out
-
-    def call(self, method, params=None):
-        self.send_many([(method, params or {})])
-        return self.read_replies(1)[0]
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def stop_all(procs, d):
-    """Kill what is still running and remove the benchmark's directory."""
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def start_fleet(build, d, n, procs, fake_log, conf, extra_args=()):
-    """n fake guests and a balloond (on d/control.sock) that registered
-    them all, pipelined on one connection; returns (daemon, ctl, seconds
-    the registrations took)."""
-    fake = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
-                             "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
-                            + (["--log", fake_log] if fake_log else []),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs.append(fake)
-    wait_until(lambda: os.path.exists(f"{d}/fake.ctl"), 30, "fake-qmp")
-    sock = f"{d}/control.sock"
-    with open(f"{d}/balloond.conf", "w") as f:
-        f.write(conf)
-    daemon = subprocess.Popen([f"{build}/balloond", "--foreground", "--config", f"{d}/balloond.conf",
-                               "--log-level", "warning", "--control-socket", sock,
-                               "--state-dir", f"{d}/state", *extra_args],
-                              stdout=subprocess.DEVNULL, stderr=open(f"{d}/daemon.log", "w"))
-    procs.append(daemon)
-    wait_until(lambda: os.path.exists(sock), 30, "balloond")
-    ctl = Ctl(sock)
-    t0 = time.monotonic()
-    ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
-                                 "min_bytes": 256 * MiB}) for i in range(n)])
-    replies = ctl.read_replies(n)
-    t_reg = time.monotonic() - t0
-    errors = [r for r in replies if "error" in r]
-    if errors:
-        sys.exit(f"{len(errors)} registrations failed: {errors[0]}")
-    wait_until(lambda: ctl.call("status")["result"]["daemon"]["links_up"] == n, 60, "links up")
-    return daemon, ctl, t_reg
+# The shared part (the control client, the fleet of fake guests, percentiles)
+# is tests/lib/bdtest.py, on PYTHONPATH (bench/run, bench/build.sh).
+from bdtest import MiB, cpu_ticks, percentile, rss_kib, start_fleet, stop_all, wait_until
 
 
 def main():
@@ -199,10 +103,10 @@ def main():
         print(f"    all replies: {replied_ms:.1f} ms; first balloon received: {first_ms:.1f} ms; "
               f"last balloon received: {last_ms:.1f} ms")
         print(f"  status with {n} guests ({size / 1024:.0f} KiB of JSON):")
-        print(f"    one connection: p50 {statistics.median(rtts):.2f} ms, p99 {pct(rtts, 99):.2f} ms, "
+        print(f"    one connection: p50 {statistics.median(rtts):.2f} ms, p99 {percentile(rtts, 99):.2f} ms, "
               f"max {max(rtts):.2f} ms")
         print(f"    balloonctl status --json as a process: p50 {statistics.median(proc_rtts):.2f} ms, "
-              f"p99 {pct(proc_rtts, 99):.2f} ms")
+              f"p99 {percentile(proc_rtts, 99):.2f} ms")
         print(f"  SIGTERM with {n} guests to restore: exit {rc} after {stop_s * 1000:.0f} ms")
     finally:
         stop_all(procs, d)
