@@ -20,23 +20,7 @@ echo
 echo "baselines:"
 echo "  hourly cron job polling Patroni, then virsh setmem: a new leader waits 30 min on average (60 min at worst)"
 if [ -n "${BENCH_VIRSH_DOMAIN:-}" ]; then
-	/usr/bin/python3 - "$BENCH_VIRSH_DOMAIN" <<'PY'
-import statistics, subprocess, sys, time
-dom = sys.argv[1]
-cur = subprocess.run(["virsh", "-c", "qemu:///system", "dommemstat", dom], capture_output=True,
-                     text=True, check=True).stdout
-actual = int(next(l.split()[1] for l in cur.splitlines() if l.startswith("actual")))
-ts = []
-for i in range(30):
-    t = time.monotonic()
-    subprocess.run(["virsh", "-c", "qemu:///system", "setmem", dom, str(actual - 1024 * (i % 2)),
-                    "--live"], stdout=subprocess.DEVNULL, check=True)
-    ts.append((time.monotonic() - t) * 1000)
-subprocess.run(["virsh", "-c", "qemu:///system", "setmem", dom, str(actual), "--live"],
-               stdout=subprocess.DEVNULL, check=True)
-print("  virsh setmem --live, per change (a process and a libvirt RPC): median %.1f ms (measured, 30 calls)"
-      % statistics.median(ts))
-PY
+	/usr/bin/python3 "$top/bench/virsh_setmem.py" "$BENCH_VIRSH_DOMAIN"
 else
 	echo "  virsh setmem --live, per change (a process and a libvirt RPC): about 16 ms (FACTS.md; set BENCH_VIRSH_DOMAIN to measure)"
 fi

@@ -108,7 +108,7 @@ check "the native c_max and the admin's zfs_arc_max were saved first" \
 # take the 2 GiB now in c_max for the ARC's own maximum.
 stop_daemon KILL
 start_arc_daemon
-wait_for 20 field_is vm3 link up || bail "vm3 did not come back"
+wait_field 20 vm3 link up || bail "vm3 did not come back"
 ctl unregister vm2 >/dev/null
 ctl unregister vm3 >/dev/null
 check "after kill -9, two guests gone: the cap rises to 2.5 GiB" wait_for 20 arc_max_is "$(cap 2)"
@@ -123,7 +123,7 @@ check "SIGTERM leaves the cap for every guest at its max" arc_max_is "$(cap 3)"
 check "the saved values stay for the next start" test -s "$STATE/arc.json"
 
 start_arc_daemon
-wait_for 20 field_is vm2 link up || bail "vm2 did not come back"
+wait_field 20 vm2 link up || bail "vm2 did not come back"
 ctl unregister vm2 >/dev/null
 check "after a clean restart the cap rises again, to 2.5 GiB" wait_for 20 arc_max_is "$(cap 2)"
 

@@ -75,10 +75,10 @@ expect 2 "set with a bad size" ctl set vm1 lots
 expect 2 "set with missing size" ctl set vm1
 expect 0 "set within bounds" ctl set vm1 192M
 check "no warning when the pin is followed" test ! -s "$T/err"
-check "actual reaches the pinned size" wait_for 10 field_is vm1 actual_bytes $((192 * MiB))
+check "actual reaches the pinned size" wait_field 10 vm1 actual_bytes $((192 * MiB))
 check "QEMU got exactly one balloon to 192 MiB" test "$(balloons vm1.qmp | grep -c "^$((192 * MiB))$")" = 1
 expect 0 "release" ctl release vm1
-check "released guest goes back to max" wait_for 10 field_is vm1 actual_bytes $((256 * MiB))
+check "released guest goes back to max" wait_field 10 vm1 actual_bytes $((256 * MiB))
 check "status says why it is at max again" reason_has vm1 "at max"
 expect 1 "release unknown guest" ctl release nosuch
 
@@ -218,7 +218,7 @@ mv "$STATE/spool/0001-test.json.tmp" "$STATE/spool/0001-test.json"
 printf '{"method": "unregister", "params": {"name": "vm2"}}\n' >"$STATE/spool/0002-test.json"
 printf 'garbage' >"$STATE/spool/0003-bad.json"
 start_daemon
-check "spooled register picked up at start" wait_for 10 field_is vm3 link up
+check "spooled register picked up at start" wait_field 10 vm3 link up
 check "spooled unregister applied in order" not_registered vm2
 check "spool emptied" test -z "$(ls "$STATE/spool")"
 check "spooled registration persisted" wait_for 10 on_disk vm3

@@ -22,7 +22,7 @@ last_value_is() { test "$(last_balloon "$1" | cut -d' ' -f1)" = "$2"; }
 
 # ---- grow before shrink, as seen on the wire ----
 ctl set vm0 128M >/dev/null
-check "vm0 shrunk first" wait_for 10 field_is vm0 actual_bytes $((128 * MiB))
+check "vm0 shrunk first" wait_field 10 vm0 actual_bytes $((128 * MiB))
 fake mode vm0.qmp delay=400 >/dev/null
 # One connection, two requests in one write: one plan with a grow (vm0
 # released) and a shrink (vm1 pinned).
@@ -48,19 +48,19 @@ fake mode vm0.qmp normal >/dev/null
 fake mode vm2.qmp hang >/dev/null
 ctl set vm2 128M >/dev/null
 ctl set vm3 128M >/dev/null
-check "vm3 moves while vm2 hangs ($((30 * TIME_SCALE)) s QMP timeout)" wait_for 10 field_is vm3 actual_bytes $((128 * MiB))
+check "vm3 moves while vm2 hangs ($((30 * TIME_SCALE)) s QMP timeout)" wait_field 10 vm3 actual_bytes $((128 * MiB))
 check "vm2 still has its command in flight" field_is vm2 actual_bytes $((256 * MiB))
 expect 0 "status answers while a guest hangs" ctl status
 fake mode vm2.qmp normal >/dev/null
 fake disconnect vm2.qmp >/dev/null
-check "after the hang ends (reconnect), vm2 reaches its pin" wait_for 15 field_is vm2 actual_bytes $((128 * MiB))
+check "after the hang ends (reconnect), vm2 reaches its pin" wait_field 15 vm2 actual_bytes $((128 * MiB))
 
 # ---- reconnect and reset re-apply the target ----
 n=$(balloons vm3.qmp | wc -l)
 fake disconnect vm3.qmp >/dev/null
 reapplied() { n_balloons vm3.qmp -gt "$n" && last_value_is vm3.qmp $((128 * MiB)); }
 check "reconnect re-applies the pinned target" wait_for 10 reapplied
-check "link is up again" wait_for 10 field_is vm3 link up
+check "link is up again" wait_field 10 vm3 link up
 fake event vm3.qmp RESET >/dev/null
 check "a guest RESET re-applies the target" wait_for 10 n_balloons vm3.qmp -gt $((n + 1))
 
@@ -77,7 +77,7 @@ check "vm2's guest moved to 160 MiB" wait_for 10 fake_moved
 fake event vm2.qmp BALLOON_CHANGE '{"actual": 268435456}' >/dev/null
 late_ms=$((($(date +%s%N) - t0) / 1000000))
 check "vm2 was sent 160 MiB before the report" last_value_is vm2.qmp $((160 * MiB))
-check "the late report is taken as actual" wait_for 10 field_is vm2 actual_bytes $((256 * MiB))
+check "the late report is taken as actual" wait_field 10 vm2 actual_bytes $((256 * MiB))
 if [ "$late_ms" -lt 1800 ]; then
 	check "... but not as a deflation" test -z "$(field vm2 deflated)"
 	check "... and nothing says so in the log" sh -c "! grep -q 'vm2: the balloon deflated' '$T/daemon.log'"
@@ -99,11 +99,11 @@ fake event vm2.qmp BALLOON_CHANGE "{\"actual\": $((160 * MiB))}" >/dev/null
 # ---- a guest sending garbage affects only itself ----
 fake mode vm4.qmp garbage >/dev/null
 ctl qmp --vm vm4 query-status >/dev/null 2>&1
-check "garbage drops vm4's link" wait_for 10 field_is vm4 link down
+check "garbage drops vm4's link" wait_field 10 vm4 link down
 check "vm4's status names the protocol error" sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q 'protocol error'"
 expect 0 "another guest's commands still work" ctl qmp --vm vm5 query-balloon
 fake mode vm4.qmp normal >/dev/null
-check "vm4 comes back once it behaves" wait_for 40 field_is vm4 link up
+check "vm4 comes back once it behaves" wait_field 40 vm4 link up
 
 # ---- malformed and abusive control clients ----
 {
@@ -149,7 +149,7 @@ check "40 clients at once all answered" test "$(cat "$T"/many.* | grep -c '"daem
 
 # ---- kill -9 and restart: nothing touched before actual is known ----
 ctl set vm5 160M >/dev/null
-check "vm5 at its pin" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
+check "vm5 at its pin" wait_field 10 vm5 actual_bytes $((160 * MiB))
 stop_daemon KILL
 lines=$(wc -l <"$T/fake.log")
 BALLOOND_CONF="$T/comp.conf" start_daemon
@@ -174,9 +174,9 @@ check "the fake guests are at max again" at_max
 # restore_on_exit = no leaves guests alone.
 printf '[daemon]\nrestore_on_exit = no\n' >"$T/norestore.conf"
 BALLOOND_CONF="$T/norestore.conf" start_daemon
-check "restore_on_exit=no: vm5's link is up" wait_for 10 field_is vm5 link up
+check "restore_on_exit=no: vm5's link is up" wait_field 10 vm5 link up
 ctl set vm5 160M >/dev/null
-check "vm5 pinned again" wait_for 10 field_is vm5 actual_bytes $((160 * MiB))
+check "vm5 pinned again" wait_field 10 vm5 actual_bytes $((160 * MiB))
 lines=$(wc -l <"$T/fake.log")
 stop_daemon TERM
 check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines + 1)) "$T/fake.log" | grep -c '"balloon"')" = 0
@@ -187,18 +187,18 @@ check "restore_on_exit=no: no balloon command on exit" test "$(tail -n +$((lines
 printf '[qmp]\ncommand_timeout_ms = %d\ngreeting_timeout_ms = %d\n' \
 	$((300 * TIME_SCALE)) $((300 * TIME_SCALE)) >"$T/short.conf"
 BALLOOND_CONF="$T/short.conf" start_daemon
-check "short QMP timeouts: vm0's link is up" wait_for 10 field_is vm0 link up
+check "short QMP timeouts: vm0's link is up" wait_field 10 vm0 link up
 fake mode vm0.qmp hang >/dev/null
 expect 0 "set on a guest that stopped answering" ctl set vm0 200M
 check "the command times out and the link is dropped" wait_for 10 grep -q "vm0: QMP link down" "$T/daemon.log"
-check "status shows the link down" wait_for 10 field_is vm0 link down
+check "status shows the link down" wait_field 10 vm0 link down
 fake mode vm0.qmp normal >/dev/null
-check "retries reconnect and apply the target once QEMU answers" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
+check "retries reconnect and apply the target once QEMU answers" wait_field 20 vm0 actual_bytes $((200 * MiB))
 stop_daemon TERM
 
 # --dry-run decides and logs, and sends nothing.
 start_daemon --dry-run
-check "dry run: vm4's link is up" wait_for 10 field_is vm4 link up
+check "dry run: vm4's link is up" wait_field 10 vm4 link up
 lines=$(wc -l <"$T/fake.log")
 expect 0 "dry run: set is accepted" ctl set vm4 200M
 check "dry run: the decision is logged" wait_for 10 grep -q "vm4: dry run: would set target 200 MiB" "$T/daemon.log"

@@ -40,7 +40,7 @@ check "dry run: status shows no target sent" field_is vm0 target_bytes 0
 printf '[daemon]\ndry_run = no\n' >"$T/link.conf"
 expect 0 "reload turns the dry run off" ctl reload
 check "the dry run's decision goes out" wait_for $D sent_is vm0.qmp $((256 * MiB))
-check "vm0 is back at its max" wait_for $D field_is vm0 actual_bytes $((256 * MiB))
+check "vm0 is back at its max" wait_field $D vm0 actual_bytes $((256 * MiB))
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
 
@@ -54,17 +54,17 @@ ctl monitor --json >"$T/events" 2>&1 &
 MON_PID=$!
 check "monitor subscribed" wait_for $D grep -q "request monitor" "$T/daemon.log"
 expect 0 "register vm1 (may be the leader)" ctl register vm1 --qmp "$T/vm1.qmp" --min 128M --patroni pg/pg2
-check "vm1's max is acknowledged" wait_for $D field_is vm1 target_bytes $((256 * MiB))
+check "vm1's max is acknowledged" wait_field $D vm1 target_bytes $((256 * MiB))
 check "... once" sent_is vm1.qmp $((256 * MiB))
 check "status counts no foreign move yet" field_is vm1 foreign_moves 0
 check "another monitor lowers vm1 to 128 MiB" fake_ok balloon vm1.qmp 128M
 check "an event names the target it had and the new actual" wait_for $D \
 	bdtest event "$T/events" foreign_move guest=vm1 target_bytes=$((256 * MiB)) actual_bytes=$((128 * MiB))
-check "status counts it" wait_for $D field_is vm1 foreign_moves 1
+check "status counts it" wait_field $D vm1 foreign_moves 1
 check "the log says so" grep -q "vm1: the balloon moved to 128 MiB, below its target 256 MiB" "$T/daemon.log"
 check "balloond sent vm1's max again" wait_for $D sent_is vm1.qmp $((256 * MiB)) $((256 * MiB))
 check "vm1 is back at its max" wait_for $D fake_actual_is vm1.qmp $((256 * MiB))
-check "status shows the max as its target again" wait_for $D field_is vm1 target_bytes $((256 * MiB))
+check "status shows the max as its target again" wait_field $D vm1 target_bytes $((256 * MiB))
 check "the way back up is balloond's own move" field_is vm1 foreign_moves 1
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
@@ -87,7 +87,7 @@ expect 0 "set vm2 while it hangs" ctl set vm2 200M
 check "its command times out after the reloaded 300 ms, not ten minutes" wait_for $D \
 	grep -q "vm2: balloon 200 MiB: timed out waiting for QEMU" "$T/daemon.log"
 check "vm2 answers again" fake_ok mode vm2.qmp normal
-check "once QEMU answers again, the target lands" wait_for $D field_is vm2 actual_bytes $((200 * MiB))
+check "once QEMU answers again, the target lands" wait_field $D vm2 actual_bytes $((200 * MiB))
 stop_daemon TERM
 check "balloond exits 0" test "$STOP_RC" = 0
 

@@ -66,7 +66,7 @@ metrics
 cmds0=$(value 'balloond_guest_balloon_commands_total{guest="vm0"}')
 sets0=$(value 'balloond_control_requests_total{method="set",result="ok"}')
 expect 0 "pin vm0 at 200M" ctl set vm0 200M
-check "vm0 reaches 200M" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
+check "vm0 reaches 200M" wait_field 20 vm0 actual_bytes $((200 * MiB))
 metrics
 check "the pin counted one balloon command" \
 	test "$(value 'balloond_guest_balloon_commands_total{guest="vm0"}')" = $((cmds0 + 1))

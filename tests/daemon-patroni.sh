@@ -150,7 +150,7 @@ grep -q '"role"' "$STATE/spool"/* && grep -q '"leader"' "$STATE/spool"/*
 check "... as a role request for leader" test $? = 0
 start_daemon
 start_monitor
-check "the spooled role is carried out at start" wait_for 10 field_is vm0 role leader
+check "the spooled role is carried out at start" wait_field 10 vm0 role leader
 check "... and the spool emptied" wait_for 10 sh -c "test -z \"\$(ls '$STATE/spool')\""
 
 # ---- a daemon that accepts but never answers ----
@@ -164,7 +164,7 @@ timed cb --member pg0 --timeout-ms 200 on_role_change replica pg
 timely "--timeout-ms 200: within it" "$ELAPSED" 800
 kill -CONT "$DAEMON_PID"
 check "resumed: the spool is carried out" wait_for 10 sh -c "test -z \"\$(ls '$STATE/spool')\""
-check "... the role is replica" wait_for 10 field_is vm0 role replica
+check "... the role is replica" wait_field 10 vm0 role replica
 
 # ---- pre-promote ----
 # vm0's balloon is at 128M and stuck there, so that it grows only when
@@ -214,7 +214,7 @@ check "pre-promote, daemon down: exit 0" test "$RC" = 0
 timely "pre-promote, daemon down: at once" "$ELAPSED" 1000
 start_daemon
 start_monitor
-check "pre-promote, daemon down: the spooled leader arrives" wait_for 10 field_is vm3 role leader
+check "pre-promote, daemon down: the spooled leader arrives" wait_field 10 vm3 role leader
 
 # ---- the network listener ----
 listener_up() { test "$(bdtest get listener.up)" = true; }
@@ -370,7 +370,7 @@ chmod 0600 "$STATE/role-spool/other.json.tmp"
 check "peer: cannot read another's file in it" quiet sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat '$STATE/role-spool/other.json.tmp'"
 rm -f "$STATE/role-spool/other.json.tmp"
 kill -CONT "$DAEMON_PID"
-check "peer: the role spool is carried out" wait_for 10 field_is vm1 role leader
+check "peer: the role spool is carried out" wait_field 10 vm1 role leader
 check "peer: ... and emptied" wait_for 10 sh -c "test -z \"\$(ls '$STATE/role-spool')\""
 
 stop_daemon TERM

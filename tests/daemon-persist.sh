@@ -44,7 +44,7 @@ check "still registered after a restart" registered late
 # QEMU appears: the link comes up and the guest is managed.
 "$FAKE_QMP" --dir "$T" --socket "$T/late.qmp" --mem 268435456 >"$T/fake2.out" 2>&1 &
 FAKE2_PID=$!
-check "once QEMU is there, the spooled guest is managed" wait_for 20 field_is late link up
+check "once QEMU is there, the spooled guest is managed" wait_field 20 late link up
 check "with its max read from QEMU" field_is late max_bytes $((256 * MiB))
 ctl unregister late >/dev/null
 kill "$FAKE2_PID" 2>/dev/null
@@ -79,8 +79,8 @@ check "the query was retried (several attempts logged)" \
 	wait_for 20 sh -c "test \$(grep -c 'ramless: cannot read the guest' '$T/daemon.log') -ge 3"
 check "with backoff, not at once (delays grow)" grep -q "ramless: .*retrying in 1000 ms" "$T/daemon.log"
 fake mode vm0.qmp normal >/dev/null
-check "once QEMU answers, the guest is managed at its RAM" wait_for 20 field_is ramless max_bytes $((256 * MiB))
-check "its link is up" wait_for 10 field_is ramless link up
+check "once QEMU answers, the guest is managed at its RAM" wait_field 20 ramless max_bytes $((256 * MiB))
+check "its link is up" wait_field 10 ramless link up
 
 # A client's own register still gets a clear error at its deadline.
 fake mode vm1.qmp memsize-error >/dev/null
@@ -100,7 +100,7 @@ if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
 	STATE_BIG=$STATE
 	STATE="$T/mnt-small/state"
 	start_daemon
-	check "restarted on the small disk with its guests" wait_for 10 field_is ramless link up
+	check "restarted on the small disk with its guests" wait_field 10 ramless link up
 	expect 0 "set while the disk has room" ctl set ramless 190M
 	dd if=/dev/zero of="$T/mnt-small/fill" bs=4k 2>/dev/null
 	# The journal's last page may still hold an entry or two: the first
@@ -114,7 +114,7 @@ if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
 	err_has "could not be saved"
 	ctl set ramless 200M >/dev/null 2>&1
 	check "the failure is logged with the retry" wait_for 10 grep -q "cannot save registrations .* retrying in" "$T/daemon.log"
-	check "the pin is in effect all the same" wait_for 10 field_is ramless pin_bytes $((200 * MiB))
+	check "the pin is in effect all the same" wait_field 10 ramless pin_bytes $((200 * MiB))
 	rm -f "$T/mnt-small/fill"
 	check "the retry saves it once the disk has room again" wait_for 20 grep -q '"pin_bytes": 209715200' "$STATE/guests.json"
 	check "and says so" grep -q "registrations saved to .* again" "$T/daemon.log"

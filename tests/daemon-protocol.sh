@@ -54,7 +54,7 @@ fake mode vm5.qmp normal >/dev/null
 printf '%s\n' '{"id": 9, "method": "set", "params": {"name": "vm2", "bytes": 209715200}}' \
 	'{"id": 10, "method": "status"}' | bdtest converse --half-close >"$T/half.out"
 check "half-closed client: greeting and both replies, then EOF" test "$(cat "$T/half.out")" = "greeting 9 10"
-check "and the set took effect" wait_for 10 field_is vm2 pin_bytes $((200 * MiB))
+check "and the set took effect" wait_field 10 vm2 pin_bytes $((200 * MiB))
 
 # ---- a monitor keeps up with a burst ----
 # Every set makes pin, plan, command and command_done events: several

@@ -50,7 +50,7 @@ check "a non-boolean wait is refused" test "$(jget "$(rpc register '{"name":"x",
 "$FAKE_QMP" --dir "$T" --count 0 --socket "$T/late.qmp" --mem 268435456 >"$T/late.out" 2>&1 &
 LATE_PID=$!
 trap 'kill $LATE_PID 2>/dev/null; cleanup' EXIT
-check "the kept registration connects once QEMU is there" wait_for 30 field_is late link up
+check "the kept registration connects once QEMU is there" wait_field 30 late link up
 kill $LATE_PID 2>/dev/null
 wait $LATE_PID 2>/dev/null
 
@@ -109,7 +109,7 @@ spool_as() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -m bdtest spool "$RS" "$1" "$2"
 }
 check "the role group can spool a role" spool_as role '{"cluster":"pg","member":"pg1","role":"master"}'
-check "balloond carries it out" wait_for 10 field_is vm0 role leader
+check "balloond carries it out" wait_field 10 vm0 role leader
 check "a register in the role spool is refused" spool_as register '{"name":"sneaky","qmp":"/tmp/x.qmp","wait":false}'
 check "and logged" wait_for 10 grep -q "role_group may only send role notifications" "$T/daemon.log"
 check "nothing was registered from it" test -z "$(field sneaky name)"

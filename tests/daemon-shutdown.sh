@@ -28,7 +28,7 @@ done
 # A guest whose QEMU does not run (no socket) has no balloon to restore.
 ctl register gone --qmp "$T/gone.qmp" --max 256M --no-wait >/dev/null || bail "register gone"
 for i in 0 1 2 3; do
-	check "vm$i shrunk to its pin" wait_for 20 field_is vm$i actual_bytes $((128 * MiB))
+	check "vm$i shrunk to its pin" wait_field 20 vm$i actual_bytes $((128 * MiB))
 done
 
 # actual SOCKET: the fake guest's balloon size.
@@ -59,8 +59,8 @@ reap() {
 
 link_down vm1.qmp
 link_down vm2.qmp
-check "vm1's link is down" wait_for 20 field_is vm1 link down
-check "vm2's link is down" wait_for 20 field_is vm2 link down
+check "vm1's link is down" wait_field 20 vm1 link down
+check "vm2's link is down" wait_field 20 vm2 link down
 # vm3: QEMU refuses the next balloon command with an error, once.
 fake mode vm3.qmp balloon-error >/dev/null
 
@@ -91,12 +91,12 @@ check "nothing claims every guest was restored" sh -c "! grep -q 'every guest re
 fake mode vm2.qmp normal >/dev/null
 BALLOOND_CONF="$T/shutdown.conf" start_daemon
 for i in 0 1 2 3; do
-	wait_for 20 field_is vm$i link up || bail "vm$i did not come back"
+	wait_field 20 vm$i link up || bail "vm$i did not come back"
 done
 ctl set vm2 128M >/dev/null
-check "vm2 pinned" wait_for 20 field_is vm2 actual_bytes $((128 * MiB))
+check "vm2 pinned" wait_field 20 vm2 actual_bytes $((128 * MiB))
 link_down vm2.qmp
-check "vm2's link is down" wait_for 20 field_is vm2 link down
+check "vm2's link is down" wait_field 20 vm2 link down
 t0=$(date +%s%N)
 check "SIGTERM starts the shutdown" sigterm
 fake mode vm2.qmp no-greeting=0 >/dev/null

@@ -217,12 +217,12 @@ start_daemon --proc-root "$H/proc" --sys-root "$H/sys"
 ctl register vm0 --qmp "$T/vm0.qmp" >/dev/null || bail "register vm0"
 ctl register vm1 --qmp "$T/vm1.qmp" --patroni pg8/m1 >/dev/null ||
 	bail "register vm1"
-wait_for 20 field_is vm1 actual_bytes 268435456 || bail "vm1 not at its max"
+wait_field 20 vm1 actual_bytes 268435456 || bail "vm1 not at its max"
 # Another monitor lowers vm0's balloon: a foreign move.
 fake balloon vm0.qmp 134217728 >/dev/null
 check "vm0's foreign move is counted" wait_for 20 sh -c \
 	"test \"\$(\"$BALLOONCTL\" status --json | grep -c '\"foreign_moves\": [1-9]')\" -ge 1"
-wait_for 20 field_is vm0 actual_bytes 268435456 || bail "vm0 not back at its max"
+wait_field 20 vm0 actual_bytes 268435456 || bail "vm0 not back at its max"
 doctor "$H"
 check "with balloond: exit 1 (guests at max on a short host)" test $? = 1
 check "with balloond: --json says so" grep -q '"daemon": true' "$T/json"
@@ -262,7 +262,7 @@ check "a 4 GiB host: no arc_cap_high" lacks arc_cap_high
 # comes back.
 fake mode vm1.qmp no-greeting >/dev/null
 fake disconnect vm1.qmp >/dev/null
-if wait_for 20 field_is vm1 link down; then
+if wait_field 20 vm1 link down; then
 	doctor "$H"
 	check "vm1's link down: guest_link_down" has warning guest_link_down
 else

@@ -64,7 +64,7 @@ check "priority from the description" field_is 100 priority 7
 check "Patroni cluster from the description" field_is 100 cluster nosuchcluster
 check "Patroni member from the description" field_is 100 member m0
 check "on disk when the hook returns" on_disk 100 max_bytes $((224 * MiB))
-check "a cluster balloond does not know: kept at max" wait_for 10 field_is 100 actual_bytes $((224 * MiB))
+check "a cluster balloond does not know: kept at max" wait_field 10 100 actual_bytes $((224 * MiB))
 check "QEMU was told max, on balloond's own monitor" test "$(balloons vm0.qmp | tail -n 1)" = $((224 * MiB))
 
 # ---- 101: -qmp unix:...,server,nowait; memory: current= ----

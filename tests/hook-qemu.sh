@@ -95,7 +95,7 @@ check "Patroni cluster from the metadata" field_is vm0 cluster nosuchcluster
 check "Patroni member from the metadata" field_is vm0 member m0
 check "QMP socket from <qemu:commandline>" field_is vm0 qmp "$T/vm0.qmp"
 check "on disk when the hook returns" on_disk vm0 max_bytes $((224 * MiB))
-check "a cluster balloond does not know: kept at max" wait_for 10 field_is vm0 actual_bytes $((224 * MiB))
+check "a cluster balloond does not know: kept at max" wait_field 10 vm0 actual_bytes $((224 * MiB))
 check "QEMU was told max" test "$(balloons vm0.qmp | tail -n 1)" = $((224 * MiB))
 
 hook vm0 reconnect begin

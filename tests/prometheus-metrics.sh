@@ -86,7 +86,7 @@ q() { bdtest prom-query "$PROM_PORT" "$1"; }
 
 scraped() { q 'up == 1' >/dev/null; }
 check "Prometheus scrapes balloond (up == 1)" wait_for 60 scraped
-check "vm0 reached its pin" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
+check "vm0 reached its pin" wait_field 20 vm0 actual_bytes $((200 * MiB))
 # A few scrapes, so that rate() and increase() have two samples.
 stored() { test "$(bdtest prom-value "$PROM_PORT" 'count_over_time(balloond_build_info[1m])')" -ge 5; }
 check "several scrapes stored" wait_for 30 stored

@@ -1003,6 +1003,184 @@ def _cmd_rule_exprs(a):
             print(r["alert"] + "\t" + " ".join(r["expr"].split()))
 
 
+# ---- a real Patroni cluster (tests/lib/patroni-lib.sh, tests/real/patroni-real.sh)
+
+def _cmd_port_block(a):
+    """port-block [N]: the first port of a block of N (default 10) ports,
+    on a multiple of 10, free on 127.0.0.1 for TCP and UDP a moment ago."""
+    import random
+    n = int(a[0]) if a else 10
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000, 10)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    socks.append(s)
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        print(base)
+        return
+    sys.exit(1)
+
+
+def _cmd_http_ok(a):
+    """http-ok URL: URL answers 200 within a second."""
+    import urllib.request
+    try:
+        urllib.request.urlopen(a[0], timeout=1).read()
+    except Exception:  # any failure is a no
+        sys.exit(1)
+
+
+def _cmd_patroni_members(a):
+    """patroni-members REST_URL...: one line per member, "NAME ROLE STATE",
+    from the first /cluster that answers, with STATE "streaming" for the
+    replicas the leader's /patroni lists as streaming."""
+    import urllib.request
+
+    def get(url):
+        return json.load(urllib.request.urlopen(url, timeout=1))
+    cluster = None
+    for base in a:
+        try:
+            cluster = get(base + "/cluster")
+            break
+        except Exception:  # the next URL then
+            pass
+    if cluster is None:
+        sys.exit(1)
+    streaming = set()
+    for m in cluster.get("members", []):
+        if m.get("role") == "leader":
+            try:
+                p = get(m["api_url"].rsplit("/", 1)[0] + "/patroni")
+                for r in p.get("replication", []):
+                    if r.get("state") == "streaming":
+                        streaming.add(r.get("application_name"))
+            except Exception:  # a leader that does not answer lists none
+                pass
+    for m in cluster.get("members", []):
+        state = "streaming" if m["name"] in streaming else m.get("state", "?")
+        print(m["name"], m.get("role", "?"), state)
+
+
+def _cmd_descendants(a):
+    """descendants PID...: PID and every descendant, from /proc's ppid links."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    todo = [int(p) for p in a]
+    seen = []
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.append(p)
+        todo.extend(children.get(p, []))
+    print(" ".join(str(p) for p in seen))
+
+
+def _events(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def _ev_no_early_shrink(path, dwell_ms):
+    """No replica shrank sooner than DWELL_MS after its last role change
+    (a shrink command's role_age_ms)."""
+    bad = []
+    for e in _events(path):
+        d = e["data"]
+        if e["event"] == "command" and d.get("direction") == "shrink":
+            if d.get("role_age_ms", -1) < int(dwell_ms):
+                bad.append((d["guest"], d.get("role_age_ms", -1)))
+    for b in bad:
+        print("# %s shrank %d ms after a role change" % b)
+    return not bad
+
+
+def _ev_grow_before(path, vm, first_write_us, start_us):
+    """VM's grow (target above actual) was sent after START_US and before
+    FIRST_WRITE_US."""
+    fw, start = int(first_write_us), int(start_us)
+    grows = [e["time_us"] for e in _events(path)
+             if e["event"] == "command" and e["data"].get("guest") == vm and e["time_us"] >= start
+             and e["data"].get("direction") == "grow"
+             and e["data"]["target_bytes"] > e["data"]["actual_bytes"]]
+    print("# grow commands for %s: %s; first write %d" % (vm, grows, fw))
+    return bool(grows) and min(grows) < fw
+
+
+def _ev_switchover(path, new, old, start_us):
+    """After START_US: NEW's grow came before OLD's shrink, and the shrink
+    after a "cluster" event said OLD streams."""
+    start = int(start_us)
+    grow = shrink = streaming = None
+    for e in _events(path):
+        t, d = e["time_us"], e["data"]
+        if t < start:
+            continue
+        if e["event"] == "command" and d.get("guest") == new and d.get("direction") == "grow" \
+                and d["target_bytes"] > d["actual_bytes"] and grow is None:
+            grow = t
+        if e["event"] == "command" and d.get("guest") == old and d.get("direction") == "shrink" \
+                and shrink is None:
+            shrink = t
+        if e["event"] == "cluster" and streaming is None:
+            for m in d.get("members", []):
+                if m.get("name") == old and m.get("streaming"):
+                    streaming = t
+    print("# from the switchover: grow %s +%s ms, shrink %s +%s ms, %s streaming +%s ms" % (
+        new, grow and (grow - start) // 1000, old, shrink and (shrink - start) // 1000,
+        old, streaming and (streaming - start) // 1000))
+    return bool(grow and shrink and streaming and grow < shrink and streaming < shrink)
+
+
+def _ev_grown_at_push(path, vm, start_us):
+    """After START_US, VM's grow was sent no later than 200 ms after its
+    first leader push (it may come earlier: a cluster whose leader's API
+    is gone fails open)."""
+    start = int(start_us)
+    push = grow = None
+    for e in _events(path):
+        t, d = e["time_us"], e["data"]
+        if t < start:
+            continue
+        if e["event"] == "role" and vm in d.get("guests", []) and \
+                d.get("role") in ("master", "primary", "leader", "promoted") and push is None:
+            push = t
+        if e["event"] == "command" and d.get("guest") == vm and d.get("direction") == "grow" \
+                and grow is None:
+            grow = t
+    print("# after the kill: %s's first leader push +%s ms, first grow +%s ms" % (
+        vm, push and (push - start) // 1000, grow and (grow - start) // 1000))
+    return bool(push and grow and grow <= push + 200000)
+
+
+_EVENT_CHECKS = {"no-early-shrink": _ev_no_early_shrink, "grow-before": _ev_grow_before,
+                 "switchover": _ev_switchover, "grown-at-push": _ev_grown_at_push}
+
+
+def _cmd_events_check(a):
+    """events-check CHECK FILE ARGS...: a check over monitor --json events
+    (no-early-shrink DWELL_MS, grow-before VM FIRST_WRITE_US START_US,
+    switchover NEW OLD START_US, grown-at-push VM START_US); exit 1 if not."""
+    sys.exit(0 if _EVENT_CHECKS[a[0]](a[1], *a[2:]) else 1)
+
+
 COMMANDS = {name[5:].replace("_", "-"): f for name, f in list(globals().items())
             if name.startswith("_cmd_")}
 

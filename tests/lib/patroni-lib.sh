@@ -47,27 +47,7 @@ as_pg() {
 # UDP): etcd client and peer, three REST APIs, three PostgreSQL ports, and
 # two for the test ($PG_SPARE_PORT, +1: a listener, a fake).
 pg_pick_ports() {
-	PG_BASE=$("$PG_PY" - <<'PY'
-import random, socket
-rng = random.SystemRandom()
-for _ in range(200):
-    base = rng.randrange(20000, 60000, 10)
-    socks = []
-    try:
-        for p in range(base, base + 10):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    break
-PY
-	) || bail "no free port block"
+	PG_BASE=$("$PG_PY" -m bdtest port-block 10) || bail "no free port block"
 	[ -n "$PG_BASE" ] || bail "no free port block"
 	PG_ETCD_PORT=$PG_BASE
 	PG_SPARE_PORT=$((PG_BASE + 8))
@@ -200,13 +180,7 @@ pg_start_all() {
 
 # pg_http_ok URL: URL answers 200 within a second.
 pg_http_ok() {
-	"$PG_PY" - "$1" <<'PY'
-import sys, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=1).read()
-except Exception:
-    sys.exit(1)
-PY
+	"$PG_PY" -m bdtest http-ok "$1"
 }
 
 # pg_state: one line per member, "NAME ROLE STATE", from the first /cluster
@@ -214,33 +188,7 @@ PY
 # lists as streaming.
 pg_state() {
 	# shellcheck disable=SC2046
-	"$PG_PY" - $(pg_rest_urls) <<'PY'
-import json, sys, urllib.request
-def get(url):
-    return json.load(urllib.request.urlopen(url, timeout=1))
-cluster = None
-for base in sys.argv[1:]:
-    try:
-        cluster = get(base + "/cluster")
-        break
-    except Exception:
-        pass
-if cluster is None:
-    sys.exit(1)
-streaming = set()
-for m in cluster.get("members", []):
-    if m.get("role") == "leader":
-        try:
-            p = get(m["api_url"].rsplit("/", 1)[0] + "/patroni")
-            for r in p.get("replication", []):
-                if r.get("state") == "streaming":
-                    streaming.add(r.get("application_name"))
-        except Exception:
-            pass
-for m in cluster.get("members", []):
-    state = "streaming" if m["name"] in streaming else m.get("state", "?")
-    print(m["name"], m.get("role", "?"), state)
-PY
+	"$PG_PY" -m bdtest patroni-members $(pg_rest_urls)
 }
 
 # pg_leader: the member whose role is leader (fails when there is none).
@@ -279,27 +227,7 @@ pg_switchover() {
 
 # pg_descendants PID...: PID and every descendant, from /proc's ppid links.
 pg_descendants() {
-	"$PG_PY" - "$@" <<'PY'
-import os, sys
-children = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-todo = [int(p) for p in sys.argv[1:]]
-seen = []
-while todo:
-    p = todo.pop()
-    if p in seen:
-        continue
-    seen.append(p)
-    todo.extend(children.get(p, []))
-print(" ".join(str(p) for p in seen))
-PY
+	"$PG_PY" -m bdtest descendants "$@"
 }
 
 # pg_alive PID: PID exists and is not a zombie.

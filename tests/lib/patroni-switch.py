@@ -21,38 +21,25 @@ Prints one JSON object; times are wall-clock microseconds:
   with actual >= max - tolerance; null if none), actual_before.
 Exit status 0 when the command succeeded and a write went through.
 """
-import argparse, json, socket, subprocess, sys, threading, time
+import argparse, json, subprocess, sys, threading, time
 
 import psycopg2
+
+from bdtest import Control
 
 
 def now_us():
     return time.time_ns() // 1000
 
 
-class Ctl:
-    """A control connection to balloond, for query-balloon pass-through."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.f = self.s.makefile("rb")
-        self.f.readline()  # greeting
-        self.n = 0
-
-    def actual(self, vm):
-        self.n += 1
-        req = {"id": self.n, "method": "qmp",
-               "params": {"name": vm, "command": "query-balloon"}}
-        self.s.sendall((json.dumps(req) + "\n").encode())
-        while True:
-            m = json.loads(self.f.readline())
-            if m.get("id") == self.n:
-                break
-        if "error" in m:
-            return None
-        r = m["result"]
-        return r.get("return", r).get("actual")
+def actual(ctl, vm):
+    """A guest's actual size, asked live through balloond's read-only QMP
+    pass-through (None on an error)."""
+    m = ctl.call("qmp", {"name": vm, "command": "query-balloon"})
+    if "error" in m:
+        return None
+    r = m["result"]
+    return r.get("return", r).get("actual")
 
 
 def main():
@@ -68,13 +55,13 @@ def main():
 
     out = {"at_max_us": None, "first_write_us": None, "actual_at_first_write": None}
     stop = threading.Event()
-    reader = Ctl(a.socket)
-    out["actual_before"] = reader.actual(a.vm)
+    reader = Control(a.socket, timeout_s=None)
+    out["actual_before"] = actual(reader, a.vm)
 
     def poll():
-        ctl = Ctl(a.socket)
+        ctl = Control(a.socket, timeout_s=None)
         while not stop.is_set():
-            v = ctl.actual(a.vm)
+            v = actual(ctl, a.vm)
             t = now_us()
             if v is not None and v >= a.max - a.tolerance and out["at_max_us"] is None:
                 out["at_max_us"] = t
@@ -96,7 +83,7 @@ def main():
                 time.sleep(0.002)
                 continue
             out["first_write_us"] = now_us()
-            out["actual_at_first_write"] = reader.actual(a.vm)
+            out["actual_at_first_write"] = actual(reader, a.vm)
             out["read_after_write_us"] = now_us()
             return
 

@@ -77,8 +77,9 @@ fi
 # The Python helpers are one module, tests/lib/bdtest.py: PYTHONPATH
 # finds it, for the tests' Python and `bdtest` alike.
 PY=${PYTHON3:-/usr/bin/python3}
-if [ -n "${top_srcdir:-}" ]; then
-	PYTHONPATH="$top_srcdir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+# (top_srcdir: the harness's; top: the demo's and the benchmarks'.)
+if [ -n "${top_srcdir:-${top:-}}" ]; then
+	PYTHONPATH="${top_srcdir:-${top:-}}/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
 	export PYTHONPATH
 fi
 

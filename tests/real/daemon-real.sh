@@ -42,8 +42,8 @@ stop_daemon KILL
 before=$(qemu_actual g1)
 : >"$T/daemon.log"
 start_daemon
-check "registrations are back after kill -9" wait_for 20 field_is g1 link up
-check "both links up" wait_for 20 field_is g2 link up
+check "registrations are back after kill -9" wait_field 20 g1 link up
+check "both links up" wait_field 20 g2 link up
 vm_actual() { ctl qmp --vm "$1" query-balloon | sed 's/.*"actual":\([0-9]*\).*/\1/'; }
 check "the guest was not moved by the restart" test "$(vm_actual g1)" = "$before"
 for g in g1 g2; do

@@ -36,10 +36,7 @@ start_daemon
 
 registered() {
 	ctl status --json >"$T/st.json" || return 2
-	"$PY" -c '
-import json, sys
-sys.exit(0 if any(g["name"] == sys.argv[1] for g in json.load(open(sys.argv[2]))["guests"]) else 1)
-' "$1" "$T/st.json"
+	bdtest json guests "$T/st.json" | grep -qF "\"name\":\"$1\""
 }
 # unregistered NAME: the daemon answers, and NAME is not among its guests.
 unregistered() {
@@ -101,7 +98,7 @@ for d in "$A" "$B" "$C"; do
 done
 check "virsh start registered A (the hook, no manual step)" wait_for 10 registered "$A"
 check "C, enabled before its start, is registered" wait_for 10 registered "$C"
-check "A's link to its extra QMP socket is up" wait_for 30 field_is "$A" link up
+check "A's link to its extra QMP socket is up" wait_field 30 "$A" link up
 check "A's bounds come from its metadata" field_is "$A" min_bytes $((128 * MiB))
 check "A's max is its <memory>" field_is "$A" max_bytes $((MEM * MiB))
 check "C's bounds come from enable" field_is "$C" min_bytes $((128 * MiB))
@@ -132,7 +129,7 @@ lv_start_libvirtd
 check "libvirtd's reconnect ran the hook for A" wait_for 20 sh -c \
 	"[ \$(grep -c '^$A reconnect begin ' '$LV_HOOK_LOG') -gt $before ]"
 check "reconnect registered A again" wait_for 10 registered "$A"
-check "and its link is up again" wait_for 20 field_is "$A" link up
+check "and its link is up again" wait_field 20 "$A" link up
 check "C stayed managed across the restart" field_is "$C" link up
 check "the reconnect's register of C (still registered) was accepted" \
 	sh -c "! grep -q '$C: balloond refused' '$LV/hook.err'"
@@ -159,7 +156,7 @@ check "the hook exited 0" grep -q "^$A started begin rc=0 " "$LV_HOOK_LOG"
 start_daemon
 t0=$(date +%s%N)
 check "the spooled registration is picked up at start" wait_for 10 registered "$A"
-check "A's link comes up" wait_for 30 field_is "$A" link up
+check "A's link comes up" wait_field 30 "$A" link up
 check "the spool is emptied" wait_for 10 spool_empty
 check "A's registration is on disk" wait_for 10 on_disk "$A"
 # Kept past every timeout: wait until twice the register deadline has
@@ -175,7 +172,7 @@ stop_daemon TERM
 : >"$T/daemon.log"
 start_daemon
 check "A is registered again after a daemon restart (from disk)" wait_for 10 registered "$A"
-check "and managed" wait_for 30 field_is "$A" link up
+check "and managed" wait_field 30 "$A" link up
 expect 0 "set A 176M after the daemon restart" ctl set "$A" 176M
 moves "A's balloon moves to 176 MiB" "$A" 176
 

@@ -196,7 +196,7 @@ check "virsh start: the installed hook registered the domain" wait_for 20 regist
 check "its min comes from the metadata" field_is "$D" min_bytes $((96 * MiB))
 check "its max is the domain's <memory>" field_is "$D" max_bytes $((128 * MiB))
 check "its QMP socket is the extra one in /run/balloond/qmp" field_is "$D" qmp "$LV_QMPDIR/$D.sock"
-check "the installed balloond's link to it comes up" wait_for 30 field_is "$D" link up
+check "the installed balloond's link to it comes up" wait_field 30 "$D" link up
 check "on disk in $P_STATE" test -s "$P_STATE/guests.json" -o -s "$P_STATE/guests.journal"
 phase "registered, link up"
 virsh destroy "$D" >"$T/destroy.out" 2>&1

@@ -57,7 +57,7 @@ host 7000
 
 # ---- pressure: donors shrink toward min, taking only what is free ----
 start_daemon --proc-root "$P"
-check "both guests managed" wait_for 20 field_is g2 link up
+check "both guests managed" wait_field 20 g2 link up
 check "no pressure: g1 at its max" field_is g1 actual_bytes $((512 * MiB))
 check "guest stats arrive" wait_for 20 sh -c "'$BALLOONCTL' status --json | grep -q available_bytes"
 # 800 MiB available: headroom 288 MiB, under the low watermark, above the
@@ -93,8 +93,8 @@ check "the plan said why: starving" grep -q '"guest":"g1",[^}]*"reason":"starvin
 # ---- pressure clears: everyone grows back ----
 host 7000
 check "pressure over" wait_for 20 sh -c "'$BALLOONCTL' status --json | grep -q '\"reclaiming\": false'"
-check "g1 grows back to its max" wait_for 60 field_is g1 actual_bytes $((512 * MiB))
-check "g2 grows back to its max" wait_for 60 field_is g2 actual_bytes $((512 * MiB))
+check "g1 grows back to its max" wait_field 60 g1 actual_bytes $((512 * MiB))
+check "g2 grows back to its max" wait_field 60 g2 actual_bytes $((512 * MiB))
 
 stop_daemon TERM
 check "SIGTERM exits 0" test "$STOP_RC" = 0
@@ -113,13 +113,13 @@ done
 expect 0 "register g1 as the Patroni member pg/pg1" ctl register g1 --qmp "$G/g1.qmp" --patroni pg/pg1 --min 200M
 expect 0 "register g2, a plain guest" ctl register g2 --qmp "$G/g2.qmp" --min 200M
 expect 0 "push: g1 is the leader" ctl role pg pg1 master
-check "g1 is known as the leader" wait_for 20 field_is g1 role leader
+check "g1 is known as the leader" wait_field 20 g1 role leader
 check "g2's stats arrive" wait_for 20 sh -c "'$BALLOONCTL' status --json | grep -q available_bytes"
 # g2 keeps 24 MiB available: under half its reserve (64 MiB), starving.
 avail_kib=$("$top_srcdir/test-vm/cmd" --dir "$G" --name g2 --timeout 60 status | sed 's/.*avail_kib=\([0-9]*\).*/\1/')
 "$top_srcdir/test-vm/cmd" --dir "$G" --name g2 --timeout 60 hold $((avail_kib / 1024 - 24))M >"$T/hold2.out" 2>&1
 diag "g2 hold: $(cat "$T/hold2.out")"
-check "g2 is starving" wait_for 30 field_is g2 starving True
+check "g2 is starving" wait_field 30 g2 starving True
 before=$(actual g2)
 # 600 MiB available: headroom 88 MiB, under the critical watermark.
 host 600
@@ -135,7 +135,7 @@ check "no plan took from the leader" sh -c "! grep -qv ':$((512 * MiB))\$' '$T/g
 "$top_srcdir/test-vm/cmd" --dir "$G" --name g2 --timeout 60 hold 0 >/dev/null 2>&1
 host 7000
 check "the critical tier is left (logged)" wait_for 20 logged "above its critical watermark again"
-check "g2 grows back to its max" wait_for 60 field_is g2 actual_bytes $((512 * MiB))
+check "g2 grows back to its max" wait_field 60 g2 actual_bytes $((512 * MiB))
 stop_daemon TERM
 check "SIGTERM exits 0 (critical)" test "$STOP_RC" = 0
 check "the fixture was never written" grep -q "^some avg10=0.00" "$P/pressure/memory"

@@ -69,7 +69,7 @@ check "balloond started later registers the VM from the spool" wait_for 20 regis
 check "on balloond's monitor from args:" field_is "$VMID" qmp "$BD_SOCK"
 check "max from memory:" field_is "$VMID" max_bytes $((256 * MiB))
 check "min from the description" field_is "$VMID" min_bytes $((128 * MiB))
-check "the link to the real guest is up" wait_for 30 field_is "$VMID" link up
+check "the link to the real guest is up" wait_field 30 "$VMID" link up
 
 # ---- balloond drives the real balloon; Proxmox's socket stays usable ------------
 expect 0 "set $VMID 160M" ctl set "$VMID" 160M
