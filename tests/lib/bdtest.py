@@ -1,16 +1,21 @@
 """bdtest: the Python half of balloond's test and benchmark helpers.
 
 Imported by the Python tests and benchmarks (tests/lib is on PYTHONPATH:
-tests/lib/tap.sh, the Makefile's test environment and bench/run put it
-there), and run as `python3 -m bdtest COMMAND ...` by the shell tests
-(tests/lib/daemon-lib.sh wraps the common commands). It runs under
-Debian's /usr/bin/python3 with its standard library only (PyYAML for
-check-rules), so that a less trusted user can run it too.
+tests/lib/tap.sh, the Makefile's test environment, bench/run and
+bench/build.sh put it there), and run as `python3 -m bdtest COMMAND ...`
+by the shell tests (tap.sh's bdtest; daemon-lib.sh wraps the common
+commands; `python3 -m bdtest` alone lists them). It runs under Debian's
+/usr/bin/python3 with the standard library only (PyYAML for rule-exprs),
+so that a less trusted user can run it too.
 
-What it holds: the control-socket client (Control, call, status),
-a guest's status fields, wait_until with a deadline scaled like the
-shell tests' (TIME_SCALE), fake-qmp's control socket and command log,
-percentiles, and the fleet of fake guests the benchmarks start.
+What it holds: the control-socket client (Control, call, status), status
+fields (guest, lookup), wait_until with a deadline scaled like the shell
+tests' (TIME_SCALE), percentiles, TAP for Python tests (Tap), fake-qmp's
+control socket and command log, signed role notifications, the fleet of
+fake guests the benchmarks start, fake-patroni's answers per test, and
+the checks the shell tests run on a metrics exposition, Prometheus' API
+and balloond's events. No test passes Python source to it: each check is
+a named command.
 """
 import hashlib
 import hmac
@@ -561,7 +566,7 @@ def _cmd_converse(a):
 
 
 def _cmd_hold(a):
-    """hold READY [--rcvbuf BYTES] [--times N] LINE: a client that sends
+    """hold [--rcvbuf BYTES] [--times N] READY LINE: a client that sends
     LINE (N times over) and never reads: writes READY once it has sent
     (or the daemon stopped taking it), then waits to be killed."""
     rcvbuf, times = None, 1
@@ -1189,7 +1194,8 @@ def main(argv):
     if len(argv) < 1 or argv[0] not in COMMANDS:
         print("usage: python3 -m bdtest COMMAND [ARGS...]\n", file=sys.stderr)
         for name, f in sorted(COMMANDS.items()):
-            print("  " + f.__doc__.split("\n")[0], file=sys.stderr)
+            first = f.__doc__.split("\n\n")[0].split("\n")
+            print("  " + "\n    ".join(line.strip() for line in first), file=sys.stderr)
         return 2
     try:
         COMMANDS[argv[0]](argv[1:])
