@@ -208,7 +208,8 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	}
 }
 
-/* QEMU sends BALLOON_CHANGE at most once a second, globally (FACTS.md):
+/* QEMU sends BALLOON_CHANGE at most once a second, globally (HACKING.md,
+ * "BALLOON_CHANGE is rate-limited"):
  * the last report of a grow can arrive after the next, lower target was
  * sent. A rise within this long of a new target is not the guest's doing.
  * What the rate limit holds back is the newest report, sent at the end of

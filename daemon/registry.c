@@ -17,8 +17,8 @@
 #include "proto/units.h"
 
 /* Below this a guest cannot run: QEMU accepts tiny targets and the guest
- * inflates until its kernel panics, in a loop (FACTS.md), and a 64 MiB
- * guest does not even boot. */
+ * inflates until its kernel panics, in a loop, and a 64 MiB guest does
+ * not even boot (HACKING.md, "Targets QEMU accepts"). */
 #define MIN_GUEST_BYTES (64ULL << 20)
 /* Above this a size is a typo, not a guest. */
 #define MAX_GUEST_BYTES (16ULL << 40)
