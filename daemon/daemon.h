@@ -182,8 +182,8 @@ struct bd_guest {
 };
 
 /* ---- events.c: the one internal event stream ----
- * Every consumer (control-socket monitors, the debug log, later metrics)
- * is one subscriber. An event has a name, the guest it is about (or
+ * Every consumer (control-socket monitors, the debug log, the metrics'
+ * counters) is one subscriber. An event has a name, the guest it is about (or
  * NULL), its data and its wall-clock time. */
 struct bd_event {
 	const char *name;
@@ -210,11 +210,13 @@ void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 json_object *bd_event_json(const struct bd_event *ev);
 
 /* ---- sources ----
- * An input the policy reads: guest stats today, host memory and Patroni
- * next. Each keeps its own state, copies what it needs from the config in
- * start (a reload stops and starts it again: nothing may point into an
- * old config), updates the guests or the host snapshot, and asks for a
- * replan. close frees it; done is called once its handles are closed. */
+ * An input the policy reads: guest stats (stats.c), host memory (host.c),
+ * Patroni's REST API (rest.c) and role notifications (listener.c); the
+ * metrics' outlets (metricsout.c) share the life cycle. Each keeps its
+ * own state, copies what it needs from the config in start (a reload
+ * stops and starts it again: nothing may point into an old config),
+ * updates the guests or the host snapshot, and asks for a replan. close
+ * frees it; done is called once its handles are closed. */
 struct bd_source;
 struct bd_source_ops {
 	const char *name;
