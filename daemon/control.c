@@ -19,7 +19,7 @@
  * is judged from its credentials and the group ids resolved at start and on
  * reload, with no name-service lookup on the loop.
  */
-#include "daemon.h"
+#include "server.h"
 
 #include <errno.h>
 #include <grp.h>

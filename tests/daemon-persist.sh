@@ -189,6 +189,12 @@ in_bg un1 ctl unregister rep
 check "the removal's write is held" wait_for 10 held "$seen"
 in_bg again ctl register rep --qmp "$T/vm2.qmp"
 dispatched register 3 || bail "the registration was not started"
+# Until its link is up, the guest is not one yet: status leaves it out,
+# and requests naming it are refused.
+check "a registration in progress is not in status" status_lacks '"name": "rep"'
+expect 1 "a set of a guest whose registration is in progress fails" \
+	ctl set rep 200M
+err_has "its registration is still in progress"
 in_bg un2 ctl unregister rep
 dispatched unregister 2 || bail "the second unregister was not carried out"
 unanswered un2 "the unregister of a registration in progress waits for the removal to be on disk"
