@@ -13,6 +13,7 @@ command -v "$PROMTOOL" >/dev/null || bail "no promtool (install-deps.sh installs
 
 P="$T/proc"
 mkdir -p "$P"
+chmod 0755 "$T" # the peers below (setpriv) must reach the socket
 cat >"$P/meminfo" <<EOF2
 MemTotal:        4194304 kB
 MemFree:         3145728 kB
@@ -38,6 +39,9 @@ PY
 TF="$T/collector/balloond.prom"
 mkdir -p "$T/collector"
 cat >"$T/m.conf" <<EOF2
+[daemon]
+role_group = nogroup
+max_conns_per_uid = 1
 [metrics]
 textfile = $TF
 textfile_interval_ms = 1000
@@ -128,6 +132,58 @@ metrics
 check "the refusal counted as an error" \
 	test "$(value 'balloond_control_requests_total{method="set",result="error"}')" = 1
 
+# Requests refused before or outside their method count too: a guest
+# that is not registered, a method that does not exist, a role peer
+# asking for more than roles, a peer with no rights, a peer over its
+# connection bound. raw USER LINE...: as USER (role_group is nogroup:
+# nobody/nogroup is a role peer, daemon/daemon a stranger), one
+# connection per LINE, all held open; prints each connection's first
+# answer after the greeting (a refused peer gets its error instead).
+raw() {
+	user=$1
+	shift
+	setpriv --reuid="$user" --regid="$(id -gn "$user")" --clear-groups \
+		"$PY" - "$SOCK" "$@" <<'PY'
+import json, socket, sys
+held = []
+for line in sys.argv[2:]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(sys.argv[1])
+    f = s.makefile("rb")
+    first = json.loads(f.readline())
+    if "balloond" in first:
+        s.sendall(line.encode() + b"\n")
+        first = json.loads(f.readline())
+    print(json.dumps(first.get("error", {}).get("code", "ok")))
+    held.append((s, f))
+PY
+}
+count() { value "balloond_control_requests_total{method=\"$1\",result=\"$2\"}"; }
+metrics
+for k in set:error unknown:error status:refused unknown:refused; do
+	eval "c_${k%%:*}_${k#*:}=$(count "${k%%:*}" "${k#*:}")"
+done
+expect 1 "set on a guest that is not registered" ctl set nosuch 200M
+check "... answers not-found" grep -q "no guest named" "$T/err"
+check "an unknown method is answered unknown-method" \
+	test "$(raw root '{"id": 1, "method": "frobnicate"}')" = '"unknown-method"'
+check "a role peer asking for status is refused" \
+	test "$(raw nobody '{"id": 1, "method": "status"}')" = '"permission-denied"'
+check "a peer with no rights is refused" \
+	test "$(raw daemon '{"id": 1, "method": "status"}')" = '"permission-denied"'
+check "a role peer's second connection is over max_conns_per_uid" \
+	test "$(raw nobody '{"id": 1, "method": "role", "params": {"cluster": "other", "member": "x", "role": "replica"}}' \
+		'{"id": 2, "method": "status"}' | tail -n 1)" = '"unavailable"'
+metrics
+check "the not-found set counted as a set error" \
+	test "$(count set error)" = $((c_set_error + 1))
+check "the unknown method counted as method unknown, error" \
+	test "$(count unknown error)" = $((c_unknown_error + 1))
+check "the role peer's status counted as refused" \
+	test "$(count status refused)" = $((c_status_refused + 1))
+check "the stranger and the connection over the bound counted as refused (method unknown)" \
+	test "$(count unknown refused)" = $((c_unknown_refused + 2))
 check "vm0 is pinned" test "$(value 'balloond_guest_pinned{guest="vm0"}')" = 1
 check "vm1 may be the leader: role unknown" \
 	test "$(value 'balloond_guest_role{guest="vm1",role="unknown"}')" = 1
