@@ -376,6 +376,7 @@ PY
 }
 check "16 idle connections reach the bound: a 17th is not served (3 s)" \
 	test "$(scrape_status 3)" = 0
+t0=$(ms)
 check "16 idle connections do not stall the loop" quiet ctl status
 t1=$(ms)
 timely "status at once" $((t1 - t0)) $((3000 * TIME_SCALE))
