@@ -293,9 +293,14 @@ struct bd_listener_stats {
 
 /* metrics.c: the daemon's own counters, for the metrics. */
 #define BD_REPLAN_BUCKETS 12
+/* A control request's result, as the metrics count it: answered, answered
+ * with an error, or refused (the peer may not ask it, or is over a
+ * connection bound: permission-denied, or no request read at all). */
+enum bd_req_result { BD_REQ_OK, BD_REQ_ERROR, BD_REQ_REFUSED, BD_REQ_RESULTS };
 struct bd_counters {
-	uint64_t requests[BD_M_COUNT][2]; /* by method: [0] ok, [1] error */
-	uint64_t plans;			  /* plans computed */
+	/* By method ([BD_M_COUNT]: unknown) and result. */
+	uint64_t requests[BD_M_COUNT + 1][BD_REQ_RESULTS];
+	uint64_t plans;				    /* plans computed */
 	uint64_t replan_buckets[BD_REPLAN_BUCKETS]; /* not cumulative */
 	uint64_t replan_sum_ns;
 	uint64_t psi_events;	   /* PSI trigger events */
@@ -306,8 +311,9 @@ struct bd_counters {
 extern const double bd_replan_bucket_s[BD_REPLAN_BUCKETS];
 /* A plan was computed and dispatched in ns. */
 void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
-/* A control request got its reply (error or not). */
-void bd_metrics_request(struct bd *bd, int method, bool error);
+/* A control request got its final reply (control.c): method BD_M_COUNT
+ * or out of range counts as unknown. */
+void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result);
 
 struct bd_metrics; /* metrics.c */
 /* metricsout.c: the metrics' outlets ([metrics]): the textfile for

@@ -26,13 +26,12 @@ struct req {
 	char msg[512];
 };
 
-/* Every reply to a request goes out here: the metrics count them by
- * method and result. */
+/* Every reply to a request goes out here (the control socket counts it,
+ * by to.method, once its result is final). */
 static void send_reply(struct bd *bd, int method, struct bd_reply_to to,
 		       json_object *msg, uint64_t persist_gen)
 {
-	bd_metrics_request(bd, method,
-			   json_object_object_get_ex(msg, "error", NULL));
+	to.method = method;
 	bd_control_reply(bd, to, msg, persist_gen);
 }
 
@@ -811,6 +810,7 @@ static void (*const handlers[BD_M_COUNT])(struct req *) = {
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params)
 {
+	to.method = method;
 	struct req r = {bd, to, req_id, method, params, ""};
 	if (bd->shutting_down) {
 		snprintf(r.msg, sizeof(r.msg), "balloond is shutting down");

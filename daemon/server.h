@@ -51,6 +51,8 @@ void bd_spool_free(struct bd *bd);
 struct bd_reply_to {
 	uint64_t conn;
 	uint64_t seq;
+	int method; /* the request's, for the metrics; BD_M_COUNT: unknown
+		     * (it could not be read) */
 };
 int bd_control_start(struct bd *bd);
 void bd_control_stop(struct bd *bd);

@@ -89,8 +89,8 @@ static void spool_one(struct bd *bd, const char *dir, const char *name,
 		json_object_put(params);
 	} else {
 		bd_info("spool: %s from %s", bd_method_name(m), name);
-		bd_method_dispatch(bd, (struct bd_reply_to){0, 0}, -1, (int)m,
-				   params);
+		bd_method_dispatch(bd, (struct bd_reply_to){0, 0, (int)m}, -1,
+				   (int)m, params);
 		json_object_put(params);
 		/* Removed only once its change is on disk. */
 		uint64_t gen = bd_state_pending(bd);
