@@ -381,7 +381,8 @@ static void render_host(struct bd *bd, struct bd_buf *b)
 		bd_buf_printf(b, "balloond_host_mem_available_bytes %llu\n",
 			      (unsigned long long)h->mem_available_bytes);
 	family(b, "balloond_host_headroom_bytes", "gauge",
-	       "The policy's effective headroom at the last plan.");
+	       "The headroom the policy held against its watermarks at the "
+	       "last plan.");
 	bd_buf_printf(b, "balloond_host_headroom_bytes %lld\n",
 		      (long long)bd->headroom_bytes);
 	/* The watermarks as the policy resolves them for this host. */

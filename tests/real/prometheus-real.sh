@@ -120,9 +120,8 @@ check "g1 grows back to its max" wait_for 60 near g1 $((256 * MiB))
 # 800 MiB available of 4 GiB: effective headroom 160 MiB (MemAvailable,
 # plus half the ARC above c_min, 384 MiB, less the 1 GiB reserve), under
 # the low watermark (5 % of MemTotal, 204.8 MiB), above the critical one
-# (2 %, 81.9 MiB). (Without arc_manage: with it the policy judges by
-# MemAvailable less the reserve alone, while balloond_host_headroom_bytes
-# is the effective headroom.)
+# (2 %, 81.9 MiB). (Without arc_manage: with it the policy, and
+# balloond_host_headroom_bytes, judge by MemAvailable less the reserve.)
 prom_host_available 800
 check "balloond sees the pressure" wait_for 20 sh -c "'$BALLOONCTL' status --json | grep -q '\"reclaiming\": true'"
 check "BalloondHostHeadroomLow fires in Prometheus" wait_for 30 firing BalloondHostHeadroomLow
