@@ -19,9 +19,6 @@
 #define RAM_RETRY_MIN_MS 250
 #define RAM_RETRY_MAX_MS 30000
 
-void __bd_guest_link_ready(struct bd_guest *g, const char *code,
-			   const char *msg);
-
 static void add_u64(json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
@@ -42,7 +39,7 @@ static void link_up(struct bd_guest *g)
 	bd_info("%s: QMP link up, actual %s", g->spec.name,
 		bd_format_size(g->actual_bytes, a, sizeof(a)));
 	bd_guest_note(g, "connected; actual %s", a);
-	__bd_guest_link_ready(g, NULL, NULL);
+	bd_guest_ready(g, NULL, NULL);
 	if (!g->removed)
 		bd_replan(g->bd);
 }
@@ -76,9 +73,9 @@ static void first_query_cb(qmp_client *c, int err, uint64_t bytes, void *data)
 		/* Still connected, but there is nothing to steer. */
 		snprintf(g->last_error, sizeof(g->last_error),
 			 "the guest has no balloon device");
-		__bd_guest_link_ready(g, BD_E_UNAVAILABLE,
-				      "the guest has no active balloon device "
-				      "(add -device virtio-balloon-pci)");
+		bd_guest_ready(g, BD_E_UNAVAILABLE,
+			       "the guest has no active balloon device "
+			       "(add -device virtio-balloon-pci)");
 		return;
 	}
 	g->actual_bytes = bytes;
@@ -150,7 +147,7 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
 		g->reason = "not managed: bad bounds";
 		bd_err("%s: %s", g->spec.name, msg);
-		__bd_guest_link_ready(g, code, msg);
+		bd_guest_ready(g, code, msg);
 		return;
 	}
 	g->retry_ms = 0;
@@ -208,7 +205,8 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	}
 }
 
-/* QEMU sends BALLOON_CHANGE at most once a second, globally (FACTS.md):
+/* QEMU sends BALLOON_CHANGE at most once a second, globally (HACKING.md,
+ * "BALLOON_CHANGE is rate-limited"):
  * the last report of a grow can arrive after the next, lower target was
  * sent. A rise within this long of a new target is not the guest's doing.
  * What the rate limit holds back is the newest report, sent at the end of

@@ -255,10 +255,10 @@ def balloons(log, sock):
     return [m for m in log if m["socket"] == sock and m["execute"] == "balloon"]
 
 
-def free_port(kind="tcp"):
-    """A port on 127.0.0.1 that nothing listened on a moment ago."""
+def free_port(kind="tcp", address="127.0.0.1"):
+    """A port on address that nothing listened on a moment ago."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
+    s.bind((address, 0))
     port = s.getsockname()[1]
     s.close()
     return port
@@ -636,8 +636,9 @@ def _cmd_udp_sink(a):
 
 
 def _cmd_free_port(a):
-    """free-port [tcp|udp]: a port on 127.0.0.1 nothing listens on."""
-    print(free_port(a[0] if a else "tcp"))
+    """free-port [tcp|udp] [ADDRESS]: a port on ADDRESS (127.0.0.1) that
+    nothing listens on."""
+    print(free_port(a[0] if a else "tcp", a[1] if len(a) > 1 else "127.0.0.1"))
 
 
 def _cmd_notify(a):
@@ -920,6 +921,99 @@ def _cmd_metrics_match_status(a):
     sys.exit(1 if bad else 0)
 
 
+def _cmd_first_answers(a):
+    """first-answers SOCKET LINE...: one connection per LINE, all held
+    open: per connection, the code of its first answer after the greeting
+    as JSON ("ok", or an error's code; a peer refused at connect gets its
+    error instead of a greeting)."""
+    held = []
+    for line in a[1:]:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(20 * TIME_SCALE)
+        s.connect(a[0])
+        f = s.makefile("rb")
+        first = json.loads(f.readline())
+        if "balloond" in first:
+            s.sendall(line.encode() + b"\n")
+            first = json.loads(f.readline())
+        print(json.dumps(first.get("error", {}).get("code", "ok")))
+        held.append((s, f))
+
+
+def _cmd_http_keepalive(a):
+    """http-keepalive PORT: two GET /metrics on one kept-alive connection
+    (Prometheus' way), each 200 with a body and no "Connection: close"."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", int(a[0]), timeout=20 * TIME_SCALE)
+    socks = []
+    for i in range(2):
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200 or not body or (r.getheader("Connection") or "").lower() == "close":
+            print("# scrape", i, r.status, r.getheader("Connection"))
+            sys.exit(1)
+        socks.append(c.sock)
+    sys.exit(0 if socks[0] is not None and socks[0] is socks[1] else 1)
+
+
+def _cmd_eof_within(a):
+    """eof-within PORT SECONDS [SEND]: a connection that sends SEND
+    (backslash escapes as in Python; nothing by default) and then nothing
+    more is closed by the listener (EOF) within SECONDS; says after how
+    long."""
+    s = socket.create_connection(("127.0.0.1", int(a[0])))
+    if len(a) > 2:
+        s.sendall(a[2].encode().decode("unicode_escape").encode())
+    t0 = time.monotonic()
+    s.settimeout(float(a[1]))
+    try:
+        while s.recv(65536):
+            pass
+    except socket.timeout:
+        print("# still open after %s s" % a[1])
+        sys.exit(1)
+    print("# closed after %.1f s" % (time.monotonic() - t0))
+
+
+def _cmd_http_idle_clients(a):
+    """http-idle-clients PORT READY CLOSED: six clients of the HTTP
+    listener: three that send nothing, one half a request, two that ask
+    and read slowly (a 4 KiB receive buffer, 256 bytes every 100 ms).
+    READY is written once all are connected; CLOSED, with the seconds the
+    listener took to close the silent four (EOF), once it has."""
+    held = []
+    for i in range(6):
+        s = socket.socket()
+        if i >= 4:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", int(a[0])))
+        if i == 3:
+            s.sendall(b"GET /metr")
+        elif i >= 4:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        held.append(s)
+    open(a[1], "w").close()
+    t0 = time.monotonic()
+    for s in held[:4]:
+        s.settimeout(120)
+        try:
+            while s.recv(1):
+                pass
+        except OSError:
+            pass
+    silent = time.monotonic() - t0
+    for s in held[4:]:
+        s.settimeout(1)
+        try:
+            while s.recv(256):
+                time.sleep(0.1)
+        except OSError:
+            pass
+    with open(a[2], "w") as f:
+        f.write("%.1f\n" % silent)
+
+
 # ---- a Prometheus server's HTTP API (tests/prometheus-metrics.sh) ----------------
 
 def prom_query(port, expr, timeout=10):
@@ -954,29 +1048,37 @@ def _cmd_prom_value(a):
 
 
 def _cmd_prom_agree(a):
-    """prom-agree PORT STATUS_JSON: what Prometheus stored last agrees with
-    status: the guests' sizes, link, pin and role; the host; the clusters'
-    reachability."""
-    port, st = a[0], json.load(open(a[1]))
+    """prom-agree PORT STATUS_JSON JOB: what Prometheus stored last from
+    JOB agrees with status: the guests' sizes, link, pin, starving, role;
+    the host; the version; the clusters' reachability."""
+    port, st, job = a[0], json.load(open(a[1])), a[2]
+
+    def sel(name, **labels):
+        labels["job"] = job
+        return name + "{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
 
     def val(expr):
         r = prom_query(port, expr, 5)
         return float(r[0]["value"][1]) if len(r) == 1 else None
     want = []
     for g in st["guests"]:
-        sel = '{guest="%s"}' % g["name"]
-        for k in ("max_bytes", "min_bytes", "target_bytes", "actual_bytes", "foreign_moves"):
-            name = "balloond_guest_" + (k if k != "foreign_moves" else "foreign_moves_total")
-            want.append((name + sel, g[k]))
-        want.append(("balloond_guest_link_up" + sel, 1 if g["link"] == "up" else 0))
-        want.append(("balloond_guest_pinned" + sel, 1 if "pin_bytes" in g else 0))
-        want.append(('balloond_guest_role{guest="%s",role="%s"}' % (
-            g["name"], "none" if g["role"] == "-" else g["role"]), 1))
+        n = g["name"]
+        for k in ("max_bytes", "min_bytes", "target_bytes", "actual_bytes"):
+            want.append((sel("balloond_guest_" + k, guest=n), g[k]))
+        want.append((sel("balloond_guest_foreign_moves_total", guest=n), g["foreign_moves"]))
+        want.append((sel("balloond_guest_link_up", guest=n), 1 if g["link"] == "up" else 0))
+        want.append((sel("balloond_guest_pinned", guest=n), 1 if "pin_bytes" in g else 0))
+        want.append((sel("balloond_guest_starving", guest=n), 1 if g.get("starving") else 0))
+        role = "none" if g["role"] == "-" else g["role"]
+        for r in ("none", "unknown", "leader", "replica"):
+            want.append((sel("balloond_guest_role", guest=n, role=r), 1 if r == role else 0))
     h = st["host"]
-    want.append(("balloond_host_mem_total_bytes", h["mem_total_bytes"]))
-    want.append(("balloond_host_mem_available_bytes", h["mem_available_bytes"]))
+    want.append((sel("balloond_host_mem_total_bytes"), h["mem_total_bytes"]))
+    want.append((sel("balloond_host_mem_available_bytes"), h["mem_available_bytes"]))
+    want.append((sel("balloond_host_reclaiming"), 1 if h.get("reclaiming") else 0))
+    want.append((sel("balloond_build_info", version=st["daemon"]["version"]), 1))
     for name, c in st["clusters"].items():
-        want.append(('balloond_cluster_reachable{cluster="%s"}' % name, 1 if c["reachable"] else 0))
+        want.append((sel("balloond_cluster_reachable", cluster=name), 1 if c["reachable"] else 0))
     bad = [(e, val(e), v) for e, v in want if val(e) != float(v)]
     for b in bad:
         print("# %s: Prometheus %s, status %s" % b)
@@ -992,12 +1094,52 @@ def _cmd_prom_firing(a):
 
 
 def _cmd_dashboard_queries(a):
-    """dashboard-queries DASHBOARD_JSON: "TITLE<TAB>EXPR" per panel query,
-    its variables ($instance, $guest) matching everything."""
-    for p in json.load(open(a[0]))["panels"]:
-        for t in p["targets"]:
-            e = t["expr"].replace("$instance", ".*").replace("$guest", ".*")
-            print("%s\t%s" % (p["title"], e))
+    """dashboard-queries DASHBOARD_JSON PANELS VARIABLES: the dashboard's
+    queries to PANELS, one "TITLE<TAB>EXPR" a line, with its variables as
+    Grafana substitutes them for "All"; its template variables'
+    label_values() to VARIABLES ("NAME<TAB>SELECTOR<TAB>LABEL")."""
+    import re
+    d = json.load(open(a[0]))
+
+    def subst(e):
+        return e.replace("$instance", ".*").replace("$guest", ".*")
+    with open(a[1], "w") as f:
+        for p in d["panels"]:
+            for t in p["targets"]:
+                f.write("%s\t%s\n" % (p["title"], subst(t["expr"])))
+    with open(a[2], "w") as f:
+        for v in d["templating"]["list"]:
+            if v["type"] != "query":
+                continue
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["definition"])
+            f.write("%s\t%s\t%s\n" % (v["name"], subst(m.group(1)), m.group(2)))
+
+
+def _cmd_prom_variables(a):
+    """prom-variables PORT VARIABLES: each template variable of VARIABLES
+    (dashboard-queries') has values in Prometheus' series."""
+    import urllib.parse
+    import urllib.request
+    rc = 0
+    for line in open(a[1]):
+        name, match, label = line.rstrip("\n").split("\t")
+        u = "http://127.0.0.1:%s/api/v1/series?%s" % (a[0], urllib.parse.urlencode({"match[]": match}))
+        r = json.load(urllib.request.urlopen(u, timeout=5))
+        vals = {x.get(label) for x in r["data"]} - {None}
+        if r["status"] != "success" or not vals:
+            print("# variable %s: no values (%s)" % (name, match))
+            rc = 1
+    sys.exit(rc)
+
+
+def _cmd_http_get(a):
+    """http-get URL FILE: GET URL (20 s, times TIME_SCALE) into FILE; exit
+    1 unless the answer is 200."""
+    import urllib.request
+    r = urllib.request.urlopen(a[0], timeout=20 * TIME_SCALE)
+    with open(a[1], "wb") as f:
+        f.write(r.read())
+    sys.exit(0 if r.status == 200 else 1)
 
 
 def _cmd_rule_exprs(a):
