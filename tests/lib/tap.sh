@@ -82,6 +82,9 @@ if [ -n "${top_srcdir:-${top:-}}" ]; then
 	PYTHONPATH="${top_srcdir:-${top:-}}/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
 	export PYTHONPATH
 fi
+# No __pycache__ in the source tree (read-only under distcheck anyway).
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 
 # bdtest COMMAND [ARGS...]: tests/lib/bdtest.py's command line (the
 # control socket, status fields, fake-qmp's socket and log, ...; run
