@@ -17,15 +17,16 @@ the checks the shell tests run on a metrics exposition, Prometheus' API
 and balloond's events. No test passes Python source to it: each check is
 a named command.
 """
-import hashlib
-import hmac
 import json
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import time
+
+# Modules that only some commands need (hashlib, hmac, subprocess, shutil,
+# http.client, urllib, yaml) are imported where they are used: every shell
+# test's status poll starts this module, and hashlib alone would add a
+# third to its start-up.
 
 MiB = 1 << 20
 
@@ -275,6 +276,8 @@ def notification(key, cluster="pg", member="pg2", role="leader", skew_ms=0):
 
 
 def sign(n, key):
+    import hashlib
+    import hmac
     text = "balloond-notify 1\n%s\n%s\n%s\n%d\n%s\n" % (
         n["cluster"], n["member"], n["role"], n["timestamp_ms"], n["nonce"])
     n["hmac"] = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
@@ -304,6 +307,7 @@ def rss_kib(pid):
 
 def stop_all(procs, d):
     """Kill what is still running and remove the directory."""
+    import shutil
     for p in procs:
         if p.poll() is None:
             p.kill()
@@ -315,6 +319,7 @@ def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
     """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
     registered them all, pipelined on one connection; returns (daemon,
     control connection, seconds the registrations took)."""
+    import subprocess
     fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
                            "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
                           + (["--log", fake_log_path] if fake_log_path else []),

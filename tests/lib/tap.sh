@@ -82,9 +82,10 @@ if [ -n "${top_srcdir:-${top:-}}" ]; then
 	PYTHONPATH="${top_srcdir:-${top:-}}/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
 	export PYTHONPATH
 fi
-# No __pycache__ in the source tree (read-only under distcheck anyway).
-PYTHONDONTWRITEBYTECODE=1
-export PYTHONDONTWRITEBYTECODE
+# Its bytecode is cached in tests/lib/__pycache__ (git-ignored; nothing is
+# written where the source is read-only, as under distcheck): compiling
+# bdtest.py anew would double the cost of every status poll.
+unset PYTHONDONTWRITEBYTECODE
 
 # bdtest COMMAND [ARGS...]: tests/lib/bdtest.py's command line (the
 # control socket, status fields, fake-qmp's socket and log, ...; run
