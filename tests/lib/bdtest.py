@@ -1333,6 +1333,29 @@ def _cmd_events_check(a):
     sys.exit(0 if _EVENT_CHECKS[a[0]](a[1], *a[2:]) else 1)
 
 
+# ---- right-sizing: daily peaks and doctor's findings (tests/daemon-peaks.sh) -----
+
+def _cmd_newest_peak(a):
+    """newest-peak GUEST: the newest day of GUEST's daily_used_peaks in
+    status, "DATE USED STARVED" ("-" for what is not there), or "none"."""
+    d = ((guest(status(), a[0]) or {}).get("daily_used_peaks") or [None])[0]
+    if d is None:
+        print("none")
+    else:
+        print(d["date"], d.get("used_bytes", "-"), "starved" if d.get("starved") else "-")
+
+
+def _cmd_finding(a):
+    """finding DOCTOR_JSON ID TITLE_START: the severity, evidence and fix
+    of the finding ID whose title starts with TITLE_START (doctor --json),
+    one a line; nothing if there is none."""
+    for f in json.load(open(a[0]))["findings"]:
+        if f["id"] == a[1] and f["title"].startswith(a[2]):
+            print(f["severity"])
+            print(f["evidence"])
+            print(f["fix"])
+
+
 COMMANDS = {name[5:].replace("_", "-"): f for name, f in list(globals().items())
             if name.startswith("_cmd_")}
 
