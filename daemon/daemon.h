@@ -9,6 +9,7 @@
  *   exec.c      carry a plan out: balloon commands, steps, waits
  *   events.c    the one internal event stream and its subscribers
  *   stats.c     a source: guest-stats polling
+ *   peaks.c     a guest's daily used peaks and starved days (pure)
  *   rest.c      a source: Patroni's REST API, confirmed roles
  *   state.c     persistence (off the loop thread) and the spool
  *   metrics.c   the Prometheus exposition: the renderer, and the counters
@@ -31,6 +32,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "peaks.h"
 #include "policy/policy.h"
 #include "proto/notify.h"
 #include "proto/proto.h"
@@ -120,6 +122,8 @@ struct bd_guest {
 				      * older than this describe another guest */
 	bool deflated;		     /* actual rose above its target by itself
 				      * (deflate-on-oom), until stats recover */
+	struct bd_peaks peaks;	     /* daily used peaks and starved days
+				      * (peaks.c), saved with the registration */
 
 	/* The executor's bookkeeping for the plan step it belongs to. */
 	unsigned action_plan; /* plan generation; 0: none */
@@ -457,6 +461,8 @@ int bd_state_load(struct bd *bd);
  * the change may go out. */
 uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec);
 uint64_t bd_state_del(struct bd *bd, const char *name);
+/* A guest's peaks (a new day began): one journal line. */
+uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g);
 /* Save everything anew (a whole snapshot). */
 uint64_t bd_state_dirty_all(struct bd *bd);
 /* Generations on disk so far. */
