@@ -218,10 +218,11 @@ int bd_peaks_from_json(json_object *arr, struct bd_peaks *p)
 		if (parse_entry(json_object_array_get_idx(arr, i), &day, &used,
 				&starved))
 			return -EINVAL;
-		if (day > newest)
+		/* A day with nothing in it (unknown keys only) is no day. */
+		if ((used != UINT64_MAX || starved) && day > newest)
 			newest = day;
 	}
-	if (!n)
+	if (!newest)
 		return 0;
 	p->day = newest;
 	for (size_t i = 0; i < n; i++) {
@@ -230,7 +231,7 @@ int bd_peaks_from_json(json_object *arr, struct bd_peaks *p)
 		bool starved;
 		parse_entry(json_object_array_get_idx(arr, i), &day, &used,
 			    &starved);
-		if (newest - day >= BD_PEAKS_DAYS)
+		if (day > newest || newest - day >= BD_PEAKS_DAYS)
 			continue;
 		unsigned slot = (unsigned)(newest - day);
 		if (used != UINT64_MAX && (!(p->known & (1u << slot)) ||
