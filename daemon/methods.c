@@ -225,6 +225,8 @@ static void m_register(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
+	/* The same guest with other settings keeps its history. */
+	struct bd_peaks peaks = old ? old->peaks : (struct bd_peaks){0};
 	if (old) {
 		bd_notice("%s: registered again with other settings: "
 			  "replacing its registration",
@@ -232,6 +234,8 @@ static void m_register(struct req *r)
 		bd_guest_remove(old);
 	}
 	struct bd_guest *g = bd_guest_add(r->bd, &spec);
+	if (g)
+		g->peaks = peaks;
 	if (!g) {
 		snprintf(r->msg, sizeof(r->msg), "out of memory");
 		fail(r, BD_E_INTERNAL);

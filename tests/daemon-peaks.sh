@@ -144,6 +144,14 @@ for n in 7 8 9 10 11 12 13; do
 	day "$n"
 done
 
+# The same guest registered again with other settings keeps its days.
+h0=$(history vm0)
+ctl register vm0 --qmp "$T/vm0.qmp" --min 1G --no-wait >/dev/null ||
+	not_ok "vm0 registered again"
+check "vm0 registered again with min 1 GiB" wait_for 20 field_is vm0 min_bytes $GiB
+check "vm0's days stay with it" test "$(history vm0)" = "$h0"
+wait_for 20 field_is vm0 link up || bail "vm0's link did not come back"
+
 # ---- what 14 days say ----
 check "vm0: 14 days" test "$(history vm0 | grep -o '"used_bytes"' | wc -l)" = 14
 check "vm1: 3 days starved" test "$(history vm1 | grep -o '"starved": true' | wc -l)" = 3
