@@ -12,7 +12,7 @@
 # its 256 MiB reserve: starving): too small. After day 6 balloond stops and
 # starts again: the days survive it. Then doctor reads the 14 days from
 # status, and the metric matches.
-. "$top_srcdir/tests/daemon-lib.sh"
+. "$top_srcdir/tests/lib/daemon-lib.sh"
 
 CLOCK="$T/clock"
 echo 0 >"$CLOCK"
@@ -68,38 +68,19 @@ date_of() { date -u -d "@$((BASE + $1 * 86400))" +%F; }
 
 # newest GUEST: its newest day in status, "DATE USED STARVED" (- for what
 # is not there), or "none".
-newest() {
-	ctl status --json | "$PY" -c '
-import json, sys
-for g in json.load(sys.stdin)["guests"]:
-    if g["name"] == sys.argv[1]:
-        d = (g.get("daily_used_peaks") or [None])[0]
-        if d is None:
-            print("none")
-        else:
-            print(d["date"], d.get("used_bytes", "-"),
-                  "starved" if d.get("starved") else "-")
-' "$1"
-}
+newest() { bdtest newest-peak "$1"; }
 newest_is() { test "$(newest "$1")" = "$2"; }
 
 # no_stats GUEST: balloond saw the guest report no statistics.
 no_stats() { test -z "$(field "$1" guest_stats)"; }
 
 # history GUEST: its daily_used_peaks as one line of JSON.
-history() {
-	ctl status --json | "$PY" -c '
-import json, sys
-for g in json.load(sys.stdin)["guests"]:
-    if g["name"] == sys.argv[1]:
-        print(json.dumps(g.get("daily_used_peaks"), sort_keys=True))
-' "$1"
-}
+history() { bdtest field-json "$1" daily_used_peaks; }
 
 start
 ctl register vm0 --qmp "$T/vm0.qmp" >/dev/null || bail "register vm0"
 ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || bail "register vm1"
-wait_for 20 field_is vm1 actual_bytes $((4 * GiB)) || bail "vm1 not at its max"
+wait_field 20 vm1 actual_bytes $((4 * GiB)) || bail "vm1 not at its max"
 
 # day N: both guests stop reporting (no sample can straddle the change of
 # day), the clock moves to day N, and they report again what they use that
@@ -138,7 +119,7 @@ check "the journal holds the peaks" grep -q '"peaks"' "$STATE/guests.journal"
 start
 check "vm0's days survive the restart" test "$(history vm0)" = "$h0"
 check "vm1's days survive the restart" test "$(history vm1)" = "$h1"
-wait_for 20 field_is vm1 link up || bail "vm1's link did not come back"
+wait_field 20 vm1 link up || bail "vm1's link did not come back"
 
 for n in 7 8 9 10 11 12 13; do
 	day "$n"
@@ -148,9 +129,9 @@ done
 h0=$(history vm0)
 ctl register vm0 --qmp "$T/vm0.qmp" --min 1G --no-wait >/dev/null ||
 	not_ok "vm0 registered again"
-check "vm0 registered again with min 1 GiB" wait_for 20 field_is vm0 min_bytes $GiB
+check "vm0 registered again with min 1 GiB" wait_field 20 vm0 min_bytes $GiB
 check "vm0's days stay with it" test "$(history vm0)" = "$h0"
-wait_for 20 field_is vm0 link up || bail "vm0's link did not come back"
+wait_field 20 vm0 link up || bail "vm0's link did not come back"
 
 # ---- what 14 days say ----
 check "vm0: 14 days" test "$(history vm0 | grep -o '"used_bytes"' | wc -l)" = 14
@@ -167,16 +148,7 @@ doctor_rc=$?
 "$PY" "$top_srcdir/tests/doctor-json.py" "$T/json" >"$T/ids" ||
 	not_ok "doctor --json is what balloonctl(8) says"
 # finding ID TITLE-START: the finding's evidence and fix, or nothing.
-finding() {
-	"$PY" -c '
-import json, sys
-for f in json.load(open(sys.argv[1]))["findings"]:
-    if f["id"] == sys.argv[2] and f["title"].startswith(sys.argv[3]):
-        print(f["severity"])
-        print(f["evidence"])
-        print(f["fix"])
-' "$T/json" "$1" "$2"
-}
+finding() { bdtest finding "$T/json" "$1" "$2"; }
 finding guest_too_big vm0 >"$T/big0"
 finding guest_too_big vm1 >"$T/big1"
 finding guest_too_small vm1 >"$T/small1"

@@ -398,6 +398,12 @@ def _cmd_field(a):
     print(_show_json(lookup(guest(status(), a[0]) or {}, a[1])))
 
 
+def _cmd_field_json(a):
+    """field-json GUEST KEY: a guest's status field as JSON on one line,
+    keys sorted, Python's spacing ("key": value, ...)."""
+    print(json.dumps(lookup(guest(status(), a[0]) or {}, a[1]), sort_keys=True))
+
+
 def _cmd_wait_field(a):
     """wait-field DEADLINE_S GUEST KEY VALUE: poll status (over one
     connection) until GUEST's KEY is VALUE; exit 1 past the deadline."""
