@@ -186,13 +186,7 @@ check "the journal's removal of vm1 holds its days" grep -q '^{"del":"vm1","days
 start
 stop_daemon TERM
 # retired NAME: the names the snapshot keeps retired peaks for.
-retired() {
-	"$PY" -c '
-import json, sys
-for r in json.load(open(sys.argv[1])).get("retired", []):
-    print(r["name"])
-' "$STATE/guests.json"
-}
+retired() { bdtest json-names retired "$STATE/guests.json"; }
 check "the snapshot keeps vm1's days retired" test "$(retired)" = vm1
 start
 ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || not_ok "vm1 registered after two restarts"

@@ -438,6 +438,13 @@ def _cmd_json(a):
     print(_show_json(lookup(doc, a[0])))
 
 
+def _cmd_json_names(a):
+    """json-names PATH FILE: the "name" of every element of the list at
+    PATH in the JSON document FILE, one a line (none if no list)."""
+    for e in lookup(json.load(open(a[1])), a[0]) or []:
+        print(e["name"])
+
+
 def _cmd_json_is(a):
     """json-is FILE JSON: FILE holds this JSON document (exit 1 if not)."""
     sys.exit(0 if json.load(open(a[0])) == json.loads(a[1]) else 1)
