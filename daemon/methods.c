@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "actuator.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto/proto.h"
@@ -141,7 +142,8 @@ static void kept_register_done(struct bd_guest *g, const char *code,
 			       const char *msg)
 {
 	if (code) {
-		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
+		snprintf(g->why.last_error, sizeof(g->why.last_error), "%s",
+			 msg);
 		bd_warn("%s: %s", g->spec.name, msg);
 	}
 }
@@ -264,8 +266,6 @@ static void m_register(struct req *r)
 		reply_persisted(r, bd_guest_status(g), gen);
 }
 
-static void ignore_cb(qmp_client *c, int err, void *data) {}
-
 static void m_unregister(struct req *r)
 {
 	uint64_t gen = 0;
@@ -284,15 +284,14 @@ static void m_unregister(struct req *r)
 		gen = bd_state_del(r->bd, g->spec.name);
 		/* Give the memory back before letting go (best effort: the
 		 * command is written at once, its answer is not awaited). */
-		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
-		    (g->set_bytes != g->max_bytes ||
-		     g->actual_bytes != g->max_bytes)) {
-			int rc = qmp_balloon_set(g->qmp, g->max_bytes,
-						 ignore_cb, NULL);
+		if (bd_link_up(g) && g->max_bytes && !r->bd->conf.dry_run &&
+		    (g->link.set_bytes != g->max_bytes ||
+		     g->link.actual_bytes != g->max_bytes)) {
+			int rc = g->act.ops->set(g, g->max_bytes, NULL);
 			if (rc)
 				bd_warn("%s: could not give its memory back "
 					"before letting go: %s",
-					g->spec.name, qmp_strerror(rc));
+					g->spec.name, g->act.ops->strerror(rc));
 		}
 		bd_emit(r->bd, "unregister", g, NULL);
 		bd_notice("unregistered %s", g->spec.name);
@@ -360,10 +359,10 @@ static void m_status(struct req *r)
 	struct bd *bd = r->bd;
 	json_object *guests = json_object_new_array();
 	unsigned up = 0;
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (g->removed || g->pending_conn)
 			continue;
-		up += g->link_up;
+		up += bd_link_up(g);
 		json_object_array_add(guests, bd_guest_status(g));
 	}
 	json_object *d = json_object_new_object();
@@ -485,8 +484,8 @@ struct bd_role_wait {
 static bool guest_at_max(const struct bd_guest *g)
 {
 	uint64_t tol = g->bd->conf.move_tolerance_bytes;
-	return g->actual_known && g->max_bytes &&
-	       g->actual_bytes + tol >= g->max_bytes;
+	return g->link.actual_known && g->max_bytes &&
+	       g->link.actual_bytes + tol >= g->max_bytes;
 }
 
 /* Every guest still registered at max? Asks the others for actual. */
@@ -707,10 +706,11 @@ static void m_qmp(struct req *r)
 		fail(r, BD_E_PERMISSION);
 		return;
 	}
-	if (!g->qmp || !qmp_client_is_ready(g->qmp)) {
+	if (!g->link.qmp || !qmp_client_is_ready(g->link.qmp)) {
 		snprintf(r->msg, sizeof(r->msg), "%s: QMP link is down (%s)",
 			 g->spec.name,
-			 g->last_error[0] ? g->last_error : "not connected");
+			 g->why.last_error[0] ? g->why.last_error
+					      : "not connected");
 		fail(r, BD_E_UNAVAILABLE);
 		return;
 	}
@@ -722,8 +722,8 @@ static void m_qmp(struct req *r)
 	}
 	*p = (struct qmp_pass){r->bd, r->to, r->id};
 	int rc =
-	    qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL, 0,
-			qmp_pass_cb, p);
+	    qmp_execute(g->link.qmp, command,
+			args ? json_object_get(args) : NULL, 0, qmp_pass_cb, p);
 	if (rc) {
 		free(p);
 		snprintf(r->msg, sizeof(r->msg), "%s", qmp_strerror(rc));

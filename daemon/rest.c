@@ -623,7 +623,7 @@ static void set_guests(struct rest_cluster *cl)
 {
 	struct bd *bd = cl->s->src.bd;
 	int64_t now = bd_mono_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed && strcmp(g->spec.cluster, cl->name) == 0)
 			set_guest(cl, g, now);
 }
@@ -714,7 +714,7 @@ static bool dwell_pending(const struct rest_cluster *cl)
 	uint64_t dwell_ms =
 	    !c || c->dwell_ms == UINT64_MAX ? bd->conf.dwell_ms : c->dwell_ms;
 	int64_t now = bd_mono_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed && g->role_changed_us &&
 		    strcmp(g->spec.cluster, cl->name) == 0 &&
 		    (uint64_t)(now - g->role_changed_us) / 1000 <

@@ -444,7 +444,7 @@ static struct save_job *next_job(struct bd *bd)
 			job_free(j);
 			return NULL;
 		}
-		for (struct bd_guest *g = bd->guests; g; g = g->next)
+		bd_guest_foreach (g, bd)
 			if (!g->removed && !g->pending_conn)
 				j->specs[j->n++] = g->spec;
 		/* The snapshot holds every pending change. */
