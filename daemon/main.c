@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -352,7 +353,7 @@ static int make_dirs(struct bd *bd)
  * The lock lives as long as the process. */
 static int lock_state_dir(struct bd *bd)
 {
-	char path[4200];
+	char path[BD_FILE_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/lock", bd->conf.state_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
