@@ -247,8 +247,9 @@ struct bd_subscriber {
 	bd_event_fn fn;
 	void *arg;
 	bool (*wants)(struct bd *bd, void *arg); /* NULL: always */
-	struct bd_subscriber *next;
+	TAILQ_ENTRY(bd_subscriber) entry;
 };
+TAILQ_HEAD(bd_subscriber_list, bd_subscriber);
 /* Subscribe with a caller-owned struct (fn, arg, wants filled in). */
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub);
 void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub);
@@ -381,7 +382,7 @@ struct bd {
 	struct bd_guest **index;
 	size_t index_size; /* buckets, a power of two; 0: none yet */
 
-	struct bd_subscriber *subscribers;
+	struct bd_subscriber_list subscribers; /* the newest first */
 	struct bd_source *sources[BD_MAX_SOURCES];
 	size_t n_sources;
 	struct bd_rest *rest; /* the Patroni REST watcher; NULL: none */
