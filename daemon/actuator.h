@@ -13,6 +13,7 @@
 #ifndef BALLOOND_ACTUATOR_H
 #define BALLOOND_ACTUATOR_H
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ struct bd_actuator_ops {
 	 * target, or the actuator cannot tell (its size not read yet). */
 	bool (*moved)(const struct bd_guest *g, uint64_t target,
 		      uint64_t tolerance_bytes);
+	/* An event on the guest's QMP link (name, its data, may be NULL):
+	 * true when it reports the guest's memory, then in *bytes. NULL:
+	 * the device reports nothing by itself. */
+	bool (*event)(const char *name, json_object *data, uint64_t *bytes);
 	const char *(*strerror)(int err);
 };
 

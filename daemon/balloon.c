@@ -1,7 +1,7 @@
 /*
  * balloon.c: the virtio-balloon actuator (actuator.h). A target is a
  * `balloon` command on the guest's QMP link, actual is query-balloon's
- * answer; BALLOON_CHANGE reports reach link.c through the QMP library.
+ * answer, and BALLOON_CHANGE reports it by itself.
  */
 #include "daemon.h"
 
@@ -95,6 +95,20 @@ static bool balloon_moved(const struct bd_guest *g, uint64_t target,
 	return diff <= tolerance_bytes;
 }
 
+/* BALLOON_CHANGE: {"actual": bytes}. QEMU sends it at most once a
+ * second, globally (rate-limited), so a wait polls with query. */
+static bool balloon_event(const char *name, json_object *data, uint64_t *bytes)
+{
+	json_object *actual;
+	if (strcmp(name, "BALLOON_CHANGE") != 0 || !data ||
+	    !json_object_object_get_ex(data, "actual", &actual) ||
+	    !json_object_is_type(actual, json_type_int) ||
+	    json_object_get_int64(actual) < 0)
+		return false;
+	*bytes = json_object_get_uint64(actual);
+	return true;
+}
+
 static const char *balloon_strerror(int err)
 {
 	return err == -ENODEV ? qmp_strerror(QMP_ERR_NO_BALLOON)
@@ -110,6 +124,7 @@ const struct bd_actuator_ops bd_balloon_ops = {
     .set = balloon_set,
     .query = balloon_query,
     .moved = balloon_moved,
+    .event = balloon_event,
     .strerror = balloon_strerror,
 };
 

@@ -295,9 +295,10 @@ static bool actual_moved(struct bd_guest *g, uint64_t actual)
 	return true;
 }
 
-static void balloon_change_cb(qmp_client *c, uint64_t actual, void *data)
+/* The actuator's device reported the guest's memory by itself
+ * (BALLOON_CHANGE for the balloon). */
+static void memory_changed(struct bd_guest *g, uint64_t actual)
 {
-	struct bd_guest *g = data;
 	actual_moved(g, actual);
 	g->link.change_at_us = bd_mono_us(g->bd);
 	if (!g->link.actual_known)
@@ -309,6 +310,15 @@ static void balloon_change_cb(qmp_client *c, uint64_t actual, void *data)
 	bd_emit(g->bd, "balloon_change", g, ev);
 	bd_exec_moved(g);
 	bd_replan(g->bd);
+}
+
+static void event_cb(qmp_client *c, const char *name, json_object *data,
+		     int64_t timestamp_us, void *arg)
+{
+	struct bd_guest *g = arg;
+	uint64_t bytes;
+	if (g->act.ops->event && g->act.ops->event(name, data, &bytes))
+		memory_changed(g, bytes);
 }
 
 static void reset_cb(qmp_client *c, void *data)
@@ -382,8 +392,8 @@ int bd_link_start(struct bd_guest *g)
 	static const struct qmp_callbacks cbs = {
 	    .ready_cb = ready_cb,
 	    .disconnect_cb = disconnect_cb,
-	    .balloon_change_cb = balloon_change_cb,
 	    .reset_cb = reset_cb,
+	    .event_cb = event_cb,
 	};
 	int rc = qmp_client_new(bd->loop, &cfg, &cbs, g, &g->link.qmp);
 	if (rc == 0)
