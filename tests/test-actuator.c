@@ -419,9 +419,36 @@ static void test_a_set_not_sent_is_said(void **state)
 	assert_int_equal(e->g[0]->link.set_bytes, 0);
 }
 
+/* The table: the balloon is the first (the default), found by name. */
+static void test_the_table(void **state)
+{
+	assert_ptr_equal(bd_actuators[0], &bd_balloon_ops);
+	assert_ptr_equal(bd_actuator_find("virtio-balloon"), &bd_balloon_ops);
+	assert_null(bd_actuator_find("test"));
+	for (size_t i = 0; bd_actuators[i]; i++) {
+		const struct bd_actuator_ops *o = bd_actuators[i];
+		assert_non_null(o->set);
+		assert_non_null(o->query);
+		assert_non_null(o->moved);
+		assert_non_null(o->strerror);
+		assert_string_equal(o->unit, "bytes");
+		assert_true(o->granularity_bytes > 0);
+	}
+	/* A guest added without a choice gets the default. */
+	struct env *e = *state;
+	e->bd.actuator = NULL;
+	struct bd_guest_spec spec = {.min_bytes = 256 * MiB};
+	snprintf(spec.name, sizeof(spec.name), "dflt");
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/dflt", e->dir);
+	struct bd_guest *g = bd_guest_add(&e->bd, &spec);
+	assert_non_null(g);
+	assert_ptr_equal(g->act.ops, &bd_balloon_ops);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_the_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_plan_through_the_seam, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_refused_set_is_retried,
