@@ -19,7 +19,7 @@ PACKAGES="
   patroni python3-etcd etcd-server etcd-client postgresql
   dpkg-dev debhelper lintian fakeroot
   nix-bin
-  prometheus python3-yaml
+  prometheus python3-yaml prometheus-node-exporter
 "
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,8 +36,21 @@ done
 if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q || true   # a third-party source may be unreachable
+	# Services' postinst scripts (prometheus, prometheus-node-exporter,
+	# libvirt, etcd) would start daemons on the machine's ports, and may
+	# fail where systemd is not PID 1 (containers, CI): a policy-rc.d that
+	# says 101 keeps invoke-rc.d from starting anything while installing.
+	# The tests start their own instances on private ports.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
+	[ -z "$policy" ] || rm -f "$policy"
 fi
 
 # The test guest's kernel comes from Debian's linux-image-amd64, unpacked

@@ -7,14 +7,21 @@ polled every INTERVAL ms. Prints balloond's CPU (percent of one core) and
 RSS while polling, the polls it completed per second (counted by the fake
 API), and the same daemon with no [cluster] section as the baseline.
 
+With --tls the fake members speak HTTPS with a self-signed certificate
+(balloond's tls_ca_file is the system's CA bundle with it appended, as
+for a certificate from a public CA) and, as Patroni 3.0's API does, HTTP/1.0: every
+poll is a new TLS connection, so the figure includes the handshake and
+whatever the TLS library loads per connection.
+
 usage: bench/rest-poll.py BUILD_DIR [--clusters N] [--interval-ms MS]
-                          [--seconds S]
+                          [--seconds S] [--tls]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scale import cpu_ticks, rss_kib, wait_until  # noqa: E402
 
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -26,7 +33,16 @@ def requests(log, path):
         return 0
 
 
-def run(build, d, n, interval_ms, seconds):
+def make_cert(d):
+    """A self-signed certificate for 127.0.0.1: (cert, key) paths."""
+    cert, key = f"{d}/server.pem", f"{d}/server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def run(build, d, n, interval_ms, seconds, tls=False):
     """balloond with n clusters for seconds; returns (cpu %, RSS KiB,
     /cluster polls per second)."""
     procs = []
@@ -35,14 +51,21 @@ def run(build, d, n, interval_ms, seconds):
         log = f"{d}/api.log"
         if n:
             state = f"{d}/api.json"
+            tls_args, scheme = [], "http"
+            if tls:
+                cert, key = make_cert(d)
+                ca = f"{d}/ca.pem"
+                with open(ca, "w") as out, open(SYSTEM_CA) as sys_ca, open(cert) as own:
+                    out.write(sys_ca.read() + own.read())
+                tls_args, scheme = ["--tls-cert", cert, "--tls-key", key, "--http10"], "https"
             api = subprocess.Popen([sys.executable, f"{TOP}/tests/fake-patroni.py", "--state", state,
-                                    "--log", log] + ["--port", "0"] * n,
+                                    "--log", log] + ["--port", "0"] * n + tls_args,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             procs.append(api)
             ports = api.stdout.readline().split()[1:]
             st = {}
             for i, p in enumerate(ports):
-                url = f"http://127.0.0.1:{p}"
+                url = f"{scheme}://127.0.0.1:{p}"
                 st[p] = {"mode": "ok",
                          "cluster": {"members": [
                              {"name": f"c{i}m0", "role": "leader", "state": "running",
@@ -53,7 +76,8 @@ def run(build, d, n, interval_ms, seconds):
                                      "replication": [{"application_name": f"c{i}m1",
                                                       "state": "streaming"}]}}
                 conf += (f"[cluster c{i}]\nrest_urls = {url}\n"
-                         f"poll_interval_ms = {interval_ms}\nmax_age_ms = {max(10 * interval_ms, 2000)}\n")
+                         f"poll_interval_ms = {interval_ms}\nmax_age_ms = {max(10 * interval_ms, 2000)}\n"
+                         + (f"tls_ca_file = {ca}\n" if tls else ""))
             with open(state, "w") as f:
                 json.dump(st, f)
         with open(f"{d}/balloond.conf", "w") as f:
@@ -85,17 +109,19 @@ def main():
     ap.add_argument("--clusters", type=int, default=50)
     ap.add_argument("--interval-ms", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="rest-poll.")
     try:
         base = run(a.build, d, 0, a.interval_ms, a.seconds)
         shutil.rmtree(d)
         os.mkdir(d)
-        with_ = run(a.build, d, a.clusters, a.interval_ms, a.seconds)
+        with_ = run(a.build, d, a.clusters, a.interval_ms, a.seconds, a.tls)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     want = a.clusters * 1000.0 / a.interval_ms
-    print(f"Patroni REST watcher, {a.clusters} clusters every {a.interval_ms} ms, {a.seconds:.0f} s:")
+    how = "HTTPS, a connection per request" if a.tls else "HTTP, connections kept"
+    print(f"Patroni REST watcher, {a.clusters} clusters every {a.interval_ms} ms, {a.seconds:.0f} s, {how}:")
     print(f"  no clusters:   CPU {base[0]:5.2f} % of a core, RSS {base[1] / 1024:.1f} MiB")
     print(f"  {a.clusters} clusters:   CPU {with_[0]:5.2f} % of a core, RSS {with_[1] / 1024:.1f} MiB, "
           f"{with_[2]:.0f} polls/s of {want:.0f} wanted (each GET /cluster + GET /patroni)")

@@ -10,7 +10,8 @@
 # then the baselines: an hourly cron poll of Patroni (a new leader waits
 # 30 minutes on average) and the per-change cost of `virsh setmem`
 # (measured when BENCH_VIRSH_DOMAIN names a running libvirt domain, else
-# the figure measured in FACTS.md). Run as root.
+# the figure in HACKING.md, "virsh setmem costs a process and an RPC").
+# Run as root.
 set -eu
 . "$(dirname "$0")/build.sh"
 /usr/bin/python3 "$top/bench/notify-latency.py" "$b" --guests 1 --guests 1000 --rounds 200
@@ -38,5 +39,5 @@ print("  virsh setmem --live, per change (a process and a libvirt RPC): median %
       % statistics.median(ts))
 PY
 else
-	echo "  virsh setmem --live, per change (a process and a libvirt RPC): about 16 ms (FACTS.md; set BENCH_VIRSH_DOMAIN to measure)"
+	echo "  virsh setmem --live, per change (a process and a libvirt RPC): about 16 ms (HACKING.md, \"virsh setmem costs a process and an RPC\"; set BENCH_VIRSH_DOMAIN to measure)"
 fi

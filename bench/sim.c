@@ -25,7 +25,7 @@
  *
  * Every number of the model, and where it comes from:
  *
- * The scenario: the incident behind the project (DESIGN.md "The problem"):
+ * The scenario: the incident behind the project (HACKING.md, "The problem"):
  * an unbounded ZFS ARC, guests whose memory use warms up toward their
  * allocations, swap on a zvol, an overcommitted host. With no policy the
  * host gets into danger within hours (an ARC that gives memory back slower
@@ -44,7 +44,8 @@
  *    8.47 GiB (arc_set_sys_free on Linux >= 5.7: the kernel's high
  *    watermark with boost, times three, plus 1/32 of RAM). "Tens of MiB/s":
  *    zfs_arc_shrinker_limit is 10000 pages (39 MiB) per shrinker call.
- *    The ARC is not in MemAvailable (DESIGN.md: that is the incident).
+ *    The ARC is not in MemAvailable (HACKING.md, "The problem": that is
+ *    the incident).
  *  - zfs_arc_max, when balloond writes it (arc_manage), caps the ARC: it
  *    shrinks toward the cap at the same 50 MiB/s and never grows above it
  *    (real OpenZFS evicts to a lowered cap faster: this is pessimistic).
@@ -72,7 +73,8 @@
  *    is half of some; the trigger ("some 150000 2000000", balloond's
  *    default) fires when the last 2 s stalled 150 ms or more.
  *
- * The guests (DESIGN.md: a dozen guests, Patroni clusters)
+ * The guests (HACKING.md, "The problem": a dozen guests, Patroni
+ * clusters)
  *  - 12 guests of 24 GiB (min 6 GiB): three Patroni clusters of three
  *    (one leader, two streaming replicas) and three plain guests. Their
  *    sum, 288 GiB, is 1.15 times what the host has for guests (256 GiB -
@@ -106,7 +108,8 @@
  *    stat-free-memory = actual - used - cache.
  *  - Host RSS of a guest: every page it ever touched, up to its actual
  *    size; freed memory stays resident (touched), except under Proxmox,
- *    which turns on free-page-reporting (FACTS.md "Newer peers"): there a
+ *    which turns on free-page-reporting (HACKING.md, "Proxmox's
+ *    auto-balloon"): there a
  *    guest's RSS is what it uses plus its cache.
  *  - Guest starved, in a second: its resident memory is below its demand,
  *    for whatever reason: its balloon left it less than it uses (demand
@@ -114,17 +117,19 @@
  *    Counted in guest-seconds (one second of one starved guest is one);
  *    "starv any" counts seconds in which at least one guest starved.
  *
- * The balloon (FACTS.md "Moving actual")
+ * The balloon (HACKING.md, "Balloon moves take time")
  *  - actual moves toward the last target at 512 MiB/s down (TCG: 256 MiB
  *    in 0.45 s) and 2.5 GiB/s up (TCG: 256 MiB in about 0.1 s). KVM is
  *    faster; --grow-gibps sets the speed up, as the leader<max column
  *    hinges on it: a replica at its target (12 GiB) takes 4.8 s to reach
  *    max at 2.5 GiB/s. A shrink stops 64 MiB above the guest's used
  *    memory: the balloon takes free memory and cache, never what the
- *    guest is using (FACTS.md: a guest holding 150M stops short). No
+ *    guest is using (HACKING.md, "The balloon stops short of used
+ *    memory": a guest holding 150M stops short). No
  *    deflate-on-oom. A grown guest at once uses what it lacked.
  *
- * Patroni (FACTS.md, Patroni 3.0.2)
+ * Patroni (HACKING.md, "Switchover and failover timings", Patroni
+ * 3.0.2)
  *  - Per cluster, events with a mean interval of 12 h (at least 30 min
  *    apart, none in the first hour), one in four a failover.
  *  - Switchover at T: the old leader gets on_stop demoted at T and
@@ -150,7 +155,8 @@
  *
  * The policies, one command per balloon request sent
  *  - none: every guest at its max; nothing moves.
- *  - cron: the hourly role-only job (DESIGN.md): on the hour, from
+ *  - cron: the hourly role-only job (HACKING.md, "The problem"): on the
+ *    hour, from
  *    Patroni's REST API, the leader at max and each replica at 50 % of max
  *    (12 GiB); members that are neither (down) and plain guests untouched.
  *    Commands only for changed targets (kinder than `virsh setmem` for
@@ -279,7 +285,7 @@
 
 /* The host's shape, from the command line: plain guests (the Patroni
  * members are always 3 x 3) and how fast a balloon deflates (2.5 GiB/s:
- * FACTS.md's 256 MiB in 0.1 s). */
+ * HACKING.md, "Balloon moves take time": 256 MiB in 0.1 s). */
 static int n_guests = N_CLUSTERS * MEMBERS + 3;
 static int64_t balloon_up = 5 * GiB / 2;
 /* The pre_promote hook's bounded wait, in seconds. */

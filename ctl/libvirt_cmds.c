@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dlfcn.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "hooks/domxml.h"
+#include "proto/lazylib.h"
 #include "proto/units.h"
 
 /* libvirt is loaded only when enable or disable runs: linked in, it costs
@@ -36,29 +36,27 @@
 	X(virDomainFree)
 
 static struct {
-#define VIR_PTR(f) __typeof__(&f) f;
-	VIR_FUNCS(VIR_PTR)
-#undef VIR_PTR
+	BD_LAZY_PTRS(VIR_FUNCS)
 } vir;
+BD_LAZY_RESOLVER(resolve_libvirt, vir, VIR_FUNCS)
 
 /* The soname of Debian's libvirt0 (and every distribution's). */
 #define LIBVIRT_SONAME "libvirt.so.0"
 
 static int load_libvirt(void)
 {
-	void *h = dlopen(LIBVIRT_SONAME, RTLD_NOW | RTLD_LOCAL);
+	char err[512];
+	void *h =
+	    bd_lazy_open(LIBVIRT_SONAME, LIBVIRT_SONAME, err, sizeof(err));
 	if (!h) {
-		ctl_error("cannot load libvirt (%s): %s", LIBVIRT_SONAME,
-			  dlerror());
+		ctl_error("%s", err);
 		return -1;
 	}
-#define VIR_SYM(f)                                                             \
-	if (!(vir.f = (__typeof__(vir.f))dlsym(h, #f))) {                      \
-		ctl_error("%s lacks %s", LIBVIRT_SONAME, #f);                  \
-		return -1;                                                     \
+	const char *missing = resolve_libvirt(h);
+	if (missing) {
+		ctl_error("%s lacks %s", LIBVIRT_SONAME, missing);
+		return -1;
 	}
-	VIR_FUNCS(VIR_SYM)
-#undef VIR_SYM
 	return 0;
 }
 

@@ -48,7 +48,8 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .stats_interval_s = 5,
 	    .shrink_step_bytes = 0,
 	    /* A 512 MiB TCG guest shrinks by 384 MiB in about 0.8 s
-	     * (FACTS.md); 10 s covers several GiB per step. */
+	     * (HACKING.md, "Balloon moves take time"); 10 s covers several
+	     * GiB per step. */
 	    .move_timeout_ms = 10000,
 	    .move_poll_ms = 200,
 	    .move_tolerance_bytes = 8 << 20,
@@ -56,8 +57,9 @@ void bd_conf_defaults(struct bd_conf *c)
 	    .guest_reserve_bytes = 64 << 20,
 	    .guest_reserve_pct = 5,
 	    /* Longer than a switchover takes end to end (about 11 s with
-	     * Patroni's defaults shortened, FACTS.md), so that a flapping
-	     * cluster does not swing balloons. */
+	     * Patroni's defaults shortened: HACKING.md, "Switchover and
+	     * failover timings"), so that a flapping cluster does not swing
+	     * balloons. */
 	    .dwell_ms = 60000,
 	    .host_interval_ms = 1000,
 	    .host_reserve_bytes = 0,

@@ -19,7 +19,7 @@
  * is judged from its credentials and the group ids resolved at start and on
  * reload, with no name-service lookup on the loop.
  */
-#include "daemon.h"
+#include "server.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -55,6 +55,12 @@ struct slot {
 		     * registrations hold 1,000 replies) */
 	size_t len;
 	uint64_t persist_gen; /* wait for this state generation; 0: none */
+	/* A reply that waits for the disk is counted once it is final:
+	 * written as it is, or turned into an error (its method and the
+	 * result it has until then). */
+	bool uncounted;
+	int method;
+	enum bd_req_result result;
 	TAILQ_ENTRY(slot) entry;
 };
 
@@ -125,6 +131,26 @@ static struct conn *conn_find(struct bd *bd, uint64_t id)
 	return NULL;
 }
 
+/* The result the metrics count a reply as. */
+static enum bd_req_result reply_result(json_object *msg)
+{
+	json_object *err, *code;
+	if (!json_object_object_get_ex(msg, "error", &err))
+		return BD_REQ_OK;
+	if (json_object_object_get_ex(err, "code", &code) &&
+	    strcmp(json_object_get_string(code), BD_E_PERMISSION) == 0)
+		return BD_REQ_REFUSED;
+	return BD_REQ_ERROR;
+}
+
+static void slot_count(struct bd *bd, struct slot *sl)
+{
+	if (!sl->uncounted)
+		return;
+	sl->uncounted = false;
+	bd_metrics_request(bd, sl->method, sl->result);
+}
+
 static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -132,6 +158,9 @@ static void conn_closed_cb(uv_handle_t *h)
 	struct slot *sl;
 	while ((sl = TAILQ_FIRST(&c->slots))) {
 		TAILQ_REMOVE(&c->slots, sl, entry);
+		/* The client left before its reply was final: counted as it
+		 * stands. */
+		slot_count(c->bd, sl);
 		free(sl->msg);
 		free(sl);
 	}
@@ -284,6 +313,7 @@ static void conn_flush(struct conn *c)
 	       (!sl->persist_gen || sl->persist_gen <= saved) && !c->closing) {
 		TAILQ_REMOVE(&c->slots, sl, entry);
 		c->n_slots--;
+		slot_count(c->bd, sl);
 		conn_write(c, sl->msg, sl->len);
 		free(sl->msg);
 		free(sl);
@@ -316,8 +346,10 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		      uint64_t persist_gen)
 {
 	struct conn *c = to.conn ? conn_find(bd, to.conn) : NULL;
+	enum bd_req_result result = reply_result(msg);
 	if (!c) {
 		/* A spool request, or the client left. */
+		bd_metrics_request(bd, to.method, result);
 		if (!to.conn)
 			log_spool_reply(msg);
 		json_object_put(msg);
@@ -333,6 +365,13 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		json_object_put(msg);
 		return;
 	}
+	/* Final now, or once on disk (bd_control_persisted may still turn
+	 * it into an error). */
+	sl->method = to.method;
+	sl->result = result;
+	sl->uncounted = true;
+	if (!persist_gen)
+		slot_count(bd, sl);
 	if (!slot_fill(sl, msg)) {
 		conn_close(c);
 		return;
@@ -364,6 +403,8 @@ void bd_control_persisted(struct bd *bd, uint64_t gen, int err)
 			free(sl->msg);
 			sl->msg = NULL;
 			sl->persist_gen = 0;
+			sl->result = BD_REQ_ERROR;
+			slot_count(c->bd, sl);
 			ok = slot_fill(
 			    sl, bd_error_new(sl->id, BD_E_INTERNAL, text));
 		}
@@ -424,7 +465,9 @@ static int on_line(char *line, size_t len, void *data)
 		conn_close(c);
 		return 1;
 	}
-	struct bd_reply_to to = {conn_id, sl->seq};
+	/* A request that could not be read has no method. */
+	struct bd_reply_to to = {conn_id, sl->seq,
+				 code ? BD_M_COUNT : req.method};
 	c->active_us = bd_mono_us(c->bd);
 	if (!code && c->rights == PEER_ROLE && req.method != BD_M_ROLE) {
 		code = BD_E_PERMISSION;
@@ -483,7 +526,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		struct slot *sl = slot_new(c, -1);
 		if (sl)
 			bd_control_reply(
-			    c->bd, (struct bd_reply_to){c->id, sl->seq},
+			    c->bd,
+			    (struct bd_reply_to){c->id, sl->seq, BD_M_COUNT},
 			    bd_error_new(-1, BD_E_TOO_LONG, msg), 0);
 		if (!c->closing)
 			conn_close_after_flush(c);
@@ -820,11 +864,14 @@ static void connection_cb(uv_stream_t *server, int status)
 		conn_refuse(c, BD_E_PERMISSION,
 			    "balloond's control socket is for root and its "
 			    "control group only");
+		/* Refused before any request is read: method unknown. */
+		bd_metrics_request(bd, BD_M_COUNT, BD_REQ_REFUSED);
 		return;
 	}
 	c->uid = cred.uid;
 	if (!within_limits(bd, c, fd)) {
 		c->rights = PEER_NONE; /* counts no more */
+		bd_metrics_request(bd, BD_M_COUNT, BD_REQ_REFUSED);
 		return;
 	}
 	conn_send(c, bd_greeting_new(PACKAGE_VERSION));

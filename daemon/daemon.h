@@ -1,28 +1,50 @@
 /*
- * daemon.h: balloond's wiring. One struct bd holds the loop, the config,
- * the guest registry, the event stream, the sources, the executor's and
- * persistence's state. Each file in daemon/ owns one concern:
+ * daemon.h: balloond's wiring, and the core's header. One struct bd holds
+ * the loop, the config, the guest registry, the event stream, the
+ * sources, the executor's and persistence's state. Each file in daemon/
+ * owns one concern:
  *
- *   registry.c  the guests: specs, bounds, roles, status
- *   link.c      one guest's QMP link: connect, RAM, actual, events
- *   plan.c      snapshot the guests, ask the policy, hand the plan on
- *   exec.c      carry a plan out: the actuators' commands, steps, waits
- *   actuator.h  the actuator seam: set, query, moved, a step's unit
- *   balloon.c   the virtio-balloon actuator, over the QMP link
- *   events.c    the one internal event stream and its subscribers
- *   stats.c     a source: guest-stats polling
- *   rest.c      a source: Patroni's REST API, confirmed roles
- *   state.c     persistence (off the loop thread) and the spool
- *   metrics.c   the Prometheus exposition: the renderer, and the counters
- *               the event stream keeps
- *   control.c   the control socket: clients, ordered replies, monitors
- *   methods.c   one handler per control request
- *   main.c      options, signals, systemd, start and shutdown
+ *   The core (libballoond.a; it includes daemon.h and its own headers):
+ *   daemon.h      this header: struct bd, the guests, the core's functions
+ *   conf.h        balloond.conf(5): one struct, the defaults
+ *   conf.c        reading balloond.conf: every key in one table
+ *   log.h         logging with syslog priorities
+ *   log.c         where the messages go: stderr or the journal
+ *   clock.c       the wall clock for people, the monotonic one for ages
+ *   registry.c    the guests: specs, bounds, roles, status
+ *   link.c        one guest's QMP link: connect, RAM, actual, events
+ *   plan.c        snapshot the guests, ask the policy, hand the plan on
+ *   exec.c        carry a plan out: the actuators' commands, steps, waits
+ *   actuator.h    the actuator seam: set, query, moved, a step's unit
+ *   balloon.c     the virtio-balloon actuator, over the QMP link
+ *   events.c      the one internal event stream and its subscribers
+ *   stats.c       a source: guest-stats polling
+ *   host.h        the host-memory source's parsers (pure)
+ *   host.c        a source: host memory, PSI and its trigger, the ARC
+ *   hostparse.c   parsing meminfo, pressure/memory and arcstats
+ *   arc.c         the ZFS ARC's cap (zfs_arc_max) and what it was before
+ *   rest.c        a source: Patroni's REST API, confirmed roles
+ *   patroniparse.h  Patroni's REST answers as facts (pure)
+ *   patroniparse.c  parsing them
+ *   listener.c    a source: signed role notifications over UDP
+ *   metrics.h     the Prometheus exposition and its outlets
+ *   metrics.c     the exposition: the renderer, and the counters the
+ *                 event stream keeps
+ *   metricsout.c  the metrics' outlets (the node_exporter textfile)
  *
- * Dependencies run one way: registry, link, plan, exec, events and the
- * sources never call into control, methods, state or main; those that
- * need to hear back (a registration waiting for its link, shutdown waiting
- * for the executor) leave a callback.
+ *   The server side (libbdserver.a and main.c; they include server.h):
+ *   server.h      the control layer's functions
+ *   control.c     the control socket: clients, ordered replies, monitors
+ *   methods.c     one handler per control request
+ *   state.c       persistence, off the loop thread
+ *   spool.c       requests made while the daemon was down, and roles
+ *   main.c        options, signals, systemd, reload, start and shutdown
+ *
+ * Dependencies run one way: the core never calls into control, methods,
+ * state, spool or main (tests/boundary.sh checks the objects); those
+ * that need to hear back from the core (a registration waiting for its
+ * link, shutdown waiting for the executor, a finished save) leave a
+ * callback in struct bd or in the guest.
  */
 #ifndef BALLOOND_DAEMON_H
 #define BALLOOND_DAEMON_H
@@ -88,8 +110,9 @@ static inline void bd_json_add_u64(json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-/* Called when a guest's registration completed (code NULL) or failed. */
-typedef void (*bd_ready_fn)(struct bd_guest *g, const char *code,
+/* Called when a guest's registration completed (code NULL) or failed; arg
+ * is the one given to bd_guest_start. */
+typedef void (*bd_ready_fn)(struct bd_guest *g, void *arg, const char *code,
 			    const char *msg);
 
 /* ---- the guest, by owner ----
@@ -203,11 +226,13 @@ struct bd_guest {
 	struct bd_guest_counters counters;
 
 	/* A registration waiting for QEMU to tell the RAM size: ready_fn is
-	 * called once, when it is known or when the deadline passed. */
+	 * called once, when it is known or when the deadline passed (never
+	 * once the guest is removed). While one with a deadline waits, the
+	 * guest is registering: not a guest yet for status, the metrics or
+	 * the saved state. */
 	bd_ready_fn ready_fn;
-	uint64_t pending_conn; /* a client waiting for it; 0: none */
-	uint64_t pending_seq;
-	int64_t pending_id;
+	void *ready_arg;
+	bool registering;
 	uv_timer_t pending_timer;
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
@@ -232,8 +257,8 @@ static inline bool bd_link_up(const struct bd_guest *g)
 }
 
 /* ---- events.c: the one internal event stream ----
- * Every consumer (control-socket monitors, the debug log, later metrics)
- * is one subscriber. An event has a name, the guest it is about (or
+ * Every consumer (control-socket monitors, the debug log, the metrics'
+ * counters) is one subscriber. An event has a name, the guest it is about (or
  * NULL), its data and its wall-clock time. */
 struct bd_event {
 	const char *name;
@@ -261,11 +286,13 @@ void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 json_object *bd_event_json(const struct bd_event *ev);
 
 /* ---- sources ----
- * An input the policy reads: guest stats today, host memory and Patroni
- * next. Each keeps its own state, copies what it needs from the config in
- * start (a reload stops and starts it again: nothing may point into an
- * old config), updates the guests or the host snapshot, and asks for a
- * replan. close frees it; done is called once its handles are closed. */
+ * An input the policy reads: guest stats (stats.c), host memory (host.c),
+ * Patroni's REST API (rest.c) and role notifications (listener.c); the
+ * metrics' outlets (metricsout.c) share the life cycle. Each keeps its
+ * own state, copies what it needs from the config in start (a reload
+ * stops and starts it again: nothing may point into an old config),
+ * updates the guests or the host snapshot, and asks for a replan. close
+ * frees it; done is called once its handles are closed. */
 struct bd_source;
 struct bd_source_ops {
 	const char *name;
@@ -342,9 +369,14 @@ struct bd_listener_stats {
 
 /* metrics.c: the daemon's own counters, for the metrics. */
 #define BD_REPLAN_BUCKETS 12
+/* A control request's result, as the metrics count it: answered, answered
+ * with an error, or refused (the peer may not ask it, or is over a
+ * connection bound: permission-denied, or no request read at all). */
+enum bd_req_result { BD_REQ_OK, BD_REQ_ERROR, BD_REQ_REFUSED, BD_REQ_RESULTS };
 struct bd_counters {
-	uint64_t requests[BD_M_COUNT][2]; /* by method: [0] ok, [1] error */
-	uint64_t plans;			  /* plans computed */
+	/* By method ([BD_M_COUNT]: unknown) and result. */
+	uint64_t requests[BD_M_COUNT + 1][BD_REQ_RESULTS];
+	uint64_t plans;				    /* plans computed */
 	uint64_t replan_buckets[BD_REPLAN_BUCKETS]; /* not cumulative */
 	uint64_t replan_sum_ns;
 	uint64_t psi_events;	   /* PSI trigger events */
@@ -355,18 +387,21 @@ struct bd_counters {
 extern const double bd_replan_bucket_s[BD_REPLAN_BUCKETS];
 /* A plan was computed and dispatched in ns. */
 void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
-/* A control request got its reply (error or not). */
-void bd_metrics_request(struct bd *bd, int method, bool error);
+/* A control request got its final reply (control.c): method BD_M_COUNT
+ * or out of range counts as unknown. */
+void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result);
 
 struct bd_metrics; /* metrics.c */
 /* metricsout.c: the metrics' outlets ([metrics]): the textfile for
  * node_exporter, written off the loop. A source in its life cycle only. */
 int bd_metrics_source_new(struct bd *bd, struct bd_source **out);
 
-struct bd_rest;	   /* rest.c */
-struct bd_exec;	   /* exec.c */
-struct bd_control; /* control.c */
-struct bd_persist; /* state.c */
+struct bd_rest;		/* rest.c */
+struct bd_exec;		/* exec.c */
+struct bd_control;	/* control.c */
+struct bd_persist;	/* state.c */
+struct bd_spool;	/* spool.c */
+struct bd_registration; /* methods.c */
 
 struct bd {
 	uv_loop_t *loop;
@@ -389,7 +424,13 @@ struct bd {
 
 	struct bd_control *control;
 	struct bd_persist *persist;
+	struct bd_spool *spool;
 	struct bd_role_wait *role_waits; /* methods.c: pre-promote waits */
+	/* methods.c: clients' registrations waiting for their guest's link */
+	LIST_HEAD(, bd_registration) registrations;
+	/* state.c: a save finished (err < 0: it failed); the generations up
+	 * to gen are on disk. NULL: nobody listens. */
+	void (*persisted_cb)(struct bd *bd, uint64_t gen, int err);
 
 	/* The host as the host-memory source last read it (known false until
 	 * then), and what the policy said of it. */
@@ -464,11 +505,17 @@ void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
  * if not NULL). */
 size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
 		    const char *role_word, json_object *names);
-/* Start a guest's registration: the link is started and ready_fn gets
- * the outcome; with deadline_ms 0 the guest waits for its link for ever
- * (a restored or spooled registration), else the outcome comes by then. */
-int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn,
+/* Start a guest's registration: the link is started and ready_fn (if not
+ * NULL) gets the outcome, with arg; with deadline_ms 0 the guest waits for
+ * its link for ever (a restored or spooled registration), else it is
+ * registering until the outcome, which comes by then. */
+int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn, void *arg,
 		   uint64_t deadline_ms);
+/* A registration's outcome: the link is up and the guest's bounds are
+ * known (code NULL), or they are wrong, it has no balloon, or it was
+ * unregistered first (a BD_E_* code and why). The ready_fn waiting for it,
+ * if any, gets it now (once). */
+void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg);
 
 /* ---- link.c: one guest's QMP link ---- */
 int bd_link_start(struct bd_guest *g);
@@ -525,61 +572,5 @@ void bd_exec_restore_pass(struct bd *bd);
  * balloon device has nothing to get back); with names, "NAME (why)" for
  * each, comma-separated and cut to len. */
 size_t bd_exec_unrestored(const struct bd *bd, char *names, size_t len);
-
-/* ---- state.c: persistence and the spool ---- */
-int bd_state_init(struct bd *bd);
-/* Restore the registrations (snapshot and journal) and open the journal. */
-int bd_state_load(struct bd *bd);
-/* A guest's spec changed (or it was registered), or it was removed. Each
- * returns the state generation that must reach the disk before a reply to
- * the change may go out. */
-uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec);
-uint64_t bd_state_del(struct bd *bd, const char *name);
-/* Save everything anew (a whole snapshot). */
-uint64_t bd_state_dirty_all(struct bd *bd);
-/* Generations on disk so far. */
-uint64_t bd_state_saved(const struct bd *bd);
-/* The newest generation, on disk or not: a reply that confirms a state
- * some earlier change made (a repeated registration, say) waits for it. */
-uint64_t bd_state_pending(const struct bd *bd);
-/* Save what is dirty now, synchronously (shutdown). */
-void bd_state_flush(struct bd *bd);
-void bd_state_close(struct bd *bd);
-int bd_spool_start(struct bd *bd);
-void bd_spool_scan(struct bd *bd);
-
-/* ---- control.c ---- */
-/* Where a reply goes: a connection and the request's place in its order.
- * conn 0 is the spool: replies are logged only. */
-struct bd_reply_to {
-	uint64_t conn;
-	uint64_t seq;
-};
-int bd_control_start(struct bd *bd);
-void bd_control_stop(struct bd *bd);
-/* The config was reloaded: resolve control_group and role_group anew. */
-void bd_control_reload(struct bd *bd);
-/* Fill a request's reply slot; replies leave in request order. Takes msg.
- * With persist_gen, the reply waits until that state generation is on
- * disk (and becomes an error if saving it fails). */
-void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
-		      uint64_t persist_gen);
-/* A save finished: release the replies it covers, or turn them into
- * errors (err < 0). */
-void bd_control_persisted(struct bd *bd, uint64_t gen, int err);
-/* Make a connection a monitor: it receives every event. */
-int bd_control_subscribe(struct bd *bd, uint64_t conn_id);
-
-/* ---- methods.c: the control requests ---- */
-/* Handle one request; the reply goes to `to`. Spool files come here too
- * (to.conn 0). */
-void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
-			int method, json_object *params);
-/* Shutdown: answer the requests still waiting (a role's wait_ms) now. */
-void bd_methods_close(struct bd *bd);
-
-/* ---- main.c ---- */
-/* SIGHUP and `balloonctl reload`: 0, or -errno with a message. */
-int bd_reload(struct bd *bd, char *msg, size_t msg_len);
 
 #endif

@@ -150,7 +150,8 @@ static void move_timer_cb(uv_timer_t *t)
 	if (!x->plan_waiting)
 		return;
 	/* BALLOON_CHANGE comes at most once a second (QEMU rate-limits it
-	 * globally, FACTS.md): poll actual instead. */
+	 * globally: HACKING.md, "BALLOON_CHANGE is rate-limited"): poll
+	 * actual instead. */
 	const struct policy_step *st = &x->plan.steps[x->plan_step];
 	for (size_t i = st->first; i < st->first + st->count; i++) {
 		struct bd_guest *g = x->plan_guests[x->plan.actions[i].guest];

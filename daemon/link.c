@@ -16,9 +16,6 @@
 #include "proto/proto.h"
 #include "proto/units.h"
 
-void __bd_guest_link_ready(struct bd_guest *g, const char *code,
-			   const char *msg);
-
 static void link_up(struct bd_guest *g)
 {
 	char a[32];
@@ -34,7 +31,7 @@ static void link_up(struct bd_guest *g)
 	bd_info("%s: QMP link up, actual %s", g->spec.name,
 		bd_format_size(g->link.actual_bytes, a, sizeof(a)));
 	bd_guest_note(g, "connected; actual %s", a);
-	__bd_guest_link_ready(g, NULL, NULL);
+	bd_guest_ready(g, NULL, NULL);
 	if (!g->removed)
 		bd_replan(g->bd);
 }
@@ -67,9 +64,9 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 		/* Still connected, but there is nothing to steer. */
 		snprintf(g->why.last_error, sizeof(g->why.last_error),
 			 "the guest has no balloon device");
-		__bd_guest_link_ready(g, BD_E_UNAVAILABLE,
-				      "the guest has no active balloon device "
-				      "(add -device virtio-balloon-pci)");
+		bd_guest_ready(g, BD_E_UNAVAILABLE,
+			       "the guest has no active balloon device "
+			       "(add -device virtio-balloon-pci)");
 		return;
 	}
 	g->link.actual_bytes = bytes;
@@ -144,7 +141,7 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 			 msg);
 		g->why.reason = "not managed: bad bounds";
 		bd_err("%s: %s", g->spec.name, msg);
-		__bd_guest_link_ready(g, code, msg);
+		bd_guest_ready(g, code, msg);
 		return;
 	}
 	g->link.retry_ms = 0;
@@ -204,7 +201,8 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	}
 }
 
-/* QEMU sends BALLOON_CHANGE at most once a second, globally (FACTS.md):
+/* QEMU sends BALLOON_CHANGE at most once a second, globally (HACKING.md,
+ * "BALLOON_CHANGE is rate-limited"):
  * the last report of a grow can arrive after the next, lower target was
  * sent. A rise within this long of a new target is not the guest's doing.
  * What the rate limit holds back is the newest report, sent at the end of

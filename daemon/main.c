@@ -1,7 +1,7 @@
 /*
  * main.c: balloond's command line, start-up, signals, systemd and shutdown.
  */
-#include "daemon.h"
+#include "server.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -197,8 +197,10 @@ static void finish_shutdown(struct bd *bd)
 	bd_guest_foreach (g, bd)
 		if (!g->removed)
 			bd_guest_remove(g);
+	bd_methods_close(bd);
 	sources_close(bd);
 	bd_control_stop(bd);
+	bd_spool_close(bd);
 	bd_state_close(bd);
 	bd_plan_close(bd);
 	bd_exec_close(bd);
@@ -391,6 +393,14 @@ static struct bd_subscriber log_subscriber = {
     .wants = log_wanted,
 };
 
+/* A save finished: the spool files whose changes it holds go first, then
+ * the replies waiting for it leave (or become errors). */
+static void persisted_cb(struct bd *bd, uint64_t gen, int err)
+{
+	bd_spool_saved(bd);
+	bd_control_persisted(bd, gen, err);
+}
+
 static int run(struct bd *bd)
 {
 	int rc;
@@ -410,6 +420,7 @@ static int run(struct bd *bd)
 	uv_signal_start(&bd->sig_hup, signal_cb, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	bd_plan_init(bd);
+	bd->persisted_cb = persisted_cb;
 	rc = bd_exec_init(bd);
 	if (rc)
 		return rc;
@@ -458,7 +469,7 @@ static int run(struct bd *bd)
 	if (rc)
 		return rc;
 	bd_guest_foreach (g, bd) {
-		int lrc = bd_guest_start(g, NULL, 0);
+		int lrc = bd_guest_start(g, NULL, NULL, 0);
 		if (lrc)
 			bd_err("%s: %s", g->spec.name, qmp_strerror(lrc));
 	}
@@ -572,6 +583,7 @@ int main(int argc, char **argv)
 		finish_shutdown(&bd);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	bd_spool_free(&bd);
 	free(bd.index);
 	if (uv_loop_close(&loop))
 		bd_warn("event loop closed with handles still open");

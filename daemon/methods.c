@@ -2,10 +2,11 @@
  * methods.c: what each control request does. Requests from the spool
  * (conn_id 0) go through the same code; their replies are only logged.
  */
-#include "daemon.h"
+#include "server.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,13 +27,12 @@ struct req {
 	char msg[512];
 };
 
-/* Every reply to a request goes out here: the metrics count them by
- * method and result. */
+/* Every reply to a request goes out here (the control socket counts it,
+ * by to.method, once its result is final). */
 static void send_reply(struct bd *bd, int method, struct bd_reply_to to,
 		       json_object *msg, uint64_t persist_gen)
 {
-	bd_metrics_request(bd, method,
-			   json_object_object_get_ex(msg, "error", NULL));
+	to.method = method;
 	bd_control_reply(bd, to, msg, persist_gen);
 }
 
@@ -68,7 +68,7 @@ static struct bd_guest *named_guest(struct req *r)
 		return NULL;
 	}
 	struct bd_guest *g = bd_guest_find(r->bd, name);
-	if (g && g->pending_conn && r->method != BD_M_UNREGISTER) {
+	if (g && g->registering && r->method != BD_M_UNREGISTER) {
 		snprintf(r->msg, sizeof(r->msg),
 			 "%s: its registration is still in progress",
 			 g->spec.name);
@@ -110,16 +110,27 @@ static void emit_registered(struct bd_guest *g)
 	bd_notice("registered %s (QMP %s)", g->spec.name, g->spec.qmp_path);
 }
 
+/* A register request from a client, waiting for its guest's link: where
+ * its reply goes. One per registering guest, on bd->registrations. */
+struct bd_registration {
+	struct bd_guest *g;
+	struct bd_reply_to to;
+	int64_t id;
+	LIST_ENTRY(bd_registration) entry;
+};
+
 /* A register request from a client: its reply waits until QEMU told the
  * guest's RAM (it bounds max, and is max when none was given), or fails
  * at the deadline, and the guest is dropped. */
-static void client_register_done(struct bd_guest *g, const char *code,
-				 const char *msg)
+static void client_register_done(struct bd_guest *g, void *arg,
+				 const char *code, const char *msg)
 {
 	struct bd *bd = g->bd;
-	struct bd_reply_to to = {g->pending_conn, g->pending_seq};
-	int64_t id = g->pending_id;
-	g->pending_conn = 0;
+	struct bd_registration *reg = arg;
+	struct bd_reply_to to = reg->to;
+	int64_t id = reg->id;
+	LIST_REMOVE(reg, entry);
+	free(reg);
 	if (code) {
 		bd_warn("register %s failed: %s", g->spec.name, msg);
 		send_reply(bd, BD_M_REGISTER, to, bd_error_new(id, code, msg),
@@ -138,7 +149,7 @@ static void client_register_done(struct bd_guest *g, const char *code,
  * disk has nobody waiting for QEMU: it is kept and persisted at once, and
  * its link keeps trying with backoff for as long as it takes; status says
  * why it is not managed yet. */
-static void kept_register_done(struct bd_guest *g, const char *code,
+static void kept_register_done(struct bd_guest *g, void *arg, const char *code,
 			       const char *msg)
 {
 	if (code) {
@@ -195,7 +206,7 @@ static void m_register(struct req *r)
 	 * hook runs again at libvirtd's reconnect); the same one is a no-op. */
 	bool kept = r->to.conn == 0 || !wait;
 	struct bd_guest *old = kept ? bd_guest_find(r->bd, spec.name) : NULL;
-	if (old && old->pending_conn)
+	if (old && old->registering)
 		old =
 		    NULL; /* a client is waiting on it: "already registered" */
 	if ((code = bd_spec_check(r->bd, &spec, old, r->msg, sizeof(r->msg)))) {
@@ -241,17 +252,24 @@ static void m_register(struct req *r)
 	}
 	int rc;
 	uint64_t gen = 0;
+	struct bd_registration *reg = NULL;
 	if (kept) {
 		emit_registered(g);
 		gen = bd_state_put(r->bd, &g->spec);
-		rc = bd_guest_start(g, kept_register_done, 0);
+		rc = bd_guest_start(g, kept_register_done, NULL, 0);
+	} else if (!(reg = calloc(1, sizeof(*reg)))) {
+		rc = -ENOMEM;
 	} else {
-		g->pending_conn = r->to.conn;
-		g->pending_seq = r->to.seq;
-		g->pending_id = r->id;
+		*reg =
+		    (struct bd_registration){.g = g, .to = r->to, .id = r->id};
+		LIST_INSERT_HEAD(&r->bd->registrations, reg, entry);
 		uint64_t wait_ms = r->bd->conf.qmp_greeting_timeout_ms +
 				   2 * r->bd->conf.qmp_command_timeout_ms;
-		rc = bd_guest_start(g, client_register_done, wait_ms);
+		rc = bd_guest_start(g, client_register_done, reg, wait_ms);
+		if (rc) {
+			LIST_REMOVE(reg, entry);
+			free(reg);
+		}
 	}
 	if (rc) {
 		snprintf(r->msg, sizeof(r->msg), "QMP %s: %s", spec.qmp_path,
@@ -272,10 +290,10 @@ static void m_unregister(struct req *r)
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
-	if (g->pending_conn) {
-		client_register_done(g, BD_E_NOT_FOUND,
-				     "unregistered before its registration "
-				     "completed");
+	if (g->registering) {
+		bd_guest_ready(g, BD_E_NOT_FOUND,
+			       "unregistered before its registration "
+			       "completed");
 		/* Never on disk itself; but the reply says the name is not
 		 * registered, which an earlier removal still being written
 		 * makes true on disk only once it is there. */
@@ -360,7 +378,7 @@ static void m_status(struct req *r)
 	json_object *guests = json_object_new_array();
 	unsigned up = 0;
 	bd_guest_foreach (g, bd) {
-		if (g->removed || g->pending_conn)
+		if (g->removed || g->registering)
 			continue;
 		up += bd_link_up(g);
 		json_object_array_add(guests, bd_guest_status(g));
@@ -546,6 +564,15 @@ void bd_methods_close(struct bd *bd)
 	while (bd->role_waits)
 		role_wait_finish(bd->role_waits,
 				 role_wait_done(bd->role_waits));
+	/* A removed guest's registration never gets its outcome. */
+	struct bd_registration *reg, *next;
+	for (reg = LIST_FIRST(&bd->registrations); reg; reg = next) {
+		next = LIST_NEXT(reg, entry);
+		if (reg->g->removed) {
+			LIST_REMOVE(reg, entry);
+			free(reg);
+		}
+	}
 }
 
 static void m_role(struct req *r)
@@ -783,6 +810,7 @@ static void (*const handlers[BD_M_COUNT])(struct req *) = {
 void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
 			int method, json_object *params)
 {
+	to.method = method;
 	struct req r = {bd, to, req_id, method, params, ""};
 	if (bd->shutting_down) {
 		snprintf(r.msg, sizeof(r.msg), "balloond is shutting down");

@@ -168,7 +168,7 @@ static bool shown(const struct bd_guest *g)
 {
 	/* As status: a registration still waiting for its link is not a
 	 * guest yet. */
-	return !g->removed && !g->pending_conn;
+	return !g->removed && !g->registering;
 }
 
 static uint64_t guest_target(const struct bd_guest *g)
@@ -382,7 +382,8 @@ static void render_host(struct bd *bd, struct bd_buf *b)
 		bd_buf_printf(b, "balloond_host_mem_available_bytes %llu\n",
 			      (unsigned long long)h->mem_available_bytes);
 	family(b, "balloond_host_headroom_bytes", "gauge",
-	       "The policy's effective headroom at the last plan.");
+	       "The headroom the policy held against its watermarks at the "
+	       "last plan.");
 	bd_buf_printf(b, "balloond_host_headroom_bytes %lld\n",
 		      (long long)bd->headroom_bytes);
 	/* The watermarks as the policy resolves them for this host. */
@@ -449,16 +450,25 @@ static void render_host(struct bd *bd, struct bd_buf *b)
 static void render_daemon(struct bd *bd, struct bd_buf *b)
 {
 	const struct bd_counters *c = &bd->counters;
+	/* method "unknown": a request that could not be read, or a peer
+	 * refused before any request was read. */
+	static const char *const results[BD_REQ_RESULTS] = {
+	    [BD_REQ_OK] = "ok",
+	    [BD_REQ_ERROR] = "error",
+	    [BD_REQ_REFUSED] = "refused",
+	};
 	family(b, "balloond_control_requests_total", "counter",
-	       "Control requests answered, by method and result.");
-	for (int m = 0; m < BD_M_COUNT; m++)
-		for (int e = 0; e < 2; e++)
-			bd_buf_printf(b,
-				      "balloond_control_requests_total{method="
-				      "\"%s\",result=\"%s\"} %llu\n",
-				      bd_method_name((enum bd_method)m),
-				      e ? "error" : "ok",
-				      (unsigned long long)c->requests[m][e]);
+	       "Control requests, by method and result (ok, error, "
+	       "refused).");
+	for (int m = 0; m <= BD_M_COUNT; m++)
+		for (int r = 0; r < BD_REQ_RESULTS; r++)
+			bd_buf_printf(
+			    b,
+			    "balloond_control_requests_total{method="
+			    "\"%s\",result=\"%s\"} %llu\n",
+			    m == BD_M_COUNT ? "unknown"
+					    : bd_method_name((enum bd_method)m),
+			    results[r], (unsigned long long)c->requests[m][r]);
 
 	int64_t now = bd_mono_us(bd);
 	family(b, "balloond_patroni_polls_total", "counter",
@@ -570,10 +580,12 @@ void bd_metrics_plan_done(struct bd *bd, uint64_t ns)
 		}
 }
 
-void bd_metrics_request(struct bd *bd, int method, bool error)
+void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result)
 {
-	if (method >= 0 && method < BD_M_COUNT)
-		bd->counters.requests[method][error]++;
+	if (method < 0 || method > BD_M_COUNT)
+		method = BD_M_COUNT;
+	if (result < BD_REQ_RESULTS)
+		bd->counters.requests[method][result]++;
 }
 
 static bool has(json_object *data, const char *key)

@@ -16,7 +16,9 @@
  *             bounded in number and time, and the library's one polling
  *             thread serves them all without blocking, so a client that
  *             sends nothing or reads slowly delays neither the loop nor
- *             the other clients.
+ *             the other clients. A connection is kept alive
+ *             between scrapes (Prometheus keeps its own open), within
+ *             the same bound and idle timeout.
  *
  * The outlets have a source's life cycle (start copies the config, a
  * reload stops and starts them again), though they feed nothing to the
@@ -228,13 +230,35 @@ static enum MHD_Result h_request_cb(void *cls, struct MHD_Connection *conn,
 	struct metrics_out *m = cls;
 	(void)version;
 	(void)upload;
-	(void)upload_len;
-	(void)con_cls;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		/* Answered at once, before any body is read: libmicrohttpd
+		 * then closes the connection, so a body never has to be
+		 * read and thrown away. */
 		static const char msg[] = "only GET and HEAD\n";
 		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg,
 			       sizeof(msg) - 1, TEXT_PLAIN);
+	}
+	/* Keep-alive. Prometheus keeps its scrape connection open from one
+	 * scrape to the next. libmicrohttpd keeps a connection alive only
+	 * when the answer is queued after the request was read whole: on
+	 * the first call (the headers) it could not know whether a body
+	 * follows, and it would close the connection ("Connection:
+	 * close"). So the first call only takes note, any body of a GET is
+	 * dropped, and the last call (no more body) answers. Keeping a
+	 * connection alive costs nothing that a silent client could not
+	 * take anyway: an idle kept-alive connection holds one of the
+	 * HTTP_CONNECTIONS slots, and is closed after HTTP_TIMEOUT_S idle,
+	 * exactly as a client that connects and sends nothing; and a
+	 * Prometheus holds one connection per target. */
+	static int request_seen;
+	if (!*con_cls) {
+		*con_cls = &request_seen;
+		return MHD_YES;
+	}
+	if (*upload_len) {
+		*upload_len = 0;
+		return MHD_YES;
 	}
 	if (strcmp(url, "/metrics") != 0) {
 		static const char msg[] =

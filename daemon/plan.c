@@ -29,8 +29,9 @@ static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
 			cluster = k;
 	/* Stats are fresh when the guest updated them, not long ago (three
 	 * polling intervals), and after the balloon last moved: older ones
-	 * describe a guest of another size (FACTS.md: two seconds after a
-	 * shrink they still showed the old total). */
+	 * describe a guest of another size (HACKING.md, "Guest stats lag
+	 * behind": two seconds after a shrink they still showed the old
+	 * total). */
 	int64_t stats_us = g->stats.last.last_update * 1000000;
 	bool recent = g->stats.known && g->stats.last.last_update > 0 &&
 		      g->stats.last.available_bytes != UINT64_MAX &&

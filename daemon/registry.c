@@ -18,8 +18,8 @@
 #include "proto/units.h"
 
 /* Below this a guest cannot run: QEMU accepts tiny targets and the guest
- * inflates until its kernel panics, in a loop (FACTS.md), and a 64 MiB
- * guest does not even boot. */
+ * inflates until its kernel panics, in a loop, and a 64 MiB guest does
+ * not even boot (HACKING.md, "Targets QEMU accepts"). */
 #define MIN_GUEST_BYTES (64ULL << 20)
 /* Above this a size is a typo, not a guest. */
 #define MAX_GUEST_BYTES (16ULL << 40)
@@ -290,6 +290,7 @@ void bd_guest_remove(struct bd_guest *g)
 	if (g->removed)
 		return;
 	g->removed = true;
+	g->ready_fn = NULL; /* its registration never completes */
 	g->bd->n_guests--;
 	index_remove(g->bd, g);
 	bd_exec_forget(g);
@@ -318,9 +319,10 @@ static void registered(struct bd_guest *g, const char *code, const char *msg)
 {
 	bd_ready_fn fn = g->ready_fn;
 	g->ready_fn = NULL;
+	g->registering = false;
 	uv_timer_stop(&g->pending_timer);
 	if (fn)
-		fn(g, code, msg);
+		fn(g, g->ready_arg, code, msg);
 }
 
 static void pending_timeout_cb(uv_timer_t *t)
@@ -335,26 +337,26 @@ static void pending_timeout_cb(uv_timer_t *t)
 	registered(g, BD_E_UNAVAILABLE, msg);
 }
 
-/* link.c: the link is up and the bounds are known, or they are wrong. */
-void __bd_guest_link_ready(struct bd_guest *g, const char *code,
-			   const char *msg);
-void __bd_guest_link_ready(struct bd_guest *g, const char *code,
-			   const char *msg)
+void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg)
 {
 	if (g->ready_fn)
 		registered(g, code, msg);
 }
 
-int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn,
+int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn, void *arg,
 		   uint64_t deadline_ms)
 {
 	g->ready_fn = ready_fn;
-	if (deadline_ms)
+	g->ready_arg = arg;
+	if (deadline_ms) {
+		g->registering = true;
 		uv_timer_start(&g->pending_timer, pending_timeout_cb,
 			       deadline_ms, 0);
+	}
 	int rc = bd_link_start(g);
 	if (rc) {
 		g->ready_fn = NULL;
+		g->registering = false;
 		uv_timer_stop(&g->pending_timer);
 	}
 	return rc;

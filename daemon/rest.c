@@ -38,6 +38,11 @@
 #include "log.h"
 #include "patroniparse.h"
 
+/* How long libcurl keeps a parsed CA bundle (see req_start): an admin's
+ * new bundle is in use within five minutes, and a poll every second
+ * parses it once in 300 polls. */
+#define CA_CACHE_SECONDS 300
+
 struct bd_rest;
 
 /* A socket curl asked to watch. */
@@ -317,6 +322,15 @@ static int req_start(struct rest_cluster *cl, enum req_kind kind,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "balloond/" PACKAGE_VERSION);
 	if (cl->ca[0])
 		curl_easy_setopt(e, CURLOPT_CAINFO, cl->ca);
+	/* The CA bundle alone (tls_ca_file, else the system's), never also
+	 * the directory Debian's libcurl adds by default (/etc/ssl/certs):
+	 * with a CA directory set, libcurl does not cache the parsed store,
+	 * and Patroni's API (HTTP/1.0) closes the connection after every
+	 * answer, so each poll parsed the whole bundle again on the loop
+	 * thread (bench/rest-poll.py --tls). A changed bundle is read again
+	 * within CA_CACHE_SECONDS. */
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, (long)CA_CACHE_SECONDS);
 	if (cl->cert[0])
 		curl_easy_setopt(e, CURLOPT_SSLCERT, cl->cert);
 	if (cl->key[0])

@@ -2,16 +2,13 @@
  * state.c: what survives a restart. Registrations live in
  * STATE_DIR/guests.json, written atomically (temporary file, fsync, rename,
  * fsync of the directory) on libuv's thread pool, never on the loop.
- * Requests made while the daemon was down wait in STATE_DIR/spool/ as one
- * JSON file each (proto/spool.h), and are carried out in name order at
- * start and whenever one appears.
+ * Every save that finishes is told to bd->persisted_cb (the replies that
+ * wait for it, and the spool files it covers).
  */
-#include "daemon.h"
+#include "server.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +18,12 @@
 #include "log.h"
 #include "proto/fileio.h"
 #include "proto/proto.h"
-#include "proto/spool.h"
 
 #define STATE_FILE    "guests.json"
 #define JOURNAL_FILE  "guests.journal"
 #define STATE_VERSION 1
 
-static int path_in(const struct bd *bd, const char *name, char *buf, size_t len)
+int bd_state_path(const struct bd *bd, const char *name, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", bd->conf.state_dir, name);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -187,8 +183,8 @@ int bd_state_load(struct bd *bd)
 	char path[4200], jpath[4200], msg[256];
 	struct spec_list l = {0};
 	size_t entries = 0, good_len = 0, file_len = 0;
-	if (path_in(bd, STATE_FILE, path, sizeof(path)) ||
-	    path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
+	if (bd_state_path(bd, STATE_FILE, path, sizeof(path)) ||
+	    bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
 		return -ENAMETOOLONG;
 	int rc = load_snapshot(bd, path, &l);
 	int jrc = rc && rc != -EINVAL ? 0
@@ -263,38 +259,21 @@ struct bd_persist {
 	size_t journal_entries; /* in the journal file */
 	bool compact_due;	/* the next write is a snapshot */
 	int journal_fd;
-	bool running;		   /* a save_job is in the pool */
-	bool closing;		   /* shutdown: no retry timer any more */
-	unsigned retry_ms;	   /* backoff after a failed save */
-	uv_check_t check;	   /* starts a save at the end of a loop turn */
-	uv_timer_t retry;	   /* the next attempt after a failure */
-	uv_fs_event_t spool_watch; /* new files in the spool */
-	uv_fs_event_t role_watch;  /* ... and in the role spool */
+	bool running;	   /* a save_job is in the pool */
+	bool closing;	   /* shutdown: no retry timer any more */
+	unsigned retry_ms; /* backoff after a failed save */
+	uv_check_t check;  /* starts a save at the end of a loop turn */
+	uv_timer_t retry;  /* the next attempt after a failure */
 	int closes_pending;
-	/* Spool files carried out but not yet on disk: removed once their
-	 * change is (a crash before that runs them again: harmless). */
-	struct spooled *spooled;
 };
 
-struct spooled {
-	uint64_t gen;
-	struct spooled *next;
-	char path[];
-};
-
-/* Remove the spool files whose changes are on disk. */
-static void spool_forget(struct bd_persist *p)
+/* A save finished (or could not start): whoever waits for the disk hears
+ * it through the callback, so that persistence knows nothing of the
+ * control socket or the spool. */
+static void persisted(struct bd *bd, uint64_t gen, int err)
 {
-	for (struct spooled **sp = &p->spooled; *sp;) {
-		struct spooled *x = *sp;
-		if (x->gen <= p->saved_gen) {
-			unlink(x->path);
-			*sp = x->next;
-			free(x);
-		} else {
-			sp = &x->next;
-		}
-	}
+	if (bd->persisted_cb)
+		bd->persisted_cb(bd, gen, err);
 }
 
 static int save_specs(const char *path, const struct bd_guest_spec *specs,
@@ -374,8 +353,7 @@ static void job_free(struct save_job *j)
 }
 
 /* A save reached the disk, in the pool or at shutdown: its generation is
- * saved, a compaction replaced the journal entries it covered, and the
- * spool files of what it holds can go. */
+ * saved, and a compaction replaced the journal entries it covered. */
 static void saved(struct bd_persist *p, const struct save_job *j)
 {
 	p->saved_gen = j->gen;
@@ -383,7 +361,6 @@ static void saved(struct bd_persist *p, const struct save_job *j)
 		p->journal_entries = p->journal_entries > j->entries
 					 ? p->journal_entries - j->entries
 					 : 0;
-	spool_forget(p);
 }
 
 static void save_done_cb(uv_work_t *w, int status)
@@ -399,7 +376,7 @@ static void save_done_cb(uv_work_t *w, int status)
 				  bd->conf.state_dir);
 		p->retry_ms = 0;
 		saved(p, j);
-		bd_control_persisted(bd, j->gen, 0);
+		persisted(bd, j->gen, 0);
 		if (p->dirty_gen > p->saved_gen && !p->closing)
 			start_save(bd);
 	} else {
@@ -412,7 +389,7 @@ static void save_done_cb(uv_work_t *w, int status)
 			p->retry_ms = 10000;
 		bd_err("cannot save registrations to %s: %s; retrying in %u ms",
 		       bd->conf.state_dir, strerror(-rc), p->retry_ms);
-		bd_control_persisted(bd, j->gen, rc);
+		persisted(bd, j->gen, rc);
 		if (!p->closing)
 			uv_timer_start(&p->retry, retry_cb, p->retry_ms, 0);
 	}
@@ -438,14 +415,14 @@ static struct save_job *next_job(struct bd *bd)
 		j->kind = SAVE_COMPACT;
 		j->specs = calloc(bd->n_guests + 1, sizeof(*j->specs));
 		if (!j->specs ||
-		    path_in(bd, STATE_FILE, j->path, sizeof(j->path)) ||
-		    path_in(bd, JOURNAL_FILE, j->journal_path,
-			    sizeof(j->journal_path))) {
+		    bd_state_path(bd, STATE_FILE, j->path, sizeof(j->path)) ||
+		    bd_state_path(bd, JOURNAL_FILE, j->journal_path,
+				  sizeof(j->journal_path))) {
 			job_free(j);
 			return NULL;
 		}
 		bd_guest_foreach (g, bd)
-			if (!g->removed && !g->pending_conn)
+			if (!g->removed && !g->registering)
 				j->specs[j->n++] = g->spec;
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;
@@ -473,7 +450,7 @@ static void start_save(struct bd *bd)
 		job_free(j);
 		bd_err("cannot start saving registrations");
 		p->compact_due = true;
-		bd_control_persisted(bd, p->dirty_gen, -ENOMEM);
+		persisted(bd, p->dirty_gen, -ENOMEM);
 		return;
 	}
 	p->running = true;
@@ -579,7 +556,7 @@ void bd_state_flush(struct bd *bd)
 	} else {
 		saved(p, j);
 	}
-	bd_control_persisted(bd, j ? j->gen : p->dirty_gen, rc);
+	persisted(bd, j ? j->gen : p->dirty_gen, rc);
 	job_free(j);
 }
 
@@ -594,12 +571,8 @@ int bd_state_init(struct bd *bd)
 	p->check.data = bd;
 	uv_timer_init(bd->loop, &p->retry);
 	p->retry.data = bd;
-	uv_fs_event_init(bd->loop, &p->spool_watch);
-	p->spool_watch.data = bd;
-	uv_fs_event_init(bd->loop, &p->role_watch);
-	p->role_watch.data = bd;
 	bd->persist = p;
-	return path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath));
+	return bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath));
 }
 
 /* After loading: the journal is appended to from now on. Without it every
@@ -608,7 +581,7 @@ static void open_journal(struct bd *bd, size_t good_len)
 {
 	char jpath[4200];
 	struct bd_persist *p = bd->persist;
-	if (path_in(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
+	if (bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
 		return;
 	p->journal_fd =
 	    open(jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -639,13 +612,6 @@ static void persist_closed_cb(uv_handle_t *h)
 		if (p->journal_fd >= 0)
 			close(p->journal_fd);
 		free(p->pending);
-		/* Spool files whose changes never reached the disk stay, and
-		 * run again at the next start. */
-		while (p->spooled) {
-			struct spooled *x = p->spooled;
-			p->spooled = x->next;
-			free(x);
-		}
 		free(p);
 		bd->persist = NULL;
 	}
@@ -656,11 +622,9 @@ static void close_persist(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
 	bd_state_flush(bd);
-	p->closes_pending = 4;
+	p->closes_pending = 2;
 	uv_close((uv_handle_t *)&p->check, persist_closed_cb);
 	uv_close((uv_handle_t *)&p->retry, persist_closed_cb);
-	uv_close((uv_handle_t *)&p->spool_watch, persist_closed_cb);
-	uv_close((uv_handle_t *)&p->role_watch, persist_closed_cb);
 }
 
 void bd_state_close(struct bd *bd)
@@ -671,146 +635,4 @@ void bd_state_close(struct bd *bd)
 	p->closing = true;
 	if (!p->running) /* else when the save in the pool is done */
 		close_persist(bd);
-}
-
-/* ---- the spool ---- */
-
-static int spool_filter(const struct dirent *d)
-{
-	return bd_spool_name_ok(d->d_name);
-}
-
-/* Carry out one spool file. From the role spool (role_only), anything but
- * a role notification is refused: its writers may do nothing else. */
-static void spool_one(struct bd *bd, const char *dir, const char *name,
-		      bool role_only)
-{
-	char path[4400], msg[256];
-	char *text = NULL;
-	size_t len;
-	enum bd_method m;
-	json_object *params = NULL;
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (struct spooled *x = bd->persist ? bd->persist->spooled : NULL; x;
-	     x = x->next)
-		if (strcmp(x->path, path) == 0)
-			return; /* carried out, waiting for the disk */
-	int rc = bd_read_file(path, BD_SPOOL_MAX_BYTES, &text, &len);
-	if (rc) {
-		if (rc != -ENOENT)
-			bd_err("spool %s: %s", path, strerror(-rc));
-		unlink(path);
-		return;
-	}
-	if (bd_spool_parse(text, len, &m, &params, msg, sizeof(msg))) {
-		bd_err("spool %s: %s", path, msg);
-	} else if (role_only && m != BD_M_ROLE) {
-		bd_err("spool %s: a %s request in the role spool (role_group "
-		       "may only send role notifications): ignored",
-		       path, bd_method_name(m));
-		json_object_put(params);
-	} else {
-		bd_info("spool: %s from %s", bd_method_name(m), name);
-		bd_method_dispatch(bd, (struct bd_reply_to){0, 0}, -1, (int)m,
-				   params);
-		json_object_put(params);
-		/* Removed only once its change is on disk. */
-		struct bd_persist *p = bd->persist;
-		size_t plen = strlen(path) + 1;
-		struct spooled *x = p ? malloc(sizeof(*x) + plen) : NULL;
-		if (x && p->dirty_gen > p->saved_gen) {
-			x->gen = p->dirty_gen;
-			memcpy(x->path, path, plen);
-			x->next = p->spooled;
-			p->spooled = x;
-			free(text);
-			return;
-		}
-		free(x);
-	}
-	free(text);
-	unlink(path);
-}
-
-static void scan_dir(struct bd *bd, const char *name, bool role_only)
-{
-	char dir[4200];
-	struct dirent **list = NULL;
-	if (path_in(bd, name, dir, sizeof(dir)))
-		return;
-	int n = scandir(dir, &list, spool_filter, alphasort);
-	if (n < 0)
-		return;
-	for (int i = 0; i < n; i++) {
-		spool_one(bd, dir, list[i]->d_name, role_only);
-		free(list[i]);
-	}
-	free(list);
-}
-
-void bd_spool_scan(struct bd *bd)
-{
-	scan_dir(bd, BD_SPOOL_DIR, false);
-	if (bd->conf.role_group[0])
-		scan_dir(bd, BD_ROLE_SPOOL_DIR, true);
-}
-
-static void spool_event_cb(uv_fs_event_t *h, const char *filename, int events,
-			   int status)
-{
-	struct bd *bd = h->data;
-	if (status == 0 && !bd->shutting_down)
-		scan_dir(bd,
-			 h == &bd->persist->role_watch ? BD_ROLE_SPOOL_DIR
-						       : BD_SPOOL_DIR,
-			 h == &bd->persist->role_watch);
-}
-
-static void watch_dir(struct bd *bd, uv_fs_event_t *h, const char *dir)
-{
-	int rc = uv_fs_event_start(h, spool_event_cb, dir, 0);
-	if (rc)
-		bd_warn("cannot watch %s (%s): spooled requests are read at "
-			"start only",
-			dir, uv_strerror(rc));
-}
-
-/* The role spool: role_group may create files in it, never list or read
- * them (01730, root's, the group's). Its mode and group are set each
- * start, so a changed role_group takes effect with a restart. */
-static int role_spool_start(struct bd *bd)
-{
-	char dir[4200];
-	struct group *gr = getgrnam(bd->conf.role_group);
-	if (!gr) {
-		bd_warn("role_group %s: no such group: no role spool",
-			bd->conf.role_group);
-		return 0;
-	}
-	int rc = path_in(bd, BD_ROLE_SPOOL_DIR, dir, sizeof(dir));
-	if (rc)
-		return rc;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (chown(dir, 0, gr->gr_gid) < 0 || chmod(dir, 01730) < 0 ||
-	    chmod(bd->conf.state_dir, 0711) < 0)
-		bd_warn("role spool %s: %s", dir, strerror(errno));
-	watch_dir(bd, &bd->persist->role_watch, dir);
-	return 0;
-}
-
-int bd_spool_start(struct bd *bd)
-{
-	char dir[4200];
-	int rc = path_in(bd, BD_SPOOL_DIR, dir, sizeof(dir));
-	if (rc)
-		return rc;
-	/* Root-only, like the control socket: a spool entry is a request. */
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	watch_dir(bd, &bd->persist->spool_watch, dir);
-	if (bd->conf.role_group[0] && (rc = role_spool_start(bd)))
-		bd_warn("role spool: %s", strerror(-rc));
-	bd_spool_scan(bd);
-	return 0;
 }

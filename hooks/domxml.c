@@ -1,4 +1,5 @@
 /* domxml.c: reading balloond's part of a libvirt domain's XML (libxml2). */
+#include "config.h"
 #include "domxml.h"
 
 #include <errno.h>
@@ -10,7 +11,72 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "proto/lazylib.h"
 #include "proto/units.h"
+
+/* libxml2 is loaded when a domain's XML is first read, not when the
+ * program starts. Linked in, it brings ICU and libstdc++ with it (35 MB of
+ * mappings), and the dynamic linker's work on them was most of what the
+ * libvirt hook cost for the events it ignores, which are most of them:
+ * libvirtd runs the hook, and waits for it, for every domain event. The
+ * same holds for every balloonctl command that edits no domain. The
+ * headers still type every call. */
+#define XML_FUNCS(X)                                                           \
+	X(xmlAddChild)                                                         \
+	X(xmlAddNextSibling)                                                   \
+	X(xmlAddPrevSibling)                                                   \
+	X(xmlDocDumpMemory)                                                    \
+	X(xmlDocGetRootElement)                                                \
+	X(xmlFreeDoc)                                                          \
+	X(xmlFreeNode)                                                         \
+	X(xmlFreeNs)                                                           \
+	X(xmlGetLastError)                                                     \
+	X(xmlGetNoNsProp)                                                      \
+	X(xmlNewChild)                                                         \
+	X(xmlNewNode)                                                          \
+	X(xmlNewNs)                                                            \
+	X(xmlNewProp)                                                          \
+	X(xmlNodeGetContent)                                                   \
+	X(xmlReadMemory)                                                       \
+	X(xmlSearchNsByHref)                                                   \
+	X(xmlSetNs)                                                            \
+	X(xmlUnlinkNode)                                                       \
+	X(xmlValidateNCName)
+
+static struct {
+	BD_LAZY_PTRS(XML_FUNCS)
+	/* xmlFree is a variable holding libxml2's deallocator (a program may
+	 * replace it with xmlMemSetup): this is its address. */
+	xmlFreeFunc *free_fn;
+	bool loaded;
+} lx;
+BD_LAZY_RESOLVER(resolve_libxml, lx, XML_FUNCS)
+
+static int load_libxml(char *err, size_t err_len)
+{
+	if (lx.loaded)
+		return 0;
+	void *h =
+	    bd_lazy_open(BD_LIBXML2_PATH, BD_LIBXML2_SONAME, err, err_len);
+	if (!h)
+		return -ELIBACC;
+	const char *missing = resolve_libxml(h);
+	if (!missing && !(lx.free_fn = (xmlFreeFunc *)dlsym(h, "xmlFree")))
+		missing = "xmlFree";
+	if (missing) {
+		snprintf(err, err_len, "%s lacks %s", BD_LIBXML2_SONAME,
+			 missing);
+		dlclose(h);
+		return -ELIBBAD;
+	}
+	lx.loaded = true;
+	return 0;
+}
+
+static void lx_free(void *p)
+{
+	(*lx.free_fn)(p);
+}
 
 uint64_t bd_domxml_unit(const char *unit)
 {
@@ -49,7 +115,7 @@ static bool is(const xmlNode *n, const char *name, const char *ns)
 /* An attribute's value (xmlFree it), or NULL. */
 static char *attr(const xmlNode *n, const char *name)
 {
-	return (char *)xmlGetNoNsProp(n, (const xmlChar *)name);
+	return (char *)lx.xmlGetNoNsProp(n, (const xmlChar *)name);
 }
 
 static int size_attr(const xmlNode *n, const char *name, uint64_t *out,
@@ -64,7 +130,7 @@ static int size_attr(const xmlNode *n, const char *name, uint64_t *out,
 			 "balloond:memory %s=\"%.40s\" is not a size (e.g. "
 			 "2GiB, 512M)",
 			 name, v);
-	xmlFree(v);
+	lx_free(v);
 	return rc ? -EINVAL : 0;
 }
 
@@ -84,7 +150,7 @@ static int copy_attr(const xmlNode *n, const char *name, char *dst, size_t size,
 	} else {
 		memcpy(dst, v, strlen(v) + 1);
 	}
-	xmlFree(v);
+	lx_free(v);
 	return rc;
 }
 
@@ -114,7 +180,7 @@ static int read_metadata(const xmlNode *guest, struct bd_domxml *d, char *err,
 					    p);
 				else
 					d->spec.priority = (int)v;
-				xmlFree(p);
+				lx_free(p);
 				if (bad)
 					return -EINVAL;
 			}
@@ -154,7 +220,7 @@ static int read_commandline(const xmlNode *cl, struct bd_domxml *d, char *err,
 					 "the extra -qmp socket path must be 1 "
 					 "to %zu characters",
 					 sizeof(d->spec.qmp_path) - 1);
-				xmlFree(v);
+				lx_free(v);
 				return -EINVAL;
 			}
 			memcpy(d->spec.qmp_path, path, len);
@@ -162,7 +228,7 @@ static int read_commandline(const xmlNode *cl, struct bd_domxml *d, char *err,
 			d->has_qmp = true;
 		}
 		next_is_qmp = strcmp(v, "-qmp") == 0;
-		xmlFree(v);
+		lx_free(v);
 	}
 	return 0;
 }
@@ -171,7 +237,7 @@ static int read_memory(const xmlNode *n, struct bd_domxml *d, char *err,
 		       size_t err_len)
 {
 	char *unit = attr(n, "unit");
-	xmlChar *text = xmlNodeGetContent(n);
+	xmlChar *text = lx.xmlNodeGetContent(n);
 	uint64_t mult = bd_domxml_unit(unit ? unit : ""), v = 0;
 	int rc = 0;
 	const char *t = (const char *)text;
@@ -185,8 +251,8 @@ static int read_memory(const xmlNode *n, struct bd_domxml *d, char *err,
 	} else {
 		d->memory_bytes = v * mult;
 	}
-	xmlFree(unit);
-	xmlFree(text);
+	lx_free(unit);
+	lx_free(text);
 	return rc;
 }
 
@@ -237,13 +303,16 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 			 BD_DOMXML_MAX_BYTES);
 		return -EMSGSIZE;
 	}
+	int rc = load_libxml(err, err_len);
+	if (rc)
+		return rc;
 	/* No network, no entity expansion, no DTD loading: the XML comes
 	 * from libvirt, but a parser must not trust its input. */
-	xmlDoc *doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-				    XML_PARSE_NONET | XML_PARSE_NOERROR |
-					XML_PARSE_NOWARNING);
+	xmlDoc *doc = lx.xmlReadMemory(xml, (int)len, "domain.xml", NULL,
+				       XML_PARSE_NONET | XML_PARSE_NOERROR |
+					   XML_PARSE_NOWARNING);
 	if (!doc) {
-		const xmlError *e = xmlGetLastError();
+		const xmlError *e = lx.xmlGetLastError();
 		snprintf(err, err_len, "domain XML is not well-formed%s%.100s",
 			 e && e->message ? ": " : "",
 			 e && e->message ? e->message : "");
@@ -253,8 +322,7 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 			err[n - 1] = '\0';
 		return -EINVAL;
 	}
-	int rc = 0;
-	xmlNode *root = xmlDocGetRootElement(doc);
+	xmlNode *root = lx.xmlDocGetRootElement(doc);
 	if (!root || !is(root, "domain", NULL)) {
 		snprintf(err, err_len, "the root element is not <domain>");
 		rc = -EINVAL;
@@ -262,7 +330,7 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 	}
 	for (xmlNode *n = root->children; n && !rc; n = n->next) {
 		if (is(n, "name", NULL)) {
-			xmlChar *name = xmlNodeGetContent(n);
+			xmlChar *name = lx.xmlNodeGetContent(n);
 			const char *s = (const char *)name;
 			if (!s || !*s || strlen(s) >= sizeof(d->spec.name)) {
 				snprintf(err, err_len,
@@ -272,7 +340,7 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 			} else {
 				memcpy(d->spec.name, s, strlen(s) + 1);
 			}
-			xmlFree(name);
+			lx_free(name);
 		} else if (is(n, "memory", NULL)) {
 			rc = read_memory(n, d, err, err_len);
 		} else if (is(n, "metadata", NULL)) {
@@ -290,7 +358,7 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 				char *model = attr(m, "model");
 				d->has_balloon |=
 				    model && strncmp(model, "virtio", 6) == 0;
-				xmlFree(model);
+				lx_free(model);
 			}
 		}
 	}
@@ -301,7 +369,7 @@ int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 	if (!rc && d->managed)
 		rc = check_bounds(d, err, err_len);
 out:
-	xmlFreeDoc(doc);
+	lx.xmlFreeDoc(doc);
 	return rc;
 }
 
@@ -314,15 +382,17 @@ static xmlDoc *read_doc(const char *xml, size_t len, char *err, size_t err_len)
 			 BD_DOMXML_MAX_BYTES);
 		return NULL;
 	}
-	xmlDoc *doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-				    XML_PARSE_NONET | XML_PARSE_NOERROR |
-					XML_PARSE_NOWARNING);
-	xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+	if (load_libxml(err, err_len))
+		return NULL;
+	xmlDoc *doc = lx.xmlReadMemory(xml, (int)len, "domain.xml", NULL,
+				       XML_PARSE_NONET | XML_PARSE_NOERROR |
+					   XML_PARSE_NOWARNING);
+	xmlNode *root = doc ? lx.xmlDocGetRootElement(doc) : NULL;
 	if (!root || !is(root, "domain", NULL)) {
 		snprintf(err, err_len,
 			 doc ? "the root element is not <domain>"
 			     : "domain XML is not well-formed");
-		xmlFreeDoc(doc);
+		lx.xmlFreeDoc(doc);
 		return NULL;
 	}
 	return doc;
@@ -346,8 +416,8 @@ static bool has_element_children(const xmlNode *n)
 
 static void drop(xmlNode *n)
 {
-	xmlUnlinkNode(n);
-	xmlFreeNode(n);
+	lx.xmlUnlinkNode(n);
+	lx.xmlFreeNode(n);
 }
 
 /* Remove every balloond:guest; then a <metadata> left empty. */
@@ -374,7 +444,7 @@ static bool arg_is(const xmlNode *n, const char *value, size_t prefix_len)
 	char *v = attr(n, "value");
 	bool yes = v && (prefix_len ? strncmp(v, value, prefix_len) == 0
 				    : strcmp(v, value) == 0);
-	xmlFree(v);
+	lx_free(v);
 	return yes;
 }
 
@@ -436,7 +506,7 @@ static void remove_unused_qemu_ns(xmlNode *root)
 			return;
 		*p = ns->next;
 		ns->next = NULL;
-		xmlFreeNs(ns);
+		lx.xmlFreeNs(ns);
 		return;
 	}
 }
@@ -462,26 +532,26 @@ static void set_size(xmlNode *n, const char *name, uint64_t v)
 	if (!v)
 		return;
 	size_text(v, buf, sizeof(buf));
-	xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)buf);
+	lx.xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)buf);
 }
 
 static int add_metadata(xmlNode *root, const struct bd_domxml_opts *o)
 {
 	xmlNode *md = child(root, "metadata", NULL);
-	if (!md &&
-	    !(md = xmlNewChild(root, NULL, (const xmlChar *)"metadata", NULL)))
+	if (!md && !(md = lx.xmlNewChild(root, NULL,
+					 (const xmlChar *)"metadata", NULL)))
 		return -ENOMEM;
-	xmlNode *g = xmlNewChild(md, NULL, (const xmlChar *)"guest", NULL);
-	xmlNs *ns = g ? xmlNewNs(g, (const xmlChar *)BD_METADATA_NS,
-				 (const xmlChar *)"balloond")
+	xmlNode *g = lx.xmlNewChild(md, NULL, (const xmlChar *)"guest", NULL);
+	xmlNs *ns = g ? lx.xmlNewNs(g, (const xmlChar *)BD_METADATA_NS,
+				    (const xmlChar *)"balloond")
 		      : NULL;
 	if (!ns)
 		return -ENOMEM;
-	xmlSetNs(g, ns);
+	lx.xmlSetNs(g, ns);
 	if (o->min_bytes || o->max_bytes || o->replica_target_bytes ||
 	    o->has_priority) {
 		xmlNode *m =
-		    xmlNewChild(g, ns, (const xmlChar *)"memory", NULL);
+		    lx.xmlNewChild(g, ns, (const xmlChar *)"memory", NULL);
 		if (!m)
 			return -ENOMEM;
 		set_size(m, "min", o->min_bytes);
@@ -490,19 +560,19 @@ static int add_metadata(xmlNode *root, const struct bd_domxml_opts *o)
 		if (o->has_priority) {
 			char buf[16];
 			snprintf(buf, sizeof(buf), "%d", o->priority);
-			xmlNewProp(m, (const xmlChar *)"priority",
-				   (const xmlChar *)buf);
+			lx.xmlNewProp(m, (const xmlChar *)"priority",
+				      (const xmlChar *)buf);
 		}
 	}
 	if (o->cluster[0] || o->member[0]) {
 		xmlNode *p =
-		    xmlNewChild(g, ns, (const xmlChar *)"patroni", NULL);
+		    lx.xmlNewChild(g, ns, (const xmlChar *)"patroni", NULL);
 		if (!p)
 			return -ENOMEM;
-		xmlNewProp(p, (const xmlChar *)"cluster",
-			   (const xmlChar *)o->cluster);
-		xmlNewProp(p, (const xmlChar *)"member",
-			   (const xmlChar *)o->member);
+		lx.xmlNewProp(p, (const xmlChar *)"cluster",
+			      (const xmlChar *)o->cluster);
+		lx.xmlNewProp(p, (const xmlChar *)"member",
+			      (const xmlChar *)o->member);
 	}
 	return 0;
 }
@@ -515,19 +585,19 @@ static int add_qmp(xmlNode *root, const char *qmp_dir, char *err,
 	xmlChar *name = NULL;
 	xmlNode *nn = child(root, "name", NULL);
 	if (nn)
-		name = xmlNodeGetContent(nn);
+		name = lx.xmlNodeGetContent(nn);
 	if (!name || !*name || strchr((const char *)name, '/') ||
 	    strchr((const char *)name, ',')) {
 		snprintf(err, err_len,
 			 "the domain's <name> cannot name a "
 			 "socket file");
-		xmlFree(name);
+		lx_free(name);
 		return -EINVAL;
 	}
 	char value[BD_PATH_MAX + 64];
 	int n = snprintf(value, sizeof(value), "unix:%s/%s.sock", qmp_dir,
 			 (const char *)name);
-	xmlFree(name);
+	lx_free(name);
 	if (n < 0 || (size_t)n - 5 >= BD_PATH_MAX) {
 		snprintf(err, err_len,
 			 "the QMP socket path %s is longer than %d bytes",
@@ -540,36 +610,36 @@ static int add_qmp(xmlNode *root, const char *qmp_dir, char *err,
 	 * no name: libxml2 keeps a declaration such as xmlns:q:='...', but
 	 * an element written as <q::arg> reads back in no namespace. */
 	xmlNs *ns =
-	    xmlSearchNsByHref(root->doc, root, (const xmlChar *)BD_QEMU_NS);
-	if (ns && ns->prefix && xmlValidateNCName(ns->prefix, 0) != 0)
+	    lx.xmlSearchNsByHref(root->doc, root, (const xmlChar *)BD_QEMU_NS);
+	if (ns && ns->prefix && lx.xmlValidateNCName(ns->prefix, 0) != 0)
 		ns = NULL;
 	if (!ns)
-		ns = xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
-			      (const xmlChar *)"qemu");
+		ns = lx.xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
+				 (const xmlChar *)"qemu");
 	if (!ns) /* the prefix "qemu" is taken by another namespace */
-		ns = xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
-			      (const xmlChar *)"balloond-qemu");
+		ns = lx.xmlNewNs(root, (const xmlChar *)BD_QEMU_NS,
+				 (const xmlChar *)"balloond-qemu");
 	if (!ns)
 		return -ENOMEM;
 	xmlNode *cl = child(root, "commandline", BD_QEMU_NS);
-	if (!cl &&
-	    !(cl = xmlNewChild(root, ns, (const xmlChar *)"commandline", NULL)))
+	if (!cl && !(cl = lx.xmlNewChild(root, ns,
+					 (const xmlChar *)"commandline", NULL)))
 		return -ENOMEM;
-	xmlNode *a = xmlNewNode(ns, (const xmlChar *)"arg");
-	xmlNode *b = xmlNewNode(ns, (const xmlChar *)"arg");
+	xmlNode *a = lx.xmlNewNode(ns, (const xmlChar *)"arg");
+	xmlNode *b = lx.xmlNewNode(ns, (const xmlChar *)"arg");
 	if (!a || !b) {
-		xmlFreeNode(a);
-		xmlFreeNode(b);
+		lx.xmlFreeNode(a);
+		lx.xmlFreeNode(b);
 		return -ENOMEM;
 	}
-	xmlNewProp(a, (const xmlChar *)"value", (const xmlChar *)"-qmp");
-	xmlNewProp(b, (const xmlChar *)"value", (const xmlChar *)value);
+	lx.xmlNewProp(a, (const xmlChar *)"value", (const xmlChar *)"-qmp");
+	lx.xmlNewProp(b, (const xmlChar *)"value", (const xmlChar *)value);
 	if (cl->children) {
-		xmlAddPrevSibling(cl->children, a);
+		lx.xmlAddPrevSibling(cl->children, a);
 	} else {
-		xmlAddChild(cl, a);
+		lx.xmlAddChild(cl, a);
 	}
-	xmlAddNextSibling(a, b);
+	lx.xmlAddNextSibling(a, b);
 	return 0;
 }
 
@@ -577,15 +647,15 @@ static int dump(xmlDoc *doc, char **out, char *err, size_t err_len)
 {
 	xmlChar *text = NULL;
 	int len = 0;
-	xmlDocDumpMemory(doc, &text, &len);
+	lx.xmlDocDumpMemory(doc, &text, &len);
 	if (!text || len <= 0 || !(*out = malloc((size_t)len + 1))) {
-		xmlFree(text);
+		lx_free(text);
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(*out, text, (size_t)len);
 	(*out)[len] = '\0';
-	xmlFree(text);
+	lx_free(text);
 	return 0;
 }
 
@@ -624,7 +694,7 @@ int bd_domxml_enable(const char *xml, size_t len,
 	xmlDoc *doc = read_doc(xml, len, err, err_len);
 	if (!doc)
 		return -EINVAL;
-	xmlNode *root = xmlDocGetRootElement(doc);
+	xmlNode *root = lx.xmlDocGetRootElement(doc);
 	remove_metadata(root);
 	remove_qmp(root, qmp_dir);
 	int rc = add_metadata(root, opts);
@@ -634,7 +704,7 @@ int bd_domxml_enable(const char *xml, size_t len,
 		rc = add_qmp(root, qmp_dir, err, err_len);
 	if (!rc)
 		rc = dump(doc, out, err, err_len);
-	xmlFreeDoc(doc);
+	lx.xmlFreeDoc(doc);
 	if (!rc && (rc = judge(*out, true, err, err_len))) {
 		free(*out);
 		*out = NULL;
@@ -649,12 +719,12 @@ int bd_domxml_disable(const char *xml, size_t len, const char *qmp_dir,
 	xmlDoc *doc = read_doc(xml, len, err, err_len);
 	if (!doc)
 		return -EINVAL;
-	xmlNode *root = xmlDocGetRootElement(doc);
+	xmlNode *root = lx.xmlDocGetRootElement(doc);
 	remove_metadata(root);
 	remove_qmp(root, qmp_dir);
 	remove_unused_qemu_ns(root);
 	int rc = dump(doc, out, err, err_len);
-	xmlFreeDoc(doc);
+	lx.xmlFreeDoc(doc);
 	if (!rc && (rc = judge(*out, false, err, err_len))) {
 		free(*out);
 		*out = NULL;

@@ -577,13 +577,14 @@ int policy_decide(const struct policy_input *in,
 	const struct policy_host *h = &in->host;
 	const struct policy_config *c = &in->config;
 	int64_t headroom = policy_headroom(h, c);
-	plan->headroom_bytes = headroom;
 	/* When balloond caps the ARC it keeps the host's headroom in free
 	 * memory (the cap leaves it): what the ARC holds comes back too
 	 * slowly for a grow or a spike, so only MemAvailable counts. */
 	bool arc_capped =
 	    c->arc_manage && h->arc_present && !in->guest_sizes_unknown;
 	int64_t avail = arc_capped ? policy_headroom_now(h, c) : headroom;
+	/* What the watermarks are held against, for whoever watches them. */
+	plan->headroom_bytes = avail;
 
 	for (size_t i = 0; i < in->n_guests; i++)
 		decisions[i] = policy_decide_guest(in, i);

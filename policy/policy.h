@@ -246,10 +246,12 @@ struct policy_plan {
 	struct policy_step steps[POLICY_MAX_STEPS];
 	size_t n_steps;
 	/* The host as the policy saw it. */
-	bool reclaiming;	/* under pressure: reclaiming from donors */
-	bool critical;		/* below the critical watermark: starving
-				 * guests that are no leader give too */
-	int64_t headroom_bytes; /* effective headroom (0 if host unknown) */
+	bool reclaiming; /* under pressure: reclaiming from donors */
+	bool critical;	 /* below the critical watermark: starving
+			  * guests that are no leader give too */
+	/* The headroom the host was judged by: the effective headroom, or
+	 * the headroom now while balloond caps the ARC (0 if host unknown). */
+	int64_t headroom_bytes;
 	uint64_t reserve_bytes; /* the promotion reserve kept free */
 	/* The ARC budget: write arc_max_bytes to zfs_arc_max, before the
 	 * first step (a lower cap, ahead of grows) or after the last (a

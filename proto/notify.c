@@ -12,7 +12,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "fileio.h"
+#include "lazylib.h"
+
+/* libcrypto is loaded when a key is first set: only signed notifications
+ * need it, and linked in it cost every run of Patroni's callback the
+ * mapping and relocation of 4.5 MB, notifying or not. The headers still
+ * type every call. */
+#define CRYPTO_FUNCS(X)                                                        \
+	X(CRYPTO_memcmp)                                                       \
+	X(EVP_MAC_CTX_free)                                                    \
+	X(EVP_MAC_CTX_new)                                                     \
+	X(EVP_MAC_fetch)                                                       \
+	X(EVP_MAC_final)                                                       \
+	X(EVP_MAC_free)                                                        \
+	X(EVP_MAC_init)                                                        \
+	X(EVP_MAC_update)                                                      \
+	X(OSSL_PARAM_construct_end)                                            \
+	X(OSSL_PARAM_construct_utf8_string)
+
+static struct {
+	BD_LAZY_PTRS(CRYPTO_FUNCS)
+	bool loaded;
+} lc;
+BD_LAZY_RESOLVER(resolve_libcrypto, lc, CRYPTO_FUNCS)
+
+static int load_libcrypto(void)
+{
+	if (lc.loaded)
+		return 0;
+	char err[256];
+	void *h = bd_lazy_open(BD_LIBCRYPTO_PATH, BD_LIBCRYPTO_SONAME, err,
+			       sizeof(err));
+	if (!h)
+		return -ELIBACC;
+	if (resolve_libcrypto(h)) {
+		dlclose(h);
+		return -ELIBBAD;
+	}
+	lc.loaded = true;
+	return 0;
+}
 
 static const char *const reject_names[] = {
     "accepted",
@@ -89,16 +130,20 @@ int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 	bd_notify_key_clear(k);
 	if (key_len == 0)
 		return -EINVAL;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac); /* the context holds its own reference */
+	int rc = load_libcrypto();
+	if (rc)
+		return rc;
+	EVP_MAC *mac = lc.EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? lc.EVP_MAC_CTX_new(mac) : NULL;
+	lc.EVP_MAC_free(mac); /* the context holds its own reference */
 	char digest[] = "SHA256";
 	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-	    OSSL_PARAM_construct_end(),
+	    lc.OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest,
+						0),
+	    lc.OSSL_PARAM_construct_end(),
 	};
-	if (!ctx || !EVP_MAC_init(ctx, key, key_len, params)) {
-		EVP_MAC_CTX_free(ctx);
+	if (!ctx || !lc.EVP_MAC_init(ctx, key, key_len, params)) {
+		lc.EVP_MAC_CTX_free(ctx);
 		return -ENOMEM;
 	}
 	k->ctx = ctx;
@@ -107,7 +152,8 @@ int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 
 void bd_notify_key_clear(struct bd_notify_key *k)
 {
-	EVP_MAC_CTX_free(k->ctx);
+	if (k->ctx) /* held only once libcrypto is loaded */
+		lc.EVP_MAC_CTX_free(k->ctx);
 	k->ctx = NULL;
 }
 
@@ -128,9 +174,9 @@ static int compute_mac(const struct bd_notify *n, const struct bd_notify_key *k,
 		return -EINVAL;
 	/* A NULL key re-initialises the context with the key it holds. */
 	size_t mac_len = 0;
-	if (!EVP_MAC_init(k->ctx, NULL, 0, NULL) ||
-	    !EVP_MAC_update(k->ctx, (const uint8_t *)text, (size_t)len) ||
-	    !EVP_MAC_final(k->ctx, mac, &mac_len, BD_NOTIFY_MAC_BYTES) ||
+	if (!lc.EVP_MAC_init(k->ctx, NULL, 0, NULL) ||
+	    !lc.EVP_MAC_update(k->ctx, (const uint8_t *)text, (size_t)len) ||
+	    !lc.EVP_MAC_final(k->ctx, mac, &mac_len, BD_NOTIFY_MAC_BYTES) ||
 	    mac_len != BD_NOTIFY_MAC_BYTES)
 		return -EIO;
 	return 0;
@@ -302,7 +348,7 @@ enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
 	if (!fields_ok(n) || compute_mac(n, k, mac))
 		return BD_NOTIFY_R_MAC;
 	/* Constant time: how far a guess matches must not show in timing. */
-	if (CRYPTO_memcmp(mac, n->mac, sizeof(mac)) != 0)
+	if (lc.CRYPTO_memcmp(mac, n->mac, sizeof(mac)) != 0)
 		return BD_NOTIFY_R_MAC;
 	return BD_NOTIFY_OK;
 }
@@ -365,13 +411,13 @@ int bd_notify_key_load(const char *path, uint8_t *key, size_t *key_len,
 			 "with `openssl rand -hex 32`)",
 			 path, BD_NOTIFY_KEY_MIN_BYTES, BD_NOTIFY_KEY_MAX_BYTES,
 			 len);
-		OPENSSL_cleanse(text, len);
+		explicit_bzero(text, len);
 		free(text);
 		return -EINVAL;
 	}
 	memcpy(key, text, len);
 	*key_len = len;
-	OPENSSL_cleanse(text, len);
+	explicit_bzero(text, len);
 	free(text);
 	return 0;
 }

@@ -77,7 +77,8 @@ int bd_notify_key_load(const char *path, uint8_t *key, size_t *key_len,
 struct bd_notify_key {
 	void *ctx; /* EVP_MAC_CTX *; NULL: no key */
 };
-/* 0, or -EINVAL (empty key) / -ENOMEM. Replaces any key k held. */
+/* 0, or -EINVAL (empty key) / -ENOMEM / -ELIBACC or -ELIBBAD (libcrypto,
+ * loaded at the first call, could not be). Replaces any key k held. */
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len);
 void bd_notify_key_clear(struct bd_notify_key *k);

@@ -256,6 +256,13 @@ print(l["accepted"] if sys.argv[1] == "accepted" else l["refused"][sys.argv[1]])
 }
 counter_is() { test "$(counter "$1")" = "$2"; }
 
+# libcrypto is loaded only to sign: the dynamic linker's own trace says
+# which libraries a run opened (a notification to a port nobody reads).
+crypto_loads() { LD_DEBUG=libs cb "$@" 2>&1 >/dev/null | grep -c 'calling init:.*libcrypto'; }
+check "callback without --notify: libcrypto never loaded" \
+	test "$(crypto_loads --member pg2 on_role_change replica pg)" = 0
+check "callback --notify: libcrypto loaded to sign" \
+	test "$(crypto_loads --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 1
 cb --member pg2 on_role_change replica pg >/dev/null 2>&1
 expect 0 "callback --notify: exit 0" cb --member pg2 --notify "127.0.0.1:$PORT" \
 	--key-file "$T/pg.key" on_role_change master pg

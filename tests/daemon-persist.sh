@@ -103,6 +103,12 @@ if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
 	start_daemon
 	check "restarted on the small disk with its guests" wait_for 10 field_is ramless link up
 	expect 0 "set while the disk has room" ctl set ramless 190M
+	# set_count RESULT: the set requests counted with that result.
+	set_count() {
+		ctl metrics | sed -n "s/^balloond_control_requests_total{method=\"set\",result=\"$1\"} //p"
+	}
+	sets_ok=$(set_count ok)
+	sets_err=$(set_count error)
 	dd if=/dev/zero of="$T/mnt-small/fill" bs=4k 2>/dev/null
 	# The journal's last page may still hold an entry or two: the first
 	# change that does not fit must fail.
@@ -113,6 +119,10 @@ if mount -t tmpfs -o size=256k tmpfs "$T/mnt-small" 2>"$T/mount.err"; then
 	diag "$tries changes fitted on the full disk"
 	check "set while the disk is full: an error, not success" test $tries -lt 60
 	err_has "could not be saved"
+	check "the metrics count it as an error, not ok" \
+		test "$(set_count error)" = $((sets_err + 1))
+	check "and count ok only the sets that were saved" \
+		test "$(set_count ok)" = $((sets_ok + tries))
 	ctl set ramless 200M >/dev/null 2>&1
 	check "the failure is logged with the retry" wait_for 10 grep -q "cannot save registrations .* retrying in" "$T/daemon.log"
 	check "the pin is in effect all the same" wait_for 10 field_is ramless pin_bytes $((200 * MiB))
@@ -189,6 +199,12 @@ in_bg un1 ctl unregister rep
 check "the removal's write is held" wait_for 10 held "$seen"
 in_bg again ctl register rep --qmp "$T/vm2.qmp"
 dispatched register 3 || bail "the registration was not started"
+# Until its link is up, the guest is not one yet: status leaves it out,
+# and requests naming it are refused.
+check "a registration in progress is not in status" status_lacks '"name": "rep"'
+expect 1 "a set of a guest whose registration is in progress fails" \
+	ctl set rep 200M
+err_has "its registration is still in progress"
 in_bg un2 ctl unregister rep
 dispatched unregister 2 || bail "the second unregister was not carried out"
 unanswered un2 "the unregister of a registration in progress waits for the removal to be on disk"

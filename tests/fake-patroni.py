@@ -3,7 +3,7 @@
 
     fake-patroni.py --state FILE --log FILE --port P [--port P ...]
                     [--tls-cert PEM --tls-key KEY [--tls-client-ca PEM]]
-                    [--auth USER:PASSWORD]
+                    [--auth USER:PASSWORD] [--http10]
 
 Serves GET /cluster and GET /patroni on 127.0.0.1, one listener per port
 (one per fake member), with answers read from the JSON state file on every
@@ -22,7 +22,8 @@ it answers 503. Modes:
 With --tls-cert it speaks HTTPS (with --tls-client-ca it requires a client
 certificate signed by that CA, as Patroni's restapi.verify_client does);
 with --auth every request needs that basic authentication (else 401, as
-Patroni's restapi.authentication).
+Patroni's restapi.authentication); with --http10 it answers HTTP/1.0 and
+closes every connection after one answer, as Patroni 3.0's API does.
 
 Every request is logged to the log file as "T_NS PORT PATH" (monotonic
 nanoseconds). A port 0 is any free port: prints "ready P1 P2 ..." (the
@@ -45,9 +46,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def handler_for(port, state_path, log_path, lock, auth):
+def handler_for(port, state_path, log_path, lock, auth, http10=False):
     class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        # Patroni 3.0's API keeps http.server's default, HTTP/1.0: one
+        # request per connection (--http10).
+        protocol_version = "HTTP/1.0" if http10 else "HTTP/1.1"
 
         def log_message(self, fmt, *args):
             pass
@@ -108,6 +111,7 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--tls-client-ca")
     ap.add_argument("--auth")
+    ap.add_argument("--http10", action="store_true")
     a = ap.parse_args()
     auth = base64.b64encode(a.auth.encode()).decode() if a.auth else None
     ctx = None
@@ -121,7 +125,7 @@ def main():
     servers = []
     for p in a.port:
         s = Server(("127.0.0.1", p), None)
-        s.RequestHandlerClass = handler_for(s.server_address[1], a.state, a.log, lock, auth)
+        s.RequestHandlerClass = handler_for(s.server_address[1], a.state, a.log, lock, auth, a.http10)
         if ctx:
             # The handshake happens in the request's own thread, so that a
             # client that fails it holds up no other.

@@ -17,7 +17,11 @@
  *
  * With BD_FAULT_LOG set, each successful write to a file named zfs_arc_max
  * is logged as "zfs_arc_max VALUE": a test's model of the kernel sees each
- * value balloond wrote, not only the last one.
+ * value balloond wrote, not only the last one; and with
+ *
+ *   BD_FAULT_FOPEN=NAME       each fopen of a file named NAME is logged as
+ *                             "fopen NAME" (how often a library reads it:
+ *                             OpenSSL reads a CA bundle with fopen)
  *
  * Under AddressSanitizer the daemon needs verify_asan_link_order=0 in
  * ASAN_OPTIONS, since this library comes before ASan's runtime.
@@ -158,3 +162,20 @@ ssize_t write(int fd, const void *buf, size_t n)
 	errno = saved;
 	return w;
 }
+
+/* fopen (and its 64-bit-offset name) of the file BD_FAULT_FOPEN names. */
+static void fopen_call(const char *path)
+{
+	const char *watch = getenv("BD_FAULT_FOPEN");
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (watch && strcmp(base, watch) == 0) {
+		char line[64];
+		snprintf(line, sizeof(line), "fopen %s", watch);
+		note(line);
+	}
+}
+WRAP(fopen_call(path), FILE *, fopen, (const char *path, const char *mode),
+     (path, mode))
+WRAP(fopen_call(path), FILE *, fopen64, (const char *path, const char *mode),
+     (path, mode))

@@ -82,6 +82,12 @@ for op in "prepare begin" "start begin"; do
 	check "$op: exit 0, silent, nothing registered" test "$HOOK_RC" = 0 -a ! -s "$T/err" -a ! -s "$T/out"
 	check "$op: not registered" not_registered vm0
 done
+# libxml2 is loaded only for an event the hook acts on: the dynamic
+# linker's own trace says which libraries a run opened.
+libs_opened() { LD_DEBUG=libs "$HOOK" vm0 "$1" "$2" - <"$T/vm0.xml" 2>&1 >/dev/null | grep -c 'calling init:.*libxml2'; }
+check "prepare begin: libxml2 never loaded" test "$(libs_opened prepare begin)" = 0
+check "started begin: libxml2 loaded to read the domain" test "$(libs_opened started begin)" = 1
+hook vm0 stopped end
 hook vm0 started begin
 hook_ok "started begin"
 silent "started begin"

@@ -1,47 +1,19 @@
 #!/bin/sh
-# prometheus-metrics.sh: a real Prometheus (Debian's, on 127.0.0.1, its own
-# storage in the test's directory) scrapes balloond's HTTP listener, with
-# fake QMP guests and a --proc-root/--sys-root fixture host with a ZFS ARC.
-# Every value Prometheus stored agrees with `balloonctl status`; every
-# query of the dashboard and every alerting rule runs on it, and each
-# dashboard panel returns data; an alert really fires from what balloond
-# exported (its "for" shortened to 0s in the copy loaded here).
+# prometheus-metrics.sh: a real Prometheus (Debian's, on 127.0.0.1, its
+# own storage in the test's directory) scrapes balloond's HTTP listener,
+# with fake QMP guests and a --proc-root/--sys-root fixture host with a
+# ZFS ARC. Every value Prometheus stored agrees with `balloonctl status`;
+# every query of the dashboard and every alerting rule runs on it, and
+# each dashboard panel and template variable returns data; an alert
+# really fires from what balloond exported (its "for" shortened to 0s in
+# the copy loaded here). tests/real/prometheus-real.sh does the same with
+# real guests, and the textfile through node_exporter.
 . "$top_srcdir/tests/daemon-lib.sh"
-PY=${PYTHON3:-/usr/bin/python3}
-PROMETHEUS=${PROMETHEUS:-prometheus}
-command -v "$PROMETHEUS" >/dev/null || bail "no prometheus (install-deps.sh installs it)"
-PROM_PID=
-stop_prometheus() {
-	[ -n "$PROM_PID" ] && kill -TERM "$PROM_PID" 2>/dev/null
-	[ -n "$PROM_PID" ] && wait "$PROM_PID" 2>/dev/null
-	PROM_PID=
-}
+. "$top_srcdir/tests/prometheus-lib.sh"
 trap 'stop_prometheus; cleanup' EXIT
 
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 HTTP_PORT=$(free_port)
-PROM_PORT=$(free_port)
-
-# The host: 4 GiB, a ZFS ARC, balloond may cap it.
-P="$T/proc"
-S="$T/sys"
-mkdir -p "$P/spl/kstat/zfs" "$S/module/zfs/parameters"
-cat >"$P/meminfo" <<EOF2
-MemTotal:        4194304 kB
-MemFree:         3145728 kB
-MemAvailable:    3145728 kB
-EOF2
-cat >"$P/spl/kstat/zfs/arcstats" <<EOF2
-13 1 0x01 123 33456 5029341722 1234567890123
-name                            type data
-c                               4    1073741824
-c_min                           4    268435456
-c_max                           4    3221225472
-size                            4    1073741824
-EOF2
-echo 0 >"$S/module/zfs/parameters/zfs_arc_max"
+prom_host "$T/proc" "$T/sys"
 cat >"$T/m.conf" <<EOF2
 [qmp]
 stats_interval_s = 0
@@ -59,159 +31,27 @@ EOF2
 export BALLOOND_CONF="$T/m.conf"
 
 start_fake 2
-start_daemon --proc-root "$P" --sys-root "$S"
+start_daemon --proc-root "$T/proc" --sys-root "$T/sys"
 ctl register vm0 --qmp "$T/vm0.qmp" --min 128M >/dev/null || bail "register vm0"
 ctl register vm1 --qmp "$T/vm1.qmp" --min 128M --patroni pg/m1 >/dev/null ||
 	bail "register vm1"
 ctl set vm0 200M >/dev/null || bail "set vm0"
 
-# The rules as shipped, but every alert due at once.
-sed 's/^\( *\)for: .*/\1for: 0s/' "$top_srcdir/monitoring/balloond.rules.yml" >"$T/rules.yml"
-cat >"$T/prometheus.yml" <<EOF2
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - $T/rules.yml
-scrape_configs:
-  - job_name: balloond
+start_prometheus "  - job_name: balloond
     static_configs:
-      - targets: ['127.0.0.1:$HTTP_PORT']
-EOF2
-"$PROMETHEUS" --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
-	--web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn \
-	>"$T/prometheus.log" 2>&1 &
-PROM_PID=$!
+      - targets: ['127.0.0.1:$HTTP_PORT']"
 
-# q EXPR: the instant query's result as JSON lines (one per series); exit
-# 1 on an error, 2 on an empty result.
-q() {
-	"$PY" - "$PROM_PORT" "$1" <<'PY'
-import json, sys, urllib.parse, urllib.request
-url = "http://127.0.0.1:%s/api/v1/query?%s" % (
-    sys.argv[1], urllib.parse.urlencode({"query": sys.argv[2]}))
-try:
-    r = json.load(urllib.request.urlopen(url, timeout=10))
-except Exception as e:
-    print("# %s: %s" % (sys.argv[2], e))
-    sys.exit(1)
-if r.get("status") != "success":
-    print("# %s: %s" % (sys.argv[2], r))
-    sys.exit(1)
-for s in r["data"]["result"]:
-    print(json.dumps(s))
-sys.exit(0 if r["data"]["result"] else 2)
-PY
-}
-
-check "Prometheus scrapes balloond (up == 1)" wait_for 60 sh -c \
-	"$(command -v "$PY") - $PROM_PORT <<'PY'
-import json, sys, urllib.request
-r = json.load(urllib.request.urlopen('http://127.0.0.1:%s/api/v1/query?query=up' % sys.argv[1], timeout=5))
-sys.exit(0 if [s for s in r['data']['result'] if s['value'][1] == '1'] else 1)
-PY"
+check "Prometheus scrapes balloond (up == 1)" wait_for 60 targets_up 1
 check "vm0 reached its pin" wait_for 20 field_is vm0 actual_bytes $((200 * MiB))
-# A few scrapes, so that rate() and increase() have two samples.
-check "several scrapes stored" wait_for 30 sh -c "test \"\$(\"$PY\" - $PROM_PORT <<'PY'
-import json, sys, urllib.request, urllib.parse
-u = 'http://127.0.0.1:%s/api/v1/query?' % sys.argv[1] + urllib.parse.urlencode({'query': 'count_over_time(balloond_build_info[1m])'})
-r = json.load(urllib.request.urlopen(u, timeout=5))['data']['result']
-print(r[0]['value'][1] if r else 0)
-PY
-)\" -ge 5"
-
-# What Prometheus stored agrees with status (polled: the latest scrape
-# may be a second old).
-agree() {
-	ctl status --json >"$T/status.json" || return 1
-	"$PY" - "$PROM_PORT" "$T/status.json" <<'PY'
-import json, sys, urllib.parse, urllib.request
-port, st = sys.argv[1], json.load(open(sys.argv[2]))
-def val(expr):
-    u = "http://127.0.0.1:%s/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
-    r = json.load(urllib.request.urlopen(u, timeout=5))["data"]["result"]
-    return float(r[0]["value"][1]) if len(r) == 1 else None
-want = []
-for g in st["guests"]:
-    sel = '{guest="%s"}' % g["name"]
-    for k in ("max_bytes", "min_bytes", "target_bytes", "actual_bytes", "foreign_moves"):
-        name = "balloond_guest_" + (k if k != "foreign_moves" else "foreign_moves_total")
-        want.append((name + sel, g[k]))
-    want.append(("balloond_guest_link_up" + sel, 1 if g["link"] == "up" else 0))
-    want.append(("balloond_guest_pinned" + sel, 1 if "pin_bytes" in g else 0))
-    want.append(('balloond_guest_role{guest="%s",role="%s"}' % (
-        g["name"], "none" if g["role"] == "-" else g["role"]), 1))
-h = st["host"]
-want.append(("balloond_host_mem_total_bytes", h["mem_total_bytes"]))
-want.append(("balloond_host_mem_available_bytes", h["mem_available_bytes"]))
-for name, c in st["clusters"].items():
-    want.append(('balloond_cluster_reachable{cluster="%s"}' % name, 1 if c["reachable"] else 0))
-bad = [(e, val(e), v) for e, v in want if val(e) != float(v)]
-for b in bad:
-    print("# %s: Prometheus %s, status %s" % b)
-sys.exit(1 if bad else 0)
-PY
-}
-check "every value Prometheus stored agrees with balloonctl status" wait_for 20 agree
-
-# Every query of the dashboard runs; every panel returns data.
-"$PY" - "$top_srcdir/monitoring/balloond-dashboard.json" >"$T/panels" <<'PY'
-import json, sys
-for p in json.load(open(sys.argv[1]))["panels"]:
-    for t in p["targets"]:
-        e = t["expr"].replace("$instance", ".*").replace("$guest", ".*")
-        print("%s\t%s" % (p["title"], e))
-PY
-panels_ok() {
-	rc=0
-	: >"$T/panel-data"
-	while IFS='	' read -r title expr; do
-		q "$expr" >/dev/null
-		case $? in
-		0) echo "$title" >>"$T/panel-data" ;;
-		2) ;;
-		*) echo "# the query of panel '$title' fails: $expr"; rc=1 ;;
-		esac
-	done <"$T/panels"
-	cut -f1 "$T/panels" | sort -u | while read -r title; do
-		grep -qxF "$title" "$T/panel-data" || { echo "# panel '$title' has no data"; exit 1; }
-	done || rc=1
-	return $rc
-}
+check "several scrapes stored" wait_for 30 stored_at_least 5
+check "every value Prometheus stored agrees with balloonctl status" wait_for 20 agree balloond
 check "every dashboard query runs and every panel has data" wait_for 30 panels_ok
-# The queries with nothing to show on this host, for the log.
-while IFS='	' read -r title expr; do
-	q "$expr" >/dev/null
-	[ $? -ne 2 ] || diag "no data here: $title: $expr"
-done <"$T/panels"
-
-# Every alerting rule's expression runs (most have nothing to say here).
-"$PY" - "$top_srcdir/monitoring/balloond.rules.yml" >"$T/exprs" <<'PY'
-import sys, yaml
-for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
-    for r in g["rules"]:
-        print(r["alert"] + "\t" + " ".join(r["expr"].split()))
-PY
-rules_run() {
-	rc=0
-	while IFS='	' read -r alert expr; do
-		q "$expr" >/dev/null
-		[ $? -ne 1 ] || { echo "# $alert: the expression fails"; rc=1; }
-	done <"$T/exprs"
-	return $rc
-}
+panels_without_data
+check "every template variable of the dashboard has values" variables_ok
 check "every alerting rule's expression runs" rules_run
 check "Prometheus loaded every rule without error" sh -c "! grep -qi 'error' '$T/prometheus.log'"
 
 # The cluster's REST API never answers: the alert really fires.
-firing() {
-	"$PY" - "$PROM_PORT" "$1" <<'PY'
-import json, sys, urllib.request
-r = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/alerts" % sys.argv[1], timeout=5))
-sys.exit(0 if [a for a in r["data"]["alerts"]
-               if a["labels"]["alertname"] == sys.argv[2] and a["state"] == "firing"] else 1)
-PY
-}
 check "BalloondPatroniClusterUnreachable fires" wait_for 30 firing BalloondPatroniClusterUnreachable
 if firing BalloondGuestStarving; then not_ok "no guest starving alert"; else ok "no guest starving alert"; fi
 stop_prometheus

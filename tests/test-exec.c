@@ -177,7 +177,7 @@ static void register_guest(struct env *e, int i, const char *cluster,
 	spec.pin_bytes = pin_bytes;
 	e->g[i] = bd_guest_add(&e->bd, &spec);
 	assert_non_null(e->g[i]);
-	assert_int_equal(bd_guest_start(e->g[i], NULL, 0), 0);
+	assert_int_equal(bd_guest_start(e->g[i], NULL, NULL, 0), 0);
 }
 
 /* Fake guest i and its registration, up and running. */

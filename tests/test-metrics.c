@@ -336,9 +336,14 @@ static void test_counters_count(void **state)
 		obj("reclaiming", json_object_new_boolean(true)));
 	bd_emit(bd, "pressure", NULL,
 		obj("reclaiming", json_object_new_boolean(false)));
-	bd_metrics_request(bd, BD_M_STATUS, false);
-	bd_metrics_request(bd, BD_M_STATUS, false);
-	bd_metrics_request(bd, BD_M_SET, true);
+	bd_metrics_request(bd, BD_M_STATUS, BD_REQ_OK);
+	bd_metrics_request(bd, BD_M_STATUS, BD_REQ_OK);
+	bd_metrics_request(bd, BD_M_SET, BD_REQ_ERROR);
+	bd_metrics_request(bd, BD_M_SET, BD_REQ_REFUSED);
+	/* No method read (a refused peer, a line that is not a request),
+	 * and a method out of range: both unknown. */
+	bd_metrics_request(bd, BD_M_COUNT, BD_REQ_REFUSED);
+	bd_metrics_request(bd, -1, BD_REQ_ERROR);
 	bd_metrics_plan_done(bd, 200 * 1000);	   /* 0.2 ms */
 	bd_metrics_plan_done(bd, 3 * 1000 * 1000); /* 3 ms */
 	bd_metrics_plan_done(bd, 5000000000ULL);   /* 5 s */
@@ -375,6 +380,18 @@ static void test_counters_count(void **state)
 	    sample(t, "balloond_control_requests_total{method=\"set\","
 		      "result=\"ok\"}"),
 	    0);
+	assert_int_equal(
+	    sample(t, "balloond_control_requests_total{method=\"set\","
+		      "result=\"refused\"}"),
+	    1);
+	assert_int_equal(
+	    sample(t, "balloond_control_requests_total{method=\"unknown\","
+		      "result=\"refused\"}"),
+	    1);
+	assert_int_equal(
+	    sample(t, "balloond_control_requests_total{method=\"unknown\","
+		      "result=\"error\"}"),
+	    1);
 	assert_int_equal(sample(t, "balloond_plans_total"), 3);
 	/* The histogram's buckets are cumulative; +Inf is the count. */
 	assert_int_equal(
@@ -404,7 +421,7 @@ static void test_hidden_until_known(void **state)
 {
 	struct env *e = *state;
 	struct bd_guest *g = add(e, "pending", "", "");
-	g->pending_conn = 7;
+	g->registering = true;
 	char *t = render(e);
 	assert_false(
 	    has_sample(t, "balloond_guest_max_bytes{guest=\"pending\"}"));
@@ -412,7 +429,7 @@ static void test_hidden_until_known(void **state)
 	assert_non_null(
 	    strstr(t, "# TYPE balloond_host_mem_total_bytes gauge"));
 	free(t);
-	g->pending_conn = 0;
+	g->registering = false;
 	e->bd.host.known = true;
 	e->bd.host.mem_total_bytes = 4096 * MiB;
 	e->bd.host.psi_some_avg10_x100 = 1234; /* 12.34 % */

@@ -1771,6 +1771,39 @@ static void test_config_resolve(void **state)
 	assert_int_equal(policy_headroom(&h, &c), 0);
 }
 
+/* The plan reports the headroom the host was judged by (status, the
+ * metric and its alert read it): with the ARC capped by balloond, that is
+ * MemAvailable less the reserve alone, not the effective headroom. */
+static void test_headroom_judged(void **state)
+{
+	struct policy_guest g = {.name = "a",
+				 .max_bytes = 16 * GiB,
+				 .min_bytes = 4 * GiB,
+				 .actual_bytes = 16 * GiB,
+				 .set_bytes = 16 * GiB,
+				 PLAIN};
+	struct policy_host h = HOST(10 * GiB);
+	h.arc_present = true;
+	h.arc_size_bytes = 20 * GiB;
+	h.arc_c_min_bytes = 1 * GiB;
+	h.arc_c_max_bytes = 63 * GiB;
+	struct policy_input in = {
+	    .guests = &g,
+	    .n_guests = 1,
+	    .host = h,
+	    .config = policy_config_resolve(POLICY_CONFIG_DEFAULT, 64 * GiB)};
+	struct policy_decision d[1];
+	struct policy_action a[1];
+	struct policy_plan p = {.actions = a};
+	in.config.arc_manage = true;
+	assert_int_equal(policy_decide(&in, d, &p), 0);
+	assert_int_equal(p.headroom_bytes, policy_headroom_now(&h, &in.config));
+	assert_true(p.headroom_bytes < policy_headroom(&h, &in.config));
+	in.config.arc_manage = false;
+	assert_int_equal(policy_decide(&in, d, &p), 0);
+	assert_int_equal(p.headroom_bytes, policy_headroom(&h, &in.config));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1780,6 +1813,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_role_names),
 	    cmocka_unit_test(test_config_resolve),
+	    cmocka_unit_test(test_headroom_judged),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1,0 +1,22 @@
+/* lazylib.c: opening a library when it is first needed (lazylib.h). */
+#include "lazylib.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+void *bd_lazy_open(const char *path, const char *soname, char *err,
+		   size_t err_len)
+{
+	/* The path configure found keeps a packaged build's dependency on
+	 * the exact library (a Nix store path); the soname lets the
+	 * dynamic linker find it where a distribution moved it. Lazy
+	 * binding, as for a library linked in: RTLD_NOW resolved all of
+	 * libxml2's and ICU's symbols up front, a millisecond of CPU per
+	 * hook run, though the resolver looks up the few we call. */
+	void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		snprintf(err, err_len, "cannot load %s: %s", soname, dlerror());
+	return h;
+}
