@@ -425,7 +425,8 @@ struct bd {
 	struct bd_control *control;
 	struct bd_persist *persist;
 	struct bd_spool *spool;
-	struct bd_role_wait *role_waits; /* methods.c: pre-promote waits */
+	/* methods.c: pre-promote waits */
+	LIST_HEAD(, bd_role_wait) role_waits;
 	/* methods.c: clients' registrations waiting for their guest's link */
 	LIST_HEAD(, bd_registration) registrations;
 	/* state.c: a save finished (err < 0: it failed); the generations up

@@ -496,7 +496,7 @@ struct bd_role_wait {
 	int64_t start_us, deadline_us;
 	json_object *result; /* the reply's, owned until sent */
 	json_object *names;  /* the member's guests (borrowed from result) */
-	struct bd_role_wait *next;
+	LIST_ENTRY(bd_role_wait) entry;
 };
 
 static bool guest_at_max(const struct bd_guest *g)
@@ -531,11 +531,7 @@ static void role_wait_closed(uv_handle_t *h)
 static void role_wait_finish(struct bd_role_wait *w, bool at_max)
 {
 	struct bd *bd = w->bd;
-	for (struct bd_role_wait **p = &bd->role_waits; *p; p = &(*p)->next)
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
+	LIST_REMOVE(w, entry);
 	int64_t waited_ms = (bd_mono_us(bd) - w->start_us) / 1000;
 	json_object_object_add(w->result, "at_max",
 			       json_object_new_boolean(at_max));
@@ -561,9 +557,9 @@ static void role_wait_tick(uv_timer_t *t)
 
 void bd_methods_close(struct bd *bd)
 {
-	while (bd->role_waits)
-		role_wait_finish(bd->role_waits,
-				 role_wait_done(bd->role_waits));
+	struct bd_role_wait *w;
+	while ((w = LIST_FIRST(&bd->role_waits)))
+		role_wait_finish(w, role_wait_done(w));
 	/* A removed guest's registration never gets its outcome. */
 	struct bd_registration *reg, *next;
 	for (reg = LIST_FIRST(&bd->registrations); reg; reg = next) {
@@ -626,9 +622,8 @@ static void m_role(struct req *r)
 		    .deadline_us = bd_mono_us(r->bd) + wait_ms * 1000,
 		    .result = res,
 		    .names = names,
-		    .next = r->bd->role_waits,
 		};
-		r->bd->role_waits = w;
+		LIST_INSERT_HEAD(&r->bd->role_waits, w, entry);
 		uv_timer_init(r->bd->loop, &w->tick);
 		w->tick.data = w;
 		uv_timer_start(&w->tick, role_wait_tick, ROLE_WAIT_TICK_MS,

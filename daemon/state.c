@@ -180,7 +180,7 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 
 int bd_state_load(struct bd *bd)
 {
-	char path[4200], jpath[4200], msg[256];
+	char path[BD_FILE_PATH_MAX], jpath[BD_FILE_PATH_MAX], msg[256];
 	struct spec_list l = {0};
 	size_t entries = 0, good_len = 0, file_len = 0;
 	if (bd_state_path(bd, STATE_FILE, path, sizeof(path)) ||
@@ -246,7 +246,7 @@ struct save_job {
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
 	size_t n;
 	int journal_fd;
-	char path[4200], journal_path[4200];
+	char path[BD_FILE_PATH_MAX], journal_path[BD_FILE_PATH_MAX];
 	size_t entries; /* SAVE_COMPACT: journal entries it replaces */
 	int rc;
 };
@@ -562,7 +562,7 @@ void bd_state_flush(struct bd *bd)
 
 int bd_state_init(struct bd *bd)
 {
-	char jpath[4200];
+	char jpath[BD_FILE_PATH_MAX];
 	struct bd_persist *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -579,7 +579,7 @@ int bd_state_init(struct bd *bd)
  * change is a whole snapshot (slower, as safe). */
 static void open_journal(struct bd *bd, size_t good_len)
 {
-	char jpath[4200];
+	char jpath[BD_FILE_PATH_MAX];
 	struct bd_persist *p = bd->persist;
 	if (bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
 		return;
