@@ -4,7 +4,7 @@
  * (link.c) go through these operations only; an actuator knows its
  * device and its protocol, the executor knows plans, steps, retries and
  * events. The virtio-balloon (balloon.c) is the first; a new one is a
- * file of its own and one line in bd_actuators[] (balloon.c).
+ * file of its own and one line in bd_actuators[] (actuator.c).
  *
  * Every operation runs on the loop thread. A guest's actuator is
  * g->act.ops, taken from bd->actuator (NULL: the balloon) when the guest
@@ -59,7 +59,9 @@ struct bd_actuator_ops {
 
 /* balloon.c: the virtio-balloon, over the guest's QMP link. */
 extern const struct bd_actuator_ops bd_balloon_ops;
-/* Every actuator, NULL-terminated; the first is the default. */
+
+/* actuator.c: every actuator, NULL-terminated; the first is the
+ * default. */
 extern const struct bd_actuator_ops *const bd_actuators[];
 /* By name; NULL: none. */
 const struct bd_actuator_ops *bd_actuator_find(const char *name);

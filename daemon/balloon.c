@@ -127,16 +127,3 @@ const struct bd_actuator_ops bd_balloon_ops = {
     .event = balloon_event,
     .strerror = balloon_strerror,
 };
-
-const struct bd_actuator_ops *const bd_actuators[] = {
-    &bd_balloon_ops,
-    NULL,
-};
-
-const struct bd_actuator_ops *bd_actuator_find(const char *name)
-{
-	for (size_t i = 0; bd_actuators[i]; i++)
-		if (strcmp(bd_actuators[i]->name, name) == 0)
-			return bd_actuators[i];
-	return NULL;
-}

@@ -16,6 +16,7 @@
  *   plan.c        snapshot the guests, ask the policy, hand the plan on
  *   exec.c        carry a plan out: the actuators' commands, steps, waits
  *   actuator.h    the actuator seam: set, query, moved, a step's unit
+ *   actuator.c    the table of actuators
  *   balloon.c     the virtio-balloon actuator, over the QMP link
  *   events.c      the one internal event stream and its subscribers
  *   stats.c       a source: guest-stats polling
