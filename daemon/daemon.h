@@ -203,6 +203,18 @@ struct bd_guest_why {
 	char last_error[160];
 };
 
+/* registry.c: a registration waiting for QEMU to tell the RAM size:
+ * ready_fn is called once, when it is known or when the deadline passed
+ * (never once the guest is removed). While one with a deadline waits,
+ * the guest is registering: not a guest yet for status, the metrics or
+ * the saved state. */
+struct bd_guest_reg {
+	bd_ready_fn ready_fn;
+	void *ready_arg;
+	bool registering;
+	uv_timer_t timer; /* its deadline */
+};
+
 struct bd_guest {
 	struct bd *bd;
 	struct bd_guest_spec spec;
@@ -225,16 +237,7 @@ struct bd_guest {
 	struct bd_guest_stats stats;
 	struct bd_guest_why why;
 	struct bd_guest_counters counters;
-
-	/* A registration waiting for QEMU to tell the RAM size: ready_fn is
-	 * called once, when it is known or when the deadline passed (never
-	 * once the guest is removed). While one with a deadline waits, the
-	 * guest is registering: not a guest yet for status, the metrics or
-	 * the saved state. */
-	bd_ready_fn ready_fn;
-	void *ready_arg;
-	bool registering;
-	uv_timer_t pending_timer;
+	struct bd_guest_reg reg;
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */

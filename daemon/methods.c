@@ -68,7 +68,7 @@ static struct bd_guest *named_guest(struct req *r)
 		return NULL;
 	}
 	struct bd_guest *g = bd_guest_find(r->bd, name);
-	if (g && g->registering && r->method != BD_M_UNREGISTER) {
+	if (g && g->reg.registering && r->method != BD_M_UNREGISTER) {
 		snprintf(r->msg, sizeof(r->msg),
 			 "%s: its registration is still in progress",
 			 g->spec.name);
@@ -206,7 +206,7 @@ static void m_register(struct req *r)
 	 * hook runs again at libvirtd's reconnect); the same one is a no-op. */
 	bool kept = r->to.conn == 0 || !wait;
 	struct bd_guest *old = kept ? bd_guest_find(r->bd, spec.name) : NULL;
-	if (old && old->registering)
+	if (old && old->reg.registering)
 		old =
 		    NULL; /* a client is waiting on it: "already registered" */
 	if ((code = bd_spec_check(r->bd, &spec, old, r->msg, sizeof(r->msg)))) {
@@ -290,7 +290,7 @@ static void m_unregister(struct req *r)
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
-	if (g->registering) {
+	if (g->reg.registering) {
 		bd_guest_ready(g, BD_E_NOT_FOUND,
 			       "unregistered before its registration "
 			       "completed");
@@ -378,7 +378,7 @@ static void m_status(struct req *r)
 	json_object *guests = json_object_new_array();
 	unsigned up = 0;
 	bd_guest_foreach (g, bd) {
-		if (g->removed || g->registering)
+		if (g->removed || g->reg.registering)
 			continue;
 		up += bd_link_up(g);
 		json_object_array_add(guests, bd_guest_status(g));

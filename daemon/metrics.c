@@ -168,7 +168,7 @@ static bool shown(const struct bd_guest *g)
 {
 	/* As status: a registration still waiting for its link is not a
 	 * guest yet. */
-	return !g->removed && !g->registering;
+	return !g->removed && !g->reg.registering;
 }
 
 static uint64_t guest_target(const struct bd_guest *g)

@@ -252,11 +252,11 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
 	uv_timer_init(bd->loop, &g->link.retry_timer);
 	uv_timer_init(bd->loop, &g->act.retry_timer);
-	uv_timer_init(bd->loop, &g->pending_timer);
+	uv_timer_init(bd->loop, &g->reg.timer);
 	g->act.set_at_us = 0;
 	g->link.retry_timer.data = g;
 	g->act.retry_timer.data = g;
-	g->pending_timer.data = g;
+	g->reg.timer.data = g;
 
 	/* struct bd starts zeroed: the list is set up with its first guest. */
 	if (!bd->guests.tqh_last)
@@ -290,7 +290,7 @@ void bd_guest_remove(struct bd_guest *g)
 	if (g->removed)
 		return;
 	g->removed = true;
-	g->ready_fn = NULL; /* its registration never completes */
+	g->reg.ready_fn = NULL; /* its registration never completes */
 	g->bd->n_guests--;
 	index_remove(g->bd, g);
 	bd_exec_forget(g);
@@ -302,7 +302,7 @@ void bd_guest_remove(struct bd_guest *g)
 	g->closes_pending = 4;
 	uv_close((uv_handle_t *)&g->link.retry_timer, guest_handle_closed);
 	uv_close((uv_handle_t *)&g->act.retry_timer, guest_handle_closed);
-	uv_close((uv_handle_t *)&g->pending_timer, guest_handle_closed);
+	uv_close((uv_handle_t *)&g->reg.timer, guest_handle_closed);
 	if (g->link.qmp) {
 		qmp_client *c = g->link.qmp;
 		g->link.qmp = NULL;
@@ -317,12 +317,12 @@ void bd_guest_remove(struct bd_guest *g)
 
 static void registered(struct bd_guest *g, const char *code, const char *msg)
 {
-	bd_ready_fn fn = g->ready_fn;
-	g->ready_fn = NULL;
-	g->registering = false;
-	uv_timer_stop(&g->pending_timer);
+	bd_ready_fn fn = g->reg.ready_fn;
+	g->reg.ready_fn = NULL;
+	g->reg.registering = false;
+	uv_timer_stop(&g->reg.timer);
 	if (fn)
-		fn(g, g->ready_arg, code, msg);
+		fn(g, g->reg.ready_arg, code, msg);
 }
 
 static void pending_timeout_cb(uv_timer_t *t)
@@ -339,25 +339,25 @@ static void pending_timeout_cb(uv_timer_t *t)
 
 void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg)
 {
-	if (g->ready_fn)
+	if (g->reg.ready_fn)
 		registered(g, code, msg);
 }
 
 int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn, void *arg,
 		   uint64_t deadline_ms)
 {
-	g->ready_fn = ready_fn;
-	g->ready_arg = arg;
+	g->reg.ready_fn = ready_fn;
+	g->reg.ready_arg = arg;
 	if (deadline_ms) {
-		g->registering = true;
-		uv_timer_start(&g->pending_timer, pending_timeout_cb,
-			       deadline_ms, 0);
+		g->reg.registering = true;
+		uv_timer_start(&g->reg.timer, pending_timeout_cb, deadline_ms,
+			       0);
 	}
 	int rc = bd_link_start(g);
 	if (rc) {
-		g->ready_fn = NULL;
-		g->registering = false;
-		uv_timer_stop(&g->pending_timer);
+		g->reg.ready_fn = NULL;
+		g->reg.registering = false;
+		uv_timer_stop(&g->reg.timer);
 	}
 	return rc;
 }

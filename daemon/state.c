@@ -422,7 +422,7 @@ static struct save_job *next_job(struct bd *bd)
 			return NULL;
 		}
 		bd_guest_foreach (g, bd)
-			if (!g->removed && !g->registering)
+			if (!g->removed && !g->reg.registering)
 				j->specs[j->n++] = g->spec;
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;

@@ -421,7 +421,7 @@ static void test_hidden_until_known(void **state)
 {
 	struct env *e = *state;
 	struct bd_guest *g = add(e, "pending", "", "");
-	g->registering = true;
+	g->reg.registering = true;
 	char *t = render(e);
 	assert_false(
 	    has_sample(t, "balloond_guest_max_bytes{guest=\"pending\"}"));
@@ -429,7 +429,7 @@ static void test_hidden_until_known(void **state)
 	assert_non_null(
 	    strstr(t, "# TYPE balloond_host_mem_total_bytes gauge"));
 	free(t);
-	g->registering = false;
+	g->reg.registering = false;
 	e->bd.host.known = true;
 	e->bd.host.mem_total_bytes = 4096 * MiB;
 	e->bd.host.psi_some_avg10_x100 = 1234; /* 12.34 % */
