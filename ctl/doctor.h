@@ -92,6 +92,13 @@ struct doctor_guest {
 	int64_t last_action_us; /* wall clock; 0 unknown */
 	bool fpr_known, free_page_reporting;
 	bool doom_known, deflate_on_oom;
+	/* Its reserve as balloond's policy takes it (reserve_bytes). */
+	bool reserve_known;
+	uint64_t reserve_bytes;
+	/* Its history over the last 14 days (daily_used_peaks): the days with
+	 * a peak of used memory, the highest of them, the days it starved. */
+	unsigned peak_days, starved_days;
+	uint64_t used_peak_bytes;
 };
 
 /* What balloond said in its status, when it answered. */
@@ -101,6 +108,10 @@ struct doctor_daemon {
 	bool psi_trigger;
 	char arc_error[256];
 	char host_error[256];
+	/* The policy's settings as balloond.conf gives them (status'
+	 * "config"; 0: derived from the host's size). */
+	bool config_known;
+	uint64_t low_watermark_bytes, high_watermark_bytes;
 	size_t n_clusters; /* the [cluster] sections balloond has */
 	char clusters[DOCTOR_MAX_CLUSTERS][128];
 	size_t n_guests;

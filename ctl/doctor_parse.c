@@ -239,6 +239,28 @@ static void get_str(json_object *o, const char *key, char *buf, size_t len)
 		snprintf(buf, len, "%s", json_object_get_string(v));
 }
 
+/* daily_used_peaks: [{"date", "used_bytes", "starved"}...], the last 14
+ * days balloond kept (a daemon before them has none). */
+static void decode_peaks(json_object *o, struct doctor_guest *g)
+{
+	json_object *days;
+	if (!json_object_object_get_ex(o, "daily_used_peaks", &days) ||
+	    !json_object_is_type(days, json_type_array))
+		return;
+	size_t n = json_object_array_length(days);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		json_object *d = json_object_array_get_idx(days, i);
+		bool known;
+		uint64_t used = get_u64(d, "used_bytes", &known);
+		if (known) {
+			g->peak_days++;
+			if (used > g->used_peak_bytes)
+				g->used_peak_bytes = used;
+		}
+		g->starved_days += get_bool(d, "starved");
+	}
+}
+
 static void decode_guest(json_object *o, struct doctor_guest *g)
 {
 	json_object *st;
@@ -263,6 +285,8 @@ static void decode_guest(json_object *o, struct doctor_guest *g)
 	g->stats_known = json_object_object_get_ex(o, "guest_stats", &st) &&
 			 json_object_is_type(st, json_type_object) &&
 			 get_u64(st, "last_update", NULL) > 0;
+	g->reserve_bytes = get_u64(o, "reserve_bytes", &g->reserve_known);
+	decode_peaks(o, g);
 }
 
 bool doctor_find_balloon(json_object *list, const char *container, char *path,
@@ -294,6 +318,8 @@ void doctor_decode_status(json_object *res, struct doctor_daemon *d)
 	d->answered = true;
 	d->n_guests = 0;
 	d->n_clusters = 0;
+	d->config_known = false;
+	d->low_watermark_bytes = d->high_watermark_bytes = 0;
 	if (!json_object_is_type(res, json_type_object))
 		return;
 	if (json_object_object_get_ex(res, "host", &host) &&
@@ -301,6 +327,15 @@ void doctor_decode_status(json_object *res, struct doctor_daemon *d)
 		d->psi_trigger = get_bool(host, "psi_trigger");
 		get_str(host, "arc_error", d->arc_error, sizeof(d->arc_error));
 		get_str(host, "error", d->host_error, sizeof(d->host_error));
+	}
+	json_object *config;
+	if (json_object_object_get_ex(res, "config", &config) &&
+	    json_object_is_type(config, json_type_object)) {
+		d->config_known = true;
+		d->low_watermark_bytes =
+		    get_u64(config, "low_watermark_bytes", NULL);
+		d->high_watermark_bytes =
+		    get_u64(config, "high_watermark_bytes", NULL);
 	}
 	if (json_object_object_get_ex(res, "clusters", &clusters) &&
 	    json_object_is_type(clusters, json_type_object)) {

@@ -561,6 +561,153 @@ static void rule_guest(const struct doctor_guest *g, struct doctor_report *r)
 	}
 }
 
+/* A guest's reserve (what the policy leaves it available) at or above its
+ * max: it can never lend anything, and reports itself starving. */
+static void rule_reserve(const struct doctor_guest *g, struct doctor_report *r)
+{
+	if (!g->reserve_known || !g->max_bytes ||
+	    g->reserve_bytes < g->max_bytes)
+		return;
+	struct doctor_finding *f =
+	    add(r, "guest_reserve_above_max", DOCTOR_WARNING,
+		"%s: its reserve is as large as the guest", g->name);
+	app(f->evidence, sizeof(f->evidence),
+	    "balloond's status for %s: reserve_bytes %llu (%s), max_bytes "
+	    "%llu (%s). The reserve is what balloond leaves the guest "
+	    "available, the larger of [policy] guest_reserve and "
+	    "guest_reserve_pct of its max: one as large as the guest means "
+	    "balloond never shrinks it, and sees it starving whenever it "
+	    "uses more than half of it",
+	    g->name, (unsigned long long)g->reserve_bytes,
+	    hs(g->reserve_bytes).s, (unsigned long long)g->max_bytes,
+	    hs(g->max_bytes).s);
+	app(f->fix, sizeof(f->fix),
+	    "balloond.conf: [policy] guest_reserve = SIZE well below the "
+	    "smallest guest's max (the default is 64M, with "
+	    "guest_reserve_pct = 5), then balloonctl reload");
+}
+
+/* Right-sizing from the guest's own history: peaks on at least this many
+ * of the last 14 days before doctor calls a guest too big (a week holds
+ * a weekly batch job's peak), and starved on at least this many days
+ * before it calls one too small. */
+#define DOCTOR_SIZE_MIN_DAYS	7
+#define DOCTOR_STARVED_MIN_DAYS 3
+
+static uint64_t round_up_256m(uint64_t v)
+{
+	return (v + 256 * MiB - 1) / (256 * MiB) * (256 * MiB);
+}
+
+/* The commands that change a guest's memory size: the size is fixed when
+ * QEMU starts, so each ends in a cold restart. */
+static void app_resize_fix(char *fix, size_t size, const struct doctor_guest *g,
+			   uint64_t bytes)
+{
+	unsigned long long mib = (unsigned long long)(bytes / MiB);
+	char vmid[16];
+	if (g->pve_vmid)
+		snprintf(vmid, sizeof(vmid), "%u", g->pve_vmid);
+	else
+		snprintf(vmid, sizeof(vmid), "VMID");
+	app(fix, size,
+	    "The size is fixed when QEMU starts: the change takes a cold "
+	    "restart (shut down and start; a reboot inside the guest is not "
+	    "enough).\n"
+	    "libvirt: virsh setmaxmem %s %lluMiB --config && virsh setmem %s "
+	    "%lluMiB --config, then virsh shutdown %s, wait until virsh "
+	    "domstate %s says shut off, and virsh start %s\n"
+	    "Proxmox VE: qm set %s --memory %llu, then qm shutdown %s && qm "
+	    "start %s\n"
+	    "A registration with --max: balloonctl register %s --qmp PATH "
+	    "--max %lluM",
+	    g->name, mib, g->name, mib, g->name, g->name, g->name, vmid, mib,
+	    vmid, vmid, g->name, mib);
+}
+
+static void rule_size(const struct doctor_guest *g, struct doctor_report *r)
+{
+	struct doctor_finding *f;
+	uint64_t reserve = g->reserve_known ? g->reserve_bytes : 64 * MiB;
+	if (g->peak_days >= DOCTOR_SIZE_MIN_DAYS && g->max_bytes &&
+	    g->used_peak_bytes < g->max_bytes / 2) {
+		uint64_t v = round_up_256m(g->used_peak_bytes + reserve);
+		if (v < g->max_bytes) {
+			f = add(r, "guest_too_big", DOCTOR_INFO,
+				"%s is more than twice as large as it ever "
+				"needed in %u days",
+				g->name, g->peak_days);
+			app(f->evidence, sizeof(f->evidence),
+			    "balloond's status for %s: daily_used_peaks (used "
+			    "= actual minus available, from guest stats) on "
+			    "%u of the last 14 days, the highest %llu bytes "
+			    "(%s), under half of its max %s. Suggested max: "
+			    "peak %s + reserve %s (reserve_bytes%s), rounded "
+			    "up to 256 MiB: %llu MiB",
+			    g->name, g->peak_days,
+			    (unsigned long long)g->used_peak_bytes,
+			    hs(g->used_peak_bytes).s, hs(g->max_bytes).s,
+			    hs(g->used_peak_bytes).s, hs(reserve).s,
+			    g->reserve_known ? "" : " unknown: the default",
+			    (unsigned long long)(v / MiB));
+			app_resize_fix(f->fix, sizeof(f->fix), g, v);
+		}
+	}
+	if (g->starved_days >= DOCTOR_STARVED_MIN_DAYS) {
+		/* Back above the policy's grow-back mark (one and a half
+		 * reserves available) at its peak, and at least a step up. */
+		uint64_t v = round_up_256m(g->used_peak_bytes + reserve * 2);
+		if (v < round_up_256m(g->max_bytes + 256 * MiB))
+			v = round_up_256m(g->max_bytes + 256 * MiB);
+		f = add(r, "guest_too_small", DOCTOR_WARNING,
+			"%s starved on %u of the last 14 days", g->name,
+			g->starved_days);
+		app(f->evidence, sizeof(f->evidence),
+		    "balloond's status for %s: daily_used_peaks marks %u days "
+		    "starved (the guest reported less than half its reserve "
+		    "%s available, or took memory back by deflate-on-oom); "
+		    "highest daily peak of used memory %s, max %s. Suggested "
+		    "max: peak + two reserves, rounded up to 256 MiB, at "
+		    "least 256 MiB above the max: %llu MiB. If it starved "
+		    "while balloond held it below its max (the host was "
+		    "short: see the overcommit findings), the host needs the "
+		    "memory, not the guest",
+		    g->name, g->starved_days, hs(reserve).s,
+		    hs(g->used_peak_bytes).s, hs(g->max_bytes).s,
+		    (unsigned long long)(v / MiB));
+		app_resize_fix(f->fix, sizeof(f->fix), g, v);
+	}
+}
+
+/* Low above high watermark: balloond raises high to low, so reclaiming
+ * and releasing have no gap between them and the host flaps. */
+static void rule_watermarks(const struct doctor_daemon *d,
+			    struct doctor_report *r)
+{
+	if (!d->config_known || !d->low_watermark_bytes ||
+	    !d->high_watermark_bytes ||
+	    d->low_watermark_bytes <= d->high_watermark_bytes)
+		return;
+	struct doctor_finding *f =
+	    add(r, "watermark_low_above_high", DOCTOR_WARNING,
+		"balloond's low watermark is above its high watermark");
+	app(f->evidence, sizeof(f->evidence),
+	    "balloond's status, config: low_watermark_bytes %llu (%s), "
+	    "high_watermark_bytes %llu (%s) ([host] low_watermark and "
+	    "high_watermark in balloond.conf). balloond reclaims below low "
+	    "and releases above high; it raises high to low, which leaves no "
+	    "gap: the guests are shrunk and grown back as the host's free "
+	    "memory moves around that one mark",
+	    (unsigned long long)d->low_watermark_bytes,
+	    hs(d->low_watermark_bytes).s,
+	    (unsigned long long)d->high_watermark_bytes,
+	    hs(d->high_watermark_bytes).s);
+	app(f->fix, sizeof(f->fix),
+	    "balloond.conf: [host] high_watermark above low_watermark (for "
+	    "example low + 5 %% of MemTotal), or both removed for their "
+	    "defaults (5 %% and 10 %% of MemTotal), then balloonctl reload");
+}
+
 /* The balloon device's options. */
 static void rule_balloon_options(const struct doctor_guest *g,
 				 struct doctor_report *r)
@@ -742,8 +889,11 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 		rule_stuck(&s->daemon.guests[i], s->now_us, r);
 		rule_pve(&s->daemon.guests[i], r);
 		rule_balloon_options(&s->daemon.guests[i], r);
+		rule_reserve(&s->daemon.guests[i], r);
+		rule_size(&s->daemon.guests[i], r);
 	}
 	rule_clusters(&s->daemon, r);
+	rule_watermarks(&s->daemon, r);
 	/* Worst first, in rule order within a severity (an insertion sort:
 	 * stable, and the table is short). */
 	for (size_t i = 1; i < r->n; i++) {

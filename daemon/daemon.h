@@ -20,6 +20,8 @@
  *   balloon.c     the virtio-balloon actuator, over the QMP link
  *   events.c      the one internal event stream and its subscribers
  *   stats.c       a source: guest-stats polling
+ *   peaks.h       a guest's daily used peaks and starved days (pure)
+ *   peaks.c       keeping them, 14 days, and their saved form
  *   host.h        the host-memory source's parsers (pure)
  *   host.c        a source: host memory, PSI and its trigger, the ARC
  *   hostparse.c   parsing meminfo, pressure/memory and arcstats
@@ -57,6 +59,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "peaks.h"
 #include "policy/policy.h"
 #include "proto/notify.h"
 #include "proto/proto.h"
@@ -238,6 +241,8 @@ struct bd_guest {
 	struct bd_guest_why why;
 	struct bd_guest_counters counters;
 	struct bd_guest_reg reg;
+	struct bd_peaks peaks; /* daily used peaks and starved days
+				* (peaks.c), saved with the registration */
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */
@@ -436,6 +441,9 @@ struct bd {
 	/* state.c: a save finished (err < 0: it failed); the generations up
 	 * to gen are on disk. NULL: nobody listens. */
 	void (*persisted_cb)(struct bd *bd, uint64_t gen, int err);
+	/* stats.c: a guest's day of peaks is complete (a new day began), for
+	 * the state file. NULL: nobody keeps them. */
+	void (*peaks_cb)(struct bd_guest *g);
 
 	/* The host as the host-memory source last read it (known false until
 	 * then), and what the policy said of it. */

@@ -401,6 +401,12 @@ static void persisted_cb(struct bd *bd, uint64_t gen, int err)
 	bd_control_persisted(bd, gen, err);
 }
 
+/* A guest's day of peaks is complete: into the journal. */
+static void peaks_cb(struct bd_guest *g)
+{
+	bd_state_peaks(g->bd, g);
+}
+
 static int run(struct bd *bd)
 {
 	int rc;
@@ -421,6 +427,7 @@ static int run(struct bd *bd)
 	signal(SIGPIPE, SIG_IGN);
 	bd_plan_init(bd);
 	bd->persisted_cb = persisted_cb;
+	bd->peaks_cb = peaks_cb;
 	rc = bd_exec_init(bd);
 	if (rc)
 		return rc;

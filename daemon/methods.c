@@ -238,6 +238,8 @@ static void m_register(struct req *r)
 		fail(r, BD_E_PARAMS);
 		return;
 	}
+	/* The same guest with other settings keeps its history. */
+	struct bd_peaks peaks = old ? old->peaks : (struct bd_peaks){0};
 	if (old) {
 		bd_notice("%s: registered again with other settings: "
 			  "replacing its registration",
@@ -245,6 +247,8 @@ static void m_register(struct req *r)
 		bd_guest_remove(old);
 	}
 	struct bd_guest *g = bd_guest_add(r->bd, &spec);
+	if (g)
+		g->peaks = peaks;
 	if (!g) {
 		snprintf(r->msg, sizeof(r->msg), "out of memory");
 		fail(r, BD_E_INTERNAL);
@@ -403,6 +407,20 @@ static void m_status(struct req *r)
 	json_object_object_add(res, "host", host_status(bd));
 	json_object_object_add(res, "listener", bd_listener_status(bd));
 	json_object_object_add(res, "clusters", bd_rest_status(bd));
+	/* The policy's settings as balloond.conf gives them (0: derived from
+	 * the host's size), for balloonctl doctor's sanity checks. */
+	json_object *cf = json_object_new_object();
+	add_i64(cf, "guest_reserve_bytes",
+		(int64_t)bd->conf.guest_reserve_bytes);
+	add_i64(cf, "guest_reserve_pct", (int64_t)bd->conf.guest_reserve_pct);
+	add_i64(cf, "host_reserve_bytes", (int64_t)bd->conf.host_reserve_bytes);
+	add_i64(cf, "low_watermark_bytes",
+		(int64_t)bd->conf.low_watermark_bytes);
+	add_i64(cf, "high_watermark_bytes",
+		(int64_t)bd->conf.high_watermark_bytes);
+	add_i64(cf, "critical_watermark_bytes",
+		(int64_t)bd->conf.critical_watermark_bytes);
+	json_object_object_add(res, "config", cf);
 	reply(r, res);
 }
 

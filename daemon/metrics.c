@@ -196,6 +196,7 @@ enum gfield {
 	G_RECONNECTS,
 	G_LATENCY,
 	G_FOREIGN,
+	G_USED_PEAK,
 	G_COUNT
 };
 
@@ -235,6 +236,9 @@ static const struct {
 		   "Round trip of the guest's last answered balloon command."},
     [G_FOREIGN] = {"balloond_guest_foreign_moves_total", "counter",
 		   "Times something other than balloond lowered the balloon."},
+    [G_USED_PEAK] = {"balloond_guest_used_peak_bytes", "gauge",
+		     "The guest's highest daily peak of used memory (actual "
+		     "minus available) over the last 14 days."},
 };
 
 /* The value of field f for g into v; false: no sample. */
@@ -298,6 +302,12 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 	case G_FOREIGN:
 		fmt_u64(v, g->link.foreign_moves);
 		return true;
+	case G_USED_PEAK: {
+		struct bd_peaks_summary ps = bd_peaks_summary(
+		    &g->peaks, bd_peaks_day(now_wall_s * 1000000));
+		fmt_u64(v, ps.max_bytes);
+		return ps.days > 0;
+	}
 	case G_COUNT:
 		break;
 	}

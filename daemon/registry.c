@@ -504,5 +504,16 @@ json_object *bd_guest_status(const struct bd_guest *g)
 		    json_object_new_int64(g->stats.last.last_update));
 		json_object_object_add(o, "guest_stats", st);
 	}
+	/* Its reserve as the policy takes it, and its right-sizing history
+	 * (peaks.h), for balloonctl doctor and people. */
+	struct policy_config pc = bd_plan_config(g->bd);
+	struct policy_guest pg = {.max_bytes = g->max_bytes};
+	bd_json_add_u64(o, "reserve_bytes", policy_guest_reserve(&pc, &pg));
+	int64_t today = bd_peaks_day(bd_wall_us(g->bd));
+	struct bd_peaks_summary ps = bd_peaks_summary(&g->peaks, today);
+	if (ps.days)
+		bd_json_add_u64(o, "used_peak_bytes", ps.max_bytes);
+	json_object_object_add(o, "daily_used_peaks",
+			       bd_peaks_to_json(&g->peaks, today));
 	return o;
 }

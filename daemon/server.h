@@ -21,6 +21,8 @@ int bd_state_load(struct bd *bd);
  * bd->persisted_cb. */
 uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec);
 uint64_t bd_state_del(struct bd *bd, const char *name);
+/* A guest's peaks (a new day began): one journal line. */
+uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g);
 /* Save everything anew (a whole snapshot). */
 uint64_t bd_state_dirty_all(struct bd *bd);
 /* Generations on disk so far. */

@@ -36,6 +36,7 @@ static void open_journal(struct bd *bd, size_t good_len);
 struct spec_list {
 	struct bd_guest_spec *v;
 	size_t n, cap;
+	json_object *peaks; /* name -> its peaks (peaks.h's array) */
 };
 
 static struct bd_guest_spec *list_find(struct spec_list *l, const char *name)
@@ -73,6 +74,18 @@ static void list_del(struct spec_list *l, const char *name)
 		memmove(g, g + 1, (l->n - i - 1) * sizeof(*g));
 		l->n--;
 	}
+	json_object_object_del(l->peaks, name);
+}
+
+/* {"name": NAME, "days": [...]}: a guest's peaks, kept by name. */
+static void peaks_put(struct spec_list *l, json_object *v)
+{
+	json_object *name, *days;
+	if (json_object_object_get_ex(v, "name", &name) &&
+	    json_object_is_type(name, json_type_string) &&
+	    json_object_object_get_ex(v, "days", &days))
+		json_object_object_add(l->peaks, json_object_get_string(name),
+				       json_object_get(days));
 }
 
 static void move_aside(struct bd *bd, const char *path, const char *why)
@@ -107,7 +120,7 @@ static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
 		return rc;
 	json_object *root = json_tokener_parse(text);
 	free(text);
-	json_object *version = NULL, *guests = NULL;
+	json_object *version = NULL, *guests = NULL, *peaks = NULL;
 	if (!root || !json_object_object_get_ex(root, "version", &version) ||
 	    json_object_get_int(version) != STATE_VERSION ||
 	    !json_object_object_get_ex(root, "guests", &guests) ||
@@ -127,11 +140,16 @@ static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
 		else
 			rc = list_put(l, &spec);
 	}
+	if (json_object_object_get_ex(root, "peaks", &peaks) &&
+	    json_object_is_type(peaks, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(peaks); i++)
+			peaks_put(l, json_object_array_get_idx(peaks, i));
 	json_object_put(root);
 	return rc;
 }
 
-/* Journal lines: {"put": SPEC} or {"del": NAME}, each a whole change. A
+/* Journal lines: {"put": SPEC}, {"del": NAME} or {"peaks": {"name": NAME,
+ * "days": [...]}}, each a whole change. A
  * crash can leave the last line torn: it and anything after it are
  * dropped (they were never acknowledged). */
 static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
@@ -162,6 +180,8 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 		} else if (e && json_object_object_get_ex(e, "del", &v) &&
 			   json_object_is_type(v, json_type_string)) {
 			list_del(l, json_object_get_string(v));
+		} else if (e && json_object_object_get_ex(e, "peaks", &v)) {
+			peaks_put(l, v);
 		} else {
 			bd_err("%s:%u: not a journal entry; it and the rest "
 			       "are dropped",
@@ -181,7 +201,7 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 int bd_state_load(struct bd *bd)
 {
 	char path[BD_FILE_PATH_MAX], jpath[BD_FILE_PATH_MAX], msg[256];
-	struct spec_list l = {0};
+	struct spec_list l = {.peaks = json_object_new_object()};
 	size_t entries = 0, good_len = 0, file_len = 0;
 	if (bd_state_path(bd, STATE_FILE, path, sizeof(path)) ||
 	    bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
@@ -192,6 +212,7 @@ int bd_state_load(struct bd *bd)
 						     &good_len, &file_len);
 	if ((rc && rc != -EINVAL) || jrc) {
 		free(l.v);
+		json_object_put(l.peaks);
 		return rc && rc != -EINVAL ? rc : jrc;
 	}
 	for (size_t i = 0; i < l.n; i++) {
@@ -200,12 +221,21 @@ int bd_state_load(struct bd *bd)
 			       msg);
 			continue;
 		}
-		if (!bd_guest_add(bd, &l.v[i])) {
+		struct bd_guest *g = bd_guest_add(bd, &l.v[i]);
+		json_object *days;
+		if (!g) {
 			free(l.v);
+			json_object_put(l.peaks);
 			return -ENOMEM;
 		}
+		if (json_object_object_get_ex(l.peaks, g->spec.name, &days) &&
+		    bd_peaks_from_json(days, &g->peaks))
+			bd_warn("%s: guest %s: its memory peaks are not "
+				"readable; they start anew",
+				path, g->spec.name);
 	}
 	free(l.v);
+	json_object_put(l.peaks);
 	bd_info("restored %zu guest registrations from %s (and %zu journal "
 		"entries)",
 		bd->n_guests, path, entries);
@@ -244,6 +274,7 @@ struct save_job {
 	char *lines; /* SAVE_APPEND: the journal lines */
 	size_t len;
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
+	struct bd_peaks *peaks;	     /* ... and its peaks */
 	size_t n;
 	int journal_fd;
 	char path[BD_FILE_PATH_MAX], journal_path[BD_FILE_PATH_MAX];
@@ -276,16 +307,31 @@ static void persisted(struct bd *bd, uint64_t gen, int err)
 		bd->persisted_cb(bd, gen, err);
 }
 
+/* {"name": NAME, "days": [...]}: a guest's peaks in the state files. */
+static json_object *peaks_json(const char *name, const struct bd_peaks *p)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "days", bd_peaks_to_json(p, p->day));
+	return o;
+}
+
 static int save_specs(const char *path, const struct bd_guest_spec *specs,
-		      size_t n)
+		      const struct bd_peaks *peaks, size_t n)
 {
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array_ext((int)n);
 	json_object_object_add(root, "version",
 			       json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "guests", arr);
-	for (size_t i = 0; i < n; i++)
+	json_object *parr = json_object_new_array();
+	json_object_object_add(root, "peaks", parr);
+	for (size_t i = 0; i < n; i++) {
 		json_object_array_add(arr, bd_spec_to_json(&specs[i]));
+		if (peaks[i].known || peaks[i].starved)
+			json_object_array_add(
+			    parr, peaks_json(specs[i].name, &peaks[i]));
+	}
 	size_t len;
 	const char *text = json_object_to_json_string_length(
 	    root,
@@ -315,7 +361,7 @@ static int run_job(struct save_job *j)
 			rc = -errno;
 		return rc;
 	}
-	rc = save_specs(j->path, j->specs, j->n);
+	rc = save_specs(j->path, j->specs, j->peaks, j->n);
 	if (rc == 0 && j->journal_fd < 0) {
 		/* No journal (it could not be opened): the snapshot is all,
 		 * and an old journal must not be replayed over it. */
@@ -348,6 +394,7 @@ static void job_free(struct save_job *j)
 	if (j) {
 		free(j->lines);
 		free(j->specs);
+		free(j->peaks);
 	}
 	free(j);
 }
@@ -414,7 +461,8 @@ static struct save_job *next_job(struct bd *bd)
 	    p->journal_entries >= limit) {
 		j->kind = SAVE_COMPACT;
 		j->specs = calloc(bd->n_guests + 1, sizeof(*j->specs));
-		if (!j->specs ||
+		j->peaks = calloc(bd->n_guests + 1, sizeof(*j->peaks));
+		if (!j->specs || !j->peaks ||
 		    bd_state_path(bd, STATE_FILE, j->path, sizeof(j->path)) ||
 		    bd_state_path(bd, JOURNAL_FILE, j->journal_path,
 				  sizeof(j->journal_path))) {
@@ -422,8 +470,11 @@ static struct save_job *next_job(struct bd *bd)
 			return NULL;
 		}
 		bd_guest_foreach (g, bd)
-			if (!g->removed && !g->reg.registering)
+			if (!g->removed && !g->reg.registering) {
+				g->peaks.dirty = false;
+				j->peaks[j->n] = g->peaks;
 				j->specs[j->n++] = g->spec;
+			}
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;
 		p->pending_len = 0;
@@ -512,6 +563,16 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 	return journal(bd, e);
 }
 
+uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
+{
+	if (!bd->persist || g->removed || g->reg.registering)
+		return 0;
+	g->peaks.dirty = false;
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "peaks", peaks_json(g->spec.name, &g->peaks));
+	return journal(bd, e);
+}
+
 uint64_t bd_state_del(struct bd *bd, const char *name)
 {
 	if (!bd->persist)
@@ -542,6 +603,11 @@ uint64_t bd_state_pending(const struct bd *bd)
 void bd_state_flush(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
+	/* Today's peaks so far, which only a new day would save. */
+	struct bd_guest *g;
+	TAILQ_FOREACH (g, &bd->guests, entry)
+		if (p && g->peaks.dirty)
+			bd_state_peaks(bd, g);
 	/* A save in the pool finishes on its own (the loop runs until it
 	 * has); one that has not started is done here and now. */
 	if (!p || p->running || p->dirty_gen == p->saved_gen)

@@ -20,6 +20,27 @@ struct stats_source {
 	struct bd_source src;
 };
 
+/* The day's peak of used memory (actual minus available) and whether the
+ * policy sees the guest starving. Stats taken before the balloon last
+ * moved describe a guest of another size: no sample. A new day hands the
+ * history to the state file (one journal line per guest and day, never
+ * one per poll). */
+static void note_peaks(struct bd_guest *g, const struct qmp_guest_stats *st)
+{
+	int64_t now = bd_wall_us(g->bd);
+	bool rolled = g->why.starving && bd_peaks_starved(&g->peaks, now);
+	if (g->link.actual_known && st->available_bytes != UINT64_MAX &&
+	    st->last_update > 0 &&
+	    st->last_update * 1000000 >= g->link.moved_wall_us)
+		rolled |= bd_peaks_used(
+		    &g->peaks, now,
+		    g->link.actual_bytes > st->available_bytes
+			? g->link.actual_bytes - st->available_bytes
+			: 0);
+	if (rolled && g->bd->peaks_cb)
+		g->bd->peaks_cb(g);
+}
+
 static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
 		     void *data)
 {
@@ -31,6 +52,7 @@ static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
 	    !g->stats.known || memcmp(&g->stats.last, st, sizeof(*st)) != 0;
 	g->stats.last = *st;
 	g->stats.known = true;
+	note_peaks(g, st);
 	/* A guest that deflated its balloon is no donor until stats taken
 	 * after that show it above its watermark again (twice its reserve,
 	 * the policy's). */

@@ -174,7 +174,7 @@ out_has "usage: balloonctl doctor [--proc-root DIR] [--sys-root DIR] [--etc-root
 # ---- balloonctl(8) documents every finding id the rules can raise ----
 # (Each id is written "ID", DOCTOR_SEVERITY in an add() call.)
 ids=$(grep -o '"[a-z_]*", DOCTOR_' "$top_srcdir/ctl/doctor_rules.c" | cut -d'"' -f2 | sort -u)
-check "the rules raise 25 kinds of finding" test "$(echo "$ids" | wc -l)" = 25
+check "the rules raise 29 kinds of finding" test "$(echo "$ids" | wc -l)" = 29
 for id in $ids; do
 	check "balloonctl(8) documents $id" grep -q "^\.B $id " "$top_srcdir/man/balloonctl.8"
 done
@@ -258,6 +258,20 @@ check "a 4 GiB host: exit 0" test $? = 0
 check "a 4 GiB host: no overcommit" lacks overcommit
 check "a 4 GiB host: no guests_warm" lacks guests_warm
 check "a 4 GiB host: no arc_cap_high" lacks arc_cap_high
+
+# Config sanity through status: none with the config above; then a
+# reserve as large as the 256 MiB guests, and the low watermark above the
+# high one.
+check "the default reserve: no guest_reserve_above_max" lacks guest_reserve_above_max
+check "watermarks by default: no watermark_low_above_high" lacks watermark_low_above_high
+sed -i '/^\[host\]/a low_watermark = 512M\nhigh_watermark = 256M' "$T/balloond.conf"
+printf '[policy]\nguest_reserve = 256M\n' >>"$T/balloond.conf"
+ctl reload >/dev/null || not_ok "reload with the new reserve and watermarks"
+doctor "$H"
+check "reserve 256 MiB, guests of 256 MiB: guest_reserve_above_max" has warning guest_reserve_above_max
+check "it names both guests" test "$(grep -c '"id": "guest_reserve_above_max"' "$T/json")" = 2
+check "low 512 MiB above high 256 MiB: watermark_low_above_high" has warning watermark_low_above_high
+check "the evidence gives both" grep -q 'low_watermark_bytes 536870912 (512 MiB), high_watermark_bytes 268435456' "$T/json"
 
 # A guest whose link goes down: dropped, and no greeting when balloond
 # comes back.

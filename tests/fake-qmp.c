@@ -28,7 +28,8 @@
  *                          anon-balloon, lazy-containers, stuck, chatty,
  *                          balloon-error (once), memsize-error,
  *                          free-page-reporting, deflate-on-oom (the
- *                          balloon's options for qom-get)
+ *                          balloon's options for qom-get), used=BYTES
+ *                          (guest stats: what the guest uses)
  *                          (FLAG=0 clears it); several joined by commas;
  *                          "normal" resets everything
  *   disconnect SOCKET      drop the connected client now
@@ -121,7 +122,8 @@ static void usage(FILE *out)
 	      "                     chatty, balloon-error (the next balloon "
 	      "fails, once),\n"
 	      "                     memsize-error, free-page-reporting, "
-	      "deflate-on-oom\n"
+	      "deflate-on-oom,\n"
+	      "                     used=BYTES (guest stats: what it uses)\n"
 	      "                     (FLAG=0 clears a "
 	      "flag; join with "
 	      "commas)\n"

@@ -449,6 +449,16 @@ static json_object *guest_stats(const struct fakeqmp *s)
 	uint64_t total = s->actual - s->actual / 16;
 	uint64_t vals[] = {0,	  0,	     120,	48000, total / 4,
 			   total, total / 2, total / 4, 0,     0};
+	if (s->b.used_bytes) {
+		/* What the guest uses stays; the rest of its size is
+		 * available, half of it free and half cache. */
+		uint64_t avail = s->actual > s->b.used_bytes
+				     ? s->actual - s->b.used_bytes
+				     : 0;
+		vals[4] = avail / 2;
+		vals[6] = avail;
+		vals[7] = avail - avail / 2;
+	}
 	json_object *stats = json_object_new_object();
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		json_object_object_add(
@@ -947,6 +957,15 @@ static int apply_word(struct fakeqmp_behaviour *b, char *word)
 		b->delay_ms = ms;
 		return 0;
 	}
+	if (strcmp(word, "used") == 0) {
+		if (!value || !*value)
+			return -EINVAL;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (*end)
+			return -EINVAL;
+		b->used_bytes = v;
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(reply_modes) / sizeof(reply_modes[0]);
 	     i++) {
 		if (strcmp(word, reply_modes[i].name) == 0 && !value) {
@@ -1008,6 +1027,8 @@ void fakeqmp_mode_string(const struct fakeqmp *s, char *buf, size_t size)
 		if (*flag_at(&b, i))
 			n += (size_t)snprintf(buf + n, size - n, ",%s",
 					      flags[i].name);
+	if (b.used_bytes && n < size)
+		snprintf(buf + n, size - n, ",used=%" PRIu64, b.used_bytes);
 }
 
 void fakeqmp_disconnect(struct fakeqmp *s)

@@ -75,6 +75,9 @@ struct fakeqmp_behaviour {
 	/* The balloon device's options, as qom-get reads them (QEMU's
 	 * default: both off). */
 	bool free_page_reporting, deflate_on_oom;
+	/* Guest stats: what the guest uses; it reports its actual size less
+	 * this as available (0: about half of it, as by default). */
+	uint64_t used_bytes;
 };
 
 /* One command as received. */
@@ -124,7 +127,8 @@ struct fakeqmp_behaviour *fakeqmp_behaviour(struct fakeqmp *s);
  * "normal" (everything back to default), "delay=MS", "hang", "garbage",
  * "disconnect", "endless", "wrong-id", and the flags "no-greeting",
  * "refuse-caps", "no-balloon", "anon-balloon", "lazy-containers", "stuck",
- * "chatty", "balloon-error", "memsize-error" (each also as FLAG=0 or FLAG=1).
+ * "chatty", "balloon-error", "memsize-error" (each also as FLAG=0 or FLAG=1),
+ * and "used=BYTES" (guest stats: what the guest uses; 0: the default).
  * Returns 0 or -EINVAL. */
 int fakeqmp_set_mode(struct fakeqmp *s, const char *mode);
 /* Describe the behaviour the way fakeqmp_set_mode takes it, e.g.

@@ -15,6 +15,14 @@
  *                             when they start waiting), as on a stalled
  *                             disk
  *
+ *   BD_FAULT_CLOCK_FILE=FILE  the wall clock (CLOCK_REALTIME through
+ *                             clock_gettime, gettimeofday and time) runs
+ *                             ahead by the number of seconds FILE holds,
+ *                             read at each call (none, or not a number:
+ *                             no shift): a test moves a daemon, and a
+ *                             fake guest started the same way, days
+ *                             ahead while the monotonic clock runs on
+ *
  * With BD_FAULT_LOG set, each successful write to a file named zfs_arc_max
  * is logged as "zfs_arc_max VALUE": a test's model of the kernel sees each
  * value balloond wrote, not only the last one; and with
@@ -31,10 +39,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,3 +190,55 @@ WRAP(fopen_call(path), FILE *, fopen, (const char *path, const char *mode),
      (path, mode))
 WRAP(fopen_call(path), FILE *, fopen64, (const char *path, const char *mode),
      (path, mode))
+
+/* ---- the wall clock ----
+ * Raw system calls only: these run before the sanitizer's runtime is set
+ * up, and must not call into its interceptors (or into themselves). */
+
+static long clock_shift_s(void)
+{
+	const char *path = getenv("BD_FAULT_CLOCK_FILE");
+	if (!path)
+		return 0;
+	int saved = errno;
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	char buf[32];
+	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	errno = saved;
+	long v = 0;
+	bool neg = n > 0 && buf[0] == '-';
+	for (long i = neg; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (buf[i] - '0');
+	return neg ? -v : v;
+}
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	long rc = syscall(SYS_clock_gettime, id, ts);
+	if (rc == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE))
+		ts->tv_sec += clock_shift_s();
+	return (int)rc;
+}
+
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+	(void)tz;
+	struct timespec ts;
+	int rc = clock_gettime(CLOCK_REALTIME, &ts);
+	if (rc == 0) {
+		tv->tv_sec = ts.tv_sec;
+		tv->tv_usec = ts.tv_nsec / 1000;
+	}
+	return rc;
+}
+
+time_t time(time_t *t)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (t)
+		*t = ts.tv_sec;
+	return ts.tv_sec;
+}

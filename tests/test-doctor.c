@@ -399,6 +399,82 @@ static void m_moved(struct doctor_snapshot *s)
 	s->daemon.guests[0].actual_bytes = 1 * GiB + 16 * MiB;
 }
 
+static void m_reserve_above_max(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "tiny", 512 * MiB);
+	g->reserve_known = true;
+	g->reserve_bytes = 1 * GiB;
+}
+
+static void m_reserve_below_max(struct doctor_snapshot *s)
+{
+	struct doctor_guest *g = add_guest(s, "tiny", 512 * MiB);
+	g->reserve_known = true;
+	g->reserve_bytes = 64 * MiB;
+}
+
+static void m_low_above_high(struct doctor_snapshot *s)
+{
+	s->daemon.config_known = true;
+	s->daemon.low_watermark_bytes = 4 * GiB;
+	s->daemon.high_watermark_bytes = 2 * GiB;
+}
+
+static void m_low_below_high(struct doctor_snapshot *s)
+{
+	s->daemon.config_known = true;
+	s->daemon.low_watermark_bytes = 2 * GiB;
+	s->daemon.high_watermark_bytes = 4 * GiB;
+}
+
+static void m_high_default(struct doctor_snapshot *s)
+{
+	/* high 0: low plus 5 % of MemTotal, never below low. */
+	s->daemon.config_known = true;
+	s->daemon.low_watermark_bytes = 4 * GiB;
+}
+
+/* A 16 GiB web guest whose use peaked at 3 GiB over days of history. */
+static struct doctor_guest *web(struct doctor_snapshot *s, unsigned days)
+{
+	struct doctor_guest *g = add_guest(s, "web", 16 * GiB);
+	g->reserve_known = true;
+	g->reserve_bytes = 800 * MiB;
+	g->peak_days = days;
+	g->used_peak_bytes = 3 * GiB;
+	return g;
+}
+
+static void m_big_14_days(struct doctor_snapshot *s)
+{
+	web(s, 14);
+}
+
+static void m_big_7_days(struct doctor_snapshot *s)
+{
+	web(s, 7);
+}
+
+static void m_big_6_days(struct doctor_snapshot *s)
+{
+	web(s, 6);
+}
+
+static void m_half_used(struct doctor_snapshot *s)
+{
+	web(s, 14)->used_peak_bytes = 8 * GiB;
+}
+
+static void m_starved_3_days(struct doctor_snapshot *s)
+{
+	web(s, 14)->starved_days = 3;
+}
+
+static void m_starved_2_days(struct doctor_snapshot *s)
+{
+	web(s, 14)->starved_days = 2;
+}
+
 struct rule_case {
 	const char *name;
 	void (*mutate)(struct doctor_snapshot *s);
@@ -518,6 +594,29 @@ static const struct rule_case cases[] = {
      false, 0},
     {"target 1G, actual within 64 MiB", m_moved, "guest_balloon_stuck", false,
      0},
+    {"reserve 1 GiB, max 512 MiB", m_reserve_above_max,
+     "guest_reserve_above_max", true, DOCTOR_WARNING},
+    {"reserve 64 MiB, max 512 MiB", m_reserve_below_max,
+     "guest_reserve_above_max", false, 0},
+    {"reserve unknown (an older balloond)", m_foreign,
+     "guest_reserve_above_max", false, 0},
+    {"low 4 GiB above high 2 GiB", m_low_above_high, "watermark_low_above_high",
+     true, DOCTOR_WARNING},
+    {"low 2 GiB below high 4 GiB", m_low_below_high, "watermark_low_above_high",
+     false, 0},
+    {"low 4 GiB, high by default", m_high_default, "watermark_low_above_high",
+     false, 0},
+    {"peak 3 GiB of 16 GiB over 14 days", m_big_14_days, "guest_too_big", true,
+     DOCTOR_INFO},
+    {"peak 3 GiB of 16 GiB over 7 days", m_big_7_days, "guest_too_big", true,
+     DOCTOR_INFO},
+    {"peak 3 GiB of 16 GiB, only 6 days", m_big_6_days, "guest_too_big", false,
+     0},
+    {"peak 8 GiB of 16 GiB", m_half_used, "guest_too_big", false, 0},
+    {"no history (an older balloond)", m_foreign, "guest_too_big", false, 0},
+    {"starved on 3 days", m_starved_3_days, "guest_too_small", true,
+     DOCTOR_WARNING},
+    {"starved on 2 days", m_starved_2_days, "guest_too_small", false, 0},
 };
 
 static void test_rule_table(void **state)
@@ -748,6 +847,57 @@ static void test_parse_swaps(void **state)
 }
 
 /* balloond's status as methods.c and registry.c write it. */
+/* Too big: the suggestion's arithmetic and the commands, with the
+ * Proxmox VE VMID when the guest is one; too small: a step up. */
+static void test_right_sizing(void **state)
+{
+	(void)state;
+	struct doctor_report *r = calloc(1, sizeof(*r));
+	struct doctor_snapshot *s = healthy();
+	struct doctor_guest *g = web(s, 14);
+	doctor_run_rules(s, r);
+	const struct doctor_finding *f = find(r, "guest_too_big");
+	assert_non_null(f);
+	/* 3 GiB + 800 MiB = 3872 MiB, up to 256 MiB: 4096 MiB. */
+	assert_non_null(strstr(f->evidence, "on 14 of the last 14 days"));
+	assert_non_null(strstr(f->evidence, "rounded up to 256 MiB: 4096 MiB"));
+	assert_non_null(strstr(f->fix, "cold restart"));
+	assert_non_null(
+	    strstr(f->fix, "virsh setmaxmem web 4096MiB --config && virsh "
+			   "setmem web 4096MiB --config, then virsh shutdown "
+			   "web"));
+	assert_non_null(strstr(f->fix, "virsh start web"));
+	assert_non_null(strstr(f->fix, "qm set VMID --memory 4096, then"));
+	strcpy(g->qmp, "/run/qemu-server/104.qmp");
+	g->pve_vmid = 104;
+	g->used_peak_bytes = 3 * GiB + 512 * MiB; /* 4.28 GiB: 4608 MiB */
+	doctor_run_rules(s, r);
+	f = find(r, "guest_too_big");
+	assert_non_null(f);
+	assert_non_null(strstr(f->fix, "qm set 104 --memory 4608, then qm "
+				       "shutdown 104 && qm start 104"));
+	/* Starved: peak 15 GiB + two reserves (16960 MiB), rounded up,
+	 * above max + 256 MiB. */
+	g->used_peak_bytes = 15 * GiB;
+	g->starved_days = 4;
+	doctor_run_rules(s, r);
+	assert_null(find(r, "guest_too_big"));
+	f = find(r, "guest_too_small");
+	assert_non_null(f);
+	assert_string_equal(f->title, "web starved on 4 of the last 14 days");
+	assert_non_null(strstr(f->evidence, "above the max: 17152 MiB"));
+	assert_non_null(
+	    strstr(f->fix, "virsh setmaxmem web 17152MiB --config"));
+	/* A low peak: at least 256 MiB more than the max. */
+	g->used_peak_bytes = 1 * GiB;
+	doctor_run_rules(s, r);
+	f = find(r, "guest_too_small");
+	assert_non_null(f);
+	assert_non_null(strstr(f->evidence, "above the max: 16640 MiB"));
+	free(s);
+	free(r);
+}
+
 static void test_decode_status(void **state)
 {
 	(void)state;
@@ -758,14 +908,19 @@ static void test_decode_status(void **state)
 	    "4294967296, \"actual_bytes\": 4294967296, \"role\": \"replica\", "
 	    "\"priority\": 0, \"link\": \"up\", \"reason\": \"x\", "
 	    "\"foreign_moves\": 2, \"last_action\": \"set\", "
-	    "\"last_action_us\": 5, "
+	    "\"last_action_us\": 5, \"reserve_bytes\": 429496729, "
+	    "\"used_peak_bytes\": 9, \"daily_used_peaks\": ["
+	    "{\"date\": \"2026-12-06\", \"used_bytes\": 7, \"starved\": true},"
+	    "{\"date\": \"2026-12-05\", \"starved\": true}, 5, "
+	    "{\"date\": \"2026-12-04\", \"used_bytes\": 9}], "
 	    "\"guest_stats\": {\"free_bytes\": 1, \"last_update\": 17}},"
 	    "{\"name\": \"web\", \"max_bytes\": 4294967296, \"min_bytes\": 0, "
 	    "\"target_bytes\": 0, \"actual_bytes\": null, \"link\": \"down\", "
 	    "\"last_error\": \"DeviceNotActive\", \"foreign_moves\": 0}],"
 	    "\"clusters\": {\"pg1\": {\"reachable\": false}}, "
 	    "\"daemon\": {}, \"host\": {\"known\": true, \"psi_trigger\": "
-	    "false, \"arc_error\": \"EROFS\"}}";
+	    "false, \"arc_error\": \"EROFS\"}, \"config\": "
+	    "{\"low_watermark_bytes\": 3, \"high_watermark_bytes\": 2}}";
 	json_object *o = json_tokener_parse(status);
 	assert_non_null(o);
 	struct doctor_daemon *d = calloc(1, sizeof(*d));
@@ -792,6 +947,16 @@ static void test_decode_status(void **state)
 	assert_false(d->guests[1].link_up);
 	assert_false(d->guests[1].stats_known);
 	assert_string_equal(d->guests[1].last_error, "DeviceNotActive");
+	assert_true(d->guests[0].reserve_known);
+	assert_int_equal(d->guests[0].reserve_bytes, 429496729);
+	assert_int_equal(d->guests[0].peak_days, 2);
+	assert_int_equal(d->guests[0].starved_days, 2);
+	assert_int_equal(d->guests[0].used_peak_bytes, 9);
+	assert_false(d->guests[1].reserve_known);
+	assert_int_equal(d->guests[1].peak_days, 0);
+	assert_true(d->config_known);
+	assert_int_equal(d->low_watermark_bytes, 3);
+	assert_int_equal(d->high_watermark_bytes, 2);
 	/* Not an object: answered, nothing else. */
 	memset(d, 0, sizeof(*d));
 	o = json_object_new_array();
@@ -874,6 +1039,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_meminfo),
 	    cmocka_unit_test(test_parse_kstat_and_number),
 	    cmocka_unit_test(test_parse_swaps),
+	    cmocka_unit_test(test_right_sizing),
 	    cmocka_unit_test(test_decode_status),
 	    cmocka_unit_test(test_pve),
 	    cmocka_unit_test(test_parse_proc_stat),

@@ -446,6 +446,20 @@ static void test_hidden_until_known(void **state)
 			 (double)(4096 * MiB / 20));
 	assert_int_equal(sample(t, "balloond_host_high_watermark_bytes"),
 			 (double)(4096 * MiB / 20 * 2));
+	/* No peak of used memory yet: no sample. */
+	assert_false(
+	    has_sample(t, "balloond_guest_used_peak_bytes{guest=\"pending\"}"));
+	free(t);
+	/* The highest of the window's daily peaks, yesterday's here; one
+	 * from 20 days ago is out of it. */
+	int64_t day_us = 86400LL * 1000000, now = bd_wall_us(&e->bd);
+	bd_peaks_used(&g->peaks, now - 20 * day_us, 900 * MiB);
+	bd_peaks_used(&g->peaks, now - day_us, 300 * MiB);
+	bd_peaks_used(&g->peaks, now, 100 * MiB);
+	t = render(e);
+	assert_int_equal(
+	    sample(t, "balloond_guest_used_peak_bytes{guest=\"pending\"}"),
+	    300.0 * MiB);
 	free(t);
 }
 
