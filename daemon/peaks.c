@@ -71,6 +71,36 @@ bool bd_peaks_starved(struct bd_peaks *p, int64_t wall_us)
 	return rolled;
 }
 
+void bd_peaks_merge(struct bd_peaks *p, const struct bd_peaks *from)
+{
+	if (!from->known && !from->starved)
+		return;
+	/* Now p->day is from->day or a later one. */
+	bd_peaks_roll(p, from->day);
+	for (unsigned i = 0; i < BD_PEAKS_DAYS; i++) {
+		int64_t slot = p->day - (from->day - (int64_t)i);
+		if (slot < 0 || slot >= BD_PEAKS_DAYS)
+			continue;
+		uint16_t in = (uint16_t)(1u << i), out = (uint16_t)(1u << slot);
+		if ((from->known & in) &&
+		    (!(p->known & out) ||
+		     from->used_bytes[i] > p->used_bytes[slot])) {
+			p->used_bytes[slot] = from->used_bytes[i];
+			p->known |= out;
+			p->dirty = true;
+		}
+		if ((from->starved & in) && !(p->starved & out)) {
+			p->starved |= out;
+			p->dirty = true;
+		}
+	}
+}
+
+bool bd_peaks_expired(const struct bd_peaks *p, int64_t today)
+{
+	return (!p->known && !p->starved) || today - p->day >= BD_PEAKS_DAYS;
+}
+
 /* Whether slot i lies in the window that ends on today. */
 static bool in_window(const struct bd_peaks *p, unsigned i, int64_t today)
 {

@@ -37,6 +37,17 @@ bool bd_peaks_used(struct bd_peaks *p, int64_t wall_us, uint64_t used_bytes);
 /* The guest starved at wall_us. The return is bd_peaks_roll's. */
 bool bd_peaks_starved(struct bd_peaks *p, int64_t wall_us);
 
+/* Fold the history `from` into p, day by day (a day in both keeps the
+ * higher peak and starved if either starved): a guest registered again
+ * gets back the history it had when it was unregistered, over what it
+ * gathered meanwhile. Slot 0 becomes the newer of the two days; days
+ * that fall out of the window of that day are left out. */
+void bd_peaks_merge(struct bd_peaks *p, const struct bd_peaks *from);
+/* Whether p holds nothing that the window ending on `today` shows: no
+ * day at all, or its newest day BD_PEAKS_DAYS or more days before
+ * today. */
+bool bd_peaks_expired(const struct bd_peaks *p, int64_t today);
+
 /* Over the window that ends on day `today` (slots older than
  * BD_PEAKS_DAYS days before it left out): the highest peak (0 when
  * none), how many days have a peak and how many days starved. */

@@ -22,6 +22,9 @@
 #define STATE_FILE    "guests.json"
 #define JOURNAL_FILE  "guests.journal"
 #define STATE_VERSION 1
+/* Retired histories kept at most: unique names coming and going must not
+ * grow the state without bound. */
+#define RETIRED_MAX 4096
 
 int bd_state_path(const struct bd *bd, const char *name, char *buf, size_t len)
 {
@@ -30,13 +33,15 @@ int bd_state_path(const struct bd *bd, const char *name, char *buf, size_t len)
 }
 
 static void open_journal(struct bd *bd, size_t good_len);
+static void retire(struct bd *bd, const char *name, const struct bd_peaks *p);
 
 /* ---- loading: the snapshot, then the journal over it ---- */
 
 struct spec_list {
 	struct bd_guest_spec *v;
 	size_t n, cap;
-	json_object *peaks; /* name -> its peaks (peaks.h's array) */
+	json_object *peaks;   /* name -> its peaks (peaks.h's array) */
+	json_object *retired; /* name -> an unregistered guest's peaks */
 };
 
 static struct bd_guest_spec *list_find(struct spec_list *l, const char *name)
@@ -50,6 +55,15 @@ static struct bd_guest_spec *list_find(struct spec_list *l, const char *name)
 static int list_put(struct spec_list *l, const struct bd_guest_spec *spec)
 {
 	struct bd_guest_spec *old = list_find(l, spec->name);
+	json_object *days;
+	/* Registered again: its history comes back (as it did when the
+	 * registration was made). */
+	if (json_object_object_get_ex(l->retired, spec->name, &days)) {
+		if (!json_object_object_get_ex(l->peaks, spec->name, NULL))
+			json_object_object_add(l->peaks, spec->name,
+					       json_object_get(days));
+		json_object_object_del(l->retired, spec->name);
+	}
 	if (old) {
 		*old = *spec;
 		return 0;
@@ -66,7 +80,19 @@ static int list_put(struct spec_list *l, const struct bd_guest_spec *spec)
 	return 0;
 }
 
-static void list_del(struct spec_list *l, const char *name)
+/* Keep days (a new reference, or NULL) as the retired history of name,
+ * the newest retirement last. */
+static void retired_put(struct spec_list *l, const char *name,
+			json_object *days)
+{
+	json_object_object_del(l->retired, name);
+	if (days)
+		json_object_object_add(l->retired, name, days);
+}
+
+/* A removal: the days it carries (a balloond older than retirement wrote
+ * none: then those of the guest's last peaks entry) are retired. */
+static void list_del(struct spec_list *l, const char *name, json_object *days)
 {
 	struct bd_guest_spec *g = list_find(l, name);
 	if (g) {
@@ -74,18 +100,24 @@ static void list_del(struct spec_list *l, const char *name)
 		memmove(g, g + 1, (l->n - i - 1) * sizeof(*g));
 		l->n--;
 	}
+	if (days || json_object_object_get_ex(l->peaks, name, &days))
+		retired_put(l, name, json_object_get(days));
 	json_object_object_del(l->peaks, name);
 }
 
-/* {"name": NAME, "days": [...]}: a guest's peaks, kept by name. */
-static void peaks_put(struct spec_list *l, json_object *v)
+/* {"name": NAME, "days": [...]}: a guest's peaks, kept by name in map. */
+static void peaks_put(json_object *map, json_object *v)
 {
 	json_object *name, *days;
 	if (json_object_object_get_ex(v, "name", &name) &&
 	    json_object_is_type(name, json_type_string) &&
-	    json_object_object_get_ex(v, "days", &days))
-		json_object_object_add(l->peaks, json_object_get_string(name),
+	    json_object_object_get_ex(v, "days", &days)) {
+		/* The newest last: the retired that go first when there are
+		 * too many are the oldest. */
+		json_object_object_del(map, json_object_get_string(name));
+		json_object_object_add(map, json_object_get_string(name),
 				       json_object_get(days));
+	}
 }
 
 static void move_aside(struct bd *bd, const char *path, const char *why)
@@ -120,7 +152,8 @@ static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
 		return rc;
 	json_object *root = json_tokener_parse(text);
 	free(text);
-	json_object *version = NULL, *guests = NULL, *peaks = NULL;
+	json_object *version = NULL, *guests = NULL, *peaks = NULL,
+		    *retired = NULL;
 	if (!root || !json_object_object_get_ex(root, "version", &version) ||
 	    json_object_get_int(version) != STATE_VERSION ||
 	    !json_object_object_get_ex(root, "guests", &guests) ||
@@ -143,13 +176,20 @@ static int load_snapshot(struct bd *bd, const char *path, struct spec_list *l)
 	if (json_object_object_get_ex(root, "peaks", &peaks) &&
 	    json_object_is_type(peaks, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(peaks); i++)
-			peaks_put(l, json_object_array_get_idx(peaks, i));
+			peaks_put(l->peaks,
+				  json_object_array_get_idx(peaks, i));
+	if (json_object_object_get_ex(root, "retired", &retired) &&
+	    json_object_is_type(retired, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(retired); i++)
+			peaks_put(l->retired,
+				  json_object_array_get_idx(retired, i));
 	json_object_put(root);
 	return rc;
 }
 
-/* Journal lines: {"put": SPEC}, {"del": NAME} or {"peaks": {"name": NAME,
- * "days": [...]}}, each a whole change. A
+/* Journal lines: {"put": SPEC}, {"del": NAME} (with "days": [...], the
+ * guest's peaks, when it had any: they are retired) or {"peaks": {"name":
+ * NAME, "days": [...]}}, each a whole change. A
  * crash can leave the last line torn: it and anything after it are
  * dropped (they were never acknowledged). */
 static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
@@ -179,9 +219,11 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 			rc = list_put(l, &spec);
 		} else if (e && json_object_object_get_ex(e, "del", &v) &&
 			   json_object_is_type(v, json_type_string)) {
-			list_del(l, json_object_get_string(v));
+			json_object *days = NULL;
+			json_object_object_get_ex(e, "days", &days);
+			list_del(l, json_object_get_string(v), days);
 		} else if (e && json_object_object_get_ex(e, "peaks", &v)) {
-			peaks_put(l, v);
+			peaks_put(l->peaks, v);
 		} else {
 			bd_err("%s:%u: not a journal entry; it and the rest "
 			       "are dropped",
@@ -201,7 +243,8 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 int bd_state_load(struct bd *bd)
 {
 	char path[BD_FILE_PATH_MAX], jpath[BD_FILE_PATH_MAX], msg[256];
-	struct spec_list l = {.peaks = json_object_new_object()};
+	struct spec_list l = {.peaks = json_object_new_object(),
+			      .retired = json_object_new_object()};
 	size_t entries = 0, good_len = 0, file_len = 0;
 	if (bd_state_path(bd, STATE_FILE, path, sizeof(path)) ||
 	    bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
@@ -213,8 +256,27 @@ int bd_state_load(struct bd *bd)
 	if ((rc && rc != -EINVAL) || jrc) {
 		free(l.v);
 		json_object_put(l.peaks);
+		json_object_put(l.retired);
 		return rc && rc != -EINVAL ? rc : jrc;
 	}
+	int64_t today = bd_peaks_day(bd_wall_us(bd));
+	size_t n_retired = 0, n_expired = 0;
+	json_object_object_foreach(l.retired, rname, rdays)
+	{
+		struct bd_peaks p;
+		if (bd_peaks_from_json(rdays, &p)) {
+			bd_warn("%s: the retired memory peaks of %s are not "
+				"readable; dropped",
+				path, rname);
+			n_expired++;
+		} else if (bd_peaks_expired(&p, today)) {
+			n_expired++;
+		} else if (strlen(rname) < BD_NAME_MAX) {
+			retire(bd, rname, &p);
+			n_retired++;
+		}
+	}
+	json_object_put(l.retired);
 	for (size_t i = 0; i < l.n; i++) {
 		if (bd_spec_check(bd, &l.v[i], NULL, msg, sizeof(msg))) {
 			bd_err("%s: guest %s skipped: %s", path, l.v[i].name,
@@ -237,15 +299,16 @@ int bd_state_load(struct bd *bd)
 	free(l.v);
 	json_object_put(l.peaks);
 	bd_info("restored %zu guest registrations from %s (and %zu journal "
-		"entries)",
-		bd->n_guests, path, entries);
+		"entries), and the memory peaks of %zu unregistered guests",
+		bd->n_guests, path, entries, n_retired);
 	if (bd->persist) {
 		/* Appends go after the last whole entry: a torn one (a crash
 		 * while appending, never acknowledged) is cut off first, or
 		 * the next entry would be glued to it and lost. */
 		open_journal(bd, good_len);
-		/* Start with a fresh snapshot and an empty journal. */
-		if (file_len)
+		/* Start with a fresh snapshot and an empty journal (and
+		 * without the retired peaks that expired). */
+		if (file_len || n_expired)
 			bd_state_dirty_all(bd);
 	}
 	return rc;
@@ -266,6 +329,15 @@ int bd_state_load(struct bd *bd)
 
 enum save_kind { SAVE_APPEND, SAVE_COMPACT };
 
+/* The history of a guest that was unregistered (a hook unregisters a
+ * guest each time its VM stops, and at a host shutdown): kept by name
+ * while its newest day is in the window, for a later registration of the
+ * same name to get back. */
+struct retired {
+	char name[BD_NAME_MAX];
+	struct bd_peaks peaks;
+};
+
 struct save_job {
 	uv_work_t work;
 	struct bd *bd;
@@ -276,6 +348,8 @@ struct save_job {
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
 	struct bd_peaks *peaks;	     /* ... and its peaks */
 	size_t n;
+	struct retired *retired; /* SAVE_COMPACT: the retired peaks */
+	size_t n_retired;
 	int journal_fd;
 	char path[BD_FILE_PATH_MAX], journal_path[BD_FILE_PATH_MAX];
 	size_t entries; /* SAVE_COMPACT: journal entries it replaces */
@@ -296,6 +370,8 @@ struct bd_persist {
 	uv_check_t check;  /* starts a save at the end of a loop turn */
 	uv_timer_t retry;  /* the next attempt after a failure */
 	int closes_pending;
+	struct retired *retired; /* the oldest retirement first */
+	size_t n_retired, retired_cap;
 };
 
 /* A save finished (or could not start): whoever waits for the disk hears
@@ -317,7 +393,8 @@ static json_object *peaks_json(const char *name, const struct bd_peaks *p)
 }
 
 static int save_specs(const char *path, const struct bd_guest_spec *specs,
-		      const struct bd_peaks *peaks, size_t n)
+		      const struct bd_peaks *peaks, size_t n,
+		      const struct retired *retired, size_t n_retired)
 {
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array_ext((int)n);
@@ -331,6 +408,16 @@ static int save_specs(const char *path, const struct bd_guest_spec *specs,
 		if (peaks[i].known || peaks[i].starved)
 			json_object_array_add(
 			    parr, peaks_json(specs[i].name, &peaks[i]));
+	}
+	/* A key of its own, which a balloond older than retirement does
+	 * not read. */
+	if (n_retired) {
+		json_object *rarr = json_object_new_array();
+		json_object_object_add(root, "retired", rarr);
+		for (size_t i = 0; i < n_retired; i++)
+			json_object_array_add(
+			    rarr,
+			    peaks_json(retired[i].name, &retired[i].peaks));
 	}
 	size_t len;
 	const char *text = json_object_to_json_string_length(
@@ -361,7 +448,8 @@ static int run_job(struct save_job *j)
 			rc = -errno;
 		return rc;
 	}
-	rc = save_specs(j->path, j->specs, j->peaks, j->n);
+	rc = save_specs(j->path, j->specs, j->peaks, j->n, j->retired,
+			j->n_retired);
 	if (rc == 0 && j->journal_fd < 0) {
 		/* No journal (it could not be opened): the snapshot is all,
 		 * and an old journal must not be replayed over it. */
@@ -395,6 +483,7 @@ static void job_free(struct save_job *j)
 		free(j->lines);
 		free(j->specs);
 		free(j->peaks);
+		free(j->retired);
 	}
 	free(j);
 }
@@ -445,6 +534,65 @@ static void save_done_cb(uv_work_t *w, int status)
 		close_persist(bd);
 }
 
+/* The retired record of name, or NULL. */
+static struct retired *retired_find(struct bd_persist *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_retired; i++)
+		if (strcmp(p->retired[i].name, name) == 0)
+			return &p->retired[i];
+	return NULL;
+}
+
+static void retired_drop(struct bd_persist *p, struct retired *r)
+{
+	size_t i = (size_t)(r - p->retired);
+	memmove(r, r + 1, (p->n_retired - i - 1) * sizeof(*r));
+	p->n_retired--;
+}
+
+/* Those whose newest day left the window are of no use any more. */
+static void retired_expire(struct bd_persist *p, int64_t today)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n_retired; i++)
+		if (!bd_peaks_expired(&p->retired[i].peaks, today))
+			p->retired[k++] = p->retired[i];
+	p->n_retired = k;
+}
+
+/* Keep a guest's history under its name (with what an earlier retirement
+ * of the name kept), the newest last; past RETIRED_MAX, the oldest go. */
+static void retire(struct bd *bd, const char *name,
+		   const struct bd_peaks *peaks)
+{
+	struct bd_persist *p = bd->persist;
+	if (!p || (!peaks->known && !peaks->starved))
+		return;
+	struct retired r = {.peaks = *peaks};
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	struct retired *old = retired_find(p, name);
+	if (old) {
+		bd_peaks_merge(&r.peaks, &old->peaks);
+		retired_drop(p, old);
+	}
+	r.peaks.dirty = false;
+	if (p->n_retired == RETIRED_MAX)
+		retired_drop(p, p->retired);
+	if (p->n_retired == p->retired_cap) {
+		size_t cap = p->retired_cap ? p->retired_cap * 2 : 16;
+		void *v = realloc(p->retired, cap * sizeof(*p->retired));
+		if (!v) {
+			bd_warn("%s: out of memory: its memory peaks are "
+				"dropped",
+				name);
+			return;
+		}
+		p->retired = v;
+		p->retired_cap = cap;
+	}
+	p->retired[p->n_retired++] = r;
+}
+
 /* The next write: the pending journal lines, or a whole snapshot. */
 static struct save_job *next_job(struct bd *bd)
 {
@@ -460,9 +608,11 @@ static struct save_job *next_job(struct bd *bd)
 	if (p->journal_fd < 0 || p->compact_due ||
 	    p->journal_entries >= limit) {
 		j->kind = SAVE_COMPACT;
+		retired_expire(p, bd_peaks_day(bd_wall_us(bd)));
 		j->specs = calloc(bd->n_guests + 1, sizeof(*j->specs));
 		j->peaks = calloc(bd->n_guests + 1, sizeof(*j->peaks));
-		if (!j->specs || !j->peaks ||
+		j->retired = calloc(p->n_retired + 1, sizeof(*j->retired));
+		if (!j->specs || !j->peaks || !j->retired ||
 		    bd_state_path(bd, STATE_FILE, j->path, sizeof(j->path)) ||
 		    bd_state_path(bd, JOURNAL_FILE, j->journal_path,
 				  sizeof(j->journal_path))) {
@@ -475,6 +625,10 @@ static struct save_job *next_job(struct bd *bd)
 				j->peaks[j->n] = g->peaks;
 				j->specs[j->n++] = g->spec;
 			}
+		if (p->n_retired)
+			memcpy(j->retired, p->retired,
+			       p->n_retired * sizeof(*j->retired));
+		j->n_retired = p->n_retired;
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;
 		p->pending_len = 0;
@@ -558,6 +712,15 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 {
 	if (!bd->persist)
 		return 0;
+	/* Registered again: the history it had is back (the days between
+	 * are simply missing). */
+	struct retired *r = retired_find(bd->persist, spec->name);
+	if (r) {
+		struct bd_guest *g = bd_guest_find(bd, spec->name);
+		if (g)
+			bd_peaks_merge(&g->peaks, &r->peaks);
+		retired_drop(bd->persist, r);
+	}
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "put", bd_spec_to_json(spec));
 	return journal(bd, e);
@@ -579,6 +742,14 @@ uint64_t bd_state_del(struct bd *bd, const char *name)
 		return 0;
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "del", json_object_new_string(name));
+	/* Its history is retired, with today's peaks so far: a key that a
+	 * balloond older than retirement skips. */
+	struct bd_guest *g = bd_guest_find(bd, name);
+	if (g && (g->peaks.known || g->peaks.starved)) {
+		json_object_object_add(
+		    e, "days", bd_peaks_to_json(&g->peaks, g->peaks.day));
+		retire(bd, name, &g->peaks);
+	}
 	return journal(bd, e);
 }
 
@@ -678,6 +849,7 @@ static void persist_closed_cb(uv_handle_t *h)
 		if (p->journal_fd >= 0)
 			close(p->journal_fd);
 		free(p->pending);
+		free(p->retired);
 		free(p);
 		bd->persist = NULL;
 	}

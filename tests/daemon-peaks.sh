@@ -195,6 +195,37 @@ check "vm1: suggested max 4608 MiB" grep -q "virsh setmaxmem vm1 4608MiB --confi
 check "vm0 never starved: no guest_too_small" test ! -s "$T/small0"
 check "doctor: exit 0 (nothing critical)" test "$doctor_rc" = 0
 
+# ---- unregistering keeps the history, by name, for the window ----
+# (A hook unregisters a guest whenever its VM stops, and at a host
+# shutdown.) vm1 unregistered and registered again has its days back.
+h1=$(history vm1)
+ctl unregister vm1 >/dev/null || not_ok "unregister vm1"
+check "vm1 unregistered" test -z "$(field vm1 name)"
+ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || not_ok "vm1 registered again"
+check "vm1's days are back after unregister and register" test "$(history vm1)" = "$h1"
+ctl metrics >"$T/metrics" || not_ok "balloonctl metrics"
+check "the metric: vm1's peak is back" grep -qx "balloond_guest_used_peak_bytes{guest=\"vm1\"} $((4 * GiB - 100 * MiB))" "$T/metrics"
+# Across restarts: the retirement is journaled (with today's peaks so
+# far), the first start writes it into a snapshot, the second reads it
+# from there.
+ctl unregister vm1 >/dev/null || not_ok "unregister vm1 again"
+stop_daemon TERM
+check "the journal's removal of vm1 holds its days" grep -q '^{"del":"vm1","days":\[{' "$STATE/guests.journal"
+start
+stop_daemon TERM
+# retired NAME: the names the snapshot keeps retired peaks for.
+retired() {
+	"$PY" -c '
+import json, sys
+for r in json.load(open(sys.argv[1])).get("retired", []):
+    print(r["name"])
+' "$STATE/guests.json"
+}
+check "the snapshot keeps vm1's days retired" test "$(retired)" = vm1
+start
+ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || not_ok "vm1 registered after two restarts"
+check "vm1's days are back after two restarts" test "$(history vm1)" = "$h1"
+
 # Three days on without a sample: the window leaves days 0 to 2 out.
 fake mode '*' stuck >/dev/null
 wait_for 20 no_stats vm0 || bail "vm0's stats did not stop"
@@ -205,6 +236,26 @@ check "day 16: days 3 to 13 left" wait_for 20 window_moved
 ctl status --json >"$T/st" || not_ok "status on day 16"
 check "day 16: day 3 is there" grep -q "\"$(date_of 3)\"" "$T/st"
 check "day 16: day 2 is not" sh -c "! grep -q '\"$(date_of 2)\"' '$T/st'"
+
+# A retired record lasts as long as its newest day is in the window:
+# vm0's newest is day 13, still there on day 26 (after a restart), gone
+# on day 27, from status and from the state files.
+ctl unregister vm0 >/dev/null || not_ok "unregister vm0"
+set_day 26
+stop_daemon TERM
+start
+ctl register vm0 --qmp "$T/vm0.qmp" --no-wait >/dev/null || not_ok "vm0 registered on day 26"
+check "day 26: vm0's day 13 is back" test "$(newest vm0)" = "$(date_of 13) $((GiB + 104 * MiB)) -"
+ctl unregister vm0 >/dev/null || not_ok "unregister vm0 on day 26"
+set_day 27
+stop_daemon TERM
+start
+stop_daemon TERM
+check "day 27: vm0's retired days are dropped from the snapshot" test -z "$(retired)"
+check "day 27: and from the journal" sh -c "! grep -q '\"del\"' '$STATE/guests.journal'"
+start
+ctl register vm0 --qmp "$T/vm0.qmp" --no-wait >/dev/null || not_ok "vm0 registered on day 27"
+check "day 27: vm0 starts anew" test "$(newest vm0)" = none
 
 stop_daemon TERM
 check "balloond stopped cleanly at the end" test "$STOP_RC" = 0

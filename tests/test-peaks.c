@@ -146,6 +146,75 @@ static void test_starved(void **state)
 	json_object_put(a);
 }
 
+/* A guest registered again gets back the history it had when it was
+ * unregistered: the days in between are simply missing. */
+static void test_merge(void **state)
+{
+	(void)state;
+	struct bd_peaks old = {0}, now = {0}, empty = {0};
+	for (int i = 0; i < 5; i++)
+		bd_peaks_used(&old, at(D0 + i, 0), (uint64_t)(i + 1) * GiB);
+	bd_peaks_starved(&old, at(D0 + 4, 1));
+	/* Registered again on day 7, its first sample already in. */
+	bd_peaks_used(&now, at(D0 + 7, 0), 3 * GiB);
+	now.dirty = false;
+	bd_peaks_merge(&now, &old);
+	assert_true(now.dirty);
+	assert_int_equal(now.day, D0 + 7);
+	assert_int_equal(now.known, 1u | 0x1fu << 3);
+	assert_int_equal(now.starved, 1u << 3);
+	assert_int_equal(now.used_bytes[0], 3 * GiB);
+	assert_int_equal(now.used_bytes[3], 5 * GiB);
+	assert_int_equal(now.used_bytes[7], 1 * GiB);
+	struct bd_peaks_summary s = bd_peaks_summary(&now, D0 + 7);
+	assert_int_equal(s.days, 6);
+	assert_int_equal(s.starved_days, 1);
+	/* Into an empty history: the same history. */
+	bd_peaks_merge(&empty, &old);
+	assert_int_equal(empty.day, old.day);
+	assert_int_equal(empty.known, old.known);
+	assert_int_equal(empty.starved, old.starved);
+	assert_memory_equal(empty.used_bytes, old.used_bytes,
+			    sizeof(old.used_bytes));
+	/* Nothing from nothing; the same history twice changes nothing. */
+	struct bd_peaks none = {0};
+	empty.dirty = false;
+	bd_peaks_merge(&empty, &none);
+	bd_peaks_merge(&empty, &old);
+	assert_false(empty.dirty);
+	/* A day in both keeps the higher peak, whichever side it is on. */
+	struct bd_peaks a = {0}, b = {0};
+	bd_peaks_used(&a, at(D0, 0), 2 * GiB);
+	bd_peaks_used(&b, at(D0, 0), 1 * GiB);
+	bd_peaks_used(&b, at(D0 + 1, 0), 1 * GiB);
+	bd_peaks_merge(&a, &b);
+	assert_int_equal(a.day, D0 + 1);
+	assert_int_equal(a.used_bytes[1], 2 * GiB);
+	/* A history newer than p's moves p's days back; days that leave
+	 * the newer window are dropped. */
+	struct bd_peaks late = {0};
+	bd_peaks_used(&late, at(D0 + 20, 0), 1 * GiB);
+	bd_peaks_merge(&old, &late);
+	assert_int_equal(old.day, D0 + 20);
+	assert_int_equal(old.known, 1u);
+	assert_int_equal(old.starved, 0);
+}
+
+static void test_expired(void **state)
+{
+	(void)state;
+	struct bd_peaks p = {0};
+	assert_true(bd_peaks_expired(&p, D0));
+	bd_peaks_used(&p, at(D0, 0), 1 * GiB);
+	assert_false(bd_peaks_expired(&p, D0));
+	assert_false(bd_peaks_expired(&p, D0 + BD_PEAKS_DAYS - 1));
+	assert_true(bd_peaks_expired(&p, D0 + BD_PEAKS_DAYS));
+	/* A starved day alone is history too. */
+	struct bd_peaks q = {0};
+	bd_peaks_starved(&q, at(D0, 0));
+	assert_false(bd_peaks_expired(&q, D0 + 1));
+}
+
 static void test_round_trip(void **state)
 {
 	(void)state;
@@ -270,6 +339,8 @@ int main(void)
 	    cmocka_unit_test(test_window),
 	    cmocka_unit_test(test_clock_back),
 	    cmocka_unit_test(test_starved),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_expired),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_parse_keeps_the_window),
 	    cmocka_unit_test(test_garbage),

@@ -1,6 +1,7 @@
 /* fuzz-peaks.c: a guest's peaks as the state file holds them
  * (daemon/peaks.c's parser), on whatever JSON the bytes make. What it
- * accepts must print and parse back to the same history. */
+ * accepts must print and parse back to the same history, and merge (a
+ * retired history given back) as the same. */
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		struct bd_peaks_summary s = bd_peaks_summary(&p, p.day);
 		if (s.days > BD_PEAKS_DAYS || s.starved_days > BD_PEAKS_DAYS)
+			abort();
+		/* A retired history given back: into an empty one it is
+		 * the same, into itself it changes nothing. */
+		struct bd_peaks m = {0};
+		bd_peaks_merge(&m, &p);
+		if ((p.known || p.starved) &&
+		    (m.day != p.day || m.known != p.known ||
+		     m.starved != p.starved ||
+		     memcmp(m.used_bytes, p.used_bytes, sizeof(p.used_bytes))))
+			abort();
+		m.dirty = false;
+		bd_peaks_merge(&m, &p);
+		if (m.dirty)
 			abort();
 		json_object_put(a);
 	} else if (p.known || p.starved || p.day) {
