@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 	bd.clock = bd_clock_real;
 	bd_conf_defaults(&bd.conf);
 	bd_plan_init(&bd);
-	bd_exec_init(&bd);
+	if (bd_exec_init(&bd))
+		return 1;
 	/* Guests as a busy host has them: Patroni members, links up, stats
 	 * known, commands counted. */
 	for (size_t i = 0; i < n; i++) {
@@ -72,12 +73,13 @@ int main(int argc, char **argv)
 		struct bd_guest *g = bd_guest_add(&bd, &spec);
 		if (!g)
 			return 1;
-		g->link_up = g->actual_known = true;
-		g->actual_bytes = g->set_bytes = 6ULL << 30;
-		g->stats_known = true;
-		g->stats.last_update = 1;
-		g->stats.free_bytes = 1ULL << 30;
-		g->stats.available_bytes = 2ULL << 30;
+		g->link.state = BD_LINK_UP;
+		g->link.actual_known = true;
+		g->link.actual_bytes = g->link.set_bytes = 6ULL << 30;
+		g->stats.known = true;
+		g->stats.last.last_update = 1;
+		g->stats.last.free_bytes = 1ULL << 30;
+		g->stats.last.available_bytes = 2ULL << 30;
 		g->counters.balloon_commands = 1000 + i;
 		g->counters.latency_known = true;
 		g->counters.last_latency_us = 1500;
@@ -132,15 +134,12 @@ int main(int argc, char **argv)
 	free(ns);
 	free(cpu);
 	bd_metrics_close(&bd);
-	for (struct bd_guest *g = bd.guests; g; g = g->next)
-		if (!g->removed)
-			bd_guest_remove(g);
+	bd_guest_foreach (g, &bd)
+		bd_guest_remove(g);
 	bd_plan_close(&bd);
 	bd_exec_close(&bd);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	free(bd.index);
-	free(bd.plan_guests);
-	free(bd.plan.actions);
 	return 0;
 }

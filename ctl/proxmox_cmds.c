@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hooks/pveconf.h"
+#include "proto/fileio.h"
 
 #define PVE_DIR_DEFAULT "/etc/pve/qemu-server"
 #define HOOKSCRIPT	"balloond-proxmox"
@@ -40,7 +41,7 @@ static bool all_of(const char *s, const char *set)
 static bool read_vm(const char *vmid, struct bd_pveconf *c)
 {
 	const char *dir = getenv("BALLOOND_PVE_DIR");
-	char path[4200], err[512];
+	char path[BD_FILE_PATH_MAX], err[512];
 	snprintf(path, sizeof(path), "%s/%s.conf",
 		 dir && *dir ? dir : PVE_DIR_DEFAULT, vmid);
 	FILE *f = fopen(path, "r");

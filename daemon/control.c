@@ -61,7 +61,7 @@ struct slot {
 	bool uncounted;
 	int method;
 	enum bd_req_result result;
-	struct slot *next;
+	TAILQ_ENTRY(slot) entry;
 };
 
 /* What a peer may ask for, from its credentials. */
@@ -80,7 +80,7 @@ struct conn {
 	int64_t active_us; /* monotonic: accepted, or its last request or
 			    * reply; idle_timeout_ms counts from here */
 	struct framer framer;
-	struct slot *head, **tail; /* requests in arrival order */
+	TAILQ_HEAD(, slot) slots; /* requests in arrival order */
 	size_t n_slots;
 	uint64_t next_seq;
 	bool reading_paused; /* CONN_MAX_SLOTS reached */
@@ -89,7 +89,7 @@ struct conn {
 	bool draining;	     /* after a final error: discard input */
 	bool ending;	     /* shutdown requested */
 	bool closing;
-	struct conn *next;
+	TAILQ_ENTRY(conn) entry;
 	char rbuf[16384];
 };
 
@@ -103,7 +103,7 @@ struct bd_control {
 	uv_pipe_t server;
 	bool server_open;
 	bool bound; /* we created the socket file (so we remove it) */
-	struct conn *conns;
+	TAILQ_HEAD(, conn) conns;
 	uint64_t next_id;
 	size_t n_monitors;
 	struct bd_subscriber events; /* feeds the monitors */
@@ -124,7 +124,8 @@ static struct conn *conn_find(struct bd *bd, uint64_t id)
 {
 	if (!bd->control)
 		return NULL;
-	for (struct conn *c = bd->control->conns; c; c = c->next)
+	struct conn *c;
+	TAILQ_FOREACH (c, &bd->control->conns, entry)
 		if (c->id == id && !c->closing)
 			return c;
 	return NULL;
@@ -154,9 +155,9 @@ static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	framer_free(&c->framer);
-	while (c->head) {
-		struct slot *sl = c->head;
-		c->head = sl->next;
+	struct slot *sl;
+	while ((sl = TAILQ_FIRST(&c->slots))) {
+		TAILQ_REMOVE(&c->slots, sl, entry);
 		/* The client left before its reply was final: counted as it
 		 * stands. */
 		slot_count(c->bd, sl);
@@ -175,12 +176,7 @@ static void conn_close(struct conn *c)
 	if (c->monitor)
 		ctl->n_monitors--;
 	c->monitor = false;
-	for (struct conn **p = &ctl->conns; *p; p = &(*p)->next) {
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
-	}
+	TAILQ_REMOVE(&ctl->conns, c, entry);
 	uv_close((uv_handle_t *)&c->pipe, conn_closed_cb);
 }
 
@@ -218,7 +214,8 @@ static void conn_end(struct conn *c)
 static void conn_close_after_flush(struct conn *c)
 {
 	c->draining = true;
-	if (!c->head) /* else once the replies still owed are written */
+	/* Else once the replies still owed are written. */
+	if (TAILQ_EMPTY(&c->slots))
 		conn_end(c);
 }
 
@@ -279,8 +276,7 @@ static struct slot *slot_new(struct conn *c, int64_t id)
 		return NULL;
 	sl->seq = ++c->next_seq;
 	sl->id = id;
-	*c->tail = sl;
-	c->tail = &sl->next;
+	TAILQ_INSERT_TAIL(&c->slots, sl, entry);
 	c->n_slots++;
 	if (c->n_slots >= CONN_MAX_SLOTS && !c->reading_paused) {
 		uv_read_stop((uv_stream_t *)&c->pipe);
@@ -312,13 +308,10 @@ static void conn_flush(struct conn *c)
 {
 	uint64_t saved = bd_state_saved(c->bd);
 	bool wrote = false;
-	while (c->head && c->head->msg &&
-	       (!c->head->persist_gen || c->head->persist_gen <= saved) &&
-	       !c->closing) {
-		struct slot *sl = c->head;
-		c->head = sl->next;
-		if (!c->head)
-			c->tail = &c->head;
+	struct slot *sl;
+	while ((sl = TAILQ_FIRST(&c->slots)) && sl->msg &&
+	       (!sl->persist_gen || sl->persist_gen <= saved) && !c->closing) {
+		TAILQ_REMOVE(&c->slots, sl, entry);
 		c->n_slots--;
 		slot_count(c->bd, sl);
 		conn_write(c, sl->msg, sl->len);
@@ -328,7 +321,7 @@ static void conn_flush(struct conn *c)
 	}
 	if (c->closing)
 		return;
-	if (wrote && !c->head) {
+	if (wrote && TAILQ_EMPTY(&c->slots)) {
 		/* Nothing owed any more: its idle time starts now. */
 		c->active_us = bd_mono_us(c->bd);
 		idle_arm(c->bd);
@@ -337,7 +330,7 @@ static void conn_flush(struct conn *c)
 		c->reading_paused = false;
 		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 	}
-	if ((c->eof || c->draining) && !c->head)
+	if ((c->eof || c->draining) && TAILQ_EMPTY(&c->slots))
 		conn_end(c);
 }
 
@@ -362,9 +355,9 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		json_object_put(msg);
 		return;
 	}
-	struct slot *sl = c->head;
+	struct slot *sl = TAILQ_FIRST(&c->slots);
 	while (sl && sl->seq != to.seq)
-		sl = sl->next;
+		sl = TAILQ_NEXT(sl, entry);
 	if (!sl || sl->msg) {
 		bd_err("internal: a second reply for request %llu of client "
 		       "%llu",
@@ -397,13 +390,13 @@ void bd_control_persisted(struct bd *bd, uint64_t gen, int err)
 		 "the change is in effect but could not be saved to disk (%s); "
 		 "balloond keeps trying",
 		 strerror(-err));
-	struct conn *c = ctl->conns, *next;
+	struct conn *c = TAILQ_FIRST(&ctl->conns), *next;
 	for (; c; c = next) {
-		next = c->next; /* flushing may drop c */
+		next = TAILQ_NEXT(c, entry); /* flushing may drop c */
 		bool ok = true;
 		/* Never say "done" for what is not on disk. */
-		for (struct slot *sl = c->head; err && sl && ok;
-		     sl = sl->next) {
+		for (struct slot *sl = TAILQ_FIRST(&c->slots); err && sl && ok;
+		     sl = TAILQ_NEXT(sl, entry)) {
 			if (!sl->msg || !sl->persist_gen ||
 			    sl->persist_gen > gen)
 				continue;
@@ -435,9 +428,9 @@ static void monitor_event(struct bd *bd, const struct bd_event *ev, void *arg)
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	struct conn *c = bd->control->conns, *next;
+	struct conn *c = TAILQ_FIRST(&bd->control->conns), *next;
 	for (; c; c = next) {
-		next = c->next; /* conn_write may drop c */
+		next = TAILQ_NEXT(c, entry); /* conn_write may drop c */
 		if (c->monitor)
 			conn_write(c, s, len);
 	}
@@ -603,7 +596,7 @@ static void conn_refuse(struct conn *c, const char *code, const char *text)
  * which asks nothing more is idle too: it is the peer that does not read. */
 static bool conn_idle(const struct conn *c)
 {
-	return !c->monitor && !c->head && !c->closing;
+	return !c->monitor && TAILQ_EMPTY(&c->slots) && !c->closing;
 }
 
 static void conn_expire(struct conn *c)
@@ -635,9 +628,9 @@ static void idle_cb(uv_timer_t *t)
 	int64_t now = bd_mono_us(bd);
 	int64_t timeout_us = (int64_t)bd->conf.idle_timeout_ms * 1000;
 	int64_t next = INT64_MAX;
-	struct conn *c = ctl->conns, *after;
+	struct conn *c = TAILQ_FIRST(&ctl->conns), *after;
 	for (; c; c = after) {
-		after = c->next; /* expiring may drop c */
+		after = TAILQ_NEXT(c, entry); /* expiring may drop c */
 		if (!conn_idle(c))
 			continue;
 		int64_t due = c->active_us + timeout_us;
@@ -779,7 +772,8 @@ static enum peer_rights peer_rights(struct bd *bd, int fd, struct ucred *cred)
 static size_t conns_of(const struct bd_control *ctl, uid_t uid)
 {
 	size_t n = 0;
-	for (const struct conn *c = ctl->conns; c; c = c->next)
+	const struct conn *c;
+	TAILQ_FOREACH (c, &ctl->conns, entry)
 		n += c->uid == uid && c->rights != PEER_NONE;
 	return n;
 }
@@ -848,11 +842,10 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->pipe.data = c;
 	c->bd = bd;
 	c->id = ++ctl->next_id;
-	c->tail = &c->head;
+	TAILQ_INIT(&c->slots);
 	c->active_us = bd_mono_us(bd);
 	framer_init(&c->framer, BD_MAX_REQUEST_BYTES);
-	c->next = ctl->conns;
-	ctl->conns = c;
+	TAILQ_INSERT_HEAD(&ctl->conns, c, entry);
 	if (uv_accept(server, (uv_stream_t *)&c->pipe)) {
 		conn_close(c);
 		return;
@@ -945,6 +938,7 @@ int bd_control_start(struct bd *bd)
 	struct bd_control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return -ENOMEM;
+	TAILQ_INIT(&ctl->conns);
 	bd->control = ctl;
 	ctl->events = (struct bd_subscriber){.fn = monitor_event,
 					     .wants = monitors_wanted};
@@ -1004,8 +998,8 @@ void bd_control_stop(struct bd *bd)
 	if (!ctl)
 		return;
 	bd_events_unsubscribe(bd, &ctl->events);
-	while (ctl->conns)
-		conn_close(ctl->conns);
+	while (!TAILQ_EMPTY(&ctl->conns))
+		conn_close(TAILQ_FIRST(&ctl->conns));
 	if (ctl->server_open) {
 		ctl->server_open = false;
 		if (ctl->bound)

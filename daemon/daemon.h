@@ -14,7 +14,10 @@
  *   registry.c    the guests: specs, bounds, roles, status
  *   link.c        one guest's QMP link: connect, RAM, actual, events
  *   plan.c        snapshot the guests, ask the policy, hand the plan on
- *   exec.c        carry a plan out: balloon commands, steps, waits
+ *   exec.c        carry a plan out: the actuators' commands, steps, waits
+ *   actuator.h    the actuator seam: set, query, moved, a step's unit
+ *   actuator.c    the table of actuators
+ *   balloon.c     the virtio-balloon actuator, over the QMP link
  *   events.c      the one internal event stream and its subscribers
  *   stats.c       a source: guest-stats polling
  *   peaks.h       a guest's daily used peaks and starved days (pure)
@@ -90,17 +93,136 @@ extern const struct bd_clock bd_clock_real;
 int64_t bd_wall_us(const struct bd *bd);
 int64_t bd_mono_us(const struct bd *bd);
 
+/* A failed command, or a failed RAM query, is tried again after a
+ * backoff that doubles from BD_RETRY_MIN_MS to BD_RETRY_MAX_MS: *ms is
+ * the backoff so far (0: none), and the next one is returned. */
+#define BD_RETRY_MIN_MS 250
+#define BD_RETRY_MAX_MS 30000
+static inline unsigned bd_backoff_next(unsigned *ms)
+{
+	*ms = *ms ? *ms * 2 : BD_RETRY_MIN_MS;
+	if (*ms > BD_RETRY_MAX_MS)
+		*ms = BD_RETRY_MAX_MS;
+	return *ms;
+}
+
+struct bd_actuator_ops; /* actuator.h */
+
+/* A uint64_t member of a JSON object (the sizes in events and status). */
+static inline void bd_json_add_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
 /* Called when a guest's registration completed (code NULL) or failed; arg
  * is the one given to bd_guest_start. */
 typedef void (*bd_ready_fn)(struct bd_guest *g, void *arg, const char *code,
 			    const char *msg);
+
+/* ---- the guest, by owner ----
+ * Each part of a guest is written by one file; the others read it. */
+
+/* The QMP link's state (link.c). Only UP lets commands through. */
+enum bd_link_state {
+	BD_LINK_DOWN,	   /* not connected (the library reconnects) */
+	BD_LINK_READING,   /* connected: reading the RAM size and actual */
+	BD_LINK_RAM_RETRY, /* connected, the RAM query failed: asking again
+			    * after a backoff (the reason says why) */
+	BD_LINK_UP,	   /* ready, RAM and actual read */
+};
+
+/* link.c: the QMP link, and what QEMU said of the guest's memory. */
+struct bd_guest_link {
+	qmp_client *qmp;
+	enum bd_link_state state;
+	uint64_t ram_bytes; /* QEMU's base memory; 0 until read */
+	bool actual_known;  /* query-balloon answered on this link */
+	uint64_t actual_bytes;
+	uint64_t set_bytes;	/* target QEMU acknowledged on this link */
+	bool query_inflight;	/* a query of actual is on its way */
+	bool no_balloon;	/* nothing to restore: QEMU said, on this
+				 * connection, that the guest has no balloon
+				 * device, or no QEMU listens on the socket (a
+				 * new one starts with all its RAM) */
+	uint64_t floor_bytes;	/* the lowest actual balloond's own moves
+				 * explain since set_bytes; 0: unknown */
+	int64_t change_at_us;	/* monotonic: the last BALLOON_CHANGE */
+	uint64_t foreign_moves; /* times another monitor lowered it */
+	int64_t moved_wall_us;	/* wall clock: actual last changed; stats
+				 * older than this describe another guest */
+	bool deflated;		/* actual rose above its target by itself
+				 * (deflate-on-oom), until stats recover */
+	unsigned retry_ms;	/* the RAM query's backoff */
+	uv_timer_t retry_timer; /* asks for the RAM again */
+};
+
+/* exec.c: the actuator's command for this guest, and its part in the
+ * plan being carried out. */
+enum bd_act_state {
+	BD_ACT_IDLE,	/* nothing in flight */
+	BD_ACT_SENT,	/* a command in flight (inflight_bytes) */
+	BD_ACT_BACKOFF, /* a command failed: waiting to send again */
+};
+struct bd_guest_act {
+	const struct bd_actuator_ops *ops; /* actuator.h */
+	enum bd_act_state state;
+	uint64_t inflight_bytes;    /* the command in flight; 0: none */
+	uint64_t inflight_since_ns; /* when it was sent (uv_hrtime) */
+	int64_t set_at_us;	    /* monotonic: when the last was sent */
+	uint64_t want_bytes;	    /* next target to send; 0: none */
+	unsigned retry_ms;	    /* backoff after a failed command */
+	uv_timer_t retry_timer;	    /* replans once it passed */
+	/* The plan step it belongs to. */
+	unsigned plan; /* plan generation; 0: none */
+	unsigned step;
+	uint64_t action_bytes; /* the target of that action */
+	bool pending;	       /* its command not yet answered */
+	bool move_late;	       /* its move deadline passed (said once) */
+	bool restored;	       /* shutdown: QEMU acknowledged its max */
+	/* The target a dry run last said it would set (said once). */
+	uint64_t dry_run_bytes;
+};
+
+/* stats.c: the guest-stats source's view of the guest. */
+struct bd_guest_stats {
+	struct qmp_guest_stats last;
+	bool known;
+	unsigned interval_set; /* QEMU's polling interval as set */
+	bool inflight;	       /* a guest-stats request is on its way */
+	char path[128];	       /* QOM path of the balloon; "" unknown
+				* (link.c finds it) */
+};
+
+/* Explanations, for status and the metrics: plan.c fills the policy's,
+ * link.c and exec.c the last error, bd_guest_note the last action. */
+struct bd_guest_why {
+	const char *reason; /* the policy's, static */
+	bool starving;	    /* the policy's view */
+	bool may_be_leader; /* the policy keeps it at max as a possible
+			     * Patroni leader */
+	bool over_free;	    /* its pin takes more than it reports free */
+	char last_action[160];
+	int64_t last_action_us; /* wall clock */
+	char last_error[160];
+};
+
+/* registry.c: a registration waiting for QEMU to tell the RAM size:
+ * ready_fn is called once, when it is known or when the deadline passed
+ * (never once the guest is removed). While one with a deadline waits,
+ * the guest is registering: not a guest yet for status, the metrics or
+ * the saved state. */
+struct bd_guest_reg {
+	bd_ready_fn ready_fn;
+	void *ready_arg;
+	bool registering;
+	uv_timer_t timer; /* its deadline */
+};
 
 struct bd_guest {
 	struct bd *bd;
 	struct bd_guest_spec spec;
 	uint64_t max_bytes; /* effective: spec, else the guest's RAM */
 	uint64_t min_bytes; /* effective */
-	uint64_t ram_bytes; /* QEMU's base memory; 0 until read */
 
 	/* Patroni: role is what status shows (the newest of the facts);
 	 * the policy reads the facts themselves. Times are monotonic; 0:
@@ -113,78 +235,35 @@ struct bd_guest {
 	bool confirmed_streaming;
 	int64_t confirmed_us;
 
-	/* The QMP link (link.c). */
-	qmp_client *qmp;
-	bool link_up;	   /* ready and memory size read */
-	bool actual_known; /* query-balloon answered on this link */
-	uint64_t actual_bytes;
-	uint64_t set_bytes;	    /* target QEMU acknowledged on this link */
-	int64_t set_at_us;	    /* monotonic: when it was sent */
-	uint64_t inflight_bytes;    /* balloon command in flight; 0: none */
-	uint64_t inflight_since_ns; /* when it was sent (uv_hrtime) */
-	uint64_t want_bytes;	    /* next target to send; 0: none */
-	unsigned retry_ms;	    /* backoff after a failed command */
-	uv_timer_t retry_timer;	    /* retries a command or the RAM query */
-	bool query_inflight;	    /* a query-balloon is on its way */
-	bool no_balloon;	    /* nothing to restore: QEMU said, on this
-				     * connection, that the guest has no
-				     * balloon device, or no QEMU listens on
-				     * the socket (a new one starts with all
-				     * its RAM) */
-	char stats_path[128];	    /* QOM path of the balloon; "" unknown */
-	uint64_t floor_bytes;	    /* the lowest actual balloond's own moves
-				     * explain since set_bytes; 0: unknown */
-	int64_t change_at_us;	    /* monotonic: the last BALLOON_CHANGE */
-	uint64_t foreign_moves;	    /* times another monitor lowered it */
+	struct bd_guest_link link;
+	struct bd_guest_act act;
+	struct bd_guest_stats stats;
+	struct bd_guest_why why;
 	struct bd_guest_counters counters;
-
-	/* Filled by the guest-stats source (stats.c). */
-	struct qmp_guest_stats stats;
-	bool stats_known;
-	unsigned stats_interval_set; /* QEMU's polling interval as set */
-	bool stats_inflight;	     /* a guest-stats request is on its way */
-	int64_t moved_wall_us;	     /* wall clock: actual last changed; stats
-				      * older than this describe another guest */
-	bool deflated;		     /* actual rose above its target by itself
-				      * (deflate-on-oom), until stats recover */
-	struct bd_peaks peaks;	     /* daily used peaks and starved days
-				      * (peaks.c), saved with the registration */
-
-	/* The executor's bookkeeping for the plan step it belongs to. */
-	unsigned action_plan; /* plan generation; 0: none */
-	unsigned action_step;
-	uint64_t action_bytes; /* the target of that action */
-	bool action_pending;   /* its command not yet answered */
-	bool move_late;	       /* its move deadline passed (said once) */
-	bool restored;	       /* shutdown: QEMU acknowledged its max */
-	/* The target a dry run last said it would set (said once). */
-	uint64_t dry_run_bytes;
-
-	/* Explanations for status. */
-	const char *reason; /* the policy's, static */
-	bool starving;	    /* the policy's view */
-	bool may_be_leader; /* the policy keeps it at max as a possible
-			     * Patroni leader */
-	bool over_free;	    /* its pin takes more than it reports free */
-	char last_action[160];
-	int64_t last_action_us; /* wall clock */
-	char last_error[160];
-
-	/* A registration waiting for QEMU to tell the RAM size: ready_fn is
-	 * called once, when it is known or when the deadline passed (never
-	 * once the guest is removed). While one with a deadline waits, the
-	 * guest is registering: not a guest yet for status, the metrics or
-	 * the saved state. */
-	bd_ready_fn ready_fn;
-	void *ready_arg;
-	bool registering;
-	uv_timer_t pending_timer;
+	struct bd_guest_reg reg;
+	struct bd_peaks peaks; /* daily used peaks and starved days
+				* (peaks.c), saved with the registration */
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */
 	int closes_pending; /* handles (and the QMP client) still closing */
-	struct bd_guest *next;
+	TAILQ_ENTRY(bd_guest) entry; /* bd->guests */
 };
+TAILQ_HEAD(bd_guest_list, bd_guest);
+
+/* for each registered guest (declares g), in registration order: those
+ * unregistered but not yet freed (their handles still closing) are
+ * skipped. */
+#define bd_guest_foreach(g, bd)                                                \
+	for (struct bd_guest *g = TAILQ_FIRST(&(bd)->guests); g;               \
+	     g = TAILQ_NEXT(g, entry))                                         \
+		if (g->removed) {                                              \
+		} else
+
+static inline bool bd_link_up(const struct bd_guest *g)
+{
+	return g->link.state == BD_LINK_UP;
+}
 
 /* ---- events.c: the one internal event stream ----
  * Every consumer (control-socket monitors, the debug log, the metrics'
@@ -202,8 +281,9 @@ struct bd_subscriber {
 	bd_event_fn fn;
 	void *arg;
 	bool (*wants)(struct bd *bd, void *arg); /* NULL: always */
-	struct bd_subscriber *next;
+	TAILQ_ENTRY(bd_subscriber) entry;
 };
+TAILQ_HEAD(bd_subscriber_list, bd_subscriber);
 /* Subscribe with a caller-owned struct (fn, arg, wants filled in). */
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub);
 void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub);
@@ -326,6 +406,7 @@ struct bd_metrics; /* metrics.c */
 int bd_metrics_source_new(struct bd *bd, struct bd_source **out);
 
 struct bd_rest;		/* rest.c */
+struct bd_exec;		/* exec.c */
 struct bd_control;	/* control.c */
 struct bd_persist;	/* state.c */
 struct bd_spool;	/* spool.c */
@@ -339,13 +420,13 @@ struct bd {
 	bool conf_must_exist;
 	bool foreground;
 
-	struct bd_guest *guests; /* singly linked, in registration order */
+	struct bd_guest_list guests; /* in registration order */
 	size_t n_guests;
 	/* Registered guests by name (a request names one: no list walk). */
 	struct bd_guest **index;
 	size_t index_size; /* buckets, a power of two; 0: none yet */
 
-	struct bd_subscriber *subscribers;
+	struct bd_subscriber_list subscribers; /* the newest first */
 	struct bd_source *sources[BD_MAX_SOURCES];
 	size_t n_sources;
 	struct bd_rest *rest; /* the Patroni REST watcher; NULL: none */
@@ -353,7 +434,8 @@ struct bd {
 	struct bd_control *control;
 	struct bd_persist *persist;
 	struct bd_spool *spool;
-	struct bd_role_wait *role_waits; /* methods.c: pre-promote waits */
+	/* methods.c: pre-promote waits */
+	LIST_HEAD(, bd_role_wait) role_waits;
 	/* methods.c: clients' registrations waiting for their guest's link */
 	LIST_HEAD(, bd_registration) registrations;
 	/* state.c: a save finished (err < 0: it failed); the generations up
@@ -385,9 +467,6 @@ struct bd {
 		BD_ARC_SAVED,
 	} arc_saved;
 	uint64_t arc_admin_max_bytes; /* zfs_arc_max then (0: ZFS's default) */
-	/* exec.c: the zfs_arc_max a dry run last said it would set (said
-	 * once). */
-	uint64_t arc_dry_run_bytes;
 	struct bd_listener_stats listener;
 	struct bd_counters counters;
 	struct bd_metrics *metrics; /* NULL: not started */
@@ -400,17 +479,10 @@ struct bd {
 	/* Replanning is coalesced: many changes in one loop turn, one plan. */
 	uv_idle_t replan_idle;
 	bool replan_pending;
-	unsigned plan_gen;
-	unsigned plan_step;	       /* the step being carried out */
-	size_t plan_outstanding;       /* its commands not yet answered */
-	bool plan_waiting;	       /* its balloons not yet moved */
-	bool plan_arc_after;	       /* write plan.arc_max_bytes at its end */
-	bool wait_blocked;	       /* ... and the wait really waited */
-	struct policy_plan plan;       /* the plan being carried out */
-	struct bd_guest **plan_guests; /* guests[i] of that plan's snapshot */
-	size_t plan_n, plan_cap;
-	uv_timer_t move_timer;	  /* polls and bounds a wait_moved step */
-	uv_timer_t restore_timer; /* shutdown: reconnects links that are down */
+	struct bd_exec *exec; /* the executor's own state (exec.c) */
+	/* The actuator new guests get (actuator.h); NULL: the first of
+	 * bd_actuators, the virtio-balloon. Tests set their own. */
+	const struct bd_actuator_ops *actuator;
 
 	/* Called whenever the executor may have become idle (shutdown waits
 	 * for the restores to be answered). NULL: nobody waits. */
@@ -466,6 +538,9 @@ void bd_link_query(struct bd_guest *g);
 void bd_link_acked(struct bd_guest *g, uint64_t target);
 /* A reload: every guest's QMP client takes the new [qmp] settings. */
 void bd_link_reload(struct bd *bd);
+/* Shutdown: a link that is down tries to connect now, not after its
+ * backoff. */
+void bd_link_reconnect(struct bd_guest *g);
 
 /* ---- plan.c ---- */
 /* Plan now (coalesced to the end of this loop turn). */
@@ -480,8 +555,15 @@ void bd_plan_init(struct bd *bd);
 void bd_plan_close(struct bd *bd);
 
 /* ---- exec.c: the executor ---- */
-void bd_exec_init(struct bd *bd);
+int bd_exec_init(struct bd *bd);
+/* Frees the executor's state once its timers closed. */
 void bd_exec_close(struct bd *bd);
+/* The generation of the plan it runs (plans are numbered from 1). */
+unsigned bd_exec_plan_gen(const struct bd *bd);
+/* Is it waiting for a wait_moved step's guests to move? */
+bool bd_exec_waiting(const struct bd *bd);
+/* A new QMP link: a failed command's backoff starts over (link.c). */
+void bd_exec_link_reset(struct bd_guest *g);
 /* Carry out a plan over guests[0..n) (the plan's guest indices); it
  * replaces the one running. The plan is copied. */
 int bd_exec_run(struct bd *bd, const struct policy_plan *plan,

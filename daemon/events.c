@@ -11,17 +11,23 @@
 
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub)
 {
-	sub->next = bd->subscribers;
-	bd->subscribers = sub;
+	/* struct bd starts zeroed: the list is set up with its first. */
+	if (!bd->subscribers.tqh_last)
+		TAILQ_INIT(&bd->subscribers);
+	TAILQ_INSERT_HEAD(&bd->subscribers, sub, entry);
 }
 
 void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub)
 {
-	for (struct bd_subscriber **p = &bd->subscribers; *p; p = &(*p)->next)
-		if (*p == sub) {
-			*p = sub->next;
+	/* One that never subscribed (a start that failed early) is no
+	 * error. */
+	struct bd_subscriber *s;
+	TAILQ_FOREACH (s, &bd->subscribers, entry) {
+		if (s == sub) {
+			TAILQ_REMOVE(&bd->subscribers, sub, entry);
 			return;
 		}
+	}
 }
 
 json_object *bd_event_json(const struct bd_event *ev)
@@ -43,9 +49,10 @@ void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	    .data = data,
 	    .time_us = bd_wall_us(bd),
 	};
-	struct bd_subscriber *s = bd->subscribers, *next;
+	struct bd_subscriber *s = TAILQ_FIRST(&bd->subscribers), *next;
 	for (; s; s = next) {
-		next = s->next; /* a subscriber may unsubscribe itself */
+		/* A subscriber may unsubscribe itself. */
+		next = TAILQ_NEXT(s, entry);
 		if (!s->wants || s->wants(bd, s->arg))
 			s->fn(bd, &ev, s->arg);
 	}

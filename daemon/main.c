@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -193,7 +194,7 @@ static void finish_shutdown(struct bd *bd)
 {
 	uv_timer_stop(&bd->shutdown_timer);
 	bd->idle_cb = NULL;
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed)
 			bd_guest_remove(g);
 	bd_methods_close(bd);
@@ -267,10 +268,10 @@ static void begin_shutdown(struct bd *bd, const char *why)
 	struct policy_config pc = bd_plan_config(bd);
 	if (pc.arc_manage && bd->host.known && bd->host.arc_present) {
 		uint64_t guests = pc.high_watermark_bytes;
-		for (struct bd_guest *g = bd->guests; g; g = g->next)
+		bd_guest_foreach (g, bd)
 			if (!g->removed)
 				guests += g->max_bytes ? g->max_bytes
-						       : g->actual_bytes;
+						       : g->link.actual_bytes;
 		struct policy_host h = bd->host;
 		/* pc.arc_manage: the ARC's own c_max is saved (arc.c). */
 		h.arc_c_max_bytes = bd->arc_c_max_native;
@@ -299,8 +300,8 @@ static void notify_status(struct bd *bd)
 {
 #ifdef HAVE_SYSTEMD
 	unsigned up = 0;
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
-		up += !g->removed && g->link_up;
+	bd_guest_foreach (g, bd)
+		up += !g->removed && bd_link_up(g);
 	sd_notifyf(0, "STATUS=%zu guests, %u QMP links up", bd->n_guests, up);
 #endif
 }
@@ -354,7 +355,7 @@ static int make_dirs(struct bd *bd)
  * The lock lives as long as the process. */
 static int lock_state_dir(struct bd *bd)
 {
-	char path[4200];
+	char path[BD_FILE_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/lock", bd->conf.state_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -425,9 +426,11 @@ static int run(struct bd *bd)
 	uv_signal_start(&bd->sig_hup, signal_cb, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	bd_plan_init(bd);
-	bd_exec_init(bd);
 	bd->persisted_cb = persisted_cb;
 	bd->peaks_cb = peaks_cb;
+	rc = bd_exec_init(bd);
+	if (rc)
+		return rc;
 	rc = bd_state_init(bd);
 	if (rc)
 		return rc;
@@ -472,7 +475,7 @@ static int run(struct bd *bd)
 	rc = bd_control_start(bd);
 	if (rc)
 		return rc;
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		int lrc = bd_guest_start(g, NULL, NULL, 0);
 		if (lrc)
 			bd_err("%s: %s", g->spec.name, qmp_strerror(lrc));
@@ -588,9 +591,7 @@ int main(int argc, char **argv)
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	bd_spool_free(&bd);
-	free(bd.plan_guests);
 	free(bd.index);
-	free(bd.plan.actions);
 	if (uv_loop_close(&loop))
 		bd_warn("event loop closed with handles still open");
 	return bd.exit_code;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "actuator.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto/proto.h"
@@ -67,7 +68,7 @@ static struct bd_guest *named_guest(struct req *r)
 		return NULL;
 	}
 	struct bd_guest *g = bd_guest_find(r->bd, name);
-	if (g && g->registering && r->method != BD_M_UNREGISTER) {
+	if (g && g->reg.registering && r->method != BD_M_UNREGISTER) {
 		snprintf(r->msg, sizeof(r->msg),
 			 "%s: its registration is still in progress",
 			 g->spec.name);
@@ -152,7 +153,8 @@ static void kept_register_done(struct bd_guest *g, void *arg, const char *code,
 			       const char *msg)
 {
 	if (code) {
-		snprintf(g->last_error, sizeof(g->last_error), "%s", msg);
+		snprintf(g->why.last_error, sizeof(g->why.last_error), "%s",
+			 msg);
 		bd_warn("%s: %s", g->spec.name, msg);
 	}
 }
@@ -204,7 +206,7 @@ static void m_register(struct req *r)
 	 * hook runs again at libvirtd's reconnect); the same one is a no-op. */
 	bool kept = r->to.conn == 0 || !wait;
 	struct bd_guest *old = kept ? bd_guest_find(r->bd, spec.name) : NULL;
-	if (old && old->registering)
+	if (old && old->reg.registering)
 		old =
 		    NULL; /* a client is waiting on it: "already registered" */
 	if ((code = bd_spec_check(r->bd, &spec, old, r->msg, sizeof(r->msg)))) {
@@ -286,15 +288,13 @@ static void m_register(struct req *r)
 		reply_persisted(r, bd_guest_status(g), gen);
 }
 
-static void ignore_cb(qmp_client *c, int err, void *data) {}
-
 static void m_unregister(struct req *r)
 {
 	uint64_t gen = 0;
 	struct bd_guest *g = named_guest(r);
 	if (!g)
 		return;
-	if (g->registering) {
+	if (g->reg.registering) {
 		bd_guest_ready(g, BD_E_NOT_FOUND,
 			       "unregistered before its registration "
 			       "completed");
@@ -306,15 +306,14 @@ static void m_unregister(struct req *r)
 		gen = bd_state_del(r->bd, g->spec.name);
 		/* Give the memory back before letting go (best effort: the
 		 * command is written at once, its answer is not awaited). */
-		if (g->link_up && g->max_bytes && !r->bd->conf.dry_run &&
-		    (g->set_bytes != g->max_bytes ||
-		     g->actual_bytes != g->max_bytes)) {
-			int rc = qmp_balloon_set(g->qmp, g->max_bytes,
-						 ignore_cb, NULL);
+		if (bd_link_up(g) && g->max_bytes && !r->bd->conf.dry_run &&
+		    (g->link.set_bytes != g->max_bytes ||
+		     g->link.actual_bytes != g->max_bytes)) {
+			int rc = g->act.ops->set(g, g->max_bytes, NULL);
 			if (rc)
 				bd_warn("%s: could not give its memory back "
 					"before letting go: %s",
-					g->spec.name, qmp_strerror(rc));
+					g->spec.name, g->act.ops->strerror(rc));
 		}
 		bd_emit(r->bd, "unregister", g, NULL);
 		bd_notice("unregistered %s", g->spec.name);
@@ -382,10 +381,10 @@ static void m_status(struct req *r)
 	struct bd *bd = r->bd;
 	json_object *guests = json_object_new_array();
 	unsigned up = 0;
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed || g->registering)
+	bd_guest_foreach (g, bd) {
+		if (g->removed || g->reg.registering)
 			continue;
-		up += g->link_up;
+		up += bd_link_up(g);
 		json_object_array_add(guests, bd_guest_status(g));
 	}
 	json_object *d = json_object_new_object();
@@ -515,14 +514,14 @@ struct bd_role_wait {
 	int64_t start_us, deadline_us;
 	json_object *result; /* the reply's, owned until sent */
 	json_object *names;  /* the member's guests (borrowed from result) */
-	struct bd_role_wait *next;
+	LIST_ENTRY(bd_role_wait) entry;
 };
 
 static bool guest_at_max(const struct bd_guest *g)
 {
 	uint64_t tol = g->bd->conf.move_tolerance_bytes;
-	return g->actual_known && g->max_bytes &&
-	       g->actual_bytes + tol >= g->max_bytes;
+	return g->link.actual_known && g->max_bytes &&
+	       g->link.actual_bytes + tol >= g->max_bytes;
 }
 
 /* Every guest still registered at max? Asks the others for actual. */
@@ -550,11 +549,7 @@ static void role_wait_closed(uv_handle_t *h)
 static void role_wait_finish(struct bd_role_wait *w, bool at_max)
 {
 	struct bd *bd = w->bd;
-	for (struct bd_role_wait **p = &bd->role_waits; *p; p = &(*p)->next)
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
+	LIST_REMOVE(w, entry);
 	int64_t waited_ms = (bd_mono_us(bd) - w->start_us) / 1000;
 	json_object_object_add(w->result, "at_max",
 			       json_object_new_boolean(at_max));
@@ -580,9 +575,9 @@ static void role_wait_tick(uv_timer_t *t)
 
 void bd_methods_close(struct bd *bd)
 {
-	while (bd->role_waits)
-		role_wait_finish(bd->role_waits,
-				 role_wait_done(bd->role_waits));
+	struct bd_role_wait *w;
+	while ((w = LIST_FIRST(&bd->role_waits)))
+		role_wait_finish(w, role_wait_done(w));
 	/* A removed guest's registration never gets its outcome. */
 	struct bd_registration *reg, *next;
 	for (reg = LIST_FIRST(&bd->registrations); reg; reg = next) {
@@ -645,9 +640,8 @@ static void m_role(struct req *r)
 		    .deadline_us = bd_mono_us(r->bd) + wait_ms * 1000,
 		    .result = res,
 		    .names = names,
-		    .next = r->bd->role_waits,
 		};
-		r->bd->role_waits = w;
+		LIST_INSERT_HEAD(&r->bd->role_waits, w, entry);
 		uv_timer_init(r->bd->loop, &w->tick);
 		w->tick.data = w;
 		uv_timer_start(&w->tick, role_wait_tick, ROLE_WAIT_TICK_MS,
@@ -752,10 +746,11 @@ static void m_qmp(struct req *r)
 		fail(r, BD_E_PERMISSION);
 		return;
 	}
-	if (!g->qmp || !qmp_client_is_ready(g->qmp)) {
+	if (!g->link.qmp || !qmp_client_is_ready(g->link.qmp)) {
 		snprintf(r->msg, sizeof(r->msg), "%s: QMP link is down (%s)",
 			 g->spec.name,
-			 g->last_error[0] ? g->last_error : "not connected");
+			 g->why.last_error[0] ? g->why.last_error
+					      : "not connected");
 		fail(r, BD_E_UNAVAILABLE);
 		return;
 	}
@@ -767,8 +762,8 @@ static void m_qmp(struct req *r)
 	}
 	*p = (struct qmp_pass){r->bd, r->to, r->id};
 	int rc =
-	    qmp_execute(g->qmp, command, args ? json_object_get(args) : NULL, 0,
-			qmp_pass_cb, p);
+	    qmp_execute(g->link.qmp, command,
+			args ? json_object_get(args) : NULL, 0, qmp_pass_cb, p);
 	if (rc) {
 		free(p);
 		snprintf(r->msg, sizeof(r->msg), "%s", qmp_strerror(rc));

@@ -168,15 +168,15 @@ static bool shown(const struct bd_guest *g)
 {
 	/* As status: a registration still waiting for its link is not a
 	 * guest yet. */
-	return !g->removed && !g->registering;
+	return !g->removed && !g->reg.registering;
 }
 
 static uint64_t guest_target(const struct bd_guest *g)
 {
 	/* As status reports it. */
-	return g->want_bytes	   ? g->want_bytes
-	       : g->inflight_bytes ? g->inflight_bytes
-				   : g->set_bytes;
+	return g->act.want_bytes       ? g->act.want_bytes
+	       : g->act.inflight_bytes ? g->act.inflight_bytes
+				       : g->link.set_bytes;
 }
 
 enum gfield {
@@ -246,7 +246,7 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 			int64_t now_wall_s, char *v, size_t len)
 {
 	const struct bd_guest_counters *c = &g->counters;
-	bool stats = g->stats_known && g->stats.last_update > 0;
+	bool stats = g->stats.known && g->stats.last.last_update > 0;
 	switch (f) {
 	case G_MAX:
 		fmt_u64(v, g->max_bytes);
@@ -258,10 +258,10 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 		fmt_u64(v, guest_target(g));
 		return true;
 	case G_ACTUAL:
-		fmt_u64(v, g->actual_bytes);
-		return g->actual_known;
+		fmt_u64(v, g->link.actual_bytes);
+		return g->link.actual_known;
 	case G_LINK:
-		fmt_u64(v, g->link_up);
+		fmt_u64(v, bd_link_up(g));
 		return true;
 	case G_CMDS:
 		fmt_u64(v, c->balloon_commands);
@@ -273,22 +273,23 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 		fmt_u64(v, g->spec.pin_bytes != 0);
 		return true;
 	case G_STARVING:
-		fmt_u64(v, g->starving);
+		fmt_u64(v, g->why.starving);
 		return true;
 	case G_MAY_BE_LEADER:
-		fmt_u64(v, g->may_be_leader);
+		fmt_u64(v, g->why.may_be_leader);
 		return true;
 	case G_FREE:
-		fmt_u64(v, g->stats.free_bytes);
-		return stats && g->stats.free_bytes != UINT64_MAX;
+		fmt_u64(v, g->stats.last.free_bytes);
+		return stats && g->stats.last.free_bytes != UINT64_MAX;
 	case G_AVAIL:
-		fmt_u64(v, g->stats.available_bytes);
-		return stats && g->stats.available_bytes != UINT64_MAX;
+		fmt_u64(v, g->stats.last.available_bytes);
+		return stats && g->stats.last.available_bytes != UINT64_MAX;
 	case G_STATS_AGE:
-		snprintf(v, len, "%lld",
-			 (long long)(now_wall_s > g->stats.last_update
-					 ? now_wall_s - g->stats.last_update
-					 : 0));
+		snprintf(
+		    v, len, "%lld",
+		    (long long)(now_wall_s > g->stats.last.last_update
+				    ? now_wall_s - g->stats.last.last_update
+				    : 0));
 		return stats;
 	case G_RECONNECTS:
 		snprintf(
@@ -299,7 +300,7 @@ static bool guest_value(const struct bd_guest *g, enum gfield f,
 		snprintf(v, len, "%.6f", (double)c->last_latency_us / 1e6);
 		return c->latency_known;
 	case G_FOREIGN:
-		fmt_u64(v, g->foreign_moves);
+		fmt_u64(v, g->link.foreign_moves);
 		return true;
 	case G_USED_PEAK: {
 		struct bd_peaks_summary ps = bd_peaks_summary(
@@ -319,7 +320,7 @@ static void render_guests(struct bd *bd, struct bd_buf *b)
 	char v[64];
 	for (int f = 0; f < G_COUNT; f++) {
 		family(b, gfields[f].name, gfields[f].type, gfields[f].help);
-		for (const struct bd_guest *g = bd->guests; g; g = g->next)
+		bd_guest_foreach (g, bd)
 			if (shown(g) &&
 			    guest_value(g, (enum gfield)f, now_s, v, sizeof(v)))
 				guest_sample(b, gfields[f].name, g, v);
@@ -339,7 +340,7 @@ static void render_guests(struct bd *bd, struct bd_buf *b)
 	};
 	family(b, "balloond_guest_role", "gauge",
 	       "The guest's Patroni role as balloond sees it (a state set).");
-	for (const struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (!shown(g))
 			continue;
 		for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
@@ -351,7 +352,7 @@ static void render_guests(struct bd *bd, struct bd_buf *b)
 	}
 	family(b, "balloond_guest_info", "gauge",
 	       "The guest's Patroni cluster and member (always 1).");
-	for (const struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (!shown(g))
 			continue;
 		sample_open(b, "balloond_guest_info", "guest", g->spec.name);

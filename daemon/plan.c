@@ -32,13 +32,13 @@ static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
 	 * describe a guest of another size (HACKING.md, "Guest stats lag
 	 * behind": two seconds after a shrink they still showed the old
 	 * total). */
-	int64_t stats_us = g->stats.last_update * 1000000;
-	bool recent = g->stats_known && g->stats.last_update > 0 &&
-		      g->stats.available_bytes != UINT64_MAX &&
+	int64_t stats_us = g->stats.last.last_update * 1000000;
+	bool recent = g->stats.known && g->stats.last.last_update > 0 &&
+		      g->stats.last.available_bytes != UINT64_MAX &&
 		      c->stats_interval_s &&
 		      wall_us - stats_us <=
 			  (int64_t)(3 * c->stats_interval_s + 1) * 1000000;
-	bool fresh = recent && stats_us >= g->moved_wall_us;
+	bool fresh = recent && stats_us >= g->link.moved_wall_us;
 	*pg = (struct policy_guest){
 	    .name = g->spec.name,
 	    .max_bytes = g->max_bytes,
@@ -46,11 +46,10 @@ static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
 	    .replica_target_bytes = g->spec.replica_target_bytes,
 	    .pin_bytes = g->spec.pin_bytes,
 	    .priority = g->spec.priority,
-	    .actual_bytes = g->actual_bytes,
-	    .set_bytes = g->set_bytes,
-	    .actual_known = g->actual_known,
-	    .link_up =
-		g->link_up && !uv_is_active((uv_handle_t *)&g->retry_timer),
+	    .actual_bytes = g->link.actual_bytes,
+	    .set_bytes = g->link.set_bytes,
+	    .actual_known = g->link.actual_known,
+	    .link_up = bd_link_up(g) && g->act.state != BD_ACT_BACKOFF,
 	    .role = g->spec.cluster[0] ? POLICY_ROLE_UNKNOWN : POLICY_ROLE_NONE,
 	    .cluster = cluster,
 	    .pushed_role = g->pushed_role,
@@ -61,11 +60,11 @@ static void snapshot_guest(const struct bd *bd, const struct bd_guest *g,
 	    .role_change_age_ms = age_ms(now_us, g->role_changed_us),
 	    .stats_fresh = fresh,
 	    .stats_settling = recent && !fresh,
-	    .available_bytes = fresh ? g->stats.available_bytes : 0,
-	    .free_bytes = fresh && g->stats.free_bytes != UINT64_MAX
-			      ? g->stats.free_bytes
+	    .available_bytes = fresh ? g->stats.last.available_bytes : 0,
+	    .free_bytes = fresh && g->stats.last.free_bytes != UINT64_MAX
+			      ? g->stats.last.free_bytes
 			      : 0,
-	    .deflated = g->deflated,
+	    .deflated = g->link.deflated,
 	};
 }
 
@@ -129,20 +128,21 @@ static size_t snapshot(struct bd *bd, struct policy_guest *pgs,
 	uint64_t others = 0;
 	bool unknown = false;
 	int64_t now = bd_mono_us(bd), wall = bd_wall_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (g->removed)
 			continue;
 		/* Guests without known bounds are not the policy's to move. */
-		if (!g->max_bytes || !g->link_up) {
+		if (!g->max_bytes || !bd_link_up(g)) {
 			uint64_t ram =
-			    g->max_bytes ? g->max_bytes : g->ram_bytes;
+			    g->max_bytes ? g->max_bytes : g->link.ram_bytes;
 			others += ram;
 			unknown |= !ram;
 			/* A link that retries its RAM query keeps its reason.
 			 */
-			if (!uv_is_active((uv_handle_t *)&g->retry_timer))
-				g->reason = g->link_up ? "bounds not known yet"
-						       : "QMP link down";
+			if (g->link.state != BD_LINK_RAM_RETRY)
+				g->why.reason = bd_link_up(g)
+						    ? "bounds not known yet"
+						    : "QMP link down";
 			continue;
 		}
 		snapshot_guest(bd, g, now, wall, &pgs[n]);
@@ -184,11 +184,6 @@ struct policy_decision bd_plan_decide(const struct bd_guest *g)
 	return policy_decide_guest(&in, 0);
 }
 
-static void add_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
-}
-
 /* Returns whether it emitted the event. */
 static bool emit_plan(struct bd *bd, const struct policy_plan *plan,
 		      struct bd_guest *const *guests)
@@ -204,13 +199,14 @@ static bool emit_plan(struct bd *bd, const struct policy_plan *plan,
 			 * moves every guest again: only what it has not said
 			 * yet is news to a monitor. */
 			if (bd->conf.dry_run &&
-			    a->target_bytes == g->dry_run_bytes)
+			    a->target_bytes == g->act.dry_run_bytes)
 				continue;
 			json_object *o = json_object_new_object();
 			json_object_object_add(
 			    o, "guest", json_object_new_string(g->spec.name));
-			add_u64(o, "target_bytes", a->target_bytes);
-			add_u64(o, "actual_bytes", g->actual_bytes);
+			bd_json_add_u64(o, "target_bytes", a->target_bytes);
+			bd_json_add_u64(o, "actual_bytes",
+					g->link.actual_bytes);
 			json_object_object_add(o, "step",
 					       json_object_new_int((int)s));
 			if (st->wait_moved)
@@ -218,13 +214,13 @@ static bool emit_plan(struct bd *bd, const struct policy_plan *plan,
 				    o, "wait_moved",
 				    json_object_new_boolean(true));
 			json_object_object_add(
-			    o, "reason", json_object_new_string(g->reason));
+			    o, "reason", json_object_new_string(g->why.reason));
 			json_object_array_add(acts, o);
 		}
 	}
 	/* The executor numbers the plan it runs next. */
 	json_object_object_add(ev, "plan",
-			       json_object_new_int64(bd->plan_gen + 1));
+			       json_object_new_int64(bd_exec_plan_gen(bd) + 1));
 	json_object_object_add(ev, "actions", acts);
 	if (json_object_array_length(acts) == 0) {
 		json_object_put(ev);
@@ -280,12 +276,12 @@ static void plan_now(struct bd *bd)
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct bd_guest *g = guests[i];
-		g->reason = dec[i].reason;
-		g->starving = dec[i].starving;
-		g->may_be_leader = dec[i].may_be_leader;
-		g->over_free = dec[i].over_free;
-		if (uv_is_active((uv_handle_t *)&g->retry_timer))
-			g->reason = "waiting to retry a failed command";
+		g->why.reason = dec[i].reason;
+		g->why.starving = dec[i].starving;
+		g->why.may_be_leader = dec[i].may_be_leader;
+		g->why.over_free = dec[i].over_free;
+		if (g->act.state == BD_ACT_BACKOFF)
+			g->why.reason = "waiting to retry a failed command";
 	}
 	if (!rc) {
 		if (plan.reclaiming != bd->host.reclaiming) {
@@ -324,8 +320,8 @@ static void plan_now(struct bd *bd)
 		 * step's commands written (the event's own cost left out). */
 		uint64_t t3 = uv_hrtime();
 		json_object *ev = json_object_new_object();
-		json_object_object_add(ev, "plan",
-				       json_object_new_int64(bd->plan_gen));
+		json_object_object_add(
+		    ev, "plan", json_object_new_int64(bd_exec_plan_gen(bd)));
 		json_object_object_add(ev, "guests",
 				       json_object_new_int64((int64_t)n));
 		json_object_object_add(

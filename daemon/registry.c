@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "actuator.h"
 #include "log.h"
 #include "proto/proto.h"
 #include "proto/units.h"
@@ -116,7 +117,7 @@ const char *bd_spec_check(struct bd *bd, const struct bd_guest_spec *s,
 			 "hold letters, digits and . _ - + : @");
 		return BD_E_PARAMS;
 	}
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (g->removed || g == replacing)
 			continue;
 		if (strcmp(g->spec.name, s->name) == 0) {
@@ -144,7 +145,7 @@ const char *bd_guest_set_bounds(struct bd_guest *g, uint64_t ram_bytes,
 	const struct bd_guest_spec *s = &g->spec;
 	uint64_t max = s->max_bytes ? s->max_bytes : ram_bytes;
 
-	g->ram_bytes = ram_bytes;
+	g->link.ram_bytes = ram_bytes;
 	if (ram_bytes && max > ram_bytes) {
 		/* QEMU ignores a target above RAM, so max cannot be above it.
 		 */
@@ -203,7 +204,7 @@ static int index_grow(struct bd *bd)
 	free(bd->index);
 	bd->index = v;
 	bd->index_size = size;
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed)
 			index_insert(bd, g);
 	return 0;
@@ -244,20 +245,23 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	g->spec = *spec;
 	g->role = spec->cluster[0] ? POLICY_ROLE_UNKNOWN : POLICY_ROLE_NONE;
 	g->pushed_role = g->confirmed_role = POLICY_ROLE_UNKNOWN;
-	g->reason = "waiting for the QMP link";
+	g->why.reason = "waiting for the QMP link";
+	g->act.ops = bd->actuator ? bd->actuator : bd_actuators[0];
 	char msg[64];
 	/* Bounds from the spec alone; refined when QEMU reports its RAM. */
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
-	uv_timer_init(bd->loop, &g->retry_timer);
-	uv_timer_init(bd->loop, &g->pending_timer);
-	g->set_at_us = 0;
-	g->retry_timer.data = g;
-	g->pending_timer.data = g;
+	uv_timer_init(bd->loop, &g->link.retry_timer);
+	uv_timer_init(bd->loop, &g->act.retry_timer);
+	uv_timer_init(bd->loop, &g->reg.timer);
+	g->act.set_at_us = 0;
+	g->link.retry_timer.data = g;
+	g->act.retry_timer.data = g;
+	g->reg.timer.data = g;
 
-	struct bd_guest **tail = &bd->guests;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = g;
+	/* struct bd starts zeroed: the list is set up with its first guest. */
+	if (!bd->guests.tqh_last)
+		TAILQ_INIT(&bd->guests);
+	TAILQ_INSERT_TAIL(&bd->guests, g, entry);
 	bd->n_guests++;
 	index_insert(bd, g);
 	return g;
@@ -267,13 +271,7 @@ static void guest_free_if_closed(struct bd_guest *g)
 {
 	if (--g->closes_pending > 0)
 		return;
-	struct bd *bd = g->bd;
-	for (struct bd_guest **p = &bd->guests; *p; p = &(*p)->next) {
-		if (*p == g) {
-			*p = g->next;
-			break;
-		}
-	}
+	TAILQ_REMOVE(&g->bd->guests, g, entry);
 	free(g);
 }
 
@@ -292,7 +290,7 @@ void bd_guest_remove(struct bd_guest *g)
 	if (g->removed)
 		return;
 	g->removed = true;
-	g->ready_fn = NULL; /* its registration never completes */
+	g->reg.ready_fn = NULL; /* its registration never completes */
 	g->bd->n_guests--;
 	index_remove(g->bd, g);
 	bd_exec_forget(g);
@@ -301,13 +299,14 @@ void bd_guest_remove(struct bd_guest *g)
 	bd_replan(g->bd);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */
-	g->closes_pending = 3;
-	uv_close((uv_handle_t *)&g->retry_timer, guest_handle_closed);
-	uv_close((uv_handle_t *)&g->pending_timer, guest_handle_closed);
-	if (g->qmp) {
-		qmp_client *c = g->qmp;
-		g->qmp = NULL;
-		g->link_up = false;
+	g->closes_pending = 4;
+	uv_close((uv_handle_t *)&g->link.retry_timer, guest_handle_closed);
+	uv_close((uv_handle_t *)&g->act.retry_timer, guest_handle_closed);
+	uv_close((uv_handle_t *)&g->reg.timer, guest_handle_closed);
+	if (g->link.qmp) {
+		qmp_client *c = g->link.qmp;
+		g->link.qmp = NULL;
+		g->link.state = BD_LINK_DOWN;
 		qmp_client_close(c, guest_qmp_closed, g);
 	} else {
 		guest_free_if_closed(g);
@@ -318,12 +317,12 @@ void bd_guest_remove(struct bd_guest *g)
 
 static void registered(struct bd_guest *g, const char *code, const char *msg)
 {
-	bd_ready_fn fn = g->ready_fn;
-	g->ready_fn = NULL;
-	g->registering = false;
-	uv_timer_stop(&g->pending_timer);
+	bd_ready_fn fn = g->reg.ready_fn;
+	g->reg.ready_fn = NULL;
+	g->reg.registering = false;
+	uv_timer_stop(&g->reg.timer);
 	if (fn)
-		fn(g, g->ready_arg, code, msg);
+		fn(g, g->reg.ready_arg, code, msg);
 }
 
 static void pending_timeout_cb(uv_timer_t *t)
@@ -334,31 +333,31 @@ static void pending_timeout_cb(uv_timer_t *t)
 		 "could not read the guest's RAM from %s in time (%s); is "
 		 "QEMU running, and is the socket free?",
 		 g->spec.qmp_path,
-		 g->last_error[0] ? g->last_error : "no answer");
+		 g->why.last_error[0] ? g->why.last_error : "no answer");
 	registered(g, BD_E_UNAVAILABLE, msg);
 }
 
 void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg)
 {
-	if (g->ready_fn)
+	if (g->reg.ready_fn)
 		registered(g, code, msg);
 }
 
 int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn, void *arg,
 		   uint64_t deadline_ms)
 {
-	g->ready_fn = ready_fn;
-	g->ready_arg = arg;
+	g->reg.ready_fn = ready_fn;
+	g->reg.ready_arg = arg;
 	if (deadline_ms) {
-		g->registering = true;
-		uv_timer_start(&g->pending_timer, pending_timeout_cb,
-			       deadline_ms, 0);
+		g->reg.registering = true;
+		uv_timer_start(&g->reg.timer, pending_timeout_cb, deadline_ms,
+			       0);
 	}
 	int rc = bd_link_start(g);
 	if (rc) {
-		g->ready_fn = NULL;
-		g->registering = false;
-		uv_timer_stop(&g->pending_timer);
+		g->reg.ready_fn = NULL;
+		g->reg.registering = false;
+		uv_timer_stop(&g->reg.timer);
 	}
 	return rc;
 }
@@ -372,7 +371,7 @@ size_t bd_role_push(struct bd *bd, const char *cluster, const char *member,
 	int64_t now = bd_mono_us(bd);
 	size_t n = 0;
 	json_object *list = json_object_new_array();
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
+	bd_guest_foreach (g, bd) {
 		if (g->removed || strcmp(g->spec.cluster, cluster) != 0)
 			continue;
 		if (strcmp(g->spec.member, member) == 0) {
@@ -417,14 +416,9 @@ void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(g->last_action, sizeof(g->last_action), fmt, ap);
+	vsnprintf(g->why.last_action, sizeof(g->why.last_action), fmt, ap);
 	va_end(ap);
-	g->last_action_us = bd_wall_us(g->bd);
-}
-
-static void add_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+	g->why.last_action_us = bd_wall_us(g->bd);
 }
 
 json_object *bd_guest_status(const struct bd_guest *g)
@@ -433,23 +427,24 @@ json_object *bd_guest_status(const struct bd_guest *g)
 	json_object_object_add(o, "name", json_object_new_string(g->spec.name));
 	json_object_object_add(o, "qmp",
 			       json_object_new_string(g->spec.qmp_path));
-	add_u64(o, "max_bytes", g->max_bytes);
-	add_u64(o, "min_bytes", g->min_bytes);
+	bd_json_add_u64(o, "max_bytes", g->max_bytes);
+	bd_json_add_u64(o, "min_bytes", g->min_bytes);
 	if (g->spec.replica_target_bytes)
-		add_u64(o, "replica_target_bytes",
-			g->spec.replica_target_bytes);
-	add_u64(o, "target_bytes",
-		g->want_bytes	    ? g->want_bytes
-		: g->inflight_bytes ? g->inflight_bytes
-				    : g->set_bytes);
+		bd_json_add_u64(o, "replica_target_bytes",
+				g->spec.replica_target_bytes);
+	bd_json_add_u64(o, "target_bytes",
+			g->act.want_bytes	? g->act.want_bytes
+			: g->act.inflight_bytes ? g->act.inflight_bytes
+						: g->link.set_bytes);
 	json_object_object_add(
 	    o, "actual_bytes",
-	    g->actual_known ? json_object_new_int64((int64_t)g->actual_bytes)
-			    : NULL);
-	if (g->ram_bytes)
-		add_u64(o, "ram_bytes", g->ram_bytes);
+	    g->link.actual_known
+		? json_object_new_int64((int64_t)g->link.actual_bytes)
+		: NULL);
+	if (g->link.ram_bytes)
+		bd_json_add_u64(o, "ram_bytes", g->link.ram_bytes);
 	if (g->spec.pin_bytes)
-		add_u64(o, "pin_bytes", g->spec.pin_bytes);
+		bd_json_add_u64(o, "pin_bytes", g->spec.pin_bytes);
 	json_object_object_add(
 	    o, "role", json_object_new_string(policy_role_name(g->role)));
 	if (g->role_changed_us)
@@ -466,54 +461,58 @@ json_object *bd_guest_status(const struct bd_guest *g)
 	json_object_object_add(o, "priority",
 			       json_object_new_int(g->spec.priority));
 	json_object_object_add(
-	    o, "link", json_object_new_string(g->link_up ? "up" : "down"));
-	json_object_object_add(o, "reason", json_object_new_string(g->reason));
-	if (g->starving)
+	    o, "link", json_object_new_string(bd_link_up(g) ? "up" : "down"));
+	json_object_object_add(o, "reason",
+			       json_object_new_string(g->why.reason));
+	if (g->why.starving)
 		json_object_object_add(o, "starving",
 				       json_object_new_boolean(true));
-	if (g->deflated)
+	if (g->link.deflated)
 		json_object_object_add(o, "deflated",
 				       json_object_new_boolean(true));
-	add_u64(o, "foreign_moves", g->foreign_moves);
-	if (g->over_free)
+	bd_json_add_u64(o, "foreign_moves", g->link.foreign_moves);
+	if (g->why.over_free)
 		json_object_object_add(
 		    o, "warning",
 		    json_object_new_string("the pin takes more than the guest "
 					   "reports available"));
 	json_object_object_add(o, "last_action",
-			       json_object_new_string(g->last_action));
-	if (g->last_action_us)
+			       json_object_new_string(g->why.last_action));
+	if (g->why.last_action_us)
 		json_object_object_add(
 		    o, "last_action_us",
-		    json_object_new_int64(g->last_action_us));
-	if (g->last_error[0])
-		json_object_object_add(o, "last_error",
-				       json_object_new_string(g->last_error));
-	if (g->stats_known && g->stats.last_update > 0) {
+		    json_object_new_int64(g->why.last_action_us));
+	if (g->why.last_error[0])
+		json_object_object_add(
+		    o, "last_error", json_object_new_string(g->why.last_error));
+	if (g->stats.known && g->stats.last.last_update > 0) {
 		json_object *st = json_object_new_object();
-		if (g->stats.free_bytes != UINT64_MAX)
-			add_u64(st, "free_bytes", g->stats.free_bytes);
-		if (g->stats.available_bytes != UINT64_MAX)
-			add_u64(st, "available_bytes",
-				g->stats.available_bytes);
-		if (g->stats.caches_bytes != UINT64_MAX)
-			add_u64(st, "caches_bytes", g->stats.caches_bytes);
-		if (g->stats.total_bytes != UINT64_MAX)
-			add_u64(st, "total_bytes", g->stats.total_bytes);
+		if (g->stats.last.free_bytes != UINT64_MAX)
+			bd_json_add_u64(st, "free_bytes",
+					g->stats.last.free_bytes);
+		if (g->stats.last.available_bytes != UINT64_MAX)
+			bd_json_add_u64(st, "available_bytes",
+					g->stats.last.available_bytes);
+		if (g->stats.last.caches_bytes != UINT64_MAX)
+			bd_json_add_u64(st, "caches_bytes",
+					g->stats.last.caches_bytes);
+		if (g->stats.last.total_bytes != UINT64_MAX)
+			bd_json_add_u64(st, "total_bytes",
+					g->stats.last.total_bytes);
 		json_object_object_add(
 		    st, "last_update",
-		    json_object_new_int64(g->stats.last_update));
+		    json_object_new_int64(g->stats.last.last_update));
 		json_object_object_add(o, "guest_stats", st);
 	}
 	/* Its reserve as the policy takes it, and its right-sizing history
 	 * (peaks.h), for balloonctl doctor and people. */
 	struct policy_config pc = bd_plan_config(g->bd);
 	struct policy_guest pg = {.max_bytes = g->max_bytes};
-	add_u64(o, "reserve_bytes", policy_guest_reserve(&pc, &pg));
+	bd_json_add_u64(o, "reserve_bytes", policy_guest_reserve(&pc, &pg));
 	int64_t today = bd_peaks_day(bd_wall_us(g->bd));
 	struct bd_peaks_summary ps = bd_peaks_summary(&g->peaks, today);
 	if (ps.days)
-		add_u64(o, "used_peak_bytes", ps.max_bytes);
+		bd_json_add_u64(o, "used_peak_bytes", ps.max_bytes);
 	json_object_object_add(o, "daily_used_peaks",
 			       bd_peaks_to_json(&g->peaks, today));
 	return o;

@@ -52,7 +52,7 @@ struct rest_sock {
 	int events; /* what curl asked to watch (UV_READABLE, UV_WRITABLE) */
 	bool closing;
 	struct bd_rest *s;
-	struct rest_sock *next;
+	TAILQ_ENTRY(rest_sock) entry;
 };
 
 enum req_kind { REQ_CLUSTER, REQ_PATRONI };
@@ -79,7 +79,7 @@ struct rest_origin {
 
 struct rest_cluster {
 	struct bd_rest *s;
-	struct rest_cluster *next;
+	TAILQ_ENTRY(rest_cluster) entry;
 	bool configured; /* in the running config (start marks them) */
 
 	/* Copied from the config at start. */
@@ -130,8 +130,8 @@ struct bd_rest {
 	struct bd_source src;
 	CURLM *multi;
 	uv_timer_t curl_timer;
-	struct rest_cluster *clusters;
-	struct rest_sock *socks;
+	TAILQ_HEAD(, rest_cluster) clusters;
+	TAILQ_HEAD(, rest_sock) socks;
 	struct bd_subscriber sub;
 	bool closing;
 	int closes_pending;
@@ -165,11 +165,7 @@ static void sock_closed_cb(uv_handle_t *h)
 static void sock_close(struct rest_sock *k)
 {
 	struct bd_rest *s = k->s;
-	for (struct rest_sock **p = &s->socks; *p; p = &(*p)->next)
-		if (*p == k) {
-			*p = k->next;
-			break;
-		}
+	TAILQ_REMOVE(&s->socks, k, entry);
 	k->closing = true;
 	s->closes_pending++;
 	uv_close((uv_handle_t *)&k->poll, sock_closed_cb);
@@ -226,8 +222,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		k->fd = fd;
 		k->s = s;
 		k->poll.data = k;
-		k->next = s->socks;
-		s->socks = k;
+		TAILQ_INSERT_HEAD(&s->socks, k, entry);
 		curl_multi_assign(s->multi, fd, k);
 	}
 	int ev = 0;
@@ -637,7 +632,7 @@ static void set_guests(struct rest_cluster *cl)
 {
 	struct bd *bd = cl->s->src.bd;
 	int64_t now = bd_mono_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed && strcmp(g->spec.cluster, cl->name) == 0)
 			set_guest(cl, g, now);
 }
@@ -728,7 +723,7 @@ static bool dwell_pending(const struct rest_cluster *cl)
 	uint64_t dwell_ms =
 	    !c || c->dwell_ms == UINT64_MAX ? bd->conf.dwell_ms : c->dwell_ms;
 	int64_t now = bd_mono_us(bd);
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed && g->role_changed_us &&
 		    strcmp(g->spec.cluster, cl->name) == 0 &&
 		    (uint64_t)(now - g->role_changed_us) / 1000 <
@@ -868,9 +863,9 @@ static void poll_soon(struct rest_cluster *cl)
  * names another member must not keep a replica's confirmation). */
 static void registered(struct bd_rest *s, struct bd_guest *g)
 {
-	struct rest_cluster *cl = s->clusters;
+	struct rest_cluster *cl = TAILQ_FIRST(&s->clusters);
 	while (cl && (!cl->configured || strcmp(cl->name, g->spec.cluster)))
-		cl = cl->next;
+		cl = TAILQ_NEXT(cl, entry);
 	if (cl && cl->reachable) {
 		set_guest(cl, g, bd_mono_us(s->src.bd));
 		return;
@@ -891,7 +886,8 @@ static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 	if (strcmp(ev->name, "role") != 0 || !s->src.running ||
 	    !json_object_object_get_ex(ev->data, "cluster", &c))
 		return;
-	for (struct rest_cluster *cl = s->clusters; cl; cl = cl->next)
+	struct rest_cluster *cl;
+	TAILQ_FOREACH (cl, &s->clusters, entry)
 		if (cl->configured &&
 		    strcmp(cl->name, json_object_get_string(c)) == 0)
 			poll_soon(cl);
@@ -993,14 +989,15 @@ static int rest_start(struct bd_source *src)
 {
 	struct bd_rest *s = src->state;
 	const struct bd_conf *c = &src->bd->conf;
-	for (struct rest_cluster *cl = s->clusters; cl; cl = cl->next)
+	struct rest_cluster *cl, *next;
+	TAILQ_FOREACH (cl, &s->clusters, entry)
 		cl->configured = false;
 	/* Facts outlive a reload for the clusters it keeps: members do not
 	 * swing to max and back because the config was read again. */
 	for (size_t i = 0; i < c->n_clusters; i++) {
-		struct rest_cluster *cl = s->clusters;
+		cl = TAILQ_FIRST(&s->clusters);
 		while (cl && strcmp(cl->name, c->clusters[i].name) != 0)
-			cl = cl->next;
+			cl = TAILQ_NEXT(cl, entry);
 		if (!cl) {
 			cl = calloc(1, sizeof(*cl));
 			if (!cl)
@@ -1012,8 +1009,7 @@ static int rest_start(struct bd_source *src)
 			uv_timer_init(src->bd->loop, &cl->poll_timer);
 			uv_timer_init(src->bd->loop, &cl->stale_timer);
 			cl->poll_timer.data = cl->stale_timer.data = cl;
-			cl->next = s->clusters;
-			s->clusters = cl;
+			TAILQ_INSERT_HEAD(&s->clusters, cl, entry);
 		}
 		cluster_config(cl, &c->clusters[i]);
 		/* Facts kept across the reload turn stale at its max_age_ms,
@@ -1023,13 +1019,11 @@ static int rest_start(struct bd_source *src)
 			stale_arm(cl);
 		uv_timer_start(&cl->poll_timer, poll_timer_cb, 0, 0);
 	}
-	for (struct rest_cluster **p = &s->clusters; *p;) {
-		struct rest_cluster *cl = *p;
-		if (cl->configured) {
-			p = &cl->next;
+	for (cl = TAILQ_FIRST(&s->clusters); cl; cl = next) {
+		next = TAILQ_NEXT(cl, entry);
+		if (cl->configured)
 			continue;
-		}
-		*p = cl->next;
+		TAILQ_REMOVE(&s->clusters, cl, entry);
 		cluster_close(cl);
 	}
 	return 0;
@@ -1038,7 +1032,8 @@ static int rest_start(struct bd_source *src)
 static void rest_stop(struct bd_source *src)
 {
 	struct bd_rest *s = src->state;
-	for (struct rest_cluster *cl = s->clusters; cl; cl = cl->next) {
+	struct rest_cluster *cl;
+	TAILQ_FOREACH (cl, &s->clusters, entry) {
 		req_free(cl->req);
 		cl->req = NULL;
 		cl->again = false;
@@ -1063,17 +1058,17 @@ static void rest_close(struct bd_source *src, void (*done)(struct bd_source *))
 	s->done = done;
 	s->closing = true;
 	s->closes_pending++; /* held until everything below was started */
-	while (s->clusters) {
-		struct rest_cluster *cl = s->clusters;
-		s->clusters = cl->next;
+	struct rest_cluster *cl;
+	while ((cl = TAILQ_FIRST(&s->clusters))) {
+		TAILQ_REMOVE(&s->clusters, cl, entry);
 		cluster_close(cl);
 	}
 	/* Cached connections are closed here; curl says REMOVE for their
 	 * sockets, and any it did not are closed after. */
 	curl_multi_cleanup(s->multi);
 	s->multi = NULL;
-	while (s->socks)
-		sock_close(s->socks);
+	while (!TAILQ_EMPTY(&s->socks))
+		sock_close(TAILQ_FIRST(&s->socks));
 	s->closes_pending++;
 	uv_close((uv_handle_t *)&s->curl_timer, curl_timer_closed_cb);
 	closed_one(s);
@@ -1096,6 +1091,8 @@ int bd_rest_source_new(struct bd *bd, struct bd_source **out)
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
+	TAILQ_INIT(&s->clusters);
+	TAILQ_INIT(&s->socks);
 	curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
 	curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -1116,8 +1113,8 @@ static const struct rest_cluster *find(const struct bd *bd, const char *name)
 {
 	if (!bd->rest)
 		return NULL;
-	for (const struct rest_cluster *cl = bd->rest->clusters; cl;
-	     cl = cl->next)
+	const struct rest_cluster *cl;
+	TAILQ_FOREACH (cl, &bd->rest->clusters, entry)
 		if (cl->configured && strcmp(cl->name, name) == 0)
 			return cl;
 	return NULL;

@@ -25,7 +25,7 @@
 
 struct spooled {
 	uint64_t gen;
-	struct spooled *next;
+	LIST_ENTRY(spooled) entry;
 	char path[];
 };
 
@@ -34,7 +34,7 @@ struct bd_spool {
 	uv_fs_event_t role_watch;  /* ... and in the role spool */
 	/* Spool files carried out but not yet on disk: removed once their
 	 * change is. */
-	struct spooled *spooled;
+	LIST_HEAD(, spooled) spooled;
 };
 
 void bd_spool_saved(struct bd *bd)
@@ -42,14 +42,13 @@ void bd_spool_saved(struct bd *bd)
 	if (!bd->spool)
 		return;
 	uint64_t saved = bd_state_saved(bd);
-	for (struct spooled **sp = &bd->spool->spooled; *sp;) {
-		struct spooled *x = *sp;
+	struct spooled *x, *next;
+	for (x = LIST_FIRST(&bd->spool->spooled); x; x = next) {
+		next = LIST_NEXT(x, entry);
 		if (x->gen <= saved) {
 			unlink(x->path);
-			*sp = x->next;
+			LIST_REMOVE(x, entry);
 			free(x);
-		} else {
-			sp = &x->next;
 		}
 	}
 }
@@ -70,7 +69,8 @@ static void spool_one(struct bd *bd, const char *dir, const char *name,
 	enum bd_method m;
 	json_object *params = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (struct spooled *x = bd->spool->spooled; x; x = x->next)
+	struct spooled *x;
+	LIST_FOREACH (x, &bd->spool->spooled, entry)
 		if (strcmp(x->path, path) == 0)
 			return; /* carried out, waiting for the disk */
 	int rc = bd_read_file(path, BD_SPOOL_MAX_BYTES, &text, &len);
@@ -96,12 +96,11 @@ static void spool_one(struct bd *bd, const char *dir, const char *name,
 		uint64_t gen = bd_state_pending(bd);
 		if (gen > bd_state_saved(bd)) {
 			size_t plen = strlen(path) + 1;
-			struct spooled *x = malloc(sizeof(*x) + plen);
+			x = malloc(sizeof(*x) + plen);
 			if (x) {
 				x->gen = gen;
 				memcpy(x->path, path, plen);
-				x->next = bd->spool->spooled;
-				bd->spool->spooled = x;
+				LIST_INSERT_HEAD(&bd->spool->spooled, x, entry);
 				free(text);
 				return;
 			}
@@ -113,7 +112,7 @@ static void spool_one(struct bd *bd, const char *dir, const char *name,
 
 static void scan_dir(struct bd *bd, const char *name, bool role_only)
 {
-	char dir[4200];
+	char dir[BD_FILE_PATH_MAX];
 	struct dirent **list = NULL;
 	if (bd_state_path(bd, name, dir, sizeof(dir)))
 		return;
@@ -159,7 +158,7 @@ static void watch_dir(struct bd *bd, uv_fs_event_t *h, const char *dir)
  * start, so a changed role_group takes effect with a restart. */
 static int role_spool_start(struct bd *bd)
 {
-	char dir[4200];
+	char dir[BD_FILE_PATH_MAX];
 	struct group *gr = getgrnam(bd->conf.role_group);
 	if (!gr) {
 		bd_warn("role_group %s: no such group: no role spool",
@@ -180,7 +179,7 @@ static int role_spool_start(struct bd *bd)
 
 int bd_spool_start(struct bd *bd)
 {
-	char dir[4200];
+	char dir[BD_FILE_PATH_MAX];
 	struct bd_spool *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return -ENOMEM;
@@ -218,9 +217,9 @@ void bd_spool_free(struct bd *bd)
 		return;
 	/* Spool files whose changes never reached the disk stay, and run
 	 * again at the next start. */
-	while (sp->spooled) {
-		struct spooled *x = sp->spooled;
-		sp->spooled = x->next;
+	struct spooled *x;
+	while ((x = LIST_FIRST(&sp->spooled))) {
+		LIST_REMOVE(x, entry);
 		free(x);
 	}
 	free(sp);

@@ -242,7 +242,7 @@ static int load_journal(struct bd *bd, const char *path, struct spec_list *l,
 
 int bd_state_load(struct bd *bd)
 {
-	char path[4200], jpath[4200], msg[256];
+	char path[BD_FILE_PATH_MAX], jpath[BD_FILE_PATH_MAX], msg[256];
 	struct spec_list l = {.peaks = json_object_new_object(),
 			      .retired = json_object_new_object()};
 	size_t entries = 0, good_len = 0, file_len = 0;
@@ -351,7 +351,7 @@ struct save_job {
 	struct retired *retired; /* SAVE_COMPACT: the retired peaks */
 	size_t n_retired;
 	int journal_fd;
-	char path[4200], journal_path[4200];
+	char path[BD_FILE_PATH_MAX], journal_path[BD_FILE_PATH_MAX];
 	size_t entries; /* SAVE_COMPACT: journal entries it replaces */
 	int rc;
 };
@@ -619,8 +619,8 @@ static struct save_job *next_job(struct bd *bd)
 			job_free(j);
 			return NULL;
 		}
-		for (struct bd_guest *g = bd->guests; g; g = g->next)
-			if (!g->removed && !g->registering) {
+		bd_guest_foreach (g, bd)
+			if (!g->removed && !g->reg.registering) {
 				g->peaks.dirty = false;
 				j->peaks[j->n] = g->peaks;
 				j->specs[j->n++] = g->spec;
@@ -728,7 +728,7 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 
 uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
 {
-	if (!bd->persist || g->removed || g->registering)
+	if (!bd->persist || g->removed || g->reg.registering)
 		return 0;
 	g->peaks.dirty = false;
 	json_object *e = json_object_new_object();
@@ -775,8 +775,9 @@ void bd_state_flush(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
 	/* Today's peaks so far, which only a new day would save. */
-	for (struct bd_guest *g = bd->guests; p && g; g = g->next)
-		if (g->peaks.dirty)
+	struct bd_guest *g;
+	TAILQ_FOREACH (g, &bd->guests, entry)
+		if (p && g->peaks.dirty)
 			bd_state_peaks(bd, g);
 	/* A save in the pool finishes on its own (the loop runs until it
 	 * has); one that has not started is done here and now. */
@@ -798,7 +799,7 @@ void bd_state_flush(struct bd *bd)
 
 int bd_state_init(struct bd *bd)
 {
-	char jpath[4200];
+	char jpath[BD_FILE_PATH_MAX];
 	struct bd_persist *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -815,7 +816,7 @@ int bd_state_init(struct bd *bd)
  * change is a whole snapshot (slower, as safe). */
 static void open_journal(struct bd *bd, size_t good_len)
 {
-	char jpath[4200];
+	char jpath[BD_FILE_PATH_MAX];
 	struct bd_persist *p = bd->persist;
 	if (bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath)))
 		return;

@@ -28,15 +28,15 @@ struct stats_source {
 static void note_peaks(struct bd_guest *g, const struct qmp_guest_stats *st)
 {
 	int64_t now = bd_wall_us(g->bd);
-	bool rolled = g->starving && bd_peaks_starved(&g->peaks, now);
-	if (g->actual_known && st->available_bytes != UINT64_MAX &&
+	bool rolled = g->why.starving && bd_peaks_starved(&g->peaks, now);
+	if (g->link.actual_known && st->available_bytes != UINT64_MAX &&
 	    st->last_update > 0 &&
-	    st->last_update * 1000000 >= g->moved_wall_us)
-		rolled |=
-		    bd_peaks_used(&g->peaks, now,
-				  g->actual_bytes > st->available_bytes
-				      ? g->actual_bytes - st->available_bytes
-				      : 0);
+	    st->last_update * 1000000 >= g->link.moved_wall_us)
+		rolled |= bd_peaks_used(
+		    &g->peaks, now,
+		    g->link.actual_bytes > st->available_bytes
+			? g->link.actual_bytes - st->available_bytes
+			: 0);
 	if (rolled && g->bd->peaks_cb)
 		g->bd->peaks_cb(g);
 }
@@ -45,26 +45,26 @@ static void stats_cb(qmp_client *c, int err, const struct qmp_guest_stats *st,
 		     void *data)
 {
 	struct bd_guest *g = data;
-	g->stats_inflight = false;
+	g->stats.inflight = false;
 	if (g->removed || err)
 		return;
 	bool changed =
-	    !g->stats_known || memcmp(&g->stats, st, sizeof(*st)) != 0;
-	g->stats = *st;
-	g->stats_known = true;
+	    !g->stats.known || memcmp(&g->stats.last, st, sizeof(*st)) != 0;
+	g->stats.last = *st;
+	g->stats.known = true;
 	note_peaks(g, st);
 	/* A guest that deflated its balloon is no donor until stats taken
 	 * after that show it above its watermark again (twice its reserve,
 	 * the policy's). */
-	if (g->deflated && st->last_update > 0 &&
+	if (g->link.deflated && st->last_update > 0 &&
 	    st->available_bytes != UINT64_MAX &&
-	    st->last_update * 1000000 >= g->moved_wall_us) {
+	    st->last_update * 1000000 >= g->link.moved_wall_us) {
 		struct policy_config pc = POLICY_CONFIG_DEFAULT;
 		pc.guest_reserve_min_bytes = g->bd->conf.guest_reserve_bytes;
 		pc.guest_reserve_pct = (unsigned)g->bd->conf.guest_reserve_pct;
 		struct policy_guest pg = {.max_bytes = g->max_bytes};
 		if (st->available_bytes >= 2 * policy_guest_reserve(&pc, &pg)) {
-			g->deflated = false;
+			g->link.deflated = false;
 			bd_info("%s: recovered after deflating its balloon",
 				g->spec.name);
 		}
@@ -83,7 +83,7 @@ static void enabled_cb(qmp_client *c, int err, void *data)
 	struct enable_req *r = data;
 	struct bd_guest *g = r->g;
 	if (!g->removed && !err)
-		g->stats_interval_set = r->interval_s;
+		g->stats.interval_set = r->interval_s;
 	else if (!g->removed && err != -ECANCELED && err != -ECONNRESET)
 		bd_debug("%s: cannot enable guest stats: %s", g->spec.name,
 			 qmp_strerror(err));
@@ -94,27 +94,27 @@ static void tick_cb(uv_timer_t *t)
 {
 	struct stats_source *s = t->data;
 	struct bd *bd = s->src.bd;
-	for (struct bd_guest *g = bd->guests; g; g = g->next) {
-		if (g->removed || !g->link_up || !g->stats_path[0])
+	bd_guest_foreach (g, bd) {
+		if (g->removed || !bd_link_up(g) || !g->stats.path[0])
 			continue;
-		if (g->stats_interval_set != s->interval_s) {
+		if (g->stats.interval_set != s->interval_s) {
 			/* QEMU asks the guest driver for stats only when told
 			 * an interval; once per link. */
 			struct enable_req *r = malloc(sizeof(*r));
 			if (!r)
 				continue;
 			*r = (struct enable_req){g, s->interval_s};
-			if (qmp_guest_stats_enable(g->qmp, g->stats_path,
+			if (qmp_guest_stats_enable(g->link.qmp, g->stats.path,
 						   s->interval_s, enabled_cb,
 						   r))
 				free(r);
 		}
 		/* One request at a time: a QEMU that stops answering must not
 		 * fill the link's queue with them. */
-		if (!g->stats_inflight &&
-		    qmp_guest_stats_get(g->qmp, g->stats_path, stats_cb, g) ==
-			0)
-			g->stats_inflight = true;
+		if (!g->stats.inflight &&
+		    qmp_guest_stats_get(g->link.qmp, g->stats.path, stats_cb,
+					g) == 0)
+			g->stats.inflight = true;
 	}
 }
 

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "proto/client.h"
+#include "proto/fileio.h"
 #include "proto/spool.h"
 
 static const char *prefix = "balloond hook", *subject = "?";
@@ -67,7 +68,7 @@ static void spool(enum bd_method m, json_object *params, const char *why)
 {
 	const char *state =
 	    env_or("BALLOOND_STATE_DIR", BALLOOND_DEFAULT_STATE_DIR);
-	char dir[4200], err[512];
+	char dir[BD_FILE_PATH_MAX], err[512];
 	snprintf(dir, sizeof(dir), "%s/%s", state, BD_SPOOL_DIR);
 	(void)mkdir(state, 0700);
 	(void)mkdir(dir, 0700);

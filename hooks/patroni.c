@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "proto/client.h"
+#include "proto/fileio.h"
 #include "proto/notify.h"
 #include "proto/proto.h"
 #include "proto/spool.h"
@@ -294,7 +295,7 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 	json_object *p = role_params(cluster, o->member, word);
 	int rc = bd_spool_write(o->state_dir, BD_M_ROLE, p, err, sizeof(err));
 	if (rc == -EACCES || rc == -EPERM || rc == -ENOENT) {
-		char dir[4200];
+		char dir[BD_FILE_PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s/%s", o->state_dir,
 			 BD_ROLE_SPOOL_DIR);
 		if (bd_spool_write_dir(dir, BD_M_ROLE, p, err2, sizeof(err2)) ==

@@ -28,6 +28,7 @@
 
 #include "hooks/hookio.h"
 #include "hooks/pveconf.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define PROG		"balloond-proxmox"
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	const char *dir = getenv("BALLOOND_PVE_DIR");
-	char path[4200], err[512];
+	char path[BD_FILE_PATH_MAX], err[512];
 	snprintf(path, sizeof(path), "%s/%s.conf",
 		 dir && *dir ? dir : PVE_DIR_DEFAULT, vmid);
 	char *buf = malloc(BD_PVECONF_MAX_BYTES + 1);

@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+/* Room for a path under a configured directory (state_dir holds up to
+ * 4095 characters) and a file name: the one size of such buffers. */
+#define BD_FILE_PATH_MAX 4200
+
 /* Read a whole file of at most max bytes, NUL-terminated (*out is
  * malloc'd). Does not follow a symlink at the last component, and reads
  * regular files only (-EINVAL for a FIFO, a device, ...), without ever

@@ -17,7 +17,7 @@
 int bd_spool_write(const char *state_dir, enum bd_method method,
 		   json_object *params, char *err, size_t err_len)
 {
-	char dir[4200];
+	char dir[BD_FILE_PATH_MAX];
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir,
 			     BD_SPOOL_DIR) >= sizeof(dir)) {
 		snprintf(err, err_len, "state directory path too long");
@@ -40,7 +40,7 @@ int bd_spool_write_dir(const char *dir, enum bd_method method,
 			 bd_method_name(method));
 		return -EINVAL;
 	}
-	if (strlen(dir) > 4200) {
+	if (strlen(dir) > BD_FILE_PATH_MAX) {
 		snprintf(err, err_len, "spool directory path too long");
 		return -ENAMETOOLONG;
 	}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/un.h>
 
 enum state {
@@ -24,13 +25,14 @@ enum state {
 };
 
 struct pending {
-	struct pending *next;
+	TAILQ_ENTRY(pending) entry;
 	int64_t id;
 	uint64_t deadline_ms; /* loop time at which it times out */
 	bool timed_out;	      /* callback already called; reply discarded */
 	qmp_reply_cb cb;
 	void *data;
 };
+TAILQ_HEAD(pending_list, pending);
 
 struct conn {
 	uv_pipe_t pipe;
@@ -60,7 +62,7 @@ struct qmp_client {
 	struct framer framer;
 	struct qmp_greeting greeting;
 
-	struct pending *head, *tail; /* in the order sent */
+	struct pending_list pending; /* in the order sent */
 	unsigned n_pending;
 	int64_t next_id;
 
@@ -116,22 +118,15 @@ static void arm_deadline(qmp_client *c);
 
 static void pending_push(qmp_client *c, struct pending *p)
 {
-	p->next = NULL;
-	if (c->tail)
-		c->tail->next = p;
-	else
-		c->head = p;
-	c->tail = p;
+	TAILQ_INSERT_TAIL(&c->pending, p, entry);
 	c->n_pending++;
 }
 
 static struct pending *pending_pop(qmp_client *c)
 {
-	struct pending *p = c->head;
+	struct pending *p = TAILQ_FIRST(&c->pending);
 	if (p) {
-		c->head = p->next;
-		if (!c->head)
-			c->tail = NULL;
+		TAILQ_REMOVE(&c->pending, p, entry);
 		c->n_pending--;
 	}
 	return p;
@@ -147,15 +142,16 @@ static void reply_error(qmp_client *c, struct pending *p, int err)
  * detached first: callbacks may queue or close. */
 static void fail_all(qmp_client *c, int err)
 {
-	struct pending *p = c->head;
-	c->head = c->tail = NULL;
+	struct pending_list list;
+	TAILQ_INIT(&list);
+	TAILQ_CONCAT(&list, &c->pending, entry);
 	c->n_pending = 0;
-	while (p) {
-		struct pending *next = p->next;
+	struct pending *p;
+	while ((p = TAILQ_FIRST(&list))) {
+		TAILQ_REMOVE(&list, p, entry);
 		if (!p->timed_out)
 			reply_error(c, p, err);
 		free(p);
-		p = next;
 	}
 }
 
@@ -269,7 +265,8 @@ static void deadline_cb(uv_timer_t *t)
 	/* Time out due commands but keep them queued: QEMU still answers in
 	 * order, and their late replies must be recognised and discarded. */
 	struct conn *conn = c->conn;
-	for (struct pending *p = c->head; p; p = p->next) {
+	struct pending *p;
+	TAILQ_FOREACH (p, &c->pending, entry) {
 		if (p->timed_out || p->deadline_ms > now)
 			continue;
 		p->timed_out = true;
@@ -285,7 +282,8 @@ static void arm_deadline(qmp_client *c)
 	uint64_t next = UINT64_MAX;
 	if (c->state == ST_CONNECTING || c->state == ST_GREETING)
 		next = c->greeting_deadline_ms;
-	for (struct pending *p = c->head; p; p = p->next)
+	struct pending *p;
+	TAILQ_FOREACH (p, &c->pending, entry)
 		if (!p->timed_out && p->deadline_ms < next)
 			next = p->deadline_ms;
 	if (next == UINT64_MAX) {
@@ -387,7 +385,7 @@ static int handle_greeting(qmp_client *c, const struct qmp_message *m)
 
 static int handle_reply(qmp_client *c, const struct qmp_message *m)
 {
-	struct pending *p = c->head;
+	struct pending *p = TAILQ_FIRST(&c->pending);
 	if (!p || !m->has_id || m->id != p->id)
 		return QMP_ERR_PROTOCOL;
 	pending_pop(c);
@@ -604,6 +602,7 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 		c->cbs = *cbs;
 	c->data = data;
 	c->next_id = 1;
+	TAILQ_INIT(&c->pending);
 	c->backoff_ms = cfg->reconnect_min_ms;
 	framer_init(&c->framer, cfg->max_message_bytes);
 	uv_timer_init(loop, &c->deadline_timer);

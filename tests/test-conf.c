@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "daemon/conf.h"
+#include "proto/fileio.h"
 
 #define MiB (UINT64_C(1) << 20)
 
@@ -835,7 +836,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
 	char *dir = *state;
-	char path[4200];
+	char path[BD_FILE_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/balloond.conf", dir);
 	unlink(path);
 	rmdir(dir);
@@ -854,7 +855,7 @@ static void write_file(const char *path, const char *text)
 static void test_load_missing(void **state)
 {
 	const char *dir = *state;
-	char path[4200], err[512] = "stale";
+	char path[BD_FILE_PATH_MAX], err[512] = "stale";
 	struct bd_conf c, d;
 	snprintf(path, sizeof(path), "%s/no-such.conf", dir);
 	bd_conf_defaults(&c);
@@ -873,7 +874,7 @@ static void test_load_missing(void **state)
 static void test_load_empty_file(void **state)
 {
 	const char *dir = *state;
-	char path[4200], err[512];
+	char path[BD_FILE_PATH_MAX], err[512];
 	struct bd_conf c, d;
 	snprintf(path, sizeof(path), "%s/balloond.conf", dir);
 	write_file(path, "");
@@ -886,7 +887,7 @@ static void test_load_empty_file(void **state)
 static void test_load_file(void **state)
 {
 	const char *dir = *state;
-	char path[4200], err[512];
+	char path[BD_FILE_PATH_MAX], err[512];
 	struct bd_conf c;
 	snprintf(path, sizeof(path), "%s/balloond.conf", dir);
 	write_file(path, every_key);
@@ -912,7 +913,7 @@ static void test_load_file(void **state)
 static void test_load_nul_byte(void **state)
 {
 	const char *dir = *state;
-	char path[4200], err[512], want[4300];
+	char path[BD_FILE_PATH_MAX], err[512], want[4300];
 	struct bd_conf c;
 	snprintf(path, sizeof(path), "%s/balloond.conf", dir);
 	static const struct {

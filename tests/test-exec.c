@@ -123,7 +123,7 @@ static int setup(void **state)
 	bd->decide = scripted_decide;
 	the_env = e;
 	bd_plan_init(bd);
-	bd_exec_init(bd);
+	assert_int_equal(bd_exec_init(bd), 0);
 	e->sub = (struct bd_subscriber){.fn = on_event, .arg = e};
 	bd_events_subscribe(bd, &e->sub);
 	*state = e;
@@ -134,7 +134,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	struct bd *bd = &e->bd;
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed)
 			bd_guest_remove(g);
 	bd_plan_close(bd);
@@ -144,9 +144,7 @@ static int teardown(void **state)
 			fakeqmp_close(e->fake[i]);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	int rc = uv_loop_close(&e->loop);
-	free(bd->plan_guests);
 	free(bd->index);
-	free(bd->plan.actions);
 	rmdir(e->dir);
 	free(e);
 	return rc == 0 ? 0 : -1;
@@ -195,7 +193,7 @@ static bool all_up(void *arg)
 {
 	struct env *e = arg;
 	for (int i = 0; i < NG; i++)
-		if (e->g[i] && !e->g[i]->link_up)
+		if (e->g[i] && !bd_link_up(e->g[i]))
 			return false;
 	return true;
 }
@@ -329,13 +327,13 @@ static void test_a_removed_guest_is_not_waited_for(void **state)
 	struct sent s0 = {e, 0, 128 * MiB};
 	assert_true(run_until_fn(&e->loop, was_sent, &s0, 5000));
 	run_for(&e->loop, 50);
-	assert_true(e->bd.plan_waiting);
+	assert_true(bd_exec_waiting(&e->bd));
 	/* g0 goes away while its step waits: the plan goes on at once, long
 	 * before g0's move deadline. */
 	uint64_t t = uv_hrtime();
 	bd_guest_remove(e->g[0]);
 	e->g[0] = NULL;
-	assert_false(e->bd.plan_waiting);
+	assert_false(bd_exec_waiting(&e->bd));
 	struct sent s1 = {e, 1, 200 * MiB};
 	assert_true(run_until_fn(&e->loop, was_sent, &s1, 5000));
 	assert_true(balloon_at(e, 1, 200 * MiB) - t < 300 * 1000000ULL);
@@ -366,7 +364,7 @@ struct guest_bytes {
 static bool is_acked(void *arg)
 {
 	struct guest_bytes *a = arg;
-	return a->g->set_bytes == a->bytes && !a->g->inflight_bytes;
+	return a->g->link.set_bytes == a->bytes && !a->g->act.inflight_bytes;
 }
 
 struct sent_n {
@@ -396,7 +394,7 @@ static bool fake_at(void *arg)
 static bool seen_actual(void *arg)
 {
 	struct guest_bytes *a = arg;
-	return a->g->actual_bytes == a->bytes;
+	return a->g->link.actual_bytes == a->bytes;
 }
 
 /* A BALLOON_CHANGE from fake i, and the loop run until g saw it. */
@@ -467,7 +465,7 @@ static void test_a_grow_in_progress_is_not_foreign(void **state)
 	register_guest(e, 0, "pg", 0);
 	struct guest_bytes max = {e->g[0], 256 * MiB};
 	assert_true(run_until_fn(&e->loop, is_acked, &max, 5000));
-	assert_int_equal(e->g[0]->actual_bytes, 128 * MiB);
+	assert_int_equal(e->g[0]->link.actual_bytes, 128 * MiB);
 
 	/* On the way up, at once (well within QEMU's two-second window). */
 	report(e, 0, 150 * MiB);

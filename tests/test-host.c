@@ -551,7 +551,7 @@ static int setup(void **state)
 	bd->decide = counting_decide;
 	the_env = e;
 	bd_plan_init(bd);
-	bd_exec_init(bd);
+	assert_int_equal(bd_exec_init(bd), 0);
 	*state = e;
 	return 0;
 }
@@ -577,9 +577,7 @@ static int teardown(void **state)
 	int rc = uv_loop_close(&e->loop);
 	int closed = e->closed;
 	bool had_src = e->src != NULL;
-	free(bd->plan_guests);
 	free(bd->index);
-	free(bd->plan.actions);
 	rm_tree(e->dir);
 	free(e);
 	alarm(0);

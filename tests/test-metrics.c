@@ -38,7 +38,7 @@ static int setup(void **state)
 	bd_conf_defaults(&e->bd.conf);
 	/* Removing a guest asks the planner and the executor. */
 	bd_plan_init(&e->bd);
-	bd_exec_init(&e->bd);
+	assert_int_equal(bd_exec_init(&e->bd), 0);
 	assert_int_equal(bd_metrics_init(&e->bd), 0);
 	*state = e;
 	return 0;
@@ -48,7 +48,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	struct bd *bd = &e->bd;
-	for (struct bd_guest *g = bd->guests; g; g = g->next)
+	bd_guest_foreach (g, bd)
 		if (!g->removed)
 			bd_guest_remove(g);
 	bd_metrics_close(bd);
@@ -57,8 +57,6 @@ static int teardown(void **state)
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	int rc = uv_loop_close(&e->loop);
 	free(bd->index);
-	free(bd->plan_guests);
-	free(bd->plan.actions);
 	free(e);
 	return rc == 0 ? 0 : -1;
 }
@@ -186,11 +184,11 @@ static void test_every_family_has_help_and_type(void **state)
 	struct env *e = *state;
 	add(e, "a", "", "");
 	struct bd_guest *g = add(e, "b", "c1", "m1");
-	g->actual_known = true;
-	g->stats_known = true;
-	g->stats.last_update = 1;
-	g->stats.free_bytes = 1;
-	g->stats.available_bytes = 2;
+	g->link.actual_known = true;
+	g->stats.known = true;
+	g->stats.last.last_update = 1;
+	g->stats.last.free_bytes = 1;
+	g->stats.last.available_bytes = 2;
 	g->counters.latency_known = true;
 	e->bd.host.known = true;
 	e->bd.host.arc_present = true;
@@ -349,7 +347,7 @@ static void test_counters_count(void **state)
 	bd_metrics_plan_done(bd, 200 * 1000);	   /* 0.2 ms */
 	bd_metrics_plan_done(bd, 3 * 1000 * 1000); /* 3 ms */
 	bd_metrics_plan_done(bd, 5000000000ULL);   /* 5 s */
-	g->foreign_moves = 2;
+	g->link.foreign_moves = 2;
 
 	t = render(e);
 	assert_int_equal(
@@ -423,7 +421,7 @@ static void test_hidden_until_known(void **state)
 {
 	struct env *e = *state;
 	struct bd_guest *g = add(e, "pending", "", "");
-	g->registering = true;
+	g->reg.registering = true;
 	char *t = render(e);
 	assert_false(
 	    has_sample(t, "balloond_guest_max_bytes{guest=\"pending\"}"));
@@ -431,7 +429,7 @@ static void test_hidden_until_known(void **state)
 	assert_non_null(
 	    strstr(t, "# TYPE balloond_host_mem_total_bytes gauge"));
 	free(t);
-	g->registering = false;
+	g->reg.registering = false;
 	e->bd.host.known = true;
 	e->bd.host.mem_total_bytes = 4096 * MiB;
 	e->bd.host.psi_some_avg10_x100 = 1234; /* 12.34 % */
