@@ -1128,6 +1128,15 @@ void bd_rest_cluster(const struct bd *bd, const char *name, int64_t now_us,
 	pc->has_leader = pc->reachable && cl->facts.leader >= 0;
 	pc->facts_age_ms =
 	    cl && cl->good_us ? (now_us - cl->good_us) / 1000 : POLICY_NEVER;
+	/* The stale timer runs on the loop's clock, which lags the monotonic
+	 * clock by as much as the loop iteration before it took: it can fire
+	 * (and replan) while the facts are, by the monotonic clock, a few
+	 * milliseconds short of max_age_ms. Once it fired they are stale: a
+	 * plan that saw them fresh would keep a replica shrunk with nothing
+	 * left to replan it (patroni-trust.sh, on a loaded machine). */
+	if (cl && cl->stale && pc->facts_age_ms != POLICY_NEVER &&
+	    (uint64_t)pc->facts_age_ms <= cl->max_age_ms)
+		pc->facts_age_ms = (int64_t)cl->max_age_ms + 1;
 }
 
 void bd_rest_polls(const struct bd *bd, const char *name, uint64_t *polls,
