@@ -61,11 +61,11 @@ state() { bdtest patroni-state trust "$T/api.json" "$A" "$B" "$C" "$@"; }
 
 # requests NAME PORT PATH: how many the fake API NAME got.
 requests() { grep -c " $2 $3\$" "$T/$1.log" 2>/dev/null || true; }
-# asked_since_state PORT PATH: the fake API got a request since the last
-# state (so it has that state's answer).
+# asked_since_state PORT PATH: the fake API answers a request from the
+# last state (its generation, in the fake's .seen log).
 asked_since_state() {
-	awk -v t="$(cat "$T/api.json.switched")" -v p="$1" -v path="$2" \
-		'$1 > t && $2 == p && $3 == path { f = 1 } END { exit !f }' "$T/api.log"
+	awk -v g="$(cat "$T/api.json.switched")" -v p="$1" -v path="$2" \
+		'$4 == g && $2 == p && $3 == path { f = 1 } END { exit !f }' "$T/api.log.seen" 2>/dev/null
 }
 # cluster NAME KEY: one field of a cluster in status (empty if none).
 cluster() { bdtest get "clusters.$1.$2"; }

@@ -744,8 +744,9 @@ def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
       cluster-scope, patroni-scope, patroni-name: healthy, but /cluster
                 says scope "other", or pg0's /patroni says scope "other",
                 or names member pg1.
-    Also writes PATH.switched: when the answers changed, on fake-patroni's
-    clock (its log's)."""
+    The state carries a generation ("gen", the time it was written), which
+    fake-patroni notes in LOG.seen for each request it answers from it;
+    PATH.switched holds it."""
     scope = {"version": "3.0.2", "scope": "pg"}
     replica = dict(PATRONI_REPLICA, patroni=scope)
     stopped = {"state": "stopped", "role": "replica", "patroni": scope}
@@ -766,7 +767,9 @@ def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
             pa = patroni_leader("pg1", scope="other")
         if kind == "patroni-name":
             pa = patroni_leader("pg1", name="pg1")
+    gen = time.monotonic_ns()
     write_json(path, {
+        "gen": gen,
         a: {"mode": mode, "cluster": cl, "patroni": pa},
         b: {"mode": mode, "cluster": cl, "patroni": pb},
         c: {"mode": st_mode,
@@ -774,7 +777,7 @@ def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
                                     patroni_member("st1", "replica", c)]},
             "patroni": patroni_leader("st1", scope="st")}})
     with open(path + ".switched", "w") as f:
-        f.write("%d\n" % time.monotonic_ns())
+        f.write("%d\n" % gen)
 
 
 def _patroni_cred(path, f, h):

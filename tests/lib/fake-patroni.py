@@ -26,7 +26,9 @@ Patroni's restapi.authentication); with --http10 it answers HTTP/1.0 and
 closes every connection after one answer, as Patroni 3.0's API does.
 
 Every request is logged to the log file as "T_NS PORT PATH" (monotonic
-nanoseconds). A port 0 is any free port: prints "ready P1 P2 ..." (the
+nanoseconds) when it arrives. A state with a top-level "gen" also has each
+request it answers noted in LOG.seen as "T_NS PORT PATH GEN", so that a
+test knows which state answered. A port 0 is any free port: prints "ready P1 P2 ..." (the
 ports, in order) once every port listens.
 """
 import argparse
@@ -63,9 +65,15 @@ def handler_for(port, state_path, log_path, lock, auth, http10=False):
                 return self.answer(401, b'{"error": "no auth"}')
             try:
                 with open(state_path) as f:
-                    st = json.load(f).get(str(port))
+                    doc = json.load(f)
+                st = doc.get(str(port))
             except (OSError, ValueError):
-                st = None
+                doc, st = {}, None
+            if "gen" in doc:
+                # Which state answered: the log above is written before
+                # the state is read, so its time cannot say.
+                with lock, open(log_path + ".seen", "a") as f:
+                    f.write("%d %d %s %s\n" % (time.monotonic_ns(), port, path, doc["gen"]))
             if st is None:
                 return self.answer(503, b'{"error": "no state"}')
             mode = st.get("mode", "ok")
