@@ -26,6 +26,9 @@
  */
 #include "daemon.h"
 
+/* Calls go through pointers (lazylib.h): curl's type-checking macros
+ * would expand the member names. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +40,38 @@
 #include "config.h"
 #include "log.h"
 #include "patroniparse.h"
+#include "proto/lazylib.h"
+
+/* libcurl is loaded, and its multi handle made, when the first [cluster]
+ * is configured: a host without Patroni maps none of libcurl and the 31
+ * libraries it brings. The headers still type every call. */
+#define CURL_FUNCS(X)                                                          \
+	X(curl_easy_cleanup)                                                   \
+	X(curl_easy_getinfo)                                                   \
+	X(curl_easy_init)                                                      \
+	X(curl_easy_setopt)                                                    \
+	X(curl_easy_strerror)                                                  \
+	X(curl_free)                                                           \
+	X(curl_global_cleanup)                                                 \
+	X(curl_global_init)                                                    \
+	X(curl_multi_add_handle)                                               \
+	X(curl_multi_assign)                                                   \
+	X(curl_multi_cleanup)                                                  \
+	X(curl_multi_info_read)                                                \
+	X(curl_multi_init)                                                     \
+	X(curl_multi_remove_handle)                                            \
+	X(curl_multi_setopt)                                                   \
+	X(curl_multi_socket_action)                                            \
+	X(curl_url)                                                            \
+	X(curl_url_cleanup)                                                    \
+	X(curl_url_get)                                                        \
+	X(curl_url_set)
+
+static struct {
+	BD_LAZY_PTRS(CURL_FUNCS)
+	bool loaded;
+} lcu;
+BD_LAZY_RESOLVER(resolve_libcurl, lcu, CURL_FUNCS)
 
 /* How long libcurl keeps a parsed CA bundle (see req_start): an admin's
  * new bundle is in use within five minutes, and a poll every second
@@ -136,6 +171,7 @@ struct bd_rest {
 	bool closing;
 	int closes_pending;
 	void (*done)(struct bd_source *);
+	bool curl_inited; /* curl_global_init done (see curl_ready) */
 };
 
 static void poll_start(struct rest_cluster *cl);
@@ -148,7 +184,8 @@ static void closed_one(struct bd_rest *s)
 	if (--s->closes_pending > 0 || !s->closing)
 		return;
 	void (*done)(struct bd_source *) = s->done;
-	curl_global_cleanup();
+	if (s->curl_inited)
+		lcu.curl_global_cleanup();
 	if (done)
 		done(&s->src);
 	free(s);
@@ -191,7 +228,7 @@ static void sock_poll_cb(uv_poll_t *h, int status, int events)
 	/* k may be closed from socket_cb in here (its memory stays until
 	 * the close callback): fd is read first. */
 	curl_socket_t fd = k->fd;
-	curl_multi_socket_action(s->multi, fd, flags, &running);
+	lcu.curl_multi_socket_action(s->multi, fd, flags, &running);
 	if (status < 0 && !k->closing && k->events)
 		uv_poll_start(&k->poll, k->events, sock_poll_cb);
 	check_done(s);
@@ -206,7 +243,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		if (k) {
 			uv_poll_stop(&k->poll);
 			if (!s->closing)
-				curl_multi_assign(s->multi, fd, NULL);
+				lcu.curl_multi_assign(s->multi, fd, NULL);
 			sock_close(k);
 		}
 		return 0;
@@ -223,7 +260,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		k->s = s;
 		k->poll.data = k;
 		TAILQ_INSERT_HEAD(&s->socks, k, entry);
-		curl_multi_assign(s->multi, fd, k);
+		lcu.curl_multi_assign(s->multi, fd, k);
 	}
 	int ev = 0;
 	if (what & CURL_POLL_IN)
@@ -238,7 +275,8 @@ static void curl_timeout_cb(uv_timer_t *t)
 {
 	struct bd_rest *s = t->data;
 	int running;
-	curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	lcu.curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0,
+				     &running);
 	check_done(s);
 }
 
@@ -284,8 +322,8 @@ static void req_free(struct rest_req *r)
 	if (!r)
 		return;
 	if (r->easy) {
-		curl_multi_remove_handle(r->cl->s->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		lcu.curl_multi_remove_handle(r->cl->s->multi, r->easy);
+		lcu.curl_easy_cleanup(r->easy);
 	}
 	free(r->body);
 	free(r);
@@ -301,27 +339,28 @@ static int req_start(struct rest_cluster *cl, enum req_kind kind,
 	r->cl = cl;
 	r->kind = kind;
 	snprintf(r->url, sizeof(r->url), "%s", url);
-	CURL *e = r->easy = curl_easy_init();
+	CURL *e = r->easy = lcu.curl_easy_init();
 	if (!e) {
 		free(r);
 		return -ENOMEM;
 	}
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cl->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cl->timeout_ms);
+	lcu.curl_easy_setopt(e, CURLOPT_URL, r->url);
+	lcu.curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	lcu.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	lcu.curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	lcu.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	lcu.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	lcu.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cl->timeout_ms);
+	lcu.curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			     (long)cl->timeout_ms);
 	/* api_url comes from the DCS: plain HTTP(S) only, no redirect. */
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)PP_MAX_BODY_BYTES);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "balloond/" PACKAGE_VERSION);
+	lcu.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	lcu.curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	lcu.curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+			     (curl_off_t)PP_MAX_BODY_BYTES);
+	lcu.curl_easy_setopt(e, CURLOPT_USERAGENT, "balloond/" PACKAGE_VERSION);
 	if (cl->ca[0])
-		curl_easy_setopt(e, CURLOPT_CAINFO, cl->ca);
+		lcu.curl_easy_setopt(e, CURLOPT_CAINFO, cl->ca);
 	/* The CA bundle alone (tls_ca_file, else the system's), never also
 	 * the directory Debian's libcurl adds by default (/etc/ssl/certs):
 	 * with a CA directory set, libcurl does not cache the parsed store,
@@ -329,19 +368,20 @@ static int req_start(struct rest_cluster *cl, enum req_kind kind,
 	 * answer, so each poll parsed the whole bundle again on the loop
 	 * thread (bench/rest-poll.py --tls). A changed bundle is read again
 	 * within CA_CACHE_SECONDS. */
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, (long)CA_CACHE_SECONDS);
+	lcu.curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	lcu.curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT,
+			     (long)CA_CACHE_SECONDS);
 	if (cl->cert[0])
-		curl_easy_setopt(e, CURLOPT_SSLCERT, cl->cert);
+		lcu.curl_easy_setopt(e, CURLOPT_SSLCERT, cl->cert);
 	if (cl->key[0])
-		curl_easy_setopt(e, CURLOPT_SSLKEY, cl->key);
+		lcu.curl_easy_setopt(e, CURLOPT_SSLKEY, cl->key);
 	if (cl->username[0]) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, cl->username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, cl->password);
+		lcu.curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		lcu.curl_easy_setopt(e, CURLOPT_USERNAME, cl->username);
+		lcu.curl_easy_setopt(e, CURLOPT_PASSWORD, cl->password);
 	}
-	if (curl_multi_add_handle(cl->s->multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
+	if (lcu.curl_multi_add_handle(cl->s->multi, e) != CURLM_OK) {
+		lcu.curl_easy_cleanup(e);
 		free(r);
 		return -ENOMEM;
 	}
@@ -359,10 +399,10 @@ static const char *req_trouble(struct rest_req *r, CURLcode rc, char *buf,
 		return "answer larger than 256 KiB";
 	if (rc != CURLE_OK) {
 		snprintf(buf, len, "%s",
-			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+			 r->errbuf[0] ? r->errbuf : lcu.curl_easy_strerror(rc));
 		return buf;
 	}
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	lcu.curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code != 200) {
 		snprintf(buf, len, "HTTP status %ld", code);
 		return buf;
@@ -415,13 +455,13 @@ static bool ask_cluster(struct rest_cluster *cl)
  * url, as curl reads it; 0 or -EINVAL. */
 static int url_origin(const char *url, struct rest_origin *o)
 {
-	CURLU *u = curl_url();
+	CURLU *u = lcu.curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL;
 	int rc = -EINVAL;
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	if (u && lcu.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    lcu.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    lcu.curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    lcu.curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
 		CURLUE_OK) {
 		const char *h = host;
 		size_t n = strlen(h);
@@ -434,10 +474,10 @@ static int url_origin(const char *url, struct rest_origin *o)
 			rc = 0;
 		}
 	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
+	lcu.curl_free(scheme);
+	lcu.curl_free(host);
+	lcu.curl_free(port);
+	lcu.curl_url_cleanup(u);
 	return rc;
 }
 
@@ -584,13 +624,13 @@ static void check_done(struct bd_rest *s)
 {
 	CURLMsg *m;
 	int left;
-	while ((m = curl_multi_info_read(s->multi, &left))) {
+	while ((m = lcu.curl_multi_info_read(s->multi, &left))) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		struct rest_req *r = NULL;
 		CURLcode rc = m->data.result;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-				  (char **)&r);
+		lcu.curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				      (char **)&r);
 		if (!r)
 			continue;
 		struct rest_cluster *cl = r->cl;
@@ -985,11 +1025,54 @@ static void cluster_close(struct rest_cluster *cl)
 	uv_close((uv_handle_t *)&cl->stale_timer, cluster_closed_cb);
 }
 
+/* libcurl loaded and initialised, the multi handle made: 0 or -errno
+ * (logged; the clusters then stay unwatched, their members at max). */
+static int curl_ready(struct bd_rest *s)
+{
+	if (s->multi)
+		return 0;
+	if (!lcu.loaded) {
+		char err[256];
+		void *h = bd_lazy_open(BD_LIBCURL_PATH, BD_LIBCURL_SONAME, err,
+				       sizeof(err));
+		const char *missing = h ? resolve_libcurl(h) : NULL;
+		if (missing)
+			snprintf(err, sizeof(err), "%s lacks %s",
+				 BD_LIBCURL_SONAME, missing);
+		if (!h || missing) {
+			bd_err("Patroni REST watcher: %s (the members of every "
+			       "[cluster] stay at max)",
+			       err);
+			if (h)
+				dlclose(h);
+			return h ? -ELIBBAD : -ELIBACC;
+		}
+		lcu.loaded = true;
+	}
+	if (!s->curl_inited) {
+		if (lcu.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -ENOMEM;
+		s->curl_inited = true;
+	}
+	if (!(s->multi = lcu.curl_multi_init()))
+		return -ENOMEM;
+	lcu.curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	lcu.curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+	lcu.curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	lcu.curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+	return 0;
+}
+
 static int rest_start(struct bd_source *src)
 {
 	struct bd_rest *s = src->state;
 	const struct bd_conf *c = &src->bd->conf;
 	struct rest_cluster *cl, *next;
+	if (c->n_clusters) {
+		int rc = curl_ready(s);
+		if (rc)
+			return rc;
+	}
 	TAILQ_FOREACH (cl, &s->clusters, entry)
 		cl->configured = false;
 	/* Facts outlive a reload for the clusters it keeps: members do not
@@ -1065,7 +1148,8 @@ static void rest_close(struct bd_source *src, void (*done)(struct bd_source *))
 	}
 	/* Cached connections are closed here; curl says REMOVE for their
 	 * sockets, and any it did not are closed after. */
-	curl_multi_cleanup(s->multi);
+	if (s->multi)
+		lcu.curl_multi_cleanup(s->multi);
 	s->multi = NULL;
 	while (!TAILQ_EMPTY(&s->socks))
 		sock_close(TAILQ_FIRST(&s->socks));
@@ -1083,20 +1167,11 @@ static const struct bd_source_ops rest_ops = {
 
 int bd_rest_source_new(struct bd *bd, struct bd_source **out)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -ENOMEM;
 	struct bd_rest *s = calloc(1, sizeof(*s));
-	if (!s || !(s->multi = curl_multi_init())) {
-		free(s);
-		curl_global_cleanup();
+	if (!s)
 		return -ENOMEM;
-	}
 	TAILQ_INIT(&s->clusters);
 	TAILQ_INIT(&s->socks);
-	curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-	curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
 	uv_timer_init(bd->loop, &s->curl_timer);
 	s->curl_timer.data = s;
 	s->src = (struct bd_source){.ops = &rest_ops, .bd = bd, .state = s};

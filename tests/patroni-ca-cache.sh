@@ -31,6 +31,14 @@ wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start"
 P=$(sed -n 's/^ready //p' "$T/pat.out")
 sed -i "s/\"PORT\"/\"$P\"/" "$T/api.json"
 
+# First no [cluster]: libcurl is not loaded until one is configured.
+printf '[qmp]\nstats_interval_s = 0\n' >"$T/conf"
+curl_mapped() { grep -q '/libcurl\.so' "/proc/$DAEMON_PID/maps"; }
+no_curl() { ! curl_mapped; }
+BALLOOND_CONF="$T/conf" start_daemon_with_faults BD_FAULT_LOG="$T/faults" \
+	BD_FAULT_FOPEN=bundle.pem
+check "no [cluster]: libcurl is not mapped" no_curl
+
 cat >"$T/conf" <<CONF
 [qmp]
 stats_interval_s = 0
@@ -46,8 +54,8 @@ polls() { grep -c ' /cluster$' "$T/api.log" 2>/dev/null || echo 0; }
 polls_at_least() { test "$(polls)" -ge "$1"; }
 reads() { grep -c '^fopen bundle.pem$' "$T/faults" 2>/dev/null || echo 0; }
 
-BALLOOND_CONF="$T/conf" start_daemon_with_faults BD_FAULT_LOG="$T/faults" \
-	BD_FAULT_FOPEN=bundle.pem
+expect 0 "reload: a [cluster]" ctl reload
+check "... libcurl is mapped now" curl_mapped
 check "the watcher polls over HTTPS, a connection per request" wait_for 60 polls_at_least 12
 check "status: the cluster reachable" wait_for 20 sh -c "'$BALLOONCTL' --timeout $CTL_TIMEOUT status --json | grep -q '\"reachable\": true'"
 n=$(polls) r=$(reads)
