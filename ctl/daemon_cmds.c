@@ -598,8 +598,9 @@ static void print_reply(int64_t id, const char *key, json_object *value)
 	json_object *reply = json_object_new_object();
 	json_object_object_add(reply, "id", json_object_new_int64(id));
 	json_object_object_add(reply, key, value);
-	printf("%s\n",
-	       json_object_to_json_string_ext(reply, JSON_C_TO_STRING_SPACED));
+	printf("%s\n", json_object_to_json_string_ext(
+			   reply, JSON_C_TO_STRING_PLAIN |
+				      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(reply);
 }
 
@@ -615,7 +616,18 @@ int ctl_call(const struct ctl_globals *g, int argc, char **argv)
 		return ctl_usage_error("call", "expects %s", usage);
 	json_object *params = NULL;
 	if (argc == 3) {
-		params = json_tokener_parse(argv[2]);
+		/* The whole argument, not a JSON object and anything after
+		 * it (json_tokener_parse stops at the object's end). */
+		json_tokener *tok = json_tokener_new();
+		size_t len = strlen(argv[2]);
+		params =
+		    tok ? json_tokener_parse_ex(tok, argv[2], (int)len) : NULL;
+		size_t end = params ? json_tokener_get_parse_end(tok) : 0;
+		if (params && argv[2][end + strspn(argv[2] + end, " \t\n")]) {
+			json_object_put(params);
+			params = NULL;
+		}
+		json_tokener_free(tok);
 		if (!json_object_is_type(params, json_type_object)) {
 			json_object_put(params);
 			return ctl_usage_error(

@@ -33,7 +33,7 @@
  *   metrics.h     the Prometheus exposition and its outlets
  *   metrics.c     the exposition: the renderer, and the counters the
  *                 event stream keeps
- *   metricsout.c  the metrics' outlets (the node_exporter textfile)
+ *   metricsout.c  the metrics' outlets: the textfile, the HTTP listener
  *
  *   The server side (libbdserver.a and main.c; they include server.h):
  *   server.h      the control layer's functions

@@ -130,6 +130,10 @@ expect 1 "call: an unknown method is exit 1" ctl call explode
 check "... unknown-method" test "$(bdtest json error.code <"$T/out")" = unknown-method
 expect 2 "call: params that are not an object" ctl call set '[1]'
 expect 2 "call: params that are not JSON" ctl call set '{"name":'
+expect 2 "call: an object with more after it" ctl call status '{} junk'
+expect 0 "call: an object with spaces after it" ctl call status '{} '
+check "call: the reply on one line" test "$(wc -l <"$T/out")" = 1
+check "... compact, its slashes as balloond sent them" grep -qF "\"control_socket\":\"$SOCK\"" "$T/out"
 expect 2 "call: no method" ctl call
 expect 3 "call: no daemon is exit 3" "$BALLOONCTL" --socket "$T/nothing.sock" call status
 expect 0 "call --help" ctl call --help
