@@ -234,7 +234,12 @@ static int send_datagram(const struct opts *o, const char *cluster,
 	if (rc == 0)
 		rc = bd_notify_sign(&n, &k);
 	bd_notify_key_clear(&k);
-	int len = rc ? rc : bd_notify_encode(&n, buf, sizeof(buf));
+	if (rc) {
+		fprintf(stderr, PROG ": cannot sign the notification: %s\n",
+			bd_notify_strerror(rc));
+		return rc;
+	}
+	int len = bd_notify_encode(&n, buf, sizeof(buf));
 	if (len < 0) {
 		fprintf(stderr, PROG ": cannot encode the notification\n");
 		return len;

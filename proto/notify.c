@@ -35,6 +35,7 @@
 static struct {
 	BD_LAZY_PTRS(CRYPTO_FUNCS)
 	bool loaded;
+	char error[256]; /* why it could not be loaded */
 } lc;
 BD_LAZY_RESOLVER(resolve_libcrypto, lc, CRYPTO_FUNCS)
 
@@ -42,17 +43,26 @@ static int load_libcrypto(void)
 {
 	if (lc.loaded)
 		return 0;
-	char err[256];
-	void *h = bd_lazy_open(BD_LIBCRYPTO_PATH, BD_LIBCRYPTO_SONAME, err,
-			       sizeof(err));
+	void *h = bd_lazy_open(BD_LIBCRYPTO_PATH, BD_LIBCRYPTO_SONAME, lc.error,
+			       sizeof(lc.error));
 	if (!h)
 		return -ELIBACC;
-	if (resolve_libcrypto(h)) {
+	const char *missing = resolve_libcrypto(h);
+	if (missing) {
+		snprintf(lc.error, sizeof(lc.error), "%s lacks %s",
+			 BD_LIBCRYPTO_SONAME, missing);
 		dlclose(h);
 		return -ELIBBAD;
 	}
 	lc.loaded = true;
 	return 0;
+}
+
+const char *bd_notify_strerror(int rc)
+{
+	if ((rc == -ELIBACC || rc == -ELIBBAD) && lc.error[0])
+		return lc.error;
+	return strerror(rc < 0 ? -rc : rc);
 }
 
 static const char *const reject_names[] = {

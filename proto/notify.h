@@ -82,6 +82,9 @@ struct bd_notify_key {
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len);
 void bd_notify_key_clear(struct bd_notify_key *k);
+/* What an error from bd_notify_key_set means: for -ELIBACC or -ELIBBAD,
+ * why libcrypto could not be loaded. */
+const char *bd_notify_strerror(int rc);
 
 /* Fill n's MAC from its other fields. 0, or -EINVAL (a field unfit, no
  * key). */
