@@ -119,7 +119,7 @@ check "g2's stats arrive" wait_for 20 sh -c "'$BALLOONCTL' status --json | grep 
 avail_kib=$("$top_srcdir/test-vm/cmd" --dir "$G" --name g2 --timeout 60 status | sed 's/.*avail_kib=\([0-9]*\).*/\1/')
 "$top_srcdir/test-vm/cmd" --dir "$G" --name g2 --timeout 60 hold $((avail_kib / 1024 - 24))M >"$T/hold2.out" 2>&1
 diag "g2 hold: $(cat "$T/hold2.out")"
-check "g2 is starving" wait_field 30 g2 starving True
+check "g2 is starving" wait_field 30 g2 starving true
 before=$(actual g2)
 # 600 MiB available: headroom 88 MiB, under the critical watermark.
 host 600
