@@ -18,7 +18,7 @@ usage: bench/notify-latency.py BUILD_DIR [--guests N] [--rounds N]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
-from bdtest import Control, percentile, stop_all, wait_until
+from bdtest import PYTHON3, Control, percentile, stop_all, wait_until
 
 MiB = 1 << 20
 MAX = 1024 * MiB
@@ -75,7 +75,7 @@ def run(build, top, n, rounds):
         # The fake Patroni: one port, state in a file.
         with open(f"{d}/patroni.json", "w") as f:
             json.dump({}, f)
-        rest = subprocess.Popen([sys.executable, f"{top}/tests/lib/fake-patroni.py", "--state",
+        rest = subprocess.Popen([PYTHON3, f"{top}/tests/lib/fake-patroni.py", "--state",
                                  f"{d}/patroni.json", "--log", f"{d}/rest.log", "--port", "0"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(rest)

@@ -18,7 +18,7 @@ usage: bench/rest-poll.py BUILD_DIR [--clusters N] [--interval-ms MS]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-from bdtest import cpu_ticks, rss_kib, wait_until
+from bdtest import PYTHON3, cpu_ticks, rss_kib, wait_until
 
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +57,7 @@ def run(build, d, n, interval_ms, seconds, tls=False):
                 with open(ca, "w") as out, open(SYSTEM_CA) as sys_ca, open(cert) as own:
                     out.write(sys_ca.read() + own.read())
                 tls_args, scheme = ["--tls-cert", cert, "--tls-key", key, "--http10"], "https"
-            api = subprocess.Popen([sys.executable, f"{TOP}/tests/lib/fake-patroni.py", "--state", state,
+            api = subprocess.Popen([PYTHON3, f"{TOP}/tests/lib/fake-patroni.py", "--state", state,
                                     "--log", log] + ["--port", "0"] * n + tls_args,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             procs.append(api)

@@ -46,6 +46,11 @@ def _time_scale():
 
 TIME_SCALE = _time_scale()
 
+# The interpreter for helpers a test or benchmark starts (fake-patroni.py):
+# Debian's, not whatever python3 is first on PATH (a version manager's shim
+# costs a second per start under load), unless configure named another.
+PYTHON3 = os.environ.get("PYTHON3", "/usr/bin/python3")
+
 
 def wait_until(pred, deadline_s, what="a condition", interval_s=0.05):
     """Poll pred() until it is true, within deadline_s (times TIME_SCALE).
