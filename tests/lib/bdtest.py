@@ -717,11 +717,11 @@ def _cmd_spool(a):
 # from a JSON state file; these write the states the Patroni tests switch
 # between (`bdtest patroni-state TEST PATH ...`).
 
-def _patroni_watch(path, a, b, c, d, pg, st, push="ok"):
+def _patroni_watch(path, a, b, c, pg, st):
     """watch: PG is healthy, noleader, notstreaming (pg2 is not in the
     leader's replication list) or a fake-patroni mode (garbage, big,
-    slow:MS, reset, status:CODE) for both of pg's ports A and B; ST and
-    PUSH are the modes of the st (C) and push (D) clusters' ports."""
+    slow:MS, reset, status:CODE) for both of pg's ports A and B; ST is
+    the mode of the st cluster's port C."""
     kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
     mode = "ok" if pg == kind else pg
     cl = {"members": [patroni_member("pg0", "replica" if kind == "noleader" else "leader", a),
@@ -732,9 +732,14 @@ def _patroni_watch(path, a, b, c, d, pg, st, push="ok"):
         b: {"mode": mode, "cluster": cl, "patroni": PATRONI_REPLICA},
         c: {"mode": st, "cluster": {"members": [patroni_member("st0", "leader", c),
                                                 patroni_member("st1", "replica", c)]},
-            "patroni": patroni_leader("st1", scope="st")},
-        d: {"mode": push, "cluster": {"members": [patroni_member("p0", "leader", d)]},
-            "patroni": patroni_leader(scope="push")}})
+            "patroni": patroni_leader("st1", scope="st")}})
+
+
+def _patroni_push(path, d, push):
+    """push: the push cluster's one member p0, its leader, on port D, in
+    fake-patroni mode PUSH."""
+    write_json(path, {d: {"mode": push, "cluster": {"members": [patroni_member("p0", "leader", d)]},
+                          "patroni": patroni_leader(scope="push")}})
 
 
 def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
@@ -808,13 +813,13 @@ def _patroni_tls(path, port):
     write_json(path, {port: dict(st, mode="ok")})
 
 
-_PATRONI_STATES = {"watch": _patroni_watch, "trust": _patroni_trust,
+_PATRONI_STATES = {"watch": _patroni_watch, "push": _patroni_push, "trust": _patroni_trust,
                    "cred": _patroni_cred, "tls": _patroni_tls}
 
 
 def _cmd_patroni_state(a):
     """patroni-state TEST PATH ARGS...: write fake-patroni's state file
-    PATH for the Patroni test TEST (watch, trust, cred, tls; see their
+    PATH for the Patroni test TEST (watch, push, trust, cred, tls; see their
     builders in bdtest.py for the ARGS)."""
     _PATRONI_STATES[a[0]](*a[1:])
 
