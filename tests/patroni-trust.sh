@@ -169,7 +169,8 @@ check "... the api_url is asked" \
 # the old age (30 s) or the slow answer (50 s) comes.
 check "st: replica st1 shrinks" wait_for 20 at vm4 128
 state healthy slow:50000
-check "st: a slow poll is in flight" wait_for 10 asked_since_state "$C" /cluster
+check "st: a slow poll is in flight" wait_for 10 asked_since_state "$C" /cluster ||
+	diag "state $(cat "$T/api.json.switched"); last answers: $(tail -n 4 "$T/api.log.seen" | tr '\n' ';'); cluster st: $(bdtest get clusters.st)"
 sed -i 's/^max_age_ms = 30000$/max_age_ms = 1500/' "$T/conf"
 expect 0 "reload: st's max_age_ms 1500" ctl reload
 check "st: stale within 20 s of the reload: st1 back to max" wait_for 20 at vm4 256
