@@ -50,27 +50,24 @@ static struct {
 	xmlFreeFunc *free_fn;
 	bool loaded;
 } lx;
-BD_LAZY_RESOLVER(resolve_libxml, lx, XML_FUNCS)
+BD_LAZY_RESOLVER(resolve_libxml_funcs, lx, XML_FUNCS)
+
+static const char *resolve_libxml(void *h)
+{
+	const char *missing = resolve_libxml_funcs(h);
+	if (!missing && !(lx.free_fn = (xmlFreeFunc *)dlsym(h, "xmlFree")))
+		missing = "xmlFree";
+	return missing;
+}
 
 static int load_libxml(char *err, size_t err_len)
 {
 	if (lx.loaded)
 		return 0;
-	void *h =
-	    bd_lazy_open(BD_LIBXML2_PATH, BD_LIBXML2_SONAME, err, err_len);
-	if (!h)
-		return -ELIBACC;
-	const char *missing = resolve_libxml(h);
-	if (!missing && !(lx.free_fn = (xmlFreeFunc *)dlsym(h, "xmlFree")))
-		missing = "xmlFree";
-	if (missing) {
-		snprintf(err, err_len, "%s lacks %s", BD_LIBXML2_SONAME,
-			 missing);
-		dlclose(h);
-		return -ELIBBAD;
-	}
-	lx.loaded = true;
-	return 0;
+	int rc = bd_lazy_load(BD_LIBXML2_PATH, BD_LIBXML2_SONAME,
+			      resolve_libxml, err, err_len);
+	lx.loaded = rc == 0;
+	return rc;
 }
 
 static void lx_free(void *p)

@@ -43,19 +43,10 @@ static int load_libcrypto(void)
 {
 	if (lc.loaded)
 		return 0;
-	void *h = bd_lazy_open(BD_LIBCRYPTO_PATH, BD_LIBCRYPTO_SONAME, lc.error,
-			       sizeof(lc.error));
-	if (!h)
-		return -ELIBACC;
-	const char *missing = resolve_libcrypto(h);
-	if (missing) {
-		snprintf(lc.error, sizeof(lc.error), "%s lacks %s",
-			 BD_LIBCRYPTO_SONAME, missing);
-		dlclose(h);
-		return -ELIBBAD;
-	}
-	lc.loaded = true;
-	return 0;
+	int rc = bd_lazy_load(BD_LIBCRYPTO_PATH, BD_LIBCRYPTO_SONAME,
+			      resolve_libcrypto, lc.error, sizeof(lc.error));
+	lc.loaded = rc == 0;
+	return rc;
 }
 
 const char *bd_notify_strerror(int rc)
