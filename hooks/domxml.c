@@ -291,6 +291,28 @@ static int check_bounds(const struct bd_domxml *d, char *err, size_t err_len)
 	return 0;
 }
 
+bool bd_domxml_maybe_managed(const char *xml, size_t len)
+{
+	/* libvirt hands a hook the domain as it formats it: UTF-8, no XML
+	 * declaration, <domain> first. Such a document declares balloond's
+	 * namespace as those very bytes, since a namespace name is an
+	 * attribute's value and only a reference (&...;) could spell it
+	 * otherwise. Anything else may hide it: a reference, a NUL byte (a
+	 * UTF-16 or UTF-32 document), or anything before <domain> (an XML
+	 * declaration naming another encoding, a byte order mark, a DOCTYPE
+	 * declaring entities). Those are parsed. */
+	static const char root[] = "<domain";
+	size_t i = 0;
+	while (i < len && (xml[i] == ' ' || xml[i] == '\t' || xml[i] == '\n' ||
+			   xml[i] == '\r'))
+		i++;
+	if (len - i < sizeof(root) - 1 ||
+	    memcmp(xml + i, root, sizeof(root) - 1) != 0 ||
+	    memchr(xml, '&', len) || memchr(xml, '\0', len))
+		return true;
+	return memmem(xml, len, BD_METADATA_NS, strlen(BD_METADATA_NS)) != NULL;
+}
+
 int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,
 		    size_t err_len)
 {
