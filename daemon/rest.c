@@ -1033,19 +1033,13 @@ static int curl_ready(struct bd_rest *s)
 		return 0;
 	if (!lcu.loaded) {
 		char err[256];
-		void *h = bd_lazy_open(BD_LIBCURL_PATH, BD_LIBCURL_SONAME, err,
-				       sizeof(err));
-		const char *missing = h ? resolve_libcurl(h) : NULL;
-		if (missing)
-			snprintf(err, sizeof(err), "%s lacks %s",
-				 BD_LIBCURL_SONAME, missing);
-		if (!h || missing) {
+		int rc = bd_lazy_load(BD_LIBCURL_PATH, BD_LIBCURL_SONAME,
+				      resolve_libcurl, err, sizeof(err));
+		if (rc) {
 			bd_err("Patroni REST watcher: %s (the members of every "
 			       "[cluster] stay at max)",
 			       err);
-			if (h)
-				dlclose(h);
-			return h ? -ELIBBAD : -ELIBACC;
+			return rc;
 		}
 		lcu.loaded = true;
 	}

@@ -310,6 +310,29 @@ def rss_kib(pid):
     return 0
 
 
+def smaps_rollup_kib(pid):
+    """/proc/PID/smaps_rollup's Rss, Private_Dirty and Shared_Clean (KiB)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Private_Dirty", "Shared_Clean"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def mapped_libs(pid):
+    """The shared libraries PID maps (their paths, sorted, the program and
+    the vDSO left out)."""
+    libs = set()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and ".so" in os.path.basename(fields[5]):
+                libs.add(fields[5].strip())
+    return sorted(libs)
+
+
 def stop_all(procs, d):
     """Kill what is still running and remove the directory."""
     import shutil
@@ -320,10 +343,11 @@ def stop_all(procs, d):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
+def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(), on_start=None):
     """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
     registered them all, pipelined on one connection; returns (daemon,
-    control connection, seconds the registrations took)."""
+    control connection, seconds the registrations took). on_start(pid), if
+    given, runs once the daemon listens, before the first registration."""
     import subprocess
     fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
                            "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
@@ -341,6 +365,8 @@ def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
     procs.append(daemon)
     wait_until(lambda: os.path.exists(sock), 30, "balloond")
     ctl = Control(sock, timeout_s=None)
+    if on_start:
+        on_start(daemon.pid)
     t0 = time.monotonic()
     ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
                                  "min_bytes": 256 * MiB}) for i in range(n)])
@@ -656,6 +682,11 @@ def _cmd_udp_sink(a):
     s.bind(("127.0.0.1", int(a[0])))
     open(a[1], "w").close()
     time.sleep(600)
+
+
+def _cmd_maps_libs(a):
+    """maps-libs PID: how many shared libraries PID maps."""
+    print(len(mapped_libs(int(a[0]))))
 
 
 def _cmd_free_port(a):
