@@ -546,11 +546,9 @@ def _cmd_plans_touch(a):
                                 for e in plans) else 1)
 
 
-def _cmd_on_disk(a):
-    """on-disk STATE NAME [KEY VALUE]: NAME's registration as balloond
-    would load it from STATE (guests.json, then the journal over it)
-    exists and, with KEY, has that value."""
-    state, name = a[0], a[1]
+def _state_on_disk(state):
+    """The registrations as balloond would load them from STATE
+    (guests.json, then the journal over it), by name."""
     guests = {}
     try:
         for g in json.load(open(os.path.join(state, "guests.json")))["guests"]:
@@ -564,13 +562,26 @@ def _cmd_on_disk(a):
             e = json.loads(line)
             if "put" in e:
                 guests[e["put"]["name"]] = e["put"]
-            else:
+            elif "del" in e:
                 guests.pop(e["del"], None)
     except FileNotFoundError:
         pass
-    g = guests.get(name)
+    return guests
+
+
+def _cmd_on_disk(a):
+    """on-disk STATE NAME [KEY VALUE]: NAME's registration as balloond
+    would load it from STATE (guests.json, then the journal over it)
+    exists and, with KEY, has that value."""
+    g = _state_on_disk(a[0]).get(a[1])
     if g is None or (len(a) > 3 and _show_json(g.get(a[2])) != a[3]):
         sys.exit(1)
+
+
+def _cmd_on_disk_count(a):
+    """on-disk-count STATE KEY VALUE: how many registrations on disk (as
+    on-disk reads them) have KEY at VALUE."""
+    print(sum(1 for g in _state_on_disk(a[0]).values() if _show_json(g.get(a[1])) == a[2]))
 
 
 def _cmd_converse(a):
