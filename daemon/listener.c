@@ -195,7 +195,8 @@ static void load_key(struct listener *l, struct lcluster *c, const char *path)
 	size_t len = 0;
 	int rc = bd_notify_key_load(path, key, &len, err, sizeof(err));
 	if (rc == 0 && (rc = bd_notify_key_set(&c->key, key, len)))
-		snprintf(err, sizeof(err), "%s: %s", path, strerror(-rc));
+		snprintf(err, sizeof(err), "%s: %s", path,
+			 bd_notify_strerror(rc));
 	explicit_bzero(key, sizeof(key));
 	if (rc) {
 		bd_err("listener: cluster %s: %s (its notifications are "

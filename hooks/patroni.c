@@ -236,7 +236,7 @@ static int send_datagram(const struct opts *o, const char *cluster,
 	bd_notify_key_clear(&k);
 	if (rc) {
 		fprintf(stderr, PROG ": cannot sign the notification: %s\n",
-			strerror(-rc));
+			bd_notify_strerror(rc));
 		return rc;
 	}
 	int len = bd_notify_encode(&n, buf, sizeof(buf));

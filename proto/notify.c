@@ -10,7 +10,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "fileio.h"
+#include "lazylib.h"
+
+/* nettle's HMAC rather than libcrypto's: Patroni's callback signs one
+ * message per run, and loading and initialising OpenSSL cost it several
+ * times a process's own start, where nettle has nothing to initialise.
+ * It is loaded when a key is first set, not linked: built with BIND_NOW,
+ * its 550 symbol relocations cost every run of the callback 360,000
+ * instructions at start (three times what /bin/true executes in all),
+ * though only a run with --notify signs. The headers still type every
+ * call; their names are nettle's own (the headers #define the short
+ * ones to them). */
+#define NETTLE_FUNCS(X)                                                        \
+	X(nettle_hmac_sha256_digest)                                           \
+	X(nettle_hmac_sha256_set_key)                                          \
+	X(nettle_hmac_sha256_update)                                           \
+	X(nettle_memeql_sec)
+
+static struct {
+	BD_LAZY_PTRS(NETTLE_FUNCS)
+	bool loaded;
+	char error[256]; /* why it could not be loaded */
+} nt;
+BD_LAZY_RESOLVER(resolve_nettle, nt, NETTLE_FUNCS)
+
+static int load_nettle(void)
+{
+	if (nt.loaded)
+		return 0;
+	int rc = bd_lazy_load(BD_LIBNETTLE_PATH, BD_LIBNETTLE_SONAME,
+			      resolve_nettle, nt.error, sizeof(nt.error));
+	nt.loaded = rc == 0;
+	return rc;
+}
+
+const char *bd_notify_strerror(int rc)
+{
+	if ((rc == -ELIBACC || rc == -ELIBBAD) && nt.error[0])
+		return nt.error;
+	return strerror(rc < 0 ? -rc : rc);
+}
 
 static const char *const reject_names[] = {
     "accepted",
@@ -81,21 +122,20 @@ static bool fields_ok(const struct bd_notify *n)
 	       n->timestamp_ms > 0;
 }
 
-/* nettle's HMAC rather than libcrypto's: Patroni's callback signs one
- * message per run, and loading and initialising OpenSSL cost it several
- * times a process's own start, where nettle (small, linked, nothing to
- * initialise) costs a few hundred thousand instructions. The context holds
- * the key's inner and outer hashes, done once. */
+/* The context holds the key's inner and outer hashes, done once. */
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len)
 {
 	bd_notify_key_clear(k);
 	if (key_len == 0)
 		return -EINVAL;
+	int rc = load_nettle();
+	if (rc)
+		return rc;
 	struct hmac_sha256_ctx *ctx = malloc(sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	hmac_sha256_set_key(ctx, key_len, key);
+	nt.nettle_hmac_sha256_set_key(ctx, key_len, key);
 	k->ctx = ctx;
 	return 0;
 }
@@ -118,8 +158,8 @@ int bd_notify_hmac(const struct bd_notify_key *k, const void *data, size_t len,
 	/* On a copy, so that the key's context is only read (a receiver
 	 * verifies with a const key). */
 	struct hmac_sha256_ctx ctx = *(const struct hmac_sha256_ctx *)k->ctx;
-	hmac_sha256_update(&ctx, len, data);
-	hmac_sha256_digest(&ctx, BD_NOTIFY_MAC_BYTES, mac);
+	nt.nettle_hmac_sha256_update(&ctx, len, data);
+	nt.nettle_hmac_sha256_digest(&ctx, BD_NOTIFY_MAC_BYTES, mac);
 	explicit_bzero(&ctx, sizeof(ctx));
 	return 0;
 }
@@ -308,7 +348,7 @@ enum bd_notify_reject bd_notify_verify(const struct bd_notify *n,
 	if (!fields_ok(n) || compute_mac(n, k, mac))
 		return BD_NOTIFY_R_MAC;
 	/* Constant time: how far a guess matches must not show in timing. */
-	if (!memeql_sec(mac, n->mac, sizeof(mac)))
+	if (!nt.nettle_memeql_sec(mac, n->mac, sizeof(mac)))
 		return BD_NOTIFY_R_MAC;
 	return BD_NOTIFY_OK;
 }

@@ -76,11 +76,15 @@ int bd_notify_key_load(const char *path, uint8_t *key, size_t *key_len,
 struct bd_notify_key {
 	void *ctx; /* struct hmac_sha256_ctx *; NULL: no key */
 };
-/* 0, or -EINVAL (empty key) / -ENOMEM. Replaces any key k held. */
+/* 0, or -EINVAL (empty key) / -ENOMEM / -ELIBACC or -ELIBBAD (nettle,
+ * loaded at the first call, could not be). Replaces any key k held. */
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len);
 /* Forgets the key, its copy wiped. */
 void bd_notify_key_clear(struct bd_notify_key *k);
+/* What an error from bd_notify_key_set means: for -ELIBACC or -ELIBBAD,
+ * why nettle could not be loaded. */
+const char *bd_notify_strerror(int rc);
 /* HMAC-SHA256 of any len bytes with k's key (what sign and verify
  * compute over the canonical encoding). 0, or -EINVAL (no key). */
 int bd_notify_hmac(const struct bd_notify_key *k, const void *data, size_t len,
