@@ -9,13 +9,13 @@ PACKAGES="
   libcurl4-openssl-dev libmicrohttpd-dev
   libcmocka-dev valgrind
   libvirt-dev
-  libssl-dev
+  nettle-dev
   clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio gzip
   python3 iproute2
   gnuplot-nox
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev
   patroni python3-etcd etcd-server etcd-client postgresql
   dpkg-dev debhelper lintian fakeroot
   nix-bin

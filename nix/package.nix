@@ -9,7 +9,7 @@
   json_c,
   inih,
   libxml2,
-  openssl,
+  nettle,
   curl,
   libmicrohttpd,
   systemd,
@@ -46,7 +46,7 @@ stdenv.mkDerivation {
     json_c
     inih
     libxml2
-    openssl
+    nettle
     curl
     libmicrohttpd
     systemd

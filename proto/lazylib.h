@@ -4,7 +4,7 @@
  * links a large library pays for mapping and relocating it, and all it
  * depends on, on every run, though most runs never call it: libxml2 brings
  * ICU and libstdc++, and the hook reads XML only for the events it acts
- * on; libcrypto is needed only for signed notifications.
+ * on; nettle is needed only for signed notifications.
  *
  * A user lists the functions it calls in an X-macro, and calls them
  * through a struct of pointers that the library's own headers type:

@@ -71,26 +71,24 @@ const char *bd_notify_reject_name(enum bd_notify_reject r);
 int bd_notify_key_load(const char *path, uint8_t *key, size_t *key_len,
 		       char *err, size_t err_len);
 
-/* A key made ready for HMAC-SHA256 once (OpenSSL's HMAC() fetches the
- * algorithms anew on every call, which is most of a MAC's cost): an
- * EVP_MAC_CTX holding the key, re-initialised for each message. */
+/* A key made ready for HMAC-SHA256 once: nettle's HMAC context, which
+ * holds the key's inner and outer hashes, copied for each message. */
 struct bd_notify_key {
-	void *ctx; /* EVP_MAC_CTX *; NULL: no key */
+	void *ctx; /* struct hmac_sha256_ctx *; NULL: no key */
 };
-/* 0, or -EINVAL (empty key) / -ENOMEM / -ELIBACC or -ELIBBAD (libcrypto,
+/* 0, or -EINVAL (empty key) / -ENOMEM / -ELIBACC or -ELIBBAD (nettle,
  * loaded at the first call, could not be). Replaces any key k held. */
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len);
+/* Forgets the key, its copy wiped. */
 void bd_notify_key_clear(struct bd_notify_key *k);
-/* For a program that uses libcrypto for these MACs alone (balloond-patroni):
- * load it now, and have OpenSSL skip what only older callers of it need.
- * Before any other use of libcrypto in the process: OpenSSL's
- * initialisation runs once, and a program that also speaks TLS (balloond,
- * with libcurl) must not call it. 0, or as bd_notify_key_set. */
-int bd_notify_load_lean(void);
 /* What an error from bd_notify_key_set means: for -ELIBACC or -ELIBBAD,
- * why libcrypto could not be loaded. */
+ * why nettle could not be loaded. */
 const char *bd_notify_strerror(int rc);
+/* HMAC-SHA256 of any len bytes with k's key (what sign and verify
+ * compute over the canonical encoding). 0, or -EINVAL (no key). */
+int bd_notify_hmac(const struct bd_notify_key *k, const void *data, size_t len,
+		   uint8_t mac[BD_NOTIFY_MAC_BYTES]);
 
 /* Fill n's MAC from its other fields. 0, or -EINVAL (a field unfit, no
  * key). */

@@ -47,15 +47,17 @@ EOF2
 export BALLOOND_CONF="$T/m.conf"
 
 # libmicrohttpd is loaded when a listener is configured: a daemon without
-# one maps none of it (nor libcurl without a [cluster], nor libcrypto
-# without a key), and a reload that adds one loads it.
+# one maps none of it (nor libcurl without a [cluster], nor the libcrypto
+# that only libcurl brings, nor nettle without a notification key), and a
+# reload that adds one loads it.
 mapped() { grep -q "/$1\.so" "/proc/$DAEMON_PID/maps"; }
 unmapped() { ! mapped "$1"; }
 printf '[qmp]\nstats_interval_s = 0\n' >"$T/bare.conf"
 BALLOOND_CONF="$T/bare.conf" start_daemon
 check "no listener: libmicrohttpd not mapped" unmapped libmicrohttpd
 check "no [cluster]: libcurl not mapped" unmapped libcurl
-check "no key: libcrypto not mapped" unmapped libcrypto
+check "no [cluster]: libcrypto not mapped" unmapped libcrypto
+check "no key: nettle not mapped" unmapped libnettle
 diag "shared libraries mapped without a listener: $(bdtest maps-libs "$DAEMON_PID")"
 printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$HTTP_PORT" >>"$T/bare.conf"
 expect 0 "reload: a listener" ctl reload

@@ -1,7 +1,9 @@
 /* test-notify.c: network role notifications (proto/notify.c): a signed
  * one round-trips and is accepted; forged, altered, expired, future,
  * replayed and malformed ones are refused with their reason; the replay
- * cache stays sound when it overflows; key files. */
+ * cache stays sound when it overflows; key files; the MAC is standard
+ * HMAC-SHA256 (RFC 4231) and a known datagram is reproduced byte for
+ * byte. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +88,61 @@ static void test_valid_accepted(void **state)
 			 BD_NOTIFY_OK);
 	assert_string_equal(bd_notify_reject_name(BD_NOTIFY_OK), "accepted");
 	assert_string_equal(bd_notify_reject_name(BD_NOTIFY_R_MAC), "bad-mac");
+}
+
+/* The datagram, byte for byte, for fixed fields: its MAC is Python's
+ * hmac.new(key, text, hashlib.sha256) over the canonical encoding, so a
+ * sender and a receiver built on other HMAC code still agree. */
+static void test_known_datagram(void **state)
+{
+	struct bd_notify n = make("leader", NOW, 0xab);
+	char buf[BD_NOTIFY_MAX_BYTES + 1];
+	int len = bd_notify_encode(&n, buf, sizeof(buf));
+	static const char want[] =
+	    "{\"version\":1,\"cluster\":\"pg\",\"member\":\"pg1\","
+	    "\"role\":\"leader\",\"timestamp_ms\":1764680000000,"
+	    "\"nonce\":\"abababababababababababababababab\","
+	    "\"hmac\":\"026b58b51250aeb1dfd953158977d6076149e31686d6993be24f0c6"
+	    "14a0ac959\"}";
+	assert_int_equal(len, (int)strlen(want));
+	assert_string_equal(buf, want);
+	assert_int_equal(verify_text(want), BD_NOTIFY_OK);
+}
+
+static void expect_hmac(const uint8_t *k, size_t k_len, const char *data,
+			const char *want_hex)
+{
+	struct bd_notify_key key_ = {0};
+	uint8_t mac[BD_NOTIFY_MAC_BYTES];
+	char hex[2 * BD_NOTIFY_MAC_BYTES + 1];
+	assert_int_equal(bd_notify_key_set(&key_, k, k_len), 0);
+	assert_int_equal(bd_notify_hmac(&key_, data, strlen(data), mac), 0);
+	bd_notify_hex(mac, sizeof(mac), hex);
+	assert_string_equal(hex, want_hex);
+	/* The key is only read: the same message gives the same MAC. */
+	memset(mac, 0, sizeof(mac));
+	assert_int_equal(bd_notify_hmac(&key_, data, strlen(data), mac), 0);
+	bd_notify_hex(mac, sizeof(mac), hex);
+	assert_string_equal(hex, want_hex);
+	bd_notify_key_clear(&key_);
+	assert_int_equal(bd_notify_hmac(&key_, data, strlen(data), mac),
+			 -EINVAL);
+}
+
+/* HMAC-SHA256 is the standard one: RFC 4231's test cases 2 (a key shorter
+ * than the hash) and 6 (a key longer than SHA-256's block, hashed first;
+ * key files may hold up to 1,024 bytes). */
+static void test_rfc4231(void **state)
+{
+	expect_hmac((const uint8_t *)"Jefe", 4, "what do ya want for nothing?",
+		    "5bdcc146bf60754e6a042426089575c7"
+		    "5a003f089d2739839dec58b964ec3843");
+	uint8_t long_key[131];
+	memset(long_key, 0xaa, sizeof(long_key));
+	expect_hmac(long_key, sizeof(long_key),
+		    "Test Using Larger Than Block-Size Key - Hash Key First",
+		    "60e431591ee0b67f0d8a26aacbf5b77f"
+		    "8e0bc6213728c5140546040f0ee37f54");
 }
 
 static void test_forged_key(void **state)
@@ -373,6 +430,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid_accepted),
+	    cmocka_unit_test(test_known_datagram),
+	    cmocka_unit_test(test_rfc4231),
 	    cmocka_unit_test(test_forged_key),
 	    cmocka_unit_test(test_altered_fields),
 	    cmocka_unit_test(test_expired_and_future),
