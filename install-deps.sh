@@ -12,7 +12,7 @@ PACKAGES="
   nettle-dev
   clang libclang-rt-14-dev clang-format
   qemu-system-x86 busybox-static cpio gzip
-  python3 iproute2
+  python3 iproute2 openssl
   gnuplot-nox
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   libcurl4-openssl-dev
