@@ -3,7 +3,10 @@
 
 Prints: registration throughput, RSS, CPU used while idle, the time from a
 burst of requests that changes every guest's target to the last `balloon`
-command a guest received, and the round trip of `status`.
+command a guest received, and the round trip of `status`. Memory: RSS and
+Private_Dirty (/proc/PID/smaps_rollup) with no guest registered, with all
+of them (right after registration, after the idle period and after the
+run), and the difference per guest.
 
 usage: bench/run scale [GUESTS] [IDLE_SECONDS], or
        bench/scale.py BUILD_DIR [--guests N] [--idle SECONDS]
@@ -12,7 +15,8 @@ import argparse, json, os, signal, statistics, subprocess, tempfile, time
 
 # The shared part (the control client, the fleet of fake guests, percentiles)
 # is tests/lib/bdtest.py, on PYTHONPATH (bench/run, bench/build.sh).
-from bdtest import MiB, cpu_ticks, percentile, rss_kib, start_fleet, stop_all, wait_until
+from bdtest import (MiB, cpu_ticks, percentile, rss_kib, smaps_rollup_kib, start_fleet, stop_all,
+                    wait_until)
 
 
 def main():
@@ -26,12 +30,21 @@ def main():
     n = a.guests
     d = tempfile.mkdtemp(prefix="balloond-scale.")
     procs = []
+    mem = {}
+
+    def no_guests(daemon, ctl):
+        # Once the control connection has been served, so that both
+        # figures include it.
+        ctl.call("status")
+        mem["0 guests"] = smaps_rollup_kib(daemon.pid)
     try:
         daemon, ctl, t_reg = start_fleet(a.build, d, n, procs, f"{d}/fake.log",
-                                         f"[qmp]\nstats_interval_s = {a.stats_interval}\n")
+                                         f"[qmp]\nstats_interval_s = {a.stats_interval}\n",
+                                         before_register=no_guests)
         sock = f"{d}/control.sock"
 
         rss = rss_kib(daemon.pid)
+        mem[f"{n} guests"] = smaps_rollup_kib(daemon.pid)
         # Idle: nothing asked of it. Guest stats are polled every 5 s by
         # default, so this includes that work.
         log_before = sum(1 for _ in open(f"{d}/fake.log"))
@@ -39,6 +52,7 @@ def main():
         time.sleep(a.idle)
         c1, w1 = cpu_ticks(daemon.pid), time.monotonic()
         log_idle = sum(1 for _ in open(f"{d}/fake.log")) - log_before
+        mem[f"{n} guests, idle"] = smaps_rollup_kib(daemon.pid)
         hz = os.sysconf("SC_CLK_TCK")
         idle_cpu_s = (c1 - c0) / hz
         idle_pct = 100 * idle_cpu_s / (w1 - w0)
@@ -84,6 +98,7 @@ def main():
                            stdout=subprocess.DEVNULL, check=True)
             proc_rtts.append((time.monotonic_ns() - t) / 1e6)
         rss_after = rss_kib(daemon.pid)
+        mem[f"{n} guests, after the run"] = smaps_rollup_kib(daemon.pid)
 
         # Stop: SIGTERM gives every guest its max back.
         t = time.monotonic()
@@ -96,6 +111,14 @@ def main():
               f"({n / t_reg:.0f}/s, reply after QEMU reported RAM)")
         print(f"  RSS after registration: {rss / 1024:.1f} MiB ({rss * 1024 / n / 1024:.1f} KiB per guest); "
               f"after the run: {rss_after / 1024:.1f} MiB")
+        base = mem["0 guests"]
+        for what, m in mem.items():
+            line = (f"  memory (smaps_rollup), {what}: RSS {m['Rss'] / 1024:.1f} MiB, "
+                    f"Private_Dirty {m['Private_Dirty'] / 1024:.1f} MiB")
+            if m is not base and n:
+                line += (f"; per guest: RSS {(m['Rss'] - base['Rss']) / n:.2f} KiB, "
+                         f"Private_Dirty {(m['Private_Dirty'] - base['Private_Dirty']) / n:.2f} KiB")
+            print(line)
         print(f"  idle {w1 - w0:.0f} s: {idle_cpu_s:.2f} CPU-s = {idle_pct:.2f}% of one core "
               f"({log_idle} QMP commands in that time; guest-stats polling "
               + (f"every {a.stats_interval} s)" if a.stats_interval else "off)"))

@@ -310,6 +310,18 @@ def rss_kib(pid):
     return 0
 
 
+def smaps_rollup_kib(pid):
+    """The process's /proc/PID/smaps_rollup totals, in KiB, by name
+    ("Rss", "Private_Dirty", ...)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1])
+    return out
+
+
 def stop_all(procs, d):
     """Kill what is still running and remove the directory."""
     import shutil
@@ -320,10 +332,13 @@ def stop_all(procs, d):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
+def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(),
+                before_register=None):
     """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
     registered them all, pipelined on one connection; returns (daemon,
-    control connection, seconds the registrations took)."""
+    control connection, seconds the registrations took). before_register,
+    if given, is called with the daemon and the control connection before
+    the first registration (to measure the daemon with no guests)."""
     import subprocess
     fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
                            "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
@@ -341,6 +356,8 @@ def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=()):
     procs.append(daemon)
     wait_until(lambda: os.path.exists(sock), 30, "balloond")
     ctl = Control(sock, timeout_s=None)
+    if before_register:
+        before_register(daemon, ctl)
     t0 = time.monotonic()
     ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
                                  "min_bytes": 256 * MiB}) for i in range(n)])
