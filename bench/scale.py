@@ -5,8 +5,8 @@ Prints: registration throughput, RSS, CPU used while idle, the time from a
 burst of requests that changes every guest's target to the last `balloon`
 command a guest received, and the round trip of `status`. Memory: RSS and
 Private_Dirty (/proc/PID/smaps_rollup) with no guest registered, with all
-of them (right after registration, after the idle period and after the
-run), and the difference per guest.
+of them (right after registration, after the idle period, right after the
+run and a second later), and the difference per guest.
 
 usage: bench/run scale [GUESTS] [IDLE_SECONDS], or
        bench/scale.py BUILD_DIR [--guests N] [--idle SECONDS]
@@ -99,6 +99,10 @@ def main():
             proc_rtts.append((time.monotonic_ns() - t) / 1e6)
         rss_after = rss_kib(daemon.pid)
         mem[f"{n} guests, after the run"] = smaps_rollup_kib(daemon.pid)
+        # What stays once the run's garbage had a second to go (a daemon
+        # that gives free memory back does so once the loop is quiet).
+        time.sleep(1)
+        mem[f"{n} guests, 1 s after the run"] = smaps_rollup_kib(daemon.pid)
 
         # Stop: SIGTERM gives every guest its max back.
         t = time.monotonic()
