@@ -216,7 +216,7 @@ struct bd_guest_reg {
 	bd_ready_fn ready_fn;
 	void *ready_arg;
 	bool registering;
-	uv_timer_t timer; /* its deadline */
+	uv_timer_t *timer; /* its deadline; NULL while none waits */
 };
 
 struct bd_guest {
