@@ -6,7 +6,9 @@ it. This runs it as libvirtd does (argv NAME OPERATION SUBOP EXTRA, the
 domain XML on stdin) against a balloond with one fake guest, one event
 after another: `prepare begin` (ignored: the cost of the process alone),
 `started begin` (register, answered once on disk) and `stopped end`
-(unregister); /bin/true is the machine's floor for a process. Prints wall
+(unregister), and `started begin` of a domain without balloond's
+metadata (not read with libxml2: not balloond's); /bin/true is the
+machine's floor for a process. Prints wall
 and CPU (user+sys) time per event, median and p99.
 
 usage: bench/hook.py BUILD_DIR [--runs 200]
@@ -26,6 +28,8 @@ XML = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1
     <qemu:arg value='unix:{d}/vm0.qmp,server=on,wait=off'/></qemu:commandline>
 </domain>
 """
+# The same domain without balloond's metadata: most domains on a host.
+PLAIN = XML[:XML.index("  <metadata>")] + XML[XML.index("  <devices>"):]
 
 
 def run(cmd, xml, env):
@@ -56,12 +60,15 @@ def main():
                    BALLOOND_STATE_DIR=f"{d}/state")
         hook = f"{a.build}/hooks/qemu"
         xml = XML.format(d=d).encode()
+        plain = PLAIN.format(d=d).encode()
         res = {k: ([], []) for k in ("/bin/true", "prepare begin",
-                                      "started begin", "stopped end")}
+                                      "started begin", "stopped end",
+                                      "started begin, no metadata")}
         for _ in range(a.runs):
             for k in res:
-                cmd = ["/bin/true"] if k == "/bin/true" else [hook, "vm0", *k.split(), "-"]
-                w, c = run(cmd, xml, env)
+                event = k.split(",")[0].split()
+                cmd = ["/bin/true"] if k == "/bin/true" else [hook, "vm0", *event, "-"]
+                w, c = run(cmd, plain if "no metadata" in k else xml, env)
                 res[k][0].append(w)
                 res[k][1].append(c)
         print(f"hooks/qemu, {a.runs} runs each (ms)      wall p50   p99    cpu p50   p99")

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """scale.py: one balloond managing many fake-QMP guests.
 
-Prints: registration throughput, RSS, CPU used while idle, the time from a
+Prints: the daemon's memory and shared libraries before any guest,
+registration throughput, RSS, CPU used while idle, the time from a
 burst of requests that changes every guest's target to the last `balloon`
 command a guest received, and the round trip of `status`. Memory: RSS and
 Private_Dirty (/proc/PID/smaps_rollup) with no guest registered, with all
@@ -15,8 +16,8 @@ import argparse, json, os, signal, statistics, subprocess, tempfile, time
 
 # The shared part (the control client, the fleet of fake guests, percentiles)
 # is tests/lib/bdtest.py, on PYTHONPATH (bench/run, bench/build.sh).
-from bdtest import (MiB, cpu_ticks, percentile, rss_kib, smaps_rollup_kib, start_fleet, stop_all,
-                    wait_until)
+from bdtest import (MiB, cpu_ticks, mapped_libs, percentile, rss_kib, smaps_rollup_kib,
+                    start_fleet, stop_all, wait_until)
 
 
 def main():
@@ -30,21 +31,19 @@ def main():
     n = a.guests
     d = tempfile.mkdtemp(prefix="balloond-scale.")
     procs = []
-    mem = {}
-
-    def no_guests(daemon, ctl):
-        # Once the control connection has been served, so that both
-        # figures include it.
-        ctl.call("status")
-        mem["0 guests"] = smaps_rollup_kib(daemon.pid)
     try:
+        # The base: the daemon listening, no guest yet.
+        base = {}
+
+        def at_start(pid):
+            base.update(smaps_rollup_kib(pid), libs=len(mapped_libs(pid)))
         daemon, ctl, t_reg = start_fleet(a.build, d, n, procs, f"{d}/fake.log",
                                          f"[qmp]\nstats_interval_s = {a.stats_interval}\n",
-                                         before_register=no_guests)
+                                         on_start=at_start)
         sock = f"{d}/control.sock"
 
         rss = rss_kib(daemon.pid)
-        mem[f"{n} guests"] = smaps_rollup_kib(daemon.pid)
+        mem = {"0 guests": base, f"{n} guests": smaps_rollup_kib(daemon.pid)}
         # Idle: nothing asked of it. Guest stats are polled every 5 s by
         # default, so this includes that work.
         log_before = sum(1 for _ in open(f"{d}/fake.log"))
@@ -111,11 +110,13 @@ def main():
         stop_s = time.monotonic() - t
 
         print(f"balloond scale benchmark: {n} fake-QMP guests, one daemon ({a.build})")
+        print(f"  base RSS, no guest yet: {base['Rss'] / 1024:.1f} MiB (Private_Dirty "
+              f"{base['Private_Dirty'] / 1024:.1f} MiB, Shared_Clean {base['Shared_Clean'] / 1024:.1f} MiB), "
+              f"{base['libs']} shared libraries mapped")
         print(f"  register {n} guests (pipelined, one connection): {t_reg * 1000:.0f} ms "
               f"({n / t_reg:.0f}/s, reply after QEMU reported RAM)")
         print(f"  RSS after registration: {rss / 1024:.1f} MiB ({rss * 1024 / n / 1024:.1f} KiB per guest); "
               f"after the run: {rss_after / 1024:.1f} MiB")
-        base = mem["0 guests"]
         for what, m in mem.items():
             line = (f"  memory (smaps_rollup), {what}: RSS {m['Rss'] / 1024:.1f} MiB, "
                     f"Private_Dirty {m['Private_Dirty'] / 1024:.1f} MiB")

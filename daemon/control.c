@@ -80,7 +80,7 @@ struct conn {
 	int64_t active_us; /* monotonic: accepted, or its last request or
 			    * reply; idle_timeout_ms counts from here */
 	struct framer framer;
-	TAILQ_HEAD(, slot) slots; /* requests in arrival order */
+	TAILQ_HEAD(slot_list, slot) slots; /* requests in arrival order */
 	size_t n_slots;
 	uint64_t next_seq;
 	bool reading_paused; /* CONN_MAX_SLOTS reached */
@@ -355,9 +355,14 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		json_object_put(msg);
 		return;
 	}
-	struct slot *sl = TAILQ_FIRST(&c->slots);
-	while (sl && sl->seq != to.seq)
-		sl = TAILQ_NEXT(sl, entry);
+	/* Most replies are for the request just dispatched, the newest: the
+	 * search starts at the tail, so that a pipelined burst whose replies
+	 * wait for the disk is not a walk of every earlier slot each. */
+	struct slot *sl = TAILQ_LAST(&c->slots, slot_list);
+	while (sl && sl->seq > to.seq)
+		sl = TAILQ_PREV(sl, slot_list, entry);
+	if (sl && sl->seq != to.seq)
+		sl = NULL;
 	if (!sl || sl->msg) {
 		bd_err("internal: a second reply for request %llu of client "
 		       "%llu",

@@ -282,12 +282,17 @@ struct bd_subscriber {
 	bd_event_fn fn;
 	void *arg;
 	bool (*wants)(struct bd *bd, void *arg); /* NULL: always */
+	/* The names of the events it takes, NULL-terminated; NULL: all. */
+	const char *const *names;
 	TAILQ_ENTRY(bd_subscriber) entry;
 };
 TAILQ_HEAD(bd_subscriber_list, bd_subscriber);
 /* Subscribe with a caller-owned struct (fn, arg, wants filled in). */
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub);
 void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub);
+/* Whether any subscriber takes an event of that name now: an event that
+ * costs something to build (a plan's 1,000 actions) is built only then. */
+bool bd_event_wanted(struct bd *bd, const char *name);
 /* Emit to every subscriber. Takes data (may be NULL). */
 void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	     json_object *data);

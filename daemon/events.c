@@ -6,6 +6,8 @@
  */
 #include "daemon.h"
 
+#include <string.h>
+
 #include "log.h"
 #include "proto/proto.h"
 
@@ -28,6 +30,27 @@ void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub)
 			return;
 		}
 	}
+}
+
+static bool takes(struct bd *bd, struct bd_subscriber *s, const char *name)
+{
+	if (s->wants && !s->wants(bd, s->arg))
+		return false;
+	if (!s->names)
+		return true;
+	for (const char *const *n = s->names; *n; n++)
+		if (strcmp(*n, name) == 0)
+			return true;
+	return false;
+}
+
+bool bd_event_wanted(struct bd *bd, const char *name)
+{
+	struct bd_subscriber *s;
+	TAILQ_FOREACH (s, &bd->subscribers, entry)
+		if (takes(bd, s, name))
+			return true;
+	return false;
 }
 
 json_object *bd_event_json(const struct bd_event *ev)
@@ -53,7 +76,7 @@ void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	for (; s; s = next) {
 		/* A subscriber may unsubscribe itself. */
 		next = TAILQ_NEXT(s, entry);
-		if (!s->wants || s->wants(bd, s->arg))
+		if (takes(bd, s, name))
 			s->fn(bd, &ev, s->arg);
 	}
 	json_object_put(data);

@@ -463,10 +463,12 @@ static void m_set(struct req *r)
 	}
 	g->spec.pin_bytes = bytes;
 	bd_guest_note(g, "pinned to %s", bd_format_size(bytes, a, sizeof(a)));
-	json_object *ev = guest_ref(g);
-	json_object_object_add(ev, "pin_bytes",
-			       json_object_new_int64((int64_t)bytes));
-	bd_emit(r->bd, "pin", g, ev);
+	if (bd_event_wanted(r->bd, "pin")) {
+		json_object *ev = guest_ref(g);
+		json_object_object_add(ev, "pin_bytes",
+				       json_object_new_int64((int64_t)bytes));
+		bd_emit(r->bd, "pin", g, ev);
+	}
 	bd_replan(r->bd);
 	json_object *res = guest_ref(g);
 	json_object_object_add(res, "pin_bytes",

@@ -635,12 +635,18 @@ static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 	}
 }
 
+/* The events event_cb counts. */
+static const char *const counted_events[] = {
+    "command", "command_failed", "command_done", "link", "psi", "pressure",
+    NULL};
+
 int bd_metrics_init(struct bd *bd)
 {
 	struct bd_metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->sub.fn = event_cb;
+	m->sub.names = counted_events;
 	bd->metrics = m;
 	bd->counters.start_wall_us = bd_wall_us(bd);
 	bd_events_subscribe(bd, &m->sub);

@@ -39,8 +39,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "proto/fileio.h"
+#include "proto/lazylib.h"
+
+/* libmicrohttpd is loaded when a listener is first configured, as libcurl
+ * is for the first [cluster] (rest.c): a daemon without [metrics] listen
+ * maps none of it and the GnuTLS, nettle, GMP, p11-kit, ... it brings. A
+ * library that cannot be loaded is said at each start or reload that
+ * wants a listener; the textfile goes on. The headers still type every
+ * call. */
+#define MHD_FUNCS(X)                                                           \
+	X(MHD_add_response_header)                                             \
+	X(MHD_create_response_from_buffer)                                     \
+	X(MHD_destroy_response)                                                \
+	X(MHD_queue_response)                                                  \
+	X(MHD_start_daemon)                                                    \
+	X(MHD_stop_daemon)
+
+static struct {
+	BD_LAZY_PTRS(MHD_FUNCS)
+	bool loaded;
+} lmhd;
+BD_LAZY_RESOLVER(resolve_libmicrohttpd, lmhd, MHD_FUNCS)
+
+/* 0, or -errno with the reason in err. */
+static int load_libmicrohttpd(char *err, size_t err_len)
+{
+	if (lmhd.loaded)
+		return 0;
+	int rc = bd_lazy_load(BD_LIBMICROHTTPD_PATH, BD_LIBMICROHTTPD_SONAME,
+			      resolve_libmicrohttpd, err, err_len);
+	lmhd.loaded = rc == 0;
+	return rc;
+}
 
 struct metrics_out;
 
@@ -207,15 +240,16 @@ static void h_async_cb(uv_async_t *a)
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
 			       const char *body, size_t len, const char *type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
+	struct MHD_Response *r = lmhd.MHD_create_response_from_buffer(
 	    len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	lmhd.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+		lmhd.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+					     "GET, HEAD");
+	enum MHD_Result ret = lmhd.MHD_queue_response(conn, status, r);
+	lmhd.MHD_destroy_response(r);
 	return ret;
 }
 
@@ -329,10 +363,15 @@ static void http_start(struct metrics_out *m, const char *listen)
 			"anyone who reaches it reads the guests' names and "
 			"sizes",
 			listen);
+	char err[256];
+	if (load_libmicrohttpd(err, sizeof(err))) {
+		bd_err("metrics: cannot listen on %s: %s", listen, err);
+		return;
+	}
 	uv_mutex_lock(&m->h_lock);
 	m->h_stopping = false;
 	uv_mutex_unlock(&m->h_lock);
-	m->httpd = MHD_start_daemon(
+	m->httpd = lmhd.MHD_start_daemon(
 	    MHD_USE_POLL_INTERNAL_THREAD | (v6 ? MHD_USE_IPv6 : 0), 0, NULL,
 	    NULL, h_request_cb, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS,
@@ -355,7 +394,7 @@ static void http_stop(struct metrics_out *m)
 	m->h_stopping = true;
 	uv_cond_broadcast(&m->h_cond);
 	uv_mutex_unlock(&m->h_lock);
-	MHD_stop_daemon(m->httpd);
+	lmhd.MHD_stop_daemon(m->httpd);
 	m->httpd = NULL;
 }
 

@@ -188,6 +188,10 @@ struct policy_decision bd_plan_decide(const struct bd_guest *g)
 static bool emit_plan(struct bd *bd, const struct policy_plan *plan,
 		      struct bd_guest *const *guests)
 {
+	/* A burst of 1,000 pins is a plan of 1,000 actions: its event is
+	 * built only for someone who takes it (a monitor, the debug log). */
+	if (!bd_event_wanted(bd, "plan"))
+		return false;
 	json_object *ev = json_object_new_object();
 	json_object *acts = json_object_new_array();
 	for (size_t s = 0; s < plan->n_steps; s++) {

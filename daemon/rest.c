@@ -915,6 +915,9 @@ static void registered(struct bd_rest *s, struct bd_guest *g)
 	g->confirmed_us = 0;
 }
 
+/* The events event_cb looks at. */
+static const char *const rest_events[] = {"register", "role", NULL};
+
 static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 {
 	struct bd_rest *s = arg;
@@ -1033,19 +1036,13 @@ static int curl_ready(struct bd_rest *s)
 		return 0;
 	if (!lcu.loaded) {
 		char err[256];
-		void *h = bd_lazy_open(BD_LIBCURL_PATH, BD_LIBCURL_SONAME, err,
-				       sizeof(err));
-		const char *missing = h ? resolve_libcurl(h) : NULL;
-		if (missing)
-			snprintf(err, sizeof(err), "%s lacks %s",
-				 BD_LIBCURL_SONAME, missing);
-		if (!h || missing) {
+		int rc = bd_lazy_load(BD_LIBCURL_PATH, BD_LIBCURL_SONAME,
+				      resolve_libcurl, err, sizeof(err));
+		if (rc) {
 			bd_err("Patroni REST watcher: %s (the members of every "
 			       "[cluster] stay at max)",
 			       err);
-			if (h)
-				dlclose(h);
-			return h ? -ELIBBAD : -ELIBACC;
+			return rc;
 		}
 		lcu.loaded = true;
 	}
@@ -1175,7 +1172,8 @@ int bd_rest_source_new(struct bd *bd, struct bd_source **out)
 	uv_timer_init(bd->loop, &s->curl_timer);
 	s->curl_timer.data = s;
 	s->src = (struct bd_source){.ops = &rest_ops, .bd = bd, .state = s};
-	s->sub = (struct bd_subscriber){.fn = event_cb, .arg = s};
+	s->sub = (struct bd_subscriber){
+	    .fn = event_cb, .arg = s, .names = rest_events};
 	bd_events_subscribe(bd, &s->sub);
 	bd->rest = s;
 	*out = &s->src;

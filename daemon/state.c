@@ -343,8 +343,8 @@ struct save_job {
 	struct bd *bd;
 	enum save_kind kind;
 	uint64_t gen;
-	char *lines; /* SAVE_APPEND: the journal lines */
-	size_t len;
+	json_object **lines; /* SAVE_APPEND: the journal entries (owned) */
+	size_t n_lines;
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
 	struct bd_peaks *peaks;	     /* ... and its peaks */
 	size_t n;
@@ -359,8 +359,11 @@ struct save_job {
 struct bd_persist {
 	uint64_t dirty_gen; /* bumped by every change */
 	uint64_t saved_gen; /* on disk */
-	char *pending;	    /* journal lines not yet written */
-	size_t pending_len, pending_cap;
+	/* Journal entries not yet written. They become text in the save's
+	 * thread, not when queued: a burst of 1,000 pins sends its balloon
+	 * commands without first formatting 1,000 lines on the loop. */
+	json_object **pending;
+	size_t n_pending, pending_cap;
 	size_t journal_entries; /* in the journal file */
 	bool compact_due;	/* the next write is a snapshot */
 	int journal_fd;
@@ -438,12 +441,45 @@ static int save_specs(const char *path, const struct bd_guest_spec *specs,
 	return rc;
 }
 
+/* The journal lines of a SAVE_APPEND, one write. The entries are the
+ * job's alone, so that the thread may format them. */
+static int append_entries(const struct save_job *j)
+{
+	size_t len = 0, cap = 0;
+	char *lines = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < j->n_lines; i++) {
+		size_t n;
+		const char *s = json_object_to_json_string_length(
+		    j->lines[i],
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &n);
+		if (len + n + 1 > cap) {
+			size_t c = (len + n + 1) * 2;
+			char *b = realloc(lines, c);
+			if (!b) {
+				free(lines);
+				return -ENOMEM;
+			}
+			lines = b;
+			cap = c;
+		}
+		memcpy(lines + len, s, n);
+		lines[len + n] = '\n';
+		len += n + 1;
+	}
+	if (len)
+		rc = bd_write_all(j->journal_fd, lines, len);
+	free(lines);
+	return rc;
+}
+
 /* The thread pool: nothing here touches the loop or the daemon. */
 static int run_job(struct save_job *j)
 {
 	int rc;
 	if (j->kind == SAVE_APPEND) {
-		rc = bd_write_all(j->journal_fd, j->lines, j->len);
+		rc = append_entries(j);
 		if (rc == 0 && fdatasync(j->journal_fd) < 0)
 			rc = -errno;
 		return rc;
@@ -477,9 +513,16 @@ static void retry_cb(uv_timer_t *t)
 	start_save(t->data);
 }
 
+static void put_entries(json_object **entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_object_put(entries[i]);
+}
+
 static void job_free(struct save_job *j)
 {
 	if (j) {
+		put_entries(j->lines, j->n_lines);
 		free(j->lines);
 		free(j->specs);
 		free(j->peaks);
@@ -631,14 +674,15 @@ static struct save_job *next_job(struct bd *bd)
 		j->n_retired = p->n_retired;
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;
-		p->pending_len = 0;
+		put_entries(p->pending, p->n_pending);
+		p->n_pending = 0;
 		p->compact_due = false;
 	} else {
 		j->kind = SAVE_APPEND;
 		j->lines = p->pending;
-		j->len = p->pending_len;
+		j->n_lines = p->n_pending;
 		p->pending = NULL;
-		p->pending_len = p->pending_cap = 0;
+		p->n_pending = p->pending_cap = 0;
 	}
 	return j;
 }
@@ -680,31 +724,24 @@ static uint64_t changed(struct bd *bd)
 	return p->dirty_gen;
 }
 
-/* Queue one journal line (the entry object is put). */
+/* Queue one journal entry (taken): the save writes it as one line. */
 static uint64_t journal(struct bd *bd, json_object *entry)
 {
 	struct bd_persist *p = bd->persist;
-	size_t len;
-	const char *s = json_object_to_json_string_length(
-	    entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &len);
-	if (p->pending_len + len + 1 > p->pending_cap) {
-		size_t cap = (p->pending_len + len + 1) * 2;
-		char *b = realloc(p->pending, cap);
-		if (!b) {
+	if (p->n_pending == p->pending_cap) {
+		size_t cap = p->pending_cap ? p->pending_cap * 2 : 64;
+		json_object **v = realloc(p->pending, cap * sizeof(*v));
+		if (!v) {
 			/* Saved whole by the next write instead. */
 			p->compact_due = true;
 			json_object_put(entry);
 			return changed(bd);
 		}
-		p->pending = b;
+		p->pending = v;
 		p->pending_cap = cap;
 	}
-	memcpy(p->pending + p->pending_len, s, len);
-	p->pending[p->pending_len + len] = '\n';
-	p->pending_len += len + 1;
+	p->pending[p->n_pending++] = entry;
 	p->journal_entries++;
-	json_object_put(entry);
 	return changed(bd);
 }
 
@@ -848,6 +885,7 @@ static void persist_closed_cb(uv_handle_t *h)
 		struct bd_persist *p = bd->persist;
 		if (p->journal_fd >= 0)
 			close(p->journal_fd);
+		put_entries(p->pending, p->n_pending);
 		free(p->pending);
 		free(p->retired);
 		free(p);

@@ -50,27 +50,24 @@ static struct {
 	xmlFreeFunc *free_fn;
 	bool loaded;
 } lx;
-BD_LAZY_RESOLVER(resolve_libxml, lx, XML_FUNCS)
+BD_LAZY_RESOLVER(resolve_libxml_funcs, lx, XML_FUNCS)
+
+static const char *resolve_libxml(void *h)
+{
+	const char *missing = resolve_libxml_funcs(h);
+	if (!missing && !(lx.free_fn = (xmlFreeFunc *)dlsym(h, "xmlFree")))
+		missing = "xmlFree";
+	return missing;
+}
 
 static int load_libxml(char *err, size_t err_len)
 {
 	if (lx.loaded)
 		return 0;
-	void *h =
-	    bd_lazy_open(BD_LIBXML2_PATH, BD_LIBXML2_SONAME, err, err_len);
-	if (!h)
-		return -ELIBACC;
-	const char *missing = resolve_libxml(h);
-	if (!missing && !(lx.free_fn = (xmlFreeFunc *)dlsym(h, "xmlFree")))
-		missing = "xmlFree";
-	if (missing) {
-		snprintf(err, err_len, "%s lacks %s", BD_LIBXML2_SONAME,
-			 missing);
-		dlclose(h);
-		return -ELIBBAD;
-	}
-	lx.loaded = true;
-	return 0;
+	int rc = bd_lazy_load(BD_LIBXML2_PATH, BD_LIBXML2_SONAME,
+			      resolve_libxml, err, err_len);
+	lx.loaded = rc == 0;
+	return rc;
 }
 
 static void lx_free(void *p)
@@ -292,6 +289,28 @@ static int check_bounds(const struct bd_domxml *d, char *err, size_t err_len)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool bd_domxml_maybe_managed(const char *xml, size_t len)
+{
+	/* libvirt hands a hook the domain as it formats it: UTF-8, no XML
+	 * declaration, <domain> first. Such a document declares balloond's
+	 * namespace as those very bytes, since a namespace name is an
+	 * attribute's value and only a reference (&...;) could spell it
+	 * otherwise. Anything else may hide it: a reference, a NUL byte (a
+	 * UTF-16 or UTF-32 document), or anything before <domain> (an XML
+	 * declaration naming another encoding, a byte order mark, a DOCTYPE
+	 * declaring entities). Those are parsed. */
+	static const char root[] = "<domain";
+	size_t i = 0;
+	while (i < len && (xml[i] == ' ' || xml[i] == '\t' || xml[i] == '\n' ||
+			   xml[i] == '\r'))
+		i++;
+	if (len - i < sizeof(root) - 1 ||
+	    memcmp(xml + i, root, sizeof(root) - 1) != 0 ||
+	    memchr(xml, '&', len) || memchr(xml, '\0', len))
+		return true;
+	return memmem(xml, len, BD_METADATA_NS, strlen(BD_METADATA_NS)) != NULL;
 }
 
 int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *d, char *err,

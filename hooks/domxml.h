@@ -44,6 +44,13 @@ struct bd_domxml {
 	bool has_qmp; /* an extra -qmp unix: socket was found */
 };
 
+/* Whether len bytes of domain XML may carry balloond's metadata, from
+ * the bytes alone (no libxml2): false only when they certainly do not, so
+ * that the hook need not load libxml2 (and the ICU and libstdc++ it
+ * brings) for a domain that is not balloond's. When false,
+ * bd_domxml_parse finds the domain not managed, or fails. */
+bool bd_domxml_maybe_managed(const char *xml, size_t len);
+
 /* Parse len bytes of domain XML. Returns 0, or -EINVAL (-EMSGSIZE when too
  * large) with a message naming what is wrong. A domain without balloond's
  * metadata parses fine with managed false. */

@@ -229,7 +229,9 @@ static int send_datagram(const struct opts *o, const char *cluster,
 		return -EIO;
 	}
 	struct bd_notify_key k = {0};
-	int rc = bd_notify_key_set(&k, key, key_len);
+	int rc = bd_notify_load_lean();
+	if (rc == 0)
+		rc = bd_notify_key_set(&k, key, key_len);
 	explicit_bzero(key, sizeof(key));
 	if (rc == 0)
 		rc = bd_notify_sign(&n, &k);

@@ -62,6 +62,9 @@ static void handle(bool reg, const char *xml, size_t len)
 {
 	struct bd_domxml d;
 	char err[512];
+	/* Most domains are not balloond's: for them, not even libxml2. */
+	if (!bd_domxml_maybe_managed(xml, len))
+		return;
 	if (bd_domxml_parse(xml, len, &d, err, sizeof(err))) {
 		bd_hook_say("%s; balloond not told", err);
 		return;

@@ -11,6 +11,7 @@
   libxml2,
   openssl,
   curl,
+  libmicrohttpd,
   systemd,
   libvirt,
   cmocka,
@@ -47,6 +48,7 @@ stdenv.mkDerivation {
     libxml2
     openssl
     curl
+    libmicrohttpd
     systemd
   ] ++ lib.optional withLibvirt libvirt;
   checkInputs = [ cmocka ];

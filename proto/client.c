@@ -189,9 +189,17 @@ int ctl_client_call(struct ctl_client *c, const char *method,
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 	    req, JSON_C_TO_STRING_PLAIN, &len);
-	int rc = write_all(c->fd, s, len);
-	if (rc == 0)
-		rc = write_all(c->fd, "\n", 1);
+	/* The line and its newline in one send: sent apart, the daemon
+	 * wakes for the first part and reads it, only to wait for the
+	 * rest. */
+	char *line = malloc(len + 1);
+	int rc = line ? 0 : -ENOMEM;
+	if (line) {
+		memcpy(line, s, len);
+		line[len] = '\n';
+		rc = write_all(c->fd, line, len + 1);
+		free(line);
+	}
 	json_object_put(req);
 	if (rc) {
 		snprintf(c->error, sizeof(c->error),

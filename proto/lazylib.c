@@ -2,6 +2,7 @@
 #include "lazylib.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 
 void *bd_lazy_open(const char *path, const char *soname, char *err,
@@ -19,4 +20,20 @@ void *bd_lazy_open(const char *path, const char *soname, char *err,
 	if (!h)
 		snprintf(err, err_len, "cannot load %s: %s", soname, dlerror());
 	return h;
+}
+
+int bd_lazy_load(const char *path, const char *soname,
+		 const char *(*resolve)(void *handle), char *err,
+		 size_t err_len)
+{
+	void *h = bd_lazy_open(path, soname, err, err_len);
+	if (!h)
+		return -ELIBACC;
+	const char *missing = resolve(h);
+	if (missing) {
+		snprintf(err, err_len, "%s lacks %s", soname, missing);
+		dlclose(h);
+		return -ELIBBAD;
+	}
+	return 0;
 }

@@ -13,7 +13,8 @@
  *   static struct { BD_LAZY_PTRS(FOO_FUNCS) } foo;
  *   BD_LAZY_RESOLVER(resolve_foo, foo, FOO_FUNCS)
  *
- * and, once the library is open, resolve_foo(handle) fills the struct.
+ * and bd_lazy_load(FOO_PATH, FOO_SONAME, resolve_foo, ...) opens the
+ * library and fills the struct.
  */
 #ifndef BALLOOND_LAZYLIB_H
 #define BALLOOND_LAZYLIB_H
@@ -42,5 +43,12 @@
  * soname. Returns the handle, or NULL with the reason in err. */
 void *bd_lazy_open(const char *path, const char *soname, char *err,
 		   size_t err_len);
+
+/* bd_lazy_open, then resolve(handle) (a BD_LAZY_RESOLVER). Returns 0, or
+ * -ELIBACC (it cannot be loaded) or -ELIBBAD (a function is missing: the
+ * library is closed again), with the reason in err. */
+int bd_lazy_load(const char *path, const char *soname,
+		 const char *(*resolve)(void *handle), char *err,
+		 size_t err_len);
 
 #endif

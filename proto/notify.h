@@ -82,6 +82,12 @@ struct bd_notify_key {
 int bd_notify_key_set(struct bd_notify_key *k, const uint8_t *key,
 		      size_t key_len);
 void bd_notify_key_clear(struct bd_notify_key *k);
+/* For a program that uses libcrypto for these MACs alone (balloond-patroni):
+ * load it now, and have OpenSSL skip what only older callers of it need.
+ * Before any other use of libcrypto in the process: OpenSSL's
+ * initialisation runs once, and a program that also speaks TLS (balloond,
+ * with libcurl) must not call it. 0, or as bd_notify_key_set. */
+int bd_notify_load_lean(void);
 /* What an error from bd_notify_key_set means: for -ELIBACC or -ELIBBAD,
  * why libcrypto could not be loaded. */
 const char *bd_notify_strerror(int rc);

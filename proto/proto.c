@@ -1,5 +1,6 @@
 /* proto.c: parsing and building control protocol messages. Pure. */
 #include "proto.h"
+#include "proto/jsontok.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -36,7 +37,7 @@ const char *bd_request_parse(const char *line, size_t len,
 		return BD_E_TOO_LONG;
 	}
 
-	json_tokener *tok = json_tokener_new();
+	json_tokener *tok = bd_line_tokener();
 	if (!tok) {
 		snprintf(msg, msg_len, "out of memory");
 		return BD_E_INTERNAL;
@@ -47,7 +48,6 @@ const char *bd_request_parse(const char *line, size_t len,
 	     i++)
 		if (!strchr(" \t\r\n", line[i]))
 			ok = false;
-	json_tokener_free(tok);
 	if (!ok || !json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
 		snprintf(msg, msg_len, "request is not a JSON object");

@@ -12,7 +12,9 @@
  */
 #include "qmp.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +172,10 @@ static void write_cb(uv_write_t *req, int status)
 	free(req);
 }
 
-static int send_json(qmp_client *c, json_object *msg)
+static int send_text(qmp_client *c, const char *s, size_t len)
 {
 	uv_stream_t *stream = (uv_stream_t *)&c->conn->pipe;
-	size_t len, done = 0;
-	const char *s = json_object_to_json_string_length(
-	    msg, JSON_C_TO_STRING_PLAIN, &len);
+	size_t done = 0;
 
 	/* A command nearly always fits the socket buffer: write it at once
 	 * when nothing is queued before it, which spares libuv a round of
@@ -206,19 +206,37 @@ static int send_json(qmp_client *c, json_object *msg)
 	return 0;
 }
 
-static int enqueue(qmp_client *c, const char *command, json_object *args,
-		   uint64_t deadline_ms, qmp_reply_cb cb, void *data)
+static int send_json(qmp_client *c, json_object *msg)
 {
-	int rc = -ENOMEM;
-	struct pending *p = calloc(1, sizeof(*p));
-	json_object *msg = json_object_new_object();
-	if (!p || !msg)
-		goto fail;
+	size_t len;
+	const char *s = json_object_to_json_string_length(
+	    msg, JSON_C_TO_STRING_PLAIN, &len);
+	return send_text(c, s, len);
+}
 
+/* A command's place in the queue once it was written. */
+static struct pending *pending_new(qmp_client *c, uint64_t deadline_ms,
+				   qmp_reply_cb cb, void *data)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
 	p->id = c->next_id++;
 	p->deadline_ms = deadline_ms;
 	p->cb = cb;
 	p->data = data;
+	return p;
+}
+
+static int enqueue(qmp_client *c, const char *command, json_object *args,
+		   uint64_t deadline_ms, qmp_reply_cb cb, void *data)
+{
+	int rc = -ENOMEM;
+	struct pending *p = pending_new(c, deadline_ms, cb, data);
+	json_object *msg = json_object_new_object();
+	if (!p || !msg)
+		goto fail;
+
 	json_object_object_add(msg, "execute", json_object_new_string(command));
 	if (args) {
 		json_object_object_add(msg, "arguments", args);
@@ -237,6 +255,60 @@ fail:
 	json_object_put(msg);
 	free(p);
 	return rc;
+}
+
+/* Whether a command name can be written into JSON text as it is. */
+static bool plain_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+int qmp_execute_text(qmp_client *c, const char *command, const char *args,
+		     uint64_t timeout_ms, qmp_reply_cb cb, void *data)
+{
+	if (!plain_name(command))
+		return -EINVAL;
+	if (c->state != ST_READY)
+		return -ENOTCONN;
+	if (c->n_pending >= c->cfg.max_pending)
+		return -EAGAIN;
+	if (timeout_ms == 0)
+		timeout_ms = c->cfg.command_timeout_ms;
+	struct pending *p =
+	    pending_new(c, uv_now(c->loop) + timeout_ms, cb, data);
+	if (!p)
+		return -ENOMEM;
+	/* The same members, in the same order, as enqueue's. */
+	char stack[256], *msg = stack;
+	const char *sep = args ? ",\"arguments\":" : "";
+	args = args ? args : "";
+#define QMP_TEXT_FMT "{\"execute\":\"%s\"%s%s,\"id\":%" PRId64 "}"
+	int n = snprintf(stack, sizeof(stack), QMP_TEXT_FMT, command, sep, args,
+			 p->id);
+	if (n >= 0 && (size_t)n >= sizeof(stack)) {
+		msg = malloc((size_t)n + 1);
+		if (msg)
+			snprintf(msg, (size_t)n + 1, QMP_TEXT_FMT, command, sep,
+				 args, p->id);
+	}
+#undef QMP_TEXT_FMT
+	int rc = n < 0	? -EINVAL
+		 : !msg ? -ENOMEM
+			: send_text(c, msg, (size_t)n);
+	if (msg != stack)
+		free(msg);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	pending_push(c, p);
+	arm_deadline(c);
+	return 0;
 }
 
 int qmp_execute(qmp_client *c, const char *command, json_object *args,

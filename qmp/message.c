@@ -3,6 +3,7 @@
  * Pure: no I/O, so the fuzzer and the unit tests drive it directly.
  */
 #include "qmp.h"
+#include "proto/jsontok.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -90,7 +91,7 @@ int qmp_message_parse(const char *buf, size_t len, struct qmp_message *out)
 	if (len > INT_MAX)
 		return QMP_ERR_PROTOCOL;
 
-	json_tokener *tok = json_tokener_new();
+	json_tokener *tok = bd_line_tokener();
 	if (!tok)
 		return QMP_ERR_PROTOCOL;
 	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
@@ -102,7 +103,6 @@ int qmp_message_parse(const char *buf, size_t len, struct qmp_message *out)
 			if (!strchr(" \t\r\n", buf[i]))
 				trailing = true;
 	}
-	json_tokener_free(tok);
 
 	if (!root || jerr != json_tokener_success || trailing ||
 	    !json_object_is_type(root, json_type_object)) {

@@ -149,6 +149,12 @@ void *qmp_client_data(const qmp_client *c);
  * Fails with -ENOTCONN before ready, -EAGAIN past max_pending. */
 int qmp_execute(qmp_client *c, const char *command, json_object *args,
 		uint64_t timeout_ms, qmp_reply_cb cb, void *data);
+/* The same with the arguments as JSON text, an object the caller wrote
+ * (NULL: none), and a command name of letters, digits, '-' and '_' only
+ * (-EINVAL otherwise): no json-c tree is built for a command sent a
+ * thousand times in a burst. */
+int qmp_execute_text(qmp_client *c, const char *command, const char *args,
+		     uint64_t timeout_ms, qmp_reply_cb cb, void *data);
 
 /* ---- Typed balloon commands (balloon.c) ---- */
 

@@ -46,6 +46,32 @@ poll_interval_ms = 200
 EOF2
 export BALLOOND_CONF="$T/m.conf"
 
+# libmicrohttpd is loaded when a listener is configured: a daemon without
+# one maps none of it (nor libcurl without a [cluster], nor libcrypto
+# without a key), and a reload that adds one loads it.
+mapped() { grep -q "/$1\.so" "/proc/$DAEMON_PID/maps"; }
+unmapped() { ! mapped "$1"; }
+printf '[qmp]\nstats_interval_s = 0\n' >"$T/bare.conf"
+BALLOOND_CONF="$T/bare.conf" start_daemon
+check "no listener: libmicrohttpd not mapped" unmapped libmicrohttpd
+check "no [cluster]: libcurl not mapped" unmapped libcurl
+check "no key: libcrypto not mapped" unmapped libcrypto
+diag "shared libraries mapped without a listener: $(bdtest maps-libs "$DAEMON_PID")"
+printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$HTTP_PORT" >>"$T/bare.conf"
+expect 0 "reload: a listener" ctl reload
+check "with listener: libmicrohttpd mapped" mapped libmicrohttpd
+check "and it serves" test "$(http GET /metrics | cut -d' ' -f1)" = 200
+diag "shared libraries mapped with a listener: $(bdtest maps-libs "$DAEMON_PID")"
+stop_daemon TERM
+
+# A listener whose library cannot be loaded: said at start, naming the
+# library; the daemon runs on without it.
+BALLOOND_CONF="$T/bare.conf" start_daemon_with_faults BD_FAULT_DLOPEN=libmicrohttpd
+check "libmicrohttpd missing: the start says so" wait_for 20 \
+	grep -q "error.*metrics: cannot listen on 127.0.0.1:$HTTP_PORT: cannot load libmicrohttpd.so.12: .*No such file" "$T/daemon.log"
+expect 0 "... and balloond runs on" ctl status
+stop_daemon TERM
+
 # value NAME{LABELS}: one sample's value from $T/m.txt.
 value() { bdtest metric "$T/m.txt" "$1"; }
 metrics() { ctl metrics >"$T/m.txt"; }

@@ -32,6 +32,20 @@ while [ $i -lt $N ]; do
 done | bdtest converse --pipeline | grep -c ' ok$' >"$T/reg.out"
 check "$N guests registered" test "$(cat "$T/reg.out")" = $N
 
+# ---- a burst of sets: every reply, in order, once its pin is on disk ----
+# One write of $N sets, each of whose replies waits for the disk (the save
+# formats the journal lines, not the request): none lost or out of order,
+# each pin on disk when its reply came, and every guest its balloon command.
+log_before=$(wc -l <"$T/fake.log")
+sets $N 160 | bdtest converse --pipeline >"$T/burst.out"
+check "a burst of $N sets: $N replies in request order" \
+	test "$(cut -d' ' -f1 "$T/burst.out" | tr '\n' ' ')" = "$(seq 0 $((N - 1)) | tr '\n' ' ')"
+check "and every one ok" test "$(grep -c ' ok$' "$T/burst.out")" = $N
+check "once answered, every pin of the burst is on disk" \
+	test "$(bdtest on-disk-count "$STATE" pin_bytes $((160 * MiB)))" = $N
+burst_moved() { test "$(bdtest last-balloons "$T/fake.log" "$log_before" $((160 * MiB)) | wc -w)" = $N; }
+check "every guest got its balloon command" wait_for 20 burst_moved
+
 # ---- replies come in request order ----
 # set waits for the disk, status does not, register waits for QEMU: each
 # write carries several, and the replies must come back 1, 2, 3, ...

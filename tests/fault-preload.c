@@ -30,6 +30,10 @@
  *   BD_FAULT_FOPEN=NAME       each fopen of a file named NAME is logged as
  *                             "fopen NAME" (how often a library reads it:
  *                             OpenSSL reads a CA bundle with fopen)
+ *   BD_FAULT_DLOPEN=PREFIX    dlopen of a library whose file name starts
+ *                             with PREFIX fails, by path and by soname
+ *                             alike, as when it is not installed (dlerror
+ *                             says so)
  *
  * Under AddressSanitizer the daemon needs verify_asan_link_order=0 in
  * ASAN_OPTIONS, since this library comes before ASan's runtime.
@@ -190,6 +194,38 @@ WRAP(fopen_call(path), FILE *, fopen, (const char *path, const char *mode),
      (path, mode))
 WRAP(fopen_call(path), FILE *, fopen64, (const char *path, const char *mode),
      (path, mode))
+
+/* dlopen of the library BD_FAULT_DLOPEN names: refused, with a dlerror
+ * message as the dynamic linker's for a missing file. */
+static __thread char dl_refused[256];
+
+void *dlopen(const char *file, int flags)
+{
+	const char *prefix = getenv("BD_FAULT_DLOPEN");
+	const char *base = file ? strrchr(file, '/') : NULL;
+	base = base ? base + 1 : file;
+	if (prefix && *prefix && base &&
+	    strncmp(base, prefix, strlen(prefix)) == 0) {
+		snprintf(dl_refused, sizeof(dl_refused),
+			 "%s: cannot open shared object file: No such file or "
+			 "directory",
+			 file);
+		note("dlopen refused");
+		return NULL;
+	}
+	return ((void *(*)(const char *, int))next("dlopen"))(file, flags);
+}
+
+char *dlerror(void)
+{
+	if (dl_refused[0]) {
+		static __thread char msg[256];
+		memcpy(msg, dl_refused, sizeof(msg));
+		dl_refused[0] = '\0';
+		return msg;
+	}
+	return ((char *(*)(void))next("dlerror"))();
+}
 
 /* ---- the wall clock ----
  * Raw system calls only: these run before the sanitizer's runtime is set

@@ -84,7 +84,8 @@ for op in "prepare begin" "start begin"; do
 done
 # libxml2 is loaded only for an event the hook acts on: the dynamic
 # linker's own trace says which libraries a run opened.
-libs_opened() { LD_DEBUG=libs "$HOOK" vm0 "$1" "$2" - <"$T/vm0.xml" 2>&1 >/dev/null | grep -c 'calling init:.*libxml2'; }
+# libs_opened OP SUBOP [NAME XML-FILE] (vm0 by default)
+libs_opened() { LD_DEBUG=libs "$HOOK" "${3:-vm0}" "$1" "$2" - <"${4:-$T/vm0.xml}" 2>&1 >/dev/null | grep -c 'calling init:.*libxml2'; }
 check "prepare begin: libxml2 never loaded" test "$(libs_opened prepare begin)" = 0
 check "started begin: libxml2 loaded to read the domain" test "$(libs_opened started begin)" = 1
 hook vm0 stopped end
@@ -137,6 +138,11 @@ for op in "started begin" "reconnect begin" "stopped end" "release end"; do
 	check "no metadata, $op: exit 0 and silent" test "$HOOK_RC" = 0 -a ! -s "$T/err" -a ! -s "$T/out"
 done
 check "no metadata: nothing registered" not_registered vm1
+# Nor for a domain that is certainly not balloond's (no metadata).
+for op in "started begin" "stopped end"; do
+	# shellcheck disable=SC2086
+	check "no metadata, $op: libxml2 never loaded" test "$(libs_opened $op vm1 "$T/vm1.xml")" = 0
+done
 printf 'not xml at all <<<' >"$T/junk.xml"
 for op in "migrate begin" "restore begin" "attach begin" "started end"; do
 	# shellcheck disable=SC2086

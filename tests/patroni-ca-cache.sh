@@ -7,8 +7,7 @@
 # same (--http10), and OpenSSL's reads of the bundle are counted through
 # tests/fault-preload.so.
 . "$top_srcdir/tests/lib/daemon-lib.sh"
-PAT_PID=
-trap '[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null; cleanup' EXIT
+. "$top_srcdir/tests/lib/fake-patroni-lib.sh"
 
 command -v openssl >/dev/null || {
 	echo "1..0 # SKIP no openssl command"
@@ -23,12 +22,8 @@ cat /etc/ssl/certs/ca-certificates.crt "$T/server.pem" >"$T/bundle.pem" 2>/dev/n
 	cp "$T/server.pem" "$T/bundle.pem"
 
 printf '{"PORT": {"mode": "ok", "cluster": {"members": [{"name": "pg0", "role": "leader", "state": "running"}]}, "patroni": {"role": "master", "state": "running"}}}\n' >"$T/api.json"
-"$PY" "$top_srcdir/tests/lib/fake-patroni.py" --state "$T/api.json" --log "$T/api.log" \
-	--port 0 --tls-cert "$T/server.pem" --tls-key "$T/server.key" --http10 \
-	>"$T/pat.out" 2>/dev/null &
-PAT_PID=$!
-wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start"
-P=$(sed -n 's/^ready //p' "$T/pat.out")
+start_patroni api 1 --tls-cert "$T/server.pem" --tls-key "$T/server.key" --http10
+read -r P <"$T/api.ports"
 sed -i "s/\"PORT\"/\"$P\"/" "$T/api.json"
 
 # First no [cluster]: libcurl is not loaded until one is configured.

@@ -5,13 +5,7 @@
 # certificate and password; every member at max, with the reason, when
 # any one of them is wrong or missing (reload switches them).
 . "$top_srcdir/tests/lib/daemon-lib.sh"
-PAT_PID=
-stop_patroni() {
-	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null
-	[ -n "$PAT_PID" ] && wait "$PAT_PID" 2>/dev/null
-	PAT_PID=
-}
-trap 'stop_patroni; cleanup' EXIT
+. "$top_srcdir/tests/lib/fake-patroni-lib.sh"
 
 command -v openssl >/dev/null || {
 	echo "1..0 # SKIP no openssl command"
@@ -28,12 +22,9 @@ cert client /CN=balloond
 cert other /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1
 
 bdtest patroni-state tls "$T/api.json" PORT
-"$PY" "$top_srcdir/tests/lib/fake-patroni.py" --state "$T/api.json" --log "$T/api.log" \
-	--port 0 --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
-	--tls-client-ca "$T/client.pem" --auth 'balloond:s3cret pass' >"$T/pat.out" 2>/dev/null &
-PAT_PID=$!
-wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start"
-P=$(sed -n 's/^ready //p' "$T/pat.out")
+start_patroni api 1 --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
+	--tls-client-ca "$T/client.pem" --auth 'balloond:s3cret pass'
+read -r P <"$T/api.ports"
 sed -i "s/\"PORT\"/\"$P\"/" "$T/api.json"
 
 umask 077

@@ -10,26 +10,7 @@
 # elsewhere is not asked); a reload that lowers max_age_ms makes old
 # facts stale at the new age.
 . "$top_srcdir/tests/lib/daemon-lib.sh"
-FAKE_PATRONI="$top_srcdir/tests/lib/fake-patroni.py"
-PAT_PIDS=
-
-stop_patroni() {
-	for p in $PAT_PIDS; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	PAT_PIDS=
-}
-trap 'stop_patroni; cleanup' EXIT
-
-# start_patroni NAME N [ARGS...]: a fake API on N free ports, state in
-# $T/NAME.json, requests logged to $T/NAME.log, the ports in $T/NAME.ports.
-start_patroni() {
-	name=$1 n=$2
-	shift 2
-	"$PY" "$FAKE_PATRONI" --state "$T/$name.json" --log "$T/$name.log" \
-		$(seq "$n" | sed 's/.*/--port 0/') "$@" >"$T/$name.out" 2>&1 &
-	PAT_PIDS="$PAT_PIDS $!"
-	wait_for 20 grep -q '^ready' "$T/$name.out" || bail "fake-patroni did not start: $(cat "$T/$name.out")"
-	sed -n 's/^ready //p' "$T/$name.out" >"$T/$name.ports"
-}
+. "$top_srcdir/tests/lib/fake-patroni-lib.sh"
 start_patroni api 3
 read -r A B C <"$T/api.ports"
 # Cluster cr's API asks for basic auth, as Patroni's
@@ -59,18 +40,12 @@ umask 022
 #             or names member pg1 (Patroni 3.2 adds scope and name)
 state() { bdtest patroni-state trust "$T/api.json" "$A" "$B" "$C" "$@"; }
 
-# requests NAME PORT PATH: how many the fake API NAME got.
-requests() { grep -c " $2 $3\$" "$T/$1.log" 2>/dev/null || true; }
 # asked_since_state PORT PATH: the fake API answers a request from the
 # last state (its generation, in the fake's .seen log).
 asked_since_state() {
 	awk -v g="$(cat "$T/api.json.switched")" -v p="$1" -v path="$2" \
 		'$4 == g && $2 == p && $3 == path { f = 1 } END { exit !f }' "$T/api.log.seen" 2>/dev/null
 }
-# cluster NAME KEY: one field of a cluster in status (empty if none).
-cluster() { bdtest get "clusters.$1.$2"; }
-cluster_has() { cluster "$1" "$2" | grep -qF -- "$3"; }
-cluster_is() { test "$(cluster "$1" "$2")" = "$3"; }
 not() { ! "$@"; }
 at() { field_is "$1" actual_bytes $(($2 * MiB)); }
 # polled_since CLUSTER N: the cluster's poll count passed N.
@@ -194,7 +169,8 @@ check "... the api_url is asked" \
 # the old age (30 s) or the slow answer (50 s) comes.
 check "st: replica st1 shrinks" wait_for 20 at vm4 128
 state healthy slow:50000
-check "st: a slow poll is in flight" wait_for 10 asked_since_state "$C" /cluster
+check "st: a slow poll is in flight" wait_for 10 asked_since_state "$C" /cluster ||
+	diag "state $(cat "$T/api.json.switched"); last answers: $(tail -n 4 "$T/api.log.seen" | tr '\n' ';'); cluster st: $(bdtest get clusters.st)"
 sed -i 's/^max_age_ms = 30000$/max_age_ms = 1500/' "$T/conf"
 expect 0 "reload: st's max_age_ms 1500" ctl reload
 check "st: stale within 20 s of the reload: st1 back to max" wait_for 20 at vm4 256

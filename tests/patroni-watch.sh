@@ -4,57 +4,30 @@
 # streaming replica shrinks to its replica target after its dwell time;
 # an API that is down, answers garbage, an oversized body, no leader, too
 # slowly, or whose facts went stale, puts every member back at max with
-# the reason in status; a dead first URL is skipped; a pushed role makes
-# an immediate poll, a burst of them one more poll, not one each, and a
-# flood of them one poll a second.
+# the reason in status; a dead first URL is skipped; a pushed leader
+# grows at once; a reload keeps the facts. How pushed roles drive the
+# polls is tests/patroni-push.sh.
 . "$top_srcdir/tests/lib/daemon-lib.sh"
-FAKE_PATRONI="$top_srcdir/tests/lib/fake-patroni.py"
-PAT_PID=
-PAT_STATE="$T/patroni.json"
-PAT_LOG="$T/patroni.log"
-
-stop_patroni() {
-	[ -n "$PAT_PID" ] && kill -TERM "$PAT_PID" 2>/dev/null
-	[ -n "$PAT_PID" ] && wait "$PAT_PID" 2>/dev/null
-	PAT_PID=
-}
-trap 'stop_patroni; cleanup' EXIT
-
-# start_patroni PORT...: the fake API on those ports (0: any free one);
-# their numbers go to $T/ports.
-start_patroni() {
-	: >"$T/pat.out"
-	"$PY" "$FAKE_PATRONI" --state "$PAT_STATE" --log "$PAT_LOG" \
-		$(for p in "$@"; do printf -- '--port %s ' "$p"; done) >"$T/pat.out" 2>&1 &
-	PAT_PID=$!
-	wait_for 20 grep -q '^ready' "$T/pat.out" || bail "fake-patroni did not start: $(cat "$T/pat.out")"
-	sed -n 's/^ready //p' "$T/pat.out" >"$T/ports"
-}
+. "$top_srcdir/tests/lib/fake-patroni-lib.sh"
 
 # A port nothing listens on: bound, then closed.
 DEAD=$(bdtest free-port)
-start_patroni 0 0 0 0
-read -r A B C D <"$T/ports"
+start_patroni api 3
+read -r A B C <"$T/api.ports"
+PAT_LOG="$T/api.log"
 
-# state PG ST [PUSH]: the answers. PG is healthy, noleader, notstreaming
-# (pg2 is not in the leader's replication list) or a fake-patroni mode
+# state PG ST: the answers. PG is healthy, noleader, notstreaming (pg2
+# is not in the leader's replication list) or a fake-patroni mode
 # (garbage, big, slow:MS, reset, status:CODE) for both of pg's ports; ST
-# and PUSH are the modes of the st and push clusters' ports.
-state() { bdtest patroni-state watch "$PAT_STATE" "$A" "$B" "$C" "$D" "$@"; }
+# is the mode of the st cluster's port.
+state() { bdtest patroni-state watch "$T/api.json" "$A" "$B" "$C" "$@"; }
 
-# requests PORT PATH: how many the fake API got.
-requests() { grep -c " $1 $2\$" "$PAT_LOG" 2>/dev/null || true; }
-
-# cluster NAME KEY: one field of a cluster in status (empty if none).
-cluster() { bdtest get "clusters.$1.$2"; }
-cluster_is() { test "$(cluster "$1" "$2")" = "$3"; }
-cluster_has() { cluster "$1" "$2" | grep -qF -- "$3"; }
 reason_has() { field "$1" reason | grep -qF -- "$2"; }
 
 at() { field_is "$1" actual_bytes $(($2 * MiB)); }
 
 state healthy ok
-start_fake 7
+start_fake 6
 # No guest stats: the fake guests' would limit shrinks (the policy's own
 # rule, tested elsewhere), and this test is about Patroni's facts.
 # Timeouts, ages and the slow answers below scale with TIME_SCALE (S): a
@@ -75,11 +48,6 @@ poll_interval_ms = 300
 timeout_ms = $((5000 * S))
 dwell_ms = 300
 max_age_ms = $((1500 * S))
-[cluster push]
-rest_urls = http://127.0.0.1:$D
-poll_interval_ms = 3600000
-timeout_ms = $((10000 * S))
-max_age_ms = 7200000
 EOF
 BALLOOND_CONF="$T/conf" start_daemon
 reg() {
@@ -92,7 +60,6 @@ reg vm2 pg/pg2
 reg vm3 st/st0
 reg vm4 st/st1
 reg vm5 nosuch/x
-reg vm6 push/p0
 
 # ---- confirmed streaming replicas shrink, after their dwell time ----
 check "replica pg1 reaches its replica target" wait_for 20 at vm1 128
@@ -161,62 +128,6 @@ check "... status says stale" cluster_is st stale true
 state healthy ok
 check "fresh facts again: st1 shrinks" wait_for 15 at vm4 128
 
-# ---- a pushed role polls at once; a burst of them, one more poll ----
-n0=$(requests "$D" /cluster)
-check "the push cluster polled once so far (1 h interval)" test "$n0" -eq 1
-ctl role push p0 master >/dev/null
-check "a pushed role polls at once (1 h interval)" wait_for 3 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -eq $((n0 + 1))"
-state healthy ok slow:$((3000 * S))
-n1=$(requests "$D" /cluster)
-p1=$(requests "$D" /patroni)
-# burst N: N role pushes for push/p0 on one connection.
-burst() {
-	i=0
-	while [ $i -lt "$1" ]; do
-		printf '{"id": %d, "method": "role", "params": {"cluster": "push", "member": "p0", "role": "master"}}\n' $i
-		i=$((i + 1))
-	done | bdtest converse --pipeline >/dev/null
-}
-burst 20
-# Answers take 3 s (times S) each: the first poll is surely in flight now.
-check "a burst of pushes started a poll" wait_for 5 sh -c "test \$(grep -c ' $D /cluster\$' '$PAT_LOG') -ge $((n1 + 1))"
-burst 20
-check "after the bursts, two polls ran" wait_for 20 sh -c "test \$(grep -c ' $D /patroni\$' '$PAT_LOG') -ge $((p1 + 2))"
-check "... and no more: 40 pushes, one poll in flight and one after it" \
-	test "$(requests "$D" /cluster)" -eq $((n1 + 2))
-state healthy ok
-
-# ---- a flood of pushes: one poll a second at most ----
-# Pushes back to back for 3 s (a role_group member may push for any
-# cluster): each would start a poll as soon as the one before ended.
-# Once no poll of it is in flight (each asks /cluster once, and status
-# counts the polls that ended).
-push_idle() { test "$(cluster push polls)" -eq "$(requests "$D" /cluster)"; }
-wait_for 20 push_idle || bail "the push cluster's polls did not end"
-n2=$(requests "$D" /cluster)
-"$PY" "$top_srcdir/tests/lib/peer-flood.py" "$SOCK" 1 --push push p0 master 3 >"$T/push.out"
-diag "$(cat "$T/push.out")"
-# pushed_ok: more than 100 pushes, every one accepted.
-pushed_ok() {
-	# shellcheck disable=SC2046
-	set -- $(sed -n 's/^pushed \([0-9]*\) ok=\([0-9]*\)$/\1 \2/p' "$T/push.out")
-	test "${1:-0}" -gt 100 && test "$1" = "$2"
-}
-check "a flood: more than 100 pushes in 3 s, every one accepted" pushed_ok
-polls=$(($(requests "$D" /cluster) - n2))
-diag "$polls polls of the push cluster during the flood"
-check "it polled" test "$polls" -ge 2
-check "at most once a second: at most 5 polls in 3 s" test "$polls" -le 5
-# min_gap_ms PORT N: the shortest time between the last N requests for
-# /cluster on PORT (the fake logs monotonic nanoseconds).
-min_gap_ms() {
-	grep " $1 /cluster\$" "$PAT_LOG" | tail -n "$2" |
-		awk 'NR > 1 { g = ($1 - t) / 1e6; if (m == "" || g < m) m = g } { t = $1 } END { printf "%d\n", m }'
-}
-gap=$(min_gap_ms "$D" "$polls")
-diag "the polls were at least $gap ms apart"
-check "polls at least a second apart (900 ms: timer slack)" test "$gap" -ge 900
-
 # ---- a pushed leader grows at once ----
 # Patroni's answers still call pg1 a replica: it shrinks again after its
 # dwell time, so the grow is looked for on the wire, not in status.
@@ -241,7 +152,7 @@ check "API down: st1 back to max" wait_for 15 at vm4 256
 check "API down: status names the refused connection" cluster_has pg error "onnect"
 expect 0 "balloonctl status (text) while down" ctl status
 out_has "cluster pg: UNREACHABLE (members at max)"
-start_patroni "$A" "$B" "$C" "$D"
+start_patroni api 0 --port "$A" --port "$B" --port "$C"
 check "API back: pg1 shrinks again" wait_for 15 at vm1 128
 
 stop_daemon

@@ -425,11 +425,64 @@ static void test_edit_refusals(void **state)
 			  &none, "cannot name a socket file");
 }
 
+/* The byte scan that spares the hook libxml2: false only for a domain
+ * that is certainly not managed; whatever could hide the namespace says
+ * true (and, where it matters, parses as managed). */
+static void test_maybe_managed(void **state)
+{
+	static const struct {
+		const char *xml;
+		size_t len; /* 0: strlen */
+		bool maybe, managed;
+	} cases[] = {
+	    /* As libvirt writes them. */
+	    {"<domain><name>web</name><memory>1</memory></domain>", 0, false,
+	     false},
+	    {"\n <domain type='kvm'><name>web</name></domain>", 0, false,
+	     false},
+	    {"<domain><name>db</name><memory>1</memory><metadata>"
+	     "<b:guest xmlns:b='urn:balloond:guest:1'/></metadata></domain>",
+	     0, true, true},
+	    /* Another version's namespace is not ours. */
+	    {"<domain><name>x</name><metadata><guest "
+	     "xmlns='urn:balloond:guest:2'/></metadata></domain>",
+	     0, false, false},
+	    /* The namespace spelt with a character reference. */
+	    {"<domain><name>db</name><memory>1</memory><metadata>"
+	     "<b:guest xmlns:b='urn:balloond:guest&#58;1'/></metadata>"
+	     "</domain>",
+	     0, true, true},
+	    /* An XML declaration, a byte order mark, a comment first. */
+	    {"<?xml version='1.0'?><domain><name>x</name></domain>", 0, true,
+	     false},
+	    {"\xef\xbb\xbf<domain><name>x</name></domain>", 0, true, false},
+	    {"<!-- x --><domain><name>x</name></domain>", 0, true, false},
+	    /* A NUL byte (UTF-16 would have them), and what is no XML. */
+	    {"<domain>\0<name>x</name></domain>", 32, true, false},
+	    {"not xml at all <<<", 0, true, false},
+	    {"", 0, true, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *xml = cases[i].xml;
+		size_t len = cases[i].len ? cases[i].len : strlen(xml);
+		struct bd_domxml d;
+		char err[256];
+		if (bd_domxml_maybe_managed(xml, len) != cases[i].maybe)
+			fail_msg("case %zu: maybe_managed should be %d", i,
+				 cases[i].maybe);
+		int rc = bd_domxml_parse(xml, len, &d, err, sizeof(err));
+		if ((rc == 0 && d.managed) != cases[i].managed)
+			fail_msg("case %zu: managed should be %d (rc %d)", i,
+				 cases[i].managed, rc);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_managed),
 	    cmocka_unit_test(test_unmanaged_and_defaults),
+	    cmocka_unit_test(test_maybe_managed),
 	    cmocka_unit_test(test_units),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_too_large),

@@ -166,6 +166,54 @@ static void test_arguments_and_errors(void **state)
 			    "{\"value\":0}");
 }
 
+/* The text form: the same command on the wire as qmp_execute's, ids in
+ * the same sequence, and a name that JSON would have to escape refused. */
+static void test_execute_text(void **state)
+{
+	struct fixture *f = *state;
+	struct qmp_config cfg = fixture_config(f->path);
+	struct result set = {0}, plain = {0}, tree = {0};
+
+	start_ready(f, &cfg);
+	assert_int_equal(qmp_execute_text(f->probe.c, "balloon",
+					  "{\"value\":134217728}", 0, result_cb,
+					  &set),
+			 0);
+	assert_int_equal(qmp_execute_text(f->probe.c, "query-balloon", NULL, 0,
+					  result_cb, &plain),
+			 0);
+	assert_int_equal(
+	    qmp_execute(f->probe.c, "query-balloon", NULL, 0, result_cb, &tree),
+	    0);
+	assert_int_equal(
+	    qmp_execute_text(f->probe.c, "bal\"loon", "{}", 0, result_cb, &set),
+	    -EINVAL);
+	assert_int_equal(
+	    qmp_execute_text(f->probe.c, "", NULL, 0, result_cb, &set),
+	    -EINVAL);
+	assert_true(run_until(&f->loop, &tree.n, 5000));
+
+	assert_int_equal(set.n, 1);
+	assert_int_equal(set.err, 0);
+	assert_int_equal(plain.n, 1);
+	assert_int_equal(plain.err, 0);
+	assert_int_equal(tree.err, 0);
+	/* Capabilities, then the three commands, ids rising by one. */
+	assert_int_equal(fakeqmp_ncommands(f->fake), 4);
+	const struct fakeqmp_cmd *cmd = fakeqmp_command(f->fake, 1);
+	assert_string_equal(cmd->execute, "balloon");
+	assert_string_equal(json_object_to_json_string_ext(
+				cmd->arguments, JSON_C_TO_STRING_PLAIN),
+			    "{\"value\":134217728}");
+	assert_null(fakeqmp_command(f->fake, 2)->arguments);
+	for (int i = 2; i < 4; i++) {
+		assert_true(fakeqmp_command(f->fake, i)->has_id);
+		assert_int_equal(fakeqmp_command(f->fake, i)->id,
+				 fakeqmp_command(f->fake, i - 1)->id + 1);
+	}
+	assert_int_equal(f->probe.disconnects, 0);
+}
+
 static void test_events(void **state)
 {
 	struct fixture *f = *state;
@@ -705,6 +753,7 @@ int main(void)
 	    T(test_order_and_ids),
 	    T(test_large_reply_after_idle),
 	    T(test_arguments_and_errors),
+	    T(test_execute_text),
 	    T(test_events),
 	    T(test_event_bad_data),
 	    T(test_execute_before_ready),

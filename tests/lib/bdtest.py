@@ -311,15 +311,26 @@ def rss_kib(pid):
 
 
 def smaps_rollup_kib(pid):
-    """The process's /proc/PID/smaps_rollup totals, in KiB, by name
-    ("Rss", "Private_Dirty", ...)."""
+    """/proc/PID/smaps_rollup's Rss, Private_Dirty and Shared_Clean (KiB)."""
     out = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                out[parts[0].rstrip(":")] = int(parts[1])
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Private_Dirty", "Shared_Clean"):
+                out[k] = int(v.split()[0])
     return out
+
+
+def mapped_libs(pid):
+    """The shared libraries PID maps (their paths, sorted, the program and
+    the vDSO left out)."""
+    libs = set()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and ".so" in os.path.basename(fields[5]):
+                libs.add(fields[5].strip())
+    return sorted(libs)
 
 
 def stop_all(procs, d):
@@ -332,13 +343,11 @@ def stop_all(procs, d):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(),
-                before_register=None):
+def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(), on_start=None):
     """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
     registered them all, pipelined on one connection; returns (daemon,
-    control connection, seconds the registrations took). before_register,
-    if given, is called with the daemon and the control connection before
-    the first registration (to measure the daemon with no guests)."""
+    control connection, seconds the registrations took). on_start(pid), if
+    given, runs once the daemon listens, before the first registration."""
     import subprocess
     fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
                            "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
@@ -356,8 +365,8 @@ def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(),
     procs.append(daemon)
     wait_until(lambda: os.path.exists(sock), 30, "balloond")
     ctl = Control(sock, timeout_s=None)
-    if before_register:
-        before_register(daemon, ctl)
+    if on_start:
+        on_start(daemon.pid)
     t0 = time.monotonic()
     ctl.send_many([("register", {"name": f"vm{i}", "qmp": f"{d}/vm{i}.qmp",
                                  "min_bytes": 256 * MiB}) for i in range(n)])
@@ -537,11 +546,9 @@ def _cmd_plans_touch(a):
                                 for e in plans) else 1)
 
 
-def _cmd_on_disk(a):
-    """on-disk STATE NAME [KEY VALUE]: NAME's registration as balloond
-    would load it from STATE (guests.json, then the journal over it)
-    exists and, with KEY, has that value."""
-    state, name = a[0], a[1]
+def _state_on_disk(state):
+    """The registrations as balloond would load them from STATE
+    (guests.json, then the journal over it), by name."""
     guests = {}
     try:
         for g in json.load(open(os.path.join(state, "guests.json")))["guests"]:
@@ -555,13 +562,26 @@ def _cmd_on_disk(a):
             e = json.loads(line)
             if "put" in e:
                 guests[e["put"]["name"]] = e["put"]
-            else:
+            elif "del" in e:
                 guests.pop(e["del"], None)
     except FileNotFoundError:
         pass
-    g = guests.get(name)
+    return guests
+
+
+def _cmd_on_disk(a):
+    """on-disk STATE NAME [KEY VALUE]: NAME's registration as balloond
+    would load it from STATE (guests.json, then the journal over it)
+    exists and, with KEY, has that value."""
+    g = _state_on_disk(a[0]).get(a[1])
     if g is None or (len(a) > 3 and _show_json(g.get(a[2])) != a[3]):
         sys.exit(1)
+
+
+def _cmd_on_disk_count(a):
+    """on-disk-count STATE KEY VALUE: how many registrations on disk (as
+    on-disk reads them) have KEY at VALUE."""
+    print(sum(1 for g in _state_on_disk(a[0]).values() if _show_json(g.get(a[1])) == a[2]))
 
 
 def _cmd_converse(a):
@@ -675,6 +695,11 @@ def _cmd_udp_sink(a):
     time.sleep(600)
 
 
+def _cmd_maps_libs(a):
+    """maps-libs PID: how many shared libraries PID maps."""
+    print(len(mapped_libs(int(a[0]))))
+
+
 def _cmd_free_port(a):
     """free-port [tcp|udp] [ADDRESS]: a port on ADDRESS (127.0.0.1) that
     nothing listens on."""
@@ -734,11 +759,11 @@ def _cmd_spool(a):
 # from a JSON state file; these write the states the Patroni tests switch
 # between (`bdtest patroni-state TEST PATH ...`).
 
-def _patroni_watch(path, a, b, c, d, pg, st, push="ok"):
+def _patroni_watch(path, a, b, c, pg, st):
     """watch: PG is healthy, noleader, notstreaming (pg2 is not in the
     leader's replication list) or a fake-patroni mode (garbage, big,
-    slow:MS, reset, status:CODE) for both of pg's ports A and B; ST and
-    PUSH are the modes of the st (C) and push (D) clusters' ports."""
+    slow:MS, reset, status:CODE) for both of pg's ports A and B; ST is
+    the mode of the st cluster's port C."""
     kind = pg if pg in ("healthy", "noleader", "notstreaming") else "healthy"
     mode = "ok" if pg == kind else pg
     cl = {"members": [patroni_member("pg0", "replica" if kind == "noleader" else "leader", a),
@@ -749,9 +774,14 @@ def _patroni_watch(path, a, b, c, d, pg, st, push="ok"):
         b: {"mode": mode, "cluster": cl, "patroni": PATRONI_REPLICA},
         c: {"mode": st, "cluster": {"members": [patroni_member("st0", "leader", c),
                                                 patroni_member("st1", "replica", c)]},
-            "patroni": patroni_leader("st1", scope="st")},
-        d: {"mode": push, "cluster": {"members": [patroni_member("p0", "leader", d)]},
-            "patroni": patroni_leader(scope="push")}})
+            "patroni": patroni_leader("st1", scope="st")}})
+
+
+def _patroni_push(path, d, push):
+    """push: the push cluster's one member p0, its leader, on port D, in
+    fake-patroni mode PUSH."""
+    write_json(path, {d: {"mode": push, "cluster": {"members": [patroni_member("p0", "leader", d)]},
+                          "patroni": patroni_leader(scope="push")}})
 
 
 def _patroni_trust(path, a, b, c, kind, st_mode="ok"):
@@ -825,13 +855,13 @@ def _patroni_tls(path, port):
     write_json(path, {port: dict(st, mode="ok")})
 
 
-_PATRONI_STATES = {"watch": _patroni_watch, "trust": _patroni_trust,
+_PATRONI_STATES = {"watch": _patroni_watch, "push": _patroni_push, "trust": _patroni_trust,
                    "cred": _patroni_cred, "tls": _patroni_tls}
 
 
 def _cmd_patroni_state(a):
     """patroni-state TEST PATH ARGS...: write fake-patroni's state file
-    PATH for the Patroni test TEST (watch, trust, cred, tls; see their
+    PATH for the Patroni test TEST (watch, push, trust, cred, tls; see their
     builders in bdtest.py for the ARGS)."""
     _PATRONI_STATES[a[0]](*a[1:])
 

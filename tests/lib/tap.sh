@@ -17,11 +17,17 @@ not_ok() {
 
 skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP $*"; }
 
-# check DESCRIPTION COMMAND...: one test point from a command's status.
+# check DESCRIPTION COMMAND...: one test point from a command's status,
+# which it returns (so that `check ... || diag ...` explains a failure).
 check() {
 	d=$1
 	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
+	if "$@"; then
+		ok "$d"
+	else
+		not_ok "$d"
+		return 1
+	fi
 }
 
 # loaded: the machine runs more than it has CPUs (its 1-minute load
