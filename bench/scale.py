@@ -4,7 +4,10 @@
 Prints: the daemon's memory and shared libraries before any guest,
 registration throughput, RSS, CPU used while idle, the time from a
 burst of requests that changes every guest's target to the last `balloon`
-command a guest received, and the round trip of `status`.
+command a guest received, and the round trip of `status`. Memory: RSS and
+Private_Dirty (/proc/PID/smaps_rollup) with no guest registered, with all
+of them (right after registration, after the idle period, right after the
+run and a second later), and the difference per guest.
 
 usage: bench/run scale [GUESTS] [IDLE_SECONDS], or
        bench/scale.py BUILD_DIR [--guests N] [--idle SECONDS]
@@ -40,6 +43,7 @@ def main():
         sock = f"{d}/control.sock"
 
         rss = rss_kib(daemon.pid)
+        mem = {"0 guests": base, f"{n} guests": smaps_rollup_kib(daemon.pid)}
         # Idle: nothing asked of it. Guest stats are polled every 5 s by
         # default, so this includes that work.
         log_before = sum(1 for _ in open(f"{d}/fake.log"))
@@ -47,6 +51,7 @@ def main():
         time.sleep(a.idle)
         c1, w1 = cpu_ticks(daemon.pid), time.monotonic()
         log_idle = sum(1 for _ in open(f"{d}/fake.log")) - log_before
+        mem[f"{n} guests, idle"] = smaps_rollup_kib(daemon.pid)
         hz = os.sysconf("SC_CLK_TCK")
         idle_cpu_s = (c1 - c0) / hz
         idle_pct = 100 * idle_cpu_s / (w1 - w0)
@@ -92,6 +97,11 @@ def main():
                            stdout=subprocess.DEVNULL, check=True)
             proc_rtts.append((time.monotonic_ns() - t) / 1e6)
         rss_after = rss_kib(daemon.pid)
+        mem[f"{n} guests, after the run"] = smaps_rollup_kib(daemon.pid)
+        # What stays once the run's garbage had a second to go (a daemon
+        # that gives free memory back does so once the loop is quiet).
+        time.sleep(1)
+        mem[f"{n} guests, 1 s after the run"] = smaps_rollup_kib(daemon.pid)
 
         # Stop: SIGTERM gives every guest its max back.
         t = time.monotonic()
@@ -107,6 +117,13 @@ def main():
               f"({n / t_reg:.0f}/s, reply after QEMU reported RAM)")
         print(f"  RSS after registration: {rss / 1024:.1f} MiB ({rss * 1024 / n / 1024:.1f} KiB per guest); "
               f"after the run: {rss_after / 1024:.1f} MiB")
+        for what, m in mem.items():
+            line = (f"  memory (smaps_rollup), {what}: RSS {m['Rss'] / 1024:.1f} MiB, "
+                    f"Private_Dirty {m['Private_Dirty'] / 1024:.1f} MiB")
+            if m is not base and n:
+                line += (f"; per guest: RSS {(m['Rss'] - base['Rss']) / n:.2f} KiB, "
+                         f"Private_Dirty {(m['Private_Dirty'] - base['Private_Dirty']) / n:.2f} KiB")
+            print(line)
         print(f"  idle {w1 - w0:.0f} s: {idle_cpu_s:.2f} CPU-s = {idle_pct:.2f}% of one core "
               f"({log_idle} QMP commands in that time; guest-stats polling "
               + (f"every {a.stats_interval} s)" if a.stats_interval else "off)"))

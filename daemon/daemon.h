@@ -41,6 +41,7 @@
  *   methods.c     one handler per control request
  *   state.c       persistence, off the loop thread
  *   spool.c       requests made while the daemon was down, and roles
+ *   memtrim.c     the heap's free pages back to the kernel after a burst
  *   main.c        options, signals, systemd, reload, start and shutdown
  *
  * Dependencies run one way: the core never calls into control, methods,
@@ -215,7 +216,7 @@ struct bd_guest_reg {
 	bd_ready_fn ready_fn;
 	void *ready_arg;
 	bool registering;
-	uv_timer_t timer; /* its deadline */
+	uv_timer_t *timer; /* its deadline; NULL while none waits */
 };
 
 struct bd_guest {

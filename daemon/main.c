@@ -205,6 +205,7 @@ static void finish_shutdown(struct bd *bd)
 	bd_plan_close(bd);
 	bd_exec_close(bd);
 	bd_metrics_close(bd);
+	bd_memtrim_close(bd);
 	close_if_active((uv_handle_t *)&bd->watchdog_timer);
 	close_if_active((uv_handle_t *)&bd->shutdown_timer);
 	close_if_active((uv_handle_t *)&bd->sig_term);
@@ -425,6 +426,10 @@ static int run(struct bd *bd)
 	uv_signal_start(&bd->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&bd->sig_hup, signal_cb, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	rc = bd_memtrim_start(bd);
+	if (rc)
+		bd_warn("memory is not trimmed after bursts: %s",
+			uv_strerror(rc));
 	bd_plan_init(bd);
 	bd->persisted_cb = persisted_cb;
 	bd->peaks_cb = peaks_cb;

@@ -252,11 +252,9 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
 	uv_timer_init(bd->loop, &g->link.retry_timer);
 	uv_timer_init(bd->loop, &g->act.retry_timer);
-	uv_timer_init(bd->loop, &g->reg.timer);
 	g->act.set_at_us = 0;
 	g->link.retry_timer.data = g;
 	g->act.retry_timer.data = g;
-	g->reg.timer.data = g;
 
 	/* struct bd starts zeroed: the list is set up with its first guest. */
 	if (!bd->guests.tqh_last)
@@ -285,6 +283,22 @@ static void guest_qmp_closed(qmp_client *c, void *data)
 	guest_free_if_closed(data);
 }
 
+static void reg_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* The deadline's timer exists only while a registration waits: a
+ * thousand guests that are registered need none. Its close callback does
+ * not touch the guest, so the guest need not wait for it. */
+static void reg_timer_drop(struct bd_guest *g)
+{
+	if (!g->reg.timer)
+		return;
+	uv_close((uv_handle_t *)g->reg.timer, reg_timer_closed);
+	g->reg.timer = NULL;
+}
+
 void bd_guest_remove(struct bd_guest *g)
 {
 	if (g->removed)
@@ -299,10 +313,10 @@ void bd_guest_remove(struct bd_guest *g)
 	bd_replan(g->bd);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */
-	g->closes_pending = 4;
+	g->closes_pending = 3;
 	uv_close((uv_handle_t *)&g->link.retry_timer, guest_handle_closed);
 	uv_close((uv_handle_t *)&g->act.retry_timer, guest_handle_closed);
-	uv_close((uv_handle_t *)&g->reg.timer, guest_handle_closed);
+	reg_timer_drop(g);
 	if (g->link.qmp) {
 		qmp_client *c = g->link.qmp;
 		g->link.qmp = NULL;
@@ -320,7 +334,7 @@ static void registered(struct bd_guest *g, const char *code, const char *msg)
 	bd_ready_fn fn = g->reg.ready_fn;
 	g->reg.ready_fn = NULL;
 	g->reg.registering = false;
-	uv_timer_stop(&g->reg.timer);
+	reg_timer_drop(g);
 	if (fn)
 		fn(g, g->reg.ready_arg, code, msg);
 }
@@ -346,18 +360,25 @@ void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg)
 int bd_guest_start(struct bd_guest *g, bd_ready_fn ready_fn, void *arg,
 		   uint64_t deadline_ms)
 {
+	if (deadline_ms && !g->reg.timer) {
+		g->reg.timer = malloc(sizeof(*g->reg.timer));
+		if (!g->reg.timer)
+			return -ENOMEM;
+		uv_timer_init(g->bd->loop, g->reg.timer);
+		g->reg.timer->data = g;
+	}
 	g->reg.ready_fn = ready_fn;
 	g->reg.ready_arg = arg;
 	if (deadline_ms) {
 		g->reg.registering = true;
-		uv_timer_start(&g->reg.timer, pending_timeout_cb, deadline_ms,
+		uv_timer_start(g->reg.timer, pending_timeout_cb, deadline_ms,
 			       0);
 	}
 	int rc = bd_link_start(g);
 	if (rc) {
 		g->reg.ready_fn = NULL;
 		g->reg.registering = false;
-		uv_timer_stop(&g->reg.timer);
+		reg_timer_drop(g);
 	}
 	return rc;
 }

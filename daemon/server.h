@@ -1,10 +1,10 @@
 /*
  * server.h: the server side of balloond, the control layer over the core
  * (daemon.h): the control socket (control.c), the requests (methods.c),
- * persistence (state.c), the spool (spool.c), and start, reload and
- * shutdown (main.c). Only these files include it: the core never calls
- * into them (tests/boundary.sh checks the objects), and hears back through
- * callbacks instead.
+ * persistence (state.c), the spool (spool.c), the heap's trimming
+ * (memtrim.c), and start, reload and shutdown (main.c). Only these files
+ * include it: the core never calls into them (tests/boundary.sh checks the
+ * objects), and hears back through callbacks instead.
  */
 #ifndef BALLOOND_SERVER_H
 #define BALLOOND_SERVER_H
@@ -35,6 +35,12 @@ void bd_state_flush(struct bd *bd);
 void bd_state_close(struct bd *bd);
 /* STATE_DIR/name into buf: 0, or -ENAMETOOLONG. */
 int bd_state_path(const struct bd *bd, const char *name, char *buf, size_t len);
+
+/* ---- memtrim.c: the heap's free pages back to the kernel ---- */
+/* After a burst of work, once the loop is quiet again: malloc_trim. Its
+ * handles keep no loop running; bd_memtrim_close closes them. */
+int bd_memtrim_start(struct bd *bd);
+void bd_memtrim_close(struct bd *bd);
 
 /* ---- spool.c: requests made while the daemon was down ---- */
 /* Create and watch the spool (and the role spool), and carry out what

@@ -12,10 +12,10 @@
 #include <stddef.h>
 
 struct framer {
-	char *buf;	  /* bytes of the message(s) not yet complete */
+	char *buf;	  /* the message not yet complete; NULL when none
+			   * (allocated only while one is) */
 	size_t len;	  /* bytes held in buf */
 	size_t cap;	  /* allocated size of buf */
-	size_t scanned;	  /* prefix of buf known to hold no newline */
 	size_t max_bytes; /* cap on one message, newline included */
 };
 
@@ -32,8 +32,12 @@ void framer_reset(struct framer *f);
 
 /* Feed n bytes. Returns 0, the callback's nonzero return, -EMSGSIZE when a
  * message outgrows max_bytes (the framer is then unusable until reset), or
- * -ENOMEM. Empty lines are skipped. */
-int framer_feed(struct framer *f, const char *data, size_t n, framer_line_cb cb,
+ * -ENOMEM. Empty lines are skipped. A message that arrives whole in data
+ * is handed to the callback in place: data is scratch, and each such
+ * message's LF (or CR) is overwritten with its NUL. Only the part of a
+ * message still waiting for its newline is copied, so the framer holds no
+ * memory between messages. */
+int framer_feed(struct framer *f, char *data, size_t n, framer_line_cb cb,
 		void *cb_data);
 
 #endif

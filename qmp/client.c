@@ -2,9 +2,13 @@
  * client.c: the QMP connection: socket, greeting, capabilities, the queue
  * of pending commands, timeouts, reconnect with backoff, event dispatch.
  *
- * Handle ownership: the client owns two timers for its whole life; each
+ * Handle ownership: the client owns one timer for its whole life; each
  * connection attempt gets its own struct conn (a uv_pipe_t) that is freed
  * in its close callback, so a reconnect never waits for the old pipe.
+ *
+ * A daemon holds one client per guest, a thousand or more, nearly all of
+ * them idle: what only a moment needs (the connect request, QEMU's last
+ * error) is allocated for that moment, not kept in every client.
  */
 #include "qmp.h"
 
@@ -38,7 +42,6 @@ TAILQ_HEAD(pending_list, pending);
 
 struct conn {
 	uv_pipe_t pipe;
-	uv_connect_t connect_req;
 	qmp_client *client; /* NULL once detached from the client */
 };
 
@@ -68,13 +71,16 @@ struct qmp_client {
 	unsigned n_pending;
 	int64_t next_id;
 
-	uv_timer_t deadline_timer; /* greeting or earliest command deadline */
-	uv_timer_t retry_timer;	   /* reconnect backoff */
+	/* While connecting or connected (deadline_cb): the greeting's or the
+	 * earliest command's deadline; while idle (retry_cb): the reconnect
+	 * backoff. */
+	uv_timer_t timer;
 	uint64_t greeting_deadline_ms;
 	uint64_t backoff_ms;
 	bool started;
 
-	char last_error[256]; /* "Class: description" of QEMU's last error */
+	char *last_error; /* "Class: description" of QEMU's last error;
+			   * NULL: none yet */
 
 	int closes_pending; /* handles still closing after qmp_client_close */
 	qmp_close_cb close_cb;
@@ -359,12 +365,11 @@ static void arm_deadline(qmp_client *c)
 		if (!p->timed_out && p->deadline_ms < next)
 			next = p->deadline_ms;
 	if (next == UINT64_MAX) {
-		uv_timer_stop(&c->deadline_timer);
+		uv_timer_stop(&c->timer);
 		return;
 	}
 	uint64_t now = uv_now(c->loop);
-	uv_timer_start(&c->deadline_timer, deadline_cb,
-		       next > now ? next - now : 0, 0);
+	uv_timer_start(&c->timer, deadline_cb, next > now ? next - now : 0, 0);
 }
 
 /* ---- connection ---- */
@@ -402,7 +407,7 @@ static void schedule_retry(qmp_client *c)
 	c->backoff_ms = delay * 2 > c->cfg.reconnect_max_ms
 			    ? c->cfg.reconnect_max_ms
 			    : delay * 2;
-	uv_timer_start(&c->retry_timer, retry_cb, delay, 0);
+	uv_timer_start(&c->timer, retry_cb, delay, 0);
 }
 
 /* Tear down the current connection attempt or session. */
@@ -413,7 +418,7 @@ static void conn_drop(qmp_client *c, int err)
 		return;
 	c->state = ST_IDLE;
 	conn_detach(c);
-	uv_timer_stop(&c->deadline_timer);
+	uv_timer_stop(&c->timer);
 	framer_reset(&c->framer);
 	json_object_put(c->greeting.capabilities);
 	memset(&c->greeting, 0, sizeof(c->greeting));
@@ -455,6 +460,17 @@ static int handle_greeting(qmp_client *c, const struct qmp_message *m)
 		       capabilities_cb, NULL);
 }
 
+static void set_last_error(qmp_client *c, const struct qmp_message *m)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "%s: %s", m->error_class, m->error_desc);
+	char *copy = strdup(text);
+	if (!copy)
+		return; /* the previous one stays */
+	free(c->last_error);
+	c->last_error = copy;
+}
+
 static int handle_reply(qmp_client *c, const struct qmp_message *m)
 {
 	struct pending *p = TAILQ_FIRST(&c->pending);
@@ -472,8 +488,7 @@ static int handle_reply(qmp_client *c, const struct qmp_message *m)
 				r.err = QMP_ERR_NO_BALLOON;
 			r.error_class = m->error_class;
 			r.error_desc = m->error_desc;
-			snprintf(c->last_error, sizeof(c->last_error), "%s: %s",
-				 m->error_class, m->error_desc);
+			set_last_error(c, m);
 		}
 		p->cb(c, &r, p->data);
 	}
@@ -584,6 +599,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void connect_cb(uv_connect_t *req, int status)
 {
 	struct conn *conn = req->data;
+	free(req);
 	qmp_client *c = conn->client;
 	if (!c || c->conn != conn)
 		return; /* abandoned: closing or reset meanwhile */
@@ -603,15 +619,23 @@ static void connect_cb(uv_connect_t *req, int status)
 static int conn_open(qmp_client *c)
 {
 	struct conn *conn = calloc(1, sizeof(*conn));
-	if (!conn)
+	/* Freed by connect_cb, which libuv calls in any case (with
+	 * UV_ECANCELED if the pipe is closed first, before its close
+	 * callback). */
+	uv_connect_t *req = malloc(sizeof(*req));
+	if (!conn || !req) {
+		free(conn);
+		free(req);
 		return -ENOMEM;
+	}
 	int rc = uv_pipe_init(c->loop, &conn->pipe, 0);
 	if (rc) {
 		free(conn);
+		free(req);
 		return rc;
 	}
 	conn->pipe.data = conn;
-	conn->connect_req.data = conn;
+	req->data = conn;
 	conn->client = c;
 	c->conn = conn;
 	c->state = ST_CONNECTING;
@@ -619,7 +643,7 @@ static int conn_open(qmp_client *c)
 	c->framer.max_bytes = c->cfg.max_message_bytes;
 	c->greeting_deadline_ms = uv_now(c->loop) + c->cfg.greeting_timeout_ms;
 	/* The greeting deadline covers connect, greeting and negotiation. */
-	uv_pipe_connect(&conn->connect_req, &conn->pipe, c->path, connect_cb);
+	uv_pipe_connect(req, &conn->pipe, c->path, connect_cb);
 	arm_deadline(c);
 	return 0;
 }
@@ -677,10 +701,8 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 	TAILQ_INIT(&c->pending);
 	c->backoff_ms = cfg->reconnect_min_ms;
 	framer_init(&c->framer, cfg->max_message_bytes);
-	uv_timer_init(loop, &c->deadline_timer);
-	uv_timer_init(loop, &c->retry_timer);
-	c->deadline_timer.data = c;
-	c->retry_timer.data = c;
+	uv_timer_init(loop, &c->timer);
+	c->timer.data = c;
 	*out = c;
 	return 0;
 }
@@ -690,7 +712,7 @@ int qmp_client_start(qmp_client *c)
 	if (c->state != ST_IDLE)
 		return c->state == ST_CLOSING ? -EINVAL : 0;
 	c->started = true;
-	uv_timer_stop(&c->retry_timer);
+	uv_timer_stop(&c->timer); /* idle: a reconnect's backoff */
 	int rc = conn_open(c);
 	if (rc && c->cfg.reconnect) {
 		schedule_retry(c);
@@ -709,10 +731,9 @@ int qmp_client_set_config(qmp_client *c, const struct qmp_config *cfg)
 	c->cfg.reconnect = keep.reconnect;
 	if (c->backoff_ms > cfg->reconnect_max_ms)
 		c->backoff_ms = cfg->reconnect_max_ms;
-	if (uv_is_active((uv_handle_t *)&c->retry_timer) &&
-	    uv_timer_get_due_in(&c->retry_timer) > cfg->reconnect_max_ms)
-		uv_timer_start(&c->retry_timer, retry_cb, cfg->reconnect_max_ms,
-			       0);
+	if (c->state == ST_IDLE && uv_is_active((uv_handle_t *)&c->timer) &&
+	    uv_timer_get_due_in(&c->timer) > cfg->reconnect_max_ms)
+		uv_timer_start(&c->timer, retry_cb, cfg->reconnect_max_ms, 0);
 	return 0;
 }
 
@@ -738,11 +759,10 @@ void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data)
 	c->state = ST_CLOSING;
 	c->close_cb = close_cb;
 	c->close_data = data;
-	/* Freed when the last of the two timers and the pipe has closed;
-	 * close callbacks run on a later loop turn, never inside this call. */
-	c->closes_pending = 2;
-	uv_close((uv_handle_t *)&c->deadline_timer, timer_close_cb);
-	uv_close((uv_handle_t *)&c->retry_timer, timer_close_cb);
+	/* Freed when the timer and the pipe have closed; close callbacks
+	 * run on a later loop turn, never inside this call. */
+	c->closes_pending = 1;
+	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 	conn_detach(c);
 	fail_all(c, -ECANCELED);
 	framer_free(&c->framer);
@@ -750,6 +770,8 @@ void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data)
 	c->greeting.capabilities = NULL;
 	free(c->path);
 	c->path = NULL;
+	free(c->last_error);
+	c->last_error = NULL;
 }
 
 bool qmp_client_is_ready(const qmp_client *c)
@@ -765,7 +787,7 @@ const struct qmp_greeting *qmp_client_greeting(const qmp_client *c)
 
 const char *qmp_client_last_error(const qmp_client *c)
 {
-	return c->last_error;
+	return c->last_error ? c->last_error : "";
 }
 
 const char *qmp_client_socket_path(const qmp_client *c)

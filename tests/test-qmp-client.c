@@ -645,6 +645,105 @@ static void test_close_in_reset_event(void **state)
 	assert_true(fixture_healthy(f));
 }
 
+/* Replies of very different sizes, the large ones split over many reads,
+ * arriving after the link has idled with no read buffer of its own (a
+ * small reply first), several in one write with an event between them:
+ * each reaches its own command, whole and in order. */
+struct sized_call {
+	struct order *o;
+	int index;
+	int err;
+	size_t ret_len; /* the returned string's length */
+	char ret0;	/* and its first character */
+};
+
+static void sized_cb(qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct sized_call *k = data;
+	k->err = r->err;
+	if (r->ret && json_object_is_type(r->ret, json_type_string)) {
+		k->ret_len = (size_t)json_object_get_string_len(r->ret);
+		k->ret0 = json_object_get_string(r->ret)[0];
+	}
+	k->o->seen[k->o->n++] = k->index;
+}
+
+static bool seen_1(void *arg)
+{
+	return ((struct order *)arg)->n == 1;
+}
+
+static bool seen_4(void *arg)
+{
+	return ((struct order *)arg)->n == 4;
+}
+
+static bool fake_has_5(void *arg)
+{
+	return fakeqmp_ncommands(arg) == 5;
+}
+
+static void test_large_reply_after_idle(void **state)
+{
+	struct fixture *f = *state;
+	struct qmp_config cfg = fixture_config(f->path);
+	enum { BIG1 = 300000, BIG2 = 70000 };
+	struct order o = {0};
+	struct sized_call calls[4];
+
+	start_ready(f, &cfg);
+	for (int i = 0; i < 4; i++)
+		calls[i] = (struct sized_call){.o = &o, .index = i};
+	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 0,
+				     sized_cb, &calls[0]),
+			 0);
+	assert_true(run_until_fn(&f->loop, seen_1, &o, 5000));
+	assert_int_equal(calls[0].err, 0);
+
+	/* Three more, answered by hand below. */
+	fakeqmp_behaviour(f->fake)->reply = FAKEQMP_HANG;
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(qmp_execute(f->probe.c, "query-x", NULL, 0,
+					     sized_cb, &calls[i]),
+				 0);
+	assert_true(run_until_fn(&f->loop, fake_has_5, f->fake, 5000));
+	int64_t id[4];
+	for (int i = 1; i < 4; i++)
+		id[i] = fakeqmp_command(f->fake, i + 1)->id;
+
+	size_t size = BIG1 + BIG2 + 512;
+	char *text = malloc(size);
+	assert_non_null(text);
+	size_t off = (size_t)snprintf(text, size, "{\"return\": \"");
+	memset(text + off, 'a', BIG1);
+	off += BIG1;
+	off += (size_t)snprintf(
+	    text + off, size - off,
+	    "\", \"id\": %lld}\r\n{\"event\": \"STOP\"}\r\n"
+	    "{\"return\": \"b\", \"id\": %lld}\r\n{\"return\": \"",
+	    (long long)id[1], (long long)id[2]);
+	memset(text + off, 'c', BIG2);
+	off += BIG2;
+	snprintf(text + off, size - off, "\", \"id\": %lld}", (long long)id[3]);
+	int events = f->probe.events;
+	assert_int_equal(fakeqmp_send_raw(f->fake, text), 0);
+	free(text);
+	assert_true(run_until_fn(&f->loop, seen_4, &o, 5000));
+
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(o.seen[i], i);
+		assert_int_equal(calls[i].err, 0);
+	}
+	assert_int_equal(calls[1].ret_len, BIG1);
+	assert_int_equal(calls[1].ret0, 'a');
+	assert_int_equal(calls[2].ret_len, 1);
+	assert_int_equal(calls[2].ret0, 'b');
+	assert_int_equal(calls[3].ret_len, BIG2);
+	assert_int_equal(calls[3].ret0, 'c');
+	assert_int_equal(f->probe.events, events + 1);
+	assert_int_equal(f->probe.disconnects, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +751,7 @@ int main(void)
 	cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	    T(test_greeting),
 	    T(test_order_and_ids),
+	    T(test_large_reply_after_idle),
 	    T(test_arguments_and_errors),
 	    T(test_execute_text),
 	    T(test_events),
