@@ -8,7 +8,7 @@
 # costs a name-service lookup on the loop (the groups are resolved at
 # start and on reload, membership comes from the peer's credentials).
 . "$top_srcdir/tests/lib/daemon-lib.sh"
-# (tap.sh's PY is Debian's python3: the less trusted peers cannot see a
+# (tap.sh's PY is /usr/bin/python3: the less trusted peers cannot see a
 # pyenv under /root.)
 FLOOD="$top_srcdir/tests/lib/peer-flood.py"
 NOFILE=200

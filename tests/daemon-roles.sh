@@ -104,7 +104,7 @@ check "nor read the state" quiet sh -c "! setpriv --reuid=65534 --regid=65534 --
 # spool_as METHOD PARAMS: write a request into the role spool as the role
 # group, the way a hook does (temporary name, then rename).
 spool_as() {
-	# Debian's python3 (tap.sh's PY): the less trusted user cannot see a
+	# /usr/bin/python3 (tap.sh's PY): the less trusted user cannot see a
 	# pyenv under /root.
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -m bdtest spool "$RS" "$1" "$2"
 }

@@ -2,9 +2,9 @@
 
 Imported by the Python tests and benchmarks (tests/lib is on PYTHONPATH:
 tests/lib/tap.sh, the Makefile's test environment, bench/run and
-bench/build.sh put it there), and run as `python3 -m bdtest COMMAND ...`
-by the shell tests (tap.sh's bdtest; daemon-lib.sh wraps the common
-commands; `python3 -m bdtest` alone lists them). It runs under Debian's
+bench/build.sh put it there), and run as `/usr/bin/python3 -m bdtest
+COMMAND ...` by the shell tests (tap.sh's bdtest; daemon-lib.sh wraps
+the common commands; `/usr/bin/python3 -m bdtest` alone lists them). It runs under Debian's
 /usr/bin/python3 with the standard library only (PyYAML for rule-exprs),
 so that a less trusted user can run it too.
 
@@ -412,7 +412,7 @@ def write_json(path, doc):
     os.rename(path + ".tmp", path)
 
 
-# ---- the command line: `python3 -m bdtest COMMAND ...` ---------------------------
+# ---- the command line: `/usr/bin/python3 -m bdtest COMMAND ...` ------------------
 
 def _show_json(v):
     """A JSON value as the shell tests compare it: strings bare, null or
@@ -1430,7 +1430,7 @@ COMMANDS = {name[5:].replace("_", "-"): f for name, f in list(globals().items())
 
 def main(argv):
     if len(argv) < 1 or argv[0] not in COMMANDS:
-        print("usage: python3 -m bdtest COMMAND [ARGS...]\n", file=sys.stderr)
+        print("usage: /usr/bin/python3 -m bdtest COMMAND [ARGS...]\n", file=sys.stderr)
         for name, f in sorted(COMMANDS.items()):
             first = f.__doc__.split("\n\n")[0].split("\n")
             print("  " + "\n    ".join(line.strip() for line in first), file=sys.stderr)
