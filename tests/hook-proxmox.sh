@@ -156,7 +156,8 @@ hook_ok "a stopped (SIGSTOP) daemon"
 check "a stopped daemon: back within the hard timeout (${HOOK_MS} ms)" test "$HOOK_MS" -lt 2500
 check "a stopped daemon: spooled" grep -q "spooled" "$T/err"
 check "once it runs again the VM is registered" wait_for 20 registered 100
-check "and the spool is empty" wait_for 20 test "$(spooled)" = 0
+check "and the spool is empty" wait_for 20 test "$(spooled)" = 0 ||
+	diag "left in the spool: $(ls -l "$STATE/spool" | tr '\n' ';'); the daemon's spool lines: $(grep 'spool' "$T/daemon.log" | tail -n 5 | tr '\n' ';')"
 
 # ---- balloond down: the unregister spooled too ----
 stop_daemon
