@@ -10,6 +10,10 @@ tests/lib/fake-patroni.py (it confirms the member a streaming replica, so that
 balloond shrinks it to its replica target between rounds), so only
 balloond and the callback are measured.
 
+Beside it, in the same rounds, the floor: /bin/true started the same way
+(subprocess.Popen) until it exits, what any process costs on this machine
+now.
+
 One guest is the Patroni member; the other GUESTS-1 are plain guests
 registered beside it (the registry and the stats polling that a full
 host brings).
@@ -117,6 +121,7 @@ def run(build, top, n, rounds):
         hook = [f"{build}/hooks/balloond-patroni", "--member", "m0", "on_role_change"]
         lat = []
         hook_ms = []
+        floor_ms = []
         for r in range(rounds + 1):
             # Wait for the shrink to the replica target (REST confirmed).
             end = time.monotonic() + 30
@@ -126,6 +131,12 @@ def run(build, top, n, rounds):
                              + open(f"{d}/daemon.log").read()[-2000:])
                 time.sleep(0.002)
             time.sleep(0.02)  # let the shrink's move finish
+            # The floor, in the same round: what starting a process that
+            # does nothing and waiting for its exit costs now.
+            t0 = time.monotonic_ns()
+            subprocess.Popen(["/bin/true"], env=env).wait()
+            if r:
+                floor_ms.append((time.monotonic_ns() - t0) / 1e6)
             t0 = time.monotonic_ns()
             p = subprocess.Popen(hook + ["master", "pg"], env=env)
             got = None
@@ -149,7 +160,7 @@ def run(build, top, n, rounds):
             subprocess.run(hook + ["replica", "pg"], env=env, check=True)
         daemon.terminate()
         daemon.wait(30)
-        return lat, hook_ms
+        return lat, hook_ms, floor_ms
     finally:
         stop_all(procs, d)
 
@@ -164,10 +175,13 @@ def main():
     print("callback start -> `balloon` on the new leader's QMP socket "
           f"(fake QEMU, {a.rounds} notifications each):")
     for n in a.guests or [1, 1000]:
-        lat, hook_ms = run(a.build, top, n, a.rounds)
+        lat, hook_ms, floor_ms = run(a.build, top, n, a.rounds)
         print(f"  {n:5d} registered guests: p50 {statistics.median(lat):.2f} ms, "
               f"p99 {percentile(lat, 99):.2f} ms, max {max(lat):.2f} ms "
               f"(callback process exits after: p50 {statistics.median(hook_ms):.2f} ms)")
+        print(f"        floor, /bin/true started the same way, until it exits: "
+              f"p50 {statistics.median(floor_ms):.2f} ms, p99 {percentile(floor_ms, 99):.2f} ms, "
+              f"max {max(floor_ms):.2f} ms")
 
 
 if __name__ == "__main__":
