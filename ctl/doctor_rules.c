@@ -680,26 +680,32 @@ static void rule_size(const struct doctor_guest *g, struct doctor_report *r)
 }
 
 /* Low above high watermark: balloond raises high to low, so reclaiming
- * and releasing have no gap between them and the host flaps. */
+ * and releasing have no gap between them and the host flaps. A low left
+ * to its default is 5 % of MemTotal (the policy's), so a high set below
+ * that is the same mistake. */
 static void rule_watermarks(const struct doctor_daemon *d,
+			    const struct doctor_host *h,
 			    struct doctor_report *r)
 {
-	if (!d->config_known || !d->low_watermark_bytes ||
-	    !d->high_watermark_bytes ||
-	    d->low_watermark_bytes <= d->high_watermark_bytes)
+	uint64_t low = d->low_watermark_bytes;
+	bool low_default = !low;
+	if (low_default)
+		low = h->mem_total_bytes * 5 / 100;
+	if (!d->config_known || !low || !d->high_watermark_bytes ||
+	    low <= d->high_watermark_bytes)
 		return;
 	struct doctor_finding *f =
 	    add(r, "watermark_low_above_high", DOCTOR_WARNING,
 		"balloond's low watermark is above its high watermark");
 	app(f->evidence, sizeof(f->evidence),
-	    "balloond's status, config: low_watermark_bytes %llu (%s), "
+	    "balloond's status, config: low_watermark_bytes %llu (%s%s), "
 	    "high_watermark_bytes %llu (%s) ([host] low_watermark and "
 	    "high_watermark in balloond.conf). balloond reclaims below low "
 	    "and releases above high; it raises high to low, which leaves no "
 	    "gap: the guests are shrunk and grown back as the host's free "
 	    "memory moves around that one mark",
-	    (unsigned long long)d->low_watermark_bytes,
-	    hs(d->low_watermark_bytes).s,
+	    (unsigned long long)low, hs(low).s,
+	    low_default ? ", the default: 5 % of MemTotal" : "",
 	    (unsigned long long)d->high_watermark_bytes,
 	    hs(d->high_watermark_bytes).s);
 	app(f->fix, sizeof(f->fix),
@@ -893,7 +899,7 @@ void doctor_run_rules(const struct doctor_snapshot *s, struct doctor_report *r)
 		rule_size(&s->daemon.guests[i], r);
 	}
 	rule_clusters(&s->daemon, r);
-	rule_watermarks(&s->daemon, r);
+	rule_watermarks(&s->daemon, &s->host, r);
 	/* Worst first, in rule order within a severity (an insertion sort:
 	 * stable, and the table is short). */
 	for (size_t i = 1; i < r->n; i++) {

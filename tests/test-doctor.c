@@ -427,6 +427,22 @@ static void m_low_below_high(struct doctor_snapshot *s)
 	s->daemon.high_watermark_bytes = 4 * GiB;
 }
 
+static void m_high_below_default_low(struct doctor_snapshot *s)
+{
+	/* low 0: 5 % of MemTotal, 1.2 GiB of 24 GiB, above a high of
+	 * 256 MiB, which balloond raises to it. */
+	s->daemon.config_known = true;
+	s->daemon.high_watermark_bytes = 256 * MiB;
+	s->host.mem_total_bytes = 24 * GiB;
+}
+
+static void m_high_above_default_low(struct doctor_snapshot *s)
+{
+	s->daemon.config_known = true;
+	s->daemon.high_watermark_bytes = 2 * GiB;
+	s->host.mem_total_bytes = 24 * GiB;
+}
+
 static void m_high_default(struct doctor_snapshot *s)
 {
 	/* high 0: low plus 5 % of MemTotal, never below low. */
@@ -606,6 +622,11 @@ static const struct rule_case cases[] = {
      false, 0},
     {"low 4 GiB, high by default", m_high_default, "watermark_low_above_high",
      false, 0},
+    {"high 256 MiB, low by default (1.2 GiB of 24 GiB)",
+     m_high_below_default_low, "watermark_low_above_high", true,
+     DOCTOR_WARNING},
+    {"high 2 GiB, low by default (1.2 GiB of 24 GiB)", m_high_above_default_low,
+     "watermark_low_above_high", false, 0},
     {"peak 3 GiB of 16 GiB over 14 days", m_big_14_days, "guest_too_big", true,
      DOCTOR_INFO},
     {"peak 3 GiB of 16 GiB over 7 days", m_big_7_days, "guest_too_big", true,
