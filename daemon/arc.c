@@ -272,14 +272,16 @@ static void arc_release(struct bd *bd)
 	int rc = param_path(bd, param, sizeof(param));
 	if (rc == 0)
 		rc = state_path(bd, path, sizeof(path));
-	/* OpenZFS ignores a 0 written at run time: its arc_tuning_update
-	 * changes c_max only for a zfs_arc_max that is not 0, at least
-	 * MIN_ARC_MAX, below all of memory and above c_min. A 0 alone would
-	 * leave our last cap in c_max until a reboot, and the next save,
-	 * with arc.json gone, would take that cap for the ARC's own c_max.
-	 * So the native c_max goes in first, then the admin's 0, which
-	 * zfs_arc_max then reads as before. */
-	if (rc == 0 && !bd->arc_admin_max_bytes)
+	/* OpenZFS ignores a 0 written at run time, and any value out of its
+	 * range: its arc_tuning_update changes c_max only for a zfs_arc_max
+	 * that is not 0, at least MIN_ARC_MAX, below all of memory and above
+	 * c_min. Such an admin's value alone would leave our last cap in
+	 * c_max until a reboot, and the next save, with arc.json gone, would
+	 * take that cap for the ARC's own c_max. So the native c_max (a
+	 * value OpenZFS took) goes in first, then the admin's, which
+	 * zfs_arc_max then reads as before; a value OpenZFS takes replaces
+	 * the native one in c_max, as it did before balloond. */
+	if (rc == 0)
 		rc = write_value(param, bd->arc_c_max_native);
 	if (rc == 0)
 		rc = write_value(param, bd->arc_admin_max_bytes);

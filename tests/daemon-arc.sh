@@ -189,5 +189,26 @@ kill "$MON"
 wait "$MON" 2>/dev/null
 check "dry run: nothing was written to zfs_arc_max" test "$(cat "$PARAM")" = $((11 * GiB / 4))
 stop_daemon TERM
+# An admin's zfs_arc_max that OpenZFS ignores (5 GiB, above all of this
+# 4 GiB host's memory) left the ARC's c_max at its own 2.75 GiB. Written
+# back alone it would change nothing and leave balloond's cap in c_max:
+# the native c_max goes in first, then the admin's value.
+echo $((5 * GiB)) >"$PARAM"
+echo "zfs_arc_max $((5 * GiB))" >>"$WLOG"
+kernel
+check "an out-of-range admin value leaves c_max at 2.75 GiB" \
+	grep -q "^c_max  *4  *$((11 * GiB / 4))\$" "$P/spl/kstat/zfs/arcstats"
+cp "$T/arc.conf" "$T/live.conf"
+start_arc_daemon
+# Without vm2, which the dry run above left pinned: three guests at 256 MiB.
+wait_field 20 vm2 link up || bail "vm2 did not come back"
+ctl unregister vm2 >/dev/null || bail "unregister vm2"
+check "capped under it: 2.25 GiB" wait_for 20 arc_max_is "$(cap 3)"
+cp "$T/noarc.conf" "$T/live.conf"
+expect 0 "reload with arc_manage off" ctl reload
+check "the admin's 5 GiB is written back" wait_for 20 arc_max_is $((5 * GiB))
+check "and c_max is the ARC's own 2.75 GiB again, not balloond's cap" \
+	grep -q "^c_max  *4  *$((11 * GiB / 4))\$" "$P/spl/kstat/zfs/arcstats"
+stop_daemon TERM
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done
