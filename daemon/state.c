@@ -278,13 +278,22 @@ int bd_state_load(struct bd *bd)
 	}
 	json_object_put(l.retired);
 	for (size_t i = 0; i < l.n; i++) {
+		json_object *days;
 		if (bd_spec_check(bd, &l.v[i], NULL, msg, sizeof(msg))) {
 			bd_err("%s: guest %s skipped: %s", path, l.v[i].name,
 			       msg);
+			/* Its history stays, retired as at an unregister,
+			 * for when it is registered again. */
+			struct bd_peaks p;
+			if (!bd_guest_find(bd, l.v[i].name) &&
+			    json_object_object_get_ex(l.peaks, l.v[i].name,
+						      &days) &&
+			    !bd_peaks_from_json(days, &p) &&
+			    !bd_peaks_expired(&p, today))
+				retire(bd, l.v[i].name, &p);
 			continue;
 		}
 		struct bd_guest *g = bd_guest_add(bd, &l.v[i]);
-		json_object *days;
 		if (!g) {
 			free(l.v);
 			json_object_put(l.peaks);

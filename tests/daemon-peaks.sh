@@ -196,6 +196,20 @@ start
 ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || not_ok "vm1 registered after two restarts"
 check "vm1's days are back after two restarts" test "$(history vm1)" = "$h1"
 
+# A guest skipped at load (its snapshot entry edited by hand to a relative
+# QMP socket, which registration refuses) keeps its days, retired, for
+# when it is registered again.
+stop_daemon TERM
+start
+stop_daemon TERM
+sed -i "s|\"qmp\": \"$T/vm1.qmp\"|\"qmp\": \"vm1.qmp\"|" "$STATE/guests.json"
+grep -q '"qmp": "vm1.qmp"' "$STATE/guests.json" || bail "vm1's socket was not made relative in the snapshot"
+start
+check "vm1 is skipped at load" grep -q "guest vm1 skipped: QMP socket 'vm1.qmp' must be an absolute path" "$T/daemon.log"
+check "vm1 is not registered" test -z "$(field vm1 name)"
+ctl register vm1 --qmp "$T/vm1.qmp" >/dev/null || not_ok "vm1 registered after it was skipped at load"
+check "vm1's days are back after it was skipped at load" test "$(history vm1)" = "$h1"
+
 # Three days on without a sample: the window leaves days 0 to 2 out.
 fake mode '*' stuck >/dev/null
 wait_for 20 no_stats vm0 || bail "vm0's stats did not stop"
