@@ -166,6 +166,10 @@ in
           # balloond re-reads its config on SIGHUP (ExecReload): a
           # restart would give every guest its max back first.
           reloadTriggers = [ confFile ];
+          # Nor does a new package restart it in the middle of a switch:
+          # the running balloond keeps the previous version until the
+          # admin restarts it, when the host has room for every max.
+          restartIfChanged = false;
           # The unit's /bin/kill is not on NixOS: "" clears its line.
           serviceConfig.ExecReload = [
             ""

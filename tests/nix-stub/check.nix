@@ -96,6 +96,7 @@ builtins.mapAttrs (n: v: builtins.seq v v) {
   service_defined = defined false [ "systemd" "services" "balloond" ];
   service_wanted = has "multi-user.target" (builtins.head (values false [ "systemd" "services" "balloond" "wantedBy" ]));
   service_reloads_on_config = (builtins.head (values false [ "systemd" "services" "balloond" "reloadTriggers" ])) != [ ];
+  service_not_restarted_by_a_new_package = (builtins.head (values false [ "systemd" "services" "balloond" "restartIfChanged" ])) == false;
   unit_from_package = has "/nix/store/stub-balloond" (builtins.head (values false [ "systemd" "packages" ]));
   config_file_in_etc = defined false [ "environment" "etc" "balloond/balloond.conf" "source" ];
   tmpfiles_run_balloond = hasRule false "d /run/balloond ";

@@ -170,8 +170,9 @@ lv_install_hook() { :; }
 lv_setup
 phase "libvirtd started"
 # The postinst with libvirtd running: a first installation says once that
-# libvirtd reads hooks at its start; an upgrade says nothing; neither
-# restarts libvirtd.
+# libvirtd reads hooks at its start; an upgrade says nothing of libvirtd;
+# neither restarts libvirtd. With balloond running (section 4), an upgrade
+# says once that it keeps the previous version until a restart.
 # As dpkg runs it (deb-systemd-helper refuses to run otherwise).
 PI=/var/lib/dpkg/info/balloond.postinst
 export DPKG_MAINTSCRIPT_PACKAGE=balloond DPKG_MAINTSCRIPT_NAME=postinst
@@ -180,10 +181,27 @@ check "postinst, first install, libvirtd running: says to restart libvirtd" \
 	grep -q "takes effect after 'systemctl restart libvirtd'" "$T/postinst.out"
 check "and says it in one message" test "$(grep -c balloond: "$T/postinst.out")" = 1
 sh "$PI" configure "$(dpkg-query -W -f='${Version}' balloond)" >"$T/postinst.out" 2>&1
-check "postinst, upgrade: says nothing" test ! -s "$T/postinst.out"
+check "postinst, upgrade: nothing about libvirtd" sh -c "! grep -q libvirtd '$T/postinst.out'"
+check "postinst, upgrade, balloond running: says it keeps the previous version until a restart" \
+	grep -q "keeps the previous version until 'systemctl restart balloond'" "$T/postinst.out"
+check "and says it in one message" test "$(grep -c balloond: "$T/postinst.out")" = 1
 sed 's/^/#   postinst (upgrade): /' "$T/postinst.out"
 unset DPKG_MAINTSCRIPT_PACKAGE DPKG_MAINTSCRIPT_NAME
 check "postinst restarted nothing: the same libvirtd runs" lv_alive "$LV_LIBVIRTD_PID"
+check "nor balloond: the same balloond runs" kill -0 "$P_PID"
+# Under systemd: an upgrade neither stops nor restarts balloond (a stop
+# gives every guest its max back first); a removal stops it.
+# What dh_installsystemd wrote (the unit's name in single quotes).
+only_starts() {
+	grep -q "deb-systemd-invoke start 'balloond.service'" "$PI" &&
+		! grep -qE 'deb-systemd-invoke .*restart|_dh_action' "$PI"
+}
+stops_on_remove() {
+	grep -q '"$1" = remove' /var/lib/dpkg/info/balloond.prerm &&
+		grep -q "deb-systemd-invoke stop 'balloond.service'" /var/lib/dpkg/info/balloond.prerm
+}
+check "postinst: an upgrade only starts balloond, never restarts it" only_starts
+check "prerm: stops balloond only on remove" stops_on_remove
 D=${LV_PREFIX}pkg
 registered() { ctl status --json | grep -qF "\"name\": \"$D\""; }
 unregistered() {
