@@ -165,6 +165,10 @@ bad() { # DESC EXPECTED-TEXT FILE
 }
 bad "malformed XML" "not well-formed" "$T/junk.xml"
 domxml vm3 "$FULL"
+# A managed domain cut short inside line 8's balloond:memory: the line and
+# the parser's reason.
+head -c $(($(head -n 7 "$T/vm3.xml" | wc -c) + 70)) "$T/vm3.xml" >"$T/cut.xml"
+bad "a managed domain cut short" "not well-formed: line 8: unclosed token" "$T/cut.xml"
 sed '/<memory /d' "$T/vm3.xml" >"$T/nomem.xml"
 bad "no <memory>" "no <memory>" "$T/nomem.xml"
 {
