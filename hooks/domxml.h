@@ -1,8 +1,8 @@
 /*
  * domxml.h: what balloond needs from a libvirt domain's XML, read with
- * expat (hooks/domxml_read.c): its name, its RAM (<memory>), whether it has a virtio
- * memballoon, balloond's own metadata (namespace urn:balloond:guest:1)
- * and the extra QMP socket under <qemu:commandline>:
+ * expat (hooks/domxml_read.c): its name, its RAM (<memory>), whether it
+ * has a virtio memballoon, balloond's own metadata (namespace
+ * urn:balloond:guest:1) and the extra QMP socket under <qemu:commandline>:
  *
  *   <metadata>
  *     <balloond:guest xmlns:balloond="urn:balloond:guest:1">
