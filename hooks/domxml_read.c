@@ -115,9 +115,10 @@ enum top {
 };
 
 /* What is read of <name> or <memory>: all the text inside, as libxml2's
- * xmlNodeGetContent gives it (CDATA, references and the text of child
- * elements included), <memory>'s without leading whitespace. A valid value is
- * far shorter than the buffer; text_len counts what did not fit too. */
+ * xmlNodeGetContent gave it (CDATA, references and the text of child
+ * elements included), <memory>'s without leading whitespace. A valid value
+ * is far shorter than the buffer (only a number padded with hundreds of
+ * zeros is not); text_len counts what did not fit too. */
 #define TEXT_MAX 256
 
 struct reader {

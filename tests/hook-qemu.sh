@@ -169,6 +169,17 @@ domxml vm3 "$FULL"
 # the parser's reason.
 head -c $(($(head -n 7 "$T/vm3.xml" | wc -c) + 70)) "$T/vm3.xml" >"$T/cut.xml"
 bad "a managed domain cut short" "not well-formed: line 8: unclosed token" "$T/cut.xml"
+# expat not installed: the hook says so, naming it, and exits 0.
+cat >"$T/hook-noexpat" <<EOF
+#!/bin/sh
+LD_PRELOAD=$top_builddir/tests/fault-preload.so BD_FAULT_DLOPEN=libexpat \
+ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	exec "$HOOK" "\$@"
+EOF
+chmod +x "$T/hook-noexpat"
+HOOK_SAVED=$HOOK HOOK=$T/hook-noexpat
+bad "expat cannot be loaded" "cannot load libexpat.so.1: " "$T/vm3.xml"
+HOOK=$HOOK_SAVED
 sed '/<memory /d' "$T/vm3.xml" >"$T/nomem.xml"
 bad "no <memory>" "no <memory>" "$T/nomem.xml"
 {
