@@ -7,21 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "proto/lazylib.h"
-#include "proto/units.h"
 
-/* libxml2 is loaded when a domain's XML is first read, not when the
- * program starts. Linked in, it brings ICU and libstdc++ with it (35 MB of
- * mappings), and the dynamic linker's work on them was most of what the
- * libvirt hook cost for the events it ignores, which are most of them:
- * libvirtd runs the hook, and waits for it, for every domain event. The
- * same holds for every balloonctl command that edits no domain. The
- * headers still type every call. */
+/* libxml2 is loaded when a domain is first edited, not when the program
+ * starts: linked in, it brings ICU and libstdc++ with it (35 MB of
+ * mappings), which every balloonctl command that edits no domain would
+ * pay for. The hook never loads it (it reads with expat). The headers
+ * still type every call. */
 #define XML_FUNCS(X)                                                           \
 	X(xmlAddChild)                                                         \
 	X(xmlAddNextSibling)                                                   \
