@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
   build-essential autoconf automake pkg-config git
-  libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev
+  libuv1-dev libjson-c-dev libinih-dev libsystemd-dev libxml2-dev libexpat1-dev
   libcurl4-openssl-dev libmicrohttpd-dev
   libcmocka-dev valgrind
   libvirt-dev

@@ -7,7 +7,7 @@ domain XML on stdin) against a balloond with one fake guest, one event
 after another: `prepare begin` (ignored: the cost of the process alone),
 `started begin` (register, answered once on disk) and `stopped end`
 (unregister), and `started begin` of a domain without balloond's
-metadata (not read with libxml2: not balloond's); /bin/true is the
+metadata (expat not even loaded: not balloond's); /bin/true is the
 machine's floor for a process. Prints wall
 and CPU (user+sys) time per event, median and p99.
 

@@ -1,8 +1,8 @@
 /*
  * domxml.h: what balloond needs from a libvirt domain's XML, read with
- * libxml2: its name, its RAM (<memory>), whether it has a virtio
- * memballoon, balloond's own metadata (namespace urn:balloond:guest:1)
- * and the extra QMP socket under <qemu:commandline>:
+ * expat (hooks/domxml_read.c): its name, its RAM (<memory>), whether it
+ * has a virtio memballoon, balloond's own metadata (namespace
+ * urn:balloond:guest:1) and the extra QMP socket under <qemu:commandline>:
  *
  *   <metadata>
  *     <balloond:guest xmlns:balloond="urn:balloond:guest:1">
@@ -16,8 +16,10 @@
  *     <qemu:arg value="unix:/run/balloond/qmp/NAME.sock,server=on,wait=off"/>
  *   </qemu:commandline>
  *
- * Pure (libxml2 and the spec only): the qemu hook, balloonctl enable and
- * the fuzzer share it.
+ * Pure (the spec only, and expat or libxml2, each dlopen()ed when first
+ * used): the qemu hook reads with expat alone; balloonctl enable and
+ * disable edit with libxml2 (hooks/domxml.c) and judge the result with the
+ * same reader; the fuzzers link both.
  */
 #ifndef BALLOOND_HOOKS_DOMXML_H
 #define BALLOOND_HOOKS_DOMXML_H
@@ -45,15 +47,18 @@ struct bd_domxml {
 };
 
 /* Whether len bytes of domain XML may carry balloond's metadata, from
- * the bytes alone (no libxml2): false only when they certainly do not, so
- * that the hook need not load libxml2 (and the ICU and libstdc++ it
- * brings) for a domain that is not balloond's. When false,
+ * the bytes alone (no XML library): false only when they certainly do
+ * not, so that the hook need not load expat for a domain that is not
+ * balloond's. When false,
  * bd_domxml_parse finds the domain not managed, or fails. */
 bool bd_domxml_maybe_managed(const char *xml, size_t len);
 
-/* Parse len bytes of domain XML. Returns 0, or -EINVAL (-EMSGSIZE when too
- * large) with a message naming what is wrong. A domain without balloond's
- * metadata parses fine with managed false. */
+/* Parse len bytes of domain XML (expat, namespace-aware; no external
+ * entity is read; internal ones are expanded within expat's limit on
+ * amplification). Returns 0, or -EINVAL (-EMSGSIZE when too large) with a
+ * message naming what is wrong (for a document that is not well-formed,
+ * the line and expat's reason). A domain without balloond's metadata
+ * parses fine with managed false. */
 int bd_domxml_parse(const char *xml, size_t len, struct bd_domxml *out,
 		    char *err, size_t err_len);
 

@@ -62,7 +62,7 @@ static void handle(bool reg, const char *xml, size_t len)
 {
 	struct bd_domxml d;
 	char err[512];
-	/* Most domains are not balloond's: for them, not even libxml2. */
+	/* Most domains are not balloond's: for them, not even expat. */
 	if (!bd_domxml_maybe_managed(xml, len))
 		return;
 	if (bd_domxml_parse(xml, len, &d, err, sizeof(err))) {

@@ -9,6 +9,7 @@
   json_c,
   inih,
   libxml2,
+  expat,
   nettle,
   curl,
   libmicrohttpd,
@@ -46,6 +47,7 @@ stdenv.mkDerivation {
     json_c
     inih
     libxml2
+    expat
     nettle
     curl
     libmicrohttpd

@@ -13,7 +13,7 @@ void *bd_lazy_open(const char *path, const char *soname, char *err,
 	 * dynamic linker find it where a distribution moved it. Lazy
 	 * binding, as for a library linked in: RTLD_NOW resolved all of
 	 * libxml2's and ICU's symbols up front, a millisecond of CPU per
-	 * hook run, though the resolver looks up the few we call. */
+	 * load, though the resolver looks up the few we call. */
 	void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
 	if (!h)
 		h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);

@@ -2,9 +2,10 @@
  * lazylib.h: libraries a program loads when it first needs them, not at
  * start. A short-lived program (the libvirt hook, Patroni's callback) that
  * links a large library pays for mapping and relocating it, and all it
- * depends on, on every run, though most runs never call it: libxml2 brings
- * ICU and libstdc++, and the hook reads XML only for the events it acts
- * on; nettle is needed only for signed notifications.
+ * depends on, on every run, though most runs never call it: the hook reads
+ * XML (expat) only for the events it acts on, balloonctl edits it
+ * (libxml2, which brings ICU and libstdc++) only for enable and disable;
+ * nettle is needed only for signed notifications.
  *
  * A user lists the functions it calls in an X-macro, and calls them
  * through a struct of pointers that the library's own headers type:

@@ -82,12 +82,14 @@ for op in "prepare begin" "start begin"; do
 	check "$op: exit 0, silent, nothing registered" test "$HOOK_RC" = 0 -a ! -s "$T/err" -a ! -s "$T/out"
 	check "$op: not registered" not_registered vm0
 done
-# libxml2 is loaded only for an event the hook acts on: the dynamic
-# linker's own trace says which libraries a run opened.
-# libs_opened OP SUBOP [NAME XML-FILE] (vm0 by default)
-libs_opened() { LD_DEBUG=libs "$HOOK" "${3:-vm0}" "$1" "$2" - <"${4:-$T/vm0.xml}" 2>&1 >/dev/null | grep -c 'calling init:.*libxml2'; }
-check "prepare begin: libxml2 never loaded" test "$(libs_opened prepare begin)" = 0
-check "started begin: libxml2 loaded to read the domain" test "$(libs_opened started begin)" = 1
+# expat is loaded only for an event the hook acts on, and libxml2 (with
+# the ICU and libstdc++ it brings) never: the dynamic linker's own trace
+# says which libraries a run opened.
+# libs_opened LIB OP SUBOP [NAME XML-FILE] (vm0 by default)
+libs_opened() { LD_DEBUG=libs "$HOOK" "${4:-vm0}" "$2" "$3" - <"${5:-$T/vm0.xml}" 2>&1 >/dev/null | grep -c "calling init:.*$1"; }
+check "prepare begin: expat never loaded" test "$(libs_opened libexpat prepare begin)" = 0
+check "started begin: expat loaded to read the domain" test "$(libs_opened libexpat started begin)" = 1
+check "started begin: libxml2 never loaded" test "$(libs_opened libxml2 started begin)" = 0
 hook vm0 stopped end
 hook vm0 started begin
 hook_ok "started begin"
@@ -141,7 +143,7 @@ check "no metadata: nothing registered" not_registered vm1
 # Nor for a domain that is certainly not balloond's (no metadata).
 for op in "started begin" "stopped end"; do
 	# shellcheck disable=SC2086
-	check "no metadata, $op: libxml2 never loaded" test "$(libs_opened $op vm1 "$T/vm1.xml")" = 0
+	check "no metadata, $op: expat never loaded" test "$(libs_opened libexpat $op vm1 "$T/vm1.xml")" = 0
 done
 printf 'not xml at all <<<' >"$T/junk.xml"
 for op in "migrate begin" "restore begin" "attach begin" "started end"; do
@@ -163,6 +165,21 @@ bad() { # DESC EXPECTED-TEXT FILE
 }
 bad "malformed XML" "not well-formed" "$T/junk.xml"
 domxml vm3 "$FULL"
+# A managed domain cut short inside line 8's balloond:memory: the line and
+# the parser's reason.
+head -c $(($(head -n 7 "$T/vm3.xml" | wc -c) + 70)) "$T/vm3.xml" >"$T/cut.xml"
+bad "a managed domain cut short" "not well-formed: line 8: unclosed token" "$T/cut.xml"
+# expat not installed: the hook says so, naming it, and exits 0.
+cat >"$T/hook-noexpat" <<EOF
+#!/bin/sh
+LD_PRELOAD=$top_builddir/tests/fault-preload.so BD_FAULT_DLOPEN=libexpat \
+ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	exec "$HOOK" "\$@"
+EOF
+chmod +x "$T/hook-noexpat"
+HOOK_SAVED=$HOOK HOOK=$T/hook-noexpat
+bad "expat cannot be loaded" "cannot load libexpat.so.1: " "$T/vm3.xml"
+HOOK=$HOOK_SAVED
 sed '/<memory /d' "$T/vm3.xml" >"$T/nomem.xml"
 bad "no <memory>" "no <memory>" "$T/nomem.xml"
 {

@@ -362,7 +362,8 @@ static void test_disable(void **state)
 /* libxml2 keeps a namespace declaration whose prefix is no name
  * (xmlns:q:='...'), and a prefix written with it does not read back: enable
  * declares its own prefix rather than borrow that one, and the socket it
- * adds is found again. */
+ * adds is found again (the reader, expat, refuses such a declaration:
+ * enable and disable drop it). */
 static void test_enable_bad_qemu_prefix(void **state)
 {
 	static const char xml[] =
@@ -425,7 +426,7 @@ static void test_edit_refusals(void **state)
 			  &none, "cannot name a socket file");
 }
 
-/* The byte scan that spares the hook libxml2: false only for a domain
+/* The byte scan that spares the hook expat: false only for a domain
  * that is certainly not managed; whatever could hide the namespace says
  * true (and, where it matters, parses as managed). */
 static void test_maybe_managed(void **state)
@@ -477,6 +478,400 @@ static void test_maybe_managed(void **state)
 	}
 }
 
+/* ---- what an XML reader could get wrong ---- */
+
+/* A domain that parses: 0, or fail with the message. */
+static void expect_ok(const char *xml, struct bd_domxml *d)
+{
+	char err[256] = "";
+	int rc = parse(xml, d, err);
+	if (rc)
+		fail_msg("rc %d (%s) for: %s", rc, err, xml);
+}
+
+#define DOM(x)                                                                 \
+	"<domain><name>a</name><memory unit='GiB'>8</memory>" x "</domain>"
+
+/* Namespaces are matched by their name, whatever the prefix, and a
+ * prefix is nothing without its namespace. */
+static void test_namespaces(void **state)
+{
+	struct bd_domxml d;
+	/* balloond's metadata under other prefixes, or as the default
+	 * namespace, or declared on <domain>. */
+	expect_ok(DOM("<metadata><bd:guest xmlns:bd='urn:balloond:guest:1'>"
+		      "<bd:memory max='4GiB'/></bd:guest></metadata>"),
+		  &d);
+	assert_true(d.managed);
+	assert_int_equal(d.spec.max_bytes, 4 * GiB);
+	expect_ok(DOM("<metadata><guest xmlns='urn:balloond:guest:1'>"
+		      "<memory max='3GiB'/><patroni cluster='c' member='m'/>"
+		      "</guest></metadata>"),
+		  &d);
+	assert_true(d.managed);
+	assert_int_equal(d.spec.max_bytes, 3 * GiB);
+	assert_string_equal(d.spec.member, "m");
+	expect_ok("<domain xmlns:x='urn:balloond:guest:1'><name>a</name>"
+		  "<memory unit='GiB'>8</memory><metadata><x:guest>"
+		  "<x:memory min='1GiB'/></x:guest></metadata></domain>",
+		  &d);
+	assert_true(d.managed);
+	assert_int_equal(d.spec.min_bytes, 1 * GiB);
+	/* libvirt's qemu namespace under another prefix. */
+	expect_ok(DOM("<q:commandline "
+		      "xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'>"
+		      "<q:arg value='-qmp'/><q:arg value='unix:/q.sock'/>"
+		      "</q:commandline>"),
+		  &d);
+	assert_true(d.has_qmp);
+	assert_string_equal(d.spec.qmp_path, "/q.sock");
+
+	/* The same local names in other namespaces, or in none, are not
+	 * ours: neither the guest, nor its children, nor their attributes,
+	 * nor libvirt's own elements, nor the qemu arguments. */
+	expect_ok(DOM("<metadata><b:guest xmlns:b='urn:someone:else'>"
+		      "<b:memory max='99GiB'/></b:guest><guest/></metadata>"),
+		  &d);
+	assert_false(d.managed);
+	expect_ok(DOM("<metadata><b:guest xmlns:b='urn:balloond:guest:1'>"
+		      "<o:memory xmlns:o='urn:other' max='99GiB'/>"
+		      "<memory max='98GiB'/>"
+		      "<b:memory xmlns:b='urn:other' max='97GiB'/>"
+		      "<b:memory b:min='1GiB' xmlns:p='urn:balloond:guest:1' "
+		      "p:priority='9'/>"
+		      "</b:guest></metadata>"),
+		  &d);
+	assert_true(d.managed);
+	assert_int_equal(d.spec.max_bytes, 0);
+	assert_int_equal(d.spec.min_bytes, 0);
+	assert_int_equal(d.spec.priority, 0);
+	expect_ok("<domain><name>a</name><o:name xmlns:o='urn:o'>b</o:name>"
+		  "<memory unit='GiB'>8</memory>"
+		  "<o:memory xmlns:o='urn:o'>1</o:memory></domain>",
+		  &d);
+	assert_string_equal(d.spec.name, "a");
+	assert_int_equal(d.memory_bytes, 8 * GiB);
+	expect_ok(DOM("<commandline><arg value='-qmp'/>"
+		      "<arg value='unix:/a.sock'/></commandline>"
+		      "<q:commandline xmlns:q='urn:not-qemu'><q:arg "
+		      "value='-qmp'/><q:arg value='unix:/b.sock'/>"
+		      "</q:commandline>"),
+		  &d);
+	assert_false(d.has_qmp);
+	/* Only where libvirt puts it: a guest elsewhere is not ours. */
+	expect_ok(DOM("<b:guest xmlns:b='urn:balloond:guest:1'/><metadata>"
+		      "<x><b:guest xmlns:b='urn:balloond:guest:1'/></x>"
+		      "</metadata>"),
+		  &d);
+	assert_false(d.managed);
+	/* <domain> in a namespace is not libvirt's. */
+	expect_error("<domain xmlns='urn:x'><name>a</name></domain>",
+		     "not <domain>");
+	/* A prefix never declared: the document is not namespace
+	 * well-formed. */
+	expect_error(DOM("<metadata><b:guest/></metadata>"), "unbound prefix");
+}
+
+/* Values as XML may spell them: CDATA, references, entities from an
+ * internal DTD, text split by comments or child elements. */
+static void test_text_forms(void **state)
+{
+	struct bd_domxml d;
+	expect_ok("<domain><name><![CDATA[pg]]>&#49;</name>"
+		  "<memory unit='G&#105;B'> 8</memory></domain>",
+		  &d);
+	assert_string_equal(d.spec.name, "pg1");
+	assert_int_equal(d.memory_bytes, 8 * GiB);
+	expect_ok("<domain><name>a&amp;b&lt;c<!-- not text -->d</name>"
+		  "<memory>83<![CDATA[88]]>6<x>08</x></memory></domain>",
+		  &d);
+	assert_string_equal(d.spec.name, "a&b<cd");
+	assert_int_equal(d.memory_bytes, 8388608 * 1024ULL);
+	expect_ok("<!DOCTYPE domain [<!ENTITY gib 'GiB'>"
+		  "<!ENTITY n 'db&#50;'>]>"
+		  "<domain><name>&n;</name><memory unit='&gib;'>8</memory>"
+		  "<metadata><b:guest xmlns:b='urn:balloond:guest:1'>"
+		  "<b:memory max='4&gib;'/><b:patroni cluster='&n;' "
+		  "member='m&amp;1'/></b:guest></metadata></domain>",
+		  &d);
+	assert_string_equal(d.spec.name, "db2");
+	assert_int_equal(d.spec.max_bytes, 4 * GiB);
+	assert_string_equal(d.spec.cluster, "db2");
+	assert_string_equal(d.spec.member, "m&1");
+	/* A default from the DTD counts as written (as libxml2 read it). */
+	expect_ok("<!DOCTYPE domain [<!ATTLIST memory unit CDATA 'MiB'>]>"
+		  "<domain><name>a</name><memory>512</memory></domain>",
+		  &d);
+	assert_int_equal(d.memory_bytes, 512 * MiB);
+	expect_ok(DOM("<qemu:commandline " QEMU_NS
+		      "><qemu:arg value='-q&#109;p'/>"
+		      "<qemu:arg value='unix:/run/a&#46;sock,server=on'/>"
+		      "</qemu:commandline>"),
+		  &d);
+	assert_string_equal(d.spec.qmp_path, "/run/a.sock");
+	/* Leading whitespace past any buffer, then the number. */
+	char xml[2048];
+	int n = snprintf(xml, sizeof(xml), "<domain><name>a</name><memory>");
+	memset(xml + n, ' ', 1000);
+	snprintf(xml + n + 1000, sizeof(xml) - (size_t)n - 1000,
+		 "1024</memory></domain>");
+	expect_ok(xml, &d);
+	assert_int_equal(d.memory_bytes, 1024 * 1024);
+
+	/* Billion laughs: expat's amplification limit stops it. */
+	static const char lol[] =
+	    "<!DOCTYPE domain [<!ENTITY a 'lollollollollollollollollollol'>"
+	    "<!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
+	    "<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>"
+	    "<!ENTITY d '&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;'>"
+	    "<!ENTITY e '&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;'>"
+	    "<!ENTITY f '&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;'>"
+	    "<!ENTITY g '&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;'>"
+	    "<!ENTITY h '&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;'>"
+	    "<!ENTITY i '&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;'>]>"
+	    "<domain><name>&i;</name></domain>";
+	expect_error(lol, "amplification");
+	/* No external entity is read, in content or as the DTD's. */
+	expect_error("<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/hostname'>]>"
+		     "<domain><name>a</name><memory>1</memory>"
+		     "<x>&e;</x></domain>",
+		     "external entity");
+	expect_error("<!DOCTYPE d [<!ENTITY % p SYSTEM 'file:///etc/hostname'>"
+		     "%p;]><domain><memory>1</memory></domain>",
+		     "no <name>");
+}
+
+/* A document cut short anywhere is an error naming the line, and never
+ * a crash (the cut copy is exactly as long as it says, for ASan). */
+static void test_cut_short(void **state)
+{
+	static const char xml[] =
+	    "<domain type='kvm' " QEMU_NS ">\n"
+	    "  <name>pg1</name>\n"
+	    "  <memory unit='KiB'>8388608</memory>\n"
+	    "  <metadata>\n"
+	    "    <b:guest xmlns:b='urn:balloond:guest:1'>\n"
+	    "      <b:memory min='2GiB' max='8GiB'/>\n"
+	    "    </b:guest>\n"
+	    "  </metadata>\n"
+	    "  <devices><memballoon model='virtio'/></devices>\n"
+	    "  <qemu:commandline>\n"
+	    "    <qemu:arg value='-qmp'/>\n"
+	    "    <qemu:arg value='unix:/run/balloond/qmp/pg1.sock'/>\n"
+	    "  </qemu:commandline>\n"
+	    "</domain>";
+	size_t len = strlen(xml);
+	for (size_t n = 0; n < len; n++) {
+		char *cut = malloc(n ? n : 1);
+		assert_non_null(cut);
+		memcpy(cut, xml, n);
+		struct bd_domxml d;
+		char err[256] = "";
+		int rc = bd_domxml_parse(cut, n, &d, err, sizeof(err));
+		free(cut);
+		if (rc != -EINVAL || !strstr(err, "not well-formed: line "))
+			fail_msg("cut at %zu: rc %d, \"%s\"", n, rc, err);
+	}
+	struct bd_domxml d;
+	char err[256] = "";
+	assert_int_equal(bd_domxml_parse(xml, len, &d, err, sizeof(err)), 0);
+	assert_true(d.managed && d.has_qmp);
+	/* The line is where the document stops. */
+	const char *at = strstr(xml, "8388608</me") + 11;
+	assert_int_equal(
+	    bd_domxml_parse(xml, (size_t)(at - xml), &d, err, sizeof(err)),
+	    -EINVAL);
+	if (!strstr(err, "line 3:"))
+		fail_msg("\"%s\" does not name line 3", err);
+	expect_error("<domain><name>a</name>\n<memory>1</memory>\n<x></y>"
+		     "</domain>",
+		     "line 3: mismatched tag");
+}
+
+#define QCL(x)	   "<qemu:commandline " QEMU_NS ">" x "</qemu:commandline>"
+#define CMDLINE(x) DOM(QCL(x))
+#define ARG(v)	   "<qemu:arg value='" v "'/>"
+
+/* The extra QMP socket: the first "-qmp unix:PATH" pair in one
+ * <qemu:commandline>, whatever else is there. */
+static void test_qmp_pair(void **state)
+{
+	static const struct {
+		const char *xml;
+		const char *path; /* NULL: none found */
+	} cases[] = {
+	    {CMDLINE(ARG("-qmp") ARG("unix:/a.sock,server=on,wait=off")),
+	     "/a.sock"},
+	    {CMDLINE(ARG("-qmp") ARG("tcp:localhost:4444") ARG("-qmp")
+			 ARG("unix:/b.sock")),
+	     "/b.sock"},
+	    {CMDLINE(ARG("-qmp") ARG("unix:/first") ARG("-qmp")
+			 ARG("unix:/second")),
+	     "/first"},
+	    /* An argument alone is no pair, nor one across elements. */
+	    {CMDLINE(ARG("unix:/x.sock")), NULL},
+	    {CMDLINE(ARG("-S") ARG("-qmp")), NULL},
+	    {DOM(QCL(ARG("-qmp")) "<x/>" QCL(ARG("unix:/y.sock"))), NULL},
+	    {CMDLINE(ARG("-qmp") ARG("-S") ARG("unix:/z.sock")), NULL},
+	    /* A <qemu:env>, or an arg without a value, in between is
+	     * skipped, as it always was. */
+	    {CMDLINE(ARG("-qmp") "<qemu:env name='A' value='-S'/>"
+				 "<qemu:arg/>" ARG("unix:/e.sock")),
+	     "/e.sock"},
+	    /* Arguments outside <qemu:commandline> are not QEMU's. */
+	    {DOM("<qemu:arg " QEMU_NS " value='-qmp'/><qemu:arg " QEMU_NS
+		 " value='unix:/o.sock'/>"),
+	     NULL},
+	    /* A second commandline is read as well. */
+	    {DOM(QCL(ARG("-S")) QCL(ARG("-qmp") ARG("unix:/2.sock"))),
+	     "/2.sock"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bd_domxml d;
+		expect_ok(cases[i].xml, &d);
+		if (d.has_qmp != (cases[i].path != NULL) ||
+		    (cases[i].path &&
+		     strcmp(d.spec.qmp_path, cases[i].path) != 0))
+			fail_msg("case %zu: has_qmp %d path \"%s\"", i,
+				 d.has_qmp, d.spec.qmp_path);
+	}
+	expect_error(CMDLINE(ARG("-qmp") ARG("unix:,server=on")),
+		     "socket path must be 1 to 107 characters");
+	char xml[1024], path[200];
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(xml, sizeof(xml),
+		 CMDLINE(ARG("-qmp") "<qemu:arg value='unix:/%s'/>"), path);
+	expect_error(xml, "socket path must be 1 to 107 characters");
+}
+
+static void test_memory_units(void **state)
+{
+	static const struct {
+		const char *unit; /* NULL: no attribute */
+		const char *text;
+		uint64_t bytes; /* 0: an error */
+	} cases[] = {
+	    {NULL, "1048576", 1 * GiB},
+	    {"", "1024", 1 * MiB},
+	    {"b", "4096", 4096},
+	    {"bytes", "1073741824", 1 * GiB},
+	    {"KB", "1000", 1000000},
+	    {"k", "2", 2048},
+	    {"KiB", "2", 2048},
+	    {"MB", "3", 3000000},
+	    {"M", "3", 3 * MiB},
+	    {"MiB", "1536", 1536 * MiB},
+	    {"GB", "2", 2000000000ULL},
+	    {"G", "2", 2 * GiB},
+	    {"gib", "2", 2 * GiB},
+	    {"TB", "1", 1000000000000ULL},
+	    {"T", "1", 1024 * GiB},
+	    {"TiB", "2", 2048 * GiB},
+	    {"EiB", "1", 0},
+	    {"KiB", "0", 0},
+	    {"KiB", "-1", 0},
+	    {"KiB", "12 ", 0},
+	    {"KiB", "1.5", 0},
+	    {"TiB", "99999999", 0},
+	    {"b", "18446744073709551616", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char xml[256], unit[64] = "";
+		if (cases[i].unit)
+			snprintf(unit, sizeof(unit), " unit='%s'",
+				 cases[i].unit);
+		snprintf(xml, sizeof(xml),
+			 "<domain><name>a</name><memory%s>%s</memory>"
+			 "</domain>",
+			 unit, cases[i].text);
+		struct bd_domxml d;
+		char err[256] = "";
+		int rc = parse(xml, &d, err);
+		if (cases[i].bytes
+			? rc != 0 || d.memory_bytes != cases[i].bytes
+			: rc != -EINVAL || !strstr(err, "not a size"))
+			fail_msg("case %zu (%s): rc %d, %llu bytes, \"%s\"", i,
+				 xml, rc, (unsigned long long)d.memory_bytes,
+				 err);
+	}
+	/* balloond's own sizes take balloond's units. */
+	struct bd_domxml d;
+	expect_ok(DOM("<metadata><b:guest xmlns:b='urn:balloond:guest:1'>"
+		      "<b:memory min='512M' max='3G' replica-target='2048m'/>"
+		      "</b:guest></metadata>"),
+		  &d);
+	assert_int_equal(d.spec.min_bytes, 512 * MiB);
+	assert_int_equal(d.spec.max_bytes, 3 * GiB);
+	assert_int_equal(d.spec.replica_target_bytes, 2 * GiB);
+}
+
+/* What enable writes reads back, field for field, for several option sets
+ * and domains (the qemu namespace under another prefix, someone's own
+ * -qmp socket first). */
+static void test_enable_read_back(void **state)
+{
+	static const struct bd_domxml_opts sets[] = {
+	    {0},
+	    {.min_bytes = 1 * GiB},
+	    {.max_bytes = 8 * GiB}, /* exactly <memory> */
+	    {.replica_target_bytes = 1536 * MiB},
+	    {.min_bytes = 12345, .max_bytes = 7 * GiB + 4096},
+	    {.has_priority = true, .priority = 0},
+	    {.has_priority = true, .priority = -1000},
+	    {.has_priority = true, .priority = 1000},
+	    {.cluster = "c", .member = "m"},
+	    {.min_bytes = 1 * GiB,
+	     .max_bytes = 6 * GiB,
+	     .replica_target_bytes = 2 * GiB,
+	     .has_priority = true,
+	     .priority = 42,
+	     .cluster = "pg-cluster_1",
+	     .member = "member.2"},
+	};
+	static const char *const doms[] = {
+	    base_xml,
+	    "<domain xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'>"
+	    "<name>vm-2</name><memory unit='GiB'>8</memory><devices>"
+	    "<memballoon model='virtio'/></devices><q:commandline>"
+	    "<q:arg value='-qmp'/><q:arg value='unix:/var/own.sock'/>"
+	    "</q:commandline></domain>",
+	};
+	for (size_t j = 0; j < sizeof(doms) / sizeof(doms[0]); j++)
+		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+			const struct bd_domxml_opts *o = &sets[i];
+			char *x = enable(doms[j], o);
+			struct bd_domxml d;
+			expect_ok(x, &d);
+			const struct bd_guest_spec *s = &d.spec;
+			char want_path[64];
+			snprintf(want_path, sizeof(want_path),
+				 QMPDIR "/%s.sock", j ? "vm-2" : "pg1");
+			if (!d.managed || !d.has_qmp || !d.has_balloon ||
+			    d.memory_bytes != 8 * GiB ||
+			    strcmp(s->qmp_path, want_path) ||
+			    s->min_bytes != o->min_bytes ||
+			    s->max_bytes != o->max_bytes ||
+			    s->replica_target_bytes !=
+				o->replica_target_bytes ||
+			    s->priority !=
+				(o->has_priority ? o->priority : 0) ||
+			    strcmp(s->cluster, o->cluster) ||
+			    strcmp(s->member, o->member))
+				fail_msg(
+				    "domain %zu, set %zu reads back wrong: "
+				    "%s",
+				    j, i, x);
+			char *off = disable(x);
+			expect_ok(off, &d);
+			assert_false(d.managed);
+			/* The admin's own socket is what is left. */
+			assert_int_equal(d.has_qmp, j == 1);
+			free(off);
+			free(x);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +886,12 @@ int main(void)
 	    cmocka_unit_test(test_disable),
 	    cmocka_unit_test(test_enable_bad_qemu_prefix),
 	    cmocka_unit_test(test_edit_refusals),
+	    cmocka_unit_test(test_namespaces),
+	    cmocka_unit_test(test_text_forms),
+	    cmocka_unit_test(test_cut_short),
+	    cmocka_unit_test(test_qmp_pair),
+	    cmocka_unit_test(test_memory_units),
+	    cmocka_unit_test(test_enable_read_back),
 	};
 	return cmocka_run_group_tests_name("domxml", tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ let
     // builtins.listToAttrs (
       map (n: { name = n; value = n; }) [
         "autoreconfHook" "pkg-config" "libuv" "json_c" "inih" "libxml2"
-        "nettle" "curl" "libmicrohttpd" "systemd" "libvirt" "cmocka"
+        "expat" "nettle" "curl" "libmicrohttpd" "systemd" "libvirt" "cmocka"
       ]
     )
   );
@@ -106,7 +106,7 @@ builtins.mapAttrs (n: v: builtins.seq v v) {
   no_libvirt_hook_without_libvirtd = !(defined false [ "virtualisation" "libvirtd" "hooks" ]);
   tmpfiles_qmp_dir_for_qemu_user = hasRule true "d /run/balloond/qmp 0770 qemu-libvirtd qemu-libvirtd";
   package_autoreconf_pkgconfig = has "autoreconfHook" drv.nativeBuildInputs && has "pkg-config" drv.nativeBuildInputs;
-  package_libraries = builtins.all (l: has l drv.buildInputs) [ "libuv" "json_c" "inih" "libxml2" "nettle" "curl" "libmicrohttpd" "systemd" "libvirt" ];
+  package_libraries = builtins.all (l: has l drv.buildInputs) [ "libuv" "json_c" "inih" "libxml2" "expat" "nettle" "curl" "libmicrohttpd" "systemd" "libvirt" ];
   package_checks_unit_tests = drv.doCheck && drv.checkTarget == "check-unit" && has "cmocka" drv.checkInputs;
   package_hook_dir_matches_module = has "--with-libvirt-hook-dir=${placeholderOut}/libexec/balloond/libvirt" drv.configureFlags;
   flake_package = flakeOut.packages.x86_64-linux.default == "/nix/store/stub-balloond";
