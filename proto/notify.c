@@ -21,11 +21,7 @@
  * It is loaded when a key is first set, not linked: built with BIND_NOW,
  * its 550 symbol relocations cost every run of the callback 360,000
  * instructions at start (three times what /bin/true executes in all),
- * though only a run with --notify signs. That run itself, where
- * libnettle.a is at hand, links the four functions instead
- * (BD_NOTIFY_NETTLE_LINKED, configure.ac): loading the library was a
- * fifth of its time, the few kilobytes of HMAC-SHA256 cost it nothing
- * measurable. The headers still type every
+ * though only a run with --notify signs. The headers still type every
  * call; their names are nettle's own (the headers #define the short
  * ones to them). */
 #define NETTLE_FUNCS(X)                                                        \
@@ -34,24 +30,11 @@
 	X(nettle_hmac_sha256_update)                                           \
 	X(nettle_memeql_sec)
 
-struct nettle_funcs {
+static struct {
 	BD_LAZY_PTRS(NETTLE_FUNCS)
 	bool loaded;
 	char error[256]; /* why it could not be loaded */
-};
-
-#ifdef BD_NOTIFY_NETTLE_LINKED
-/* Patroni's callback, where libnettle.a is at hand (configure.ac): the
- * functions linked in, nothing to load. */
-#define NETTLE_LINKED(f) .f = f,
-static struct nettle_funcs nt = {NETTLE_FUNCS(NETTLE_LINKED).loaded = true};
-
-static int load_nettle(void)
-{
-	return 0;
-}
-#else
-static struct nettle_funcs nt;
+} nt;
 BD_LAZY_RESOLVER(resolve_nettle, nt, NETTLE_FUNCS)
 
 static int load_nettle(void)
@@ -63,7 +46,6 @@ static int load_nettle(void)
 	nt.loaded = rc == 0;
 	return rc;
 }
-#endif
 
 const char *bd_notify_strerror(int rc)
 {
