@@ -9,7 +9,13 @@ spool, with its fsyncs); then the daemon's CPU time per bad datagram
 received by the listener (forged MACs, garbage, oversized), counted from
 its status, and its RSS before and after a flood.
 
-usage: bench/patroni-bench.py BUILD_DIR [--runs N] [--flood N]
+The floor (/bin/true) and the callbacks run in turn, one of each per
+round, so that a change of the machine's load touches them alike; each
+line gives its p50 over the floor's p50. --also DIR adds another build's
+callback to the rounds, against the same daemon (a before and an after
+in one run).
+
+usage: bench/patroni-bench.py BUILD_DIR [--runs N] [--flood N] [--also DIR]
 """
 import argparse, hashlib, hmac, json, os, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
@@ -49,11 +55,36 @@ def times(cmd_for, runs, env):
     return out
 
 
-def show(what, ms):
+def run_once(cmd, env):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.returncode != 0:
+        sys.exit(f"patroni-bench: {cmd} exited {r.returncode}: {r.stderr}")
+    return ms
+
+
+def rounds(cmds, runs, env):
+    """Wall times (ms) of each of cmds ((what, cmd_for) pairs), run in
+    turn, one of each per round."""
+    out = {what: [] for what, _ in cmds}
+    for i in range(runs):
+        for what, cmd_for in cmds:
+            out[what].append(run_once(cmd_for(i), env))
+    return out
+
+
+def p50(ms):
+    return sorted(ms)[len(ms) // 2]
+
+
+def show(what, ms, floor=None):
     ms = sorted(ms)
     p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
-    print(f"  {what:<38} p50 {p(0.5):6.2f} ms  p99 {p(0.99):6.2f} ms  "
-          f"max {ms[-1]:6.2f} ms  CPU {CPU_MS:5.2f} ms  (n={len(ms)})")
+    ratio = f"  x{p(0.5) / p50(floor):4.2f} floor" if floor else ""
+    cpu = f"  CPU {CPU_MS:5.2f} ms" if CPU_MS else ""
+    print(f"  {what:<44} p50 {p(0.5):6.2f} ms  p99 {p(0.99):6.2f} ms  "
+          f"max {ms[-1]:6.2f} ms{cpu}  (n={len(ms)}){ratio}")
 
 
 def forged(port_key, i, now):
@@ -70,6 +101,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--flood", type=int, default=100000)
+    ap.add_argument("--also", help="another build directory whose callback runs in the same rounds")
     a = ap.parse_args()
     b = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix="patroni-bench.")
@@ -109,19 +141,32 @@ def main():
         env = dict(os.environ, BALLOOND_SOCKET=sock, BALLOOND_STATE_DIR=state)
         cb = f"{b}/hooks/balloond-patroni"
         roles = ["master", "replica"]
-        print(f"balloond-patroni run time, as a process ({a.runs} runs each):")
-        # The floor: what starting any process costs on this machine now.
-        show("/bin/true (a process's floor)", times(lambda i: ["/bin/true"], a.runs, env))
-        show("control socket (on_role_change)",
-             times(lambda i: [cb, "--member", "pg0", "on_role_change", roles[i % 2], "pg"],
-                   a.runs, env))
-        show("--notify (one UDP datagram)",
-             times(lambda i: [cb, "--member", "pg0", "--notify", f"127.0.0.1:{port}",
-                              "--key-file", f"{tmp}/pg.key", "on_role_change", roles[i % 2], "pg"],
-                   a.runs, env))
+        builds = [("", cb)]
+        if a.also:
+            also = os.path.normpath(os.path.abspath(a.also))
+            builds.append((f" [{os.path.basename(os.path.dirname(also))}/{os.path.basename(also)}]",
+                           f"{os.path.abspath(a.also)}/hooks/balloond-patroni"))
+        key_file = f"{tmp}/pg.key"
+        cmds = [("/bin/true (a process's floor)", lambda i: ["/bin/true"])]
+        for tag, c in builds:
+            cmds.append((f"control socket{tag}",
+                         lambda i, c=c: [c, "--member", "pg0", "on_role_change", roles[i % 2], "pg"]))
+            cmds.append((f"--notify (one UDP datagram){tag}",
+                         lambda i, c=c: [c, "--member", "pg0", "--notify", f"127.0.0.1:{port}",
+                                         "--key-file", key_file, "on_role_change",
+                                         roles[i % 2], "pg"]))
+        print(f"balloond-patroni run time, as a process ({a.runs} rounds; each runs the floor "
+              f"and every callback once; load average {os.getloadavg()[0]:.2f}):")
+        global CPU_MS
+        CPU_MS = 0.0
+        res = rounds(cmds, a.runs, env)
+        floor = res[cmds[0][0]]
+        for what, _ in cmds:
+            show(what, res[what], None if what == cmds[0][0] else floor)
+        print(f"  (load average {os.getloadavg()[0]:.2f} after)")
         st = status(b, sock)
-        if st["listener"]["accepted"] != a.runs:
-            sys.exit(f"patroni-bench: {st['listener']['accepted']} of {a.runs} accepted")
+        if st["listener"]["accepted"] != a.runs * len(builds):
+            sys.exit(f"patroni-bench: {st['listener']['accepted']} of {a.runs * len(builds)} accepted")
         show("--pre-promote, guest already at max",
              times(lambda i: [cb, "--pre-promote", "--cluster", "pg", "--member", "pg0"],
                    min(a.runs, 50), env))

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,12 +25,15 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "proto/client.h"
 #include "proto/fileio.h"
+#include "proto/framer.h"
+#include "proto/jsonout.h"
+#include "proto/lazylib.h"
 #include "proto/notify.h"
 #include "proto/proto.h"
 #include "proto/spool.h"
@@ -281,29 +285,218 @@ static int send_datagram(const struct opts *o, const char *cluster,
 
 /* ---- local ---- */
 
-static json_object *role_params(const char *cluster, const char *member,
-				const char *word)
+/*
+ * The conversation over the control socket, without json-c in the usual
+ * case. A run that loads no json-c starts about a tenth faster (its
+ * mapping, relocation and initialisation), and a callback is mostly its
+ * start. The request is written by proto/jsonout.h, whose quoting parses
+ * back to the very bytes given. What comes back is read only as far as
+ * this needs, and only when it is balloond's usual text: the greeting
+ * bd_greeting_new writes ({"balloond":{"version":"V","protocol":1}}) and
+ * a reply that starts {"id":1,"result": (bd_reply_new: the id, then
+ * exactly one of result and error). Anything else, a refusal among
+ * them, is read by json-c, loaded then, with the checks and messages of
+ * proto/client.c.
+ */
+
+#define JSONC_FUNCS(X)                                                         \
+	X(json_object_get_boolean)                                             \
+	X(json_object_get_int64)                                               \
+	X(json_object_get_string)                                              \
+	X(json_object_is_type)                                                 \
+	X(json_object_object_get_ex)                                           \
+	X(json_object_put)                                                     \
+	X(json_tokener_parse)
+
+static struct {
+	BD_LAZY_PTRS(JSONC_FUNCS)
+	bool loaded;
+} jc;
+BD_LAZY_RESOLVER(resolve_jsonc, jc, JSONC_FUNCS)
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
+enum answer_kind { ANSWER_RESULT = 1, ANSWER_ERROR = 2 };
+
+struct conv {
+	uint64_t timeout_ms;
+	bool greeted;
+	bool want_result; /* read the result (at_max) with json-c */
+	int at_max;	  /* -1: the result does not say */
+	char code[64];	  /* an error's code and message */
+	char message[1024];
+	char error[600]; /* why the conversation failed */
+};
+
+static void copy_string(json_object *o, const char *key, char *out, size_t size)
 {
-	json_object *p = json_object_new_object();
-	json_object_object_add(p, "cluster", json_object_new_string(cluster));
-	json_object_object_add(p, "member", json_object_new_string(member));
-	json_object_object_add(p, "role", json_object_new_string(word));
-	return p;
+	json_object *v = NULL;
+	const char *s = jc.json_object_object_get_ex(o, key, &v)
+			    ? jc.json_object_get_string(v)
+			    : NULL;
+	snprintf(out, size, "%s", s ? s : "?");
+}
+
+/* line as a JSON object, by json-c (loaded on first use). */
+static int parse_slow(struct conv *c, const char *line, json_object **out)
+{
+	if (!jc.loaded) {
+		int rc =
+		    bd_lazy_load(BD_LIBJSONC_PATH, BD_LIBJSONC_SONAME,
+				 resolve_jsonc, c->error, sizeof(c->error));
+		if (rc)
+			return rc;
+		jc.loaded = true;
+	}
+	*out = jc.json_tokener_parse(line);
+	if (!*out || !jc.json_object_is_type(*out, json_type_object)) {
+		jc.json_object_put(*out);
+		snprintf(c->error, sizeof(c->error),
+			 "balloond sent something that is not JSON");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static bool greeting_usual(const char *line)
+{
+	static const char head[] = "{\"balloond\":{\"version\":\"";
+	static const char tail[] =
+	    "\",\"protocol\":" STR(BD_PROTOCOL_VERSION) "}}";
+	if (strncmp(line, head, sizeof(head) - 1) != 0)
+		return false;
+	const char *v = line + sizeof(head) - 1;
+	while ((unsigned char)*v >= 0x20 && *v != '"' && *v != '\\')
+		v++;
+	return strcmp(v, tail) == 0;
+}
+
+/* ctl_client_open's checks of the greeting. */
+static int greeting_check(struct conv *c, const char *line)
+{
+	json_object *g, *v, *proto;
+	if (greeting_usual(line))
+		return 0;
+	int rc = parse_slow(c, line, &g);
+	if (rc)
+		return rc;
+	if (jc.json_object_object_get_ex(g, "error", &v)) {
+		copy_string(v, "message", c->message, sizeof(c->message));
+		snprintf(c->error, sizeof(c->error), "balloond refused us: %s",
+			 c->message);
+		rc = -EACCES;
+	} else if (!jc.json_object_object_get_ex(g, "balloond", &v) ||
+		   !jc.json_object_object_get_ex(v, "protocol", &proto) ||
+		   !jc.json_object_is_type(proto, json_type_int)) {
+		snprintf(c->error, sizeof(c->error),
+			 "the peer is not balloond (no greeting)");
+		rc = -EPROTO;
+	} else if (jc.json_object_get_int64(proto) != BD_PROTOCOL_VERSION) {
+		snprintf(c->error, sizeof(c->error),
+			 "balloond speaks control protocol %lld, this client "
+			 "speaks %d: upgrade the older of the two",
+			 (long long)jc.json_object_get_int64(proto),
+			 BD_PROTOCOL_VERSION);
+		rc = -EPROTO;
+	}
+	jc.json_object_put(g);
+	return rc;
+}
+
+/* ctl_client_call's reading of one message: 0 when it is not the answer
+ * (an event, another id), else an enum answer_kind or -errno. */
+static int reply_check(struct conv *c, const char *line, size_t len)
+{
+	static const char result[] = "{\"id\":1,\"result\":";
+	json_object *msg, *v, *id;
+	if (!c->want_result && strncmp(line, result, sizeof(result) - 1) == 0 &&
+	    line[len - 1] == '}')
+		return ANSWER_RESULT;
+	int rc = parse_slow(c, line, &msg);
+	if (rc)
+		return rc;
+	bool ours = jc.json_object_object_get_ex(msg, "id", &id) &&
+		    jc.json_object_get_int64(id) == 1;
+	bool id_null = !jc.json_object_object_get_ex(msg, "id", &id) ||
+		       jc.json_object_is_type(id, json_type_null);
+	if (jc.json_object_object_get_ex(msg, "error", &v) &&
+	    (ours || id_null)) {
+		copy_string(v, "code", c->code, sizeof(c->code));
+		copy_string(v, "message", c->message, sizeof(c->message));
+		rc = ANSWER_ERROR;
+	} else if (!ours) {
+		rc = 0;
+	} else if (jc.json_object_object_get_ex(msg, "result", &v)) {
+		json_object *m;
+		c->at_max = jc.json_object_object_get_ex(v, "at_max", &m)
+				? jc.json_object_get_boolean(m)
+				: -1;
+		rc = ANSWER_RESULT;
+	} else {
+		snprintf(c->error, sizeof(c->error),
+			 "balloond's reply has neither result nor error");
+		rc = -EPROTO;
+	}
+	jc.json_object_put(msg);
+	return rc;
+}
+
+static int on_line(char *line, size_t len, void *data)
+{
+	struct conv *c = data;
+	if (c->greeted)
+		return reply_check(c, line, len);
+	c->greeted = true;
+	return greeting_check(c, line);
+}
+
+/* The role request, or (request false) the same as a spool file's line,
+ * into buf: its length, or 0 when it does not fit. */
+static size_t role_line(char *buf, size_t size, bool request,
+			const char *cluster, const char *member,
+			const char *word, uint64_t wait_ms)
+{
+	struct bd_json_out j = bd_json_out_init(buf, size);
+	bd_json_raw(&j, "{");
+	if (request)
+		bd_json_raw(
+		    &j, "\"id\":1,\"protocol\":" STR(BD_PROTOCOL_VERSION) ",");
+	bd_json_raw(&j, "\"method\":\"role\",\"params\":{\"cluster\":");
+	bd_json_string(&j, cluster);
+	bd_json_raw(&j, ",\"member\":");
+	bd_json_string(&j, member);
+	bd_json_raw(&j, ",\"role\":");
+	bd_json_string(&j, word);
+	if (wait_ms) {
+		char n[40];
+		snprintf(n, sizeof(n), ",\"wait_ms\":%llu",
+			 (unsigned long long)wait_ms);
+		bd_json_raw(&j, n);
+	}
+	bd_json_raw(&j, "}}\n");
+	return bd_json_whole(&j) ? j.len : 0;
 }
 
 /* The daemon could not be reached: the root spool if we may write it
  * (root), else the role spool (a member of role_group). */
 static void spool(const struct opts *o, const char *cluster, const char *word)
 {
-	char err[600], err2[600];
+	char err[600], err2[600], dir[BD_FILE_PATH_MAX];
+	static char line[BD_SPOOL_MAX_BYTES + 1];
 	alarm(0); /* the spool's writes and fsyncs are not to be cut short */
-	json_object *p = role_params(cluster, o->member, word);
-	int rc = bd_spool_write(o->state_dir, BD_M_ROLE, p, err, sizeof(err));
+	size_t len =
+	    role_line(line, sizeof(line), false, cluster, o->member, word, 0);
+	int rc = -EMSGSIZE;
+	snprintf(err, sizeof(err), "request too large to spool");
+	if (len) {
+		snprintf(dir, sizeof(dir), "%s/%s", o->state_dir, BD_SPOOL_DIR);
+		rc = bd_spool_write_text(dir, line, len, err, sizeof(err));
+	}
 	if (rc == -EACCES || rc == -EPERM || rc == -ENOENT) {
-		char dir[BD_FILE_PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s/%s", o->state_dir,
 			 BD_ROLE_SPOOL_DIR);
-		if (bd_spool_write_dir(dir, BD_M_ROLE, p, err2, sizeof(err2)) ==
+		if (bd_spool_write_text(dir, line, len, err2, sizeof(err2)) ==
 		    0) {
 			rc = 0;
 		} else {
@@ -311,7 +504,6 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 			snprintf(err + n, sizeof(err) - n, "; %s", err2);
 		}
 	}
-	json_object_put(p);
 	if (rc)
 		fprintf(stderr, PROG ": cannot spool %s/%s %s either: %s\n",
 			cluster, o->member, word, err);
@@ -320,45 +512,113 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 			cluster, o->member, word);
 }
 
-/* One role request over the control socket within timeout_ms. 0: the
- * daemon answered (its result in *result, or its refusal reported);
- * -errno: it could not be reached in time. */
+/* Read until the answer to the request or the deadline. */
+static int converse(struct conv *c, int fd, int64_t deadline)
+{
+	struct framer fr;
+	char buf[65536];
+	int rc = 0;
+	framer_init(&fr, BD_MAX_REPLY_BYTES);
+	while (rc == 0) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			snprintf(c->error, sizeof(c->error),
+				 "balloond did not answer within %llu ms",
+				 (unsigned long long)c->timeout_ms);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int n = poll(&p, 1, (int)left);
+		if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			snprintf(c->error, sizeof(c->error), "poll: %s",
+				 strerror(errno));
+		}
+		if (n <= 0)
+			continue;
+		ssize_t got = read(fd, buf, sizeof(buf));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -errno : -ECONNRESET;
+			snprintf(c->error, sizeof(c->error),
+				 "balloond closed the connection");
+			break;
+		}
+		rc = framer_feed(&fr, buf, (size_t)got, on_line, c);
+		if (rc == -EMSGSIZE)
+			snprintf(c->error, sizeof(c->error),
+				 "balloond sent a message over %d bytes",
+				 BD_MAX_REPLY_BYTES);
+		else if (rc == -ENOMEM)
+			snprintf(c->error, sizeof(c->error), "out of memory");
+	}
+	framer_free(&fr);
+	return rc;
+}
+
+/* One role request over the control socket within timeout_ms: an enum
+ * answer_kind (the daemon answered, its refusal reported), or -errno:
+ * it could not be reached in time. */
 static int call_role(const struct opts *o, const char *cluster,
 		     const char *word, uint64_t wait_ms, uint64_t timeout_ms,
-		     json_object **result)
+		     struct conv *c)
 {
-	struct ctl_client c;
 	int64_t deadline = mono_ms() + (int64_t)timeout_ms;
-	*result = NULL;
-	int rc = ctl_client_open(&c, o->socket, (int)timeout_ms);
-	if (rc) {
-		fprintf(stderr, PROG ": %s\n", c.error);
-		ctl_client_close(&c);
-		return rc;
+	char req[1024];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = role_line(req, sizeof(req), true, cluster, o->member, word,
+			       wait_ms);
+	c->timeout_ms = timeout_ms;
+	c->at_max = -1;
+	int rc = 0;
+	if (!len) {
+		/* Member and cluster are Patroni's names: far shorter. */
+		fprintf(stderr, PROG ": cluster and member names too long\n");
+		return -ENAMETOOLONG;
 	}
-	int64_t left = deadline - mono_ms();
-	c.timeout_ms = left > 0 ? (int)left : 1;
-	json_object *p = role_params(cluster, o->member, word), *error = NULL;
-	if (wait_ms)
-		json_object_object_add(p, "wait_ms",
-				       json_object_new_int64((int64_t)wait_ms));
-	rc = ctl_client_call(&c, "role", p, result, &error);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": %s\n", c.error);
-	} else if (rc == 1) {
-		json_object *m = json_object_object_get(error, "message");
-		json_object *code = json_object_object_get(error, "code");
+	if (strlen(o->socket) >= sizeof(sa.sun_path)) {
+		snprintf(c->error, sizeof(c->error), "%s: path too long",
+			 o->socket);
+		rc = -ENAMETOOLONG;
+	}
+	strncpy(sa.sun_path, o->socket, sizeof(sa.sun_path) - 1);
+	int fd = rc ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!rc &&
+	    (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)) {
+		int e = errno;
+		snprintf(c->error, sizeof(c->error),
+			 "cannot connect to %s: %s%s", o->socket, strerror(e),
+			 e == ENOENT || e == ECONNREFUSED
+			     ? " (is balloond running? see --socket and "
+			       "BALLOOND_SOCKET)"
+			     : "");
+		rc = -e;
+	}
+	/* The request goes at once, not after the greeting: balloond
+	 * reads it once it has greeted (requests may be pipelined,
+	 * balloond(8)), and both lines come back in one of its wake-ups,
+	 * not two. */
+	int sent = rc ? 0 : bd_write_all(fd, req, len); /* SIGPIPE ignored */
+	if (!rc)
+		rc = converse(c, fd, deadline);
+	if (sent && (rc >= 0 || rc == -ECONNRESET)) {
+		snprintf(c->error, sizeof(c->error),
+			 "cannot send to balloond: %s", strerror(-sent));
+		rc = sent;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		fprintf(stderr, PROG ": %s\n", c->error);
+	if (rc == ANSWER_ERROR) {
 		fprintf(stderr, PROG ": balloond refused %s/%s %s: %s\n",
-			cluster, o->member, word,
-			m ? json_object_get_string(m) : "?");
+			cluster, o->member, word, c->message);
 		/* A daemon on its way out takes it again after its restart. */
-		rc = code && strcmp(json_object_get_string(code),
-				    BD_E_SHUTTING_DOWN) == 0
-			 ? -ESHUTDOWN
-			 : 0;
-		json_object_put(error);
+		if (strcmp(c->code, BD_E_SHUTTING_DOWN) == 0)
+			rc = -ESHUTDOWN;
 	}
-	ctl_client_close(&c);
 	return rc;
 }
 
@@ -393,10 +653,9 @@ static int run_callback(const struct opts *o, const char *action,
 	arm_alarm(o->timeout_ms);
 	if (o->notify)
 		return send_datagram(o, cluster, word), 0;
-	json_object *res;
-	if (call_role(o, cluster, word, 0, o->timeout_ms, &res) < 0)
+	struct conv c = {0};
+	if (call_role(o, cluster, word, 0, o->timeout_ms, &c) < 0)
 		spool(o, cluster, word);
-	json_object_put(res);
 	return 0;
 }
 
@@ -413,21 +672,19 @@ static int run_pre_promote(const struct opts *o)
 	uint64_t timeout = o->wait_ms + PRE_PROMOTE_MARGIN_MS;
 	arm_alarm(timeout);
 	int64_t t0 = mono_ms();
-	json_object *res;
-	if (call_role(o, o->cluster, word, o->wait_ms, timeout, &res) < 0) {
+	struct conv c = {.want_result = true};
+	int rc = call_role(o, o->cluster, word, o->wait_ms, timeout, &c);
+	if (rc < 0) {
 		spool(o, o->cluster, word);
 		return 0;
 	}
-	json_object *at_max =
-	    res ? json_object_object_get(res, "at_max") : NULL;
-	if (res)
+	if (rc == ANSWER_RESULT)
 		printf(PROG ": %s/%s leader: %s after %lld ms\n", o->cluster,
 		       o->member,
-		       !at_max				 ? "pushed"
-		       : json_object_get_boolean(at_max) ? "at max"
-							 : "NOT at max",
+		       c.at_max < 0 ? "pushed"
+		       : c.at_max   ? "at max"
+				    : "NOT at max",
 		       (long long)(mono_ms() - t0));
-	json_object_put(res);
 	return 0;
 }
 

@@ -98,6 +98,10 @@ int bd_notify_sign(struct bd_notify *n, const struct bd_notify_key *k);
  * or -EINVAL (a field unfit) / -EMSGSIZE (buf too small). */
 int bd_notify_encode(const struct bd_notify *n, char *buf, size_t buf_len);
 
+/* A field of the canonical encoding: 1 to size-1 bytes, no control
+ * character (they separate the fields), no NUL. */
+bool bd_notify_field_ok(const char *s, size_t len, size_t size);
+
 /* Parse a datagram (any bytes, not NUL-terminated). Exactly the fields
  * above, each of its type and size; the MAC is not checked here. 0, or
  * -EINVAL with a message. */

@@ -29,27 +29,12 @@ int bd_spool_write(const char *state_dir, enum bd_method method,
 int bd_spool_write_dir(const char *dir, enum bd_method method,
 		       json_object *params, char *err, size_t err_len)
 {
-	static unsigned counter;
-	char path[4400];
-	struct timespec ts;
-	int rc = 0;
-
 	if (method != BD_M_REGISTER && method != BD_M_UNREGISTER &&
 	    method != BD_M_ROLE) {
 		snprintf(err, err_len, "%s cannot be spooled",
 			 bd_method_name(method));
 		return -EINVAL;
 	}
-	if (strlen(dir) > BD_FILE_PATH_MAX) {
-		snprintf(err, err_len, "spool directory path too long");
-		return -ENAMETOOLONG;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long ns = (unsigned long long)ts.tv_sec * 1000000000ULL +
-				(unsigned)ts.tv_nsec;
-	snprintf(path, sizeof(path), "%s/%020llu-%d-%u.json", dir, ns,
-		 (int)getpid(), counter++);
-
 	json_object *req = json_object_new_object();
 	json_object_object_add(req, "method",
 			       json_object_new_string(bd_method_name(method)));
@@ -59,26 +44,17 @@ int bd_spool_write_dir(const char *dir, enum bd_method method,
 	size_t len;
 	const char *text = json_object_to_json_string_length(
 	    req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (len + 1 > BD_SPOOL_MAX_BYTES) {
-		snprintf(err, err_len, "request too large to spool");
-		json_object_put(req);
-		return -EMSGSIZE;
-	}
-
-	/* Only the daemon's user reads the spool: a request is a request.
-	 * The ".tmp" name is invisible to the daemon until the rename. */
+	/* The line and its newline. */
 	char *line = malloc(len + 1);
+	int rc = -ENOMEM;
 	if (line) {
 		memcpy(line, text, len);
 		line[len] = '\n';
-		rc = bd_replace_file(path, line, len + 1, 0600);
+		rc = bd_spool_write_text(dir, line, len + 1, err, err_len);
 		free(line);
 	} else {
-		rc = -ENOMEM;
+		snprintf(err, err_len, "out of memory");
 	}
-	if (rc)
-		snprintf(err, err_len, "cannot write %s: %s", path,
-			 strerror(-rc));
 	json_object_put(req);
 	return rc;
 }
@@ -121,10 +97,4 @@ int bd_spool_parse(const char *text, size_t len, enum bd_method *method,
 	*params = json_object_get(req.params);
 	json_object_put(req.root);
 	return 0;
-}
-
-int bd_spool_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
 }

@@ -35,6 +35,13 @@ int bd_spool_write(const char *state_dir, enum bd_method method,
 int bd_spool_write_dir(const char *dir, enum bd_method method,
 		       json_object *params, char *err, size_t err_len);
 
+/* The same for a request already written as one line of JSON, its
+ * newline included ({"method": M, "params": {...}}); the caller vouches
+ * for the method. Declared here, defined apart from the rest (no json-c):
+ * Patroni's callback writes its line itself. */
+int bd_spool_write_text(const char *dir, const char *text, size_t len,
+			char *err, size_t err_len);
+
 /* Parse a spool file's text. Only methods a hook may spool are accepted
  * (register, unregister, role). On success *params is a new reference the
  * caller puts. Returns 0 or -EINVAL with a message. */

@@ -139,6 +139,13 @@ check "... pushed to cluster pg" field_is vm3 role replica
 expect 0 "a member balloond does not know: exit 0" cb --member nosuch on_role_change master pg
 err_has "balloond refused pg/nosuch leader"
 check "... and nothing spooled" test -z "$(ls "$STATE/spool")"
+# The request is written without json-c: names with a quote, a backslash,
+# a newline and a non-ASCII letter reach balloond as they were given (its
+# refusal quotes them back).
+odd=$(printf 'pg "x"\\y\nz\303\251')
+expect 0 "an odd member name: exit 0" cb --member "$odd" on_role_change master pg
+err_holds() { case "$(cat "$T/err")" in *"$1"*) return 0 ;; esac; return 1; }
+check "... reaches balloond byte for byte" err_holds "member '$odd' of cluster 'pg'"
 
 # ---- the daemon down: spool, picked up at start ----
 stop_daemon TERM
@@ -251,6 +258,15 @@ check "callback --notify: libcrypto never loaded" \
 	test "$(lib_inits libcrypto --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 0
 check "callback --notify: signed with nettle" \
 	test "$(lib_inits libnettle --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 1
+# json-c neither: the callback writes its request and datagram itself,
+# and reads balloond's usual greeting and result without it; json-c is
+# loaded only for an answer out of the ordinary (a refusal).
+check "callback, accepted: json-c never loaded" \
+	test "$(lib_inits libjson-c --member pg2 on_role_change replica pg)" = 0
+check "callback --notify: json-c never loaded" \
+	test "$(lib_inits libjson-c --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 0
+check "callback, refused: json-c loaded to read why" \
+	test "$(lib_inits libjson-c --member nosuch on_role_change replica pg)" = 1
 cb --member pg2 on_role_change replica pg >/dev/null 2>&1
 expect 0 "callback --notify: exit 0" cb --member pg2 --notify "127.0.0.1:$PORT" \
 	--key-file "$T/pg.key" on_role_change master pg

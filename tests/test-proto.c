@@ -1,6 +1,7 @@
 /* test-proto.c: the control protocol's messages: parsing requests (and
  * which id an error carries back), the greeting check, the shapes the
- * daemon builds, and typed parameter access. */
+ * daemon builds, typed parameter access, and JSON written without json-c
+ * (proto/jsonout.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "proto/jsonout.h"
 #include "proto/proto.h"
 
 /* One parse: the code returned (NULL on success), the id reported back,
@@ -384,6 +386,100 @@ static void test_param_types(void **state)
 	json_object_put(p);
 }
 
+/* s through bd_json_string, then json-c: the same bytes come back. */
+static void assert_round_trip(const char *s)
+{
+	char buf[2048];
+	struct bd_json_out o = bd_json_out_init(buf, sizeof(buf));
+	bd_json_string(&o, s);
+	assert_true(bd_json_whole(&o));
+	assert_int_equal(strlen(buf), o.len);
+	json_object *v = json_tokener_parse(buf);
+	assert_non_null(v);
+	assert_true(json_object_is_type(v, json_type_string));
+	assert_int_equal(json_object_get_string_len(v), strlen(s));
+	assert_memory_equal(json_object_get_string(v), s, strlen(s));
+	json_object_put(v);
+}
+
+static void test_json_out_every_byte(void **state)
+{
+	(void)state;
+	char all[256];
+	for (int c = 1; c < 256; c++) {
+		char s[] = {'a', (char)c, 'z', '\0'};
+		assert_round_trip(s);
+		all[c - 1] = (char)c;
+	}
+	all[255] = '\0';
+	assert_round_trip(all);
+	assert_round_trip("");
+	assert_round_trip("\"\\\"\\\\");
+	assert_round_trip("caf\xc3\xa9 \xe2\x82\xac /x/");
+}
+
+/* Without control characters, the very text json-c writes (plain, no
+ * escaped slashes): the datagram's known bytes depend on it. */
+static void test_json_out_as_json_c(void **state)
+{
+	(void)state;
+	static const char *const strings[] = {
+	    "pg",  "a \"quoted\" name", "back\\slash",
+	    "a/b", "caf\xc3\xa9",	"\x7f",
+	};
+	for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++) {
+		char buf[256];
+		struct bd_json_out o = bd_json_out_init(buf, sizeof(buf));
+		bd_json_string(&o, strings[i]);
+		json_object *v = json_object_new_string(strings[i]);
+		assert_string_equal(buf,
+				    json_object_to_json_string_ext(
+					v, JSON_C_TO_STRING_PLAIN |
+					       JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(v);
+	}
+}
+
+static void test_json_out_too_small(void **state)
+{
+	(void)state;
+	char buf[8];
+	struct bd_json_out o = bd_json_out_init(buf, sizeof(buf));
+	bd_json_raw(&o, "{\"k\":");
+	bd_json_string(&o, "a\nb");
+	assert_false(bd_json_whole(&o));
+	assert_int_equal(o.len, strlen("{\"k\":\"a\\u000ab\""));
+	assert_int_equal(strlen(buf), sizeof(buf) - 1); /* cut, terminated */
+	assert_memory_equal(buf, "{\"k\":\"a\\", sizeof(buf) - 1);
+	/* Counting only (the length a buffer needs). */
+	o = bd_json_out_init(NULL, 0);
+	bd_json_string(&o, "\"");
+	assert_int_equal(o.len, 4);
+	assert_false(bd_json_whole(&o));
+}
+
+/* Patroni's callback reads the daemon's greeting and a result without
+ * json-c when they are exactly these texts (hooks/patroni.c): what the
+ * daemon writes (plain, no escaped slashes) must stay so, or every
+ * callback run loads json-c. */
+static void test_usual_texts(void **state)
+{
+	(void)state;
+	const int flags =
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	json_object *g = bd_greeting_new("0.1.0");
+	assert_string_equal(json_object_to_json_string_ext(g, flags),
+			    "{\"balloond\":{\"version\":\"0.1.0\","
+			    "\"protocol\":1}}");
+	json_object_put(g);
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "role", json_object_new_string("leader"));
+	json_object *r = bd_reply_new(1, res);
+	const char *text = json_object_to_json_string_ext(r, flags);
+	assert_int_equal(strncmp(text, "{\"id\":1,\"result\":", 17), 0);
+	json_object_put(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +499,10 @@ int main(void)
 	    cmocka_unit_test(test_error_shape),
 	    cmocka_unit_test(test_reply_and_event_shapes),
 	    cmocka_unit_test(test_param_types),
+	    cmocka_unit_test(test_json_out_every_byte),
+	    cmocka_unit_test(test_json_out_as_json_c),
+	    cmocka_unit_test(test_json_out_too_small),
+	    cmocka_unit_test(test_usual_texts),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
