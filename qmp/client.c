@@ -420,7 +420,6 @@ static void conn_drop(qmp_client *c, int err)
 	conn_detach(c);
 	uv_timer_stop(&c->timer);
 	framer_reset(&c->framer);
-	json_object_put(c->greeting.capabilities);
 	memset(&c->greeting, 0, sizeof(c->greeting));
 
 	fail_all(c, err ? err : -ECONNRESET);
@@ -766,8 +765,6 @@ void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data)
 	conn_detach(c);
 	fail_all(c, -ECANCELED);
 	framer_free(&c->framer);
-	json_object_put(c->greeting.capabilities);
-	c->greeting.capabilities = NULL;
 	free(c->path);
 	c->path = NULL;
 	free(c->last_error);
