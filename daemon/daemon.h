@@ -154,7 +154,8 @@ struct bd_guest_link {
 	bool deflated;		/* actual rose above its target by itself
 				 * (deflate-on-oom), until stats recover */
 	unsigned retry_ms;	/* the RAM query's backoff */
-	uv_timer_t retry_timer; /* asks for the RAM again */
+	uint64_t retry_due_ms;	/* loop time it asks for the RAM again
+				 * (the guest's timer); 0: not waiting */
 };
 
 /* exec.c: the actuator's command for this guest, and its part in the
@@ -172,7 +173,8 @@ struct bd_guest_act {
 	int64_t set_at_us;	    /* monotonic: when the last was sent */
 	uint64_t want_bytes;	    /* next target to send; 0: none */
 	unsigned retry_ms;	    /* backoff after a failed command */
-	uv_timer_t retry_timer;	    /* replans once it passed */
+	uint64_t retry_due_ms;	    /* loop time it replans (the guest's
+				     * timer); 0: not waiting */
 	/* The plan step it belongs to. */
 	unsigned plan; /* plan generation; 0: none */
 	unsigned step;
@@ -260,6 +262,12 @@ struct bd_guest {
 	struct bd_guest_reg reg;
 	struct bd_peaks peaks; /* daily used peaks and starved days
 				* (peaks.c), saved with the registration */
+
+	/* registry.c: one timer serves the backoffs of the guest's parts,
+	 * link.retry_due_ms and act.retry_due_ms: it is armed for the
+	 * earliest (bd_guest_wake). A thousand guests need not hold a timer
+	 * (152 bytes) for each. */
+	uv_timer_t timer;
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */
@@ -543,6 +551,10 @@ void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
 void bd_guest_set_error(struct bd_guest *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void bd_guest_clear_error(struct bd_guest *g);
+/* Set *due_ms, one of the guest's retry_due_ms, to delay_ms from now
+ * (0: cancel it) and arm the guest's timer for the earliest: when it is
+ * due, bd_link_retry_due or bd_exec_retry_due is called. */
+void bd_guest_wake(struct bd_guest *g, uint64_t *due_ms, uint64_t delay_ms);
 /* The last error; "" when there is none. */
 static inline const char *bd_guest_error(const struct bd_guest *g)
 {
@@ -568,6 +580,8 @@ void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg);
 
 /* ---- link.c: one guest's QMP link ---- */
 int bd_link_start(struct bd_guest *g);
+/* link.retry_due_ms passed: ask for the RAM again. */
+void bd_link_retry_due(struct bd_guest *g);
 /* The guest no longer needs its balloon's QOM path (stats.path). */
 void bd_link_drop_path(struct bd_guest *g);
 /* Ask QEMU for actual now (coalesced with one in flight). */
@@ -602,6 +616,8 @@ unsigned bd_exec_plan_gen(const struct bd *bd);
 bool bd_exec_waiting(const struct bd *bd);
 /* A new QMP link: a failed command's backoff starts over (link.c). */
 void bd_exec_link_reset(struct bd_guest *g);
+/* act.retry_due_ms passed: the failed command's backoff is over. */
+void bd_exec_retry_due(struct bd_guest *g);
 /* Carry out a plan over guests[0..n) (the plan's guest indices); it
  * replaces the one running. The plan is copied. */
 int bd_exec_run(struct bd *bd, const struct policy_plan *plan,

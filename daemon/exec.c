@@ -203,9 +203,8 @@ static void action_done(struct bd_guest *g, uint64_t target)
 		step_answered(x);
 }
 
-static void retry_cb(uv_timer_t *t)
+void bd_exec_retry_due(struct bd_guest *g)
 {
-	struct bd_guest *g = t->data;
 	if (g->act.state == BD_ACT_BACKOFF)
 		g->act.state = BD_ACT_IDLE;
 	bd_replan(g->bd);
@@ -238,8 +237,8 @@ static void command_done(struct bd_guest *g, uint64_t target,
 		bd_warn("%s: %s", g->spec.name, bd_guest_error(g));
 		if (r->retry && bd_link_up(g)) {
 			g->act.state = BD_ACT_BACKOFF;
-			uv_timer_start(&g->act.retry_timer, retry_cb,
-				       bd_backoff_next(&g->act.retry_ms), 0);
+			bd_guest_wake(g, &g->act.retry_due_ms,
+				      bd_backoff_next(&g->act.retry_ms));
 		}
 	} else {
 		bd_link_acked(g, target);
@@ -261,7 +260,7 @@ static void command_done(struct bd_guest *g, uint64_t target,
 
 void bd_exec_link_reset(struct bd_guest *g)
 {
-	uv_timer_stop(&g->act.retry_timer);
+	bd_guest_wake(g, &g->act.retry_due_ms, 0);
 	if (g->act.state == BD_ACT_BACKOFF)
 		g->act.state = BD_ACT_IDLE;
 	g->act.retry_ms = 0;

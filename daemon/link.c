@@ -126,9 +126,8 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 
 static void ask_ram(struct bd_guest *g);
 
-static void ram_retry_cb(uv_timer_t *t)
+void bd_link_retry_due(struct bd_guest *g)
 {
-	struct bd_guest *g = t->data;
 	if (!g->removed && g->link.qmp && qmp_client_is_ready(g->link.qmp)) {
 		g->link.state = BD_LINK_READING;
 		ask_ram(g);
@@ -147,7 +146,7 @@ static void ram_failed(struct bd_guest *g, const char *why)
 	    g->link.retry_ms);
 	g->why.reason = "not managed yet: RAM size unknown";
 	bd_warn("%s: %s", g->spec.name, bd_guest_error(g));
-	uv_timer_start(&g->link.retry_timer, ram_retry_cb, g->link.retry_ms, 0);
+	bd_guest_wake(g, &g->link.retry_due_ms, g->link.retry_ms);
 }
 
 static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
@@ -160,7 +159,7 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 		/* A QEMU that stops answering: drop the link; the library
 		 * reconnects with backoff and the next link asks again. */
 		ram_failed(g, qmp_strerror(r->err));
-		uv_timer_stop(&g->link.retry_timer);
+		bd_guest_wake(g, &g->link.retry_due_ms, 0);
 		g->link.state = BD_LINK_READING;
 		qmp_client_reset(c);
 		return;
@@ -208,7 +207,7 @@ static void ready_cb(qmp_client *c, void *data)
 	g->link.actual_known = false;
 	g->link.set_bytes = 0;
 	g->stats.interval_set = 0;
-	uv_timer_stop(&g->link.retry_timer);
+	bd_guest_wake(g, &g->link.retry_due_ms, 0);
 	g->link.state = BD_LINK_READING;
 	bd_exec_link_reset(g);
 	ask_ram(g);

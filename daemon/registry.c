@@ -260,6 +260,50 @@ static void text_set(struct bd_guest_text *t, const char *fmt, va_list ap)
 	t->heap = h;
 }
 
+/* ---- the guest's timer ---- */
+
+static void timer_cb(uv_timer_t *t);
+
+static void timer_arm(struct bd_guest *g)
+{
+	uint64_t due = 0;
+	if (g->link.retry_due_ms)
+		due = g->link.retry_due_ms;
+	if (g->act.retry_due_ms && (!due || g->act.retry_due_ms < due))
+		due = g->act.retry_due_ms;
+	if (!due) {
+		uv_timer_stop(&g->timer);
+		return;
+	}
+	uint64_t now = uv_now(g->bd->loop);
+	uv_timer_start(&g->timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct bd_guest *g = t->data;
+	uint64_t now = uv_now(g->bd->loop);
+	if (g->link.retry_due_ms && g->link.retry_due_ms <= now) {
+		g->link.retry_due_ms = 0;
+		bd_link_retry_due(g);
+	}
+	if (g->act.retry_due_ms && g->act.retry_due_ms <= now) {
+		g->act.retry_due_ms = 0;
+		bd_exec_retry_due(g);
+	}
+	if (!g->removed)
+		timer_arm(g);
+}
+
+void bd_guest_wake(struct bd_guest *g, uint64_t *due_ms, uint64_t delay_ms)
+{
+	/* The loop's time is never 0 (libuv counts from boot), so 0 stays
+	 * "none". */
+	*due_ms = delay_ms ? uv_now(g->bd->loop) + delay_ms : 0;
+	if (!g->removed)
+		timer_arm(g);
+}
+
 struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 {
 	if (index_grow(bd))
@@ -276,11 +320,9 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	char msg[64];
 	/* Bounds from the spec alone; refined when QEMU reports its RAM. */
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
-	uv_timer_init(bd->loop, &g->link.retry_timer);
-	uv_timer_init(bd->loop, &g->act.retry_timer);
+	uv_timer_init(bd->loop, &g->timer);
 	g->act.set_at_us = 0;
-	g->link.retry_timer.data = g;
-	g->act.retry_timer.data = g;
+	g->timer.data = g;
 
 	/* struct bd starts zeroed: the list is set up with its first guest. */
 	if (!bd->guests.tqh_last)
@@ -342,9 +384,8 @@ void bd_guest_remove(struct bd_guest *g)
 	bd_replan(g->bd);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */
-	g->closes_pending = 3;
-	uv_close((uv_handle_t *)&g->link.retry_timer, guest_handle_closed);
-	uv_close((uv_handle_t *)&g->act.retry_timer, guest_handle_closed);
+	g->closes_pending = 2;
+	uv_close((uv_handle_t *)&g->timer, guest_handle_closed);
 	reg_timer_drop(g);
 	if (g->link.qmp) {
 		qmp_client *c = g->link.qmp;

@@ -592,17 +592,24 @@ static void test_role_age_is_monotonic(void **state)
 	bd->clock = bd_clock_real;
 }
 
+/* A guest added to the registry only: no link is started. */
+static struct bd_guest *add_unlinked_guest(struct env *e, const char *name)
+{
+	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
+	snprintf(spec.name, sizeof(spec.name), "%s", name);
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/none.qmp", e->dir);
+	struct bd_guest *g = bd_guest_add(&e->bd, &spec);
+	assert_non_null(g);
+	return g;
+}
+
 /* The last action and error are kept in the guest when short and
  * allocated when long: status says them exactly either way, up to
  * BD_GUEST_TEXT_MAX - 1 bytes. */
 static void test_guest_texts(void **state)
 {
 	struct env *e = *state;
-	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
-	snprintf(spec.name, sizeof(spec.name), "texts");
-	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/none.qmp", e->dir);
-	struct bd_guest *g = bd_guest_add(&e->bd, &spec);
-	assert_non_null(g);
+	struct bd_guest *g = add_unlinked_guest(e, "texts");
 	char longest[BD_GUEST_TEXT_MAX + 40];
 	memset(longest, 'x', sizeof(longest) - 1);
 	longest[sizeof(longest) - 1] = '\0';
@@ -645,6 +652,50 @@ static void test_guest_texts(void **state)
 	bd_guest_set_error(g, "%s", longest); /* freed with the guest */
 }
 
+static bool link_retried(void *arg)
+{
+	return ((struct bd_guest *)arg)->link.retry_due_ms == 0;
+}
+static bool act_retried(void *arg)
+{
+	return ((struct bd_guest *)arg)->act.state == BD_ACT_IDLE;
+}
+
+/* One timer serves both backoffs of a guest: each fires at its own time,
+ * whichever was armed first, and a cancelled one not at all. */
+static void test_one_timer_for_both_backoffs(void **state)
+{
+	struct env *e = *state;
+	struct bd_guest *g = add_unlinked_guest(e, "timers");
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+	uv_update_time(&e->loop);
+	uint64_t t0 = uv_now(&e->loop);
+	g->act.state = BD_ACT_BACKOFF;
+	bd_guest_wake(g, &g->act.retry_due_ms, 60);
+	bd_guest_wake(g, &g->link.retry_due_ms, 20); /* the earlier */
+	assert_true(uv_is_active((uv_handle_t *)&g->timer));
+	assert_true(uv_timer_get_due_in(&g->timer) <= 20);
+
+	assert_true(run_until_fn(&e->loop, link_retried, g, 5000));
+	assert_true(uv_now(&e->loop) - t0 >= 20);
+	assert_int_equal(g->act.state, BD_ACT_BACKOFF); /* not yet */
+	assert_int_equal(g->act.retry_due_ms, t0 + 60);
+	assert_true(uv_is_active((uv_handle_t *)&g->timer));
+
+	assert_true(run_until_fn(&e->loop, act_retried, g, 5000));
+	assert_true(uv_now(&e->loop) - t0 >= 60);
+	assert_int_equal(g->act.retry_due_ms, 0);
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+
+	/* Cancelled: the timer stops, or stays for the other only. */
+	bd_guest_wake(g, &g->link.retry_due_ms, 30000);
+	bd_guest_wake(g, &g->act.retry_due_ms, 10);
+	bd_guest_wake(g, &g->act.retry_due_ms, 0);
+	assert_true(uv_timer_get_due_in(&g->timer) > 10);
+	bd_guest_wake(g, &g->link.retry_due_ms, 0);
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +719,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_role_age_is_monotonic, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_guest_texts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_timer_for_both_backoffs,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
