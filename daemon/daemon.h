@@ -154,7 +154,8 @@ struct bd_guest_link {
 	bool deflated;		/* actual rose above its target by itself
 				 * (deflate-on-oom), until stats recover */
 	unsigned retry_ms;	/* the RAM query's backoff */
-	uv_timer_t retry_timer; /* asks for the RAM again */
+	uint64_t retry_due_ms;	/* loop time it asks for the RAM again
+				 * (the guest's timer); 0: not waiting */
 };
 
 /* exec.c: the actuator's command for this guest, and its part in the
@@ -172,7 +173,8 @@ struct bd_guest_act {
 	int64_t set_at_us;	    /* monotonic: when the last was sent */
 	uint64_t want_bytes;	    /* next target to send; 0: none */
 	unsigned retry_ms;	    /* backoff after a failed command */
-	uv_timer_t retry_timer;	    /* replans once it passed */
+	uint64_t retry_due_ms;	    /* loop time it replans (the guest's
+				     * timer); 0: not waiting */
 	/* The plan step it belongs to. */
 	unsigned plan; /* plan generation; 0: none */
 	unsigned step;
@@ -190,9 +192,25 @@ struct bd_guest_stats {
 	bool known;
 	unsigned interval_set; /* QEMU's polling interval as set */
 	bool inflight;	       /* a guest-stats request is on its way */
-	char path[128];	       /* QOM path of the balloon; "" unknown
-				* (link.c finds it) */
+	const char *path;      /* QOM path of the balloon, shared
+				* (link.c finds it); NULL: unknown */
 };
+
+/* A text a guest keeps for status (its last action, its last error): in
+ * the guest when it is short, as nearly all are, else allocated to its
+ * size (registry.c). A thousand small blocks allocated at different
+ * times land all over the heap and each keeps a page resident; in the
+ * guest they cost only their bytes. */
+#define BD_GUEST_TEXT_MAX    160 /* the longest kept, with the NUL */
+#define BD_GUEST_TEXT_INLINE 48	 /* kept in the guest, with the NUL */
+struct bd_guest_text {
+	char *heap;			/* the text when it is longer; NULL */
+	char buf[BD_GUEST_TEXT_INLINE]; /* else the text; "": none */
+};
+static inline const char *bd_guest_text(const struct bd_guest_text *t)
+{
+	return t->heap ? t->heap : t->buf;
+}
 
 /* Explanations, for status and the metrics: plan.c fills the policy's,
  * link.c and exec.c the last error, bd_guest_note the last action. */
@@ -202,9 +220,9 @@ struct bd_guest_why {
 	bool may_be_leader; /* the policy keeps it at max as a possible
 			     * Patroni leader */
 	bool over_free;	    /* its pin takes more than it reports free */
-	char last_action[160];
-	int64_t last_action_us; /* wall clock */
-	char last_error[160];
+	struct bd_guest_text last_action; /* "": none yet */
+	int64_t last_action_us;		  /* wall clock */
+	struct bd_guest_text last_error;  /* "": none (bd_guest_error) */
 };
 
 /* registry.c: a registration waiting for QEMU to tell the RAM size:
@@ -244,6 +262,12 @@ struct bd_guest {
 	struct bd_guest_reg reg;
 	struct bd_peaks peaks; /* daily used peaks and starved days
 				* (peaks.c), saved with the registration */
+
+	/* registry.c: one timer serves the backoffs of the guest's parts,
+	 * link.retry_due_ms and act.retry_due_ms: it is armed for the
+	 * earliest (bd_guest_wake). A thousand guests need not hold a timer
+	 * (152 bytes) for each. */
+	uv_timer_t timer;
 
 	struct bd_guest *hnext; /* the next in its name-index bucket */
 	bool removed;	    /* unregistered; freed once its handles closed */
@@ -411,6 +435,7 @@ struct bd_metrics; /* metrics.c */
  * node_exporter, written off the loop. A source in its life cycle only. */
 int bd_metrics_source_new(struct bd *bd, struct bd_source **out);
 
+struct bd_qom_path;	/* link.c */
 struct bd_rest;		/* rest.c */
 struct bd_exec;		/* exec.c */
 struct bd_control;	/* control.c */
@@ -431,6 +456,9 @@ struct bd {
 	/* Registered guests by name (a request names one: no list walk). */
 	struct bd_guest **index;
 	size_t index_size; /* buckets, a power of two; 0: none yet */
+	/* link.c: the balloons' QOM paths, one copy of each (nearly every
+	 * guest's is the same) for the guests whose links found it. */
+	struct bd_qom_path *qom_paths;
 
 	struct bd_subscriber_list subscribers; /* the newest first */
 	struct bd_source *sources[BD_MAX_SOURCES];
@@ -518,6 +546,20 @@ void bd_guest_remove(struct bd_guest *g);
 json_object *bd_guest_status(const struct bd_guest *g);
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The last error, as status and the messages that quote it say it
+ * (truncated to BD_GUEST_TEXT_MAX - 1 bytes); "" clears it. */
+void bd_guest_set_error(struct bd_guest *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void bd_guest_clear_error(struct bd_guest *g);
+/* Set *due_ms, one of the guest's retry_due_ms, to delay_ms from now
+ * (0: cancel it) and arm the guest's timer for the earliest: when it is
+ * due, bd_link_retry_due or bd_exec_retry_due is called. */
+void bd_guest_wake(struct bd_guest *g, uint64_t *due_ms, uint64_t delay_ms);
+/* The last error; "" when there is none. */
+static inline const char *bd_guest_error(const struct bd_guest *g)
+{
+	return bd_guest_text(&g->why.last_error);
+}
 /* A pushed Patroni role for cluster/member: sets it on the member's
  * guests (a new leader makes any other leader "unknown"), emits "role",
  * and returns how many guests it named (their names appended to names,
@@ -538,6 +580,10 @@ void bd_guest_ready(struct bd_guest *g, const char *code, const char *msg);
 
 /* ---- link.c: one guest's QMP link ---- */
 int bd_link_start(struct bd_guest *g);
+/* link.retry_due_ms passed: ask for the RAM again. */
+void bd_link_retry_due(struct bd_guest *g);
+/* The guest no longer needs its balloon's QOM path (stats.path). */
+void bd_link_drop_path(struct bd_guest *g);
 /* Ask QEMU for actual now (coalesced with one in flight). */
 void bd_link_query(struct bd_guest *g);
 /* QEMU acknowledged target (the executor's `balloon`): it is set_bytes. */
@@ -570,6 +616,8 @@ unsigned bd_exec_plan_gen(const struct bd *bd);
 bool bd_exec_waiting(const struct bd *bd);
 /* A new QMP link: a failed command's backoff starts over (link.c). */
 void bd_exec_link_reset(struct bd_guest *g);
+/* act.retry_due_ms passed: the failed command's backoff is over. */
+void bd_exec_retry_due(struct bd_guest *g);
 /* Carry out a plan over guests[0..n) (the plan's guest indices); it
  * replaces the one running. The plan is copied. */
 int bd_exec_run(struct bd *bd, const struct policy_plan *plan,

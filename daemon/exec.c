@@ -203,9 +203,8 @@ static void action_done(struct bd_guest *g, uint64_t target)
 		step_answered(x);
 }
 
-static void retry_cb(uv_timer_t *t)
+void bd_exec_retry_due(struct bd_guest *g)
 {
-	struct bd_guest *g = t->data;
 	if (g->act.state == BD_ACT_BACKOFF)
 		g->act.state = BD_ACT_IDLE;
 	bd_replan(g->bd);
@@ -232,19 +231,19 @@ static void command_done(struct bd_guest *g, uint64_t target,
 	if (r->err) {
 		json_object_object_add(ev, "error",
 				       json_object_new_string(r->error));
-		snprintf(g->why.last_error, sizeof(g->why.last_error),
-			 "%s %s: %s", g->act.ops->command,
-			 bd_format_size(target, sz, sizeof(sz)), r->detail);
-		bd_warn("%s: %s", g->spec.name, g->why.last_error);
+		bd_guest_set_error(g, "%s %s: %s", g->act.ops->command,
+				   bd_format_size(target, sz, sizeof(sz)),
+				   r->detail);
+		bd_warn("%s: %s", g->spec.name, bd_guest_error(g));
 		if (r->retry && bd_link_up(g)) {
 			g->act.state = BD_ACT_BACKOFF;
-			uv_timer_start(&g->act.retry_timer, retry_cb,
-				       bd_backoff_next(&g->act.retry_ms), 0);
+			bd_guest_wake(g, &g->act.retry_due_ms,
+				      bd_backoff_next(&g->act.retry_ms));
 		}
 	} else {
 		bd_link_acked(g, target);
 		g->act.retry_ms = 0;
-		g->why.last_error[0] = '\0';
+		bd_guest_clear_error(g);
 		if (bd->shutting_down && target == g->max_bytes)
 			g->act.restored = true;
 	}
@@ -261,7 +260,7 @@ static void command_done(struct bd_guest *g, uint64_t target,
 
 void bd_exec_link_reset(struct bd_guest *g)
 {
-	uv_timer_stop(&g->act.retry_timer);
+	bd_guest_wake(g, &g->act.retry_due_ms, 0);
 	if (g->act.state == BD_ACT_BACKOFF)
 		g->act.state = BD_ACT_IDLE;
 	g->act.retry_ms = 0;
@@ -333,8 +332,8 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 		json_object_object_add(
 		    ev, "error", json_object_new_string(ops->strerror(rc)));
 		bd_emit(bd, "command_failed", g, ev);
-		snprintf(g->why.last_error, sizeof(g->why.last_error), "%s: %s",
-			 ops->command, ops->strerror(rc));
+		bd_guest_set_error(g, "%s: %s", ops->command,
+				   ops->strerror(rc));
 		action_done(g, target);
 		return;
 	}
@@ -610,7 +609,7 @@ size_t bd_exec_unrestored(const struct bd *bd, char *names, size_t len)
 			continue;
 		const char *why = bd_link_up(g) && g->act.inflight_bytes
 				      ? "no answer yet"
-				  : g->why.last_error[0] ? g->why.last_error
+				  : bd_guest_error(g)[0] ? bd_guest_error(g)
 							 : "QMP link down";
 		int w = snprintf(names + used, len - used, "%s%s (%s)",
 				 used ? ", " : "", g->spec.name, why);

@@ -36,16 +36,64 @@ static void link_up(struct bd_guest *g)
 		bd_replan(g->bd);
 }
 
+/* A balloon's QOM path, shared by the guests it was found for: a
+ * thousand copies, allocated one by one as the links come up, would land
+ * all over the heap and each keep a page resident. */
+struct bd_qom_path {
+	struct bd_qom_path *next;
+	unsigned refs;
+	char path[];
+};
+
+/* The shared copy of path (NULL: out of memory). There are as many as
+ * distinct paths, a handful: a list serves. */
+static const char *path_hold(struct bd *bd, const char *path)
+{
+	struct bd_qom_path *p;
+	for (p = bd->qom_paths; p; p = p->next) {
+		if (strcmp(p->path, path) == 0) {
+			p->refs++;
+			return p->path;
+		}
+	}
+	size_t n = strlen(path) + 1;
+	if (!(p = malloc(sizeof(*p) + n)))
+		return NULL;
+	p->refs = 1;
+	memcpy(p->path, path, n);
+	p->next = bd->qom_paths;
+	bd->qom_paths = p;
+	return p->path;
+}
+
+void bd_link_drop_path(struct bd_guest *g)
+{
+	struct bd_qom_path **pp = &g->bd->qom_paths;
+	if (!g->stats.path)
+		return;
+	while (*pp && (*pp)->path != g->stats.path)
+		pp = &(*pp)->next;
+	g->stats.path = NULL;
+	struct bd_qom_path *p = *pp;
+	if (p && --p->refs == 0) {
+		*pp = p->next;
+		free(p);
+	}
+}
+
 static void path_cb(qmp_client *c, int err, const char *path, void *data)
 {
 	struct bd_guest *g = data;
 	if (g->removed || err) {
 		if (!g->removed && err == QMP_ERR_NO_BALLOON)
-			snprintf(g->why.last_error, sizeof(g->why.last_error),
-				 "the guest has no balloon device");
+			bd_guest_set_error(g,
+					   "the guest has no balloon device");
 		return;
 	}
-	snprintf(g->stats.path, sizeof(g->stats.path), "%s", path);
+	/* Out of memory, the guest goes without stats until its next link. */
+	bd_link_drop_path(g);
+	if (path[0])
+		g->stats.path = path_hold(g->bd, path);
 }
 
 static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
@@ -53,8 +101,8 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 	if (g->removed)
 		return;
 	if (err && err != -ENODEV) {
-		snprintf(g->why.last_error, sizeof(g->why.last_error),
-			 "query-balloon: %s", g->act.ops->strerror(err));
+		bd_guest_set_error(g, "query-balloon: %s",
+				   g->act.ops->strerror(err));
 		if (err != -ECANCELED && err != -ECONNRESET && g->link.qmp)
 			qmp_client_reset(g->link.qmp);
 		return;
@@ -62,8 +110,7 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 	g->link.no_balloon = err == -ENODEV;
 	if (err == -ENODEV) {
 		/* Still connected, but there is nothing to steer. */
-		snprintf(g->why.last_error, sizeof(g->why.last_error),
-			 "the guest has no balloon device");
+		bd_guest_set_error(g, "the guest has no balloon device");
 		bd_guest_ready(g, BD_E_UNAVAILABLE,
 			       "the guest has no active balloon device "
 			       "(add -device virtio-balloon-pci)");
@@ -79,9 +126,8 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 
 static void ask_ram(struct bd_guest *g);
 
-static void ram_retry_cb(uv_timer_t *t)
+void bd_link_retry_due(struct bd_guest *g)
 {
-	struct bd_guest *g = t->data;
 	if (!g->removed && g->link.qmp && qmp_client_is_ready(g->link.qmp)) {
 		g->link.state = BD_LINK_READING;
 		ask_ram(g);
@@ -95,12 +141,12 @@ static void ram_failed(struct bd_guest *g, const char *why)
 {
 	bd_backoff_next(&g->link.retry_ms);
 	g->link.state = BD_LINK_RAM_RETRY;
-	snprintf(g->why.last_error, sizeof(g->why.last_error),
-		 "cannot read the guest's RAM (%s); retrying in %u ms", why,
-		 g->link.retry_ms);
+	bd_guest_set_error(
+	    g, "cannot read the guest's RAM (%s); retrying in %u ms", why,
+	    g->link.retry_ms);
 	g->why.reason = "not managed yet: RAM size unknown";
-	bd_warn("%s: %s", g->spec.name, g->why.last_error);
-	uv_timer_start(&g->link.retry_timer, ram_retry_cb, g->link.retry_ms, 0);
+	bd_warn("%s: %s", g->spec.name, bd_guest_error(g));
+	bd_guest_wake(g, &g->link.retry_due_ms, g->link.retry_ms);
 }
 
 static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
@@ -113,7 +159,7 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 		/* A QEMU that stops answering: drop the link; the library
 		 * reconnects with backoff and the next link asks again. */
 		ram_failed(g, qmp_strerror(r->err));
-		uv_timer_stop(&g->link.retry_timer);
+		bd_guest_wake(g, &g->link.retry_due_ms, 0);
 		g->link.state = BD_LINK_READING;
 		qmp_client_reset(c);
 		return;
@@ -137,8 +183,7 @@ static void memsize_cb(qmp_client *c, const struct qmp_reply *r, void *data)
 	const char *code = bd_guest_set_bounds(g, ram, msg, sizeof(msg));
 	if (code) {
 		/* Wrong bounds do not heal by asking again. */
-		snprintf(g->why.last_error, sizeof(g->why.last_error), "%s",
-			 msg);
+		bd_guest_set_error(g, "%s", msg);
 		g->why.reason = "not managed: bad bounds";
 		bd_err("%s: %s", g->spec.name, msg);
 		bd_guest_ready(g, code, msg);
@@ -162,7 +207,7 @@ static void ready_cb(qmp_client *c, void *data)
 	g->link.actual_known = false;
 	g->link.set_bytes = 0;
 	g->stats.interval_set = 0;
-	uv_timer_stop(&g->link.retry_timer);
+	bd_guest_wake(g, &g->link.retry_due_ms, 0);
 	g->link.state = BD_LINK_READING;
 	bd_exec_link_reset(g);
 	ask_ram(g);
@@ -177,10 +222,9 @@ static void disconnect_cb(qmp_client *c, int err, void *data)
 	g->link.actual_known = false;
 	g->link.set_bytes = 0;
 	g->act.want_bytes = 0;
-	g->stats.path[0] = '\0';
+	bd_link_drop_path(g);
 	g->stats.interval_set = 0;
-	snprintf(g->why.last_error, sizeof(g->why.last_error), "QMP: %s",
-		 qmp_strerror(err));
+	bd_guest_set_error(g, "QMP: %s", qmp_strerror(err));
 	if (was_up) {
 		json_object *ev = json_object_new_object();
 		json_object_object_add(ev, "guest",

@@ -153,8 +153,7 @@ static void kept_register_done(struct bd_guest *g, void *arg, const char *code,
 			       const char *msg)
 {
 	if (code) {
-		snprintf(g->why.last_error, sizeof(g->why.last_error), "%s",
-			 msg);
+		bd_guest_set_error(g, "%s", msg);
 		bd_warn("%s: %s", g->spec.name, msg);
 	}
 }
@@ -751,7 +750,7 @@ static void m_qmp(struct req *r)
 	if (!g->link.qmp || !qmp_client_is_ready(g->link.qmp)) {
 		snprintf(r->msg, sizeof(r->msg), "%s: QMP link is down (%s)",
 			 g->spec.name,
-			 g->why.last_error[0] ? g->why.last_error
+			 bd_guest_error(g)[0] ? bd_guest_error(g)
 					      : "not connected");
 		fail(r, BD_E_UNAVAILABLE);
 		return;

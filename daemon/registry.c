@@ -234,6 +234,76 @@ struct bd_guest *bd_guest_find(struct bd *bd, const char *name)
 	return NULL;
 }
 
+static void text_clear(struct bd_guest_text *t)
+{
+	free(t->heap);
+	t->heap = NULL;
+	t->buf[0] = '\0';
+}
+
+/* Out of memory for a long text, the previous text stays: a stale
+ * explanation, never a missing guest. */
+static void text_set(struct bd_guest_text *t, const char *fmt, va_list ap)
+{
+	char buf[BD_GUEST_TEXT_MAX];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	if (n < sizeof(t->buf)) {
+		text_clear(t);
+		memcpy(t->buf, buf, n + 1);
+		return;
+	}
+	char *h = realloc(t->heap, n + 1);
+	if (!h)
+		return;
+	memcpy(h, buf, n + 1);
+	t->heap = h;
+}
+
+/* ---- the guest's timer ---- */
+
+static void timer_cb(uv_timer_t *t);
+
+static void timer_arm(struct bd_guest *g)
+{
+	uint64_t due = 0;
+	if (g->link.retry_due_ms)
+		due = g->link.retry_due_ms;
+	if (g->act.retry_due_ms && (!due || g->act.retry_due_ms < due))
+		due = g->act.retry_due_ms;
+	if (!due) {
+		uv_timer_stop(&g->timer);
+		return;
+	}
+	uint64_t now = uv_now(g->bd->loop);
+	uv_timer_start(&g->timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct bd_guest *g = t->data;
+	uint64_t now = uv_now(g->bd->loop);
+	if (g->link.retry_due_ms && g->link.retry_due_ms <= now) {
+		g->link.retry_due_ms = 0;
+		bd_link_retry_due(g);
+	}
+	if (g->act.retry_due_ms && g->act.retry_due_ms <= now) {
+		g->act.retry_due_ms = 0;
+		bd_exec_retry_due(g);
+	}
+	if (!g->removed)
+		timer_arm(g);
+}
+
+void bd_guest_wake(struct bd_guest *g, uint64_t *due_ms, uint64_t delay_ms)
+{
+	/* The loop's time is never 0 (libuv counts from boot), so 0 stays
+	 * "none". */
+	*due_ms = delay_ms ? uv_now(g->bd->loop) + delay_ms : 0;
+	if (!g->removed)
+		timer_arm(g);
+}
+
 struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 {
 	if (index_grow(bd))
@@ -250,11 +320,9 @@ struct bd_guest *bd_guest_add(struct bd *bd, const struct bd_guest_spec *spec)
 	char msg[64];
 	/* Bounds from the spec alone; refined when QEMU reports its RAM. */
 	bd_guest_set_bounds(g, 0, msg, sizeof(msg));
-	uv_timer_init(bd->loop, &g->link.retry_timer);
-	uv_timer_init(bd->loop, &g->act.retry_timer);
+	uv_timer_init(bd->loop, &g->timer);
 	g->act.set_at_us = 0;
-	g->link.retry_timer.data = g;
-	g->act.retry_timer.data = g;
+	g->timer.data = g;
 
 	/* struct bd starts zeroed: the list is set up with its first guest. */
 	if (!bd->guests.tqh_last)
@@ -270,6 +338,9 @@ static void guest_free_if_closed(struct bd_guest *g)
 	if (--g->closes_pending > 0)
 		return;
 	TAILQ_REMOVE(&g->bd->guests, g, entry);
+	text_clear(&g->why.last_action);
+	text_clear(&g->why.last_error);
+	bd_link_drop_path(g);
 	free(g);
 }
 
@@ -313,9 +384,8 @@ void bd_guest_remove(struct bd_guest *g)
 	bd_replan(g->bd);
 	/* The struct stays on the list until every handle closed, so that
 	 * callbacks still find it, but lookups skip it. */
-	g->closes_pending = 3;
-	uv_close((uv_handle_t *)&g->link.retry_timer, guest_handle_closed);
-	uv_close((uv_handle_t *)&g->act.retry_timer, guest_handle_closed);
+	g->closes_pending = 2;
+	uv_close((uv_handle_t *)&g->timer, guest_handle_closed);
 	reg_timer_drop(g);
 	if (g->link.qmp) {
 		qmp_client *c = g->link.qmp;
@@ -347,7 +417,7 @@ static void pending_timeout_cb(uv_timer_t *t)
 		 "could not read the guest's RAM from %s in time (%s); is "
 		 "QEMU running, and is the socket free?",
 		 g->spec.qmp_path,
-		 g->why.last_error[0] ? g->why.last_error : "no answer");
+		 bd_guest_error(g)[0] ? bd_guest_error(g) : "no answer");
 	registered(g, BD_E_UNAVAILABLE, msg);
 }
 
@@ -437,9 +507,22 @@ void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(g->why.last_action, sizeof(g->why.last_action), fmt, ap);
+	text_set(&g->why.last_action, fmt, ap);
 	va_end(ap);
 	g->why.last_action_us = bd_wall_us(g->bd);
+}
+
+void bd_guest_set_error(struct bd_guest *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	text_set(&g->why.last_error, fmt, ap);
+	va_end(ap);
+}
+
+void bd_guest_clear_error(struct bd_guest *g)
+{
+	text_clear(&g->why.last_error);
 }
 
 json_object *bd_guest_status(const struct bd_guest *g)
@@ -497,15 +580,16 @@ json_object *bd_guest_status(const struct bd_guest *g)
 		    o, "warning",
 		    json_object_new_string("the pin takes more than the guest "
 					   "reports available"));
-	json_object_object_add(o, "last_action",
-			       json_object_new_string(g->why.last_action));
+	json_object_object_add(
+	    o, "last_action",
+	    json_object_new_string(bd_guest_text(&g->why.last_action)));
 	if (g->why.last_action_us)
 		json_object_object_add(
 		    o, "last_action_us",
 		    json_object_new_int64(g->why.last_action_us));
-	if (g->why.last_error[0])
+	if (bd_guest_error(g)[0])
 		json_object_object_add(
-		    o, "last_error", json_object_new_string(g->why.last_error));
+		    o, "last_error", json_object_new_string(bd_guest_error(g)));
 	if (g->stats.known && g->stats.last.last_update > 0) {
 		json_object *st = json_object_new_object();
 		if (g->stats.last.free_bytes != UINT64_MAX)

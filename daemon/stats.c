@@ -95,7 +95,7 @@ static void tick_cb(uv_timer_t *t)
 	struct stats_source *s = t->data;
 	struct bd *bd = s->src.bd;
 	bd_guest_foreach (g, bd) {
-		if (g->removed || !bd_link_up(g) || !g->stats.path[0])
+		if (g->removed || !bd_link_up(g) || !g->stats.path)
 			continue;
 		if (g->stats.interval_set != s->interval_s) {
 			/* QEMU asks the guest driver for stats only when told

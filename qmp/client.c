@@ -47,8 +47,31 @@ struct conn {
 
 /* libuv hands each read to read_cb right after alloc_cb, and the framer
  * copies what it keeps, so one buffer per thread serves every connection
- * (1,000 guests would otherwise hold 64 MiB of idle read buffers). */
-static _Thread_local char read_buf[65536];
+ * (1,000 guests would otherwise hold 64 MiB of idle read buffers). It is
+ * allocated with the thread's first client and freed with its last: a
+ * _Thread_local array would be zeroed in every thread the process starts
+ * (libuv's thread pool, which never reads QMP, would dirty 64 KiB each),
+ * and allocated, only the pages a read reaches are touched. */
+#define READ_BUF_BYTES 65536
+static _Thread_local char *read_buf;
+static _Thread_local unsigned read_buf_clients;
+
+static int read_buf_hold(void)
+{
+	if (!read_buf && !(read_buf = malloc(READ_BUF_BYTES)))
+		return -ENOMEM;
+	read_buf_clients++;
+	return 0;
+}
+
+static void client_free(qmp_client *c)
+{
+	if (--read_buf_clients == 0) {
+		free(read_buf);
+		read_buf = NULL;
+	}
+	free(c);
+}
 
 struct write_req {
 	uv_write_t req;
@@ -382,7 +405,7 @@ static void conn_close_cb(uv_handle_t *h)
 	if (c && c->state == ST_CLOSING && --c->closes_pending == 0) {
 		if (c->close_cb)
 			c->close_cb(c, c->close_data);
-		free(c);
+		client_free(c);
 	}
 }
 
@@ -420,7 +443,6 @@ static void conn_drop(qmp_client *c, int err)
 	conn_detach(c);
 	uv_timer_stop(&c->timer);
 	framer_reset(&c->framer);
-	json_object_put(c->greeting.capabilities);
 	memset(&c->greeting, 0, sizeof(c->greeting));
 
 	fail_all(c, err ? err : -ECONNRESET);
@@ -576,7 +598,7 @@ static int on_line(char *line, size_t len, void *data)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	*buf = uv_buf_init(read_buf, sizeof(read_buf));
+	*buf = uv_buf_init(read_buf, READ_BUF_BYTES);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -687,7 +709,8 @@ int qmp_client_new(uv_loop_t *loop, const struct qmp_config *cfg,
 	if (!c)
 		return -ENOMEM;
 	c->path = strdup(cfg->socket_path);
-	if (!c->path) {
+	if (!c->path || read_buf_hold()) {
+		free(c->path);
 		free(c);
 		return -ENOMEM;
 	}
@@ -748,7 +771,7 @@ static void timer_close_cb(uv_handle_t *h)
 	if (--c->closes_pending == 0) {
 		if (c->close_cb)
 			c->close_cb(c, c->close_data);
-		free(c);
+		client_free(c);
 	}
 }
 
@@ -766,8 +789,6 @@ void qmp_client_close(qmp_client *c, qmp_close_cb close_cb, void *data)
 	conn_detach(c);
 	fail_all(c, -ECANCELED);
 	framer_free(&c->framer);
-	json_object_put(c->greeting.capabilities);
-	c->greeting.capabilities = NULL;
 	free(c->path);
 	c->path = NULL;
 	free(c->last_error);

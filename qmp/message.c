@@ -133,8 +133,15 @@ int qmp_greeting_parse(json_object *qmp, struct qmp_greeting *out)
 	if (pkg)
 		snprintf(out->package, sizeof(out->package), "%s", pkg);
 	json_object *caps = member(qmp, "capabilities");
-	if (caps && json_object_is_type(caps, json_type_array))
-		out->capabilities = json_object_get(caps);
+	size_t n = caps && json_object_is_type(caps, json_type_array)
+		       ? json_object_array_length(caps)
+		       : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *cap = json_object_array_get_idx(caps, i);
+		if (json_object_is_type(cap, json_type_string) &&
+		    strcmp(json_object_get_string(cap), "oob") == 0)
+			out->capabilities |= QMP_CAP_OOB;
+	}
 	return 0;
 }
 

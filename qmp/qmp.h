@@ -73,11 +73,18 @@ struct qmp_config {
 	    .reconnect_max_ms = 30000,                                         \
 	})
 
-/* What QEMU said about itself in its greeting. */
+/* The capabilities a greeting may offer that the client knows by name
+ * (QEMU's QMPCapability); others are left out. */
+enum qmp_capability {
+	QMP_CAP_OOB = 1 << 0, /* "oob": out-of-band commands */
+};
+
+/* What QEMU said about itself in its greeting. A daemon keeps one per
+ * guest, so the capabilities are bits, not QEMU's JSON array. */
 struct qmp_greeting {
 	int major, minor, micro;
 	char package[64];
-	json_object *capabilities; /* owned by the client; may be NULL */
+	unsigned capabilities; /* enum qmp_capability bits it offered */
 };
 
 /* Life-cycle and event callbacks; any may be NULL. */

@@ -93,6 +93,36 @@ check "undefined cluster: kept at max and status says why" reason_has vm3 "not d
 expect 0 "and its pin is stored" ctl set vm3 128M
 check "but it stays at max" reason_has vm3 "not defined in the config"
 expect 0 "unregister it" ctl unregister vm3
+
+# ---- names and the socket path at their limits ----
+# A guest name and a member name of 63 bytes (BD_NAME_MAX with the NUL)
+# and a QMP socket path of 107 (sun_path's 108 with the NUL), a symlink
+# to vm3's socket.
+name63=$(printf 'n%.0s' $(seq 62))L
+member63=$(printf 'm%.0s' $(seq 62))L
+pad=$((107 - ${#T} - 1 - 6))
+[ "$pad" -ge 1 ] || bail "the test dir $T is too long for a 107-byte socket path"
+mkdir "$T/$(printf 'd%.0s' $(seq $pad))"
+qmp107="$T/$(printf 'd%.0s' $(seq $pad))/l.qmp"
+ln -s "$T/vm3.qmp" "$qmp107"
+check "the names are 63 bytes and the path 107" test "${#name63}:${#member63}:${#qmp107}" = 63:63:107
+expect 1 "a 64-byte guest name is refused" ctl register "${name63}x" --qmp "$qmp107"
+expect 1 "a 108-byte socket path is refused" ctl register vm3 --qmp "${qmp107}x"
+expect 0 "register a guest with every name at its limit" \
+	ctl register "$name63" --qmp "$qmp107" --min 128M --patroni "pg/$member63"
+check "its link comes up" wait_field 10 "$name63" link up
+check "status shows its socket path whole" field_is "$name63" qmp "$qmp107"
+check "and its member name" field_is "$name63" member "$member63"
+expect 0 "a role for the 63-byte member" ctl role pg "$member63" replica
+check "names it" field_is "$name63" role replica
+expect 0 "unregister it" ctl unregister "$name63"
+# Out of a cluster (whose REST API is unreachable here: kept at max), so
+# that it moves.
+expect 0 "register it again, no Patroni member" ctl register "$name63" --qmp "$qmp107" --min 128M
+expect 0 "set it" ctl set "$name63" 160M
+check "its target lands" wait_field 10 "$name63" actual_bytes $((160 * MiB))
+check "its last action says so" field_is "$name63" last_action "set target 160 MiB (was 256 MiB)"
+expect 0 "unregister it" ctl unregister "$name63"
 expect 0 "role change reported" ctl role pg node2 master
 check "role is leader" field_is vm2 role leader
 expect 0 "pin on a leader is stored" ctl set vm2 128M

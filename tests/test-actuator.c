@@ -343,7 +343,7 @@ static void test_a_plan_through_the_seam(void **state)
 	assert_true(e->moved_events >= 1);
 	assert_int_equal(e->g[0]->act.state, BD_ACT_IDLE);
 	assert_int_equal(e->g[0]->act.inflight_bytes, 0);
-	assert_string_equal(e->g[1]->why.last_action,
+	assert_string_equal(bd_guest_text(&e->g[1]->why.last_action),
 			    "set target 768 MiB (was 1 GiB)");
 }
 
@@ -371,7 +371,7 @@ static void test_a_refused_set_is_retried(void **state)
 	assert_true(run_until_fn(&e->loop, in_backoff, e, 5000));
 	assert_int_equal(e->command_errors, 1);
 	assert_string_equal(e->last_error, "busy");
-	assert_string_equal(e->g[0]->why.last_error,
+	assert_string_equal(bd_guest_error(e->g[0]),
 			    "testset 640 MiB: the device is busy");
 	assert_int_equal(e->g[0]->act.retry_ms, BD_RETRY_MIN_MS);
 	/* A replan during the backoff: the policy is told the guest cannot
@@ -389,7 +389,7 @@ static void test_a_refused_set_is_retried(void **state)
 	assert_true(run_until_fn(&e->loop, plan_done, e, 5000));
 	assert_true(e->g0_link_up_seen);
 	assert_int_equal(e->g[0]->act.retry_ms, 0);
-	assert_string_equal(e->g[0]->why.last_error, "");
+	assert_string_equal(bd_guest_error(e->g[0]), "");
 }
 
 static bool g1_set(void *arg)
@@ -411,7 +411,7 @@ static void test_a_set_not_sent_is_said(void **state)
 	assert_true(run_until_fn(&e->loop, g1_set, e, 5000));
 	assert_int_equal(e->commands_failed_sync, 1);
 	assert_string_equal(e->last_error, "test device: I/O error");
-	assert_string_equal(e->g[0]->why.last_error,
+	assert_string_equal(bd_guest_error(e->g[0]),
 			    "testset: test device: I/O error");
 	assert_int_equal(e->sets, 1);
 	assert_int_equal(e->set_guest[0], 1);

@@ -592,6 +592,110 @@ static void test_role_age_is_monotonic(void **state)
 	bd->clock = bd_clock_real;
 }
 
+/* A guest added to the registry only: no link is started. */
+static struct bd_guest *add_unlinked_guest(struct env *e, const char *name)
+{
+	struct bd_guest_spec spec = {.min_bytes = 96 * MiB};
+	snprintf(spec.name, sizeof(spec.name), "%s", name);
+	snprintf(spec.qmp_path, sizeof(spec.qmp_path), "%s/none.qmp", e->dir);
+	struct bd_guest *g = bd_guest_add(&e->bd, &spec);
+	assert_non_null(g);
+	return g;
+}
+
+/* The last action and error are kept in the guest when short and
+ * allocated when long: status says them exactly either way, up to
+ * BD_GUEST_TEXT_MAX - 1 bytes. */
+static void test_guest_texts(void **state)
+{
+	struct env *e = *state;
+	struct bd_guest *g = add_unlinked_guest(e, "texts");
+	char longest[BD_GUEST_TEXT_MAX + 40];
+	memset(longest, 'x', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	/* Around the inline size, at the limit, and past it (truncated). */
+	const size_t lens[] = {0,
+			       1,
+			       BD_GUEST_TEXT_INLINE - 1,
+			       BD_GUEST_TEXT_INLINE,
+			       BD_GUEST_TEXT_MAX - 1,
+			       BD_GUEST_TEXT_MAX,
+			       sizeof(longest) - 1,
+			       5};
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t want = lens[i] < BD_GUEST_TEXT_MAX
+				  ? lens[i]
+				  : BD_GUEST_TEXT_MAX - 1;
+		bd_guest_note(g, "%.*s", (int)lens[i], longest);
+		bd_guest_set_error(g, "%.*s", (int)lens[i], longest);
+		json_object *st = bd_guest_status(g);
+		json_object *v;
+		assert_true(json_object_object_get_ex(st, "last_action", &v));
+		assert_int_equal(json_object_get_string_len(v), want);
+		assert_memory_equal(json_object_get_string(v), longest, want);
+		assert_int_equal(strlen(bd_guest_error(g)), want);
+		assert_memory_equal(bd_guest_error(g), longest, want);
+		/* status leaves out an error that is not there */
+		assert_int_equal(
+		    json_object_object_get_ex(st, "last_error", &v), want > 0);
+		/* Short texts take no allocation. */
+		assert_int_equal(g->why.last_error.heap != NULL,
+				 want >= BD_GUEST_TEXT_INLINE);
+		json_object_put(st);
+	}
+	bd_guest_set_error(g, "%s", longest);
+	bd_guest_clear_error(g);
+	assert_string_equal(bd_guest_error(g), "");
+	assert_null(g->why.last_error.heap);
+	bd_guest_set_error(g, "QMP: %s", "not connected to QEMU");
+	assert_string_equal(bd_guest_error(g), "QMP: not connected to QEMU");
+	bd_guest_set_error(g, "%s", longest); /* freed with the guest */
+}
+
+static bool link_retried(void *arg)
+{
+	return ((struct bd_guest *)arg)->link.retry_due_ms == 0;
+}
+static bool act_retried(void *arg)
+{
+	return ((struct bd_guest *)arg)->act.state == BD_ACT_IDLE;
+}
+
+/* One timer serves both backoffs of a guest: each fires at its own time,
+ * whichever was armed first, and a cancelled one not at all. */
+static void test_one_timer_for_both_backoffs(void **state)
+{
+	struct env *e = *state;
+	struct bd_guest *g = add_unlinked_guest(e, "timers");
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+	uv_update_time(&e->loop);
+	uint64_t t0 = uv_now(&e->loop);
+	g->act.state = BD_ACT_BACKOFF;
+	bd_guest_wake(g, &g->act.retry_due_ms, 60);
+	bd_guest_wake(g, &g->link.retry_due_ms, 20); /* the earlier */
+	assert_true(uv_is_active((uv_handle_t *)&g->timer));
+	assert_true(uv_timer_get_due_in(&g->timer) <= 20);
+
+	assert_true(run_until_fn(&e->loop, link_retried, g, 5000));
+	assert_true(uv_now(&e->loop) - t0 >= 20);
+	assert_int_equal(g->act.state, BD_ACT_BACKOFF); /* not yet */
+	assert_int_equal(g->act.retry_due_ms, t0 + 60);
+	assert_true(uv_is_active((uv_handle_t *)&g->timer));
+
+	assert_true(run_until_fn(&e->loop, act_retried, g, 5000));
+	assert_true(uv_now(&e->loop) - t0 >= 60);
+	assert_int_equal(g->act.retry_due_ms, 0);
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+
+	/* Cancelled: the timer stops, or stays for the other only. */
+	bd_guest_wake(g, &g->link.retry_due_ms, 30000);
+	bd_guest_wake(g, &g->act.retry_due_ms, 10);
+	bd_guest_wake(g, &g->act.retry_due_ms, 0);
+	assert_true(uv_timer_get_due_in(&g->timer) > 10);
+	bd_guest_wake(g, &g->link.retry_due_ms, 0);
+	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +718,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_role_age_is_monotonic, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_texts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_timer_for_both_backoffs,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }

@@ -30,8 +30,31 @@ static void test_greeting_qemu72(void **state)
 	assert_int_equal(g.major, 7);
 	assert_int_equal(g.minor, 2);
 	assert_string_equal(g.package, "Debian 1:7.2+dfsg-7+deb12u18");
-	assert_int_equal(json_object_array_length(g.capabilities), 1);
-	json_object_put(g.capabilities);
+	assert_int_equal(g.capabilities, QMP_CAP_OOB);
+	json_object_put(m.root);
+}
+
+static void test_greeting_unknown_capabilities(void **state)
+{
+	/* Capabilities it does not know by name (a later QEMU's, or not a
+	 * string) are left out; those it knows are still read. */
+	struct qmp_message m;
+	struct qmp_greeting g;
+	assert_int_equal(
+	    parse("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+		  "\"minor\": 0, \"major\": 10}}, \"capabilities\": "
+		  "[\"later\", 3, \"oob\"]}}",
+		  &m),
+	    0);
+	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
+	assert_int_equal(g.capabilities, QMP_CAP_OOB);
+	json_object_put(m.root);
+	assert_int_equal(parse("{\"QMP\": {\"version\": {\"qemu\": {\"major\": "
+			       "9}}, \"capabilities\": [\"later\"]}}",
+			       &m),
+			 0);
+	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
+	assert_int_equal(g.capabilities, 0);
 	json_object_put(m.root);
 }
 
@@ -47,7 +70,7 @@ static void test_greeting_minimal(void **state)
 	assert_int_equal(qmp_greeting_parse(m.greeting, &g), 0);
 	assert_int_equal(g.major, 9);
 	assert_string_equal(g.package, "");
-	assert_null(g.capabilities);
+	assert_int_equal(g.capabilities, 0);
 	json_object_put(m.root);
 }
 
@@ -213,6 +236,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_greeting_qemu72),
+	    cmocka_unit_test(test_greeting_unknown_capabilities),
 	    cmocka_unit_test(test_greeting_minimal),
 	    cmocka_unit_test(test_greeting_without_version),
 	    cmocka_unit_test(test_return_with_id),

@@ -42,7 +42,7 @@ static void use_message(const struct qmp_message *m)
 	case QMP_MSG_GREETING:
 		if (qmp_greeting_parse(m->greeting, &g) == 0) {
 			CHECK(strlen(g.package) < sizeof(g.package));
-			json_object_put(g.capabilities);
+			CHECK((g.capabilities & ~QMP_CAP_OOB) == 0);
 		}
 		break;
 	case QMP_MSG_RETURN:
