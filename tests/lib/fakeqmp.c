@@ -1173,26 +1173,78 @@ void fakeqmp_clear_commands(struct fakeqmp *s)
 
 /* ---- loop helpers ---- */
 
+/* What run_loop_until watches with: its handles close after it returns,
+ * on the caller's next loop run, and free this with the last. */
+struct until {
+	uv_timer_t timer;
+	uv_prepare_t prepare;
+	uv_check_t check;
+	bool (*cond)(void *arg);
+	void *arg;
+	bool met, expired;
+	int open;
+};
+
 static void expire_cb(uv_timer_t *t)
 {
-	*(bool *)t->data = true;
+	struct until *u = t->data;
+	u->expired = true;
 }
 
-/* The loop until cond holds or ms have passed, unscaled. */
+/* Before the loop polls and right after: the loop stops as soon as cond
+ * holds, before any later timer may undo it. */
+static void until_check(struct until *u, uv_loop_t *loop)
+{
+	u->met = u->cond(u->arg);
+	if (u->met || u->expired)
+		uv_stop(loop);
+}
+
+static void until_prepare_cb(uv_prepare_t *h)
+{
+	until_check(h->data, h->loop);
+}
+
+static void until_check_cb(uv_check_t *h)
+{
+	until_check(h->data, h->loop);
+}
+
+static void until_closed_cb(uv_handle_t *h)
+{
+	struct until *u = h->data;
+	if (--u->open == 0)
+		free(u);
+}
+
+/* The loop until cond holds or ms have passed, unscaled. cond is checked
+ * before and after each poll, in UV_RUN_DEFAULT, which (unlike
+ * UV_RUN_ONCE) runs no timer after the poll, and nothing runs after it
+ * holds: a state that a timer ends (a backoff) is seen, and still holds
+ * at the return, even when the process stalled for longer than the timer,
+ * as on a busy machine. */
 static bool run_loop_until(uv_loop_t *loop, bool (*cond)(void *arg), void *arg,
 			   uint64_t ms)
 {
-	bool expired = false, met;
-	uv_timer_t t;
+	struct until *u = calloc(1, sizeof(*u));
+	if (!u)
+		abort();
+	*u = (struct until){.cond = cond, .arg = arg, .open = 3};
+	u->timer.data = u->prepare.data = u->check.data = u;
 	uv_update_time(loop);
-	uv_timer_init(loop, &t);
-	t.data = &expired;
-	uv_timer_start(&t, expire_cb, ms, 0);
-	while (!(met = cond(arg)) && !expired)
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&t, NULL);
-	/* The timer lives on this stack frame: let its close complete. */
-	uv_run(loop, UV_RUN_NOWAIT);
+	uv_timer_init(loop, &u->timer);
+	uv_prepare_init(loop, &u->prepare);
+	uv_check_init(loop, &u->check);
+	uv_timer_start(&u->timer, expire_cb, ms, 0);
+	uv_prepare_start(&u->prepare, until_prepare_cb);
+	uv_check_start(&u->check, until_check_cb);
+	u->met = cond(arg);
+	while (!u->met && !u->expired)
+		uv_run(loop, UV_RUN_DEFAULT);
+	bool met = u->met;
+	uv_close((uv_handle_t *)&u->timer, until_closed_cb);
+	uv_close((uv_handle_t *)&u->prepare, until_closed_cb);
+	uv_close((uv_handle_t *)&u->check, until_closed_cb);
 	return met;
 }
 
