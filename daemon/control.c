@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,21 +304,57 @@ static bool slot_fill(struct slot *sl, json_object *msg)
 
 static void idle_arm(struct bd *bd);
 
-/* Write every reply at the head of the queue that is ready. */
+static bool slot_ready(const struct slot *sl, uint64_t saved)
+{
+	return sl->msg && (!sl->persist_gen || sl->persist_gen <= saved);
+}
+
+/* Write every reply at the head of the queue that is ready, in order. When
+ * several are (a pipelined burst whose replies waited for the same save),
+ * they go out as one write: 1,000 replies are one write() instead of
+ * 1,000. Should they not fit under client_max_queued, each goes on its
+ * own as before, so that the client gets those that fit before it is
+ * dropped. */
 static void conn_flush(struct conn *c)
 {
 	uint64_t saved = bd_state_saved(c->bd);
 	bool wrote = false;
 	struct slot *sl;
-	while ((sl = TAILQ_FIRST(&c->slots)) && sl->msg &&
-	       (!sl->persist_gen || sl->persist_gen <= saved) && !c->closing) {
+	size_t n = 0, total = 0;
+	TAILQ_FOREACH (sl, &c->slots, entry) {
+		if (!slot_ready(sl, saved))
+			break;
+		n++;
+		total += sl->len + 1;
+	}
+	struct wreq *w = NULL;
+	if (n > 1 && !c->closing && !c->ending && total <= UINT_MAX &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + total <=
+		c->bd->conf.client_max_queued_bytes)
+		w = malloc(sizeof(*w) + total);
+	size_t off = 0;
+	for (; n > 0 && !c->closing && (sl = TAILQ_FIRST(&c->slots)); n--) {
 		TAILQ_REMOVE(&c->slots, sl, entry);
 		c->n_slots--;
 		slot_count(c->bd, sl);
-		conn_write(c, sl->msg, sl->len);
+		if (w) {
+			memcpy(w->bytes + off, sl->msg, sl->len);
+			off += sl->len;
+			w->bytes[off++] = '\n';
+		} else {
+			conn_write(c, sl->msg, sl->len);
+		}
 		free(sl->msg);
 		free(sl);
 		wrote = true;
+	}
+	if (w) {
+		uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)off);
+		if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
+			     write_cb)) {
+			free(w);
+			conn_close(c);
+		}
 	}
 	if (c->closing)
 		return;
