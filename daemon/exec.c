@@ -267,6 +267,26 @@ void bd_exec_link_reset(struct bd_guest *g)
 	g->act.retry_ms = 0;
 }
 
+/* The data of a command's event: the guest, its target and actual. */
+static json_object *command_data(const struct bd_guest *g, uint64_t target)
+{
+	json_object *ev = guest_data(g);
+	bd_json_add_u64(ev, "target_bytes", target);
+	bd_json_add_u64(ev, "actual_bytes", g->link.actual_bytes);
+	json_object_object_add(
+	    ev, "direction",
+	    json_object_new_string(target >= g->link.actual_bytes ? "grow"
+								  : "shrink"));
+	/* A Patroni member's time in its role, as the policy saw it: what
+	 * the dwell time is checked against. */
+	if (g->spec.cluster[0] && g->role_changed_us)
+		json_object_object_add(
+		    ev, "role_age_ms",
+		    json_object_new_int64(
+			(bd_mono_us(g->bd) - g->role_changed_us) / 1000));
+	return ev;
+}
+
 void bd_exec_send(struct bd_guest *g, uint64_t target)
 {
 	struct bd *bd = g->bd;
@@ -315,20 +335,11 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 	g->act.dry_run_bytes = 0;
 
 	int rc = ops->set(g, target, command_done);
-	json_object *ev = guest_data(g);
-	bd_json_add_u64(ev, "target_bytes", target);
-	bd_json_add_u64(ev, "actual_bytes", g->link.actual_bytes);
-	json_object_object_add(
-	    ev, "direction",
-	    json_object_new_string(target >= g->link.actual_bytes ? "grow"
-								  : "shrink"));
-	/* A Patroni member's time in its role, as the policy saw it: what
-	 * the dwell time is checked against. */
-	if (g->spec.cluster[0] && g->role_changed_us)
-		json_object_object_add(
-		    ev, "role_age_ms",
-		    json_object_new_int64(
-			(bd_mono_us(bd) - g->role_changed_us) / 1000));
+	/* The metrics count a command by its name: its data is built only
+	 * for a subscriber that reads it (a monitor, the debug log). */
+	json_object *ev = rc || bd_event_data_wanted(bd, "command")
+			      ? command_data(g, target)
+			      : NULL;
 	if (rc) {
 		json_object_object_add(
 		    ev, "error", json_object_new_string(ops->strerror(rc)));
