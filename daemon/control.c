@@ -37,6 +37,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto/framer.h"
+#include "proto/jsonout.h"
 #include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -290,14 +291,7 @@ static struct slot *slot_new(struct conn *c, int64_t id)
  * connection cannot keep its order then, and is dropped). */
 static bool slot_fill(struct slot *sl, json_object *msg)
 {
-	size_t len;
-	const char *s = json_object_to_json_string_length(
-	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	sl->msg = malloc(len + 1);
-	if (sl->msg) {
-		memcpy(sl->msg, s, len + 1);
-		sl->len = len;
-	}
+	sl->msg = bd_json_plain(msg, &sl->len);
 	json_object_put(msg);
 	return sl->msg != NULL;
 }

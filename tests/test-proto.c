@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "proto/jsonout.h"
 #include "proto/jsontok.h"
 #include "proto/proto.h"
 
@@ -517,6 +518,96 @@ static void test_line_object(void **state)
 	assert_true(direct_n > 1000);
 }
 
+/* ---- compact text: the same bytes as json-c's ---- */
+
+static void same_text(json_object *o)
+{
+	size_t len;
+	char *text = bd_json_plain(o, &len);
+	assert_non_null(text);
+	size_t ref_len;
+	const char *ref = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &ref_len);
+	if (len != ref_len || strcmp(text, ref) != 0)
+		fail_msg("printed %s, json-c prints %s", text, ref);
+	free(text);
+}
+
+/* A random tree of every kind of value json-c prints. */
+static json_object *random_tree(uint32_t *rnd, int depth)
+{
+	static const char *const strings[] = {
+	    "",	     "vm1",  "a/b",	    "q\"uote", "back\\slash",
+	    "tab\t", "\x01", "caf\xc3\xa9", "\x7f",    "pin stored, but",
+	};
+	*rnd = *rnd * 1103515245 + 12345;
+	uint32_t r = *rnd >> 8;
+	switch (r % (depth < 4 ? 10 : 7)) {
+	case 0:
+		return NULL;
+	case 1:
+		return json_object_new_boolean(r & 0x100);
+	case 2: {
+		static const int64_t ints[] = {
+		    0, -1, 7, 536870912, INT64_MIN, INT64_MAX, -42};
+		return json_object_new_int64(ints[(r >> 9) % 7]);
+	}
+	case 3:
+		return json_object_new_uint64(
+		    (r & 0x100) ? UINT64_MAX : 9223372036854775808u);
+	case 4:
+		return json_object_new_double((r & 0x100) ? 0.5 : -1e300);
+	case 5:
+	case 6:
+		return json_object_new_string(
+		    strings[(r >> 9) % (sizeof(strings) / sizeof(*strings))]);
+	case 7:
+	case 8: {
+		json_object *o = json_object_new_object();
+		for (uint32_t i = 0; i < (r >> 9) % 4; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "%s%u",
+				 (r & 0x200) && i == 1 ? "k\"" : "k", i);
+			json_object_object_add(o, key,
+					       random_tree(rnd, depth + 1));
+		}
+		return o;
+	}
+	default: {
+		json_object *a = json_object_new_array();
+		for (uint32_t i = 0; i < (r >> 9) % 4; i++)
+			json_object_array_add(a, random_tree(rnd, depth + 1));
+		return a;
+	}
+	}
+}
+
+static void test_json_plain(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+	    "{\"id\":3,\"result\":{\"guest\":\"vm1\",\"pin_bytes\":536870912}}",
+	    "{\"id\":1,\"error\":{\"code\":\"invalid-params\",\"message\":"
+	    "\"\\\"bytes\\\" is required\"}}",
+	    "{\"a\":[],\"b\":{},\"c\":[null,true,false,1.25,-0,\"\\u00e9\"]}",
+	    "{\"u\":18446744073709551615,\"i\":-9223372036854775808}",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(*lines); i++) {
+		json_object *o = json_tokener_parse(lines[i]);
+		assert_non_null(o);
+		same_text(o);
+		json_object_put(o);
+	}
+	uint32_t rnd = 4242;
+	for (int i = 0; i < 20000; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "v", random_tree(&rnd, 0));
+		same_text(o);
+		json_object_put(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -537,6 +628,7 @@ int main(void)
 	    cmocka_unit_test(test_reply_and_event_shapes),
 	    cmocka_unit_test(test_param_types),
 	    cmocka_unit_test(test_line_object),
+	    cmocka_unit_test(test_json_plain),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
