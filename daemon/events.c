@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proto/jsonout.h"
 #include "proto/proto.h"
 
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub)
@@ -76,8 +77,8 @@ void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	if (!data && bd_event_data_wanted(bd, name))
 		data = json_object_new_object();
 	if (data && g && !json_object_object_get_ex(data, "guest", NULL))
-		json_object_object_add(data, "guest",
-				       json_object_new_string(g->spec.name));
+		bd_json_add_new(data, "guest",
+				json_object_new_string(g->spec.name));
 	struct bd_event ev = {
 	    .name = name,
 	    .guest = g,

@@ -21,6 +21,7 @@
 
 #include "actuator.h"
 #include "log.h"
+#include "proto/jsonout.h"
 #include "proto/proto.h"
 #include "proto/units.h"
 
@@ -55,8 +56,7 @@ static void start_step(struct bd_exec *x);
 static json_object *guest_data(const struct bd_guest *g)
 {
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "guest",
-			       json_object_new_string(g->spec.name));
+	bd_json_add_new(d, "guest", json_object_new_string(g->spec.name));
 	return d;
 }
 
@@ -224,14 +224,14 @@ static void command_done(struct bd_guest *g, uint64_t target,
 		return;
 
 	json_object *ev = guest_data(g);
-	bd_json_add_u64(ev, "target_bytes", target);
-	json_object_object_add(
+	bd_json_add_new(ev, "target_bytes",
+			json_object_new_int64((int64_t)target));
+	bd_json_add_new(
 	    ev, "latency_us",
 	    json_object_new_int64(
 		(int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000));
 	if (r->err) {
-		json_object_object_add(ev, "error",
-				       json_object_new_string(r->error));
+		bd_json_add_new(ev, "error", json_object_new_string(r->error));
 		snprintf(g->why.last_error, sizeof(g->why.last_error),
 			 "%s %s: %s", g->act.ops->command,
 			 bd_format_size(target, sz, sizeof(sz)), r->detail);

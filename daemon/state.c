@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "proto/fileio.h"
+#include "proto/jsonout.h"
 #include "proto/proto.h"
 
 #define STATE_FILE    "guests.json"
@@ -759,7 +760,7 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 		retired_drop(bd->persist, r);
 	}
 	json_object *e = json_object_new_object();
-	json_object_object_add(e, "put", bd_spec_to_json(spec));
+	bd_json_add_new(e, "put", bd_spec_to_json(spec));
 	return journal(bd, e);
 }
 

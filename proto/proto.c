@@ -1,5 +1,6 @@
 /* proto.c: parsing and building control protocol messages. Pure. */
 #include "proto.h"
+#include "proto/jsonout.h"
 #include "proto/jsontok.h"
 
 #include <errno.h>
@@ -131,9 +132,9 @@ json_object *bd_greeting_new(const char *version)
 json_object *bd_reply_new(int64_t id, json_object *result)
 {
 	json_object *r = json_object_new_object();
-	json_object_object_add(r, "id", json_object_new_int64(id));
-	json_object_object_add(r, "result",
-			       result ? result : json_object_new_object());
+	bd_json_add_new(r, "id", json_object_new_int64(id));
+	bd_json_add_new(r, "result",
+			result ? result : json_object_new_object());
 	return r;
 }
 
