@@ -1,5 +1,6 @@
 /* units.c: parsing and printing sizes. */
 #include "units.h"
+#include "jsontok.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -87,11 +88,8 @@ const char *bd_format_size(uint64_t bytes, char *buf, size_t len)
 	/* The usual case (a whole number of MiB) is written directly:
 	 * snprintf cost a thousand instructions, and a burst of 1,000 set
 	 * requests formats three sizes each. */
-	char digits[24], *d = digits + sizeof(digits);
-	uint64_t n = bytes / unit;
-	do
-		*--d = (char)('0' + n % 10);
-	while ((n /= 10));
+	char digits[24],
+	    *d = bd_decimal(digits + sizeof(digits), (int64_t)(bytes / unit));
 	size_t dn = (size_t)(digits + sizeof(digits) - d);
 	size_t nn = strlen(names[i]);
 	if (dn + 1 + nn < len) {
