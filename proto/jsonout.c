@@ -11,6 +11,7 @@
  * in this form. The bytes are json-c's either way.
  */
 #include "jsonout.h"
+#include "jsontok.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -19,10 +20,14 @@
 #include <string.h>
 
 #define PLAIN_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define PRETTY_FLAGS                                                           \
+	(JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |                   \
+	 JSON_C_TO_STRING_NOSLASHESCAPE)
 
 struct out {
 	char *buf;
 	size_t len, cap;
+	int flags; /* PLAIN_FLAGS or PRETTY_FLAGS */
 	bool failed;
 };
 
@@ -65,10 +70,12 @@ static bool plain_bytes(const char *s, size_t n)
 	return true;
 }
 
+/* json-c's text for a value that is not a container: the same at any
+ * depth. */
 static void put_json_c(struct out *o, json_object *v)
 {
 	size_t n;
-	const char *s = json_object_to_json_string_length(v, PLAIN_FLAGS, &n);
+	const char *s = json_object_to_json_string_length(v, o->flags, &n);
 	if (!s) {
 		o->failed = true;
 		return;
@@ -78,30 +85,46 @@ static void put_json_c(struct out *o, json_object *v)
 
 static void put_int(struct out *o, int64_t v)
 {
-	char digits[24], *d = digits + sizeof(digits);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--d = (char)('0' + u % 10);
-	while ((u /= 10));
-	if (v < 0)
-		*--d = '-';
+	char digits[24], *d = bd_decimal(digits + sizeof(digits), v);
 	put(o, d, (size_t)(digits + sizeof(digits) - d));
 }
 
-/* Whether every key of the object can be written as it is. */
-static bool plain_keys(json_object *v)
+/* A string or key between quotes; json-c escapes one with anything to
+ * escape. */
+static void put_string(struct out *o, const char *s, size_t n)
 {
-	json_object_object_foreach(v, key, val)
-	{
-		(void)val;
-		if (!plain_bytes(key, strlen(key)))
-			return false;
+	if (!plain_bytes(s, n)) {
+		json_object *tmp = json_object_new_string_len(s, (int)n);
+		if (!tmp) {
+			o->failed = true;
+			return;
+		}
+		put_json_c(o, tmp);
+		json_object_put(tmp);
+		return;
 	}
-	return true;
+	if (!reserve(o, n + 2))
+		return;
+	o->buf[o->len++] = '"';
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len++] = '"';
 }
 
-static void put_value(struct out *o, json_object *v)
+/* A new line indented for depth level (PRETTY: two spaces a level). */
+static void put_line(struct out *o, int level)
 {
+	if (!(o->flags & JSON_C_TO_STRING_PRETTY) ||
+	    !reserve(o, 1 + 2 * (size_t)level))
+		return;
+	o->buf[o->len++] = '\n';
+	memset(o->buf + o->len, ' ', 2 * (size_t)level);
+	o->len += 2 * (size_t)level;
+}
+
+static void put_value(struct out *o, json_object *v, int level)
+{
+	bool pretty = o->flags & JSON_C_TO_STRING_PRETTY;
 	if (!v) {
 		put(o, "null", 4);
 		return;
@@ -125,43 +148,28 @@ static void put_value(struct out *o, json_object *v)
 			put_int(o, i);
 		return;
 	}
-	case json_type_string: {
-		const char *s = json_object_get_string(v);
-		size_t n = (size_t)json_object_get_string_len(v);
-		if (!plain_bytes(s, n)) {
-			put_json_c(o, v);
-			return;
-		}
-		if (!reserve(o, n + 2))
-			return;
-		o->buf[o->len++] = '"';
-		memcpy(o->buf + o->len, s, n);
-		o->len += n;
-		o->buf[o->len++] = '"';
+	case json_type_string:
+		put_string(o, json_object_get_string(v),
+			   (size_t)json_object_get_string_len(v));
 		return;
-	}
 	case json_type_object: {
-		if (!plain_keys(v)) {
-			put_json_c(o, v);
-			return;
-		}
 		bool first = true;
 		put(o, "{", 1);
 		json_object_object_foreach(v, key, val)
 		{
-			size_t n = strlen(key);
-			if (!reserve(o, n + 4))
-				return;
 			if (!first)
-				o->buf[o->len++] = ',';
+				put(o, ",", 1);
 			first = false;
-			o->buf[o->len++] = '"';
-			memcpy(o->buf + o->len, key, n);
-			o->len += n;
-			o->buf[o->len++] = '"';
-			o->buf[o->len++] = ':';
-			put_value(o, val);
+			put_line(o, level + 1);
+			put_string(o, key, strlen(key));
+			if (pretty)
+				put(o, ": ", 2);
+			else
+				put(o, ":", 1);
+			put_value(o, val, level + 1);
 		}
+		/* json-c closes an empty one on a line of its own too. */
+		put_line(o, level);
 		put(o, "}", 1);
 		return;
 	}
@@ -171,8 +179,11 @@ static void put_value(struct out *o, json_object *v)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				put(o, ",", 1);
-			put_value(o, json_object_array_get_idx(v, i));
+			put_line(o, level + 1);
+			put_value(o, json_object_array_get_idx(v, i),
+				  level + 1);
 		}
+		put_line(o, level);
 		put(o, "]", 1);
 		return;
 	}
@@ -182,10 +193,10 @@ static void put_value(struct out *o, json_object *v)
 	}
 }
 
-char *bd_json_plain(json_object *v, size_t *len)
+static char *text(json_object *v, int flags, size_t *len)
 {
-	struct out o = {0};
-	put_value(&o, v);
+	struct out o = {.flags = flags};
+	put_value(&o, v, 0);
 	if (!reserve(&o, 0)) {
 		free(o.buf);
 		return NULL;
@@ -193,4 +204,14 @@ char *bd_json_plain(json_object *v, size_t *len)
 	o.buf[o.len] = '\0';
 	*len = o.len;
 	return o.buf;
+}
+
+char *bd_json_plain(json_object *v, size_t *len)
+{
+	return text(v, PLAIN_FLAGS, len);
+}
+
+char *bd_json_pretty(json_object *v, size_t *len)
+{
+	return text(v, PRETTY_FLAGS, len);
 }

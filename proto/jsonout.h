@@ -14,6 +14,9 @@
  * NOSLASHESCAPE) gives it, NUL-terminated, in a malloc()ed buffer (free
  * it); its length in *len. NULL when out of memory. */
 char *bd_json_plain(json_object *o, size_t *len);
+/* The same for JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+ * JSON_C_TO_STRING_NOSLASHESCAPE: the state file's form. */
+char *bd_json_pretty(json_object *o, size_t *len);
 
 /* Add a member to o whose key is a string literal that o does not hold
  * yet: json-c then neither looks the key up nor copies it (and frees no

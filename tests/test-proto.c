@@ -518,20 +518,30 @@ static void test_line_object(void **state)
 	assert_true(direct_n > 1000);
 }
 
-/* ---- compact text: the same bytes as json-c's ---- */
+/* ---- compact and pretty text: the same bytes as json-c's ---- */
 
 static void same_text(json_object *o)
 {
-	size_t len;
-	char *text = bd_json_plain(o, &len);
-	assert_non_null(text);
-	size_t ref_len;
-	const char *ref = json_object_to_json_string_length(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &ref_len);
-	if (len != ref_len || strcmp(text, ref) != 0)
-		fail_msg("printed %s, json-c prints %s", text, ref);
-	free(text);
+	static const struct {
+		char *(*print)(json_object *, size_t *);
+		int flags;
+	} forms[] = {
+	    {bd_json_plain,
+	     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE},
+	    {bd_json_pretty, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				 JSON_C_TO_STRING_NOSLASHESCAPE},
+	};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(*forms); i++) {
+		size_t len;
+		char *text = forms[i].print(o, &len);
+		assert_non_null(text);
+		size_t ref_len;
+		const char *ref = json_object_to_json_string_length(
+		    o, forms[i].flags, &ref_len);
+		if (len != ref_len || strcmp(text, ref) != 0)
+			fail_msg("printed\n%s\njson-c prints\n%s", text, ref);
+		free(text);
+	}
 }
 
 /* A random tree of every kind of value json-c prints. */
