@@ -91,6 +91,7 @@ struct conn {
 	bool draining;	     /* after a final error: discard input */
 	bool ending;	     /* shutdown requested */
 	bool closing;
+	bool reading; /* in read_cb: its replies are flushed at its end */
 	TAILQ_ENTRY(conn) entry;
 	char rbuf[16384];
 };
@@ -413,7 +414,11 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		return;
 	}
 	sl->persist_gen = persist_gen;
-	conn_flush(c);
+	/* The replies to the requests of one read go out together, once it
+	 * is taken (read_cb). Not a monitor's: events are written to it as
+	 * they come, and none may overtake the reply to its subscription. */
+	if (!c->reading || c->monitor)
+		conn_flush(c);
 }
 
 void bd_control_persisted(struct bd *bd, uint64_t gen, int err)
@@ -552,7 +557,13 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	if (c->draining)
 		return;
+	c->reading = true;
 	int rc = framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
+	c->reading = false;
+	/* c is still allocated: a connection closed meanwhile is freed only
+	 * in the loop's closing phase. */
+	if (!c->closing)
+		conn_flush(c);
 	if (rc == -EMSGSIZE) {
 		char msg[96];
 		snprintf(msg, sizeof(msg),
