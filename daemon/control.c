@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto/framer.h"
+#include "proto/jsonprint.h"
 #include "proto/proto.h"
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -89,6 +91,7 @@ struct conn {
 	bool draining;	     /* after a final error: discard input */
 	bool ending;	     /* shutdown requested */
 	bool closing;
+	bool reading; /* in read_cb: its replies are flushed at its end */
 	TAILQ_ENTRY(conn) entry;
 	char rbuf[16384];
 };
@@ -289,35 +292,64 @@ static struct slot *slot_new(struct conn *c, int64_t id)
  * connection cannot keep its order then, and is dropped). */
 static bool slot_fill(struct slot *sl, json_object *msg)
 {
-	size_t len;
-	const char *s = json_object_to_json_string_length(
-	    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	sl->msg = malloc(len + 1);
-	if (sl->msg) {
-		memcpy(sl->msg, s, len + 1);
-		sl->len = len;
-	}
+	sl->msg = bd_json_plain(msg, &sl->len);
 	json_object_put(msg);
 	return sl->msg != NULL;
 }
 
 static void idle_arm(struct bd *bd);
 
-/* Write every reply at the head of the queue that is ready. */
+static bool slot_ready(const struct slot *sl, uint64_t saved)
+{
+	return sl->msg && (!sl->persist_gen || sl->persist_gen <= saved);
+}
+
+/* Write every reply at the head of the queue that is ready, in order. When
+ * several are (a pipelined burst whose replies waited for the same save),
+ * they go out as one write: 1,000 replies are one write() instead of
+ * 1,000. Should they not fit under client_max_queued, each goes on its
+ * own as before, so that the client gets those that fit before it is
+ * dropped. */
 static void conn_flush(struct conn *c)
 {
 	uint64_t saved = bd_state_saved(c->bd);
 	bool wrote = false;
 	struct slot *sl;
-	while ((sl = TAILQ_FIRST(&c->slots)) && sl->msg &&
-	       (!sl->persist_gen || sl->persist_gen <= saved) && !c->closing) {
+	size_t n = 0, total = 0;
+	TAILQ_FOREACH (sl, &c->slots, entry) {
+		if (!slot_ready(sl, saved))
+			break;
+		n++;
+		total += sl->len + 1;
+	}
+	struct wreq *w = NULL;
+	if (n > 1 && !c->closing && !c->ending && total <= UINT_MAX &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) + total <=
+		c->bd->conf.client_max_queued_bytes)
+		w = malloc(sizeof(*w) + total);
+	size_t off = 0;
+	for (; n > 0 && !c->closing && (sl = TAILQ_FIRST(&c->slots)); n--) {
 		TAILQ_REMOVE(&c->slots, sl, entry);
 		c->n_slots--;
 		slot_count(c->bd, sl);
-		conn_write(c, sl->msg, sl->len);
+		if (w) {
+			memcpy(w->bytes + off, sl->msg, sl->len);
+			off += sl->len;
+			w->bytes[off++] = '\n';
+		} else {
+			conn_write(c, sl->msg, sl->len);
+		}
 		free(sl->msg);
 		free(sl);
 		wrote = true;
+	}
+	if (w) {
+		uv_buf_t buf = uv_buf_init(w->bytes, (unsigned)off);
+		if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
+			     write_cb)) {
+			free(w);
+			conn_close(c);
+		}
 	}
 	if (c->closing)
 		return;
@@ -382,7 +414,11 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		return;
 	}
 	sl->persist_gen = persist_gen;
-	conn_flush(c);
+	/* The replies to the requests of one read go out together, once it
+	 * is taken (read_cb). Not a monitor's: events are written to it as
+	 * they come, and none may overtake the reply to its subscription. */
+	if (!c->reading || c->monitor)
+		conn_flush(c);
 }
 
 void bd_control_persisted(struct bd *bd, uint64_t gen, int err)
@@ -521,7 +557,13 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	if (c->draining)
 		return;
+	c->reading = true;
 	int rc = framer_feed(&c->framer, buf->base, (size_t)n, on_line, c);
+	c->reading = false;
+	/* c is still allocated: a connection closed meanwhile is freed only
+	 * in the loop's closing phase. */
+	if (!c->closing)
+		conn_flush(c);
 	if (rc == -EMSGSIZE) {
 		char msg[96];
 		snprintf(msg, sizeof(msg),

@@ -308,6 +308,10 @@ struct bd_subscriber {
 	bool (*wants)(struct bd *bd, void *arg); /* NULL: always */
 	/* The names of the events it takes, NULL-terminated; NULL: all. */
 	const char *const *names;
+	/* Of those, the ones whose data it never reads (NULL-terminated;
+	 * NULL: none): when only such subscribers take an event, it is
+	 * emitted without data (bd_event_data_wanted). */
+	const char *const *dataless;
 	TAILQ_ENTRY(bd_subscriber) entry;
 };
 TAILQ_HEAD(bd_subscriber_list, bd_subscriber);
@@ -317,7 +321,13 @@ void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub);
 /* Whether any subscriber takes an event of that name now: an event that
  * costs something to build (a plan's 1,000 actions) is built only then. */
 bool bd_event_wanted(struct bd *bd, const char *name);
-/* Emit to every subscriber. Takes data (may be NULL). */
+/* Whether any subscriber that reads an event's data takes one of that name
+ * now. An event emitted once per guest in a burst (a command sent) builds
+ * its data only then: the metrics count it by its name alone. */
+bool bd_event_data_wanted(struct bd *bd, const char *name);
+/* Emit to every subscriber. Takes data. With data NULL, subscribers get an
+ * object holding the guest's name, or NULL data when none of them reads
+ * it. */
 void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	     json_object *data);
 /* The event as one JSON message, the control protocol's shape (a new

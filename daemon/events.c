@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proto/jsonprint.h"
 #include "proto/proto.h"
 
 void bd_events_subscribe(struct bd *bd, struct bd_subscriber *sub)
@@ -32,16 +33,19 @@ void bd_events_unsubscribe(struct bd *bd, struct bd_subscriber *sub)
 	}
 }
 
+static bool listed(const char *const *names, const char *name)
+{
+	for (const char *const *n = names; n && *n; n++)
+		if (strcmp(*n, name) == 0)
+			return true;
+	return false;
+}
+
 static bool takes(struct bd *bd, struct bd_subscriber *s, const char *name)
 {
 	if (s->wants && !s->wants(bd, s->arg))
 		return false;
-	if (!s->names)
-		return true;
-	for (const char *const *n = s->names; *n; n++)
-		if (strcmp(*n, name) == 0)
-			return true;
-	return false;
+	return !s->names || listed(s->names, name);
 }
 
 bool bd_event_wanted(struct bd *bd, const char *name)
@@ -49,6 +53,15 @@ bool bd_event_wanted(struct bd *bd, const char *name)
 	struct bd_subscriber *s;
 	TAILQ_FOREACH (s, &bd->subscribers, entry)
 		if (takes(bd, s, name))
+			return true;
+	return false;
+}
+
+bool bd_event_data_wanted(struct bd *bd, const char *name)
+{
+	struct bd_subscriber *s;
+	TAILQ_FOREACH (s, &bd->subscribers, entry)
+		if (takes(bd, s, name) && !listed(s->dataless, name))
 			return true;
 	return false;
 }
@@ -61,11 +74,11 @@ json_object *bd_event_json(const struct bd_event *ev)
 void bd_emit(struct bd *bd, const char *name, struct bd_guest *g,
 	     json_object *data)
 {
-	if (!data)
+	if (!data && bd_event_data_wanted(bd, name))
 		data = json_object_new_object();
-	if (g && !json_object_object_get_ex(data, "guest", NULL))
-		json_object_object_add(data, "guest",
-				       json_object_new_string(g->spec.name));
+	if (data && g && !json_object_object_get_ex(data, "guest", NULL))
+		bd_json_add_new(data, "guest",
+				json_object_new_string(g->spec.name));
 	struct bd_event ev = {
 	    .name = name,
 	    .guest = g,

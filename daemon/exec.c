@@ -21,6 +21,7 @@
 
 #include "actuator.h"
 #include "log.h"
+#include "proto/jsonprint.h"
 #include "proto/proto.h"
 #include "proto/units.h"
 
@@ -55,8 +56,7 @@ static void start_step(struct bd_exec *x);
 static json_object *guest_data(const struct bd_guest *g)
 {
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "guest",
-			       json_object_new_string(g->spec.name));
+	bd_json_add_new(d, "guest", json_object_new_string(g->spec.name));
 	return d;
 }
 
@@ -223,14 +223,14 @@ static void command_done(struct bd_guest *g, uint64_t target,
 		return;
 
 	json_object *ev = guest_data(g);
-	bd_json_add_u64(ev, "target_bytes", target);
-	json_object_object_add(
+	bd_json_add_new(ev, "target_bytes",
+			json_object_new_int64((int64_t)target));
+	bd_json_add_new(
 	    ev, "latency_us",
 	    json_object_new_int64(
 		(int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000));
 	if (r->err) {
-		json_object_object_add(ev, "error",
-				       json_object_new_string(r->error));
+		bd_json_add_new(ev, "error", json_object_new_string(r->error));
 		bd_guest_set_error(g, "%s %s: %s", g->act.ops->command,
 				   bd_format_size(target, sz, sizeof(sz)),
 				   r->detail);
@@ -264,6 +264,26 @@ void bd_exec_link_reset(struct bd_guest *g)
 	if (g->act.state == BD_ACT_BACKOFF)
 		g->act.state = BD_ACT_IDLE;
 	g->act.retry_ms = 0;
+}
+
+/* The data of a command's event: the guest, its target and actual. */
+static json_object *command_data(const struct bd_guest *g, uint64_t target)
+{
+	json_object *ev = guest_data(g);
+	bd_json_add_u64(ev, "target_bytes", target);
+	bd_json_add_u64(ev, "actual_bytes", g->link.actual_bytes);
+	json_object_object_add(
+	    ev, "direction",
+	    json_object_new_string(target >= g->link.actual_bytes ? "grow"
+								  : "shrink"));
+	/* A Patroni member's time in its role, as the policy saw it: what
+	 * the dwell time is checked against. */
+	if (g->spec.cluster[0] && g->role_changed_us)
+		json_object_object_add(
+		    ev, "role_age_ms",
+		    json_object_new_int64(
+			(bd_mono_us(g->bd) - g->role_changed_us) / 1000));
+	return ev;
 }
 
 void bd_exec_send(struct bd_guest *g, uint64_t target)
@@ -314,20 +334,11 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 	g->act.dry_run_bytes = 0;
 
 	int rc = ops->set(g, target, command_done);
-	json_object *ev = guest_data(g);
-	bd_json_add_u64(ev, "target_bytes", target);
-	bd_json_add_u64(ev, "actual_bytes", g->link.actual_bytes);
-	json_object_object_add(
-	    ev, "direction",
-	    json_object_new_string(target >= g->link.actual_bytes ? "grow"
-								  : "shrink"));
-	/* A Patroni member's time in its role, as the policy saw it: what
-	 * the dwell time is checked against. */
-	if (g->spec.cluster[0] && g->role_changed_us)
-		json_object_object_add(
-		    ev, "role_age_ms",
-		    json_object_new_int64(
-			(bd_mono_us(bd) - g->role_changed_us) / 1000));
+	/* The metrics count a command by its name: its data is built only
+	 * for a subscriber that reads it (a monitor, the debug log). */
+	json_object *ev = rc || bd_event_data_wanted(bd, "command")
+			      ? command_data(g, target)
+			      : NULL;
 	if (rc) {
 		json_object_object_add(
 		    ev, "error", json_object_new_string(ops->strerror(rc)));

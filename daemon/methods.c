@@ -15,6 +15,7 @@
 #include "actuator.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto/jsonprint.h"
 #include "proto/proto.h"
 #include "proto/units.h"
 
@@ -92,8 +93,7 @@ static struct bd_guest *named_guest(struct req *r)
 static json_object *guest_ref(const struct bd_guest *g)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "guest",
-			       json_object_new_string(g->spec.name));
+	bd_json_add_new(o, "guest", json_object_new_string(g->spec.name));
 	return o;
 }
 
@@ -470,8 +470,8 @@ static void m_set(struct req *r)
 	}
 	bd_replan(r->bd);
 	json_object *res = guest_ref(g);
-	json_object_object_add(res, "pin_bytes",
-			       json_object_new_int64((int64_t)bytes));
+	bd_json_add_new(res, "pin_bytes",
+			json_object_new_int64((int64_t)bytes));
 	/* Say so when the pin is stored but the policy will not follow it
 	 * (a guest that may be the Patroni leader stays at max). */
 	struct policy_decision d = bd_plan_decide(g);

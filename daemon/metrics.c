@@ -639,6 +639,9 @@ static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 static const char *const counted_events[] = {
     "command", "command_failed", "command_done", "link", "psi", "pressure",
     NULL};
+/* Those it counts by their name alone: a burst's 1,000 commands need no
+ * data built for the metrics. */
+static const char *const dataless_events[] = {"command", NULL};
 
 int bd_metrics_init(struct bd *bd)
 {
@@ -647,6 +650,7 @@ int bd_metrics_init(struct bd *bd)
 		return -ENOMEM;
 	m->sub.fn = event_cb;
 	m->sub.names = counted_events;
+	m->sub.dataless = dataless_events;
 	bd->metrics = m;
 	bd->counters.start_wall_us = bd_wall_us(bd);
 	bd_events_subscribe(bd, &m->sub);

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "proto/fileio.h"
+#include "proto/jsonprint.h"
 #include "proto/proto.h"
 
 #define STATE_FILE    "guests.json"
@@ -431,17 +432,12 @@ static int save_specs(const char *path, const struct bd_guest_spec *specs,
 			    rarr,
 			    peaks_json(retired[i].name, &retired[i].peaks));
 	}
+	/* json-c's PRETTY | SPACED form, as json-c prints it (jsonprint.c: a
+	 * third of the cost); the NUL's room takes the newline. */
 	size_t len;
-	const char *text = json_object_to_json_string_length(
-	    root,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-		JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &len);
-	/* json-c's buffer has room for the NUL: make it the newline. */
-	char *buf = malloc(len + 1);
+	char *buf = bd_json_pretty(root, &len);
 	int rc = -ENOMEM;
 	if (buf) {
-		memcpy(buf, text, len);
 		buf[len] = '\n';
 		rc = bd_replace_file(path, buf, len + 1, 0600);
 		free(buf);
@@ -768,7 +764,7 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 		retired_drop(bd->persist, r);
 	}
 	json_object *e = json_object_new_object();
-	json_object_object_add(e, "put", bd_spec_to_json(spec));
+	bd_json_add_new(e, "put", bd_spec_to_json(spec));
 	return journal(bd, e);
 }
 

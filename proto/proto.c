@@ -1,5 +1,6 @@
 /* proto.c: parsing and building control protocol messages. Pure. */
 #include "proto.h"
+#include "proto/jsonprint.h"
 #include "proto/jsontok.h"
 
 #include <errno.h>
@@ -37,21 +38,27 @@ const char *bd_request_parse(const char *line, size_t len,
 		return BD_E_TOO_LONG;
 	}
 
-	json_tokener *tok = bd_line_tokener();
-	if (!tok) {
-		snprintf(msg, msg_len, "out of memory");
-		return BD_E_INTERNAL;
-	}
-	json_object *root = json_tokener_parse_ex(tok, line, (int)len);
-	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
-	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
-	     i++)
-		if (!strchr(" \t\r\n", line[i]))
-			ok = false;
-	if (!ok || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		snprintf(msg, msg_len, "request is not a JSON object");
-		return BD_E_INVALID;
+	/* The usual request is read directly; any other goes to json-c's
+	 * tokener (jsontok.h). */
+	json_object *root = bd_line_object(line, len);
+	if (!root) {
+		json_tokener *tok = bd_line_tokener();
+		if (!tok) {
+			snprintf(msg, msg_len, "out of memory");
+			return BD_E_INTERNAL;
+		}
+		root = json_tokener_parse_ex(tok, line, (int)len);
+		bool ok =
+		    root && json_tokener_get_error(tok) == json_tokener_success;
+		for (size_t i = ok ? json_tokener_get_parse_end(tok) : len;
+		     i < len; i++)
+			if (!strchr(" \t\r\n", line[i]))
+				ok = false;
+		if (!ok || !json_object_is_type(root, json_type_object)) {
+			json_object_put(root);
+			snprintf(msg, msg_len, "request is not a JSON object");
+			return BD_E_INVALID;
+		}
 	}
 
 	const char *code = BD_E_INVALID;
@@ -125,9 +132,9 @@ json_object *bd_greeting_new(const char *version)
 json_object *bd_reply_new(int64_t id, json_object *result)
 {
 	json_object *r = json_object_new_object();
-	json_object_object_add(r, "id", json_object_new_int64(id));
-	json_object_object_add(r, "result",
-			       result ? result : json_object_new_object());
+	bd_json_add_new(r, "id", json_object_new_int64(id));
+	bd_json_add_new(r, "result",
+			result ? result : json_object_new_object());
 	return r;
 }
 

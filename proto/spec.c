@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonprint.h"
 #include "proto.h"
 
 static int copy_string(json_object *params, const char *key, char *dst,
@@ -70,32 +71,28 @@ int bd_spec_parse(json_object *params, struct bd_guest_spec *spec, char *msg,
 json_object *bd_spec_to_json(const struct bd_guest_spec *s)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(s->name));
-	json_object_object_add(o, "qmp", json_object_new_string(s->qmp_path));
+	bd_json_add_new(o, "name", json_object_new_string(s->name));
+	bd_json_add_new(o, "qmp", json_object_new_string(s->qmp_path));
 	if (s->max_bytes)
-		json_object_object_add(
-		    o, "max_bytes",
-		    json_object_new_int64((int64_t)s->max_bytes));
+		bd_json_add_new(o, "max_bytes",
+				json_object_new_int64((int64_t)s->max_bytes));
 	if (s->min_bytes)
-		json_object_object_add(
-		    o, "min_bytes",
-		    json_object_new_int64((int64_t)s->min_bytes));
+		bd_json_add_new(o, "min_bytes",
+				json_object_new_int64((int64_t)s->min_bytes));
 	if (s->replica_target_bytes)
-		json_object_object_add(
+		bd_json_add_new(
 		    o, "replica_target_bytes",
 		    json_object_new_int64((int64_t)s->replica_target_bytes));
 	if (s->cluster[0]) {
-		json_object_object_add(o, "cluster",
-				       json_object_new_string(s->cluster));
-		json_object_object_add(o, "member",
-				       json_object_new_string(s->member));
+		bd_json_add_new(o, "cluster",
+				json_object_new_string(s->cluster));
+		bd_json_add_new(o, "member", json_object_new_string(s->member));
 	}
 	if (s->priority)
-		json_object_object_add(o, "priority",
-				       json_object_new_int(s->priority));
+		bd_json_add_new(o, "priority",
+				json_object_new_int(s->priority));
 	if (s->pin_bytes)
-		json_object_object_add(
-		    o, "pin_bytes",
-		    json_object_new_int64((int64_t)s->pin_bytes));
+		bd_json_add_new(o, "pin_bytes",
+				json_object_new_int64((int64_t)s->pin_bytes));
 	return o;
 }

@@ -4,6 +4,7 @@
  * QMP_ERR_NO_BALLOON whichever way QEMU says it.
  */
 #include "qmp.h"
+#include "proto/jsontok.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -67,8 +68,13 @@ int qmp_balloon_set(qmp_client *c, uint64_t target_bytes, qmp_status_cb cb,
 	if (target_bytes == 0 || target_bytes > INT64_MAX)
 		return -EINVAL;
 	/* Written as text: a burst sends a thousand of these at once. */
+	char digits[24],
+	    *d = bd_decimal(digits + sizeof(digits), (int64_t)target_bytes);
 	char args[48];
-	snprintf(args, sizeof(args), "{\"value\":%" PRIu64 "}", target_bytes);
+	size_t n = (size_t)(digits + sizeof(digits) - d);
+	memcpy(args, "{\"value\":", 9);
+	memcpy(args + 9, d, n);
+	memcpy(args + 9 + n, "}", 2);
 	struct call *k = call_new(data);
 	if (!k)
 		return -ENOMEM;

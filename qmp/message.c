@@ -91,23 +91,29 @@ int qmp_message_parse(const char *buf, size_t len, struct qmp_message *out)
 	if (len > INT_MAX)
 		return QMP_ERR_PROTOCOL;
 
-	json_tokener *tok = bd_line_tokener();
-	if (!tok)
-		return QMP_ERR_PROTOCOL;
-	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	/* Exactly one complete object, nothing but white space after it. */
-	bool trailing = false;
-	if (root && jerr == json_tokener_success) {
-		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-			if (!strchr(" \t\r\n", buf[i]))
-				trailing = true;
-	}
-
-	if (!root || jerr != json_tokener_success || trailing ||
-	    !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return QMP_ERR_PROTOCOL;
+	/* The usual message is read directly; any other goes to json-c's
+	 * tokener (jsontok.h). */
+	json_object *root = bd_line_object(buf, len);
+	if (!root) {
+		json_tokener *tok = bd_line_tokener();
+		if (!tok)
+			return QMP_ERR_PROTOCOL;
+		root = json_tokener_parse_ex(tok, buf, (int)len);
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		/* Exactly one complete object, nothing but white space after
+		 * it. */
+		bool trailing = false;
+		if (root && jerr == json_tokener_success) {
+			for (size_t i = json_tokener_get_parse_end(tok);
+			     i < len; i++)
+				if (!strchr(" \t\r\n", buf[i]))
+					trailing = true;
+		}
+		if (!root || jerr != json_tokener_success || trailing ||
+		    !json_object_is_type(root, json_type_object)) {
+			json_object_put(root);
+			return QMP_ERR_PROTOCOL;
+		}
 	}
 	int rc = classify(root, out);
 	if (rc) {

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "proto/jsonout.h"
+#include "proto/jsonprint.h"
+#include "proto/jsontok.h"
 #include "proto/proto.h"
 
 /* One parse: the code returned (NULL on success), the id reported back,
@@ -480,6 +482,244 @@ static void test_usual_texts(void **state)
 	json_object_put(r);
 }
 
+/* ---- the direct line parser against json-c's tokener ---- */
+
+/* What the callers took from the tokener before: the line's object when
+ * it is exactly one, with nothing but white space after it; else NULL.
+ */
+static json_object *tokener_object(const char *buf, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	assert_non_null(tok);
+	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
+	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
+	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
+	     i++)
+		if (!strchr(" \t\r\n", buf[i]))
+			ok = false;
+	json_tokener_free(tok);
+	if (!ok || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Whatever bd_line_object reads, the tokener reads the same (the same
+ * tree, the same types, the same text); returns whether it read it. */
+static bool same_as_tokener(const char *buf, size_t len)
+{
+	json_object *fast = bd_line_object(buf, len);
+	if (!fast)
+		return false;
+	json_object *ref = tokener_object(buf, len);
+	if (!ref)
+		fail_msg("read directly but not by json-c: '%.*s'", (int)len,
+			 buf);
+	if (!json_object_equal(fast, ref) ||
+	    strcmp(plain(fast), plain(ref)) != 0)
+		fail_msg("'%.*s': read as %s, json-c reads %s", (int)len, buf,
+			 plain(fast), plain(ref));
+	json_object_put(fast);
+	json_object_put(ref);
+	return true;
+}
+
+static void test_line_object(void **state)
+{
+	(void)state;
+	/* The lines the burst carries are read directly. */
+	static const char *const direct[] = {
+	    "{\"id\":7,\"method\":\"set\",\"params\":{\"name\":\"vm1\","
+	    "\"bytes\":536870912}}",
+	    "{\"return\": {}, \"id\": 12}\r",
+	    "{\"timestamp\": {\"seconds\": 1700000000, "
+	    "\"microseconds\": "
+	    "5}, \"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": "
+	    "1073741824}}",
+	    "  {\"a\":[1,-2,[],{},true,false,null,\"x\"],\"a\":-0} "
+	    "\t\n",
+	    "{\"n\":999999999999999999,\"m\":-999999999999999999}",
+	    "{}",
+	};
+	for (size_t i = 0; i < sizeof(direct) / sizeof(*direct); i++)
+		assert_true(same_as_tokener(direct[i], strlen(direct[i])));
+	/* Anything else is left to the tokener. */
+	static const char *const left[] = {
+	    "{\"a\":1.5}",
+	    "{\"a\":1.5}",
+	    "{\"a\":1e3}",
+	    "{\"a\":9223372036854775807}",
+	    "{\"a\":01}",
+	    "{\"a\":1,}",
+	    "{\"a\":[1,]}",
+	    "{\"a\":TRUE}",
+	    "{\"a\":NaN}",
+	    "{'a':1}",
+	    "{\"a\":1} x",
+	    "{\"a\":1}{}",
+	    "[1]",
+	    "{\"a\":\"\xc3\xa9\"}",
+	    "{\"a\":1 /* c */}",
+	    "{\"a\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}",
+	    "{\"a\":1",
+	    "",
+	};
+	for (size_t i = 0; i < sizeof(left) / sizeof(*left); i++)
+		assert_false(same_as_tokener(left[i], strlen(left[i])));
+
+	/* Mutations of the usual lines: one byte changed, dropped or
+	 * added, or the line cut short. Whatever is read directly must
+	 * be read the same by json-c. */
+	static const char bytes[] =
+	    "\"\\{}[],:01-9.eE+ \tnulltruefalse/\x01\x80";
+	uint32_t rnd = 12345;
+	char buf[256];
+	size_t direct_n = 0;
+	for (size_t i = 0; i < sizeof(direct) / sizeof(*direct); i++) {
+		size_t n = strlen(direct[i]);
+		for (int k = 0; k < 20000; k++) {
+			memcpy(buf, direct[i], n);
+			size_t len = n;
+			for (int m = 0; m < 1 + k % 3; m++) {
+				rnd = rnd * 1103515245 + 12345;
+				size_t at = (rnd >> 8) % (len + 1);
+				char c =
+				    bytes[(rnd >> 20) % (sizeof(bytes) - 1)];
+				switch ((rnd >> 28) % 4) {
+				case 0:
+					if (at < len)
+						buf[at] = c;
+					break;
+				case 1:
+					if (at < len) {
+						memmove(buf + at, buf + at + 1,
+							len - at - 1);
+						len--;
+					}
+					break;
+				case 2:
+					if (len < sizeof(buf) - 1) {
+						memmove(buf + at + 1, buf + at,
+							len - at);
+						buf[at] = c;
+						len++;
+					}
+					break;
+				default:
+					len = at;
+				}
+			}
+			direct_n += same_as_tokener(buf, len);
+		}
+	}
+	/* Many mutants stay plain JSON: the comparison saw them. */
+	assert_true(direct_n > 1000);
+}
+
+/* ---- compact and pretty text: the same bytes as json-c's ---- */
+
+static void same_text(json_object *o)
+{
+	static const struct {
+		char *(*print)(json_object *, size_t *);
+		int flags;
+	} forms[] = {
+	    {bd_json_plain,
+	     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE},
+	    {bd_json_pretty, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				 JSON_C_TO_STRING_NOSLASHESCAPE},
+	};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(*forms); i++) {
+		size_t len;
+		char *text = forms[i].print(o, &len);
+		assert_non_null(text);
+		size_t ref_len;
+		const char *ref = json_object_to_json_string_length(
+		    o, forms[i].flags, &ref_len);
+		if (len != ref_len || strcmp(text, ref) != 0)
+			fail_msg("printed\n%s\njson-c prints\n%s", text, ref);
+		free(text);
+	}
+}
+
+/* A random tree of every kind of value json-c prints. */
+static json_object *random_tree(uint32_t *rnd, int depth)
+{
+	static const char *const strings[] = {
+	    "",	     "vm1",  "a/b",	    "q\"uote", "back\\slash",
+	    "tab\t", "\x01", "caf\xc3\xa9", "\x7f",    "pin stored, but",
+	};
+	*rnd = *rnd * 1103515245 + 12345;
+	uint32_t r = *rnd >> 8;
+	switch (r % (depth < 4 ? 10 : 7)) {
+	case 0:
+		return NULL;
+	case 1:
+		return json_object_new_boolean(r & 0x100);
+	case 2: {
+		static const int64_t ints[] = {
+		    0, -1, 7, 536870912, INT64_MIN, INT64_MAX, -42};
+		return json_object_new_int64(ints[(r >> 9) % 7]);
+	}
+	case 3:
+		return json_object_new_uint64(
+		    (r & 0x100) ? UINT64_MAX : 9223372036854775808u);
+	case 4:
+		return json_object_new_double((r & 0x100) ? 0.5 : -1e300);
+	case 5:
+	case 6:
+		return json_object_new_string(
+		    strings[(r >> 9) % (sizeof(strings) / sizeof(*strings))]);
+	case 7:
+	case 8: {
+		json_object *o = json_object_new_object();
+		for (uint32_t i = 0; i < (r >> 9) % 4; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "%s%u",
+				 (r & 0x200) && i == 1 ? "k\"" : "k", i);
+			json_object_object_add(o, key,
+					       random_tree(rnd, depth + 1));
+		}
+		return o;
+	}
+	default: {
+		json_object *a = json_object_new_array();
+		for (uint32_t i = 0; i < (r >> 9) % 4; i++)
+			json_object_array_add(a, random_tree(rnd, depth + 1));
+		return a;
+	}
+	}
+}
+
+static void test_json_plain(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+	    "{\"id\":3,\"result\":{\"guest\":\"vm1\",\"pin_bytes\":"
+	    "536870912}}",
+	    "{\"id\":1,\"error\":{\"code\":\"invalid-params\","
+	    "\"message\":"
+	    "\"\\\"bytes\\\" is required\"}}",
+	    "{\"a\":[],\"b\":{},\"c\":[null,true,false,1.25,-0,"
+	    "\"\\u00e9\"]}",
+	    "{\"u\":18446744073709551615,\"i\":-9223372036854775808}",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(*lines); i++) {
+		json_object *o = json_tokener_parse(lines[i]);
+		assert_non_null(o);
+		same_text(o);
+		json_object_put(o);
+	}
+	uint32_t rnd = 4242;
+	for (int i = 0; i < 20000; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "v", random_tree(&rnd, 0));
+		same_text(o);
+		json_object_put(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +743,8 @@ int main(void)
 	    cmocka_unit_test(test_json_out_as_json_c),
 	    cmocka_unit_test(test_json_out_too_small),
 	    cmocka_unit_test(test_usual_texts),
+	    cmocka_unit_test(test_line_object),
+	    cmocka_unit_test(test_json_plain),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

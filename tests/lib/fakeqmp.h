@@ -163,6 +163,9 @@ uint64_t fakeqmp_actual(const struct fakeqmp *s);
 uint64_t fakeqmp_target(const struct fakeqmp *s);
 unsigned fakeqmp_stats_interval(const struct fakeqmp *s);
 const char *fakeqmp_name(const struct fakeqmp *s);
+/* Whether json-c prints s as it is between quotes (PLAIN, NOSLASHESCAPE):
+ * nothing in it to escape. The fake prints its hot lines directly then. */
+bool fakeqmp_json_plain(const char *s);
 const char *fakeqmp_path(const struct fakeqmp *s);
 /* Connections accepted so far, and whether one is being served. */
 unsigned fakeqmp_connections(const struct fakeqmp *s);

@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""burst.py: a burst of set requests to many fake guests, a build against an
+old one in the same run.
+
+One balloond and one tests/fake-qmp process serving GUESTS sockets per
+build; each burst is GUESTS `set` requests pipelined on one control
+connection, each giving one guest a target 128 MiB away from its last (more
+than the policy's 16 MiB deadband), measured until the last `balloon`
+command reaches the fake (its log's t_ns: the time it was received).
+Prints, per burst and build: that time, the daemon's and the fake's CPU
+time over the burst (every thread's /proc/PID/task/*/schedstat, run time),
+and the median per build; the load average before and after, since other
+work on the machine stretches wall times (the CPU figures much less).
+The builds take turns (ROUNDS rounds of BURSTS bursts each), so that a
+change in the machine's load falls on both.
+
+usage: bench/run burst --old OLD_BUILD [--guests N] [--bursts K] [--rounds R]
+       bench/burst.py BUILD --old OLD_BUILD [...]
+OLD_BUILD is an optimised build of the revision to compare with (e.g. a
+checkout of main configured with CFLAGS='-O2 -g', as bench/build.sh does).
+"""
+import argparse, glob, json, os, statistics, sys, tempfile, time
+
+from bdtest import MiB, start_fleet, stop_all, wait_until
+
+
+def cpu_ns(pid):
+    """Run time of every thread of pid so far, in nanoseconds."""
+    t = 0
+    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(f) as s:
+                t += int(s.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return t
+
+
+def balloons(log, skip, target):
+    """{socket: t_ns} of the balloon commands to target after line skip."""
+    got = {}
+    with open(log) as f:
+        for i, line in enumerate(f):
+            if i < skip:
+                continue
+            m = json.loads(line)
+            if m["execute"] == "balloon" and m["arguments"].get("value") == target:
+                got[m["socket"]] = m["t_ns"]
+    return got
+
+
+def run_bursts(build, n, bursts, first):
+    """bursts bursts on a fresh fleet; a list of (last ms, daemon ms, fake ms)."""
+    d = tempfile.mkdtemp(prefix="balloond-burst.")
+    procs = []
+    out = []
+    try:
+        log = f"{d}/fake.log"
+        daemon, ctl, _ = start_fleet(build, d, n, procs, log, "[qmp]\nstats_interval_s = 0\n")
+        fake = procs[0]
+        # The registrations' own work (first queries, the first save) ends
+        # before the first burst.
+        time.sleep(2)
+        for k in range(bursts):
+            target = (512 + 128 * ((first + k) % 2)) * MiB
+            with open(log) as f:
+                skip = sum(1 for _ in f)
+            c0, f0 = cpu_ns(daemon.pid), cpu_ns(fake.pid)
+            t_send = time.monotonic_ns()
+            ctl.send_many([("set", {"name": f"vm{i}", "bytes": target}) for i in range(n)])
+            replies = ctl.read_replies(n)
+            bad = [r for r in replies if "result" not in r]
+            if bad:
+                sys.exit(f"{build}: {len(bad)} set requests failed: {bad[0]}")
+            wait_until(lambda: len(balloons(log, skip, target)) >= n, 60,
+                       "every guest's balloon command")
+            # The guests' BALLOON_CHANGE events and the save belong to the
+            # burst too.
+            time.sleep(0.5)
+            got = balloons(log, skip, target)
+            c1, f1 = cpu_ns(daemon.pid), cpu_ns(fake.pid)
+            out.append(((max(got.values()) - t_send) / 1e6, (c1 - c0) / 1e6, (f1 - f0) / 1e6))
+        return out
+    finally:
+        stop_all(procs, d)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--old", required=True, help="the build to compare with")
+    ap.add_argument("--guests", type=int, default=1000)
+    ap.add_argument("--bursts", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    builds = [("old", os.path.abspath(a.old)), ("new", os.path.abspath(a.build))]
+    print(f"{a.guests} guests; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"  old: {builds[0][1]}\n  new: {builds[1][1]}")
+    results = {name: [] for name, _ in builds}
+    for r in range(a.rounds):
+        for name, build in builds:
+            for k, (last, dcpu, fcpu) in enumerate(run_bursts(build, a.guests, a.bursts, r)):
+                results[name].append((last, dcpu, fcpu))
+                print(f"round {r} {name} burst {k}: last balloon {last:6.1f} ms, "
+                      f"daemon cpu {dcpu:5.1f} ms, fake cpu {fcpu:5.1f} ms", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for name, _ in builds:
+        v = results[name]
+        print(f"median {name}: last balloon {statistics.median(x[0] for x in v):6.1f} ms, "
+              f"daemon cpu {statistics.median(x[1] for x in v):5.1f} ms, "
+              f"fake cpu {statistics.median(x[2] for x in v):5.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
