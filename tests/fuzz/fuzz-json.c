@@ -1,0 +1,90 @@
+/* fuzz-json.c: balloond's own fast paths around json-c, held against
+ * json-c itself on whatever the bytes make.
+ * - bd_line_object (proto/jsontok.h) reads a request or QMP line
+ *   directly: whatever it reads, json-c's tokener must read as the same
+ *   tree (same types, same printed text).
+ * - bd_json_plain and bd_json_pretty (proto/jsonprint.c) print a tree:
+ *   their bytes must be json-c's for every tree json-c parses. */
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/jsonprint.h"
+#include "proto/jsontok.h"
+
+#define PLAIN (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define PRETTY                                                                 \
+	(JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |                   \
+	 JSON_C_TO_STRING_NOSLASHESCAPE)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The tokener's reading of the whole input: one value and nothing but
+ * white space after it, else NULL. */
+static json_object *tokener_value(const char *buf, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	if (!tok)
+		abort();
+	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
+	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
+	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
+	     i++)
+		if (!strchr(" \t\r\n", buf[i]))
+			ok = false;
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Both printers against json-c's for the same tree. */
+static void same_print(json_object *o)
+{
+	size_t len;
+	char *mine = bd_json_plain(o, &len);
+	if (!mine)
+		return; /* out of memory: nothing to compare */
+	const char *ref = json_object_to_json_string_ext(o, PLAIN);
+	if (strlen(ref) != len || strcmp(mine, ref) != 0)
+		abort();
+	free(mine);
+	mine = bd_json_pretty(o, &len);
+	if (!mine)
+		return;
+	ref = json_object_to_json_string_ext(o, PRETTY);
+	if (strlen(ref) != len || strcmp(mine, ref) != 0)
+		abort();
+	free(mine);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size > 1 << 16)
+		return 0;
+	const char *buf = (const char *)data;
+	json_object *ref = tokener_value(buf, size);
+	json_object *fast = bd_line_object(buf, size);
+	if (fast) {
+		/* Read directly: json-c reads the same object. */
+		if (!ref || !json_object_is_type(ref, json_type_object) ||
+		    !json_object_equal(fast, ref))
+			abort();
+		char *a = strdup(json_object_to_json_string_ext(fast, PLAIN));
+		if (!a)
+			abort();
+		if (strcmp(a, json_object_to_json_string_ext(ref, PLAIN)) != 0)
+			abort();
+		free(a);
+		same_print(fast);
+		json_object_put(fast);
+	}
+	if (ref)
+		same_print(ref);
+	json_object_put(ref);
+	return 0;
+}
