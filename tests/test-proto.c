@@ -17,6 +17,7 @@
 #include "proto/jsonprint.h"
 #include "proto/jsontok.h"
 #include "proto/proto.h"
+#include "tests/lib/tokref.h"
 
 /* One parse: the code returned (NULL on success), the id reported back,
  * and the message. */
@@ -489,16 +490,8 @@ static void test_usual_texts(void **state)
  */
 static json_object *tokener_object(const char *buf, size_t len)
 {
-	json_tokener *tok = json_tokener_new();
-	assert_non_null(tok);
-	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
-	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
-	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
-	     i++)
-		if (!strchr(" \t\r\n", buf[i]))
-			ok = false;
-	json_tokener_free(tok);
-	if (!ok || !json_object_is_type(root, json_type_object)) {
+	json_object *root = tokref_value(buf, len);
+	if (root && !json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
 		return NULL;
 	}

@@ -13,6 +13,7 @@
 
 #include "proto/jsonprint.h"
 #include "proto/jsontok.h"
+#include "tests/lib/tokref.h"
 
 #define PLAIN (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define PRETTY                                                                 \
@@ -20,27 +21,6 @@
 	 JSON_C_TO_STRING_NOSLASHESCAPE)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The tokener's reading of the whole input: one value and nothing but
- * white space after it, else NULL. */
-static json_object *tokener_value(const char *buf, size_t len)
-{
-	json_tokener *tok = json_tokener_new();
-	if (!tok)
-		abort();
-	json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
-	bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
-	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len;
-	     i++)
-		if (!strchr(" \t\r\n", buf[i]))
-			ok = false;
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(root);
-		return NULL;
-	}
-	return root;
-}
 
 /* Both printers against json-c's for the same tree. */
 static void same_print(json_object *o)
@@ -67,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 1 << 16)
 		return 0;
 	const char *buf = (const char *)data;
-	json_object *ref = tokener_value(buf, size);
+	json_object *ref = tokref_value(buf, size);
 	json_object *fast = bd_line_object(buf, size);
 	if (fast) {
 		/* Read directly: json-c reads the same object. */
