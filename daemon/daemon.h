@@ -439,6 +439,11 @@ void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
 /* A control request got its final reply (control.c): method BD_M_COUNT
  * or out of range counts as unknown. */
 void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result);
+/* g's balloon command was answered (exec.c), failed or not, latency_us
+ * after it was sent: counted here rather than from the command_done
+ * event, whose data a burst then builds only for a subscriber. */
+void bd_metrics_command_done(struct bd_guest *g, bool failed,
+			     int64_t latency_us);
 
 struct bd_metrics; /* metrics.c */
 /* metricsout.c: the metrics' outlets ([metrics]): the textfile for

@@ -222,15 +222,23 @@ static void command_done(struct bd_guest *g, uint64_t target,
 	if (g->removed)
 		return;
 
-	json_object *ev = guest_data(g);
-	bd_json_add_new(ev, "target_bytes",
-			json_object_new_int64((int64_t)target));
-	bd_json_add_new(
-	    ev, "latency_us",
-	    json_object_new_int64(
-		(int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000));
+	int64_t latency_us =
+	    (int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000;
+	bd_metrics_command_done(g, r->err != 0, latency_us);
+	/* The event's data only for a subscriber that reads it (a monitor,
+	 * the debug log): a burst's 1,000 answers need none. */
+	json_object *ev = NULL;
+	if (bd_event_data_wanted(bd, "command_done")) {
+		ev = guest_data(g);
+		bd_json_add_new(ev, "target_bytes",
+				json_object_new_int64((int64_t)target));
+		bd_json_add_new(ev, "latency_us",
+				json_object_new_int64(latency_us));
+		if (r->err)
+			bd_json_add_new(ev, "error",
+					json_object_new_string(r->error));
+	}
 	if (r->err) {
-		bd_json_add_new(ev, "error", json_object_new_string(r->error));
 		bd_guest_set_error(g, "%s %s: %s", g->act.ops->command,
 				   bd_format_size(target, sz, sizeof(sz)),
 				   r->detail);
