@@ -561,6 +561,10 @@ void bd_guest_remove(struct bd_guest *g);
 json_object *bd_guest_status(const struct bd_guest *g);
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* bd_guest_note of the pieces one after another (NULL ends them), without
+ * vsnprintf: what a burst notes for each of its guests, twice. */
+void bd_guest_note_cat(struct bd_guest *g, const char *piece, ...)
+    __attribute__((sentinel));
 /* The last error, as status and the messages that quote it say it
  * (truncated to BD_GUEST_TEXT_MAX - 1 bytes); "" clears it. */
 void bd_guest_set_error(struct bd_guest *g, const char *fmt, ...)

@@ -362,9 +362,9 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 	g->act.set_at_us = bd_mono_us(bd);
 	g->act.move_late = false;
 	bd_emit(bd, "command", g, ev);
-	bd_guest_note(g, "set target %s (was %s)",
-		      bd_format_size(target, a, sizeof(a)),
-		      bd_format_size(g->link.actual_bytes, b, sizeof(b)));
+	bd_guest_note_cat(
+	    g, "set target ", bd_format_size(target, a, sizeof(a)), " (was ",
+	    bd_format_size(g->link.actual_bytes, b, sizeof(b)), ")", NULL);
 	bd_info("%s: %s target %s (actual %s)", g->spec.name, ops->command, a,
 		b);
 }
