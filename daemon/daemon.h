@@ -439,6 +439,11 @@ void bd_metrics_plan_done(struct bd *bd, uint64_t ns);
 /* A control request got its final reply (control.c): method BD_M_COUNT
  * or out of range counts as unknown. */
 void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result);
+/* g's balloon command was answered (exec.c), failed or not, latency_us
+ * after it was sent: counted here rather than from the command_done
+ * event, whose data a burst then builds only for a subscriber. */
+void bd_metrics_command_done(struct bd_guest *g, bool failed,
+			     int64_t latency_us);
 
 struct bd_metrics; /* metrics.c */
 /* metricsout.c: the metrics' outlets ([metrics]): the textfile for
@@ -556,6 +561,10 @@ void bd_guest_remove(struct bd_guest *g);
 json_object *bd_guest_status(const struct bd_guest *g);
 void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* bd_guest_note of the pieces one after another (NULL ends them), without
+ * vsnprintf: what a burst notes for each of its guests, twice. */
+void bd_guest_note_cat(struct bd_guest *g, const char *piece, ...)
+    __attribute__((sentinel));
 /* The last error, as status and the messages that quote it say it
  * (truncated to BD_GUEST_TEXT_MAX - 1 bytes); "" clears it. */
 void bd_guest_set_error(struct bd_guest *g, const char *fmt, ...)

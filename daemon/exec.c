@@ -222,15 +222,23 @@ static void command_done(struct bd_guest *g, uint64_t target,
 	if (g->removed)
 		return;
 
-	json_object *ev = guest_data(g);
-	bd_json_add_new(ev, "target_bytes",
-			json_object_new_int64((int64_t)target));
-	bd_json_add_new(
-	    ev, "latency_us",
-	    json_object_new_int64(
-		(int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000));
+	int64_t latency_us =
+	    (int64_t)(uv_hrtime() - g->act.inflight_since_ns) / 1000;
+	bd_metrics_command_done(g, r->err != 0, latency_us);
+	/* The event's data only for a subscriber that reads it (a monitor,
+	 * the debug log): a burst's 1,000 answers need none. */
+	json_object *ev = NULL;
+	if (bd_event_data_wanted(bd, "command_done")) {
+		ev = guest_data(g);
+		bd_json_add_new(ev, "target_bytes",
+				json_object_new_int64((int64_t)target));
+		bd_json_add_new(ev, "latency_us",
+				json_object_new_int64(latency_us));
+		if (r->err)
+			bd_json_add_new(ev, "error",
+					json_object_new_string(r->error));
+	}
 	if (r->err) {
-		bd_json_add_new(ev, "error", json_object_new_string(r->error));
 		bd_guest_set_error(g, "%s %s: %s", g->act.ops->command,
 				   bd_format_size(target, sz, sizeof(sz)),
 				   r->detail);
@@ -354,9 +362,9 @@ void bd_exec_send(struct bd_guest *g, uint64_t target)
 	g->act.set_at_us = bd_mono_us(bd);
 	g->act.move_late = false;
 	bd_emit(bd, "command", g, ev);
-	bd_guest_note(g, "set target %s (was %s)",
-		      bd_format_size(target, a, sizeof(a)),
-		      bd_format_size(g->link.actual_bytes, b, sizeof(b)));
+	bd_guest_note_cat(
+	    g, "set target ", bd_format_size(target, a, sizeof(a)), " (was ",
+	    bd_format_size(g->link.actual_bytes, b, sizeof(b)), ")", NULL);
 	bd_info("%s: %s target %s (actual %s)", g->spec.name, ops->command, a,
 		b);
 }

@@ -461,7 +461,8 @@ static void m_set(struct req *r)
 		return;
 	}
 	g->spec.pin_bytes = bytes;
-	bd_guest_note(g, "pinned to %s", bd_format_size(bytes, a, sizeof(a)));
+	bd_guest_note_cat(g, "pinned to ", bd_format_size(bytes, a, sizeof(a)),
+			  NULL);
 	if (bd_event_wanted(r->bd, "pin")) {
 		json_object *ev = guest_ref(g);
 		json_object_object_add(ev, "pin_bytes",

@@ -598,9 +598,13 @@ void bd_metrics_request(struct bd *bd, int method, enum bd_req_result result)
 		bd->counters.requests[method][result]++;
 }
 
-static bool has(json_object *data, const char *key)
+void bd_metrics_command_done(struct bd_guest *g, bool failed,
+			     int64_t latency_us)
 {
-	return json_object_object_get_ex(data, key, NULL);
+	if (failed)
+		g->counters.balloon_command_errors++;
+	g->counters.latency_known = true;
+	g->counters.last_latency_us = latency_us;
 }
 
 /* What the event stream tells that no other part counts. */
@@ -615,13 +619,6 @@ static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 		/* Not sent: the QMP client refused it. */
 		g->counters.balloon_commands++;
 		g->counters.balloon_command_errors++;
-	} else if (g && strcmp(ev->name, "command_done") == 0) {
-		if (has(ev->data, "error"))
-			g->counters.balloon_command_errors++;
-		if (json_object_object_get_ex(ev->data, "latency_us", &v)) {
-			g->counters.latency_known = true;
-			g->counters.last_latency_us = json_object_get_int64(v);
-		}
 	} else if (g && strcmp(ev->name, "link") == 0) {
 		if (json_object_object_get_ex(ev->data, "link", &v) &&
 		    strcmp(json_object_get_string(v), "up") == 0)
@@ -637,8 +634,7 @@ static void event_cb(struct bd *bd, const struct bd_event *ev, void *arg)
 
 /* The events event_cb counts. */
 static const char *const counted_events[] = {
-    "command", "command_failed", "command_done", "link", "psi", "pressure",
-    NULL};
+    "command", "command_failed", "link", "psi", "pressure", NULL};
 /* Those it counts by their name alone: a burst's 1,000 commands need no
  * data built for the metrics. */
 static const char *const dataless_events[] = {"command", NULL};

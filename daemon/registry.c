@@ -243,11 +243,8 @@ static void text_clear(struct bd_guest_text *t)
 
 /* Out of memory for a long text, the previous text stays: a stale
  * explanation, never a missing guest. */
-static void text_set(struct bd_guest_text *t, const char *fmt, va_list ap)
+static void text_store(struct bd_guest_text *t, const char *buf, size_t n)
 {
-	char buf[BD_GUEST_TEXT_MAX];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
 	if (n < sizeof(t->buf)) {
 		text_clear(t);
 		memcpy(t->buf, buf, n + 1);
@@ -258,6 +255,13 @@ static void text_set(struct bd_guest_text *t, const char *fmt, va_list ap)
 		return;
 	memcpy(h, buf, n + 1);
 	t->heap = h;
+}
+
+static void text_set(struct bd_guest_text *t, const char *fmt, va_list ap)
+{
+	char buf[BD_GUEST_TEXT_MAX];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	text_store(t, buf, strlen(buf));
 }
 
 /* ---- the guest's timer ---- */
@@ -509,6 +513,25 @@ void bd_guest_note(struct bd_guest *g, const char *fmt, ...)
 	va_start(ap, fmt);
 	text_set(&g->why.last_action, fmt, ap);
 	va_end(ap);
+	g->why.last_action_us = bd_wall_us(g->bd);
+}
+
+void bd_guest_note_cat(struct bd_guest *g, const char *piece, ...)
+{
+	char buf[BD_GUEST_TEXT_MAX];
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, piece);
+	for (const char *p = piece; p; p = va_arg(ap, const char *)) {
+		size_t k = strlen(p);
+		if (k > sizeof(buf) - 1 - n)
+			k = sizeof(buf) - 1 - n; /* truncated, as vsnprintf */
+		memcpy(buf + n, p, k);
+		n += k;
+	}
+	va_end(ap);
+	buf[n] = '\0';
+	text_store(&g->why.last_action, buf, n);
 	g->why.last_action_us = bd_wall_us(g->bd);
 }
 

@@ -339,6 +339,14 @@ int bd_state_load(struct bd *bd)
 
 enum save_kind { SAVE_APPEND, SAVE_COMPACT };
 
+/* A journal entry not yet written. A put is kept as the spec itself and
+ * becomes {"put": SPEC} on the save's thread: a burst of pins that ends in
+ * a compaction (the snapshot holds them all) never builds its entries. */
+struct entry {
+	json_object *obj; /* NULL: a put of spec */
+	struct bd_guest_spec spec;
+};
+
 /* The history of a guest that was unregistered (a hook unregisters a
  * guest each time its VM stops, and at a host shutdown): kept by name
  * while its newest day is in the window, for a later registration of the
@@ -353,7 +361,7 @@ struct save_job {
 	struct bd *bd;
 	enum save_kind kind;
 	uint64_t gen;
-	json_object **lines; /* SAVE_APPEND: the journal entries (owned) */
+	struct entry *lines; /* SAVE_APPEND: the journal entries (owned) */
 	size_t n_lines;
 	struct bd_guest_spec *specs; /* SAVE_COMPACT: every guest */
 	struct bd_peaks *peaks;	     /* ... and its peaks */
@@ -372,7 +380,7 @@ struct bd_persist {
 	/* Journal entries not yet written. They become text in the save's
 	 * thread, not when queued: a burst of 1,000 pins sends its balloon
 	 * commands without first formatting 1,000 lines on the loop. */
-	json_object **pending;
+	struct entry *pending;
 	size_t n_pending, pending_cap;
 	size_t journal_entries; /* in the journal file */
 	bool compact_due;	/* the next write is a snapshot */
@@ -455,14 +463,21 @@ static int append_entries(const struct save_job *j)
 	int rc = 0;
 	for (size_t i = 0; i < j->n_lines; i++) {
 		size_t n;
+		json_object *o = j->lines[i].obj;
+		if (!o) {
+			o = json_object_new_object();
+			json_object_object_add(
+			    o, "put", bd_spec_to_json(&j->lines[i].spec));
+		}
 		const char *s = json_object_to_json_string_length(
-		    j->lines[i],
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 		    &n);
 		if (len + n + 1 > cap) {
 			size_t c = (len + n + 1) * 2;
 			char *b = realloc(lines, c);
 			if (!b) {
+				if (o != j->lines[i].obj)
+					json_object_put(o);
 				free(lines);
 				return -ENOMEM;
 			}
@@ -472,6 +487,8 @@ static int append_entries(const struct save_job *j)
 		memcpy(lines + len, s, n);
 		lines[len + n] = '\n';
 		len += n + 1;
+		if (o != j->lines[i].obj)
+			json_object_put(o);
 	}
 	if (len)
 		rc = bd_write_all(j->journal_fd, lines, len);
@@ -518,10 +535,10 @@ static void retry_cb(uv_timer_t *t)
 	start_save(t->data);
 }
 
-static void put_entries(json_object **entries, size_t n)
+static void put_entries(struct entry *entries, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		json_object_put(entries[i]);
+		json_object_put(entries[i].obj);
 }
 
 static void job_free(struct save_job *j)
@@ -729,23 +746,28 @@ static uint64_t changed(struct bd *bd)
 	return p->dirty_gen;
 }
 
-/* Queue one journal entry (taken): the save writes it as one line. */
-static uint64_t journal(struct bd *bd, json_object *entry)
+/* Queue one journal entry, obj (taken) or else a put of spec: the save
+ * writes it as one line. */
+static uint64_t journal(struct bd *bd, json_object *obj,
+			const struct bd_guest_spec *spec)
 {
 	struct bd_persist *p = bd->persist;
 	if (p->n_pending == p->pending_cap) {
 		size_t cap = p->pending_cap ? p->pending_cap * 2 : 64;
-		json_object **v = realloc(p->pending, cap * sizeof(*v));
+		struct entry *v = realloc(p->pending, cap * sizeof(*v));
 		if (!v) {
 			/* Saved whole by the next write instead. */
 			p->compact_due = true;
-			json_object_put(entry);
+			json_object_put(obj);
 			return changed(bd);
 		}
 		p->pending = v;
 		p->pending_cap = cap;
 	}
-	p->pending[p->n_pending++] = entry;
+	struct entry *e = &p->pending[p->n_pending++];
+	e->obj = obj;
+	if (!obj)
+		e->spec = *spec;
 	p->journal_entries++;
 	return changed(bd);
 }
@@ -763,9 +785,7 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 			bd_peaks_merge(&g->peaks, &r->peaks);
 		retired_drop(bd->persist, r);
 	}
-	json_object *e = json_object_new_object();
-	bd_json_add_new(e, "put", bd_spec_to_json(spec));
-	return journal(bd, e);
+	return journal(bd, NULL, spec);
 }
 
 uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
@@ -775,7 +795,7 @@ uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
 	g->peaks.dirty = false;
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "peaks", peaks_json(g->spec.name, &g->peaks));
-	return journal(bd, e);
+	return journal(bd, e, NULL);
 }
 
 uint64_t bd_state_del(struct bd *bd, const char *name)
@@ -792,7 +812,7 @@ uint64_t bd_state_del(struct bd *bd, const char *name)
 		    e, "days", bd_peaks_to_json(&g->peaks, g->peaks.day));
 		retire(bd, name, &g->peaks);
 	}
-	return journal(bd, e);
+	return journal(bd, e, NULL);
 }
 
 uint64_t bd_state_dirty_all(struct bd *bd)
