@@ -1,12 +1,14 @@
 /*
  * hookio.c: what the hooks share (see hookio.h): one request to balloond
- * within a second, spooled when the daemon cannot take it.
+ * within a second, spooled when the daemon cannot take it; without
+ * json-c (proto/quickcall.h).
  */
 #include "hooks/hookio.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,14 @@
 #include <time.h>
 
 #include "config.h"
-#include "proto/client.h"
 #include "proto/fileio.h"
+#include "proto/jsonout.h"
+#include "proto/quickcall.h"
 #include "proto/spool.h"
+
+/* A spec's params, every byte of its names and path escaped (\u00XX):
+ * 64 + 108 + 2 * 64 bytes at 6 each, and the rest. */
+#define HOOK_PARAMS_MAX 2048
 
 static const char *prefix = "balloond hook", *subject = "?";
 
@@ -61,10 +68,11 @@ static void arm_deadline(int ms)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* Spool the request for the daemon's next start. The state directory
- * and its spool may not exist yet (balloond never ran): make them as the
- * daemon would, root only. Takes params. */
-static void spool(enum bd_method m, json_object *params, const char *why)
+/* Spool the request for the daemon's next start: line is a spool file's
+ * text. The state directory and its spool may not exist yet (balloond
+ * never ran): make them as the daemon would, root only. */
+static void spool(const char *method, const char *line, size_t len,
+		  const char *why)
 {
 	const char *state =
 	    env_or("BALLOOND_STATE_DIR", BALLOOND_DEFAULT_STATE_DIR);
@@ -72,46 +80,43 @@ static void spool(enum bd_method m, json_object *params, const char *why)
 	snprintf(dir, sizeof(dir), "%s/%s", state, BD_SPOOL_DIR);
 	(void)mkdir(state, 0700);
 	(void)mkdir(dir, 0700);
-	if (bd_spool_write(state, m, params, err, sizeof(err)) == 0)
+	if (bd_spool_write_text(dir, line, len, err, sizeof(err)) == 0)
 		bd_hook_say(
 		    "%s not sent (%s); spooled in %s for balloond's next "
 		    "start",
-		    bd_method_name(m), why, dir);
+		    method, why, dir);
 	else
 		bd_hook_say("%s lost: balloond unreachable (%s), and the spool "
 			    "failed: %s",
-			    bd_method_name(m), why, err);
-	json_object_put(params);
+			    method, why, err);
 }
 
-/* Send one request; spool it when the daemon cannot be reached or does
- * not answer in time. A refusal is reported, not spooled (it would be
- * refused again). Takes params. */
-void bd_hook_send(enum bd_method m, json_object *params)
+/* Send one request, params the text of its params object; spool it when
+ * the daemon cannot be reached or does not answer in time. A refusal is
+ * reported, not spooled (it would be refused again). */
+static void send_request(enum bd_method m, const char *params)
 {
 	const char *path = env_or("BALLOOND_SOCKET", BALLOOND_DEFAULT_SOCKET);
-	struct ctl_client c;
-	json_object *res = NULL, *error = NULL;
+	const char *method = bd_method_name(m);
+	/* Room for the params and the method around them. */
+	char req[HOOK_PARAMS_MAX + 128], line[HOOK_PARAMS_MAX + 128];
+	struct bd_json_out r = bd_json_out_init(req, sizeof(req));
+	struct bd_json_out l = bd_json_out_init(line, sizeof(line));
+	bd_quickcall_begin(&r, m, true);
+	bd_quickcall_begin(&l, m, false);
+	bd_json_raw(&r, params);
+	bd_json_raw(&l, params);
+	bd_json_raw(&r, "}\n");
+	bd_json_raw(&l, "}\n");
+	if (!bd_json_whole(&r) || !bd_json_whole(&l))
+		return; /* not reached: the params fit */
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct bd_quickcall call = {.timeout_ms = HOOK_TIMEOUT_MS};
 	arm_deadline(HOOK_TIMEOUT_MS);
-	int rc = ctl_client_open(&c, path, HOOK_TIMEOUT_MS);
-	if (rc == 0) {
-		/* The client's deadline is per read: give the reply what is
-		 * left of the whole budget. */
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long spent = (t1.tv_sec - t0.tv_sec) * 1000 +
-			     (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		c.timeout_ms =
-		    spent < HOOK_TIMEOUT_MS ? HOOK_TIMEOUT_MS - (int)spent : 1;
-	}
-	if (rc == 0)
-		rc = ctl_client_call(&c, bd_method_name(m),
-				     json_object_get(params), &res, &error);
+	int rc = bd_quickcall(&call, path, req, r.len);
 	arm_deadline(0); /* disarmed: the spool's writes are not to be cut */
 	if (rc < 0) {
-		char why[600];
+		char why[700];
 		if (rc == -ENOENT)
 			snprintf(why, sizeof(why), "no balloond socket %s",
 				 path);
@@ -123,32 +128,52 @@ void bd_hook_send(enum bd_method m, json_object *params)
 				 "balloond did not accept within %d ms",
 				 HOOK_TIMEOUT_MS);
 		else
-			snprintf(why, sizeof(why), "%s", c.error);
-		ctl_client_close(&c);
-		spool(m, params, why);
+			snprintf(why, sizeof(why), "%s", call.error);
+		spool(method, line, l.len, why);
 		return;
 	}
-	ctl_client_close(&c);
-	if (rc == 1) {
-		json_object *code = NULL, *msg = NULL;
-		json_object_object_get_ex(error, "code", &code);
-		json_object_object_get_ex(error, "message", &msg);
-		const char *cs = json_object_get_string(code);
+	if (rc == BD_QUICKCALL_ERROR) {
 		/* A daemon on its way out carries the request out when it
 		 * comes back. */
-		if (cs && strcmp(cs, BD_E_SHUTTING_DOWN) == 0) {
-			json_object_put(error);
-			spool(m, params, "balloond is shutting down");
+		if (strcmp(call.code, BD_E_SHUTTING_DOWN) == 0) {
+			spool(method, line, l.len, "balloond is shutting down");
 			return;
 		}
 		/* Unregistering what balloond does not know is done. */
-		if (!(m == BD_M_UNREGISTER && cs &&
-		      strcmp(cs, BD_E_NOT_FOUND) == 0))
-			bd_hook_say("balloond refused %s: %s (%s)",
-				    bd_method_name(m),
-				    json_object_get_string(msg), cs ? cs : "?");
+		if (!(m == BD_M_UNREGISTER &&
+		      strcmp(call.code, BD_E_NOT_FOUND) == 0))
+			bd_hook_say("balloond refused %s: %s (%s)", method,
+				    call.message, call.code);
 	}
-	json_object_put(res);
-	json_object_put(error);
-	json_object_put(params);
+}
+
+/* The params' text, or a complaint when it does not fit. */
+static bool params_whole(const struct bd_json_out *p, const char *method)
+{
+	if (!bd_json_whole(p))
+		bd_hook_say("%s request over %d bytes; balloond not told",
+			    method, HOOK_PARAMS_MAX);
+	return bd_json_whole(p);
+}
+
+void bd_hook_register(const struct bd_guest_spec *spec)
+{
+	char params[HOOK_PARAMS_MAX];
+	struct bd_json_out p = bd_json_out_init(params, sizeof(params));
+	bd_json_byte(&p, '{');
+	bd_spec_write_members(&p, spec);
+	bd_json_raw(&p, ",\"wait\":false}");
+	if (params_whole(&p, "register"))
+		send_request(BD_M_REGISTER, params);
+}
+
+void bd_hook_unregister(const char *name)
+{
+	char params[HOOK_PARAMS_MAX];
+	struct bd_json_out p = bd_json_out_init(params, sizeof(params));
+	bd_json_raw(&p, "{\"name\":");
+	bd_json_string(&p, name);
+	bd_json_byte(&p, '}');
+	if (params_whole(&p, "unregister"))
+		send_request(BD_M_UNREGISTER, params);
 }

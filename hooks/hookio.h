@@ -11,9 +11,7 @@
 #ifndef BALLOOND_HOOKS_HOOKIO_H
 #define BALLOOND_HOOKS_HOOKIO_H
 
-#include <json-c/json.h>
-
-#include "proto/proto.h"
+#include "proto/spec.h"
 
 /* The whole conversation with the daemon, connect to reply. The daemon
  * answers a "wait": false register once it is on disk: a few ms. */
@@ -23,10 +21,13 @@
 void bd_hook_init(const char *prog, const char *subject);
 void bd_hook_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Send one request; spool it when the daemon cannot be reached or does
- * not answer in time. A refusal is reported, not spooled (it would be
- * refused again); unregistering a guest balloond does not know is done.
- * Takes params. */
-void bd_hook_send(enum bd_method m, json_object *params);
+/* Register a guest, or unregister one by name: sent, or spooled when the
+ * daemon cannot be reached or does not answer in time. A refusal is
+ * reported, not spooled (it would be refused again); unregistering a
+ * guest balloond does not know is done. A hook links no json-c
+ * (proto/quickcall.h): a register is "wait": false, kept at once and
+ * answered once on disk, never waiting for QEMU inside a VM's start. */
+void bd_hook_register(const struct bd_guest_spec *spec);
+void bd_hook_unregister(const char *name);
 
 #endif

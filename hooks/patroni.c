@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,17 +24,15 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "proto/fileio.h"
-#include "proto/framer.h"
 #include "proto/jsonout.h"
-#include "proto/lazylib.h"
 #include "proto/notify.h"
 #include "proto/proto.h"
+#include "proto/quickcall.h"
 #include "proto/spool.h"
 #include "proto/units.h"
 
@@ -285,171 +282,8 @@ static int send_datagram(const struct opts *o, const char *cluster,
 
 /* ---- local ---- */
 
-/*
- * The conversation over the control socket, without json-c in the usual
- * case. A run that loads no json-c starts about a tenth faster (its
- * mapping, relocation and initialisation), and a callback is mostly its
- * start. The request is written by proto/jsonout.h, whose quoting parses
- * back to the very bytes given. What comes back is read only as far as
- * this needs, and only when it is balloond's usual text: the greeting
- * bd_greeting_new writes ({"balloond":{"version":"V","protocol":1}}) and
- * a reply that starts {"id":1,"result": (bd_reply_new: the id, then
- * exactly one of result and error). Anything else, a refusal among
- * them, is read by json-c, loaded then, with the checks and messages of
- * proto/client.c.
- */
-
-#define JSONC_FUNCS(X)                                                         \
-	X(json_object_get_boolean)                                             \
-	X(json_object_get_int64)                                               \
-	X(json_object_get_string)                                              \
-	X(json_object_is_type)                                                 \
-	X(json_object_object_get_ex)                                           \
-	X(json_object_put)                                                     \
-	X(json_tokener_parse)
-
-static struct {
-	BD_LAZY_PTRS(JSONC_FUNCS)
-	bool loaded;
-} jc;
-BD_LAZY_RESOLVER(resolve_jsonc, jc, JSONC_FUNCS)
-
-#define STR_(x) #x
-#define STR(x)	STR_(x)
-
-enum answer_kind { ANSWER_RESULT = 1, ANSWER_ERROR = 2 };
-
-struct conv {
-	uint64_t timeout_ms;
-	bool greeted;
-	bool want_result; /* read the result (at_max) with json-c */
-	int at_max;	  /* -1: the result does not say */
-	char code[64];	  /* an error's code and message */
-	char message[1024];
-	char error[600]; /* why the conversation failed */
-};
-
-static void copy_string(json_object *o, const char *key, char *out, size_t size)
-{
-	json_object *v = NULL;
-	const char *s = jc.json_object_object_get_ex(o, key, &v)
-			    ? jc.json_object_get_string(v)
-			    : NULL;
-	snprintf(out, size, "%s", s ? s : "?");
-}
-
-/* line as a JSON object, by json-c (loaded on first use). */
-static int parse_slow(struct conv *c, const char *line, json_object **out)
-{
-	if (!jc.loaded) {
-		int rc =
-		    bd_lazy_load(BD_LIBJSONC_PATH, BD_LIBJSONC_SONAME,
-				 resolve_jsonc, c->error, sizeof(c->error));
-		if (rc)
-			return rc;
-		jc.loaded = true;
-	}
-	*out = jc.json_tokener_parse(line);
-	if (!*out || !jc.json_object_is_type(*out, json_type_object)) {
-		jc.json_object_put(*out);
-		snprintf(c->error, sizeof(c->error),
-			 "balloond sent something that is not JSON");
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static bool greeting_usual(const char *line)
-{
-	static const char head[] = "{\"balloond\":{\"version\":\"";
-	static const char tail[] =
-	    "\",\"protocol\":" STR(BD_PROTOCOL_VERSION) "}}";
-	if (strncmp(line, head, sizeof(head) - 1) != 0)
-		return false;
-	const char *v = line + sizeof(head) - 1;
-	while ((unsigned char)*v >= 0x20 && *v != '"' && *v != '\\')
-		v++;
-	return strcmp(v, tail) == 0;
-}
-
-/* ctl_client_open's checks of the greeting. */
-static int greeting_check(struct conv *c, const char *line)
-{
-	json_object *g, *v, *proto;
-	if (greeting_usual(line))
-		return 0;
-	int rc = parse_slow(c, line, &g);
-	if (rc)
-		return rc;
-	if (jc.json_object_object_get_ex(g, "error", &v)) {
-		copy_string(v, "message", c->message, sizeof(c->message));
-		snprintf(c->error, sizeof(c->error), "balloond refused us: %s",
-			 c->message);
-		rc = -EACCES;
-	} else if (!jc.json_object_object_get_ex(g, "balloond", &v) ||
-		   !jc.json_object_object_get_ex(v, "protocol", &proto) ||
-		   !jc.json_object_is_type(proto, json_type_int)) {
-		snprintf(c->error, sizeof(c->error),
-			 "the peer is not balloond (no greeting)");
-		rc = -EPROTO;
-	} else if (jc.json_object_get_int64(proto) != BD_PROTOCOL_VERSION) {
-		snprintf(c->error, sizeof(c->error),
-			 "balloond speaks control protocol %lld, this client "
-			 "speaks %d: upgrade the older of the two",
-			 (long long)jc.json_object_get_int64(proto),
-			 BD_PROTOCOL_VERSION);
-		rc = -EPROTO;
-	}
-	jc.json_object_put(g);
-	return rc;
-}
-
-/* ctl_client_call's reading of one message: 0 when it is not the answer
- * (an event, another id), else an enum answer_kind or -errno. */
-static int reply_check(struct conv *c, const char *line, size_t len)
-{
-	static const char result[] = "{\"id\":1,\"result\":";
-	json_object *msg, *v, *id;
-	if (!c->want_result && strncmp(line, result, sizeof(result) - 1) == 0 &&
-	    line[len - 1] == '}')
-		return ANSWER_RESULT;
-	int rc = parse_slow(c, line, &msg);
-	if (rc)
-		return rc;
-	bool ours = jc.json_object_object_get_ex(msg, "id", &id) &&
-		    jc.json_object_get_int64(id) == 1;
-	bool id_null = !jc.json_object_object_get_ex(msg, "id", &id) ||
-		       jc.json_object_is_type(id, json_type_null);
-	if (jc.json_object_object_get_ex(msg, "error", &v) &&
-	    (ours || id_null)) {
-		copy_string(v, "code", c->code, sizeof(c->code));
-		copy_string(v, "message", c->message, sizeof(c->message));
-		rc = ANSWER_ERROR;
-	} else if (!ours) {
-		rc = 0;
-	} else if (jc.json_object_object_get_ex(msg, "result", &v)) {
-		json_object *m;
-		c->at_max = jc.json_object_object_get_ex(v, "at_max", &m)
-				? jc.json_object_get_boolean(m)
-				: -1;
-		rc = ANSWER_RESULT;
-	} else {
-		snprintf(c->error, sizeof(c->error),
-			 "balloond's reply has neither result nor error");
-		rc = -EPROTO;
-	}
-	jc.json_object_put(msg);
-	return rc;
-}
-
-static int on_line(char *line, size_t len, void *data)
-{
-	struct conv *c = data;
-	if (c->greeted)
-		return reply_check(c, line, len);
-	c->greeted = true;
-	return greeting_check(c, line);
-}
+/* The conversation goes through proto/quickcall.h: no json-c unless an
+ * answer is out of the ordinary. */
 
 /* The role request, or (request false) the same as a spool file's line,
  * into buf: its length, or 0 when it does not fit. */
@@ -458,11 +292,8 @@ static size_t role_line(char *buf, size_t size, bool request,
 			const char *word, uint64_t wait_ms)
 {
 	struct bd_json_out j = bd_json_out_init(buf, size);
-	bd_json_raw(&j, "{");
-	if (request)
-		bd_json_raw(
-		    &j, "\"id\":1,\"protocol\":" STR(BD_PROTOCOL_VERSION) ",");
-	bd_json_raw(&j, "\"method\":\"role\",\"params\":{\"cluster\":");
+	bd_quickcall_begin(&j, BD_M_ROLE, request);
+	bd_json_raw(&j, "{\"cluster\":");
 	bd_json_string(&j, cluster);
 	bd_json_raw(&j, ",\"member\":");
 	bd_json_string(&j, member);
@@ -512,107 +343,30 @@ static void spool(const struct opts *o, const char *cluster, const char *word)
 			cluster, o->member, word);
 }
 
-/* Read until the answer to the request or the deadline. */
-static int converse(struct conv *c, int fd, int64_t deadline)
-{
-	struct framer fr;
-	char buf[65536];
-	int rc = 0;
-	framer_init(&fr, BD_MAX_REPLY_BYTES);
-	while (rc == 0) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0) {
-			snprintf(c->error, sizeof(c->error),
-				 "balloond did not answer within %llu ms",
-				 (unsigned long long)c->timeout_ms);
-			rc = -ETIMEDOUT;
-			break;
-		}
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int n = poll(&p, 1, (int)left);
-		if (n < 0 && errno != EINTR) {
-			rc = -errno;
-			snprintf(c->error, sizeof(c->error), "poll: %s",
-				 strerror(errno));
-		}
-		if (n <= 0)
-			continue;
-		ssize_t got = read(fd, buf, sizeof(buf));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			rc = got < 0 ? -errno : -ECONNRESET;
-			snprintf(c->error, sizeof(c->error),
-				 "balloond closed the connection");
-			break;
-		}
-		rc = framer_feed(&fr, buf, (size_t)got, on_line, c);
-		if (rc == -EMSGSIZE)
-			snprintf(c->error, sizeof(c->error),
-				 "balloond sent a message over %d bytes",
-				 BD_MAX_REPLY_BYTES);
-		else if (rc == -ENOMEM)
-			snprintf(c->error, sizeof(c->error), "out of memory");
-	}
-	framer_free(&fr);
-	return rc;
-}
-
 /* One role request over the control socket within timeout_ms: an enum
- * answer_kind (the daemon answered, its refusal reported), or -errno:
- * it could not be reached in time. */
+ * bd_quickcall_answer (the daemon answered, its refusal reported), or
+ * -errno: it could not be reached in time. */
 static int call_role(const struct opts *o, const char *cluster,
 		     const char *word, uint64_t wait_ms, uint64_t timeout_ms,
-		     struct conv *c)
+		     struct bd_quickcall *c)
 {
-	int64_t deadline = mono_ms() + (int64_t)timeout_ms;
 	char req[1024];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = role_line(req, sizeof(req), true, cluster, o->member, word,
 			       wait_ms);
-	c->timeout_ms = timeout_ms;
-	c->at_max = -1;
-	int rc = 0;
 	if (!len) {
 		/* Member and cluster are Patroni's names: far shorter. */
 		fprintf(stderr, PROG ": cluster and member names too long\n");
 		return -ENAMETOOLONG;
 	}
-	if (strlen(o->socket) >= sizeof(sa.sun_path)) {
-		snprintf(c->error, sizeof(c->error), "%s: path too long",
-			 o->socket);
-		rc = -ENAMETOOLONG;
-	}
-	strncpy(sa.sun_path, o->socket, sizeof(sa.sun_path) - 1);
-	int fd = rc ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!rc &&
-	    (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)) {
-		int e = errno;
-		snprintf(c->error, sizeof(c->error),
-			 "cannot connect to %s: %s%s", o->socket, strerror(e),
-			 e == ENOENT || e == ECONNREFUSED
-			     ? " (is balloond running? see --socket and "
-			       "BALLOOND_SOCKET)"
-			     : "");
-		rc = -e;
-	}
-	/* The request goes at once, not after the greeting: balloond
-	 * reads it once it has greeted (requests may be pipelined,
-	 * balloond(8)), and both lines come back in one of its wake-ups,
-	 * not two. */
-	int sent = rc ? 0 : bd_write_all(fd, req, len); /* SIGPIPE ignored */
-	if (!rc)
-		rc = converse(c, fd, deadline);
-	if (sent && (rc >= 0 || rc == -ECONNRESET)) {
-		snprintf(c->error, sizeof(c->error),
-			 "cannot send to balloond: %s", strerror(-sent));
-		rc = sent;
-	}
-	if (fd >= 0)
-		close(fd);
+	c->timeout_ms = timeout_ms;
+	int rc = bd_quickcall(c, o->socket, req, len);
 	if (rc < 0)
-		fprintf(stderr, PROG ": %s\n", c->error);
-	if (rc == ANSWER_ERROR) {
+		fprintf(stderr, PROG ": %s%s\n", c->error,
+			rc == -ENOENT || rc == -ECONNREFUSED
+			    ? " (is balloond running? see --socket and "
+			      "BALLOOND_SOCKET)"
+			    : "");
+	if (rc == BD_QUICKCALL_ERROR) {
 		fprintf(stderr, PROG ": balloond refused %s/%s %s: %s\n",
 			cluster, o->member, word, c->message);
 		/* A daemon on its way out takes it again after its restart. */
@@ -653,7 +407,7 @@ static int run_callback(const struct opts *o, const char *action,
 	arm_alarm(o->timeout_ms);
 	if (o->notify)
 		return send_datagram(o, cluster, word), 0;
-	struct conv c = {0};
+	struct bd_quickcall c = {0};
 	if (call_role(o, cluster, word, 0, o->timeout_ms, &c) < 0)
 		spool(o, cluster, word);
 	return 0;
@@ -672,13 +426,13 @@ static int run_pre_promote(const struct opts *o)
 	uint64_t timeout = o->wait_ms + PRE_PROMOTE_MARGIN_MS;
 	arm_alarm(timeout);
 	int64_t t0 = mono_ms();
-	struct conv c = {.want_result = true};
+	struct bd_quickcall c = {.want_at_max = true};
 	int rc = call_role(o, o->cluster, word, o->wait_ms, timeout, &c);
 	if (rc < 0) {
 		spool(o, o->cluster, word);
 		return 0;
 	}
-	if (rc == ANSWER_RESULT)
+	if (rc == BD_QUICKCALL_RESULT)
 		printf(PROG ": %s/%s leader: %s after %lld ms\n", o->cluster,
 		       o->member,
 		       c.at_max < 0 ? "pushed"

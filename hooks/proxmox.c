@@ -80,32 +80,25 @@ static void handle(const char *vmid, bool reg, const struct bd_pveconf *c)
 				    vmid);
 		return;
 	}
-	json_object *p;
-	if (reg) {
-		if (c->has_balloon && c->balloon_bytes == 0) {
-			bd_hook_say("balloon: 0 removes the VM's "
-				    "virtio-balloon device; not registered");
-			return;
-		}
-		/* pvestatd moves a VM with balloon: set and shares: above
-		 * 0 every 10 s: two controllers would fight over it. */
-		if (bd_pveconf_autoballoon(c))
-			bd_hook_say("Proxmox's auto-ballooning also moves "
-				    "this VM (balloon: is set and shares: is "
-				    "not 0): set `qm set %s --shares 0` so "
-				    "that balloond alone does",
-				    vmid);
-		struct bd_guest_spec spec = c->spec;
-		snprintf(spec.name, sizeof(spec.name), "%s", vmid);
-		p = bd_spec_to_json(&spec);
-		/* Kept at once and answered once on disk: never wait for
-		 * QEMU inside Proxmox's start. */
-		json_object_object_add(p, "wait", json_object_new_boolean(0));
-	} else {
-		p = json_object_new_object();
-		json_object_object_add(p, "name", json_object_new_string(vmid));
+	if (!reg) {
+		bd_hook_unregister(vmid);
+		return;
 	}
-	bd_hook_send(reg ? BD_M_REGISTER : BD_M_UNREGISTER, p);
+	if (c->has_balloon && c->balloon_bytes == 0) {
+		bd_hook_say("balloon: 0 removes the VM's virtio-balloon "
+			    "device; not registered");
+		return;
+	}
+	/* pvestatd moves a VM with balloon: set and shares: above 0 every
+	 * 10 s: two controllers would fight over it. */
+	if (bd_pveconf_autoballoon(c))
+		bd_hook_say("Proxmox's auto-ballooning also moves this VM "
+			    "(balloon: is set and shares: is not 0): set `qm "
+			    "set %s --shares 0` so that balloond alone does",
+			    vmid);
+	struct bd_guest_spec spec = c->spec;
+	snprintf(spec.name, sizeof(spec.name), "%s", vmid);
+	bd_hook_register(&spec);
 }
 
 int main(int argc, char **argv)
@@ -151,9 +144,7 @@ int main(int argc, char **argv)
 		/* A stopped VM whose config is gone or broken may still be
 		 * registered: unregistering one balloond does not know is
 		 * a no-op. */
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "name", json_object_new_string(vmid));
-		bd_hook_send(BD_M_UNREGISTER, p);
+		bd_hook_unregister(vmid);
 	}
 out:
 	free(buf);

@@ -84,18 +84,10 @@ static void handle(bool reg, const char *xml, size_t len)
 			    "model='virtio'>; not registered");
 		return;
 	}
-	json_object *p;
-	if (reg) {
-		p = bd_spec_to_json(&d.spec);
-		/* Kept at once and answered once on disk: never wait for
-		 * QEMU inside libvirtd's start (contract C1). */
-		json_object_object_add(p, "wait", json_object_new_boolean(0));
-	} else {
-		p = json_object_new_object();
-		json_object_object_add(p, "name",
-				       json_object_new_string(d.spec.name));
-	}
-	bd_hook_send(reg ? BD_M_REGISTER : BD_M_UNREGISTER, p);
+	if (reg)
+		bd_hook_register(&d.spec);
+	else
+		bd_hook_unregister(d.spec.name);
 }
 
 int main(int argc, char **argv)

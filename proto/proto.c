@@ -9,17 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const method_names[BD_M_COUNT] = {
-#define BD_METHOD_NAME(id, name) [BD_M_##id] = name,
-    BD_METHODS(BD_METHOD_NAME)
-#undef BD_METHOD_NAME
-};
-
-const char *bd_method_name(enum bd_method m)
-{
-	return m < BD_M_COUNT ? method_names[m] : "?";
-}
-
 static json_object *member(json_object *o, const char *key)
 {
 	json_object *v = NULL;
@@ -90,7 +79,7 @@ const char *bd_request_parse(const char *line, size_t len,
 	const char *name = json_object_get_string(method);
 	req->method = BD_M_COUNT;
 	for (int m = 0; m < BD_M_COUNT; m++)
-		if (strcmp(name, method_names[m]) == 0)
+		if (strcmp(name, bd_method_name((enum bd_method)m)) == 0)
 			req->method = (enum bd_method)m;
 	if (req->method == BD_M_COUNT) {
 		snprintf(msg, msg_len, "unknown method \"%.64s\"", name);

@@ -34,4 +34,11 @@ int bd_spec_parse(json_object *params, struct bd_guest_spec *spec, char *msg,
 /* The spec as JSON (a new object); fields at their defaults are left out. */
 json_object *bd_spec_to_json(const struct bd_guest_spec *spec);
 
+struct bd_json_out;
+/* The same object's members as text ("name":N,"qmp":P,...: between
+ * braces, as json-c prints it plain), into o (proto/jsonout.h), so that
+ * a request may add its own; no json-c (specout.c): for the hooks. */
+void bd_spec_write_members(struct bd_json_out *o,
+			   const struct bd_guest_spec *spec);
+
 #endif

@@ -90,6 +90,9 @@ libs_opened() { LD_DEBUG=libs "$HOOK" "${4:-vm0}" "$2" "$3" - <"${5:-$T/vm0.xml}
 check "prepare begin: expat never loaded" test "$(libs_opened libexpat prepare begin)" = 0
 check "started begin: expat loaded to read the domain" test "$(libs_opened libexpat started begin)" = 1
 check "started begin: libxml2 never loaded" test "$(libs_opened libxml2 started begin)" = 0
+# json-c neither, while balloond answers as usual (proto/quickcall.h).
+check "started begin, answered: json-c never loaded" test "$(libs_opened libjson-c started begin)" = 0
+check "stopped end, answered: json-c never loaded" test "$(libs_opened libjson-c stopped end)" = 0
 hook vm0 stopped end
 hook vm0 started begin
 hook_ok "started begin"
@@ -203,6 +206,7 @@ domxml vm3 "<balloond:memory min='300MiB'/>"
 bad "min above <memory>" "min 300 MiB is above max 256 MiB" "$T/vm3.xml"
 domxml vm3 "<balloond:memory min='32MiB'/>"
 bad "refused by the daemon" "balloond refused register: min 32 MiB is outside" "$T/vm3.xml"
+check "refused by the daemon: json-c loaded to read why" test "$(libs_opened libjson-c started begin vm3 "$T/vm3.xml")" = 1
 
 # ---- a daemon that accepts but never answers ----
 "$PY" -m bdtest silent-listener "$T/hang.sock" &

@@ -1,7 +1,8 @@
 /* test-proto.c: the control protocol's messages: parsing requests (and
  * which id an error carries back), the greeting check, the shapes the
  * daemon builds, typed parameter access, and JSON written without json-c
- * (proto/jsonout.h). */
+ * (proto/jsonout.h, a spec's members, the hooks' request and spool
+ * lines). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,9 @@
 #include "proto/jsonprint.h"
 #include "proto/jsontok.h"
 #include "proto/proto.h"
+#include "proto/quickcall.h"
+#include "proto/spec.h"
+#include "proto/spool.h"
 #include "tests/lib/tokref.h"
 
 /* One parse: the code returned (NULL on success), the id reported back,
@@ -461,8 +465,8 @@ static void test_json_out_too_small(void **state)
 	assert_false(bd_json_whole(&o));
 }
 
-/* Patroni's callback reads the daemon's greeting and a result without
- * json-c when they are exactly these texts (hooks/patroni.c): what the
+/* The hooks and Patroni's callback read the greeting and a result without
+ * json-c when they are exactly these texts (proto/quickcall.c): what the
  * daemon writes (plain, no escaped slashes) must stay so, or every
  * callback run loads json-c. */
 static void test_usual_texts(void **state)
@@ -481,6 +485,129 @@ static void test_usual_texts(void **state)
 	const char *text = json_object_to_json_string_ext(r, flags);
 	assert_int_equal(strncmp(text, "{\"id\":1,\"result\":", 17), 0);
 	json_object_put(r);
+}
+
+/* ---- the hooks' lines, written without json-c ---- */
+
+/* A random text of up to size - 1 bytes: any byte but NUL, often a
+ * quote, a backslash, a control character or UTF-8. */
+static void random_text(char *out, size_t size)
+{
+	static const char odd[] = "\"\\/\n\t\x01\x1f\x7f\xc3\xa9";
+	size_t n = (size_t)rand() % size;
+	for (size_t i = 0; i < n; i++)
+		out[i] = rand() % 3 ? (char)(1 + rand() % 255)
+				    : odd[rand() % (sizeof(odd) - 1)];
+	out[n] = '\0';
+}
+
+static uint64_t random_size(void)
+{
+	switch (rand() % 4) {
+	case 0:
+		return 0; /* left out */
+	case 1:
+		return (uint64_t)(rand() % 4096) << 20;
+	case 2:
+		return (uint64_t)INT64_MAX;
+	default:
+		return ((uint64_t)rand() << 31 | (uint64_t)rand()) & INT64_MAX;
+	}
+}
+
+static void random_spec(struct bd_guest_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	random_text(s->name, sizeof(s->name));
+	random_text(s->qmp_path, sizeof(s->qmp_path));
+	s->max_bytes = random_size();
+	s->min_bytes = random_size();
+	s->replica_target_bytes = random_size();
+	/* A member without its cluster is not written. */
+	if (rand() % 2) {
+		random_text(s->cluster, sizeof(s->cluster));
+		random_text(s->member, sizeof(s->member));
+		if (!s->cluster[0])
+			snprintf(s->cluster, sizeof(s->cluster), "pg");
+	}
+	s->priority = rand() % 3 ? 0 : rand() % 2001 - 1000;
+	s->pin_bytes = random_size();
+}
+
+/* The hooks write a spec's members themselves: between braces, JSON that
+ * json-c reads as bd_spec_to_json, keys in the same order (json-c prints
+ * the two alike); the same bytes unless a string needs escaping, which
+ * json-c writes its own way (\n for \u000a, \/ for /). */
+static void test_spec_members_as_json_c(void **state)
+{
+	(void)state;
+	srand(19);
+	for (int i = 0; i < 20000; i++) {
+		struct bd_guest_spec s;
+		random_spec(&s);
+		char buf[4096];
+		struct bd_json_out o = bd_json_out_init(buf, sizeof(buf));
+		bd_json_byte(&o, '{');
+		bd_spec_write_members(&o, &s);
+		bd_json_byte(&o, '}');
+		assert_true(bd_json_whole(&o));
+		json_object *ref = bd_spec_to_json(&s);
+		json_object *back = tokref_value(buf, o.len);
+		if (!back || strcmp(plain(back), plain(ref)) != 0)
+			fail_msg("spec %d written as %s, json-c prints %s", i,
+				 buf, plain(ref));
+		if (strpbrk(plain(ref), "\\") == NULL)
+			assert_string_equal(buf, plain(ref));
+		json_object_put(back);
+		json_object_put(ref);
+	}
+}
+
+/* A hook's request reads back as the register it means, and its spool
+ * line as the same spool file bd_spool_write would have written. */
+static void test_quickcall_lines(void **state)
+{
+	(void)state;
+	srand(7);
+	for (int i = 0; i < 2000; i++) {
+		struct bd_guest_spec s, back;
+		random_spec(&s);
+		char req[4096], line[4096];
+		struct bd_json_out r = bd_json_out_init(req, sizeof(req));
+		struct bd_json_out l = bd_json_out_init(line, sizeof(line));
+		bd_quickcall_begin(&r, BD_M_REGISTER, true);
+		bd_quickcall_begin(&l, BD_M_REGISTER, false);
+		bd_json_byte(&r, '{');
+		bd_json_byte(&l, '{');
+		bd_spec_write_members(&r, &s);
+		bd_spec_write_members(&l, &s);
+		bd_json_raw(&r, "}}\n");
+		bd_json_raw(&l, "}}\n");
+		assert_true(bd_json_whole(&r) && bd_json_whole(&l));
+
+		struct parsed p;
+		parse_len(&p, req, r.len - 1);
+		if (p.code)
+			fail_msg("%s: %s", req, p.msg);
+		assert_int_equal(p.id, 1);
+		assert_int_equal(p.req.method, BD_M_REGISTER);
+		char msg[256];
+		assert_int_equal(
+		    bd_spec_parse(p.req.params, &back, msg, sizeof(msg)), 0);
+		assert_memory_equal(&back, &s, sizeof(s));
+		json_object_put(p.req.root);
+
+		enum bd_method m;
+		json_object *params = NULL;
+		assert_int_equal(
+		    bd_spool_parse(line, l.len, &m, &params, msg, sizeof(msg)),
+		    0);
+		assert_int_equal(m, BD_M_REGISTER);
+		json_object *ref = bd_spec_to_json(&s);
+		assert_true(json_object_equal(params, ref));
+		json_object_put(ref);
+		json_object_put(params);
+	}
 }
 
 /* ---- the direct line parser against json-c's tokener ---- */
@@ -736,6 +863,8 @@ int main(void)
 	    cmocka_unit_test(test_json_out_as_json_c),
 	    cmocka_unit_test(test_json_out_too_small),
 	    cmocka_unit_test(test_usual_texts),
+	    cmocka_unit_test(test_spec_members_as_json_c),
+	    cmocka_unit_test(test_quickcall_lines),
 	    cmocka_unit_test(test_line_object),
 	    cmocka_unit_test(test_json_plain),
 	};
