@@ -493,6 +493,9 @@ struct bd {
 	/* stats.c: a guest's day of peaks is complete (a new day began), for
 	 * the state file. NULL: nobody keeps them. */
 	void (*peaks_cb)(struct bd_guest *g);
+	/* link.c: what a guest's device reports of its memory (the balloon's
+	 * actual) changed or became known. NULL: nobody waits for it. */
+	void (*moved_cb)(struct bd_guest *g);
 
 	/* The host as the host-memory source last read it (known false until
 	 * then), and what the policy said of it. */

@@ -16,6 +16,15 @@
 #include "proto/proto.h"
 #include "proto/units.h"
 
+/* The device's report of the guest's memory changed: whoever waits on
+ * it (a pre-promote's wait for at max) looks at once, not at its next
+ * tick. */
+static void moved(struct bd_guest *g)
+{
+	if (g->bd->moved_cb)
+		g->bd->moved_cb(g);
+}
+
 static void link_up(struct bd_guest *g)
 {
 	char a[32];
@@ -120,6 +129,7 @@ static void first_query_cb(struct bd_guest *g, int err, uint64_t bytes)
 	g->link.actual_known = true;
 	g->link.moved_wall_us = bd_wall_us(g->bd);
 	link_up(g);
+	moved(g);
 	if (g->link.qmp && !g->removed)
 		qmp_balloon_find_path(g->link.qmp, path_cb, g);
 }
@@ -334,6 +344,7 @@ static bool actual_moved(struct bd_guest *g, uint64_t actual)
 	}
 	g->link.actual_bytes = actual;
 	g->link.moved_wall_us = bd_wall_us(g->bd);
+	moved(g);
 	return true;
 }
 

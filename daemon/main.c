@@ -433,6 +433,7 @@ static int run(struct bd *bd)
 	bd_plan_init(bd);
 	bd->persisted_cb = persisted_cb;
 	bd->peaks_cb = peaks_cb;
+	bd->moved_cb = bd_methods_moved;
 	rc = bd_exec_init(bd);
 	if (rc)
 		return rc;

@@ -504,7 +504,9 @@ static void m_release(struct req *r)
 /* A role with "wait_ms" for a leader (Patroni's pre_promote): the reply
  * waits until the member's guests have their balloons' actual at max, or
  * the time is up. QEMU rate-limits BALLOON_CHANGE to one a second, so
- * actual is asked for on a short tick rather than awaited. */
+ * actual is asked for on a short tick rather than awaited; the reply
+ * goes as soon as an answer (or an event) shows max, and at once when
+ * the guests are there already. */
 #define ROLE_WAIT_TICK_MS 20
 #define ROLE_WAIT_MAX_MS  60000
 
@@ -526,8 +528,9 @@ static bool guest_at_max(const struct bd_guest *g)
 	       g->link.actual_bytes + tol >= g->max_bytes;
 }
 
-/* Every guest still registered at max? Asks the others for actual. */
-static bool role_wait_done(struct bd_role_wait *w)
+/* Every guest still registered at max? With ask, asks the others for
+ * actual. */
+static bool role_wait_done(struct bd_role_wait *w, bool ask)
 {
 	bool done = true;
 	size_t n = json_object_array_length(w->names);
@@ -538,6 +541,8 @@ static bool role_wait_done(struct bd_role_wait *w)
 		if (!g || guest_at_max(g))
 			continue;
 		done = false;
+		if (!ask)
+			break;
 		bd_link_query(g);
 	}
 	return done;
@@ -569,17 +574,29 @@ static void role_wait_finish(struct bd_role_wait *w, bool at_max)
 static void role_wait_tick(uv_timer_t *t)
 {
 	struct bd_role_wait *w = t->data;
-	if (role_wait_done(w))
+	if (role_wait_done(w, true))
 		role_wait_finish(w, true);
 	else if (bd_mono_us(w->bd) >= w->deadline_us)
 		role_wait_finish(w, false);
+}
+
+void bd_methods_moved(struct bd_guest *g)
+{
+	struct bd_role_wait *w, *next;
+	if (!guest_at_max(g))
+		return;
+	for (w = LIST_FIRST(&g->bd->role_waits); w; w = next) {
+		next = LIST_NEXT(w, entry);
+		if (role_wait_done(w, false))
+			role_wait_finish(w, true);
+	}
 }
 
 void bd_methods_close(struct bd *bd)
 {
 	struct bd_role_wait *w;
 	while ((w = LIST_FIRST(&bd->role_waits)))
-		role_wait_finish(w, role_wait_done(w));
+		role_wait_finish(w, role_wait_done(w, false));
 	/* A removed guest's registration never gets its outcome. */
 	struct bd_registration *reg, *next;
 	for (reg = LIST_FIRST(&bd->registrations); reg; reg = next) {
@@ -648,8 +665,12 @@ static void m_role(struct req *r)
 		w->tick.data = w;
 		uv_timer_start(&w->tick, role_wait_tick, ROLE_WAIT_TICK_MS,
 			       ROLE_WAIT_TICK_MS);
-		/* The grow itself is planned at the end of this loop turn;
-		 * the first tick looks after it. */
+		/* A new leader that is at max already (a push repeated, a
+		 * leader restarting) is answered now. Else the grow is
+		 * planned at the end of this loop turn, and the guest's
+		 * reports or the ticks' questions tell when it is there. */
+		if (role_wait_done(w, true))
+			role_wait_finish(w, true);
 		return;
 	}
 	reply(r, res);

@@ -86,6 +86,8 @@ void bd_method_dispatch(struct bd *bd, struct bd_reply_to to, int64_t req_id,
  * let go of the registrations whose guest was removed. Called as the
  * shutdown begins and again once the guests are removed. */
 void bd_methods_close(struct bd *bd);
+/* A guest's balloon moved (bd->moved_cb): the role waits for it look. */
+void bd_methods_moved(struct bd_guest *g);
 
 /* ---- main.c ---- */
 /* SIGHUP and `balloonctl reload`: 0, or -errno with a message. */
