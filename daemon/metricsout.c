@@ -67,12 +67,9 @@ BD_LAZY_RESOLVER(resolve_libmicrohttpd, lmhd, MHD_FUNCS)
 /* 0, or -errno with the reason in err. */
 static int load_libmicrohttpd(char *err, size_t err_len)
 {
-	if (lmhd.loaded)
-		return 0;
-	int rc = bd_lazy_load(BD_LIBMICROHTTPD_PATH, BD_LIBMICROHTTPD_SONAME,
-			      resolve_libmicrohttpd, err, err_len);
-	lmhd.loaded = rc == 0;
-	return rc;
+	return bd_lazy_load_once(&lmhd.loaded, BD_LIBMICROHTTPD_PATH,
+				 BD_LIBMICROHTTPD_SONAME, resolve_libmicrohttpd,
+				 err, err_len);
 }
 
 struct metrics_out;

@@ -1034,17 +1034,15 @@ static int curl_ready(struct bd_rest *s)
 {
 	if (s->multi)
 		return 0;
-	if (!lcu.loaded) {
-		char err[256];
-		int rc = bd_lazy_load(BD_LIBCURL_PATH, BD_LIBCURL_SONAME,
-				      resolve_libcurl, err, sizeof(err));
-		if (rc) {
-			bd_err("Patroni REST watcher: %s (the members of every "
-			       "[cluster] stay at max)",
-			       err);
-			return rc;
-		}
-		lcu.loaded = true;
+	char err[256];
+	int rc =
+	    bd_lazy_load_once(&lcu.loaded, BD_LIBCURL_PATH, BD_LIBCURL_SONAME,
+			      resolve_libcurl, err, sizeof(err));
+	if (rc) {
+		bd_err("Patroni REST watcher: %s (the members of every "
+		       "[cluster] stay at max)",
+		       err);
+		return rc;
 	}
 	if (!s->curl_inited) {
 		if (lcu.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -58,12 +58,8 @@ static const char *resolve_libxml(void *h)
 
 static int load_libxml(char *err, size_t err_len)
 {
-	if (lx.loaded)
-		return 0;
-	int rc = bd_lazy_load(BD_LIBXML2_PATH, BD_LIBXML2_SONAME,
-			      resolve_libxml, err, err_len);
-	lx.loaded = rc == 0;
-	return rc;
+	return bd_lazy_load_once(&lx.loaded, BD_LIBXML2_PATH, BD_LIBXML2_SONAME,
+				 resolve_libxml, err, err_len);
 }
 
 static void lx_free(void *p)

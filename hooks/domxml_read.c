@@ -43,12 +43,9 @@ BD_LAZY_RESOLVER(resolve_expat, ex, EXPAT_FUNCS)
 
 static int load_expat(char *err, size_t err_len)
 {
-	if (ex.loaded)
-		return 0;
-	int rc = bd_lazy_load(BD_LIBEXPAT_PATH, BD_LIBEXPAT_SONAME,
-			      resolve_expat, err, err_len);
-	ex.loaded = rc == 0;
-	return rc;
+	return bd_lazy_load_once(&ex.loaded, BD_LIBEXPAT_PATH,
+				 BD_LIBEXPAT_SONAME, resolve_expat, err,
+				 err_len);
 }
 
 /* expat names an element or attribute in a namespace "URI<SEP>LOCAL", and

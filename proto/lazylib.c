@@ -37,3 +37,14 @@ int bd_lazy_load(const char *path, const char *soname,
 	}
 	return 0;
 }
+
+int bd_lazy_load_once(bool *loaded, const char *path, const char *soname,
+		      const char *(*resolve)(void *handle), char *err,
+		      size_t err_len)
+{
+	if (*loaded)
+		return 0;
+	int rc = bd_lazy_load(path, soname, resolve, err, err_len);
+	*loaded = rc == 0;
+	return rc;
+}

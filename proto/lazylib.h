@@ -21,6 +21,7 @@
 #define BALLOOND_LAZYLIB_H
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define BD_LAZY_PTR(f)	    __typeof__(&f) f;
@@ -51,5 +52,11 @@ void *bd_lazy_open(const char *path, const char *soname, char *err,
 int bd_lazy_load(const char *path, const char *soname,
 		 const char *(*resolve)(void *handle), char *err,
 		 size_t err_len);
+
+/* bd_lazy_load once: *loaded remembers that it succeeded, and a later
+ * call returns 0 at once; after a failure the next call tries again. */
+int bd_lazy_load_once(bool *loaded, const char *path, const char *soname,
+		      const char *(*resolve)(void *handle), char *err,
+		      size_t err_len);
 
 #endif

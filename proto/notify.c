@@ -39,12 +39,9 @@ BD_LAZY_RESOLVER(resolve_nettle, nt, NETTLE_FUNCS)
 
 static int load_nettle(void)
 {
-	if (nt.loaded)
-		return 0;
-	int rc = bd_lazy_load(BD_LIBNETTLE_PATH, BD_LIBNETTLE_SONAME,
-			      resolve_nettle, nt.error, sizeof(nt.error));
-	nt.loaded = rc == 0;
-	return rc;
+	return bd_lazy_load_once(&nt.loaded, BD_LIBNETTLE_PATH,
+				 BD_LIBNETTLE_SONAME, resolve_nettle, nt.error,
+				 sizeof(nt.error));
 }
 
 const char *bd_notify_strerror(int rc)

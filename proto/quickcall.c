@@ -66,14 +66,11 @@ static void copy_string(json_object *o, const char *key, char *out, size_t size)
 static int parse_slow(struct bd_quickcall *c, const char *line,
 		      json_object **out)
 {
-	if (!jc.loaded) {
-		int rc =
-		    bd_lazy_load(BD_LIBJSONC_PATH, BD_LIBJSONC_SONAME,
-				 resolve_jsonc, c->error, sizeof(c->error));
-		if (rc)
-			return rc;
-		jc.loaded = true;
-	}
+	int rc =
+	    bd_lazy_load_once(&jc.loaded, BD_LIBJSONC_PATH, BD_LIBJSONC_SONAME,
+			      resolve_jsonc, c->error, sizeof(c->error));
+	if (rc)
+		return rc;
 	*out = jc.json_tokener_parse(line);
 	if (!*out || !jc.json_object_is_type(*out, json_type_object)) {
 		jc.json_object_put(*out);
