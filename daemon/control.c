@@ -374,6 +374,52 @@ static void log_spool_reply(json_object *msg)
 			json_object_to_json_string(err));
 }
 
+/* The slot of the request a reply is for, or NULL (after saying so
+ * when the request has its reply already). */
+static struct slot *reply_slot(struct conn *c, struct bd_reply_to to)
+{
+	/* Most replies are for the request just dispatched, the newest: the
+	 * search starts at the tail, so that a pipelined burst whose replies
+	 * wait for the disk is not a walk of every earlier slot each. */
+	struct slot *sl = TAILQ_LAST(&c->slots, slot_list);
+	while (sl && sl->seq > to.seq)
+		sl = TAILQ_PREV(sl, slot_list, entry);
+	if (sl && sl->seq != to.seq)
+		sl = NULL;
+	if (!sl || sl->msg) {
+		bd_err("internal: a second reply for request %llu of client "
+		       "%llu",
+		       (unsigned long long)to.seq, (unsigned long long)to.conn);
+		return NULL;
+	}
+	return sl;
+}
+
+/* A slot's reply is in sl->msg (NULL: out of memory, and the connection
+ * is dropped, as it cannot keep its order). */
+static void reply_filled(struct bd *bd, struct conn *c, struct slot *sl,
+			 struct bd_reply_to to, enum bd_req_result result,
+			 uint64_t persist_gen)
+{
+	/* Final now, or once on disk (bd_control_persisted may still turn
+	 * it into an error). */
+	sl->method = to.method;
+	sl->result = result;
+	sl->uncounted = true;
+	if (!persist_gen)
+		slot_count(bd, sl);
+	if (!sl->msg) {
+		conn_close(c);
+		return;
+	}
+	sl->persist_gen = persist_gen;
+	/* The replies to the requests of one read go out together, once it
+	 * is taken (read_cb). Not a monitor's: events are written to it as
+	 * they come, and none may overtake the reply to its subscription. */
+	if (!c->reading || c->monitor)
+		conn_flush(c);
+}
+
 void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		      uint64_t persist_gen)
 {
@@ -387,38 +433,31 @@ void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		json_object_put(msg);
 		return;
 	}
-	/* Most replies are for the request just dispatched, the newest: the
-	 * search starts at the tail, so that a pipelined burst whose replies
-	 * wait for the disk is not a walk of every earlier slot each. */
-	struct slot *sl = TAILQ_LAST(&c->slots, slot_list);
-	while (sl && sl->seq > to.seq)
-		sl = TAILQ_PREV(sl, slot_list, entry);
-	if (sl && sl->seq != to.seq)
-		sl = NULL;
-	if (!sl || sl->msg) {
-		bd_err("internal: a second reply for request %llu of client "
-		       "%llu",
-		       (unsigned long long)to.seq, (unsigned long long)to.conn);
+	struct slot *sl = reply_slot(c, to);
+	if (!sl) {
 		json_object_put(msg);
 		return;
 	}
-	/* Final now, or once on disk (bd_control_persisted may still turn
-	 * it into an error). */
-	sl->method = to.method;
-	sl->result = result;
-	sl->uncounted = true;
-	if (!persist_gen)
-		slot_count(bd, sl);
-	if (!slot_fill(sl, msg)) {
-		conn_close(c);
+	slot_fill(sl, msg);
+	reply_filled(bd, c, sl, to, result, persist_gen);
+}
+
+void bd_control_reply_text(struct bd *bd, struct bd_reply_to to, char *text,
+			   size_t len, uint64_t persist_gen)
+{
+	struct conn *c = to.conn ? conn_find(bd, to.conn) : NULL;
+	struct slot *sl = c ? reply_slot(c, to) : NULL;
+	if (!sl) {
+		/* A spool request (a result is not logged), the client
+		 * left, or a second reply. */
+		if (!c)
+			bd_metrics_request(bd, to.method, BD_REQ_OK);
+		free(text);
 		return;
 	}
-	sl->persist_gen = persist_gen;
-	/* The replies to the requests of one read go out together, once it
-	 * is taken (read_cb). Not a monitor's: events are written to it as
-	 * they come, and none may overtake the reply to its subscription. */
-	if (!c->reading || c->monitor)
-		conn_flush(c);
+	sl->msg = text;
+	sl->len = len;
+	reply_filled(bd, c, sl, to, BD_REQ_OK, persist_gen);
 }
 
 void bd_control_persisted(struct bd *bd, uint64_t gen, int err)

@@ -49,6 +49,14 @@ static void reply_persisted(struct req *r, json_object *result, uint64_t gen)
 	send_reply(r->bd, r->method, r->to, bd_reply_new(r->id, result), gen);
 }
 
+/* A successful reply already printed (taken), once gen is on disk. */
+static void send_reply_text(struct req *r, char *text, size_t len, uint64_t gen)
+{
+	struct bd_reply_to to = r->to;
+	to.method = r->method;
+	bd_control_reply_text(r->bd, to, text, len, gen);
+}
+
 static void fail(struct req *r, const char *code)
 {
 	send_reply(r->bd, r->method, r->to, bd_error_new(r->id, code, r->msg),
@@ -470,13 +478,22 @@ static void m_set(struct req *r)
 		bd_emit(r->bd, "pin", g, ev);
 	}
 	bd_replan(r->bd);
-	json_object *res = guest_ref(g);
-	bd_json_add_new(res, "pin_bytes",
-			json_object_new_int64((int64_t)bytes));
 	/* Say so when the pin is stored but the policy will not follow it
 	 * (a guest that may be the Patroni leader stays at max). */
 	struct policy_decision d = bd_plan_decide(g);
-	if (d.target_bytes && d.target_bytes != bytes) {
+	bool warn = d.target_bytes && d.target_bytes != bytes;
+	uint64_t gen = bd_state_put(r->bd, &g->spec);
+	size_t len;
+	char *text =
+	    warn ? NULL : bd_pin_reply_text(r->id, g->spec.name, bytes, &len);
+	if (text) {
+		send_reply_text(r, text, len, gen);
+		return;
+	}
+	json_object *res = guest_ref(g);
+	bd_json_add_new(res, "pin_bytes",
+			json_object_new_int64((int64_t)bytes));
+	if (warn) {
 		char w[256], t[32];
 		snprintf(
 		    w, sizeof(w), "pin stored, but the target stays %s: %s",
@@ -484,7 +501,7 @@ static void m_set(struct req *r)
 		json_object_object_add(res, "warning",
 				       json_object_new_string(w));
 	}
-	reply_persisted(r, res, bd_state_put(r->bd, &g->spec));
+	reply_persisted(r, res, gen);
 }
 
 static void m_release(struct req *r)

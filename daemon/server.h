@@ -71,6 +71,10 @@ void bd_control_reload(struct bd *bd);
  * disk (and becomes an error if saving it fails). */
 void bd_control_reply(struct bd *bd, struct bd_reply_to to, json_object *msg,
 		      uint64_t persist_gen);
+/* The same for a successful reply already printed as json-c would print
+ * it (text, len bytes, malloc()ed: taken). */
+void bd_control_reply_text(struct bd *bd, struct bd_reply_to to, char *text,
+			   size_t len, uint64_t persist_gen);
 /* A save finished: release the replies it covers, or turn them into
  * errors (err < 0). */
 void bd_control_persisted(struct bd *bd, uint64_t gen, int err);

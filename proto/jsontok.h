@@ -269,4 +269,35 @@ static inline json_object *bd_line_object(const char *buf, size_t len)
 	return root;
 }
 
+/* QEMU's answer to a command that returns nothing, as QEMU spaces it,
+ * {"return": {}, "id": N}, or as json-c prints it, {"return":{},"id":N}:
+ * half of a burst's QMP lines (a balloon command's answer). Recognised by
+ * its text, with N a non-negative integer of at most 18 digits and no
+ * leading zero, and nothing after the '}' (the framer strips the line's
+ * end); then nothing needs reading but N. Any other text, another spacing
+ * included, is not this, and is read as before. */
+static inline bool bd_line_empty_return(const char *buf, size_t len,
+					int64_t *id)
+{
+	static const char *const heads[] = {"{\"return\": {}, \"id\": ",
+					    "{\"return\":{},\"id\":"};
+	for (size_t h = 0; h < sizeof(heads) / sizeof(*heads); h++) {
+		size_t n = strlen(heads[h]);
+		if (len < n + 2 || memcmp(buf, heads[h], n) != 0)
+			continue;
+		const char *d = buf + n, *end = buf + len - 1;
+		if (*end != '}' || end - d > 18 || (*d == '0' && end - d > 1))
+			return false;
+		int64_t v = 0;
+		for (; d < end; d++) {
+			if (*d < '0' || *d > '9')
+				return false;
+			v = v * 10 + (*d - '0');
+		}
+		*id = v;
+		return true;
+	}
+	return false;
+}
+
 #endif

@@ -1,5 +1,6 @@
 /* proto.c: parsing and building control protocol messages. Pure. */
 #include "proto.h"
+#include "proto/jsonout.h"
 #include "proto/jsonprint.h"
 #include "proto/jsontok.h"
 
@@ -7,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_object *member(json_object *o, const char *key)
@@ -125,6 +127,33 @@ json_object *bd_reply_new(int64_t id, json_object *result)
 	bd_json_add_new(r, "result",
 			result ? result : json_object_new_object());
 	return r;
+}
+
+char *bd_pin_reply_text(int64_t id, const char *name, uint64_t pin_bytes,
+			size_t *len)
+{
+	/* jsonout.h quotes a string as json-c does, but for the bytes below
+	 * 0x20 (json-c writes \n, \t and the like for some). */
+	for (const char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			return NULL;
+	/* At most two bytes for each of the name's, and two decimals. */
+	size_t cap = 2 * strlen(name) + 2 * 21 + 64;
+	char *buf = malloc(cap), num[24];
+	if (!buf)
+		return NULL;
+	struct bd_json_out o = bd_json_out_init(buf, cap);
+	num[sizeof(num) - 1] = '\0';
+	bd_json_raw(&o, "{\"id\":");
+	bd_json_raw(&o, bd_decimal(num + sizeof(num) - 1, id));
+	bd_json_raw(&o, ",\"result\":{\"guest\":");
+	bd_json_string(&o, name);
+	bd_json_raw(&o, ",\"pin_bytes\":");
+	/* The tree holds it as json_object_new_int64((int64_t)pin_bytes). */
+	bd_json_raw(&o, bd_decimal(num + sizeof(num) - 1, (int64_t)pin_bytes));
+	bd_json_raw(&o, "}}");
+	*len = o.len;
+	return buf;
 }
 
 json_object *bd_error_new(int64_t id, const char *code, const char *message)

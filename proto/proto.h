@@ -80,6 +80,14 @@ const char *bd_request_parse(const char *line, size_t len,
 json_object *bd_greeting_new(const char *version);
 json_object *bd_reply_new(int64_t id, json_object *result);
 json_object *bd_error_new(int64_t id, const char *code, const char *message);
+/* The usual reply to a `set`, {"id":ID,"result":{"guest":NAME,"pin_bytes":
+ * BYTES}}, as the text bd_json_plain prints for that tree, written
+ * directly: a burst of 1,000 pins builds, prints and frees no tree for
+ * them. A malloc()ed buffer (free it), its length in *len; NULL when out
+ * of memory or when the name holds a byte below 0x20 (then build the
+ * tree). */
+char *bd_pin_reply_text(int64_t id, const char *name, uint64_t pin_bytes,
+			size_t *len);
 json_object *bd_event_new(const char *name, int64_t time_us, json_object *data);
 
 /* Typed parameter access; each returns 0 or -ENOENT (absent) or -EINVAL

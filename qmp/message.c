@@ -91,6 +91,20 @@ int qmp_message_parse(const char *buf, size_t len, struct qmp_message *out)
 	if (len > INT_MAX)
 		return QMP_ERR_PROTOCOL;
 
+	/* A command's empty answer is known by its text: only the empty
+	 * object it returns is built (it stands for the whole message, which
+	 * holds nothing else to keep). */
+	int64_t id;
+	if (bd_line_empty_return(buf, len, &id)) {
+		json_object *ret = json_object_new_object();
+		if (ret) {
+			out->kind = QMP_MSG_RETURN;
+			out->root = out->ret = ret;
+			out->has_id = true;
+			out->id = id;
+			return 0;
+		}
+	}
 	/* The usual message is read directly; any other goes to json-c's
 	 * tokener (jsontok.h). */
 	json_object *root = bd_line_object(buf, len);

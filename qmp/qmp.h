@@ -209,7 +209,9 @@ enum qmp_message_kind {
 
 struct qmp_message {
 	enum qmp_message_kind kind;
-	json_object *root;	 /* the whole message; owned by caller */
+	json_object *root;	 /* the whole message (for a command's
+				  * empty answer, the empty object it
+				  * returns); owned by caller */
 	bool has_id;		 /* replies: whether an integer id came */
 	int64_t id;		 /* replies: the id echoed by QEMU */
 	json_object *ret;	 /* RETURN: the "return" member */

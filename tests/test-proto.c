@@ -335,6 +335,60 @@ static void test_reply_and_event_shapes(void **state)
 	json_object_put(ev);
 }
 
+/* A set's reply written directly is the text json-c prints for the tree
+ * methods.c would build (bd_reply_new, "guest" then "pin_bytes"), for
+ * every byte a name may hold from 0x20 up and for any id and size; a name
+ * with a byte below 0x20 is left to the tree. */
+static void assert_pin_reply(int64_t id, const char *name, uint64_t bytes)
+{
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "guest", json_object_new_string(name));
+	json_object_object_add(res, "pin_bytes",
+			       json_object_new_int64((int64_t)bytes));
+	json_object *r = bd_reply_new(id, res);
+	size_t len = 0;
+	char *text = bd_pin_reply_text(id, name, bytes, &len);
+	assert_non_null(text);
+	const char *want = json_object_to_json_string_ext(
+	    r, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(text, want, len);
+	free(text);
+	json_object_put(r);
+}
+
+static void test_pin_reply_text(void **state)
+{
+	(void)state;
+	static const int64_t ids[] = {0, 1, 9, 10, 4711, INT64_MAX};
+	static const uint64_t sizes[] = {0,
+					 1,
+					 536870912,
+					 (uint64_t)INT64_MAX,
+					 (uint64_t)INT64_MAX + 1,
+					 UINT64_MAX};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+		for (size_t j = 0; j < sizeof(sizes) / sizeof(*sizes); j++)
+			assert_pin_reply(ids[i], "vm0", sizes[j]);
+	char name[4] = {'a', 0, 'z', '\0'};
+	for (int c = 0x20; c < 256; c++) {
+		name[1] = (char)c;
+		assert_pin_reply(7, name, 1 << 30);
+	}
+	char all[256 - 0x20 + 1];
+	for (int c = 0x20; c < 256; c++)
+		all[c - 0x20] = (char)c;
+	all[256 - 0x20] = '\0';
+	assert_pin_reply(8, all, 1 << 30);
+	assert_pin_reply(9, "", 1 << 30);
+	assert_pin_reply(10, "a name/with \"quotes\" and \\", 1 << 30);
+	size_t len;
+	for (int c = 1; c < 0x20; c++) {
+		name[1] = (char)c;
+		assert_null(bd_pin_reply_text(7, name, 1 << 30, &len));
+	}
+}
+
 static void test_param_types(void **state)
 {
 	char msg[128];
@@ -858,6 +912,7 @@ int main(void)
 	    cmocka_unit_test(test_greeting),
 	    cmocka_unit_test(test_error_shape),
 	    cmocka_unit_test(test_reply_and_event_shapes),
+	    cmocka_unit_test(test_pin_reply_text),
 	    cmocka_unit_test(test_param_types),
 	    cmocka_unit_test(test_json_out_every_byte),
 	    cmocka_unit_test(test_json_out_as_json_c),

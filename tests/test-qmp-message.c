@@ -8,11 +8,82 @@
 
 #include <cmocka.h>
 
+#include "proto/jsontok.h"
 #include "qmp/qmp.h"
+#include "tests/lib/tokref.h"
 
 static int parse(const char *s, struct qmp_message *m)
 {
 	return qmp_message_parse(s, strlen(s), m);
+}
+
+/* A command's empty answer, known by its text (bd_line_empty_return),
+ * must be exactly what json-c's tokener reads as an object of two
+ * members, "return" an empty object and "id" that integer; every text
+ * it does not know is sorted as before, from json-c's reading. */
+static void assert_empty_return(const char *s, bool known, int64_t want_id)
+{
+	int64_t id = -1;
+	assert_int_equal(bd_line_empty_return(s, strlen(s), &id), known);
+	json_object *ref = tokref_value(s, strlen(s)), *r = NULL, *i = NULL;
+	if (known) {
+		assert_int_equal(id, want_id);
+		assert_non_null(ref);
+		assert_int_equal(json_object_object_length(ref), 2);
+		assert_true(json_object_object_get_ex(ref, "return", &r));
+		assert_true(json_object_is_type(r, json_type_object));
+		assert_int_equal(json_object_object_length(r), 0);
+		assert_true(json_object_object_get_ex(ref, "id", &i));
+		assert_true(json_object_is_type(i, json_type_int));
+		assert_int_equal(json_object_get_int64(i), want_id);
+	}
+	struct qmp_message m;
+	int rc = parse(s, &m);
+	if (known || (ref && json_object_is_type(ref, json_type_object) &&
+		      json_object_object_get_ex(ref, "return", &r))) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(m.kind, QMP_MSG_RETURN);
+		assert_non_null(m.ret);
+		assert_true(json_object_equal(m.ret, r));
+		bool has_id = json_object_object_get_ex(ref, "id", &i) &&
+			      json_object_is_type(i, json_type_int);
+		assert_int_equal(m.has_id, has_id);
+		if (has_id)
+			assert_int_equal(m.id, json_object_get_int64(i));
+		json_object_put(m.root);
+	}
+	json_object_put(ref);
+}
+
+static void test_empty_return_text(void **state)
+{
+	assert_empty_return("{\"return\": {}, \"id\": 5}", true, 5);
+	assert_empty_return("{\"return\":{},\"id\":0}", true, 0);
+	assert_empty_return("{\"return\":{},\"id\":4711}", true, 4711);
+	assert_empty_return("{\"return\": {}, \"id\": 999999999999999999}",
+			    true, 999999999999999999);
+	/* Read as before: the same answers in other forms, and others. */
+	static const char *const other[] = {
+	    "{\"return\": {}, \"id\": 1000000000000000000}",
+	    "{\"return\": {}, \"id\": 05}",
+	    "{\"return\": {}, \"id\": -5}",
+	    "{\"return\": {}, \"id\": 5.0}",
+	    "{\"return\": {}, \"id\": 5e0}",
+	    "{\"return\": {}, \"id\": \"5\"}",
+	    "{\"return\": {}, \"id\": }",
+	    "{\"return\": {}, \"id\": 5} ",
+	    "{\"return\": {}, \"id\": 5 }",
+	    "{\"return\": {},  \"id\": 5}",
+	    "{\"return\":{}, \"id\":5}",
+	    "{\"return\": {}, \"id\": 5}}",
+	    "{\"return\": {}, \"id\": 5, \"x\": 1}",
+	    "{\"return\": {\"actual\": 1}, \"id\": 5}",
+	    "{\"id\": 5, \"return\": {}}",
+	    "{\"return\": {}}",
+	    "{\"return\": {}, \"id\": 5",
+	};
+	for (size_t k = 0; k < sizeof(other) / sizeof(*other); k++)
+		assert_empty_return(other[k], false, 0);
 }
 
 static void test_greeting_qemu72(void **state)
@@ -240,6 +311,7 @@ int main(void)
 	    cmocka_unit_test(test_greeting_minimal),
 	    cmocka_unit_test(test_greeting_without_version),
 	    cmocka_unit_test(test_return_with_id),
+	    cmocka_unit_test(test_empty_return_text),
 	    cmocka_unit_test(test_return_without_id),
 	    cmocka_unit_test(test_error_reply),
 	    cmocka_unit_test(test_error_reply_sparse),

@@ -4,7 +4,10 @@
  *   directly: whatever it reads, json-c's tokener must read as the same
  *   tree (same types, same printed text).
  * - bd_json_plain and bd_json_pretty (proto/jsonprint.c) print a tree:
- *   their bytes must be json-c's for every tree json-c parses. */
+ *   their bytes must be json-c's for every tree json-c parses.
+ * - bd_line_empty_return (proto/jsontok.h) knows a command's empty QMP
+ *   answer by its text: json-c must read that text as an object of two
+ *   members, "return" an empty object and "id" the same integer. */
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,6 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(a);
 		same_print(fast);
 		json_object_put(fast);
+	}
+	int64_t id;
+	if (bd_line_empty_return(buf, size, &id)) {
+		json_object *r, *i;
+		if (!ref || !json_object_is_type(ref, json_type_object) ||
+		    json_object_object_length(ref) != 2 ||
+		    !json_object_object_get_ex(ref, "return", &r) ||
+		    !json_object_is_type(r, json_type_object) ||
+		    json_object_object_length(r) != 0 ||
+		    !json_object_object_get_ex(ref, "id", &i) ||
+		    !json_object_is_type(i, json_type_int) ||
+		    json_object_get_int64(i) != id)
+			abort();
 	}
 	if (ref)
 		same_print(ref);

@@ -54,6 +54,7 @@
 
 #include "proto/units.h"
 #include "proto/framer.h"
+#include "proto/jsontok.h"
 #include "tests/lib/fakeqmp.h"
 
 #define CONTROL_MAX_LINE 4096
@@ -166,10 +167,21 @@ static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 		      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 		: "{}";
 	if (fakeqmp_json_plain(name) && fakeqmp_json_plain(cmd->execute)) {
-		fprintf(app->log,
-			"{\"t_ns\":%" PRIu64 ",\"socket\":\"%s\",\"execute\":"
-			"\"%s\",\"arguments\":%s}\n",
-			cmd->t_ns, name, cmd->execute, args);
+		/* The bytes fprintf's "{\"t_ns\":%" PRIu64 ",\"socket\":\"%s\",
+		 * \"execute\":\"%s\",\"arguments\":%s}\n" gave, in pieces
+		 * (fprintf's format was most of a burst's logging). */
+		char num[24],
+		    *d = bd_decimal(num + sizeof(num) - 1, (int64_t)cmd->t_ns);
+		num[sizeof(num) - 1] = '\0';
+		fputs("{\"t_ns\":", app->log);
+		fputs(d, app->log);
+		fputs(",\"socket\":\"", app->log);
+		fputs(name, app->log);
+		fputs("\",\"execute\":\"", app->log);
+		fputs(cmd->execute, app->log);
+		fputs("\",\"arguments\":", app->log);
+		fputs(args, app->log);
+		fputs("}\n", app->log);
 	} else {
 		json_object *o = json_object_new_object();
 		json_object_object_add(

@@ -156,6 +156,27 @@ static int session_write(struct session *ss, const char *bytes, size_t len,
 {
 	if (ss->closing)
 		return -ECONNRESET;
+	/* An answer nearly always fits the socket buffer: written at once
+	 * when nothing is queued before it, as balloond writes its commands,
+	 * with no request, no callback and no epoll_ctl for libuv's next
+	 * turn (a burst to 1,000 guests is 1,000 answers); only what did
+	 * not fit is queued. A write error closes the session, as write_cb
+	 * does. */
+	if (!close_after &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&ss->pipe) == 0) {
+		uv_buf_t whole = uv_buf_init((char *)bytes, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&ss->pipe, &whole, 1);
+		if (n >= 0 && (size_t)n == len)
+			return 0;
+		if (n < 0 && n != UV_EAGAIN) {
+			session_close(ss);
+			return n;
+		}
+		if (n > 0) {
+			bytes += n;
+			len -= (size_t)n;
+		}
+	}
 	struct wreq *w = malloc(sizeof(*w) + len);
 	if (!w)
 		return -ENOMEM;
@@ -311,25 +332,68 @@ static void delay_cb(uv_timer_t *t)
 			       0);
 }
 
+/* A command's empty answer, {"return":{},"id":N} with an integer id,
+ * written into buf (64 bytes or more) as json-c prints that tree, but
+ * without json-c's print buffer: half of what a burst to 1,000 guests
+ * sends. NULL for any other reply. */
+static const char *empty_return_text(json_object *reply, char *buf, size_t *len)
+{
+	json_object *r, *id;
+	if (json_object_object_length(reply) != 2 ||
+	    !json_object_object_get_ex(reply, "return", &r) ||
+	    !json_object_is_type(r, json_type_object) ||
+	    json_object_object_length(r) != 0 ||
+	    !json_object_object_get_ex(reply, "id", &id) ||
+	    !json_object_is_type(id, json_type_int))
+		return NULL;
+	/* json-c prints the members in the order they were added, and an
+	 * id above INT64_MAX as the uint64 it holds (get_int64 clamps it). */
+	json_object_object_foreach(reply, first, v)
+	{
+		(void)v;
+		if (strcmp(first, "return") != 0)
+			return NULL;
+		break;
+	}
+	int64_t n = json_object_get_int64(id);
+	if (n == INT64_MAX)
+		return NULL;
+	static const char head[] = "{\"return\":{},\"id\":";
+	char num[24], *d = bd_decimal(num + sizeof(num), n);
+	size_t n_num = (size_t)(num + sizeof(num) - d);
+	memcpy(buf, head, sizeof(head) - 1);
+	memcpy(buf + sizeof(head) - 1, d, n_num);
+	*len = sizeof(head) - 1 + n_num;
+	buf[(*len)++] = '}';
+	buf[*len] = '\0';
+	return buf;
+}
+
 /* Send a reply now or, with a delay or replies still held back, later:
  * replies keep their order whatever the delays. */
 static void session_reply(struct session *ss, json_object *reply)
 {
 	struct fakeqmp *s = ss->srv;
 	size_t len;
-	const char *text = json_object_to_json_string_length(
-	    reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &len);
+	char quick[64];
+	const char *text = empty_return_text(reply, quick, &len);
+	if (!text)
+		text = json_object_to_json_string_length(
+		    reply,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &len);
 	uint64_t delay = s->b.reply == FAKEQMP_DELAY ? s->b.delay_ms : 0;
 
 	if (delay == 0 && !ss->out_head) {
-		char *line = malloc(len + 2);
+		char stack[256];
+		char *line = len + 2 <= sizeof(stack) ? stack : malloc(len + 2);
 		if (!line)
 			return;
 		memcpy(line, text, len);
 		memcpy(line + len, "\r\n", 2);
 		send_reply_now(ss, line, len + 2);
-		free(line);
+		if (line != stack)
+			free(line);
 		return;
 	}
 	struct outmsg *m = malloc(sizeof(*m) + len + 2);
