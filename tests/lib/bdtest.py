@@ -159,8 +159,9 @@ class Control:
         """Bytes as they are (one or more lines, malformed ones too)."""
         self.s.sendall(data)
 
-    def send_many(self, reqs):
-        """(method, params) pairs in one write; returns their ids."""
+    def encode_many(self, reqs):
+        """(method, params) pairs as the bytes of one write, and their ids
+        (taken from this connection's sequence)."""
         ids, lines = [], []
         for method, params in reqs:
             r = {"id": self.next_id, "method": method}
@@ -169,7 +170,15 @@ class Control:
             lines.append(json.dumps(r))
             ids.append(self.next_id)
             self.next_id += 1
-        self.s.sendall(("\n".join(lines) + "\n").encode())
+        return ("\n".join(lines) + "\n").encode(), ids
+
+    def send_bytes(self, data):
+        self.s.sendall(data)
+
+    def send_many(self, reqs):
+        """(method, params) pairs in one write; returns their ids."""
+        data, ids = self.encode_many(reqs)
+        self.send_bytes(data)
         return ids
 
     def read(self):
