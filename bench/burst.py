@@ -15,7 +15,10 @@ work on the machine stretches wall times (the CPU figures much less).
 The builds take turns (ROUNDS rounds of BURSTS bursts each), so that a
 change in the machine's load falls on both.
 
-usage: bench/run burst --old OLD_BUILD [--guests N] [--bursts K] [--rounds R]
+Both daemons are timed against the same fake, BUILD's (--own-fakes: each
+build's own, which then counts the fake's own changes too).
+
+usage: bench/run burst --old OLD_BUILD [--guests N] [--bursts K] [--rounds R] [--own-fakes]
        bench/burst.py BUILD --old OLD_BUILD [...]
 OLD_BUILD is an optimised build of the revision to compare with (e.g. a
 checkout of main configured with CFLAGS='-O2 -g', as bench/build.sh does).
@@ -58,14 +61,15 @@ def balloons(log, skip, target):
     return got
 
 
-def run_bursts(build, n, bursts, first):
+def run_bursts(build, n, bursts, first, fake):
     """bursts bursts on a fresh fleet; a list of (last ms, daemon ms, fake ms)."""
     d = tempfile.mkdtemp(prefix="balloond-burst.")
     procs = []
     out = []
     try:
         log = f"{d}/fake.log"
-        daemon, ctl, _ = start_fleet(build, d, n, procs, log, "[qmp]\nstats_interval_s = 0\n")
+        daemon, ctl, _ = start_fleet(build, d, n, procs, log, "[qmp]\nstats_interval_s = 0\n",
+                                     fake=fake)
         fake = procs[0]
         # The registrations' own work (first queries, the first save) ends
         # before the first burst.
@@ -111,14 +115,20 @@ def main():
     ap.add_argument("--guests", type=int, default=1000)
     ap.add_argument("--bursts", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--own-fakes", action="store_true",
+                    help="each build with its own tests/fake-qmp (default: both with BUILD's)")
     a = ap.parse_args()
     builds = [("old", os.path.abspath(a.old)), ("new", os.path.abspath(a.build))]
+    # The fake is the measuring instrument: by default both daemons are
+    # timed against the same one, the new build's.
+    fake = None if a.own_fakes else f"{builds[1][1]}/tests/fake-qmp"
     print(f"{a.guests} guests; load average before: {os.getloadavg()[0]:.2f}")
     print(f"  old: {builds[0][1]}\n  new: {builds[1][1]}")
+    print(f"  fake QEMU: {fake or 'each build its own'}")
     results = {name: [] for name, _ in builds}
     for r in range(a.rounds):
         for name, build in builds:
-            for k, (last, dcpu, fcpu) in enumerate(run_bursts(build, a.guests, a.bursts, r)):
+            for k, (last, dcpu, fcpu) in enumerate(run_bursts(build, a.guests, a.bursts, r, fake)):
                 results[name].append((last, dcpu, fcpu))
                 print(f"round {r} {name} burst {k}: last balloon {last:6.1f} ms, "
                       f"daemon cpu {dcpu:5.1f} ms, fake cpu {fcpu:5.1f} ms", flush=True)

@@ -352,13 +352,15 @@ def stop_all(procs, d):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(), on_start=None):
-    """n fake guests (tests/fake-qmp) and a balloond on d/control.sock that
-    registered them all, pipelined on one connection; returns (daemon,
-    control connection, seconds the registrations took). on_start(pid), if
-    given, runs once the daemon listens, before the first registration."""
+def start_fleet(build, d, n, procs, fake_log_path, conf, extra_args=(), on_start=None,
+                fake=None):
+    """n fake guests (tests/fake-qmp, build's own or the one at fake) and a
+    balloond on d/control.sock that registered them all, pipelined on one
+    connection; returns (daemon, control connection, seconds the
+    registrations took). on_start(pid), if given, runs once the daemon
+    listens, before the first registration."""
     import subprocess
-    fq = subprocess.Popen([f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
+    fq = subprocess.Popen([fake or f"{build}/tests/fake-qmp", "--dir", d, "--count", str(n),
                            "--mem", str(1024 * MiB), "--control", f"{d}/fake.ctl"]
                           + (["--log", fake_log_path] if fake_log_path else []),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
