@@ -132,7 +132,11 @@ check "pre_promote: $cand's guest was at max (QEMU) at its first write as leader
 	test "${fw_actual:-0}" -ge $((MAX - TOL))
 check "pre_promote: its grow was sent before the first write" ev grow-before "$cand" "$fw_us" "$sw_start"
 check "$cand is the healthy leader" pg_wait_healthy 60 "$cand"
-check "the old leader $old shrinks to its replica target" wait_for 60 at_replica "$old"
+if ! check "the old leader $old shrinks to its replica target" wait_for 60 at_replica "$old"; then
+	ctl status | sed 's/^/# /'
+	grep -F "\"$old\"" "$T/events" | tail -30 | sed 's/^/# /'
+	grep -F "$old" "$T/daemon.log" | tail -30 | sed 's/^/# /'
+fi
 check "$cand stays at max" at_max "$cand"
 
 # The new leader grew before the old shrank, and the old shrank only after
