@@ -91,6 +91,8 @@ def run_bursts(build, n, bursts, first, fake):
             # counts the balloon commands in the fake's log; both are
             # parsed once the burst is over.
             lines = [ctl.f.readline() for _ in range(n)]
+            if not lines[-1]:
+                sys.exit(f"{build}: balloond closed the connection during the burst")
             wait_until(lambda: balloons_logged(log, skip_bytes) >= n, 60,
                        "every guest's balloon command", interval_s=0.005)
             replies = [json.loads(line) for line in lines]
