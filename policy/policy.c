@@ -446,6 +446,20 @@ struct planner {
 	struct policy_plan *plan;
 };
 
+/* A size the admin chose for g: its replica target or its pin. The
+ * deadband skips small corrections of estimates (what a guest reports free,
+ * a step), never the last move to a chosen size: a replica left at its
+ * last spare-limited target, a deadband above its replica target, would
+ * stay there. */
+static bool chosen_size(const struct policy_guest *g, uint64_t t)
+{
+	return (g->replica_target_bytes &&
+		t == clamp(g->replica_target_bytes, g->min_bytes,
+			   g->max_bytes)) ||
+	       (g->pin_bytes &&
+		t == clamp(g->pin_bytes, g->min_bytes, g->max_bytes));
+}
+
 /* Add the actions of one group as a step. */
 static void add_step(struct planner *p, enum group kind, bool wait_moved)
 {
@@ -476,7 +490,7 @@ static void add_step(struct planner *p, enum group kind, bool wait_moved)
 		if (same && !moving)
 			continue;
 		if (!same && g->set_bytes && diff < c->deadband_bytes &&
-		    t != g->max_bytes && !moving)
+		    t != g->max_bytes && !chosen_size(g, t) && !moving)
 			continue;
 		plan->actions[plan->n_actions++] =
 		    (struct policy_action){.guest = i, .target_bytes = t};

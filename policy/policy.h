@@ -27,7 +27,9 @@
  *     goes at once whatever the headroom (the leader outranks the host),
  *     a may-be-leader's as far as the headroom covers it.
  *  6. Shrinks go in bounded steps, grows in one; changes within the
- *     deadband are skipped (a grow to max never is).
+ *     deadband are skipped, except a move to a size the admin chose (max,
+ *     the replica target, a pin): an estimate is not worth a command, the
+ *     size the guest is meant to have is.
  * The host: the watermarks stand above the promotion reserve (each
  * cluster's furthest-below-max member that is no leader, grown to max),
  * so that a promotion finds its memory free without waiting for donors.

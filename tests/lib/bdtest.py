@@ -446,6 +446,12 @@ def _cmd_field_json(a):
     print(json.dumps(lookup(guest(status(), a[0]) or {}, a[1]), sort_keys=True))
 
 
+def _cmd_guest(a):
+    """guest GUEST: a guest's whole status object, keys sorted, one
+    member a line (what a failed check prints to explain itself)."""
+    print(json.dumps(guest(status(), a[0]), sort_keys=True, indent=1))
+
+
 def _cmd_wait_field(a):
     """wait-field DEADLINE_S GUEST KEY VALUE: poll status (over one
     connection) until GUEST's KEY is VALUE; exit 1 past the deadline."""

@@ -97,12 +97,24 @@ ev() {
 	bdtest events-check "$c" "$T/events" "$@"
 }
 
+# explain NAME: why NAME is where it is, after a failed check: balloond's
+# status, NAME's guest as status --json has it (its stats, its reserve),
+# its last events and its lines of the daemon log.
+explain() {
+	ctl status | sed 's/^/# /'
+	bdtest guest "$1" | sed 's/^/# /'
+	grep -F "\"$1\"" "$T/events" | tail -30 | sed 's/^/# /'
+	grep -F "$1" "$T/daemon.log" | tail -30 | sed 's/^/# /'
+}
+
 # ---- after bootstrap: leader at max, replicas at their target after dwell ----
 set -- $(pg_replicas)
 r1=$1 r2=$2
 check "bootstrap: the leader $leader is at max" wait_for 20 at_max "$leader"
-check "bootstrap: replica $r1 reaches its replica target" wait_for 60 at_replica "$r1"
-check "bootstrap: replica $r2 reaches its replica target" wait_for 60 at_replica "$r2"
+check "bootstrap: replica $r1 reaches its replica target" wait_for 60 at_replica "$r1" ||
+	explain "$r1"
+check "bootstrap: replica $r2 reaches its replica target" wait_for 60 at_replica "$r2" ||
+	explain "$r2"
 check "bootstrap: the leader stayed at max" at_max "$leader"
 # No replica shrank sooner than dwell_ms after its last role change, by
 # the daemon's own clock: a member's shrink command carries its time in
@@ -132,11 +144,8 @@ check "pre_promote: $cand's guest was at max (QEMU) at its first write as leader
 	test "${fw_actual:-0}" -ge $((MAX - TOL))
 check "pre_promote: its grow was sent before the first write" ev grow-before "$cand" "$fw_us" "$sw_start"
 check "$cand is the healthy leader" pg_wait_healthy 60 "$cand"
-if ! check "the old leader $old shrinks to its replica target" wait_for 60 at_replica "$old"; then
-	ctl status | sed 's/^/# /'
-	grep -F "\"$old\"" "$T/events" | tail -30 | sed 's/^/# /'
-	grep -F "$old" "$T/daemon.log" | tail -30 | sed 's/^/# /'
-fi
+check "the old leader $old shrinks to its replica target" wait_for 60 at_replica "$old" ||
+	explain "$old"
 check "$cand stays at max" at_max "$cand"
 
 # The new leader grew before the old shrank, and the old shrank only after
