@@ -12,10 +12,12 @@ machine's floor for a process. The register is answered once it is on
 disk (an fdatasync of balloond's journal): `started begin, state on
 tmpfs` runs the same hook against a second balloond whose state
 directory is in /dev/shm, where that flush costs nothing, to show the
-disk's share. Prints wall and CPU (user+sys) time per event, median and
-p99.
+disk's share; `1,000 guests` against a third that manages 999 others
+(--many), as on a crowded host, where whatever balloond does per guest
+for an event shows. Prints wall and CPU (user+sys) time per event,
+median and p99.
 
-usage: bench/hook.py BUILD_DIR [--runs 200]
+usage: bench/hook.py BUILD_DIR [--runs 200] [--many 1000]
 """
 import argparse, os, resource, statistics, subprocess, sys, tempfile
 
@@ -52,28 +54,36 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--many", type=int, default=1000,
+                    help="guests of the crowded host's balloond (0: none)")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="balloond-hook.")
     shm = tempfile.mkdtemp(prefix="balloond-hook.", dir="/dev/shm")
-    procs, shm_procs = [], []
+    many = tempfile.mkdtemp(prefix="balloond-hook.")
+    procs, shm_procs, many_procs = [], [], []
     try:
         # One guest, which the fleet registers; the hook's is vm0 itself:
         # unregister it first so that started/stopped alternate cleanly.
         envs = {}
-        for where, pl in ((d, procs), (shm, shm_procs)):
-            _, ctl, _ = start_fleet(a.build, where, 1, pl, None, "")
+        for where, pl, n in ((d, procs, 1), (shm, shm_procs, 1),
+                             (many, many_procs, a.many)):
+            if n == 0:
+                continue
+            _, ctl, _ = start_fleet(a.build, where, n, pl, None, "")
             ctl.call("unregister", {"name": "vm0"})
             envs[where] = dict(os.environ, BALLOOND_SOCKET=f"{where}/control.sock",
                                BALLOOND_STATE_DIR=f"{where}/state")
         hook = f"{a.build}/hooks/qemu"
-        res = {k: ([], []) for k in ("/bin/true", "prepare begin",
-                                      "started begin", "stopped end",
-                                      "started begin, no metadata",
-                                      "started begin, state on tmpfs",
-                                      "stopped end, state on tmpfs")}
+        crowd = f"{a.many:,} guests"
+        keys = ["/bin/true", "prepare begin", "started begin", "stopped end",
+                "started begin, no metadata", "started begin, state on tmpfs",
+                "stopped end, state on tmpfs"]
+        if a.many:
+            keys += [f"started begin, {crowd}", f"stopped end, {crowd}"]
+        res = {k: ([], []) for k in keys}
         for _ in range(a.runs):
             for k in res:
-                where = shm if "tmpfs" in k else d
+                where = shm if "tmpfs" in k else many if "guests" in k else d
                 event = k.split(",")[0].split()
                 cmd = ["/bin/true"] if k == "/bin/true" else [hook, "vm0", *event, "-"]
                 xml = (PLAIN if "no metadata" in k else XML).format(d=where).encode()
@@ -86,6 +96,7 @@ def main():
                   f"   {statistics.median(c):8.2f} {percentile(c, 99):6.2f}")
         print(f"load average during the run: {os.getloadavg()[0]:.1f}")
     finally:
+        stop_all(many_procs, many)
         stop_all(shm_procs, shm)
         stop_all(procs, d)
 
