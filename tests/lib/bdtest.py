@@ -503,6 +503,23 @@ def _cmd_fake(a):
     print(fake(a[0], " ".join(a[1:])))
 
 
+def _cmd_qmp_lines(a):
+    """qmp-lines SOCKET: a QMP client of SOCKET (a fake guest) that reads
+    the greeting, negotiates, then sends each line of stdin as it is and
+    prints the reply line as it came (CRLF stripped)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(a[0])
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b'{"execute":"qmp_capabilities"}\n')
+    f.readline()
+    for line in sys.stdin:
+        s.sendall(line.rstrip("\n").encode() + b"\n")
+        print(f.readline().decode().rstrip("\r\n"))
+    s.close()
+
+
 def _cmd_balloons(a):
     """balloons LOG SOCKET [SINCE_LINE]: the balloon values SOCKET received
     after line SINCE_LINE of fake-qmp's log, one "VALUE T_NS" a line."""

@@ -160,12 +160,19 @@ static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 	if (!app->log)
 		return;
 	const char *name = fakeqmp_name(s);
-	const char *args =
-	    cmd->arguments
-		? json_object_to_json_string_ext(
-		      cmd->arguments,
-		      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-		: "{}";
+	/* The arguments as json-c prints them, or their text as it came (a
+	 * `balloon` read by its text: the same bytes). */
+	size_t args_len = 2;
+	const char *args = "{}";
+	if (cmd->arguments_text) {
+		args = cmd->arguments_text;
+		args_len = cmd->arguments_len;
+	} else if (cmd->arguments) {
+		args = json_object_to_json_string_length(
+		    cmd->arguments,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &args_len);
+	}
 	if (fakeqmp_json_plain(name) && fakeqmp_json_plain(cmd->execute)) {
 		/* The bytes fprintf's "{\"t_ns\":%" PRIu64 ",\"socket\":\"%s\",
 		 * \"execute\":\"%s\",\"arguments\":%s}\n" gave, in pieces
@@ -180,7 +187,7 @@ static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 		fputs("\",\"execute\":\"", app->log);
 		fputs(cmd->execute, app->log);
 		fputs("\",\"arguments\":", app->log);
-		fputs(args, app->log);
+		fwrite(args, 1, args_len, app->log);
 		fputs("}\n", app->log);
 	} else {
 		json_object *o = json_object_new_object();
@@ -190,10 +197,13 @@ static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 				       json_object_new_string(name));
 		json_object_object_add(o, "execute",
 				       json_object_new_string(cmd->execute));
-		json_object_object_add(o, "arguments",
-				       cmd->arguments
-					   ? json_object_get(cmd->arguments)
-					   : json_object_new_object());
+		char text[64];
+		snprintf(text, sizeof(text), "%.*s", (int)args_len, args);
+		json_object *a =
+		    cmd->arguments	  ? json_object_get(cmd->arguments)
+		    : cmd->arguments_text ? json_tokener_parse(text)
+					  : json_object_new_object();
+		json_object_object_add(o, "arguments", a);
 		fprintf(app->log, "%s\n",
 			json_object_to_json_string_ext(
 			    o, JSON_C_TO_STRING_PLAIN |

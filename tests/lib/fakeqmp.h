@@ -84,7 +84,12 @@ struct fakeqmp_behaviour {
 struct fakeqmp_cmd {
 	char execute[64];	/* "" when the message had none */
 	json_object *arguments; /* "arguments", or NULL; owned by the fake */
-	bool has_id;		/* an integer "id" came with it */
+	/* Or, for a `balloon` read by its text (fakeqmp.c, quick_balloon),
+	 * with arguments NULL: the arguments' text as json-c prints them
+	 * (plain), arguments_len bytes. Never while recording. */
+	const char *arguments_text;
+	size_t arguments_len;
+	bool has_id; /* an integer "id" came with it */
 	int64_t id;
 	uint64_t t_ns; /* uv_hrtime() at arrival (monotonic) */
 };
