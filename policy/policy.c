@@ -453,7 +453,7 @@ struct planner {
  * stay there. */
 static bool chosen_size(const struct policy_guest *g, uint64_t t)
 {
-	return (g->replica_target_bytes &&
+	return (g->role != POLICY_ROLE_NONE && g->replica_target_bytes &&
 		t == clamp(g->replica_target_bytes, g->min_bytes,
 			   g->max_bytes)) ||
 	       (g->pin_bytes &&
@@ -480,9 +480,12 @@ static void add_step(struct planner *p, enum group kind, bool wait_moved)
 			t = g->actual_bytes - c->shrink_step_bytes;
 		/* Nothing above max may ever be sent (a lowered max). */
 		t = min_u64(t, g->max_bytes);
+		/* Where the steps lead: the deadband weighs the whole move, so
+		 * that a shrink_step below it still moves. */
+		uint64_t goal = min_u64(p->d[i].target_bytes, g->max_bytes);
 		bool same = t == g->set_bytes;
-		uint64_t diff =
-		    g->set_bytes > t ? g->set_bytes - t : t - g->set_bytes;
+		uint64_t diff = g->set_bytes > goal ? g->set_bytes - goal
+						    : goal - g->set_bytes;
 		/* A donor still moving toward a target QEMU already has is
 		 * listed all the same in a step that waits for it. */
 		bool moving = wait_moved && !grow &&
@@ -490,7 +493,7 @@ static void add_step(struct planner *p, enum group kind, bool wait_moved)
 		if (same && !moving)
 			continue;
 		if (!same && g->set_bytes && diff < c->deadband_bytes &&
-		    t != g->max_bytes && !chosen_size(g, t) && !moving)
+		    goal != g->max_bytes && !chosen_size(g, goal) && !moving)
 			continue;
 		plan->actions[plan->n_actions++] =
 		    (struct policy_action){.guest = i, .target_bytes = t};

@@ -1084,6 +1084,26 @@ static const struct policy_case cases[] = {
 	.steps = {STEP({0, 8 * GiB})},
     },
     {
+	/* 2 GiB to spare (its reserve is 5 % of 8 GiB): it may go to
+	 * 6 GiB, an estimate, in steps each smaller than the deadband. */
+	.name = "a shrink_step below the deadband still moves",
+	.n = 1,
+	.guests = {{.name = "pg2",
+		    .max_bytes = 8 * GiB,
+		    .min_bytes = 2 * GiB,
+		    .replica_target_bytes = 2 * GiB,
+		    .actual_bytes = 8 * GiB,
+		    .set_bytes = 8 * GiB,
+		    CONFIRMED_REPLICA,
+		    STATS(8 * GiB * 5 / 100 + 2 * GiB)}},
+	.n_clusters = 1,
+	.clusters = {HEALTHY},
+	.shrink_step_bytes = 8 * MiB,
+	.decisions = {{6 * GiB, "reports free"}},
+	.n_steps = 1,
+	.steps = {STEP({0, 8 * GiB - 8 * MiB})},
+    },
+    {
 	.name = "bounded step already acknowledged: wait for actual",
 	.n = 1,
 	.guests = {{.name = "a",
