@@ -479,13 +479,23 @@ static void move_cb(uv_timer_t *t)
 	srv_event_text(s, "BALLOON_CHANGE", data);
 }
 
+/* actual follows the target move_ms from now. From now, not from the
+ * loop's cached time: a loop iteration that began long before (a busy
+ * machine, a shared loop in the cmocka tests) would move the balloon that
+ * much sooner than a client can expect. */
+static void start_move(struct fakeqmp *s)
+{
+	uv_update_time(s->loop);
+	uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
+}
+
 int fakeqmp_balloon(struct fakeqmp *s, uint64_t target_bytes)
 {
 	if (target_bytes == 0 || target_bytes > s->cfg.ram_bytes)
 		return -EINVAL;
 	s->target = target_bytes;
 	if (!s->b.stuck)
-		uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
+		start_move(s);
 	return 0;
 }
 
@@ -1205,7 +1215,7 @@ int fakeqmp_set_mode(struct fakeqmp *s, const char *mode)
 	bool released = s->b.stuck && !b.stuck && s->target != s->actual;
 	s->b = b;
 	if (released)
-		uv_timer_start(&s->move_timer, move_cb, s->cfg.move_ms, 0);
+		start_move(s);
 	return 0;
 }
 
