@@ -34,6 +34,23 @@ check "every balloon logged" logged
 strip() { sed -n 's/^{"t_ns":[0-9]*,//p' "$T/fake.log" | grep '"balloon"' | sed -n "${1}p"; }
 check "logged alike, read either way" test "$(strip 1)" = "$(strip 2)"
 check "and as before" test "$(strip 1)" = '"socket":"vm0.qmp","execute":"balloon","arguments":{"value":200000000}}'
+# A socket name JSON must escape takes the log's json-c way: the same
+# arguments either way there too.
+Q="$T/we\"ird.qmp"
+"$FAKE_QMP" --dir "$T" --count 0 --socket "$Q" --mem 268435456 --log "$T/q.log" \
+	--control "$T/q.ctl" >"$T/q.out" 2>&1 &
+Q_PID=$!
+trap 'kill $Q_PID 2>/dev/null; cleanup' EXIT
+wait_for 20 test -S "$Q" || bail "the second fake did not start: $(cat "$T/q.out")"
+printf '%s\n' '{"execute":"balloon","arguments":{"value":200000000},"id":1}' \
+	'{"execute": "balloon", "arguments": {"value": 200000000}, "id": 2}' |
+	bdtest qmp-lines "$Q" >"$T/q.replies"
+check "escaped name: both answered" test "$(cat "$T/q.replies" | tr '\n' ' ')" = '{"return":{},"id":1} {"return":{},"id":2} '
+q_logged() { test "$(grep -c '"balloon"' "$T/q.log")" -ge 2; }
+check "escaped name: both logged" wait_for 10 q_logged
+qstrip() { sed -n 's/^{"t_ns":[0-9]*,//p' "$T/q.log" | grep '"balloon"' | sed -n "${1}p"; }
+check "escaped name: logged alike" test "$(qstrip 1)" = "$(qstrip 2)"
+check "escaped name: as before" test "$(qstrip 1)" = '"socket":"we\"ird.qmp","execute":"balloon","arguments":{"value":200000000}}'
 target_is() { test "$(fake show vm0.qmp | sed -n 's/.*"target": *\([0-9]*\).*/\1/p')" = "$1"; }
 check "the last target taken is the guest's" wait_for 10 target_is 200000000
 tap_done

@@ -153,6 +153,16 @@ static void usage(FILE *out)
  * The line is printed directly rather than built as a json-c tree and
  * formatted: only the arguments are formatted by json-c, and the bytes
  * are the same as before. */
+/* len bytes of JSON text as a tree (NULL if they are not JSON). */
+static json_object *parse_text(const char *text, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o =
+	    tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+	json_tokener_free(tok);
+	return o;
+}
+
 static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 			void *data)
 {
@@ -197,13 +207,10 @@ static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 				       json_object_new_string(name));
 		json_object_object_add(o, "execute",
 				       json_object_new_string(cmd->execute));
-		char text[64];
-		snprintf(text, sizeof(text), "%.*s", (int)args_len, args);
-		json_object *a =
-		    cmd->arguments	  ? json_object_get(cmd->arguments)
-		    : cmd->arguments_text ? json_tokener_parse(text)
-					  : json_object_new_object();
-		json_object_object_add(o, "arguments", a);
+		json_object_object_add(o, "arguments",
+				       cmd->arguments
+					   ? json_object_get(cmd->arguments)
+					   : parse_text(args, args_len));
 		fprintf(app->log, "%s\n",
 			json_object_to_json_string_ext(
 			    o, JSON_C_TO_STRING_PLAIN |

@@ -333,6 +333,20 @@ static void delay_cb(uv_timer_t *t)
 			       0);
 }
 
+/* {"return":{},"id":N}, NUL-terminated, into buf (64 bytes or more). */
+static const char *empty_return(int64_t n, char *buf, size_t *len)
+{
+	static const char head[] = "{\"return\":{},\"id\":";
+	char num[24], *d = bd_decimal(num + sizeof(num), n);
+	size_t n_num = (size_t)(num + sizeof(num) - d);
+	memcpy(buf, head, sizeof(head) - 1);
+	memcpy(buf + sizeof(head) - 1, d, n_num);
+	*len = sizeof(head) - 1 + n_num;
+	buf[(*len)++] = '}';
+	buf[*len] = '\0';
+	return buf;
+}
+
 /* A command's empty answer, {"return":{},"id":N} with an integer id,
  * written into buf (64 bytes or more) as json-c prints that tree, but
  * without json-c's print buffer: half of what a burst to 1,000 guests
@@ -359,15 +373,7 @@ static const char *empty_return_text(json_object *reply, char *buf, size_t *len)
 	int64_t n = json_object_get_int64(id);
 	if (n == INT64_MAX)
 		return NULL;
-	static const char head[] = "{\"return\":{},\"id\":";
-	char num[24], *d = bd_decimal(num + sizeof(num), n);
-	size_t n_num = (size_t)(num + sizeof(num) - d);
-	memcpy(buf, head, sizeof(head) - 1);
-	memcpy(buf + sizeof(head) - 1, d, n_num);
-	*len = sizeof(head) - 1 + n_num;
-	buf[(*len)++] = '}';
-	buf[*len] = '\0';
-	return buf;
+	return empty_return(n, buf, len);
 }
 
 /* Send a reply now or, with a delay or replies still held back, later:
@@ -891,14 +897,11 @@ static bool quick_balloon(struct session *ss, const char *line, size_t len)
 		s->cfg.command_cb(s, &c, s->cfg.data);
 	/* QEMU answers {} to a target above RAM and does nothing. */
 	fakeqmp_balloon(s, (uint64_t)v);
-	static const char ret_head[] = "{\"return\":{},\"id\":";
-	char out[64], num[24], *d = bd_decimal(num + sizeof(num), id);
-	size_t n = (size_t)(num + sizeof(num) - d), off = sizeof(ret_head) - 1;
-	memcpy(out, ret_head, off);
-	memcpy(out + off, d, n);
-	off += n;
-	memcpy(out + off, "}\r\n", 3);
-	send_reply_now(ss, out, off + 3);
+	char out[64];
+	size_t n;
+	empty_return(id, out, &n);
+	memcpy(out + n, "\r\n", 2);
+	send_reply_now(ss, out, n + 2);
 	return true;
 }
 
