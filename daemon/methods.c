@@ -93,7 +93,7 @@ static struct bd_guest *named_guest(struct req *r)
 		 * removal of the same name may still be on its way there. */
 		bd_control_reply(
 		    r->bd, r->to, bd_error_new(r->id, BD_E_NOT_FOUND, r->msg),
-		    r->method == BD_M_UNREGISTER ? bd_state_pending(r->bd) : 0);
+		    r->method == BD_M_UNREGISTER ? bd_state_sync(r->bd) : 0);
 	}
 	return g;
 }
@@ -222,8 +222,8 @@ static void m_register(struct req *r)
 	}
 	if (old && same_spec(&old->spec, &spec)) {
 		/* Nothing changes, but the reply says the guest is registered:
-		 * not before the registration is on disk (the first one's
-		 * write may still be under way). */
+		 * not before the first registration is saved (its write may
+		 * still be under way). */
 		reply_persisted(r, bd_guest_status(old),
 				bd_state_pending(r->bd));
 		return;
@@ -265,8 +265,9 @@ static void m_register(struct req *r)
 	uint64_t gen = 0;
 	struct bd_registration *reg = NULL;
 	if (kept) {
+		/* A guest that is starting: see bd_state_put_running. */
 		emit_registered(g);
-		gen = bd_state_put(r->bd, &g->spec);
+		gen = bd_state_put_running(r->bd, &g->spec);
 		rc = bd_guest_start(g, kept_register_done, NULL, 0);
 	} else if (!(reg = calloc(1, sizeof(*reg)))) {
 		rc = -ENOMEM;
@@ -308,7 +309,7 @@ static void m_unregister(struct req *r)
 		/* Never on disk itself; but the reply says the name is not
 		 * registered, which an earlier removal still being written
 		 * makes true on disk only once it is there. */
-		gen = bd_state_pending(r->bd);
+		gen = bd_state_sync(r->bd);
 	} else {
 		gen = bd_state_del(r->bd, g->spec.name);
 		/* Give the memory back before letting go (best effort: the

@@ -21,15 +21,27 @@ int bd_state_load(struct bd *bd);
  * bd->persisted_cb. */
 uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec);
 uint64_t bd_state_del(struct bd *bd, const char *name);
+/* A hook's registration of a guest that is starting (the libvirt hook's,
+ * the Proxmox hookscript's): its generation counts once written, before
+ * the flush, which follows within a second. A crash of balloond cannot
+ * lose it; a crash of the host ends the guest as well, and the hook
+ * registers it again when it starts. */
+uint64_t bd_state_put_running(struct bd *bd, const struct bd_guest_spec *spec);
 /* A guest's peaks (a new day began): one journal line. */
 uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g);
 /* Save everything anew (a whole snapshot). */
 uint64_t bd_state_dirty_all(struct bd *bd);
-/* Generations on disk so far. */
+/* Generations saved so far: on disk, but for running registrations
+ * (bd_state_put_running) not yet flushed. */
 uint64_t bd_state_saved(const struct bd *bd);
-/* The newest generation, on disk or not: a reply that confirms a state
- * some earlier change made (a repeated registration, say) waits for it. */
+/* The newest generation, saved or not: a hook's repeated registration,
+ * which confirms a state an earlier one made, waits for it. */
 uint64_t bd_state_pending(const struct bd *bd);
+/* A generation whose save leaves every change so far flushed: a reply
+ * that confirms a state on disk without changing it waits for it (an
+ * unregister of a name a removal not yet saved removed, a spool file
+ * removed once what it asked for is on disk). */
+uint64_t bd_state_sync(struct bd *bd);
 /* Save what is dirty now, synchronously (shutdown). */
 void bd_state_flush(struct bd *bd);
 void bd_state_close(struct bd *bd);

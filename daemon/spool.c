@@ -92,8 +92,8 @@ static void spool_one(struct bd *bd, const char *dir, const char *name,
 		bd_method_dispatch(bd, (struct bd_reply_to){0, 0, (int)m}, -1,
 				   (int)m, params);
 		json_object_put(params);
-		/* Removed only once its change is on disk. */
-		uint64_t gen = bd_state_pending(bd);
+		/* Removed only once its change is on disk, flushed. */
+		uint64_t gen = bd_state_sync(bd);
 		if (gen > bd_state_saved(bd)) {
 			size_t plen = strlen(path) + 1;
 			x = malloc(sizeof(*x) + plen);

@@ -26,6 +26,8 @@
 /* Retired histories kept at most: unique names coming and going must not
  * grow the state without bound. */
 #define RETIRED_MAX 4096
+/* A running guest's registration, written, is flushed this soon. */
+#define FLUSH_LATER_MS 1000
 
 int bd_state_path(const struct bd *bd, const char *name, char *buf, size_t len)
 {
@@ -335,7 +337,17 @@ int bd_state_load(struct bd *bd)
  * fsync, rename, fsync of the directory), then an empty journal. A crash
  * between the two leaves a journal whose entries the snapshot already
  * holds; replaying them again gives the same state, since every entry is
- * a whole spec or a removal. */
+ * a whole spec or a removal.
+ *
+ * One kind of change is acknowledged once written, before the flush: a
+ * hook's registration of a guest that is starting (bd_state_put_running).
+ * Written, it survives a crash of balloond; only a crash of the host could
+ * lose it, and that ends the guest too, whose next start registers it
+ * again. The flush is the disk's cache flush, half of a process's own
+ * start, and the libvirt hook waits for the reply inside every VM start.
+ * Such lines are flushed within FLUSH_LATER_MS, or sooner with any other
+ * change; a compaction flushes the journal before it writes the snapshot,
+ * so that the entries a crash could replay over it are all there. */
 
 enum save_kind { SAVE_APPEND, SAVE_COMPACT };
 
@@ -370,13 +382,15 @@ struct save_job {
 	size_t n_retired;
 	int journal_fd;
 	char path[BD_FILE_PATH_MAX], journal_path[BD_FILE_PATH_MAX];
-	size_t entries; /* SAVE_COMPACT: journal entries it replaces */
+	size_t entries;	   /* SAVE_COMPACT: journal entries it replaces */
+	bool sync;	   /* SAVE_APPEND: flush what it wrote */
+	bool sync_journal; /* SAVE_COMPACT: flush the journal first */
 	int rc;
 };
 
 struct bd_persist {
 	uint64_t dirty_gen; /* bumped by every change */
-	uint64_t saved_gen; /* on disk */
+	uint64_t saved_gen; /* written (flushed unless unsynced) */
 	/* Journal entries not yet written. They become text in the save's
 	 * thread, not when queued: a burst of 1,000 pins sends its balloon
 	 * commands without first formatting 1,000 lines on the loop. */
@@ -384,12 +398,15 @@ struct bd_persist {
 	size_t n_pending, pending_cap;
 	size_t journal_entries; /* in the journal file */
 	bool compact_due;	/* the next write is a snapshot */
+	bool sync_due; /* the next save flushes (a change waits for it) */
+	bool unsynced; /* the journal holds lines not yet flushed */
 	int journal_fd;
-	bool running;	   /* a save_job is in the pool */
-	bool closing;	   /* shutdown: no retry timer any more */
-	unsigned retry_ms; /* backoff after a failed save */
-	uv_check_t check;  /* starts a save at the end of a loop turn */
-	uv_timer_t retry;  /* the next attempt after a failure */
+	bool running;		/* a save_job is in the pool */
+	bool closing;		/* shutdown: no retry timer any more */
+	unsigned retry_ms;	/* backoff after a failed save */
+	uv_check_t check;	/* starts a save at the end of a loop turn */
+	uv_timer_t retry;	/* the next attempt after a failure */
+	uv_timer_t flush_later; /* flushes the running puts written */
 	int closes_pending;
 	struct retired *retired; /* the oldest retirement first */
 	size_t n_retired, retired_cap;
@@ -502,10 +519,15 @@ static int run_job(struct save_job *j)
 	int rc;
 	if (j->kind == SAVE_APPEND) {
 		rc = append_entries(j);
-		if (rc == 0 && fdatasync(j->journal_fd) < 0)
+		if (rc == 0 && j->sync && fdatasync(j->journal_fd) < 0)
 			rc = -errno;
 		return rc;
 	}
+	/* Else a crash after the rename could leave a journal whose
+	 * unflushed end is lost, and replaying the rest over the snapshot
+	 * would bring back what that end removed. */
+	if (j->sync_journal && fdatasync(j->journal_fd) < 0)
+		return -errno;
 	rc = save_specs(j->path, j->specs, j->peaks, j->n, j->retired,
 			j->n_retired);
 	if (rc == 0 && j->journal_fd < 0) {
@@ -562,6 +584,23 @@ static void saved(struct bd_persist *p, const struct save_job *j)
 		p->journal_entries = p->journal_entries > j->entries
 					 ? p->journal_entries - j->entries
 					 : 0;
+	if (j->kind == SAVE_COMPACT || j->sync)
+		p->unsynced = false;
+	else if (j->n_lines)
+		p->unsynced = true;
+}
+
+/* What was written unflushed, flushed: by a save of its own, which has
+ * nothing else to write unless a change came meanwhile. It is no change:
+ * a reply that waits for the newest one does not wait for it. */
+static void flush_later_cb(uv_timer_t *t)
+{
+	struct bd *bd = t->data;
+	struct bd_persist *p = bd->persist;
+	if (!p->unsynced)
+		return;
+	p->sync_due = true;
+	start_save(bd);
 }
 
 static void save_done_cb(uv_work_t *w, int status)
@@ -578,13 +617,20 @@ static void save_done_cb(uv_work_t *w, int status)
 		p->retry_ms = 0;
 		saved(p, j);
 		persisted(bd, j->gen, 0);
-		if (p->dirty_gen > p->saved_gen && !p->closing)
+		if (!p->unsynced)
+			uv_timer_stop(&p->flush_later);
+		else if (!uv_is_active((uv_handle_t *)&p->flush_later) &&
+			 !p->closing)
+			uv_timer_start(&p->flush_later, flush_later_cb,
+				       FLUSH_LATER_MS, 0);
+		if ((p->dirty_gen > p->saved_gen || p->sync_due) && !p->closing)
 			start_save(bd);
 	} else {
 		/* The replies it covers say so; the changes stay in effect
 		 * and are saved again, whole, by a compaction with backoff
 		 * (what of an append reached the file is unknown). */
 		p->compact_due = true;
+		p->sync_due = true; /* the retry, even of a flush alone */
 		p->retry_ms = p->retry_ms ? p->retry_ms * 2 : 100;
 		if (p->retry_ms > 10000)
 			p->retry_ms = 10000;
@@ -696,23 +742,26 @@ static struct save_job *next_job(struct bd *bd)
 		j->n_retired = p->n_retired;
 		/* The snapshot holds every pending change. */
 		j->entries = p->journal_entries;
+		j->sync_journal = p->unsynced && p->journal_fd >= 0;
 		put_entries(p->pending, p->n_pending);
 		p->n_pending = 0;
 		p->compact_due = false;
 	} else {
 		j->kind = SAVE_APPEND;
+		j->sync = p->sync_due;
 		j->lines = p->pending;
 		j->n_lines = p->n_pending;
 		p->pending = NULL;
 		p->n_pending = p->pending_cap = 0;
 	}
+	p->sync_due = false;
 	return j;
 }
 
 static void start_save(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
-	if (p->running || p->dirty_gen == p->saved_gen ||
+	if (p->running || (p->dirty_gen == p->saved_gen && !p->sync_due) ||
 	    uv_is_active((uv_handle_t *)&p->retry))
 		return;
 	struct save_job *j = next_job(bd);
@@ -747,11 +796,12 @@ static uint64_t changed(struct bd *bd)
 }
 
 /* Queue one journal entry, obj (taken) or else a put of spec: the save
- * writes it as one line. */
+ * writes it as one line, and flushes it unless !sync. */
 static uint64_t journal(struct bd *bd, json_object *obj,
-			const struct bd_guest_spec *spec)
+			const struct bd_guest_spec *spec, bool sync)
 {
 	struct bd_persist *p = bd->persist;
+	p->sync_due |= sync;
 	if (p->n_pending == p->pending_cap) {
 		size_t cap = p->pending_cap ? p->pending_cap * 2 : 64;
 		struct entry *v = realloc(p->pending, cap * sizeof(*v));
@@ -772,7 +822,7 @@ static uint64_t journal(struct bd *bd, json_object *obj,
 	return changed(bd);
 }
 
-uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
+static uint64_t put(struct bd *bd, const struct bd_guest_spec *spec, bool sync)
 {
 	if (!bd->persist)
 		return 0;
@@ -785,7 +835,17 @@ uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
 			bd_peaks_merge(&g->peaks, &r->peaks);
 		retired_drop(bd->persist, r);
 	}
-	return journal(bd, NULL, spec);
+	return journal(bd, NULL, spec, sync);
+}
+
+uint64_t bd_state_put(struct bd *bd, const struct bd_guest_spec *spec)
+{
+	return put(bd, spec, true);
+}
+
+uint64_t bd_state_put_running(struct bd *bd, const struct bd_guest_spec *spec)
+{
+	return put(bd, spec, false);
 }
 
 uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
@@ -795,7 +855,8 @@ uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
 	g->peaks.dirty = false;
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "peaks", peaks_json(g->spec.name, &g->peaks));
-	return journal(bd, e, NULL);
+	/* Nobody waits for it: flushed within FLUSH_LATER_MS. */
+	return journal(bd, e, NULL, false);
 }
 
 uint64_t bd_state_del(struct bd *bd, const char *name)
@@ -812,7 +873,7 @@ uint64_t bd_state_del(struct bd *bd, const char *name)
 		    e, "days", bd_peaks_to_json(&g->peaks, g->peaks.day));
 		retire(bd, name, &g->peaks);
 	}
-	return journal(bd, e, NULL);
+	return journal(bd, e, NULL, true);
 }
 
 uint64_t bd_state_dirty_all(struct bd *bd)
@@ -833,6 +894,17 @@ uint64_t bd_state_pending(const struct bd *bd)
 	return bd->persist ? bd->persist->dirty_gen : 0;
 }
 
+uint64_t bd_state_sync(struct bd *bd)
+{
+	struct bd_persist *p = bd->persist;
+	if (!p)
+		return 0;
+	if (p->dirty_gen == p->saved_gen && !p->unsynced)
+		return p->saved_gen;
+	p->sync_due = true;
+	return changed(bd);
+}
+
 void bd_state_flush(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
@@ -842,11 +914,18 @@ void bd_state_flush(struct bd *bd)
 		if (p && g->peaks.dirty)
 			bd_state_peaks(bd, g);
 	/* A save in the pool finishes on its own (the loop runs until it
-	 * has); one that has not started is done here and now. */
-	if (!p || p->running || p->dirty_gen == p->saved_gen)
+	 * has); one that has not started is done here and now, flushed. */
+	if (!p || p->running)
 		return;
+	if (p->dirty_gen == p->saved_gen) {
+		if (p->unsynced && fdatasync(p->journal_fd) < 0)
+			bd_err("cannot flush the journal: %s", strerror(errno));
+		p->unsynced = false;
+		return;
+	}
 	uv_check_stop(&p->check);
 	uv_timer_stop(&p->retry);
+	p->sync_due = true;
 	struct save_job *j = next_job(bd);
 	int rc = j ? run_job(j) : -ENOMEM;
 	if (rc) {
@@ -870,6 +949,8 @@ int bd_state_init(struct bd *bd)
 	p->check.data = bd;
 	uv_timer_init(bd->loop, &p->retry);
 	p->retry.data = bd;
+	uv_timer_init(bd->loop, &p->flush_later);
+	p->flush_later.data = bd;
 	bd->persist = p;
 	return bd_state_path(bd, JOURNAL_FILE, jpath, sizeof(jpath));
 }
@@ -923,9 +1004,10 @@ static void close_persist(struct bd *bd)
 {
 	struct bd_persist *p = bd->persist;
 	bd_state_flush(bd);
-	p->closes_pending = 2;
+	p->closes_pending = 3;
 	uv_close((uv_handle_t *)&p->check, persist_closed_cb);
 	uv_close((uv_handle_t *)&p->retry, persist_closed_cb);
+	uv_close((uv_handle_t *)&p->flush_later, persist_closed_cb);
 }
 
 void bd_state_close(struct bd *bd)

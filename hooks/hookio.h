@@ -14,7 +14,7 @@
 #include "proto/spec.h"
 
 /* The whole conversation with the daemon, connect to reply. The daemon
- * answers a "wait": false register once it is on disk: a few ms. */
+ * answers a "wait": false register once it is in its journal: a few ms. */
 #define HOOK_TIMEOUT_MS 1000
 
 /* Messages read "PROG: SUBJECT: ..." (the hook, the guest). */
@@ -26,7 +26,8 @@ void bd_hook_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * reported, not spooled (it would be refused again); unregistering a
  * guest balloond does not know is done. A hook links no json-c
  * (proto/quickcall.h): a register is "wait": false, kept at once and
- * answered once on disk, never waiting for QEMU inside a VM's start. */
+ * answered once written, never waiting for QEMU or for the disk's flush
+ * inside a VM's start; an unregister once on disk. */
 void bd_hook_register(const struct bd_guest_spec *spec);
 void bd_hook_unregister(const char *name);
 

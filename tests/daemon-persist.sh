@@ -174,19 +174,37 @@ unanswered() {
 	fi
 }
 
-# A hook registers a guest without waiting (the libvirt hook's --no-wait)
-# and, reconnecting, again with the same spec.
+# A hook registers a guest without waiting (the libvirt hook's --no-wait).
+# The guest is starting: a crash of balloond must not lose the
+# registration, and it is in the journal before the reply; a crash of the
+# host would end the guest too, so the reply does not wait for the flush,
+# which follows within a second.
 touch "$T/hold"
 in_bg first ctl register rep --qmp "$T/rep.qmp" --no-wait
-check "the first registration's write is held" wait_for 10 held 0
+check "a hook's registration is answered while no flush can finish" wait_for 20 bg_exited first 0
+check "it is written before the reply" on_disk rep
+check "the flush follows unasked" wait_for 10 held 0
 in_bg second ctl register rep --qmp "$T/rep.qmp" --no-wait
-dispatched register 2 || bail "the second registration was not carried out"
-check "the first is not answered before it is on disk" test ! -e "$T/first.rc"
-unanswered second "the repeated registration waits for the first to be on disk"
+check "the same registration again is answered, the flush still held" wait_for 20 bg_exited second 0
+stop_daemon KILL
 rm -f "$T/hold"
-check "once the write is through, the first is answered" wait_for 20 bg_exited first 0
-check "and the second" wait_for 20 bg_exited second 0
-check "the registration is on disk" on_disk rep
+BALLOOND_CONF="$T/hold.conf" start_daemon_with_faults \
+	BD_FAULT_LOG="$T/sync.log" BD_FAULT_SYNC_HOLD="$T/hold"
+check "written, never flushed, it survives a kill -9 of balloond" registered rep
+
+# Everything else waits for the flush: a removal (below), and what a spool
+# file asked for, which the file is kept for until then.
+touch "$T/hold"
+seen=$(grep -c held "$T/sync.log")
+printf '{"method": "register", "params": {"name": "sp", "qmp": "%s", "min_bytes": %d}}\n' \
+	"$T/sp.qmp" $((128 * MiB)) >"$STATE/spool/sp.json.tmp"
+mv "$STATE/spool/sp.json.tmp" "$STATE/spool/sp.json"
+check "a spooled registration is carried out" wait_for 20 registered sp
+check "its save is flushed at once" wait_for 10 held "$seen"
+check "and its spool file kept until that flush is through" test -e "$STATE/spool/sp.json"
+rm -f "$T/hold"
+check "then removed" wait_for 20 sh -c "! test -e '$STATE/spool/sp.json'"
+expect 0 "unregister sp" ctl unregister sp
 
 # A removal not yet on disk, then a client's registration of the same
 # name still waiting for QEMU (no greeting), unregistered: that "removed"
