@@ -18,18 +18,39 @@
 /* nettle's HMAC rather than libcrypto's: Patroni's callback signs one
  * message per run, and loading and initialising OpenSSL cost it several
  * times a process's own start, where nettle has nothing to initialise.
- * It is loaded when a key is first set, not linked: built with BIND_NOW,
- * its 550 symbol relocations cost every run of the callback 360,000
- * instructions at start (three times what /bin/true executes in all),
- * though only a run with --notify signs. The headers still type every
- * call; their names are nettle's own (the headers #define the short
- * ones to them). */
+ * balloond loads it when a key is first set, not linked: built with
+ * BIND_NOW, its 550 symbol relocations would cost every program that
+ * links this 360,000 instructions at start (three times what /bin/true
+ * executes in all), though only a run with --notify, or a listener with
+ * a key, signs. Loaded, the system's nettle is the one the daemon uses,
+ * which checks what comes from the network: a security update of nettle
+ * reaches it with no rebuild.
+ *
+ * The callback links nettle's static library instead, when there is one
+ * (BD_NETTLE_STATIC, see configure's --disable-static-nettle): it only
+ * signs, and its own message, and a dlopen() costs a fifth of its floor,
+ * where the few objects it takes (SHA-256 and HMAC) cost nothing at start.
+ *
+ * The headers type every call; the names are nettle's own (the headers
+ * #define the short ones to them). */
 #define NETTLE_FUNCS(X)                                                        \
 	X(nettle_hmac_sha256_digest)                                           \
 	X(nettle_hmac_sha256_set_key)                                          \
 	X(nettle_hmac_sha256_update)                                           \
 	X(nettle_memeql_sec)
 
+#ifdef BD_NETTLE_STATIC
+#define NETTLE_LINKED(f) .f = f,
+static const struct {
+	BD_LAZY_PTRS(NETTLE_FUNCS)
+	char error[1];
+} nt = {NETTLE_FUNCS(NETTLE_LINKED)};
+
+static int load_nettle(void)
+{
+	return 0;
+}
+#else
 static struct {
 	BD_LAZY_PTRS(NETTLE_FUNCS)
 	bool loaded;
@@ -43,6 +64,7 @@ static int load_nettle(void)
 				 BD_LIBNETTLE_SONAME, resolve_nettle, nt.error,
 				 sizeof(nt.error));
 }
+#endif
 
 const char *bd_notify_strerror(int rc)
 {

@@ -90,6 +90,10 @@ check "dpkg-buildpackage -us -uc -b succeeds" test $rc = 0
 }
 DEB=$(ls "$T"/src/balloond_*_"$(dpkg --print-architecture)".deb 2>/dev/null)
 check "it made balloond_VERSION_ARCH.deb" test -f "$DEB"
+# balloond-patroni links nettle's static library: the package names it.
+nettle=$(dpkg-query -Wf '${source:Package} (= ${source:Version})' nettle-dev)
+check "Built-Using: $nettle" \
+	test "$(dpkg-deb -f "$DEB" Built-Using)" = "$nettle"
 phase "built $(basename "$DEB")"
 # Neither an error nor a warning; -i explains any tag in the log.
 lintian -i "$T"/src/balloond_*.changes >"$T/lintian.out" 2>&1
