@@ -770,7 +770,10 @@ static void start_save(struct bd *bd)
 		job_free(j);
 		bd_err("cannot start saving registrations");
 		p->compact_due = true;
+		p->sync_due = true;
 		persisted(bd, p->dirty_gen, -ENOMEM);
+		if (!p->closing)
+			uv_timer_start(&p->retry, retry_cb, 1000, 0);
 		return;
 	}
 	p->running = true;
@@ -855,8 +858,7 @@ uint64_t bd_state_peaks(struct bd *bd, struct bd_guest *g)
 	g->peaks.dirty = false;
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "peaks", peaks_json(g->spec.name, &g->peaks));
-	/* Nobody waits for it: flushed within FLUSH_LATER_MS. */
-	return journal(bd, e, NULL, false);
+	return journal(bd, e, NULL, true);
 }
 
 uint64_t bd_state_del(struct bd *bd, const char *name)
@@ -917,11 +919,15 @@ void bd_state_flush(struct bd *bd)
 	 * has); one that has not started is done here and now, flushed. */
 	if (!p || p->running)
 		return;
-	if (p->dirty_gen == p->saved_gen) {
-		if (p->unsynced && fdatasync(p->journal_fd) < 0)
-			bd_err("cannot flush the journal: %s", strerror(errno));
-		p->unsynced = false;
-		return;
+	if (p->dirty_gen == p->saved_gen && !p->compact_due) {
+		if (!p->unsynced || fdatasync(p->journal_fd) == 0) {
+			p->unsynced = false;
+			return;
+		}
+		/* What the journal holds is unknown: a snapshot, from
+		 * memory, like a failed save's retry. */
+		bd_err("cannot flush the journal: %s", strerror(errno));
+		p->compact_due = true;
 	}
 	uv_check_stop(&p->check);
 	uv_timer_stop(&p->retry);

@@ -242,7 +242,7 @@ counter_is() { test "$(counter "$1")" = "$2"; }
 # The notification's HMAC is nettle's, not libcrypto's: loading and
 # initialising OpenSSL cost a signing run several times a process's own
 # start. nettle is linked from its static library where configure found
-# one (BD_NETTLE_STATIC), else loaded only to sign: its relocations alone
+# one (its symbols are in the callback), else loaded only to sign: its relocations alone
 # cost more than a run without --notify's start. The dynamic linker's own
 # trace says which libraries a run initialised (a notification to a port
 # nobody reads); that the datagram is signed right, the listener's
@@ -258,7 +258,7 @@ check "callback without --notify: nettle never loaded" \
 	test "$(lib_inits libnettle --member pg2 on_role_change replica pg)" = 0
 check "callback --notify: libcrypto never loaded" \
 	test "$(lib_inits libcrypto --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 0
-if [ "${BD_NETTLE_STATIC:-}" ]; then
+if nm "$CB" | grep -q ' nettle_hmac_sha256_digest$'; then
 	check "callback --notify: nettle linked in, no shared nettle loaded" \
 		test "$(lib_inits libnettle --member pg2 --notify 127.0.0.1:9 --key-file "$T/pg.key" on_role_change replica pg)" = 0
 	check "... and nettle's shared library is no dependency of the callback" \
