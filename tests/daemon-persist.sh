@@ -254,5 +254,27 @@ check "nor registered after a kill and a restart" sh -c "! ctl status --json | g
 
 stop_daemon TERM
 check "SIGTERM exits 0" test "$STOP_RC" = 0
+
+# ---- a flush that failed is made good before balloond exits ----
+# A hook's registration is answered once written; its flush fails
+# (tests/fault-preload.so, as after a failed writeback), and so do the
+# retries, with backoff. The disk back, a SIGTERM before the next retry
+# still writes the state anew, as a snapshot, and flushes it.
+STATE="$T/state-eio"
+mkdir -p "$STATE"
+touch "$T/eio"
+start_daemon_with_faults BD_FAULT_LOG="$T/eio.log" BD_FAULT_SYNC_FAIL="$T/eio"
+retries() { grep -c "retrying in 3200 ms" "$T/daemon.log"; }
+seen=$(retries)
+more_retries() { test "$(retries)" -gt "$seen"; }
+expect 0 "a hook's registration while flushes fail" \
+	ctl register eio --qmp "$T/eio.qmp" --no-wait
+check "its flush fails, and is retried with backoff" wait_for 20 more_retries
+check "the failures were the preload's" grep -q "fdatasync failed" "$T/eio.log"
+rm -f "$T/eio"
+stop_daemon TERM
+check "at SIGTERM the registration is saved anew, whole" \
+	grep -q '"name": "eio"' "$STATE/guests.json"
+check "and balloond exits 0" test "$STOP_RC" = 0
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done

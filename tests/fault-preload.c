@@ -14,6 +14,10 @@
  *                             (logged as "fsync held" / "fdatasync held"
  *                             when they start waiting), as on a stalled
  *                             disk
+ *   BD_FAULT_SYNC_FAIL=FILE   fsync and fdatasync fail with EIO while FILE
+ *                             exists (logged as "fsync failed" /
+ *                             "fdatasync failed"), as on a disk whose
+ *                             writeback failed
  *
  *   BD_FAULT_CLOCK_FILE=FILE  the wall clock (CLOCK_REALTIME through
  *                             clock_gettime, gettimeofday and time) runs
@@ -92,15 +96,30 @@ static void nss_call(const char *name)
 		sleep_ms(atol(ms));
 }
 
-static void sync_call(const char *held)
+static bool exists(const char *env)
 {
-	const char *path = getenv("BD_FAULT_SYNC_HOLD");
+	const char *path = getenv(env);
 	struct stat st;
-	if (!path || stat(path, &st) < 0)
-		return;
-	note(held);
-	while (stat(path, &st) == 0)
-		sleep_ms(5);
+	return path && stat(path, &st) == 0;
+}
+
+/* 0, or -1 with errno EIO: the call is not to be made. */
+static int sync_call(const char *name)
+{
+	char what[32];
+	if (exists("BD_FAULT_SYNC_HOLD")) {
+		snprintf(what, sizeof(what), "%s held", name);
+		note(what);
+		while (exists("BD_FAULT_SYNC_HOLD"))
+			sleep_ms(5);
+	}
+	if (exists("BD_FAULT_SYNC_FAIL")) {
+		snprintf(what, sizeof(what), "%s failed", name);
+		note(what);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }
 
 /* The next definition of a symbol: the C library's, or a sanitizer's
@@ -146,8 +165,15 @@ WRAP(nss_call("getpwuid_r"), int, getpwuid_r,
 WRAP(nss_call("getgrouplist"), int, getgrouplist,
      (const char *user, gid_t group, gid_t *groups, int *ngroups),
      (user, group, groups, ngroups))
-WRAP(sync_call("fsync held"), int, fsync, (int fd), (fd))
-WRAP(sync_call("fdatasync held"), int, fdatasync, (int fd), (fd))
+#define WRAP_SYNC(name)                                                        \
+	int name(int fd)                                                       \
+	{                                                                      \
+		if (sync_call(#name) < 0)                                      \
+			return -1;                                             \
+		return ((int (*)(int))next(#name))(fd);                        \
+	}
+WRAP_SYNC(fsync)
+WRAP_SYNC(fdatasync)
 
 /* A write to zfs_arc_max: the value goes to the log once it is written. */
 ssize_t write(int fd, const void *buf, size_t n)
