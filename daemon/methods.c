@@ -178,20 +178,19 @@ static bool same_spec(const struct bd_guest_spec *a,
 	       strcmp(a->member, b->member) == 0 && a->priority == b->priority;
 }
 
-/* "wait": false, for hooks that must not wait for QEMU: the libvirt hook
- * registers at "started" and again at "reconnect". */
-static int wait_param(struct req *r, bool *wait)
+/* A boolean param, *val if absent. */
+static int bool_param(struct req *r, const char *key, bool *val)
 {
 	json_object *v = NULL;
-	*wait = true;
-	if (!json_object_object_get_ex(r->params, "wait", &v) ||
+	if (!json_object_object_get_ex(r->params, key, &v) ||
 	    json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean)) {
-		snprintf(r->msg, sizeof(r->msg), "\"wait\" must be a boolean");
+		snprintf(r->msg, sizeof(r->msg), "\"%s\" must be a boolean",
+			 key);
 		return -EINVAL;
 	}
-	*wait = json_object_get_boolean(v);
+	*val = json_object_get_boolean(v);
 	return 0;
 }
 
@@ -200,10 +199,15 @@ static void m_register(struct req *r)
 	struct bd_guest_spec spec;
 	const char *code;
 	struct stat st;
-	bool wait;
+	/* "wait": false, for hooks that must not wait for QEMU: the libvirt
+	 * hook registers at "started" and again at "reconnect". "hook": true,
+	 * what balloond's hooks send, says that the registration is of a
+	 * guest that is starting, and made again at each of its starts (see
+	 * bd_state_put_running). */
+	bool wait = true, hook = false;
 
 	if (bd_spec_parse(r->params, &spec, r->msg, sizeof(r->msg)) ||
-	    wait_param(r, &wait)) {
+	    bool_param(r, "wait", &wait) || bool_param(r, "hook", &hook)) {
 		fail(r, BD_E_PARAMS);
 		return;
 	}
@@ -265,9 +269,9 @@ static void m_register(struct req *r)
 	uint64_t gen = 0;
 	struct bd_registration *reg = NULL;
 	if (kept) {
-		/* A guest that is starting: see bd_state_put_running. */
 		emit_registered(g);
-		gen = bd_state_put_running(r->bd, &g->spec);
+		gen = hook && r->to.conn ? bd_state_put_running(r->bd, &g->spec)
+					 : bd_state_put(r->bd, &g->spec);
 		rc = bd_guest_start(g, kept_register_done, NULL, 0);
 	} else if (!(reg = calloc(1, sizeof(*reg)))) {
 		rc = -ENOMEM;

@@ -162,7 +162,9 @@ void bd_hook_register(const struct bd_guest_spec *spec)
 	struct bd_json_out p = bd_json_out_init(params, sizeof(params));
 	bd_json_byte(&p, '{');
 	bd_spec_write_members(&p, spec);
-	bd_json_raw(&p, ",\"wait\":false}");
+	/* Not waiting for QEMU, nor for the disk's flush: a hook registers
+	 * a guest at each start (daemon/state.c). */
+	bd_json_raw(&p, ",\"wait\":false,\"hook\":true}");
 	if (params_whole(&p, "register"))
 		send_request(BD_M_REGISTER, params);
 }

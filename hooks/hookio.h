@@ -25,9 +25,9 @@ void bd_hook_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * daemon cannot be reached or does not answer in time. A refusal is
  * reported, not spooled (it would be refused again); unregistering a
  * guest balloond does not know is done. A hook links no json-c
- * (proto/quickcall.h): a register is "wait": false, kept at once and
- * answered once written, never waiting for QEMU or for the disk's flush
- * inside a VM's start; an unregister once on disk. */
+ * (proto/quickcall.h): a register is "wait": false and "hook": true, kept
+ * at once and answered once written, never waiting for QEMU or for the disk's
+ * flush inside a VM's start; an unregister once on disk. */
 void bd_hook_register(const struct bd_guest_spec *spec);
 void bd_hook_unregister(const char *name);
 

@@ -174,17 +174,21 @@ unanswered() {
 	fi
 }
 
-# A hook registers a guest without waiting (the libvirt hook's --no-wait).
-# The guest is starting: a crash of balloond must not lose the
+# A hook registers a guest without waiting for QEMU ("wait": false) and
+# says it is a hook's ("hook": true): the guest is starting, and its hook
+# registers it again at each start. A crash of balloond must not lose the
 # registration, and it is in the journal before the reply; a crash of the
 # host would end the guest too, so the reply does not wait for the flush,
 # which follows within a second.
+hook_register() {
+	ctl call register "{\"name\": \"rep\", \"qmp\": \"$T/rep.qmp\", \"wait\": false, \"hook\": true}" >/dev/null
+}
 touch "$T/hold"
-in_bg first ctl register rep --qmp "$T/rep.qmp" --no-wait
+in_bg first hook_register
 check "a hook's registration is answered while no flush can finish" wait_for 20 bg_exited first 0
 check "it is written before the reply" on_disk rep
 check "the flush follows unasked" wait_for 10 held 0
-in_bg second ctl register rep --qmp "$T/rep.qmp" --no-wait
+in_bg second hook_register
 check "the same registration again is answered, the flush still held" wait_for 20 bg_exited second 0
 stop_daemon KILL
 rm -f "$T/hold"
@@ -192,8 +196,17 @@ BALLOOND_CONF="$T/hold.conf" start_daemon_with_faults \
 	BD_FAULT_LOG="$T/sync.log" BD_FAULT_SYNC_HOLD="$T/hold"
 check "written, never flushed, it survives a kill -9 of balloond" registered rep
 
-# Everything else waits for the flush: a removal (below), and what a spool
-# file asked for, which the file is kept for until then.
+# What nothing makes again waits for its flush: balloonctl's --no-wait (an
+# admin's registration of a plain QEMU guest), a removal (below), and what
+# a spool file asked for, which the file is kept for until then.
+touch "$T/hold"
+seen=$(grep -c held "$T/sync.log")
+in_bg admin ctl register adm --qmp "$T/adm.qmp" --no-wait
+check "an admin's --no-wait registration is flushed at once" wait_for 10 held "$seen"
+unanswered admin "an admin's --no-wait registration is not answered before its flush is through"
+rm -f "$T/hold"
+check "then it is" wait_for 20 bg_exited admin 0
+expect 0 "unregister adm" ctl unregister adm
 touch "$T/hold"
 seen=$(grep -c held "$T/sync.log")
 printf '{"method": "register", "params": {"name": "sp", "qmp": "%s", "min_bytes": %d}}\n' \
@@ -268,7 +281,7 @@ retries() { grep -c "retrying in 3200 ms" "$T/daemon.log"; }
 seen=$(retries)
 more_retries() { test "$(retries)" -gt "$seen"; }
 expect 0 "a hook's registration while flushes fail" \
-	ctl register eio --qmp "$T/eio.qmp" --no-wait
+	ctl call register "{\"name\": \"eio\", \"qmp\": \"$T/eio.qmp\", \"wait\": false, \"hook\": true}"
 check "its flush fails, and is retried with backoff" wait_for 20 more_retries
 check "the failures were the preload's" grep -q "fdatasync failed" "$T/eio.log"
 rm -f "$T/eio"

@@ -45,6 +45,7 @@ expect 1 "--no-wait does not take another guest's QMP socket" \
 	ctl register other --qmp "$T/late.qmp" --no-wait
 err_has "already used by guest 'late'"
 check "a non-boolean wait is refused" test "$(jget "$(rpc register '{"name":"x","qmp":"/x","wait":1}')" error.code)" = invalid-params
+check "a non-boolean hook is refused" test "$(jget "$(rpc register '{"name":"x","qmp":"/x","wait":false,"hook":"yes"}')" error.code)" = invalid-params
 # The socket appears later (QEMU started): the link comes up by itself,
 # past the register deadline a waiting client would have had.
 "$FAKE_QMP" --dir "$T" --count 0 --socket "$T/late.qmp" --mem 268435456 >"$T/late.out" 2>&1 &

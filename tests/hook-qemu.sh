@@ -242,6 +242,25 @@ check "daemon down: unregister spooled" grep -q "unregister not sent.*spooled" "
 start_daemon
 check "the spooled unregister is carried out at start" wait_for 20 not_registered vm2
 
+# ---- a stalled disk does not hold a start up ----
+# balloond answers a hook's registration once it has written it, and
+# flushes it after (daemon/state.c): with every flush held
+# (tests/fault-preload.so), a start is still answered, and not spooled.
+stop_daemon
+start_daemon_with_faults BD_FAULT_SYNC_HOLD="$T/hold"
+journal_empty() { test ! -s "$STATE/guests.journal"; }
+wait_for 20 journal_empty || bail "the start's rewrite of the state did not end"
+touch "$T/hold"
+hook vm2 started begin
+hook_ok "the disk's flush held"
+check "the disk's flush held: answered, not spooled" test ! -s "$T/err"
+check "the disk's flush held: registered" registered vm2
+rm -f "$T/hold"
+hook vm2 stopped end
+check "the disk back: unregistered" not_registered vm2
+stop_daemon
+start_daemon
+
 # ---- a burst: 200 domains started at once ----
 i=4
 pids=
