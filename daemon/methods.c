@@ -227,9 +227,11 @@ static void m_register(struct req *r)
 	if (old && same_spec(&old->spec, &spec)) {
 		/* Nothing changes, but the reply says the guest is registered:
 		 * not before the first registration is saved (its write may
-		 * still be under way). */
+		 * still be under way), and flushed unless this one is a
+		 * hook's too. */
 		reply_persisted(r, bd_guest_status(old),
-				bd_state_pending(r->bd));
+				hook && r->to.conn ? bd_state_pending(r->bd)
+						   : bd_state_sync(r->bd));
 		return;
 	}
 	/* A hook that does not wait runs while QEMU starts: its socket may

@@ -14,7 +14,8 @@
 #include "proto/spec.h"
 
 /* The whole conversation with the daemon, connect to reply. The daemon
- * answers a "wait": false register once it is in its journal: a few ms. */
+ * answers a hook's register ("wait": false, "hook": true) once it is in
+ * its journal: a few ms. */
 #define HOOK_TIMEOUT_MS 1000
 
 /* Messages read "PROG: SUBJECT: ..." (the hook, the guest). */

@@ -183,6 +183,11 @@ unanswered() {
 hook_register() {
 	ctl call register "{\"name\": \"rep\", \"qmp\": \"$T/rep.qmp\", \"wait\": false, \"hook\": true}" >/dev/null
 }
+# disk_settled: every save so far is through, flushed (the start's rewrite
+# of the state, say): the reply to an unregister of a name never
+# registered waits for that.
+disk_settled() { ctl unregister no-such-guest >/dev/null 2>&1 || :; }
+disk_settled
 touch "$T/hold"
 in_bg first hook_register
 check "a hook's registration is answered while no flush can finish" wait_for 20 bg_exited first 0
@@ -190,6 +195,8 @@ check "it is written before the reply" on_disk rep
 check "the flush follows unasked" wait_for 10 held 0
 in_bg second hook_register
 check "the same registration again is answered, the flush still held" wait_for 20 bg_exited second 0
+in_bg admin0 ctl register rep --qmp "$T/rep.qmp" --no-wait
+unanswered admin0 "an admin's --no-wait of the same registration waits for the flush"
 stop_daemon KILL
 rm -f "$T/hold"
 BALLOOND_CONF="$T/hold.conf" start_daemon_with_faults \
@@ -199,6 +206,7 @@ check "written, never flushed, it survives a kill -9 of balloond" registered rep
 # What nothing makes again waits for its flush: balloonctl's --no-wait (an
 # admin's registration of a plain QEMU guest), a removal (below), and what
 # a spool file asked for, which the file is kept for until then.
+disk_settled
 touch "$T/hold"
 seen=$(grep -c held "$T/sync.log")
 in_bg admin ctl register adm --qmp "$T/adm.qmp" --no-wait
@@ -277,17 +285,22 @@ STATE="$T/state-eio"
 mkdir -p "$STATE"
 touch "$T/eio"
 start_daemon_with_faults BD_FAULT_LOG="$T/eio.log" BD_FAULT_SYNC_FAIL="$T/eio"
-retries() { grep -c "retrying in 3200 ms" "$T/daemon.log"; }
+retries() { grep -c "cannot save registrations.*retrying in 6400 ms" "$T/daemon.log"; }
 seen=$(retries)
 more_retries() { test "$(retries)" -gt "$seen"; }
 expect 0 "a hook's registration while flushes fail" \
 	ctl call register "{\"name\": \"eio\", \"qmp\": \"$T/eio.qmp\", \"wait\": false, \"hook\": true}"
-check "its flush fails, and is retried with backoff" wait_for 20 more_retries
+check "its flush fails, and is retried with backoff" wait_for 30 more_retries
 check "the failures were the preload's" grep -q "fdatasync failed" "$T/eio.log"
 rm -f "$T/eio"
 stop_daemon TERM
-check "at SIGTERM the registration is saved anew, whole" \
-	grep -q '"name": "eio"' "$STATE/guests.json"
+if grep -q "registrations saved to $STATE again" "$T/daemon.log"; then
+	# SIGTERM came after the next retry, 6.4 s on: it saved the state.
+	skip "the retry came before SIGTERM: the shutdown's own save was not needed"
+else
+	check "at SIGTERM the registration is saved anew, whole" \
+		grep -q '"name": "eio"' "$STATE/guests.json"
+fi
 check "and balloond exits 0" test "$STOP_RC" = 0
 check "no sanitizer or valgrind report in the daemon log" sh -c "! grep -qE 'Sanitizer|^==[0-9]+== ' '$T/daemon.log'"
 tap_done
