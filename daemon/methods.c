@@ -216,6 +216,7 @@ static void m_register(struct req *r)
 	 * Such a registration of a guest already registered replaces it (a
 	 * hook runs again at libvirtd's reconnect); the same one is a no-op. */
 	bool kept = r->to.conn == 0 || !wait;
+	bool hooks = kept && hook && r->to.conn; /* a hook's, not the spool's */
 	struct bd_guest *old = kept ? bd_guest_find(r->bd, spec.name) : NULL;
 	if (old && old->reg.registering)
 		old =
@@ -230,8 +231,8 @@ static void m_register(struct req *r)
 		 * still be under way), and flushed unless this one is a
 		 * hook's too. */
 		reply_persisted(r, bd_guest_status(old),
-				hook && r->to.conn ? bd_state_pending(r->bd)
-						   : bd_state_sync(r->bd));
+				hooks ? bd_state_pending(r->bd)
+				      : bd_state_sync(r->bd));
 		return;
 	}
 	/* A hook that does not wait runs while QEMU starts: its socket may
@@ -272,8 +273,8 @@ static void m_register(struct req *r)
 	struct bd_registration *reg = NULL;
 	if (kept) {
 		emit_registered(g);
-		gen = hook && r->to.conn ? bd_state_put_running(r->bd, &g->spec)
-					 : bd_state_put(r->bd, &g->spec);
+		gen = hooks ? bd_state_put_running(r->bd, &g->spec)
+			    : bd_state_put(r->bd, &g->spec);
 		rc = bd_guest_start(g, kept_register_done, NULL, 0);
 	} else if (!(reg = calloc(1, sizeof(*reg)))) {
 		rc = -ENOMEM;

@@ -242,8 +242,8 @@ counter_is() { test "$(counter "$1")" = "$2"; }
 # The notification's HMAC is nettle's, not libcrypto's: loading and
 # initialising OpenSSL cost a signing run several times a process's own
 # start. nettle is linked from its static library where configure found
-# one (its symbols are in the callback), else loaded only to sign: its relocations alone
-# cost more than a run without --notify's start. The dynamic linker's own
+# one (its symbols are in the callback), else loaded only to sign: its
+# relocations alone cost more than a run without --notify's start. The dynamic linker's own
 # trace says which libraries a run initialised (a notification to a port
 # nobody reads); that the datagram is signed right, the listener's
 # checks below say.

@@ -183,10 +183,6 @@ unanswered() {
 hook_register() {
 	ctl call register "{\"name\": \"rep\", \"qmp\": \"$T/rep.qmp\", \"wait\": false, \"hook\": true}" >/dev/null
 }
-# disk_settled: every save so far is through, flushed (the start's rewrite
-# of the state, say): the reply to an unregister of a name never
-# registered waits for that.
-disk_settled() { ctl unregister no-such-guest >/dev/null 2>&1 || :; }
 disk_settled
 touch "$T/hold"
 in_bg first hook_register

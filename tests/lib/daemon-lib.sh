@@ -127,3 +127,7 @@ quiet() { "$@" >/dev/null 2>&1; }
 # exists, and, with KEY, has that value.
 on_disk() { bdtest on-disk "$STATE" "$@"; }
 not_on_disk() { ! on_disk "$@"; }
+# disk_settled: every save so far is through, flushed (the start's rewrite
+# of the state, say): the reply to an unregister of a name never
+# registered waits for that.
+disk_settled() { ctl unregister no-such-guest >/dev/null 2>&1 || :; }

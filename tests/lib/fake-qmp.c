@@ -145,14 +145,6 @@ static void usage(FILE *out)
 
 /* ---- logging ---- */
 
-/* The log is written through stdio's buffer and flushed once the loop has
- * handled what it read (log_flush_cb), not after every command: a burst to
- * 1,000 guests is one write instead of 1,000. Each line is whole and
- * carries the time its command arrived (t_ns, taken on arrival), so what
- * a reader sees once the fake is idle is the same log, line for line.
- * The line is printed directly rather than built as a json-c tree and
- * formatted: only the arguments are formatted by json-c, and the bytes
- * are the same as before. */
 /* len bytes of JSON text as a tree (NULL if they are not JSON). */
 static json_object *parse_text(const char *text, size_t len)
 {
@@ -163,6 +155,14 @@ static json_object *parse_text(const char *text, size_t len)
 	return o;
 }
 
+/* The log is written through stdio's buffer and flushed once the loop has
+ * handled what it read (log_flush_cb), not after every command: a burst to
+ * 1,000 guests is one write instead of 1,000. Each line is whole and
+ * carries the time its command arrived (t_ns, taken on arrival), so what
+ * a reader sees once the fake is idle is the same log, line for line.
+ * The line is printed directly rather than built as a json-c tree and
+ * formatted: only the arguments are formatted by json-c, and the bytes
+ * are the same as before. */
 static void log_command(struct fakeqmp *s, const struct fakeqmp_cmd *cmd,
 			void *data)
 {
