@@ -668,22 +668,27 @@ static void test_one_timer_for_both_backoffs(void **state)
 	struct env *e = *state;
 	struct bd_guest *g = add_unlinked_guest(e, "timers");
 	assert_false(uv_is_active((uv_handle_t *)&g->timer));
+	/* The later one is far enough behind that a process held off the
+	 * CPU between the two (a busy machine, valgrind) still sees them
+	 * apart; a gap of 40 ms once did not. */
+	const uint64_t link_ms = 20;
+	const uint64_t act_ms = link_ms + 400 * test_time_scale();
 	uv_update_time(&e->loop);
 	uint64_t t0 = uv_now(&e->loop);
 	g->act.state = BD_ACT_BACKOFF;
-	bd_guest_wake(g, &g->act.retry_due_ms, 60);
-	bd_guest_wake(g, &g->link.retry_due_ms, 20); /* the earlier */
+	bd_guest_wake(g, &g->act.retry_due_ms, act_ms);
+	bd_guest_wake(g, &g->link.retry_due_ms, link_ms); /* the earlier */
 	assert_true(uv_is_active((uv_handle_t *)&g->timer));
-	assert_true(uv_timer_get_due_in(&g->timer) <= 20);
+	assert_true(uv_timer_get_due_in(&g->timer) <= link_ms);
 
 	assert_true(run_until_fn(&e->loop, link_retried, g, 5000));
-	assert_true(uv_now(&e->loop) - t0 >= 20);
+	assert_true(uv_now(&e->loop) - t0 >= link_ms);
 	assert_int_equal(g->act.state, BD_ACT_BACKOFF); /* not yet */
-	assert_int_equal(g->act.retry_due_ms, t0 + 60);
+	assert_int_equal(g->act.retry_due_ms, t0 + act_ms);
 	assert_true(uv_is_active((uv_handle_t *)&g->timer));
 
 	assert_true(run_until_fn(&e->loop, act_retried, g, 5000));
-	assert_true(uv_now(&e->loop) - t0 >= 60);
+	assert_true(uv_now(&e->loop) - t0 >= act_ms);
 	assert_int_equal(g->act.retry_due_ms, 0);
 	assert_false(uv_is_active((uv_handle_t *)&g->timer));
 
