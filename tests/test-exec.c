@@ -258,6 +258,9 @@ static void test_waits_for_a_slow_guest(void **state)
 	struct env *e = *state;
 	add_guest(e, 0, 400, false); /* actual moves 400 ms after `balloon` */
 	add_guest(e, 1, 0, false);
+	/* A deadline far past the move: a busy machine may be slow to see
+	 * it, and it is not what this test is about. */
+	e->bd.conf.move_timeout_ms = 3000;
 	double gap = run_plan(e, true, 128 * MiB, 200 * MiB);
 	/* g1's command came only once g0's balloon had moved. */
 	assert_true(gap >= 390);
@@ -294,6 +297,9 @@ static void test_replans_do_not_extend_the_deadline(void **state)
 	add_guest(e, 1, 0, false);
 	add_guest(e, 2, 0, false);
 	assert_true(run_until_fn(&e->loop, all_up, e, 5000));
+	/* Long enough for at least five replans on a busy machine too. */
+	const unsigned deadline_ms = 1500;
+	e->bd.conf.move_timeout_ms = deadline_ms;
 	e->wait = true;
 	e->t0 = 128 * MiB;
 	e->t1 = 200 * MiB;
@@ -304,7 +310,7 @@ static void test_replans_do_not_extend_the_deadline(void **state)
 	struct sent s = {e, 1, 200 * MiB};
 	uint64_t start = uv_now(&e->loop);
 	int replans = 0;
-	while (!was_sent(&s) && uv_now(&e->loop) - start < 5000) {
+	while (!was_sent(&s) && uv_now(&e->loop) - start < 10000) {
 		run_for(&e->loop, 100);
 		char data[64];
 		snprintf(data, sizeof(data), "{\"actual\": %llu}",
@@ -316,8 +322,8 @@ static void test_replans_do_not_extend_the_deadline(void **state)
 	double gap = (double)(balloon_at(e, 1, 200 * MiB) -
 			      balloon_at(e, 0, 128 * MiB)) /
 		     1e6;
-	assert_true(gap >= 600 - DEADLINE_SLACK_MS);
-	assert_true(gap < 2000);
+	assert_true(gap >= deadline_ms - DEADLINE_SLACK_MS);
+	assert_true(gap < deadline_ms + 1400);
 	assert_true(replans >= 5);
 	assert_int_equal(e->moved_timed_out, 1);
 }
@@ -328,6 +334,8 @@ static void test_a_removed_guest_is_not_waited_for(void **state)
 	add_guest(e, 0, 0, true);
 	add_guest(e, 1, 0, false);
 	assert_true(run_until_fn(&e->loop, all_up, e, 5000));
+	/* A deadline that a held-off process cannot reach by accident. */
+	e->bd.conf.move_timeout_ms = 5000;
 	e->wait = true;
 	e->t0 = 128 * MiB;
 	e->t1 = 200 * MiB;
@@ -344,7 +352,7 @@ static void test_a_removed_guest_is_not_waited_for(void **state)
 	assert_false(bd_exec_waiting(&e->bd));
 	struct sent s1 = {e, 1, 200 * MiB};
 	assert_true(run_until_fn(&e->loop, was_sent, &s1, 5000));
-	assert_true(balloon_at(e, 1, 200 * MiB) - t < 300 * 1000000ULL);
+	assert_true(balloon_at(e, 1, 200 * MiB) - t < 2000 * 1000000ULL);
 	assert_int_equal(e->moved_timed_out, 0);
 }
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "tests/lib/fakeqmp.h"
+#include "tests/lib/timescale.h"
 
 static void start_ready(struct fixture *f, struct qmp_config *cfg)
 {
@@ -143,7 +144,12 @@ static void test_late_reply_discarded(void **state)
 	struct result late = {0}, next = {0};
 
 	start_ready(f, &cfg);
-	fakeqmp_set_mode(f->fake, "delay=300");
+	/* The reply comes well after the timeout, also to a process held
+	 * off the CPU for a while: it must not arrive in the same wake. */
+	const unsigned delay_ms = 50 + 400 * test_time_scale();
+	char mode[32];
+	snprintf(mode, sizeof(mode), "delay=%u", delay_ms);
+	fakeqmp_set_mode(f->fake, mode);
 	uv_update_time(&f->loop);
 	uint64_t t0 = uv_now(&f->loop);
 	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 50,
@@ -152,7 +158,7 @@ static void test_late_reply_discarded(void **state)
 	assert_true(run_until(&f->loop, &late.n, 5000));
 	uint64_t waited = uv_now(&f->loop) - t0;
 	assert_int_equal(late.err, -ETIMEDOUT);
-	assert_true(waited >= 50 && waited < 300);
+	assert_true(waited >= 50 && waited < delay_ms);
 
 	fakeqmp_set_mode(f->fake, "normal");
 	assert_int_equal(
@@ -179,8 +185,11 @@ static void test_never_reply(void **state)
 	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 50,
 				     result_cb, &r[0]),
 			 0);
-	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL, 150,
-				     result_cb, &r[1]),
+	/* The second times out long after the first, on a busy machine
+	 * too. */
+	assert_int_equal(qmp_execute(f->probe.c, "query-balloon", NULL,
+				     50 + 400 * test_time_scale(), result_cb,
+				     &r[1]),
 			 0);
 	assert_true(run_until(&f->loop, &r[0].n, 5000));
 	assert_int_equal(r[0].err, -ETIMEDOUT);
@@ -354,6 +363,11 @@ static void test_garbage_greeting(void **state)
 	assert_dropped(f, NULL, 0, QMP_ERR_PROTOCOL);
 }
 
+static bool four_disconnects(void *arg)
+{
+	return ((const struct probe *)arg)->disconnects >= 4;
+}
+
 /* With reconnect on, a faulty guest is retried with backoff, and never
  * drags the healthy one along. */
 static void test_faulty_guest_retried(void **state)
@@ -366,12 +380,20 @@ static void test_faulty_guest_retried(void **state)
 	cfg.reconnect_max_ms = 40;
 	fakeqmp_set_mode(f->fake, "garbage");
 	assert_int_equal(probe_start(&f->probe, &f->loop, &cfg), 0);
-	run_for(&f->loop, 200);
+	assert_true(run_until_fn(&f->loop, four_disconnects, &f->probe, 5000));
 	assert_int_equal(f->probe.ready, 0);
-	assert_true(f->probe.disconnects >= 3);
-	/* 200 ms with delays of 10, 20, 40, 40...: at most about 7. */
-	assert_true(f->probe.disconnects <= 8);
-	for (int i = 0; i < f->probe.disconnects; i++)
+	/* Each retry waited its backoff, 10, 20, then 40 ms, at least: a
+	 * busy machine only makes the gaps longer. */
+	int n = f->probe.disconnects < PROBE_MAX_DISCONNECTS
+		    ? f->probe.disconnects
+		    : PROBE_MAX_DISCONNECTS;
+	for (int i = 1; i < n; i++) {
+		uint64_t backoff = i >= 3 ? 40 : 10u << (i - 1);
+		assert_true(f->probe.disconnect_ms[i] -
+				f->probe.disconnect_ms[i - 1] >=
+			    backoff);
+	}
+	for (int i = 0; i < n; i++)
 		assert_int_equal(f->probe.disconnect_err[i], QMP_ERR_PROTOCOL);
 	assert_true(fixture_healthy(f));
 
