@@ -245,6 +245,9 @@ static void test_no_wait_goes_on_at_the_ack(void **state)
 	struct env *e = *state;
 	add_guest(e, 0, 3000, false);
 	add_guest(e, 1, 0, false);
+	/* A wrong wait would end with the move, not at a deadline before
+	 * it. */
+	e->bd.conf.move_timeout_ms = 10000;
 	double gap = run_plan(e, false, 128 * MiB, 200 * MiB);
 	/* Without wait_moved the next step follows the ack, not the move:
 	 * the 3 s move is not waited for (a bound that leaves a busy
